@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build and test pg_tenant. Idempotent: each step
+# is skipped when its result is already there. Runs as root (apt) or with sudo available.
+set -euo pipefail
+PG_MAJOR=${PG_MAJOR:-15}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
+PGRX_VERSION=0.18.0
+
+need_pkgs=()
+for p in postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo pgbouncer; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  # Debian's package starts a cluster of its own; the project's tests use throwaway clusters only.
+  systemctl disable --now pgbouncer >/dev/null 2>&1 || service pgbouncer stop >/dev/null 2>&1 || true
+fi
+
+if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
+  echo "bootstrap: installing cargo-pgrx $PGRX_VERSION (takes several minutes)"
+  cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+fi
+
+PGRX_HOME=${PGRX_HOME:-$HOME/.pgrx}
+if ! grep -qs "pg$PG_MAJOR = \"$PG_CONFIG\"" "$PGRX_HOME/config.toml"; then
+  echo "bootstrap: cargo pgrx init --pg$PG_MAJOR $PG_CONFIG"
+  cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG"
+fi
+
+# Extensions install into the system Postgres' directories; the unprivileged cluster owner (postgres)
+# only needs to read them.
+echo "bootstrap: ok"

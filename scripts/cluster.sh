@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for the demo, the tests and the benchmark.
+#   scripts/cluster.sh start NAME PORT   (re)create and start /tmp/pg_tenant_NAME, listening on a
+#                                        private Unix socket in that directory and on PORT
+#   scripts/cluster.sh stop NAME         stop it (the files stay for inspection)
+# PostgreSQL refuses to run as root, so the cluster belongs to the unprivileged OS user
+# "postgres" (created by Debian's postgresql package); root drives it through runuser.
+set -euo pipefail
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+OS_USER=${PG_OS_USER:-postgres}
+cmd=${1:?usage: cluster.sh start NAME PORT | stop NAME}
+name=${2:?cluster name}
+dir=/tmp/pg_tenant_$name
+
+as_owner() {
+  if [ "$(id -un)" = "$OS_USER" ]; then "$@"; else runuser -u "$OS_USER" -- "$@"; fi
+}
+
+stop() {
+  if [ -f "$dir/data/postmaster.pid" ]; then
+    as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+}
+
+case "$cmd" in
+  start)
+    port=${3:?port}
+    stop
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    chown "$OS_USER" "$dir"
+    as_owner "$PG_BIN/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log"
+    cat >>"$dir/data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+max_worker_processes = 16
+max_parallel_workers = 8
+shared_buffers = 512MB
+log_min_messages = warning
+CONF
+    as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+    echo "$dir"
+    ;;
+  stop)
+    stop
+    ;;
+  *)
+    echo "usage: cluster.sh start NAME PORT | stop NAME" >&2
+    exit 2
+    ;;
+esac

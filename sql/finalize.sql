@@ -1,0 +1,16 @@
+-- Privileges, set once every object exists.
+-- Administrative functions: superusers and the extension owner; GRANT EXECUTE to delegate.
+REVOKE EXECUTE ON FUNCTION
+    tenant."create"(text, text, text, jsonb),
+    tenant.suspend(text, text),
+    tenant.resume(text),
+    tenant."drop"(text),
+    tenant.protect(regclass, name),
+    tenant.unprotect(regclass),
+    tenant.grant_gateway(regrole),
+    tenant.revoke_gateway(regrole),
+    tenant.grant_access(text, regrole),
+    tenant.revoke_access(text, regrole)
+FROM PUBLIC;
+-- tenant.set/set_local check who may act as the tenant themselves; current/reset are harmless;
+-- guard runs as a trigger. All stay executable by PUBLIC.

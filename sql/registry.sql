@@ -1,0 +1,57 @@
+-- pg_tenant's registry. Created first (bootstrap) so the Rust functions can refer to it.
+
+-- Refuse to install into a schema somebody prepared in advance: objects planted in "tenant"
+-- before CREATE EXTENSION would otherwise be adopted by the extension's functions.
+DO $$
+BEGIN
+    IF (SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname = 'tenant')
+           IS DISTINCT FROM (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace = 'tenant'::regnamespace)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE pronamespace = 'tenant'::regnamespace)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE typnamespace = 'tenant'::regnamespace)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_operator WHERE oprnamespace = 'tenant'::regnamespace)
+    THEN
+        RAISE EXCEPTION 'schema "tenant" already exists and holds objects or belongs to another role'
+            USING ERRCODE = '42P06',
+                  HINT = 'pg_tenant creates and owns schema "tenant"; drop or rename the existing one first.';
+    END IF;
+END
+$$;
+
+REVOKE ALL ON SCHEMA tenant FROM PUBLIC;
+GRANT USAGE ON SCHEMA tenant TO PUBLIC;
+
+CREATE TABLE tenant.tenants (
+    id               uuid PRIMARY KEY,
+    slug             text NOT NULL UNIQUE
+                     CHECK (slug ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+    name             text,
+    status           text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
+    plan             text NOT NULL DEFAULT 'default',
+    settings         jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(settings) = 'object'),
+    suspended_reason text,
+    created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE tenant.tenants IS 'pg_tenant: the tenant registry';
+
+-- Roles that may act as any tenant (an application's connection role behind a pooler, say).
+CREATE TABLE tenant.gateways (
+    role       regrole PRIMARY KEY,
+    granted_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE tenant.gateways IS 'pg_tenant: roles that may act as any tenant (tenant.grant_gateway)';
+
+-- Roles that may act as one tenant.
+CREATE TABLE tenant.tenant_access (
+    tenant_id  uuid NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    role       regrole NOT NULL,
+    granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (tenant_id, role)
+);
+COMMENT ON TABLE tenant.tenant_access IS 'pg_tenant: roles that may act as one tenant (tenant.grant_access)';
+
+-- Configuration tables are dumped by pg_dump with their rows.
+SELECT pg_catalog.pg_extension_config_dump('tenant.tenants', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.gateways', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.tenant_access', '');

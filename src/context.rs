@@ -1,0 +1,125 @@
+//! The tenant context: `tenant.set`, `set_local`, `reset` and `current`, and the rule for who may
+//! act as which tenant.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::error::{guarded, required, TenantError};
+use crate::gucs;
+use crate::owner::{as_extension_owner, current_role, extension_owner, has_privileges_of, is_superuser, role_name};
+use crate::registry::{self, Tenant};
+
+/// Superusers, members of the extension owner, and gateway roles may act as any tenant.
+fn may_act_as_any_tenant(role: pg_sys::Oid) -> bool {
+    if is_superuser(role) || has_privileges_of(role, extension_owner()) {
+        return true;
+    }
+    as_extension_owner(|| {
+        Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM tenant.gateways g JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) g.role::pg_catalog.oid
+                             WHERE pg_catalog.pg_has_role($1, r.oid, 'USAGE'))",
+            &[role.into()],
+        )
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// Roles given tenant.grant_access() may act as that one tenant.
+fn may_act_as(role: pg_sys::Oid, tenant: &Tenant) -> bool {
+    as_extension_owner(|| {
+        Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM tenant.tenant_access a JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.role::pg_catalog.oid
+                             WHERE a.tenant_id OPERATOR(pg_catalog.=) $1 AND pg_catalog.pg_has_role($2, r.oid, 'USAGE'))",
+            &[tenant.id.into(), role.into()],
+        )
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// Resolves `key` and checks the current role may act as it. A role with no right to the tenant
+/// is told so whether or not the tenant exists, so unprivileged roles cannot probe for slugs.
+fn authorize(key: Option<&str>) -> Tenant {
+    let key = required(key, "tenant");
+    let role = current_role();
+    let privileged = may_act_as_any_tenant(role);
+    let denied = || TenantError::NotAllowedToActAs { tenant: key.to_string(), role: role_name(role) };
+    match registry::lookup(key) {
+        Some(t) if privileged || may_act_as(role, &t) => t,
+        Some(_) => denied().raise(),
+        None if privileged => TenantError::UnknownTenant(key.to_string()).raise(),
+        None => denied().raise(),
+    }
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant."set"(tenant text)
+RETURNS uuid VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant."set"(text) IS 'pg_tenant: act as this tenant (slug or id) for the rest of the session';
+"#
+)]
+fn set(tenant: Option<&str>) -> pgrx::Uuid {
+    guarded(|| {
+        let t = authorize(tenant);
+        gucs::apply(&t.id.to_string(), false);
+        t.id
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.set_local(tenant text)
+RETURNS uuid VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.set_local(text) IS 'pg_tenant: act as this tenant (slug or id) until the end of the current transaction';
+"#
+)]
+fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
+    guarded(|| {
+        let t = authorize(tenant);
+        if !unsafe { pg_sys::IsTransactionBlock() } {
+            warning!("tenant.set_local() outside a transaction block lasts only until the end of this statement");
+        }
+        gucs::apply(&t.id.to_string(), true);
+        t.id
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.reset()
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.reset() IS 'pg_tenant: leave the tenant context (no tenant is set afterwards)';
+"#
+)]
+fn reset() {
+    guarded(|| gucs::apply("", false))
+}
+
+/// The current tenant. STABLE (never IMMUTABLE: cached plans must see a switch) and parallel
+/// safe; reads a value the GUC's assign hook already parsed, with no SPI or catalog access.
+#[pg_extern(
+    stable,
+    parallel_safe,
+    sql = r#"
+CREATE FUNCTION tenant."current"(missing_ok boolean DEFAULT false)
+RETURNS uuid STABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant."current"(boolean) IS 'pg_tenant: the current tenant''s id; raises PT001 when none is set unless missing_ok';
+"#
+)]
+fn current(missing_ok: Option<bool>) -> Option<pgrx::Uuid> {
+    guarded(|| match gucs::current_tenant() {
+        Some(id) => Some(id),
+        None if missing_ok.unwrap_or(false) => None,
+        None => TenantError::NoTenant.raise(),
+    })
+}

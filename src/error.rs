@@ -1,0 +1,238 @@
+//! pg_tenant's errors: one enum, each variant with a stable SQLSTATE, message, detail and hint.
+//!
+//! pgrx can only raise the SQLSTATEs PostgreSQL itself defines, and pg_tenant needs codes of its
+//! own (class `PT`, which PostgreSQL leaves to implementations) so that applications can branch on
+//! them without parsing text. So an error is raised as a Rust panic carrying a [`TenantError`]; the
+//! [`guarded`] wrapper around every SQL entry point catches it once all Rust destructors have run
+//! and only then hands it to PostgreSQL's `ereport`, exactly like pgrx's own error path does.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_char, c_int, CString};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use pgrx::pg_sys;
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::prelude::*;
+
+/// SQLSTATEs of pg_tenant. Class `PT` is not used by PostgreSQL.
+pub mod sqlstate {
+    pub const NO_TENANT: &str = "PT001";
+    pub const UNKNOWN_TENANT: &str = "PT002";
+    pub const TENANT_SUSPENDED: &str = "PT003";
+    pub const TRUNCATE_REFUSED: &str = "PT004";
+    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    pub const CANT_CHANGE_PARAMETER: &str = "55P02";
+    pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
+    pub const UNIQUE_VIOLATION: &str = "23505";
+    pub const DATATYPE_MISMATCH: &str = "42804";
+    pub const WRONG_OBJECT_TYPE: &str = "42809";
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TenantError {
+    /// A tenant-scoped operation ran with no tenant in the session.
+    NoTenant,
+    /// The slug or id names no registered tenant.
+    UnknownTenant(String),
+    /// A write for a suspended tenant.
+    Suspended { slug: String, reason: Option<String> },
+    /// The current role may not act as this tenant.
+    NotAllowedToActAs { tenant: String, role: String },
+    InvalidSlug { slug: String, reason: &'static str },
+    DuplicateSlug(String),
+    /// A NULL where pg_tenant needs a value.
+    NullArgument(&'static str),
+    InvalidArgument { argument: &'static str, reason: String },
+    WrongColumnType { table: String, column: String, found: String },
+    WrongObjectType { object: String, expected: &'static str },
+    NotProtected(String),
+    TruncateRefused(String),
+}
+
+impl TenantError {
+    pub fn sqlstate(&self) -> &'static str {
+        use sqlstate::*;
+        match self {
+            TenantError::NoTenant => NO_TENANT,
+            TenantError::UnknownTenant(_) => UNKNOWN_TENANT,
+            TenantError::Suspended { .. } => TENANT_SUSPENDED,
+            TenantError::NotAllowedToActAs { .. } => INSUFFICIENT_PRIVILEGE,
+            TenantError::InvalidSlug { .. } | TenantError::InvalidArgument { .. } => {
+                INVALID_PARAMETER_VALUE
+            }
+            TenantError::DuplicateSlug(_) => UNIQUE_VIOLATION,
+            TenantError::NullArgument(_) => NULL_VALUE_NOT_ALLOWED,
+            TenantError::WrongColumnType { .. } => DATATYPE_MISMATCH,
+            TenantError::WrongObjectType { .. } | TenantError::NotProtected(_) => WRONG_OBJECT_TYPE,
+            TenantError::TruncateRefused(_) => TRUNCATE_REFUSED,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            TenantError::NoTenant => "no tenant is set for this session".into(),
+            TenantError::UnknownTenant(t) => format!("tenant \"{t}\" does not exist"),
+            TenantError::Suspended { slug, .. } => {
+                format!("tenant \"{slug}\" is suspended: writes are not allowed")
+            }
+            TenantError::NotAllowedToActAs { tenant, role } => {
+                format!("role \"{role}\" may not act as tenant \"{tenant}\"")
+            }
+            TenantError::InvalidSlug { slug, reason } => {
+                format!("invalid tenant slug \"{slug}\": {reason}")
+            }
+            TenantError::DuplicateSlug(s) => format!("tenant \"{s}\" already exists"),
+            TenantError::NullArgument(a) => format!("argument \"{a}\" must not be NULL"),
+            TenantError::InvalidArgument { argument, reason } => {
+                format!("invalid value for argument \"{argument}\": {reason}")
+            }
+            TenantError::WrongColumnType { table, column, found } => format!(
+                "tenant column \"{column}\" of table {table} has type {found}, not uuid"
+            ),
+            TenantError::WrongObjectType { object, expected } => {
+                format!("{object} is not {expected}")
+            }
+            TenantError::NotProtected(t) => format!("table {t} is not protected by pg_tenant"),
+            TenantError::TruncateRefused(t) => {
+                format!("TRUNCATE of protected table {t} is not allowed")
+            }
+        }
+    }
+
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            TenantError::Suspended { reason: Some(r), .. } => Some(format!("Reason: {r}")),
+            TenantError::TruncateRefused(_) => {
+                Some("TRUNCATE bypasses row-level security and would remove every tenant's rows.".into())
+            }
+            _ => None,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            TenantError::NoTenant => {
+                Some("Call tenant.set() or tenant.set_local() before using protected tables.".into())
+            }
+            TenantError::Suspended { .. } => Some("Reads still work; tenant.resume() allows writes again.".into()),
+            TenantError::NotAllowedToActAs { .. } => Some(
+                "A superuser grants it with tenant.grant_access(tenant, role) or tenant.grant_gateway(role)."
+                    .into(),
+            ),
+            TenantError::InvalidSlug { .. } => Some(
+                "A slug has 1 to 63 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit."
+                    .into(),
+            ),
+            TenantError::TruncateRefused(_) => {
+                Some("Use DELETE, which row-level security limits to the current tenant, or tenant.drop().".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// Raise this error. Must be reached from inside [`guarded`].
+    pub fn raise(self) -> ! {
+        if GUARD_DEPTH.with(|d| d.get()) == 0 {
+            // Not under a guard (should not happen): fall back to pgrx's reporting, which keeps
+            // the message but can only use a standard SQLSTATE.
+            let mut report = pgrx::pg_sys::panic::ErrorReport::new(PgSqlErrorCode::ERRCODE_RAISE_EXCEPTION, self.message(), "pg_tenant");
+            if let Some(d) = self.detail() {
+                report = report.set_detail(d);
+            }
+            if let Some(h) = self.hint() {
+                report = report.set_hint(h);
+            }
+            report.report(PgLogLevel::ERROR);
+            unreachable!()
+        }
+        std::panic::panic_any(self)
+    }
+}
+
+impl std::fmt::Display for TenantError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.sqlstate(), self.message())
+    }
+}
+
+thread_local! {
+    static GUARD_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The last error reported, so that an outer entry point can restore its SQLSTATE when the
+    /// error came back through SPI (where pgrx keeps only PostgreSQL's own SQLSTATEs).
+    static LAST_REPORTED: RefCell<Option<TenantError>> = const { RefCell::new(None) };
+}
+
+/// Runs an SQL entry point so that a [`TenantError`] raised inside it reaches the client with
+/// its own SQLSTATE. Other panics (including PostgreSQL errors caught by pgrx) pass through.
+pub fn guarded<R>(f: impl FnOnce() -> R) -> R {
+    GUARD_DEPTH.with(|d| d.set(d.get() + 1));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    GUARD_DEPTH.with(|d| d.set(d.get() - 1));
+    match result {
+        Ok(value) => value,
+        Err(payload) => match payload.downcast::<TenantError>() {
+            Ok(err) => report(*err),
+            Err(other) => {
+                if let Some(CaughtError::PostgresError(e)) = other.downcast_ref::<CaughtError>() {
+                    let ours = LAST_REPORTED.with(|l| l.borrow_mut().take());
+                    if let Some(ours) = ours.filter(|o| o.message() == e.message()) {
+                        drop(other);
+                        report(ours);
+                    }
+                }
+                resume_unwind(other)
+            }
+        },
+    }
+}
+
+/// Turns a five-character SQLSTATE into PostgreSQL's packed integer form (MAKE_SQLSTATE).
+pub fn packed_sqlstate(code: &str) -> c_int {
+    let b = code.as_bytes();
+    let six = |c: u8| ((c.wrapping_sub(b'0')) & 0x3F) as c_int;
+    six(b[0]) | (six(b[1]) << 6) | (six(b[2]) << 12) | (six(b[3]) << 18) | (six(b[4]) << 24)
+}
+
+unsafe extern "C-unwind" {
+    fn errstart(elevel: c_int, domain: *const c_char) -> bool;
+    fn errcode(sqlerrcode: c_int) -> c_int;
+    fn errmsg(fmt: *const c_char, ...) -> c_int;
+    fn errdetail(fmt: *const c_char, ...) -> c_int;
+    fn errhint(fmt: *const c_char, ...) -> c_int;
+    fn errfinish(filename: *const c_char, lineno: c_int, funcname: *const c_char);
+}
+
+/// Reports `err` at ERROR level. Every Rust value is dropped before `errfinish` jumps back into
+/// PostgreSQL, so the only frames skipped are this one and pgrx's entry-point wrapper.
+fn report(err: TenantError) -> ! {
+    let to_c = |s: String| CString::new(s.replace('\0', "")).unwrap_or_default();
+    let code = packed_sqlstate(err.sqlstate());
+    let message = to_c(err.message());
+    let detail = err.detail().map(to_c);
+    let hint = err.hint().map(to_c);
+    LAST_REPORTED.with(|l| *l.borrow_mut() = Some(err));
+    unsafe {
+        if errstart(pg_sys::PGERROR as c_int, std::ptr::null()) {
+            errcode(code);
+            errmsg(c"%s".as_ptr(), message.as_ptr());
+            if let Some(d) = &detail {
+                errdetail(c"%s".as_ptr(), d.as_ptr());
+            }
+            if let Some(h) = &hint {
+                errhint(c"%s".as_ptr(), h.as_ptr());
+            }
+        }
+        // errmsg() and friends copied the strings into the error's own memory.
+        drop(message);
+        drop(detail);
+        drop(hint);
+        errfinish(c"pg_tenant".as_ptr(), 0, c"pg_tenant".as_ptr());
+    }
+    unreachable!("errfinish returned at ERROR level")
+}
+
+/// Shorthand for the many "argument must not be NULL" checks.
+pub fn required<T>(value: Option<T>, argument: &'static str) -> T {
+    value.unwrap_or_else(|| TenantError::NullArgument(argument).raise())
+}

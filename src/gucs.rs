@@ -1,0 +1,134 @@
+//! The tenant parameter `pg_tenant.tenant_id`.
+//!
+//! It is a normal string GUC so that `SHOW`, transaction rollback, `SET LOCAL` semantics,
+//! `RESET ALL`/`DISCARD ALL` and parallel workers all behave the PostgreSQL way. What makes it
+//! tamper-proof is its check hook: it accepts a value only when `tenant.set()`/`set_local()`/
+//! `reset()` have just authorized exactly that value, or while a parallel worker copies its
+//! leader's state. `SET`, `set_config()`, `ALTER ROLE/DATABASE ... SET`, `PGOPTIONS` and placeholder
+//! values from before the library was loaded all go through the hook and are refused.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::error::{packed_sqlstate, sqlstate};
+
+pub const TENANT_GUC: &CStr = c"pg_tenant.tenant_id";
+
+/// The C string PostgreSQL keeps for the parameter (PostgreSQL owns the memory).
+static mut TENANT_GUC_VALUE: *mut c_char = std::ptr::null_mut();
+
+thread_local! {
+    /// The parsed value, refreshed by the assign hook, so `tenant.current()` does no parsing.
+    static CURRENT: std::cell::Cell<Option<[u8; 16]>> = const { std::cell::Cell::new(None) };
+    /// A value `tenant.set()` is about to apply; the check hook consumes it.
+    static AUTHORIZED: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+pub fn init() {
+    unsafe {
+        pg_sys::DefineCustomStringVariable(
+            TENANT_GUC.as_ptr(),
+            c"The current tenant (read-only: change it with tenant.set(), tenant.set_local() or tenant.reset()).".as_ptr(),
+            c"Empty when no tenant is set. SET, set_config() and role or database defaults are refused.".as_ptr(),
+            &raw mut TENANT_GUC_VALUE,
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            (pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_DISALLOW_IN_FILE | pg_sys::GUC_DISALLOW_IN_AUTO_FILE) as c_int,
+            Some(check_tenant_guc),
+            Some(assign_tenant_guc),
+            None,
+        );
+        // Drops any other "pg_tenant.*" placeholder and refuses new ones.
+        #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+        pg_sys::MarkGUCPrefixReserved(c"pg_tenant".as_ptr());
+    }
+}
+
+/// The current tenant, or None. No SPI, no catalog access.
+#[inline]
+pub fn current_tenant() -> Option<pgrx::Uuid> {
+    CURRENT.with(|c| c.get()).map(pgrx::Uuid::from_bytes)
+}
+
+/// Applies `value` (a canonical uuid, or "" for none) through PostgreSQL's GUC machinery, so that
+/// it is undone by rollback, and for `local` at the end of the transaction.
+pub fn apply(value: &str, local: bool) {
+    struct Revoke;
+    impl Drop for Revoke {
+        fn drop(&mut self) {
+            AUTHORIZED.with(|a| a.borrow_mut().take());
+        }
+    }
+    let _revoke = Revoke;
+    AUTHORIZED.with(|a| *a.borrow_mut() = Some(value.to_string()));
+    let cvalue = CString::new(value).expect("uuid text has no NUL");
+    let action = if local { pg_sys::GucAction::GUC_ACTION_LOCAL } else { pg_sys::GucAction::GUC_ACTION_SET };
+    unsafe {
+        pg_sys::set_config_option(
+            TENANT_GUC.as_ptr(),
+            cvalue.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            action,
+            true,
+            pg_sys::PGERROR as c_int,
+            false,
+        );
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn check_tenant_guc(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    let value = if newval.is_null() || (*newval).is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(*newval).to_string_lossy().into_owned()
+    };
+    // The boot value, applied when the parameter is defined.
+    if source == pg_sys::GucSource::PGC_S_DEFAULT && value.is_empty() {
+        return true;
+    }
+    // A parallel worker copying its leader's value: the leader already authorized it.
+    if pg_sys::InitializingParallelWorker {
+        return true;
+    }
+    let authorized = AUTHORIZED.with(|a| {
+        let mut a = a.borrow_mut();
+        if a.as_deref() == Some(value.as_str()) {
+            a.take();
+            true
+        } else {
+            false
+        }
+    });
+    if authorized {
+        return true;
+    }
+    pg_sys::GUC_check_errcode(packed_sqlstate(sqlstate::CANT_CHANGE_PARAMETER));
+    pg_sys::GUC_check_errmsg_string =
+        pg_sys::pstrdup(c"parameter \"pg_tenant.tenant_id\" can only be changed by tenant.set(), tenant.set_local() or tenant.reset()".as_ptr());
+    pg_sys::GUC_check_errhint_string =
+        pg_sys::pstrdup(c"SET, set_config() and role, database or connection defaults cannot choose the tenant.".as_ptr());
+    false
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn assign_tenant_guc(newval: *const c_char, _extra: *mut c_void) {
+    let parsed = if newval.is_null() {
+        None
+    } else {
+        CStr::from_ptr(newval)
+            .to_str()
+            .ok()
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+            .map(|u| *u.as_bytes())
+    };
+    CURRENT.with(|c| c.set(parsed));
+}

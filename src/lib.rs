@@ -1,0 +1,36 @@
+//! pg_tenant: multi-tenancy enforced inside PostgreSQL.
+//!
+//! One module per concern; the SQL each module owns is declared next to it
+//! (`extension_sql_file!`), and `sql/finalize.sql` sets the privileges once everything exists.
+
+use pgrx::prelude::*;
+
+mod audit;
+mod context;
+mod error;
+mod gucs;
+mod owner;
+mod policies;
+mod registry;
+
+::pgrx::pg_module_magic!(name, version);
+
+#[allow(non_snake_case)]
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+    policies::init();
+}
+
+extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

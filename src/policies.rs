@@ -1,0 +1,389 @@
+//! Row-level isolation: `tenant.protect()` / `tenant.unprotect()`, the per-statement write guard
+//! they install, and deleting a tenant's rows everywhere when it is dropped.
+//!
+//! What `protect` installs on a table and on every partition or inheritance child below it:
+//! - the tenant column (`uuid NOT NULL DEFAULT tenant.current()`) and an index leading with it;
+//! - ENABLE and FORCE ROW LEVEL SECURITY, so table owners are filtered too;
+//! - policy `tenant_isolation`, RESTRICTIVE, `tenant_column = tenant.current()` for reads and
+//!   writes: being restrictive, no other (permissive) policy can widen it;
+//! - policy `tenant_access`, PERMISSIVE `true`: RLS needs one permissive policy to grant anything;
+//! - trigger `tenant_guard`, BEFORE INSERT/UPDATE/DELETE/TRUNCATE FOR EACH STATEMENT: refuses
+//!   writes for a suspended or unknown tenant, writes with no tenant, and TRUNCATE.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::spi::quote_identifier;
+use pgrx::spi::quote_literal;
+use serde_json::{json, Map, Value};
+
+use crate::audit;
+use crate::error::{guarded, required, TenantError};
+use crate::gucs;
+use crate::owner::{as_extension_owner, bypasses_rls, current_role};
+use crate::registry::{self, Tenant};
+
+extension_sql_file!("../sql/policies.sql", name = "protected_tables_view", requires = ["registry_tables", guard]);
+
+pub const ISOLATION_POLICY: &str = "tenant_isolation";
+pub const ACCESS_POLICY: &str = "tenant_access";
+pub const GUARD_TRIGGER: &str = "tenant_guard";
+
+thread_local! {
+    /// Status of tenants seen by the write guard, dropped when tenant.tenants changes (relcache
+    /// invalidation, which reaches every session at its next transaction).
+    static STATUS_CACHE: RefCell<HashMap<[u8; 16], Option<Tenant>>> = RefCell::new(HashMap::new());
+    static TENANTS_RELID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::Oid::INVALID) };
+    /// Set while tenant.drop() deletes a tenant's rows: the guard lets those deletes through.
+    static MAINTENANCE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Registers the invalidation callback that keeps the status cache honest.
+pub fn init() {
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let tenants = TENANTS_RELID.with(|t| t.get());
+    if relid == pg_sys::Oid::INVALID || relid == tenants || tenants == pg_sys::Oid::INVALID {
+        STATUS_CACHE.with(|c| c.borrow_mut().clear());
+    }
+}
+
+fn tenants_relid() -> pg_sys::Oid {
+    let cached = TENANTS_RELID.with(|t| t.get());
+    if cached != pg_sys::Oid::INVALID {
+        return cached;
+    }
+    let relid = Spi::get_one::<pg_sys::Oid>("SELECT 'tenant.tenants'::pg_catalog.regclass::pg_catalog.oid")
+        .ok()
+        .flatten()
+        .unwrap_or(pg_sys::Oid::INVALID);
+    TENANTS_RELID.with(|t| t.set(relid));
+    relid
+}
+
+/// Called after a status change or drop: clears this session's cache and, at commit, every
+/// other session's.
+pub fn forget_tenant_status() {
+    STATUS_CACHE.with(|c| c.borrow_mut().clear());
+    let relid = tenants_relid();
+    if relid != pg_sys::Oid::INVALID {
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+    }
+}
+
+fn tenant_status(id: pgrx::Uuid) -> Option<Tenant> {
+    let key = *id.as_bytes();
+    if let Some(hit) = STATUS_CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        return hit;
+    }
+    tenants_relid();
+    let found = registry::lookup(&id.to_string());
+    STATUS_CACHE.with(|c| c.borrow_mut().insert(key, found.clone()));
+    found
+}
+
+/// The statement-level write guard installed by protect().
+#[pg_trigger]
+fn guard<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
+    guarded(|| {
+        let role = current_role();
+        if trigger.event().fired_by_truncate() {
+            if !bypasses_rls(role) {
+                let table = format!("{}.{}", trigger.table_schema()?, trigger.table_name()?);
+                TenantError::TruncateRefused(table).raise();
+            }
+            return Ok(None);
+        }
+        if MAINTENANCE.with(|m| m.get()) {
+            return Ok(None);
+        }
+        match gucs::current_tenant() {
+            None if bypasses_rls(role) => {}
+            None => TenantError::NoTenant.raise(),
+            Some(id) => match tenant_status(id) {
+                None => TenantError::UnknownTenant(id.to_string()).raise(),
+                Some(t) if t.is_suspended() => {
+                    TenantError::Suspended { slug: t.slug, reason: t.suspended_reason }.raise()
+                }
+                Some(_) => {}
+            },
+        }
+        Ok(None)
+    })
+}
+
+/// A relation and everything that inherits from it (partitions at every level included),
+/// parents first.
+fn relation_tree(root: pg_sys::Oid) -> Vec<(pg_sys::Oid, String, String)> {
+    Spi::connect(|client| {
+        let rows = client.select(
+            "WITH RECURSIVE tree(relid, depth) AS (
+                 SELECT $1::pg_catalog.oid, 0
+                 UNION ALL
+                 SELECT i.inhrelid, t.depth + 1 FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid)
+             SELECT c.oid, c.oid::pg_catalog.regclass::pg_catalog.text, c.relkind::pg_catalog.text
+               FROM tree JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.relid
+              ORDER BY tree.depth",
+            None,
+            &[root.into()],
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push((
+                row.get::<pg_sys::Oid>(1)?.expect("oid"),
+                row.get::<String>(2)?.expect("name"),
+                row.get::<String>(3)?.expect("relkind"),
+            ));
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+}
+
+/// (type name, not null, has default) of a live column, if it exists.
+fn column_info(rel: pg_sys::Oid, column: &str) -> Option<(String, bool, bool)> {
+    Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT atttypid::pg_catalog.regtype::pg_catalog.text, attnotnull, atthasdef FROM pg_catalog.pg_attribute
+              WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attname OPERATOR(pg_catalog.=) $2::pg_catalog.name
+                AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped",
+            Some(1),
+            &[rel.into(), column.into()],
+        )?;
+        Ok::<_, pgrx::spi::Error>(rows.into_iter().next().map(|r| {
+            (
+                r.get::<String>(1).ok().flatten().unwrap_or_default(),
+                r.get::<bool>(2).ok().flatten().unwrap_or(false),
+                r.get::<bool>(3).ok().flatten().unwrap_or(false),
+            )
+        }))
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+}
+
+fn has_index_leading_with(rel: pg_sys::Oid, column: &str) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
+                          ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
+                        WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $2::pg_catalog.name)",
+        &[rel.into(), column.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// The tenant column of a protected table, read back from its guard trigger's argument.
+fn protected_column(rel: pg_sys::Oid) -> Option<String> {
+    Spi::get_one_with_args::<String>(
+        "SELECT tenant_column::pg_catalog.text FROM tenant.protected_tables WHERE table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+        &[rel.into()],
+    )
+    .ok()
+    .flatten()
+}
+
+fn run(sql: &str) {
+    Spi::run(sql).unwrap_or_else(|e| error!("pg_tenant: {e}"));
+}
+
+fn table_root(tbl: Option<pg_sys::Oid>) -> (pg_sys::Oid, String) {
+    let tbl = required(tbl, "tbl");
+    let tree = relation_tree(tbl);
+    let (_, name, kind) = tree.first().cloned().unwrap_or_else(|| {
+        TenantError::WrongObjectType { object: format!("relation {}", tbl.to_u32()), expected: "a table" }.raise()
+    });
+    if kind != "r" && kind != "p" {
+        TenantError::WrongObjectType { object: name, expected: "a table" }.raise();
+    }
+    (tbl, name)
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.protect(tbl regclass, tenant_column name DEFAULT 'tenant_id')
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tenant.protect(regclass, name) IS 'pg_tenant: isolate a table (and its partitions) by tenant with row-level security';
+"#,
+    requires = [guard]
+)]
+fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
+    guarded(|| {
+        let (tbl, name) = table_root(tbl);
+        let column = required(tenant_column, "tenant_column").to_string_lossy().into_owned();
+        let col = quote_identifier(&column);
+        match column_info(tbl, &column) {
+            Some((ty, _, _)) if ty != "uuid" => {
+                TenantError::WrongColumnType { table: name.clone(), column: column.clone(), found: ty }.raise()
+            }
+            Some((_, not_null, has_default)) => {
+                if !has_default {
+                    run(&format!("ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT tenant.current()"));
+                }
+                if !not_null {
+                    run(&format!("ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL"));
+                }
+            }
+            None => {
+                // Added without a default first: a non-volatile default would be evaluated once,
+                // right now, for the existing rows, and fail when no tenant is set.
+                run(&format!("ALTER TABLE {name} ADD COLUMN {col} uuid"));
+                run(&format!("ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT tenant.current()"));
+                run(&format!("ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL"));
+            }
+        }
+        let tree = relation_tree(tbl);
+        for (rel, rel_name, _) in &tree {
+            if !has_index_leading_with(*rel, &column) {
+                run(&format!("CREATE INDEX ON {rel_name} ({col})"));
+            }
+            let check = format!("{col} OPERATOR(pg_catalog.=) tenant.current()");
+            run(&format!("ALTER TABLE {rel_name} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"));
+            run(&format!("DROP POLICY IF EXISTS {ISOLATION_POLICY} ON {rel_name}"));
+            run(&format!(
+                "CREATE POLICY {ISOLATION_POLICY} ON {rel_name} AS RESTRICTIVE FOR ALL TO PUBLIC USING ({check}) WITH CHECK ({check})"
+            ));
+            run(&format!("DROP POLICY IF EXISTS {ACCESS_POLICY} ON {rel_name}"));
+            run(&format!(
+                "CREATE POLICY {ACCESS_POLICY} ON {rel_name} AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)"
+            ));
+            run(&format!("DROP TRIGGER IF EXISTS {GUARD_TRIGGER} ON {rel_name}"));
+            run(&format!(
+                "CREATE TRIGGER {GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {rel_name} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION tenant.guard({})",
+                quote_literal(&column)
+            ));
+        }
+        let children: Vec<&str> = tree.iter().skip(1).map(|(_, n, _)| n.as_str()).collect();
+        audit::record("protect", None, json!({"table": name, "tenant_column": column, "children": children}));
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.unprotect(tbl regclass)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tenant.unprotect(regclass) IS 'pg_tenant: remove what tenant.protect() installed; the tenant column and the data stay';
+"#,
+    requires = ["protected_tables_view"]
+)]
+fn unprotect(tbl: Option<pg_sys::Oid>) {
+    guarded(|| {
+        let (tbl, name) = table_root(tbl);
+        let column = protected_column(tbl).unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
+        let col = quote_identifier(&column);
+        for (rel, rel_name, _) in relation_tree(tbl) {
+            run(&format!("DROP POLICY IF EXISTS {ISOLATION_POLICY} ON {rel_name}"));
+            run(&format!("DROP POLICY IF EXISTS {ACCESS_POLICY} ON {rel_name}"));
+            run(&format!("DROP TRIGGER IF EXISTS {GUARD_TRIGGER} ON {rel_name}"));
+            let other_policies = Spi::get_one_with_args::<bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid OPERATOR(pg_catalog.=) $1)",
+                &[rel.into()],
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+            if !other_policies {
+                run(&format!("ALTER TABLE {rel_name} NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY"));
+            }
+        }
+        let default_is_ours = Spi::get_one_with_args::<bool>(
+            "SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) OPERATOR(pg_catalog.=) 'tenant.current()'
+               FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) d.adrelid AND a.attnum OPERATOR(pg_catalog.=) d.adnum
+              WHERE d.adrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $2::pg_catalog.name",
+            &[tbl.into(), column.as_str().into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        if default_is_ours {
+            run(&format!("ALTER TABLE {name} ALTER COLUMN {col} DROP DEFAULT"));
+        }
+        audit::record("unprotect", None, json!({"table": name, "tenant_column": column}));
+    })
+}
+
+/// Deletes a tenant's rows from every protected table, referencing tables before the tables they
+/// reference, and returns the count per table. Runs as the extension owner (a superuser, who is
+/// not filtered by row-level security).
+pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
+    struct EndMaintenance;
+    impl Drop for EndMaintenance {
+        fn drop(&mut self) {
+            MAINTENANCE.with(|m| m.set(false));
+        }
+    }
+    let _end = EndMaintenance;
+    MAINTENANCE.with(|m| m.set(true));
+    as_extension_owner(|| {
+        let (tables, edges) = Spi::connect(|client| {
+            // Top-level protected tables: a partition's rows go with its parent's.
+            let mut tables: Vec<(pg_sys::Oid, String, String)> = Vec::new();
+            for row in client.select(
+                "SELECT p.table_name::pg_catalog.oid, p.table_name::pg_catalog.text, p.tenant_column::pg_catalog.text
+                   FROM tenant.protected_tables p
+                  WHERE p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant.protected_tables)
+                  ORDER BY 2",
+                None,
+                &[],
+            )? {
+                tables.push((row.get(1)?.expect("oid"), row.get(2)?.expect("name"), row.get(3)?.expect("column")));
+            }
+            let mut edges: Vec<(pg_sys::Oid, pg_sys::Oid)> = Vec::new();
+            for row in client.select(
+                "SELECT DISTINCT COALESCE(pg_catalog.pg_partition_root(conrelid), conrelid)::pg_catalog.oid,
+                                 COALESCE(pg_catalog.pg_partition_root(confrelid), confrelid)::pg_catalog.oid
+                   FROM pg_catalog.pg_constraint WHERE contype OPERATOR(pg_catalog.=) 'f'",
+                None,
+                &[],
+            )? {
+                edges.push((row.get(1)?.expect("oid"), row.get(2)?.expect("oid")));
+            }
+            Ok::<_, pgrx::spi::Error>((tables, edges))
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+
+        let mut deleted = Map::new();
+        for (_, name, column) in delete_order(tables, &edges) {
+            let count = Spi::connect_mut(|client| {
+                client
+                    .update(
+                        &format!("DELETE FROM {name} WHERE {} OPERATOR(pg_catalog.=) $1", quote_identifier(&column)),
+                        None,
+                        &[tenant.into()],
+                    )
+                    .map(|t| t.len())
+            })
+            .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+            deleted.insert(name, json!(count));
+        }
+        Value::Object(deleted)
+    })
+}
+
+/// Orders tables so that a table referencing another (by foreign key) comes first. Cycles are
+/// broken in name order; a cycle of non-cascading keys then fails with PostgreSQL's own error.
+fn delete_order<T: Clone>(mut tables: Vec<(pg_sys::Oid, String, T)>, edges: &[(pg_sys::Oid, pg_sys::Oid)]) -> Vec<(pg_sys::Oid, String, T)> {
+    let mut ordered = Vec::with_capacity(tables.len());
+    while !tables.is_empty() {
+        let pending: Vec<pg_sys::Oid> = tables.iter().map(|t| t.0).collect();
+        let referenced_by_pending =
+            |rel: pg_sys::Oid| edges.iter().any(|(from, to)| *to == rel && *from != rel && pending.contains(from));
+        let next = tables.iter().position(|t| !referenced_by_pending(t.0)).unwrap_or(0);
+        ordered.push(tables.remove(next));
+    }
+    ordered
+}

@@ -1,0 +1,284 @@
+//! The tenant registry and its lifecycle: create, suspend, resume, drop, and the grants that say
+//! which roles may act as which tenant.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use serde_json::json;
+
+use crate::audit;
+use crate::error::{guarded, required, TenantError};
+use crate::owner::{as_extension_owner, role_name};
+
+extension_sql_file!("../sql/registry.sql", name = "registry_tables", bootstrap);
+
+/// A registry row, as much of it as the Rust side needs.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: pgrx::Uuid,
+    pub slug: String,
+    pub status: String,
+    pub suspended_reason: Option<String>,
+}
+
+impl Tenant {
+    pub fn is_suspended(&self) -> bool {
+        self.status == "suspended"
+    }
+}
+
+/// Checks a slug: 1 to 63 characters of [a-z0-9_-], starting with a letter or digit, and not
+/// shaped like a uuid (every function accepts a slug or an id, so the two must not overlap).
+pub fn validate_slug(slug: &str) -> Result<(), &'static str> {
+    if slug.is_empty() {
+        return Err("it is empty");
+    }
+    if slug.len() > 63 {
+        return Err("it is longer than 63 characters");
+    }
+    if !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+        return Err("only lowercase letters, digits, '-' and '_' are allowed");
+    }
+    if !slug.as_bytes()[0].is_ascii_alphanumeric() {
+        return Err("it must start with a letter or digit");
+    }
+    if uuid::Uuid::parse_str(slug).is_ok() {
+        return Err("it must not look like a uuid");
+    }
+    Ok(())
+}
+
+/// Finds a tenant by id (when `key` parses as a uuid) or by slug. Runs as the extension owner.
+pub fn lookup(key: &str) -> Option<Tenant> {
+    let by_id = uuid::Uuid::parse_str(key).ok();
+    as_extension_owner(|| {
+        let query = if by_id.is_some() {
+            "SELECT id, slug, status, suspended_reason FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid"
+        } else {
+            "SELECT id, slug, status, suspended_reason FROM tenant.tenants WHERE slug OPERATOR(pg_catalog.=) $1"
+        };
+        let key = by_id.map(|u| u.to_string()).unwrap_or_else(|| key.to_string());
+        Spi::connect(|client| {
+            let rows = client.select(query, Some(1), &[key.into()])?;
+            Ok::<_, pgrx::spi::Error>(rows.into_iter().next().map(|row| Tenant {
+                id: row.get(1).ok().flatten().expect("id is NOT NULL"),
+                slug: row.get(2).ok().flatten().expect("slug is NOT NULL"),
+                status: row.get(3).ok().flatten().expect("status is NOT NULL"),
+                suspended_reason: row.get(4).ok().flatten(),
+            }))
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: registry lookup failed: {e}"))
+    })
+}
+
+/// Like [`lookup`], raising the unknown-tenant error when there is no such tenant.
+pub fn resolve(key: Option<&str>) -> Tenant {
+    let key = required(key, "tenant");
+    lookup(key).unwrap_or_else(|| TenantError::UnknownTenant(key.to_string()).raise())
+}
+
+fn run_as_owner(query: &str, args: &[pgrx::datum::DatumWithOid]) {
+    as_extension_owner(|| {
+        Spi::run_with_args(query, args).unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant."create"(slug text, name text DEFAULT NULL, plan text DEFAULT 'default', settings jsonb DEFAULT '{}')
+RETURNS uuid VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant."create"(text, text, text, jsonb) IS 'pg_tenant: register a tenant; returns its id';
+"#
+)]
+fn create(
+    slug: Option<&str>,
+    name: Option<&str>,
+    plan: Option<&str>,
+    settings: Option<pgrx::JsonB>,
+) -> pgrx::Uuid {
+    guarded(|| {
+        let slug = required(slug, "slug");
+        let plan = required(plan, "plan");
+        let settings = required(settings, "settings").0;
+        if let Err(reason) = validate_slug(slug) {
+            TenantError::InvalidSlug { slug: slug.to_string(), reason }.raise();
+        }
+        if !settings.is_object() {
+            TenantError::InvalidArgument { argument: "settings", reason: "must be a JSON object".into() }
+                .raise();
+        }
+        if lookup(slug).is_some() {
+            TenantError::DuplicateSlug(slug.to_string()).raise();
+        }
+        let id = pgrx::Uuid::from_bytes(*uuid::Uuid::new_v4().as_bytes());
+        run_as_owner(
+            "INSERT INTO tenant.tenants (id, slug, name, plan, settings) VALUES ($1, $2, $3, $4, $5)",
+            &[id.into(), slug.into(), name.into(), plan.into(), pgrx::JsonB(settings.clone()).into()],
+        );
+        audit::record("create", Some(id), json!({"slug": slug, "name": name, "plan": plan, "settings": settings}));
+        id
+    })
+}
+
+fn set_status(tenant: Option<&str>, status: &str, reason: Option<&str>) {
+    let t = resolve(tenant);
+    run_as_owner(
+        "UPDATE tenant.tenants SET status = $2, suspended_reason = $3, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+        &[t.id.into(), status.into(), reason.into()],
+    );
+    crate::policies::forget_tenant_status();
+    let action = if status == "suspended" { "suspend" } else { "resume" };
+    audit::record(action, Some(t.id), json!({"slug": t.slug, "reason": reason, "previous_status": t.status}));
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.suspend(tenant text, reason text DEFAULT NULL)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.suspend(text, text) IS 'pg_tenant: stop writes for a tenant (reads keep working)';
+"#
+)]
+fn suspend(tenant: Option<&str>, reason: Option<&str>) {
+    guarded(|| set_status(tenant, "suspended", reason))
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.resume(tenant text)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.resume(text) IS 'pg_tenant: allow writes again for a suspended tenant';
+"#
+)]
+fn resume(tenant: Option<&str>) {
+    guarded(|| set_status(tenant, "active", None))
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant."drop"(tenant text)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant."drop"(text) IS 'pg_tenant: delete a tenant, all of its rows in protected tables and its registry row (the audit trail stays)';
+"#
+)]
+fn drop_tenant(tenant: Option<&str>) {
+    guarded(|| {
+        let t = resolve(tenant);
+        let deleted = crate::policies::delete_tenant_rows(t.id);
+        run_as_owner("DELETE FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1", &[t.id.into()]);
+        crate::policies::forget_tenant_status();
+        audit::record("drop", Some(t.id), json!({"slug": t.slug, "deleted_rows": deleted}));
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.grant_gateway(role regrole)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.grant_gateway(regrole) IS 'pg_tenant: let a role (and its members) act as any tenant';
+"#
+)]
+fn grant_gateway(role: Option<pg_sys::Oid>) {
+    guarded(|| {
+        let role = required(role, "role");
+        run_as_owner(
+            "INSERT INTO tenant.gateways (role) VALUES ($1::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING",
+            &[role.into()],
+        );
+        audit::record("grant", None, json!({"kind": "gateway", "role": role_name(role)}));
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.revoke_gateway(role regrole)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.revoke_gateway(regrole) IS 'pg_tenant: take back tenant.grant_gateway()';
+"#
+)]
+fn revoke_gateway(role: Option<pg_sys::Oid>) {
+    guarded(|| {
+        let role = required(role, "role");
+        run_as_owner(
+            "DELETE FROM tenant.gateways WHERE role::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+            &[role.into()],
+        );
+        audit::record("revoke", None, json!({"kind": "gateway", "role": role_name(role)}));
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.grant_access(tenant text, role regrole)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.grant_access(text, regrole) IS 'pg_tenant: let a role (and its members) act as this one tenant';
+"#
+)]
+fn grant_access(tenant: Option<&str>, role: Option<pg_sys::Oid>) {
+    guarded(|| {
+        let t = resolve(tenant);
+        let role = required(role, "role");
+        run_as_owner(
+            "INSERT INTO tenant.tenant_access (tenant_id, role) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING",
+            &[t.id.into(), role.into()],
+        );
+        audit::record("grant", Some(t.id), json!({"kind": "access", "slug": t.slug, "role": role_name(role)}));
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.revoke_access(tenant text, role regrole)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.revoke_access(text, regrole) IS 'pg_tenant: take back tenant.grant_access()';
+"#
+)]
+fn revoke_access(tenant: Option<&str>, role: Option<pg_sys::Oid>) {
+    guarded(|| {
+        let t = resolve(tenant);
+        let role = required(role, "role");
+        run_as_owner(
+            "DELETE FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND role::pg_catalog.oid OPERATOR(pg_catalog.=) $2",
+            &[t.id.into(), role.into()],
+        );
+        audit::record("revoke", Some(t.id), json!({"kind": "access", "slug": t.slug, "role": role_name(role)}));
+    })
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::validate_slug;
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn slugs() {
+        assert!(validate_slug("acme").is_ok());
+        assert!(validate_slug("a").is_ok());
+        assert!(validate_slug("9lives_co-op").is_ok());
+        assert!(validate_slug(&"a".repeat(63)).is_ok());
+        assert!(validate_slug(&"a".repeat(64)).is_err());
+        assert!(validate_slug("").is_err());
+        assert!(validate_slug("-acme").is_err());
+        assert!(validate_slug("_acme").is_err());
+        assert!(validate_slug("Acme").is_err());
+        assert!(validate_slug("acme corp").is_err());
+        assert!(validate_slug("acme';drop").is_err());
+        assert!(validate_slug("café").is_err());
+        assert!(validate_slug("6f1c2a2e-8a51-4a8e-9a43-0d3c6a9b1e11").is_err());
+    }
+}

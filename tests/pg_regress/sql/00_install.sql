@@ -1,0 +1,35 @@
+-- Installing pg_tenant: schema, objects, privileges, and refusing a prepared schema.
+\set SHOW_CONTEXT never
+CREATE EXTENSION pg_tenant;
+-- The SQL API, with volatility, strictness, parallel safety and who may execute it.
+SELECT p.oid::regprocedure AS function,
+       p.provolatile AS vol, p.proisstrict AS strict, p.proparallel AS par,
+       p.prosecdef AS secdef,
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public_exec
+  FROM pg_proc p
+ WHERE p.pronamespace = 'tenant'::regnamespace
+ ORDER BY 1::text;
+-- Tables and views; only the extension owner reads the registry.
+SELECT c.oid::regclass, c.relkind,
+       has_table_privilege('public', c.oid, 'SELECT') AS public_select
+  FROM pg_class c
+ WHERE c.relnamespace = 'tenant'::regnamespace AND c.relkind IN ('r', 'v')
+ ORDER BY 1::text;
+-- Configuration tables are kept by pg_dump.
+SELECT unnest(extconfig)::regclass FROM pg_extension WHERE extname = 'pg_tenant' ORDER BY 1::text;
+-- The schema is the extension's and cannot be moved.
+SELECT extrelocatable, extnamespace::regnamespace FROM pg_extension WHERE extname = 'pg_tenant';
+-- The tenant parameter exists, is empty, and says how to change it.
+SHOW pg_tenant.tenant_id;
+SELECT name, setting, context, short_desc FROM pg_settings WHERE name = 'pg_tenant.tenant_id';
+
+-- A schema "tenant" prepared by someone else before CREATE EXTENSION: the install fails.
+CREATE DATABASE pg_tenant_planted;
+\c pg_tenant_planted
+CREATE SCHEMA tenant;
+CREATE FUNCTION tenant.current(missing_ok boolean DEFAULT false) RETURNS uuid
+    LANGUAGE sql AS $$ SELECT '00000000-0000-0000-0000-000000000000'::uuid $$;
+CREATE EXTENSION pg_tenant;
+SELECT count(*) AS installed FROM pg_extension WHERE extname = 'pg_tenant';
+\c pg_tenant_regress
+DROP DATABASE pg_tenant_planted;

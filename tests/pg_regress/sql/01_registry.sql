@@ -1,0 +1,101 @@
+-- The tenant registry: create, suspend, resume, drop, grants, the audit log, and every error.
+\set SHOW_CONTEXT never
+-- try() runs a statement and reports its SQLSTATE, so error codes are part of the test.
+CREATE SCHEMA IF NOT EXISTS test;
+GRANT USAGE ON SCHEMA test TO PUBLIC;
+CREATE OR REPLACE FUNCTION test.try(statement text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE statement;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+
+SELECT tenant.create('acme', 'Acme Corp') IS NOT NULL AS created;
+SELECT tenant.create('globex', plan => 'pro', settings => '{"region": "eu"}') IS NOT NULL AS created;
+SELECT slug, name, status, plan, settings, created_at <= now() AS created_ok, updated_at = created_at AS fresh
+  FROM tenant.tenants ORDER BY slug;
+
+-- Slugs: 1 to 63 of [a-z0-9_-], first a letter or digit, not shaped like a uuid.
+SELECT tenant.create('a') IS NOT NULL AS one_char;
+SELECT tenant.create(repeat('x', 63)) IS NOT NULL AS sixty_three;
+SELECT tenant.create('9lives_co-op') IS NOT NULL AS digits_dash_underscore;
+SELECT test.try($$SELECT tenant.create('')$$);
+SELECT test.try($$SELECT tenant.create(repeat('x', 64))$$);
+SELECT test.try($$SELECT tenant.create('Acme')$$);
+SELECT test.try($$SELECT tenant.create('-acme')$$);
+SELECT test.try($$SELECT tenant.create('_acme')$$);
+SELECT test.try($$SELECT tenant.create('acme corp')$$);
+SELECT test.try($$SELECT tenant.create('acme'';drop table x;--')$$);
+SELECT test.try($$SELECT tenant.create('café')$$);
+SELECT test.try($$SELECT tenant.create('6f1c2a2e-8a51-4a8e-9a43-0d3c6a9b1e11')$$);
+-- Duplicates, NULLs and bad settings.
+SELECT test.try($$SELECT tenant.create('acme')$$);
+SELECT test.try($$SELECT tenant.create(NULL)$$);
+SELECT test.try($$SELECT tenant.create('initech', plan => NULL)$$);
+SELECT test.try($$SELECT tenant.create('initech', settings => NULL)$$);
+SELECT test.try($$SELECT tenant.create('initech', settings => '[1, 2]')$$);
+-- The plain error text, with its hint.
+SELECT tenant.create('Bad Slug');
+-- None of the failed calls left a tenant or an audit row behind.
+SELECT count(*) AS tenants FROM tenant.tenants;
+SELECT action, count(*) FROM tenant.audit_log GROUP BY action ORDER BY action;
+
+-- Every function accepts the slug or the id.
+SELECT tenant.suspend('acme', 'invoice overdue');
+SELECT slug, status, suspended_reason, updated_at > created_at AS touched FROM tenant.tenants WHERE slug = 'acme';
+SELECT tenant.resume((SELECT id::text FROM tenant.tenants WHERE slug = 'acme'));
+SELECT slug, status, suspended_reason FROM tenant.tenants WHERE slug = 'acme';
+SELECT test.try($$SELECT tenant.suspend('nope')$$);
+SELECT test.try($$SELECT tenant.resume('00000000-0000-0000-0000-000000000000')$$);
+SELECT test.try($$SELECT tenant.suspend(NULL)$$);
+SELECT test.try($$SELECT tenant.resume(NULL)$$);
+SELECT tenant.suspend('nope');
+
+-- Grants: gateway roles act as any tenant, access roles as one.
+CREATE ROLE reg_gateway;
+CREATE ROLE reg_member;
+SELECT tenant.grant_gateway('reg_gateway');
+SELECT tenant.grant_gateway('reg_gateway');  -- idempotent
+SELECT tenant.grant_access('acme', 'reg_member');
+SELECT role FROM tenant.gateways;
+SELECT t.slug, a.role FROM tenant.tenant_access a JOIN tenant.tenants t ON t.id = a.tenant_id;
+SELECT test.try($$SELECT tenant.grant_access('nope', 'reg_member')$$);
+SELECT test.try($$SELECT tenant.grant_access('acme', 'no_such_role')$$);
+SELECT test.try($$SELECT tenant.grant_access('acme', NULL)$$);
+SELECT test.try($$SELECT tenant.grant_gateway(NULL)$$);
+SELECT tenant.revoke_access('acme', 'reg_member');
+SELECT tenant.revoke_gateway('reg_gateway');
+SELECT count(*) AS gateways FROM tenant.gateways;
+SELECT count(*) AS access_rows FROM tenant.tenant_access;
+
+-- Administrative functions are not for PUBLIC.
+SET ROLE reg_member;
+SELECT test.try($$SELECT tenant.create('sneaky')$$);
+SELECT test.try($$SELECT tenant.suspend('acme')$$);
+SELECT test.try($$SELECT tenant.drop('acme')$$);
+SELECT test.try($$SELECT tenant.grant_gateway('reg_member')$$);
+SELECT test.try($$SELECT * FROM tenant.tenants$$);
+SELECT test.try($$SELECT * FROM tenant.audit_log$$);
+SELECT test.try($$UPDATE tenant.tenants SET status = 'active'$$);
+RESET ROLE;
+
+-- Drop: the registry row and grants go, the audit trail stays.
+SELECT tenant.grant_access('globex', 'reg_member');
+SELECT tenant.drop('globex');
+SELECT count(*) AS globex_rows FROM tenant.tenants WHERE slug = 'globex';
+SELECT count(*) AS access_rows FROM tenant.tenant_access;
+SELECT test.try($$SELECT tenant.drop('globex')$$);
+SELECT test.try($$SELECT tenant.drop(NULL)$$);
+-- The same slug can be registered again, with a new id.
+SELECT tenant.create('globex') <> (SELECT tenant_id FROM tenant.audit_log WHERE action = 'drop') AS new_id;
+
+-- The audit log: one row per change, actor is the session user.
+SELECT action, actor = session_user AS by_me,
+       (tenant_id IS NOT NULL) AS has_tenant,
+       detail - 'settings' AS detail
+  FROM tenant.audit_log ORDER BY id;
+-- Audit rows of the dropped tenant are still there.
+SELECT count(*) AS globex_history FROM tenant.audit_log WHERE detail->>'slug' = 'globex';
+DROP ROLE reg_gateway, reg_member;

@@ -1,0 +1,106 @@
+-- tenant.protect() and tenant.unprotect(): what they install, idempotence, partitions,
+-- inheritance, and errors.
+\set SHOW_CONTEXT never
+CREATE SCHEMA app;
+
+-- A table without a tenant column gets one.
+CREATE TABLE app.notes (id serial PRIMARY KEY, body text);
+SELECT tenant.protect('app.notes');
+SELECT column_name, data_type, is_nullable, column_default
+  FROM information_schema.columns WHERE table_schema = 'app' AND table_name = 'notes' ORDER BY ordinal_position;
+SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'app.notes'::regclass ORDER BY 1::text;
+SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'app.notes'::regclass;
+SELECT polname, polpermissive, polcmd, polroles::regrole[], pg_get_expr(polqual, polrelid) AS using_expr,
+       pg_get_expr(polwithcheck, polrelid) AS check_expr
+  FROM pg_policy WHERE polrelid = 'app.notes'::regclass ORDER BY polname;
+SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'app.notes'::regclass AND NOT tgisinternal;
+
+-- An existing uuid column of another name, nullable and without default, is taken as it is
+-- and made NOT NULL with the default.
+CREATE TABLE app.orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, org uuid, total numeric);
+CREATE INDEX orders_org_total ON app.orders (org, total);
+SELECT tenant.protect('app.orders', 'org');
+SELECT column_name, is_nullable, column_default FROM information_schema.columns
+ WHERE table_schema = 'app' AND table_name = 'orders' AND column_name = 'org';
+-- The existing index already leads with the column: no second one.
+SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'app.orders'::regclass;
+
+-- Idempotent: a second call changes nothing.
+SELECT tenant.protect('app.notes');
+SELECT count(*) AS policies FROM pg_policy WHERE polrelid = 'app.notes'::regclass;
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'app.notes'::regclass AND NOT tgisinternal;
+SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'app.notes'::regclass;
+
+-- Partitioned tables: every partition, at every level, is protected too.
+CREATE TABLE app.events (id bigint, at date NOT NULL, tenant_id uuid) PARTITION BY RANGE (at);
+CREATE TABLE app.events_2025 PARTITION OF app.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE app.events_2026 PARTITION OF app.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')
+    PARTITION BY LIST (id);
+CREATE TABLE app.events_2026_all PARTITION OF app.events_2026 DEFAULT;
+SELECT tenant.protect('app.events');
+SELECT table_name, tenant_column, partitioned, parent, rls_enabled, rls_forced
+  FROM tenant.protected_tables ORDER BY table_name::text;
+SELECT c.relname, count(i.indexrelid) AS tenant_indexes
+  FROM pg_class c LEFT JOIN pg_index i ON i.indrelid = c.oid
+ WHERE c.relnamespace = 'app'::regnamespace AND c.relname LIKE 'events%' AND c.relkind IN ('r', 'p')
+ GROUP BY c.relname ORDER BY c.relname;
+
+-- Inheritance children are protected too.
+CREATE TABLE app.docs (id int, tenant_id uuid NOT NULL DEFAULT tenant.current());
+CREATE TABLE app.docs_archived (archived_at date) INHERITS (app.docs);
+SELECT tenant.protect('app.docs');
+SELECT table_name, parent FROM tenant.protected_tables WHERE table_name::text LIKE 'app.docs%' ORDER BY 1::text;
+
+-- Names that need quoting.
+CREATE SCHEMA "My App";
+CREATE TABLE "My App"."Line Items" ("Tenant Ref" uuid, qty int);
+SELECT tenant.protect('"My App"."Line Items"', 'Tenant Ref');
+SELECT table_name, tenant_column FROM tenant.protected_tables WHERE table_name::text LIKE '%Line%';
+
+-- Errors, each leaving nothing behind.
+CREATE TABLE app.wrong_type (tenant_id text);
+SELECT test.try($$SELECT tenant.protect('app.wrong_type')$$);
+SELECT test.try($$SELECT tenant.protect('app.no_such_table')$$);
+SELECT test.try($$SELECT tenant.protect(NULL)$$);
+SELECT test.try($$SELECT tenant.protect('app.notes', NULL)$$);
+CREATE VIEW app.notes_view AS SELECT * FROM app.notes;
+SELECT test.try($$SELECT tenant.protect('app.notes_view')$$);
+CREATE SEQUENCE app.seq;
+SELECT test.try($$SELECT tenant.protect('app.seq')$$);
+-- Existing rows without a tenant cannot be protected silently.
+CREATE TABLE app.legacy (id int);
+INSERT INTO app.legacy VALUES (1);
+SELECT test.try($$SELECT tenant.protect('app.legacy')$$);
+SELECT tenant.protect('app.wrong_type');
+SELECT count(*) AS legacy_columns FROM pg_attribute WHERE attrelid = 'app.legacy'::regclass AND attnum > 0;
+SELECT count(*) AS not_protected FROM tenant.protected_tables WHERE table_name::text IN ('app.legacy', 'app.wrong_type');
+SELECT test.try($$SELECT tenant.unprotect('app.legacy')$$);
+SELECT test.try($$SELECT tenant.unprotect(NULL)$$);
+
+-- Only the table's owner (or a superuser) can protect it.
+CREATE ROLE protect_stranger;
+GRANT USAGE ON SCHEMA app TO protect_stranger;
+GRANT EXECUTE ON FUNCTION tenant.protect(regclass, name) TO protect_stranger;
+SET ROLE protect_stranger;
+SELECT test.try($$SELECT tenant.protect('app.legacy')$$);
+RESET ROLE;
+REVOKE ALL ON SCHEMA app FROM protect_stranger;
+REVOKE EXECUTE ON FUNCTION tenant.protect(regclass, name) FROM protect_stranger;
+DROP ROLE protect_stranger;
+
+-- unprotect removes policies, trigger, RLS and the default, and keeps column, index and data.
+SELECT tenant.unprotect('app.docs');
+SELECT count(*) AS policies FROM pg_policy WHERE polrelid IN ('app.docs'::regclass, 'app.docs_archived'::regclass);
+SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid IN ('app.docs'::regclass, 'app.docs_archived'::regclass) ORDER BY 1;
+SELECT column_name, column_default FROM information_schema.columns WHERE table_schema = 'app' AND table_name = 'docs' AND column_name = 'tenant_id';
+SELECT count(*) AS still_listed FROM tenant.protected_tables WHERE table_name::text LIKE 'app.docs%';
+-- A policy of the user's own keeps RLS on after unprotect.
+CREATE POLICY mine ON app.orders USING (total > 0);
+SELECT tenant.unprotect('app.orders');
+SELECT relrowsecurity FROM pg_class WHERE oid = 'app.orders'::regclass;
+SELECT polname FROM pg_policy WHERE polrelid = 'app.orders'::regclass;
+DROP POLICY mine ON app.orders;
+SELECT tenant.protect('app.orders', 'org');
+
+-- The audit log records protect and unprotect.
+SELECT action, detail->>'table' AS tbl FROM tenant.audit_log WHERE action IN ('protect', 'unprotect') ORDER BY id;

@@ -1,0 +1,199 @@
+-- Isolation over real connections, as an application role that neither owns the tables nor is a
+-- superuser, and as the tables' owner. Every spoofing route is tried the way a client would.
+\set SHOW_CONTEXT never
+CREATE EXTENSION IF NOT EXISTS dblink;
+CREATE ROLE iso_owner LOGIN;
+CREATE ROLE iso_app LOGIN;          -- the application's connection role: a gateway
+CREATE ROLE iso_acme_user LOGIN;    -- may act only as iso-acme
+SELECT tenant.create('iso-acme') AS acme \gset
+SELECT tenant.create('iso-globex') AS globex \gset
+SELECT tenant.grant_gateway('iso_app');
+SELECT tenant.grant_access('iso-acme', 'iso_acme_user');
+SELECT tenant.grant_access('iso-acme', 'iso_owner');
+SELECT tenant.grant_access('iso-globex', 'iso_owner');
+
+CREATE SCHEMA iso AUTHORIZATION iso_owner;
+GRANT USAGE ON SCHEMA iso TO iso_app, iso_acme_user;
+SET ROLE iso_owner;
+CREATE TABLE iso.items (id int PRIMARY KEY, name text);
+CREATE TABLE iso.logs (id int, at date NOT NULL, tenant_id uuid NOT NULL DEFAULT tenant.current()) PARTITION BY RANGE (at);
+CREATE TABLE iso.logs_2025 PARTITION OF iso.logs FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE iso.logs_2026 PARTITION OF iso.logs FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE iso.big (n int);
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA iso TO iso_app, iso_acme_user;
+RESET ROLE;
+SELECT tenant.protect('iso.items');
+SELECT tenant.protect('iso.logs');
+SELECT tenant.protect('iso.big');
+-- Rows for both tenants, written as the superuser acting as each.
+SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
+INSERT INTO iso.items VALUES (1, 'acme anvil'), (2, 'acme rocket');
+INSERT INTO iso.logs (id, at) VALUES (1, '2025-05-01'), (2, '2026-05-01');
+INSERT INTO iso.big SELECT g FROM generate_series(1, 30000) g;
+SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
+INSERT INTO iso.items VALUES (3, 'globex widget');
+INSERT INTO iso.logs (id, at) VALUES (3, '2025-06-01');
+INSERT INTO iso.big SELECT g FROM generate_series(1, 20000) g;
+SELECT tenant.reset();
+ANALYZE iso.items, iso.logs, iso.big;
+-- Connection strings for the PGOPTIONS route, built while we may read the registry.
+SELECT format('dbname=pg_tenant_regress user=iso_app options=''-c pg_tenant.tenant_id=%s''', :'globex') AS spoof_options \gset
+
+-- ===== As the application role, over a new connection =====
+\c - iso_app
+SELECT current_user, tenant.current(true) IS NULL AS no_tenant_yet;
+-- No tenant: reads and writes fail closed instead of returning nothing.
+SELECT * FROM iso.items;
+SELECT test.try($$SELECT count(*) FROM iso.items$$);
+SELECT test.try($$INSERT INTO iso.items VALUES (9, 'no tenant')$$);
+SELECT test.try($$DELETE FROM iso.items$$);
+SELECT test.try($$SELECT count(*) FROM iso.logs_2025$$);
+
+SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
+SELECT id, name, tenant_id = :'acme' AS is_acme FROM iso.items ORDER BY id;
+SELECT id, at FROM iso.logs ORDER BY id;
+-- Partitions queried directly are filtered the same way.
+SELECT id FROM iso.logs_2025 ORDER BY id;
+SELECT id FROM iso.logs_2026 ORDER BY id;
+SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
+SELECT id, name FROM iso.items ORDER BY id;
+SELECT id FROM iso.logs_2025 ORDER BY id;
+
+-- Writes cannot reach another tenant.
+SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
+INSERT INTO iso.items (id, name) VALUES (4, 'acme cart') RETURNING id, tenant_id = :'acme' AS stamped_acme;
+SELECT test.try(format($$INSERT INTO iso.items VALUES (5, 'forged', %L)$$, :'globex'));
+SELECT test.try(format($$UPDATE iso.items SET tenant_id = %L WHERE id = 1$$, :'globex'));
+UPDATE iso.items SET name = 'stolen' WHERE id = 3;   -- globex's row: invisible, 0 rows
+DELETE FROM iso.items WHERE id = 3;                  -- same
+SELECT test.try($$INSERT INTO iso.items VALUES (3, 'collide') ON CONFLICT (id) DO UPDATE SET name = 'taken over'$$);
+SELECT test.try(format($$INSERT INTO iso.logs (id, at, tenant_id) VALUES (7, '2025-01-02', %L)$$, :'globex'));
+SELECT test.try(format($$INSERT INTO iso.logs_2025 (id, at, tenant_id) VALUES (7, '2025-01-02', %L)$$, :'globex'));
+
+-- Spoofing the parameter.
+SELECT test.try(format($$SET pg_tenant.tenant_id = %L$$, :'globex'));
+SELECT test.try(format($$SET LOCAL pg_tenant.tenant_id = %L$$, :'globex'));
+SELECT test.try(format($$SELECT set_config('pg_tenant.tenant_id', %L, false)$$, :'globex'));
+SELECT test.try($$RESET pg_tenant.tenant_id$$);
+SELECT tenant.current(true) IS NULL AS reset_only_clears;
+SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
+SELECT test.try(format($$ALTER ROLE iso_app SET pg_tenant.tenant_id = %L$$, :'globex'));
+-- A leaky function in WHERE sees only the current tenant's rows.
+CREATE FUNCTION pg_temp.leak(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
+$$ BEGIN RAISE NOTICE 'saw %', $1; RETURN true; END $$;
+SELECT count(*) FROM iso.items WHERE pg_temp.leak(name);
+-- What only the owner may do is refused.
+SELECT test.try($$TRUNCATE iso.items$$);
+SELECT test.try($$ALTER TABLE iso.items DISABLE ROW LEVEL SECURITY$$);
+SELECT test.try($$ALTER TABLE iso.items NO FORCE ROW LEVEL SECURITY$$);
+SELECT test.try($$DROP POLICY tenant_isolation ON iso.items$$);
+SELECT test.try($$ALTER TABLE iso.items DISABLE TRIGGER tenant_guard$$);
+SELECT test.try($$SET session_replication_role = replica$$);
+TRUNCATE iso.items;
+
+-- A generic cached plan never serves the previous tenant's rows.
+SET plan_cache_mode = force_generic_plan;
+PREPARE count_items AS SELECT count(*), min(name) FROM iso.items;
+EXECUTE count_items;
+SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
+EXECUTE count_items;
+SET plan_cache_mode = auto;
+PREPARE names_by_id(int) AS SELECT name FROM iso.items WHERE id >= $1 ORDER BY id;
+SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
+EXECUTE names_by_id(0); EXECUTE names_by_id(0); EXECUTE names_by_id(0);
+EXECUTE names_by_id(0); EXECUTE names_by_id(0); EXECUTE names_by_id(0);
+SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
+EXECUTE names_by_id(0);
+SELECT generic_plans > 0 AS went_generic FROM pg_prepared_statements WHERE name = 'names_by_id';
+-- PL/pgSQL caches its plans too.
+CREATE FUNCTION pg_temp.item_names() RETURNS text LANGUAGE plpgsql AS
+$$ BEGIN RETURN (SELECT string_agg(name, ', ' ORDER BY id) FROM iso.items); END $$;
+SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
+SELECT pg_temp.item_names();
+SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
+SELECT pg_temp.item_names();
+
+-- A forced parallel plan returns exactly the serial rows (workers get the tenant too).
+SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
+SET max_parallel_workers_per_gather = 0;
+SELECT count(*), sum(n) FROM iso.big;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET force_parallel_mode = on;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(n) FROM iso.big;
+SELECT count(*), sum(n) FROM iso.big;
+SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
+SELECT count(*), sum(n) FROM iso.big;
+RESET ALL;
+SELECT tenant.current(true) IS NULL AS reset_all_cleared;
+
+-- A second session never sees the first session's tenant.
+SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
+\c - iso_app
+SELECT tenant.current(true) IS NULL AS new_session_has_no_tenant;
+SELECT test.try($$SELECT count(*) FROM iso.items$$);
+
+-- A role with access to one tenant only.
+\c - iso_acme_user
+SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
+SELECT count(*) AS acme_items FROM iso.items;
+SELECT test.try($$SELECT tenant.set('iso-globex')$$);
+SELECT count(*) AS still_acme_items FROM iso.items;
+
+-- PGOPTIONS at connect time: the value is discarded when the library loads.
+\c :spoof_options
+SELECT current_user, tenant.current(true) IS NULL AS not_spoofed;
+SHOW pg_tenant.tenant_id;
+SELECT test.try($$SELECT count(*) FROM iso.items$$);
+-- A placeholder SET before the library is loaded: discarded too.
+\c - iso_app
+SET pg_tenant.tenant_id = 'forged-before-load';
+SELECT tenant.current(true) IS NULL AS placeholder_discarded;
+SHOW pg_tenant.tenant_id;
+
+-- ===== As the tables' owner: FORCE ROW LEVEL SECURITY filters the owner too =====
+\c - iso_owner
+SELECT test.try($$SELECT count(*) FROM iso.items$$);
+SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
+SELECT id, name FROM iso.items ORDER BY id;
+SELECT test.try(format($$INSERT INTO iso.items VALUES (6, 'forged by owner', %L)$$, :'acme'));
+SELECT test.try($$TRUNCATE iso.items$$);
+SELECT test.try($$TRUNCATE iso.logs_2025$$);
+
+-- ===== Suspension, including a session that is already connected =====
+\c - postgres
+-- ALTER ROLE ... SET made before the library is loaded in this backend is accepted as a
+-- placeholder, and discarded at the next login.
+ALTER ROLE iso_app SET pg_tenant.tenant_id = 'a-role-default';
+SELECT dblink_connect('app', 'dbname=pg_tenant_regress user=iso_app');
+SELECT * FROM dblink('app', 'SELECT tenant.current(true) IS NULL') AS t(role_default_discarded boolean);
+ALTER ROLE iso_app RESET pg_tenant.tenant_id;
+SELECT * FROM dblink('app', 'SELECT tenant.set(''iso-acme'') IS NOT NULL') AS t(ok boolean);
+SELECT dblink_exec('app', 'INSERT INTO iso.items VALUES (10, ''before suspend'')');
+SELECT tenant.suspend('iso-acme', 'payment failed');
+-- The connected session: its next write is refused, reads still work.
+SELECT test.try($$SELECT dblink_exec('app', 'INSERT INTO iso.items VALUES (11, ''after suspend'')')$$);
+SELECT test.try($$SELECT dblink_exec('app', 'UPDATE iso.items SET name = ''x''')$$);
+SELECT test.try($$SELECT dblink_exec('app', 'DELETE FROM iso.items')$$);
+SELECT * FROM dblink('app', 'SELECT count(*) FROM iso.items') AS t(acme_items_readable bigint);
+SELECT tenant.resume('iso-acme');
+SELECT dblink_exec('app', 'INSERT INTO iso.items VALUES (11, ''after resume'')');
+SELECT dblink_disconnect('app');
+-- The plain message of a suspended tenant's write.
+\c - iso_app
+SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
+\c - postgres
+SELECT tenant.suspend('iso-globex', 'abuse report');
+\c - iso_app
+SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
+INSERT INTO iso.items VALUES (12, 'suspended');
+SELECT count(*) AS globex_items_readable FROM iso.items;
+\c - postgres
+SELECT tenant.resume('iso-globex');
+
+-- Totals as a superuser (which bypasses row-level security): nothing leaked or lost.
+SELECT t.slug, count(*) FROM iso.items i JOIN tenant.tenants t ON t.id = i.tenant_id GROUP BY t.slug ORDER BY t.slug;
