@@ -190,6 +190,24 @@ fn protected_column(rel: pg_sys::Oid) -> Option<String> {
     .flatten()
 }
 
+/// Drops the policies and trigger protect() installs on `rel`, where they exist (quietly: DROP
+/// ... IF EXISTS would print a NOTICE for each one missing).
+fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
+    let (policies, trigger) = Spi::get_two_with_args::<Vec<String>, bool>(
+        "SELECT ARRAY(SELECT polname::pg_catalog.text FROM pg_catalog.pg_policy
+                       WHERE polrelid OPERATOR(pg_catalog.=) $1 AND polname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[])),
+                EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname OPERATOR(pg_catalog.=) $3::pg_catalog.name)",
+        &[rel.into(), vec![ISOLATION_POLICY, ACCESS_POLICY].into(), GUARD_TRIGGER.into()],
+    )
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    for policy in policies.unwrap_or_default() {
+        run(&format!("DROP POLICY {} ON {rel_name}", quote_identifier(&policy)));
+    }
+    if trigger.unwrap_or(false) {
+        run(&format!("DROP TRIGGER {GUARD_TRIGGER} ON {rel_name}"));
+    }
+}
+
 fn run(sql: &str) {
     Spi::run(sql).unwrap_or_else(|e| error!("pg_tenant: {e}"));
 }
@@ -249,15 +267,13 @@ fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
             }
             let check = format!("{col} OPERATOR(pg_catalog.=) tenant.current()");
             run(&format!("ALTER TABLE {rel_name} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"));
-            run(&format!("DROP POLICY IF EXISTS {ISOLATION_POLICY} ON {rel_name}"));
+            drop_installed_objects(*rel, rel_name);
             run(&format!(
                 "CREATE POLICY {ISOLATION_POLICY} ON {rel_name} AS RESTRICTIVE FOR ALL TO PUBLIC USING ({check}) WITH CHECK ({check})"
             ));
-            run(&format!("DROP POLICY IF EXISTS {ACCESS_POLICY} ON {rel_name}"));
             run(&format!(
                 "CREATE POLICY {ACCESS_POLICY} ON {rel_name} AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)"
             ));
-            run(&format!("DROP TRIGGER IF EXISTS {GUARD_TRIGGER} ON {rel_name}"));
             run(&format!(
                 "CREATE TRIGGER {GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {rel_name} \
                  FOR EACH STATEMENT EXECUTE FUNCTION tenant.guard({})",
@@ -286,9 +302,7 @@ fn unprotect(tbl: Option<pg_sys::Oid>) {
         let column = protected_column(tbl).unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
         let col = quote_identifier(&column);
         for (rel, rel_name, _) in relation_tree(tbl) {
-            run(&format!("DROP POLICY IF EXISTS {ISOLATION_POLICY} ON {rel_name}"));
-            run(&format!("DROP POLICY IF EXISTS {ACCESS_POLICY} ON {rel_name}"));
-            run(&format!("DROP TRIGGER IF EXISTS {GUARD_TRIGGER} ON {rel_name}"));
+            drop_installed_objects(rel, &rel_name);
             let other_policies = Spi::get_one_with_args::<bool>(
                 "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid OPERATOR(pg_catalog.=) $1)",
                 &[rel.into()],

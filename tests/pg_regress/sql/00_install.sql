@@ -8,15 +8,15 @@ SELECT p.oid::regprocedure AS function,
        has_function_privilege('public', p.oid, 'EXECUTE') AS public_exec
   FROM pg_proc p
  WHERE p.pronamespace = 'tenant'::regnamespace
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 -- Tables and views; only the extension owner reads the registry.
 SELECT c.oid::regclass, c.relkind,
        has_table_privilege('public', c.oid, 'SELECT') AS public_select
   FROM pg_class c
  WHERE c.relnamespace = 'tenant'::regnamespace AND c.relkind IN ('r', 'v')
- ORDER BY 1::text;
+ ORDER BY c.oid::regclass::text;
 -- Configuration tables are kept by pg_dump.
-SELECT unnest(extconfig)::regclass FROM pg_extension WHERE extname = 'pg_tenant' ORDER BY 1::text;
+SELECT unnest(extconfig)::regclass::text AS config_table FROM pg_extension WHERE extname = 'pg_tenant' ORDER BY config_table;
 -- The schema is the extension's and cannot be moved.
 SELECT extrelocatable, extnamespace::regnamespace FROM pg_extension WHERE extname = 'pg_tenant';
 -- The tenant parameter exists, is empty, and says how to change it.

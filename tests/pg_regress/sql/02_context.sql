@@ -76,7 +76,7 @@ SELECT test.try(format($$SELECT set_config('pg_tenant.tenant_id', %L, true)$$, :
 SELECT test.try($$SELECT set_config('pg_tenant.tenant_id', '', false)$$);
 SELECT test.try(format($$ALTER ROLE CURRENT_USER SET pg_tenant.tenant_id = %L$$, :'b_id'));
 SELECT test.try(format($$ALTER DATABASE pg_tenant_regress SET pg_tenant.tenant_id = %L$$, :'b_id'));
-SELECT test.try(format($$ALTER SYSTEM SET pg_tenant.tenant_id = %L$$, :'b_id'));
+ALTER SYSTEM SET pg_tenant.tenant_id = '00000000-0000-0000-0000-000000000000';
 SELECT test.try(format($$CREATE FUNCTION test.sneaky() RETURNS uuid LANGUAGE sql SET pg_tenant.tenant_id = %L AS 'SELECT tenant.current()'$$, :'b_id'));
 SELECT test.try($$SET pg_tenant.other_setting = 'x'$$);
 SELECT tenant.current() = :'a_id' AS still_a;

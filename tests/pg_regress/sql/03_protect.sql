@@ -8,7 +8,7 @@ CREATE TABLE app.notes (id serial PRIMARY KEY, body text);
 SELECT tenant.protect('app.notes');
 SELECT column_name, data_type, is_nullable, column_default
   FROM information_schema.columns WHERE table_schema = 'app' AND table_name = 'notes' ORDER BY ordinal_position;
-SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'app.notes'::regclass ORDER BY 1::text;
+SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'app.notes'::regclass ORDER BY indexrelid::regclass::text;
 SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'app.notes'::regclass;
 SELECT polname, polpermissive, polcmd, polroles::regrole[], pg_get_expr(polqual, polrelid) AS using_expr,
        pg_get_expr(polwithcheck, polrelid) AS check_expr
@@ -49,7 +49,7 @@ SELECT c.relname, count(i.indexrelid) AS tenant_indexes
 CREATE TABLE app.docs (id int, tenant_id uuid NOT NULL DEFAULT tenant.current());
 CREATE TABLE app.docs_archived (archived_at date) INHERITS (app.docs);
 SELECT tenant.protect('app.docs');
-SELECT table_name, parent FROM tenant.protected_tables WHERE table_name::text LIKE 'app.docs%' ORDER BY 1::text;
+SELECT table_name, parent FROM tenant.protected_tables WHERE table_name::text LIKE 'app.docs%' ORDER BY table_name::text;
 
 -- Names that need quoting.
 CREATE SCHEMA "My App";

@@ -38,6 +38,9 @@ SELECT tenant.reset();
 ANALYZE iso.items, iso.logs, iso.big;
 -- Connection strings for the PGOPTIONS route, built while we may read the registry.
 SELECT format('dbname=pg_tenant_regress user=iso_app options=''-c pg_tenant.tenant_id=%s''', :'globex') AS spoof_options \gset
+SELECT 'dbname=pg_tenant_regress user=iso_app options=''''' AS plain_app \gset
+-- dblink's second session needs the server's socket and port.
+SELECT format('host=%s port=%s dbname=pg_tenant_regress user=iso_app', :'HOST', :'PORT') AS app_conninfo \gset
 
 -- ===== As the application role, over a new connection =====
 \c - iso_app
@@ -150,7 +153,7 @@ SELECT current_user, tenant.current(true) IS NULL AS not_spoofed;
 SHOW pg_tenant.tenant_id;
 SELECT test.try($$SELECT count(*) FROM iso.items$$);
 -- A placeholder SET before the library is loaded: discarded too.
-\c - iso_app
+\c :plain_app
 SET pg_tenant.tenant_id = 'forged-before-load';
 SELECT tenant.current(true) IS NULL AS placeholder_discarded;
 SHOW pg_tenant.tenant_id;
@@ -169,7 +172,7 @@ SELECT test.try($$TRUNCATE iso.logs_2025$$);
 -- ALTER ROLE ... SET made before the library is loaded in this backend is accepted as a
 -- placeholder, and discarded at the next login.
 ALTER ROLE iso_app SET pg_tenant.tenant_id = 'a-role-default';
-SELECT dblink_connect('app', 'dbname=pg_tenant_regress user=iso_app');
+SELECT dblink_connect('app', :'app_conninfo');
 SELECT * FROM dblink('app', 'SELECT tenant.current(true) IS NULL') AS t(role_default_discarded boolean);
 ALTER ROLE iso_app RESET pg_tenant.tenant_id;
 SELECT * FROM dblink('app', 'SELECT tenant.set(''iso-acme'') IS NOT NULL') AS t(ok boolean);
@@ -184,9 +187,6 @@ SELECT tenant.resume('iso-acme');
 SELECT dblink_exec('app', 'INSERT INTO iso.items VALUES (11, ''after resume'')');
 SELECT dblink_disconnect('app');
 -- The plain message of a suspended tenant's write.
-\c - iso_app
-SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
-\c - postgres
 SELECT tenant.suspend('iso-globex', 'abuse report');
 \c - iso_app
 SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
