@@ -6,38 +6,19 @@ use pgrx::prelude::*;
 
 use crate::error::{guarded, required, TenantError};
 use crate::gucs;
-use crate::owner::{as_extension_owner, current_role, extension_owner, has_privileges_of, is_superuser, role_name};
+use crate::owner::{current_role, extension_owner, has_privileges_of, is_superuser, role_name};
 use crate::registry::{self, Tenant};
 
 /// Superusers, members of the extension owner, and gateway roles may act as any tenant.
 fn may_act_as_any_tenant(role: pg_sys::Oid) -> bool {
-    if is_superuser(role) || has_privileges_of(role, extension_owner()) {
-        return true;
-    }
-    as_extension_owner(|| {
-        Spi::get_one_with_args::<bool>(
-            "SELECT EXISTS (SELECT 1 FROM tenant.gateways g JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) g.role::pg_catalog.oid
-                             WHERE pg_catalog.pg_has_role($1, r.oid, 'USAGE'))",
-            &[role.into()],
-        )
-    })
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+    is_superuser(role)
+        || has_privileges_of(role, extension_owner())
+        || registry::gateway_roles().into_iter().any(|g| has_privileges_of(role, g))
 }
 
 /// Roles given tenant.grant_access() may act as that one tenant.
 fn may_act_as(role: pg_sys::Oid, tenant: &Tenant) -> bool {
-    as_extension_owner(|| {
-        Spi::get_one_with_args::<bool>(
-            "SELECT EXISTS (SELECT 1 FROM tenant.tenant_access a JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.role::pg_catalog.oid
-                             WHERE a.tenant_id OPERATOR(pg_catalog.=) $1 AND pg_catalog.pg_has_role($2, r.oid, 'USAGE'))",
-            &[tenant.id.into(), role.into()],
-        )
-    })
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+    registry::access_roles(tenant.id).into_iter().any(|r| has_privileges_of(role, r))
 }
 
 /// Resolves `key` and checks the current role may act as it. A role with no right to the tenant

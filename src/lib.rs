@@ -6,6 +6,7 @@
 use pgrx::prelude::*;
 
 mod audit;
+mod cache;
 mod context;
 mod error;
 mod gucs;
@@ -19,7 +20,7 @@ mod registry;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
-    policies::init();
+    cache::init();
 }
 
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

@@ -10,8 +10,7 @@
 //! - trigger `tenant_guard`, BEFORE INSERT/UPDATE/DELETE/TRUNCATE FOR EACH STATEMENT: refuses
 //!   writes for a suspended or unknown tenant, writes with no tenant, and TRUNCATE.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::cell::Cell;
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -23,7 +22,7 @@ use crate::audit;
 use crate::error::{guarded, required, TenantError};
 use crate::gucs;
 use crate::owner::{as_extension_owner, bypasses_rls, current_role};
-use crate::registry::{self, Tenant};
+use crate::registry;
 
 extension_sql_file!("../sql/policies.sql", name = "protected_tables_view", requires = ["registry_tables", guard]);
 
@@ -32,59 +31,8 @@ pub const ACCESS_POLICY: &str = "tenant_access";
 pub const GUARD_TRIGGER: &str = "tenant_guard";
 
 thread_local! {
-    /// Status of tenants seen by the write guard, dropped when tenant.tenants changes (relcache
-    /// invalidation, which reaches every session at its next transaction).
-    static STATUS_CACHE: RefCell<HashMap<[u8; 16], Option<Tenant>>> = RefCell::new(HashMap::new());
-    static TENANTS_RELID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::Oid::INVALID) };
     /// Set while tenant.drop() deletes a tenant's rows: the guard lets those deletes through.
     static MAINTENANCE: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Registers the invalidation callback that keeps the status cache honest.
-pub fn init() {
-    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    let tenants = TENANTS_RELID.with(|t| t.get());
-    if relid == pg_sys::Oid::INVALID || relid == tenants || tenants == pg_sys::Oid::INVALID {
-        STATUS_CACHE.with(|c| c.borrow_mut().clear());
-    }
-}
-
-fn tenants_relid() -> pg_sys::Oid {
-    let cached = TENANTS_RELID.with(|t| t.get());
-    if cached != pg_sys::Oid::INVALID {
-        return cached;
-    }
-    let relid = Spi::get_one::<pg_sys::Oid>("SELECT 'tenant.tenants'::pg_catalog.regclass::pg_catalog.oid")
-        .ok()
-        .flatten()
-        .unwrap_or(pg_sys::Oid::INVALID);
-    TENANTS_RELID.with(|t| t.set(relid));
-    relid
-}
-
-/// Called after a status change or drop: clears this session's cache and, at commit, every
-/// other session's.
-pub fn forget_tenant_status() {
-    STATUS_CACHE.with(|c| c.borrow_mut().clear());
-    let relid = tenants_relid();
-    if relid != pg_sys::Oid::INVALID {
-        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
-    }
-}
-
-fn tenant_status(id: pgrx::Uuid) -> Option<Tenant> {
-    let key = *id.as_bytes();
-    if let Some(hit) = STATUS_CACHE.with(|c| c.borrow().get(&key).cloned()) {
-        return hit;
-    }
-    tenants_relid();
-    let found = registry::lookup(&id.to_string());
-    STATUS_CACHE.with(|c| c.borrow_mut().insert(key, found.clone()));
-    found
 }
 
 /// The statement-level write guard installed by protect().
@@ -107,7 +55,7 @@ fn guard<'a>(
         match gucs::current_tenant() {
             None if bypasses_rls(role) => {}
             None => TenantError::NoTenant.raise(),
-            Some(id) => match tenant_status(id) {
+            Some(id) => match registry::lookup(&id.to_string()) {
                 None => TenantError::UnknownTenant(id.to_string()).raise(),
                 Some(t) if t.is_suspended() => {
                     TenantError::Suspended { slug: t.slug, reason: t.suspended_reason }.raise()
@@ -400,4 +348,59 @@ fn delete_order<T: Clone>(mut tables: Vec<(pg_sys::Oid, String, T)>, edges: &[(p
         ordered.push(tables.remove(next));
     }
     ordered
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::delete_order;
+    use pgrx::pg_sys::Oid;
+    use pgrx::prelude::*;
+
+    fn names(v: Vec<(Oid, String, ())>) -> Vec<String> {
+        v.into_iter().map(|t| t.1).collect()
+    }
+
+    #[pg_test]
+    fn referencing_tables_are_deleted_first() {
+        let (c, o, l) = (Oid::from(1u32), Oid::from(2u32), Oid::from(3u32));
+        let tables = vec![(c, "customers".into(), ()), (o, "orders".into(), ()), (l, "lines".into(), ())];
+        // orders -> customers, lines -> orders, and a self reference on customers.
+        let edges = [(o, c), (l, o), (c, c)];
+        assert_eq!(names(delete_order(tables, &edges)), ["lines", "orders", "customers"]);
+    }
+
+    #[pg_test]
+    fn a_cycle_still_yields_every_table_once() {
+        let (a, b) = (Oid::from(1u32), Oid::from(2u32));
+        let tables = vec![(a, "a".into(), ()), (b, "b".into(), ())];
+        let mut out = names(delete_order(tables, &[(a, b), (b, a)]));
+        out.sort();
+        assert_eq!(out, ["a", "b"]);
+    }
+
+    /// pg_tests run as a superuser, who bypasses row-level security: switch to a plain role.
+    #[pg_test]
+    fn protected_table_filters_a_plain_role() {
+        Spi::run(
+            "CREATE ROLE pgtest_policies_app;
+             CREATE TABLE pgtest_policies_t (n int);
+             SELECT tenant.protect('pgtest_policies_t');
+             GRANT SELECT, INSERT ON pgtest_policies_t TO pgtest_policies_app;
+             SELECT tenant.create('pgtest-policies-a'), tenant.create('pgtest-policies-b');
+             SELECT tenant.grant_gateway('pgtest_policies_app');
+             SELECT tenant.set('pgtest-policies-a');
+             INSERT INTO pgtest_policies_t VALUES (1), (2);
+             SELECT tenant.set('pgtest-policies-b');
+             INSERT INTO pgtest_policies_t VALUES (3);
+             SET ROLE pgtest_policies_app;
+             SELECT tenant.set('pgtest-policies-a');",
+        )
+        .unwrap();
+        assert_eq!(Spi::get_one::<i64>("SELECT sum(n) FROM pgtest_policies_t").unwrap(), Some(3));
+        Spi::run("SELECT tenant.set('pgtest-policies-b')").unwrap();
+        assert_eq!(Spi::get_one::<i64>("SELECT sum(n) FROM pgtest_policies_t").unwrap(), Some(3));
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM pgtest_policies_t").unwrap(), Some(1));
+        Spi::run("RESET ROLE").unwrap();
+    }
 }

@@ -47,8 +47,12 @@ pub fn validate_slug(slug: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Finds a tenant by id (when `key` parses as a uuid) or by slug. Runs as the extension owner.
+/// Finds a tenant by id (when `key` parses as a uuid) or by slug (cached; see cache.rs).
 pub fn lookup(key: &str) -> Option<Tenant> {
+    crate::cache::tenant(key, || load_tenant(key))
+}
+
+fn load_tenant(key: &str) -> Option<Tenant> {
     let by_id = uuid::Uuid::parse_str(key).ok();
     as_extension_owner(|| {
         let query = if by_id.is_some() {
@@ -65,6 +69,36 @@ pub fn lookup(key: &str) -> Option<Tenant> {
                 status: row.get(3).ok().flatten().expect("status is NOT NULL"),
                 suspended_reason: row.get(4).ok().flatten(),
             }))
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: registry lookup failed: {e}"))
+    })
+}
+
+/// Roles given tenant.grant_gateway() (cached).
+pub fn gateway_roles() -> Vec<pg_sys::Oid> {
+    crate::cache::gateways(|| {
+        role_list("SELECT role::pg_catalog.oid FROM tenant.gateways", &[])
+    })
+}
+
+/// Roles given tenant.grant_access() for this tenant (cached).
+pub fn access_roles(tenant: pgrx::Uuid) -> Vec<pg_sys::Oid> {
+    crate::cache::access(tenant, || {
+        role_list(
+            "SELECT role::pg_catalog.oid FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1",
+            &[tenant.into()],
+        )
+    })
+}
+
+fn role_list(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Vec<pg_sys::Oid> {
+    as_extension_owner(|| {
+        Spi::connect(|client| {
+            let mut roles = Vec::new();
+            for row in client.select(query, None, args)? {
+                roles.extend(row.get::<pg_sys::Oid>(1)?);
+            }
+            Ok::<_, pgrx::spi::Error>(roles)
         })
         .unwrap_or_else(|e| error!("pg_tenant: registry lookup failed: {e}"))
     })
@@ -127,7 +161,6 @@ fn set_status(tenant: Option<&str>, status: &str, reason: Option<&str>) {
         "UPDATE tenant.tenants SET status = $2, suspended_reason = $3, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
         &[t.id.into(), status.into(), reason.into()],
     );
-    crate::policies::forget_tenant_status();
     let action = if status == "suspended" { "suspend" } else { "resume" };
     audit::record(action, Some(t.id), json!({"slug": t.slug, "reason": reason, "previous_status": t.status}));
 }
@@ -172,8 +205,7 @@ fn drop_tenant(tenant: Option<&str>) {
         let t = resolve(tenant);
         let deleted = crate::policies::delete_tenant_rows(t.id);
         run_as_owner("DELETE FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1", &[t.id.into()]);
-        crate::policies::forget_tenant_status();
-        audit::record("drop", Some(t.id), json!({"slug": t.slug, "deleted_rows": deleted}));
+            audit::record("drop", Some(t.id), json!({"slug": t.slug, "deleted_rows": deleted}));
     })
 }
 

@@ -185,6 +185,16 @@ SELECT test.try($$SELECT dblink_exec('app', 'DELETE FROM iso.items')$$);
 SELECT * FROM dblink('app', 'SELECT count(*) FROM iso.items') AS t(acme_items_readable bigint);
 SELECT tenant.resume('iso-acme');
 SELECT dblink_exec('app', 'INSERT INTO iso.items VALUES (11, ''after resume'')');
+-- Registry changes reach sessions that are already connected (their cache is invalidated):
+-- a revoked gateway can no longer switch tenants ...
+SELECT tenant.revoke_gateway('iso_app');
+SELECT test.try($$SELECT * FROM dblink('app', 'SELECT tenant.set(''iso-globex'')') AS t(id uuid)$$);
+SELECT tenant.grant_gateway('iso_app');
+SELECT * FROM dblink('app', 'SELECT tenant.set(''iso-acme'') IS NOT NULL') AS t(ok boolean);
+-- ... and a status changed by hand in the registry is honoured too.
+UPDATE tenant.tenants SET status = 'suspended' WHERE slug = 'iso-acme';
+SELECT test.try($$SELECT dblink_exec('app', 'INSERT INTO iso.items VALUES (13, ''x'')')$$);
+UPDATE tenant.tenants SET status = 'active' WHERE slug = 'iso-acme';
 SELECT dblink_disconnect('app');
 -- The plain message of a suspended tenant's write.
 SELECT tenant.suspend('iso-globex', 'abuse report');

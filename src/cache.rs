@@ -1,0 +1,118 @@
+//! A per-session cache of the registry (tenants, gateway roles, per-tenant access roles), so that
+//! `tenant.set()` and the write guard do no SPI on the hot path.
+//!
+//! Correctness comes from PostgreSQL's invalidation messages: a statement trigger on each registry
+//! table (`tenant.registry_changed`) queues a relcache invalidation for that table. At commit it
+//! reaches every session, which processes it at its next transaction start (or lock acquisition);
+//! this session sees it at once, and again if the transaction aborts. The callback below then
+//! empties the cache. Role membership is not cached: it is checked live with has_privs_of_role.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::registry::Tenant;
+
+#[derive(Default)]
+struct RegistryCache {
+    tenants: HashMap<String, Option<Tenant>>,
+    gateways: Option<Vec<pg_sys::Oid>>,
+    access: HashMap<[u8; 16], Vec<pg_sys::Oid>>,
+}
+
+thread_local! {
+    static CACHE: RefCell<RegistryCache> = RefCell::new(RegistryCache::default());
+    /// Oids of tenant.tenants, tenant.gateways, tenant.tenant_access, once known.
+    static REGISTRY_RELIDS: Cell<Option<[pg_sys::Oid; 3]>> = const { Cell::new(None) };
+}
+
+pub fn init() {
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    // Until the registry's oids are known every invalidation clears the cache; that is cheap.
+    let ours = match REGISTRY_RELIDS.with(|r| r.get()) {
+        Some(relids) => relid == pg_sys::Oid::INVALID || relids.contains(&relid),
+        None => true,
+    };
+    if ours {
+        clear();
+    }
+}
+
+pub fn clear() {
+    CACHE.with(|c| *c.borrow_mut() = RegistryCache::default());
+}
+
+fn remember_relids() {
+    if REGISTRY_RELIDS.with(|r| r.get()).is_some() {
+        return;
+    }
+    let oid = |name: &str| unsafe {
+        let cname = std::ffi::CString::new(name).unwrap();
+        let ns = pg_sys::get_namespace_oid(c"tenant".as_ptr(), true);
+        pg_sys::get_relname_relid(cname.as_ptr(), ns)
+    };
+    let relids = [oid("tenants"), oid("gateways"), oid("tenant_access")];
+    if relids.iter().all(|r| *r != pg_sys::Oid::INVALID) {
+        REGISTRY_RELIDS.with(|r| r.set(Some(relids)));
+    }
+}
+
+/// Returns the cached value for `key`, or loads it with `load` and caches it.
+pub fn tenant(key: &str, load: impl FnOnce() -> Option<Tenant>) -> Option<Tenant> {
+    remember_relids();
+    if let Some(hit) = CACHE.with(|c| c.borrow().tenants.get(key).cloned()) {
+        return hit;
+    }
+    let loaded = load();
+    CACHE.with(|c| c.borrow_mut().tenants.insert(key.to_string(), loaded.clone()));
+    loaded
+}
+
+pub fn gateways(load: impl FnOnce() -> Vec<pg_sys::Oid>) -> Vec<pg_sys::Oid> {
+    remember_relids();
+    if let Some(hit) = CACHE.with(|c| c.borrow().gateways.clone()) {
+        return hit;
+    }
+    let loaded = load();
+    CACHE.with(|c| c.borrow_mut().gateways = Some(loaded.clone()));
+    loaded
+}
+
+pub fn access(tenant: pgrx::Uuid, load: impl FnOnce() -> Vec<pg_sys::Oid>) -> Vec<pg_sys::Oid> {
+    remember_relids();
+    let key = *tenant.as_bytes();
+    if let Some(hit) = CACHE.with(|c| c.borrow().access.get(&key).cloned()) {
+        return hit;
+    }
+    let loaded = load();
+    CACHE.with(|c| c.borrow_mut().access.insert(key, loaded.clone()));
+    loaded
+}
+
+/// Statement trigger on the registry tables: tells every session to drop its cache.
+#[pg_trigger]
+fn registry_changed<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relid()?) };
+    Ok(None)
+}
+
+extension_sql!(
+    r#"
+CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed();
+CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.gateways
+    FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed();
+CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.tenant_access
+    FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed();
+"#,
+    name = "registry_invalidation",
+    requires = ["registry_tables", registry_changed]
+);
