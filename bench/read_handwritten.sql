@@ -1,0 +1,6 @@
+\if :ctx = 0
+SELECT id AS tid FROM tenant_ids WHERE n = (:client_id % 1000 + 1)::int \gset
+SELECT set_config('app.tenant_id', :tid, false);
+\set ctx 1
+\endif
+SELECT count(*), sum(amount) FROM orders_handwritten;
