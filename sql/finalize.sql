@@ -10,7 +10,16 @@ REVOKE EXECUTE ON FUNCTION
     tenant.grant_gateway(regrole),
     tenant.revoke_gateway(regrole),
     tenant.grant_access(text, regrole),
-    tenant.revoke_access(text, regrole)
+    tenant.revoke_access(text, regrole),
+    tenant.create_plan(text, jsonb),
+    tenant.alter_plan(text, jsonb),
+    tenant.drop_plan(text),
+    tenant.change_plan(text, text),
+    tenant.set_limit(text, text, bigint, text),
+    tenant.clear_limit(text, text),
+    tenant.attach_quota(regclass, text, text),
+    tenant.detach_quota(regclass, text)
 FROM PUBLIC;
+-- tenant.consume/check_quota act for the current tenant only.
 -- tenant.set/set_local check who may act as the tenant themselves; current/reset are harmless;
 -- guard runs as a trigger. All stay executable by PUBLIC.

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+use crate::quotas::Quota;
 use crate::registry::Tenant;
 
 #[derive(Default)]
@@ -20,12 +21,13 @@ struct RegistryCache {
     tenants: HashMap<String, Option<Tenant>>,
     gateways: Option<Vec<pg_sys::Oid>>,
     access: HashMap<[u8; 16], Vec<pg_sys::Oid>>,
+    quotas: HashMap<([u8; 16], String), Quota>,
 }
 
 thread_local! {
     static CACHE: RefCell<RegistryCache> = RefCell::new(RegistryCache::default());
-    /// Oids of tenant.tenants, tenant.gateways, tenant.tenant_access, once known.
-    static REGISTRY_RELIDS: Cell<Option<[pg_sys::Oid; 3]>> = const { Cell::new(None) };
+    /// Oids of the tables whose changes empty the cache, once known.
+    static REGISTRY_RELIDS: Cell<Option<[pg_sys::Oid; 5]>> = const { Cell::new(None) };
 }
 
 pub fn init() {
@@ -57,7 +59,7 @@ fn remember_relids() {
         let ns = pg_sys::get_namespace_oid(c"tenant".as_ptr(), true);
         pg_sys::get_relname_relid(cname.as_ptr(), ns)
     };
-    let relids = [oid("tenants"), oid("gateways"), oid("tenant_access")];
+    let relids = [oid("tenants"), oid("gateways"), oid("tenant_access"), oid("plans"), oid("limit_overrides")];
     if relids.iter().all(|r| *r != pg_sys::Oid::INVALID) {
         REGISTRY_RELIDS.with(|r| r.set(Some(relids)));
     }
@@ -93,6 +95,28 @@ pub fn access(tenant: pgrx::Uuid, load: impl FnOnce() -> Vec<pg_sys::Oid>) -> Ve
     let loaded = load();
     CACHE.with(|c| c.borrow_mut().access.insert(key, loaded.clone()));
     loaded
+}
+
+/// The quota in force for a tenant and resource (plan, override, period), cached.
+pub fn quota(tenant: pgrx::Uuid, resource: &str, load: impl FnOnce() -> Quota) -> Quota {
+    remember_relids();
+    let key = (*tenant.as_bytes(), resource.to_string());
+    if let Some(hit) = CACHE.with(|c| c.borrow().quotas.get(&key).cloned()) {
+        return hit;
+    }
+    let loaded = load();
+    CACHE.with(|c| c.borrow_mut().quotas.insert(key, loaded.clone()));
+    loaded
+}
+
+/// Remembers the current period's bounds of a cached quota, so they are computed once a period.
+pub fn store_bounds(tenant: pgrx::Uuid, resource: &str, bounds: Option<(i64, i64)>) {
+    let key = (*tenant.as_bytes(), resource.to_string());
+    CACHE.with(|c| {
+        if let Some(q) = c.borrow_mut().quotas.get_mut(&key) {
+            q.set_bounds(bounds);
+        }
+    });
 }
 
 /// Statement trigger on the registry tables: tells every session to drop its cache.

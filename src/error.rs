@@ -20,6 +20,12 @@ pub mod sqlstate {
     pub const UNKNOWN_TENANT: &str = "PT002";
     pub const TENANT_SUSPENDED: &str = "PT003";
     pub const TRUNCATE_REFUSED: &str = "PT004";
+    pub const UNKNOWN_PLAN: &str = "PT005";
+    pub const QUOTA_EXCEEDED: &str = "PT010";
+    pub const NOT_IN_PLAN: &str = "PT011";
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
+    pub const DUPLICATE_OBJECT: &str = "42710";
+    pub const UNDEFINED_OBJECT: &str = "42704";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const CANT_CHANGE_PARAMETER: &str = "55P02";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
@@ -48,6 +54,17 @@ pub enum TenantError {
     WrongObjectType { object: String, expected: &'static str },
     NotProtected(String),
     TruncateRefused(String),
+    UnknownPlan(String),
+    DuplicatePlan(String),
+    PlanInUse { plan: String, tenants: i64 },
+    /// A malformed `limits` object; the text names the offending key.
+    InvalidLimits(String),
+    /// A quota would be passed. `detail` is the JSON object applications read.
+    QuotaExceeded { resource: String, used: i64, limit: i64, plan: String, detail: serde_json::Value },
+    /// The resource's limit is 0: the feature is not part of the plan.
+    NotInPlan { resource: String, plan: String, detail: serde_json::Value },
+    QuotaAttached { table: String, resource: String, mode: &'static str },
+    QuotaNotAttached { table: String, resource: String },
 }
 
 impl TenantError {
@@ -66,6 +83,14 @@ impl TenantError {
             TenantError::WrongColumnType { .. } => DATATYPE_MISMATCH,
             TenantError::WrongObjectType { .. } | TenantError::NotProtected(_) => WRONG_OBJECT_TYPE,
             TenantError::TruncateRefused(_) => TRUNCATE_REFUSED,
+            TenantError::UnknownPlan(_) => UNKNOWN_PLAN,
+            TenantError::DuplicatePlan(_) => UNIQUE_VIOLATION,
+            TenantError::PlanInUse { .. } => DEPENDENT_OBJECTS_STILL_EXIST,
+            TenantError::InvalidLimits(_) => INVALID_PARAMETER_VALUE,
+            TenantError::QuotaExceeded { .. } => QUOTA_EXCEEDED,
+            TenantError::NotInPlan { .. } => NOT_IN_PLAN,
+            TenantError::QuotaAttached { .. } => DUPLICATE_OBJECT,
+            TenantError::QuotaNotAttached { .. } => UNDEFINED_OBJECT,
         }
     }
 
@@ -97,6 +122,24 @@ impl TenantError {
             TenantError::TruncateRefused(t) => {
                 format!("TRUNCATE of protected table {t} is not allowed")
             }
+            TenantError::UnknownPlan(p) => format!("plan \"{p}\" does not exist"),
+            TenantError::DuplicatePlan(p) => format!("plan \"{p}\" already exists"),
+            TenantError::PlanInUse { plan, tenants } => {
+                format!("plan \"{plan}\" cannot be dropped: {tenants} tenant(s) are on it")
+            }
+            TenantError::InvalidLimits(reason) => format!("invalid plan limits: {reason}"),
+            TenantError::QuotaExceeded { resource, used, limit, plan, .. } => {
+                format!("quota exceeded for \"{resource}\": {used} of {limit} used (plan {plan})")
+            }
+            TenantError::NotInPlan { resource, plan, .. } => {
+                format!("\"{resource}\" is not available on plan {plan}")
+            }
+            TenantError::QuotaAttached { table, resource, mode } => {
+                format!("quota \"{resource}\" is already attached to table {table} in mode {mode}")
+            }
+            TenantError::QuotaNotAttached { table, resource } => {
+                format!("quota \"{resource}\" is not attached to table {table}")
+            }
         }
     }
 
@@ -105,6 +148,9 @@ impl TenantError {
             TenantError::Suspended { reason: Some(r), .. } => Some(format!("Reason: {r}")),
             TenantError::TruncateRefused(_) => {
                 Some("TRUNCATE bypasses row-level security and would remove every tenant's rows.".into())
+            }
+            TenantError::QuotaExceeded { detail, .. } | TenantError::NotInPlan { detail, .. } => {
+                Some(detail.to_string())
             }
             _ => None,
         }
@@ -127,6 +173,14 @@ impl TenantError {
             TenantError::TruncateRefused(_) => {
                 Some("Use DELETE, which row-level security limits to the current tenant, or tenant.drop().".into())
             }
+            TenantError::QuotaExceeded { .. } => Some(
+                "The DETAIL is JSON: retry after period_end, free some units, or move the tenant to a larger plan.".into(),
+            ),
+            TenantError::NotInPlan { .. } => {
+                Some("The DETAIL is JSON: the tenant's plan does not include this resource.".into())
+            }
+            TenantError::PlanInUse { .. } => Some("Move its tenants with tenant.change_plan() first.".into()),
+            TenantError::QuotaAttached { .. } => Some("Detach it with tenant.detach_quota() first.".into()),
             _ => None,
         }
     }

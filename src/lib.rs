@@ -12,6 +12,7 @@ mod error;
 mod gucs;
 mod owner;
 mod policies;
+mod quotas;
 mod registry;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -129,7 +129,7 @@ fn has_index_leading_with(rel: pg_sys::Oid, column: &str) -> bool {
 }
 
 /// The tenant column of a protected table, read back from its guard trigger's argument.
-fn protected_column(rel: pg_sys::Oid) -> Option<String> {
+pub fn protected_column(rel: pg_sys::Oid) -> Option<String> {
     Spi::get_one_with_args::<String>(
         "SELECT tenant_column::pg_catalog.text FROM tenant.protected_tables WHERE table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
         &[rel.into()],

@@ -145,6 +145,7 @@ fn create(
         if lookup(slug).is_some() {
             TenantError::DuplicateSlug(slug.to_string()).raise();
         }
+        crate::quotas::require_plan(plan);
         let id = pgrx::Uuid::from_bytes(*uuid::Uuid::new_v4().as_bytes());
         run_as_owner(
             "INSERT INTO tenant.tenants (id, slug, name, plan, settings) VALUES ($1, $2, $3, $4, $5)",
@@ -204,6 +205,7 @@ fn drop_tenant(tenant: Option<&str>) {
     guarded(|| {
         let t = resolve(tenant);
         let deleted = crate::policies::delete_tenant_rows(t.id);
+        crate::quotas::forget_tenant(t.id);
         run_as_owner("DELETE FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1", &[t.id.into()]);
             audit::record("drop", Some(t.id), json!({"slug": t.slug, "deleted_rows": deleted}));
     })

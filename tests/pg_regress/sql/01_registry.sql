@@ -13,6 +13,7 @@ END
 $$;
 
 SELECT tenant.create('acme', 'Acme Corp') IS NOT NULL AS created;
+SELECT tenant.create_plan('pro', '{}');
 SELECT tenant.create('globex', plan => 'pro', settings => '{"region": "eu"}') IS NOT NULL AS created;
 SELECT slug, name, status, plan, settings, created_at <= now() AS created_ok, updated_at = created_at AS fresh
   FROM tenant.tenants ORDER BY slug;
@@ -36,6 +37,7 @@ SELECT test.try($$SELECT tenant.create(NULL)$$);
 SELECT test.try($$SELECT tenant.create('initech', plan => NULL)$$);
 SELECT test.try($$SELECT tenant.create('initech', settings => NULL)$$);
 SELECT test.try($$SELECT tenant.create('initech', settings => '[1, 2]')$$);
+SELECT test.try($$SELECT tenant.create('initech', plan => 'no-such-plan')$$);
 -- The plain error text, with its hint.
 SELECT tenant.create('Bad Slug');
 -- None of the failed calls left a tenant or an audit row behind.

@@ -1,0 +1,838 @@
+//! Plans and quotas: per-plan limits, per-tenant overrides, usage per period, `consume` and
+//! `check_quota` for application code, and quota triggers on protected tables.
+//!
+//! Exactness: every change of usage is one `INSERT ... ON CONFLICT DO UPDATE ... WHERE used +
+//! delta <= limit` on the counter row of (tenant, resource, period). PostgreSQL applies it to the
+//! latest row version under a row lock, so concurrent sessions serialize per tenant and resource,
+//! exactly K of them win the last K units, and a rollback (or savepoint rollback) undoes its own
+//! increment. Other tenants use other rows and never wait.
+
+use std::collections::{BTreeMap, HashMap};
+
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::spi::{quote_identifier, quote_literal, OwnedPreparedStatement};
+use pgrx::{PgBuiltInOids, PgOid};
+use serde_json::{json, Value};
+
+use crate::audit;
+use crate::error::{guarded, required, TenantError};
+use crate::gucs;
+use crate::owner::as_extension_owner;
+use crate::registry::{self, Tenant};
+
+extension_sql_file!("../sql/quotas.sql", name = "quota_tables", requires = ["registry_tables", "protected_tables_view"]);
+
+/// How long a period lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    None,
+    Minute,
+    Hour,
+    Day,
+    Month,
+}
+
+impl Period {
+    pub const NAMES: &'static str = "none, minute, hour, day, month";
+
+    pub fn parse(s: &str) -> Option<Period> {
+        Some(match s {
+            "none" => Period::None,
+            "minute" => Period::Minute,
+            "hour" => Period::Hour,
+            "day" => Period::Day,
+            "month" => Period::Month,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::None => "none",
+            Period::Minute => "minute",
+            Period::Hour => "hour",
+            Period::Day => "day",
+            Period::Month => "month",
+        }
+    }
+}
+
+/// Validates a plan's `limits`: `{"resource": {"limit": N, "period": P}, ...}` with N >= -1.
+/// The error names the offending key.
+pub fn validate_limits(limits: &Value) -> Result<BTreeMap<String, (i64, Period)>, String> {
+    let map = limits.as_object().ok_or("limits must be a JSON object")?;
+    let mut out = BTreeMap::new();
+    for (resource, spec) in map {
+        let at = format!("limits.{}", serde_json::to_string(resource).unwrap_or_default());
+        if resource.is_empty() {
+            return Err("limits: a resource name must not be empty".into());
+        }
+        let spec = spec
+            .as_object()
+            .ok_or_else(|| format!("{at} must be an object like {{\"limit\": 10, \"period\": \"month\"}}"))?;
+        if let Some(unknown) = spec.keys().find(|k| *k != "limit" && *k != "period") {
+            return Err(format!("{at} has an unknown key \"{unknown}\" (allowed: limit, period)"));
+        }
+        let limit = spec.get("limit").ok_or_else(|| format!("{at}.limit is missing"))?;
+        let limit = limit
+            .as_i64()
+            .filter(|n| *n >= -1)
+            .ok_or_else(|| format!("{at}.limit must be an integer of at least -1 (-1 unlimited, 0 not available)"))?;
+        let period = match spec.get("period") {
+            None => Period::None,
+            Some(p) => p
+                .as_str()
+                .and_then(Period::parse)
+                .ok_or_else(|| format!("{at}.period must be one of {}", Period::NAMES))?,
+        };
+        out.insert(resource.clone(), (limit, period));
+    }
+    Ok(out)
+}
+
+fn invalid(argument: &'static str, reason: impl Into<String>) -> TenantError {
+    TenantError::InvalidArgument { argument, reason: reason.into() }
+}
+
+fn plan_exists(name: &str) -> bool {
+    as_extension_owner(|| {
+        Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM tenant.plans WHERE name = $1)", &[name.into()])
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// Raises the unknown-plan error unless the plan exists.
+pub fn require_plan(name: &str) {
+    if !plan_exists(name) {
+        TenantError::UnknownPlan(name.to_string()).raise();
+    }
+}
+
+fn run_as_owner(query: &str, args: &[pgrx::datum::DatumWithOid]) {
+    as_extension_owner(|| Spi::run_with_args(query, args).unwrap_or_else(|e| error!("pg_tenant: {e}")))
+}
+
+fn checked_limits(limits: Option<pgrx::JsonB>) -> Value {
+    let limits = required(limits, "limits").0;
+    if let Err(reason) = validate_limits(&limits) {
+        TenantError::InvalidLimits(reason).raise();
+    }
+    limits
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.create_plan(name text, limits jsonb)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.create_plan(text, jsonb) IS 'pg_tenant: define a plan and its limits';
+"#,
+    requires = ["quota_tables"]
+)]
+fn create_plan(name: Option<&str>, limits: Option<pgrx::JsonB>) {
+    guarded(|| {
+        let name = required(name, "name");
+        if name.is_empty() {
+            invalid("name", "must not be empty").raise();
+        }
+        let limits = checked_limits(limits);
+        if plan_exists(name) {
+            TenantError::DuplicatePlan(name.to_string()).raise();
+        }
+        run_as_owner(
+            "INSERT INTO tenant.plans (name, limits) VALUES ($1, $2)",
+            &[name.into(), pgrx::JsonB(limits.clone()).into()],
+        );
+        audit::record("create_plan", None, json!({"plan": name, "limits": limits}));
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.alter_plan(name text, limits jsonb)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.alter_plan(text, jsonb) IS 'pg_tenant: replace a plan''s limits (takes effect at once for its tenants)';
+"#,
+    requires = ["quota_tables"]
+)]
+fn alter_plan(name: Option<&str>, limits: Option<pgrx::JsonB>) {
+    guarded(|| {
+        let name = required(name, "name");
+        let limits = checked_limits(limits);
+        require_plan(name);
+        run_as_owner(
+            "UPDATE tenant.plans SET limits = $2, updated_at = pg_catalog.now() WHERE name = $1",
+            &[name.into(), pgrx::JsonB(limits.clone()).into()],
+        );
+        audit::record("alter_plan", None, json!({"plan": name, "limits": limits}));
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.drop_plan(name text)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.drop_plan(text) IS 'pg_tenant: remove a plan no tenant is on';
+"#,
+    requires = ["quota_tables"]
+)]
+fn drop_plan(name: Option<&str>) {
+    guarded(|| {
+        let name = required(name, "name");
+        require_plan(name);
+        let users = as_extension_owner(|| {
+            Spi::get_one_with_args::<i64>("SELECT count(*) FROM tenant.tenants WHERE plan = $1", &[name.into()])
+        })
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+        if users > 0 {
+            TenantError::PlanInUse { plan: name.to_string(), tenants: users }.raise();
+        }
+        run_as_owner("DELETE FROM tenant.plans WHERE name = $1", &[name.into()]);
+        audit::record("drop_plan", None, json!({"plan": name}));
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.change_plan(tenant text, plan text)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.change_plan(text, text) IS 'pg_tenant: move a tenant to another plan (at once; usage counted so far stays)';
+"#,
+    requires = ["quota_tables"]
+)]
+fn change_plan(tenant: Option<&str>, plan: Option<&str>) {
+    guarded(|| {
+        let t = registry::resolve(tenant);
+        let plan = required(plan, "plan");
+        require_plan(plan);
+        let previous = as_extension_owner(|| {
+            Spi::get_one_with_args::<String>(
+                "UPDATE tenant.tenants SET plan = $2, updated_at = pg_catalog.now() WHERE id = $1
+                 RETURNING (SELECT plan FROM tenant.tenants WHERE id = $1)",
+                &[t.id.into(), plan.into()],
+            )
+        })
+        .ok()
+        .flatten();
+        audit::record("change_plan", Some(t.id), json!({"slug": t.slug, "from": previous, "to": plan}));
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.set_limit(tenant text, resource text, "limit" bigint, period text DEFAULT NULL)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.set_limit(text, text, bigint, text) IS 'pg_tenant: a tenant''s own limit for a resource, replacing its plan''s (period NULL: the plan''s)';
+"#,
+    requires = ["quota_tables"]
+)]
+fn set_limit(tenant: Option<&str>, resource: Option<&str>, limit: Option<i64>, period: Option<&str>) {
+    guarded(|| {
+        let t = registry::resolve(tenant);
+        let resource = required(resource, "resource");
+        let limit = required(limit, "limit");
+        if resource.is_empty() {
+            invalid("resource", "must not be empty").raise();
+        }
+        if limit < -1 {
+            invalid("limit", "must be at least -1 (-1 unlimited, 0 not available)").raise();
+        }
+        if let Some(p) = period {
+            if Period::parse(p).is_none() {
+                invalid("period", format!("must be one of {}", Period::NAMES)).raise();
+            }
+        }
+        run_as_owner(
+            "INSERT INTO tenant.limit_overrides (tenant_id, resource, \"limit\", period) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, resource) DO UPDATE SET \"limit\" = EXCLUDED.\"limit\", period = EXCLUDED.period",
+            &[t.id.into(), resource.into(), limit.into(), period.into()],
+        );
+        audit::record(
+            "set_limit",
+            Some(t.id),
+            json!({"slug": t.slug, "resource": resource, "limit": limit, "period": period}),
+        );
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.clear_limit(tenant text, resource text)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.clear_limit(text, text) IS 'pg_tenant: remove a tenant''s own limit (its plan''s applies again)';
+"#,
+    requires = ["quota_tables"]
+)]
+fn clear_limit(tenant: Option<&str>, resource: Option<&str>) {
+    guarded(|| {
+        let t = registry::resolve(tenant);
+        let resource = required(resource, "resource");
+        run_as_owner(
+            "DELETE FROM tenant.limit_overrides WHERE tenant_id = $1 AND resource = $2",
+            &[t.id.into(), resource.into()],
+        );
+        audit::record("clear_limit", Some(t.id), json!({"slug": t.slug, "resource": resource}));
+    })
+}
+
+/// The limit in force for a tenant and resource, with the bounds of the current period.
+#[derive(Debug, Clone)]
+pub struct Quota {
+    pub plan: String,
+    pub limit: i64,
+    pub period: Period,
+    anchor: i64,
+    bounds: Option<(i64, i64)>,
+}
+
+impl Quota {
+    pub fn set_bounds(&mut self, bounds: Option<(i64, i64)>) {
+        self.bounds = bounds;
+    }
+
+    fn load(tenant: pgrx::Uuid, resource: &str) -> Quota {
+        let row = as_extension_owner(|| {
+            Spi::connect(|client| {
+                let rows = client.select(
+                    "SELECT plan, \"limit\", period, anchor FROM tenant.effective_limit($1, $2)",
+                    Some(1),
+                    &[tenant.into(), resource.into()],
+                )?;
+                let row = rows.first();
+                Ok::<_, pgrx::spi::Error>((
+                    row.get::<String>(1)?,
+                    row.get::<i64>(2)?,
+                    row.get::<String>(3)?,
+                    row.get::<TimestampWithTimeZone>(4)?,
+                ))
+            })
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+        Quota {
+            plan: row.0.unwrap_or_default(),
+            limit: row.1.unwrap_or(-1),
+            period: row.2.as_deref().and_then(Period::parse).unwrap_or(Period::None),
+            anchor: row.3.map(|t| t.into_inner()).unwrap_or(0),
+            bounds: None,
+        }
+    }
+
+    /// (start, end) of the period containing `now`, computed by tenant.period_bounds() and
+    /// reused until `now` leaves it.
+    fn period_at(&mut self, now: i64) -> (i64, i64) {
+        if self.period == Period::None {
+            return (i64::MIN, i64::MAX);
+        }
+        if let Some((start, end)) = self.bounds {
+            if start <= now && now < end {
+                return (start, end);
+            }
+        }
+        let ts = |v: i64| TimestampWithTimeZone::try_from(v).expect("valid timestamp");
+        let (start, end) = Spi::get_two_with_args::<TimestampWithTimeZone, TimestampWithTimeZone>(
+            "SELECT period_start, period_end FROM tenant.period_bounds($1, $2, $3)",
+            &[ts(self.anchor).into(), self.period.as_str().into(), ts(now).into()],
+        )
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+        let bounds = (start.expect("start").into_inner(), end.expect("end").into_inner());
+        self.bounds = Some(bounds);
+        bounds
+    }
+}
+
+/// The quota in force, cached per session like the registry (see cache.rs).
+fn quota_for(tenant: pgrx::Uuid, resource: &str) -> Quota {
+    crate::cache::quota(tenant, resource, || Quota::load(tenant, resource))
+}
+
+fn now() -> i64 {
+    unsafe { pg_sys::GetCurrentTransactionStartTimestamp() }
+}
+
+fn timestamp_text(v: i64) -> Option<String> {
+    if v == i64::MAX || v == i64::MIN {
+        return None;
+    }
+    // UTC, so that the JSON an application reads does not depend on the session's TimeZone.
+    TimestampWithTimeZone::try_from(v).ok().map(|t| format!("{}Z", t.to_utc().to_iso_string()))
+}
+
+thread_local! {
+    static ADD_USAGE: std::cell::RefCell<Option<OwnedPreparedStatement>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Adds `delta` to a counter unless that would pass `limit` (deltas <= 0 always apply). Returns
+/// the new value, or None when refused. Runs as the extension owner with a kept plan.
+fn add_usage(tenant: pgrx::Uuid, resource: &str, period_start: i64, delta: i64, limit: i64) -> Option<i64> {
+    let start = TimestampWithTimeZone::try_from(period_start).expect("valid period start");
+    as_extension_owner(|| {
+        Spi::connect_mut(|client| {
+            let missing = ADD_USAGE.with(|p| p.borrow().is_none());
+            if missing {
+                let plan = client
+                    .prepare_mut(
+                        "INSERT INTO tenant.usage_counters AS u (tenant_id, resource, period_start, used)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (tenant_id, resource, period_start) DO UPDATE
+                            SET used = u.used OPERATOR(pg_catalog.+) EXCLUDED.used
+                          WHERE $5 OPERATOR(pg_catalog.<) 0 OR EXCLUDED.used OPERATOR(pg_catalog.<=) 0
+                             OR u.used OPERATOR(pg_catalog.+) EXCLUDED.used OPERATOR(pg_catalog.<=) $5
+                         RETURNING u.used",
+                        &[
+                            PgOid::BuiltIn(PgBuiltInOids::UUIDOID),
+                            PgOid::BuiltIn(PgBuiltInOids::TEXTOID),
+                            PgOid::BuiltIn(PgBuiltInOids::TIMESTAMPTZOID),
+                            PgOid::BuiltIn(PgBuiltInOids::INT8OID),
+                            PgOid::BuiltIn(PgBuiltInOids::INT8OID),
+                        ],
+                    )?
+                    .keep();
+                ADD_USAGE.with(|p| *p.borrow_mut() = Some(plan));
+            }
+            ADD_USAGE.with(|p| {
+                let plan = p.borrow();
+                let plan = plan.as_ref().expect("prepared above");
+                let rows = client.update(
+                    plan,
+                    None,
+                    &[tenant.into(), resource.into(), start.into(), delta.into(), limit.into()],
+                )?;
+                Ok::<_, pgrx::spi::Error>(if rows.is_empty() { None } else { rows.first().get::<i64>(1)? })
+            })
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+    })
+}
+
+fn current_usage(tenant: pgrx::Uuid, resource: &str, period_start: i64) -> i64 {
+    let start = TimestampWithTimeZone::try_from(period_start).expect("valid period start");
+    as_extension_owner(|| {
+        Spi::get_one_with_args::<i64>(
+            "SELECT used FROM tenant.usage_counters WHERE tenant_id = $1 AND resource = $2 AND period_start = $3",
+            &[tenant.into(), resource.into(), start.into()],
+        )
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(0)
+}
+
+fn exceeded(resource: &str, q: &Quota, used: i64, requested: i64, period_end: i64) -> TenantError {
+    let detail = json!({
+        "resource": resource,
+        "used": used,
+        "limit": q.limit,
+        "requested": requested,
+        "plan": q.plan,
+        "period_end": timestamp_text(period_end),
+    });
+    if q.limit == 0 {
+        TenantError::NotInPlan { resource: resource.to_string(), plan: q.plan.clone(), detail }
+    } else {
+        TenantError::QuotaExceeded { resource: resource.to_string(), used, limit: q.limit, plan: q.plan.clone(), detail }
+    }
+}
+
+/// Charges `delta` units of `resource` to `tenant` in the period of `now` (or the "none" period
+/// when `force_none`). Returns the usage afterwards and the quota, or raises the quota error.
+fn charge(tenant: &Tenant, resource: &str, delta: i64, force_none: bool) -> (i64, Quota) {
+    let mut q = quota_for(tenant.id, resource);
+    if force_none {
+        q.period = Period::None;
+    }
+    let (start, end) = q.period_at(now());
+    if !force_none {
+        crate::cache::store_bounds(tenant.id, resource, q.bounds);
+    }
+    if delta > 0 && q.limit == 0 {
+        exceeded(resource, &q, current_usage(tenant.id, resource, start), delta, end).raise();
+    }
+    if delta > 0 && q.limit > 0 && delta > q.limit {
+        exceeded(resource, &q, current_usage(tenant.id, resource, start), delta, end).raise();
+    }
+    match add_usage(tenant.id, resource, start, delta, q.limit) {
+        Some(used) => (used, q),
+        None => exceeded(resource, &q, current_usage(tenant.id, resource, start), delta, end).raise(),
+    }
+}
+
+/// The current tenant, which must exist and be active for anything that uses up quota.
+fn writable_current_tenant() -> Tenant {
+    let id = gucs::current_tenant().unwrap_or_else(|| TenantError::NoTenant.raise());
+    let t = registry::lookup(&id.to_string()).unwrap_or_else(|| TenantError::UnknownTenant(id.to_string()).raise());
+    if t.is_suspended() {
+        TenantError::Suspended { slug: t.slug, reason: t.suspended_reason }.raise();
+    }
+    t
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.consume(resource text, amount bigint DEFAULT 1)
+RETURNS bigint VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.consume(text, bigint) IS 'pg_tenant: use up units of a resource for the current tenant; returns what remains (-1 unlimited) or raises PT010/PT011';
+"#,
+    requires = ["quota_tables"]
+)]
+fn consume(resource: Option<&str>, amount: Option<i64>) -> i64 {
+    guarded(|| {
+        let resource = required(resource, "resource");
+        let amount = required(amount, "amount");
+        if amount <= 0 {
+            invalid("amount", "must be positive").raise();
+        }
+        let t = writable_current_tenant();
+        let (used, q) = charge(&t, resource, amount, false);
+        if q.limit < 0 {
+            -1
+        } else {
+            q.limit - used
+        }
+    })
+}
+
+#[pg_extern(
+    stable,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.check_quota(resource text, amount bigint DEFAULT 1)
+RETURNS TABLE (allowed boolean, used bigint, "limit" bigint, remaining bigint, plan text, period_end timestamptz)
+STABLE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.check_quota(text, bigint) IS 'pg_tenant: whether the current tenant could use this much of a resource now (consumes nothing)';
+"#,
+    requires = ["quota_tables"]
+)]
+fn check_quota(
+    resource: Option<&str>,
+    amount: Option<i64>,
+) -> TableIterator<
+    'static,
+    (
+        name!(allowed, bool),
+        name!(used, i64),
+        name!(limit, i64),
+        name!(remaining, i64),
+        name!(plan, String),
+        name!(period_end, Option<TimestampWithTimeZone>),
+    ),
+> {
+    guarded(|| {
+        let resource = required(resource, "resource");
+        let amount = required(amount, "amount");
+        if amount <= 0 {
+            invalid("amount", "must be positive").raise();
+        }
+        let id = gucs::current_tenant().unwrap_or_else(|| TenantError::NoTenant.raise());
+        let t = registry::lookup(&id.to_string()).unwrap_or_else(|| TenantError::UnknownTenant(id.to_string()).raise());
+        let mut q = quota_for(t.id, resource);
+        let (start, end) = q.period_at(now());
+        crate::cache::store_bounds(t.id, resource, q.bounds);
+        let used = current_usage(t.id, resource, start);
+        let allowed = !t.is_suspended() && (q.limit < 0 || used + amount <= q.limit);
+        let remaining = if q.limit < 0 { -1 } else { (q.limit - used).max(0) };
+        let period_end = if end == i64::MAX { None } else { TimestampWithTimeZone::try_from(end).ok() };
+        TableIterator::once((allowed, used, q.limit, remaining, q.plan, period_end))
+    })
+}
+
+/// Quota attachment modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Count,
+    Meter,
+    Bytes,
+}
+
+impl Mode {
+    fn parse(s: &str) -> Option<Mode> {
+        Some(match s {
+            "count" => Mode::Count,
+            "meter" => Mode::Meter,
+            "bytes" => Mode::Bytes,
+            _ => return None,
+        })
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::Count => "count",
+            Mode::Meter => "meter",
+            Mode::Bytes => "bytes",
+        }
+    }
+}
+
+/// Trigger names of one attachment: a short hash of the resource keeps them unique and short.
+fn trigger_prefix(resource: &str) -> String {
+    let mut h: u32 = 2166136261;
+    for b in resource.bytes() {
+        h = (h ^ b as u32).wrapping_mul(16777619);
+    }
+    format!("tenant_quota_{h:08x}")
+}
+
+fn relation_tree(tbl: pg_sys::Oid) -> Vec<(pg_sys::Oid, String)> {
+    Spi::connect(|client| {
+        let mut out = Vec::new();
+        for row in client.select(
+            "WITH RECURSIVE tree(relid) AS (
+                 SELECT $1::pg_catalog.oid
+                 UNION ALL SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid)
+             SELECT relid, relid::pg_catalog.regclass::pg_catalog.text FROM tree",
+            None,
+            &[tbl.into()],
+        )? {
+            out.push((row.get(1)?.expect("oid"), row.get(2)?.expect("name")));
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+}
+
+/// The mode of `resource`'s quota on `tbl`, if attached.
+fn attached_mode(tbl: pg_sys::Oid, resource: &str) -> Option<Mode> {
+    Spi::get_one_with_args::<String>(
+        "SELECT mode FROM tenant.quota_attachments WHERE table_name OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass AND resource OPERATOR(pg_catalog.=) $2",
+        &[tbl.into(), resource.into()],
+    )
+    .ok()
+    .flatten()
+    .and_then(|m| Mode::parse(&m))
+}
+
+/// Per-tenant usage of the rows now in `tbl` (count or bytes), for attaching and detaching.
+fn existing_usage(table: &str, column: &str, mode: Mode) -> Vec<(pgrx::Uuid, i64)> {
+    let measure = if mode == Mode::Bytes { "sum(pg_catalog.pg_column_size(t.*))::pg_catalog.int8" } else { "count(*)" };
+    as_extension_owner(|| {
+        Spi::connect(|client| {
+            let mut out = Vec::new();
+            let sql = format!("SELECT {col}, {measure} FROM {table} t GROUP BY 1 ORDER BY 1", col = quote_identifier(column));
+            for row in client.select(&sql, None, &[])? {
+                out.push((row.get(1)?.expect("tenant"), row.get(2)?.unwrap_or(0)));
+            }
+            Ok::<_, pgrx::spi::Error>(out)
+        })
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.attach_quota(tbl regclass, resource text, mode text DEFAULT 'count')
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tenant.attach_quota(regclass, text, text) IS 'pg_tenant: limit a protected table''s rows (count), inserts per period (meter) or stored bytes (bytes) by a resource''s quota';
+"#,
+    requires = ["quota_attachments_view", quota_trigger]
+)]
+fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&str>) {
+    guarded(|| {
+        let tbl = required(tbl, "tbl");
+        let resource = required(resource, "resource");
+        let mode_text = required(mode, "mode");
+        if resource.is_empty() {
+            invalid("resource", "must not be empty").raise();
+        }
+        let mode = Mode::parse(mode_text)
+            .unwrap_or_else(|| invalid("mode", "must be one of count, meter, bytes").raise());
+        let tree = relation_tree(tbl);
+        let name = tree.first().map(|t| t.1.clone()).unwrap_or_default();
+        let column = crate::policies::protected_column(tbl).unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
+        match attached_mode(tbl, resource) {
+            Some(m) if m == mode => return,
+            Some(m) => TenantError::QuotaAttached { table: name, resource: resource.to_string(), mode: m.as_str() }.raise(),
+            None => {}
+        }
+        let prefix = trigger_prefix(resource);
+        let args = format!("{}, {}, {}", quote_literal(resource), quote_literal(mode.as_str()), quote_literal(&column));
+        for (_, rel) in &tree {
+            let create = |suffix: &str, event: &str, transition: &str| {
+                Spi::run(&format!(
+                    "CREATE TRIGGER {} AFTER {event} ON {rel} {transition} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
+                    quote_identifier(&format!("{prefix}_{suffix}"))
+                ))
+                .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+            };
+            create("ins", "INSERT", "REFERENCING NEW TABLE AS pg_tenant_new");
+            if mode != Mode::Meter {
+                create("del", "DELETE", "REFERENCING OLD TABLE AS pg_tenant_old");
+                Spi::run(&format!(
+                    "CREATE TRIGGER {} BEFORE TRUNCATE ON {rel} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
+                    quote_identifier(&format!("{prefix}_trunc"))
+                ))
+                .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+            }
+            if mode == Mode::Bytes {
+                create("upd", "UPDATE", "REFERENCING OLD TABLE AS pg_tenant_old NEW TABLE AS pg_tenant_new");
+            }
+        }
+        if mode != Mode::Meter {
+            for (tenant, amount) in existing_usage(&name, &column, mode) {
+                add_usage(tenant, resource, i64::MIN, amount, -1);
+            }
+        }
+        audit::record("attach_quota", None, json!({"table": name, "resource": resource, "mode": mode.as_str()}));
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.detach_quota(tbl regclass, resource text)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tenant.detach_quota(regclass, text) IS 'pg_tenant: remove a quota from a table (a count or bytes quota gives its rows'' usage back)';
+"#,
+    requires = ["quota_attachments_view", quota_trigger]
+)]
+fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
+    guarded(|| {
+        let tbl = required(tbl, "tbl");
+        let resource = required(resource, "resource");
+        let tree = relation_tree(tbl);
+        let name = tree.first().map(|t| t.1.clone()).unwrap_or_default();
+        let mode = attached_mode(tbl, resource)
+            .unwrap_or_else(|| TenantError::QuotaNotAttached { table: name.clone(), resource: resource.to_string() }.raise());
+        let column = crate::policies::protected_column(tbl).unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
+        let prefix = trigger_prefix(resource);
+        for (rel_oid, rel) in &tree {
+            let names = Spi::get_one_with_args::<Vec<String>>(
+                "SELECT ARRAY(SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger
+                               WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2))",
+                &[(*rel_oid).into(), ["ins", "del", "upd", "trunc"].map(|s| format!("{prefix}_{s}")).to_vec().into()],
+            )
+            .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+            .unwrap_or_default();
+            for name in names {
+                Spi::run(&format!("DROP TRIGGER {} ON {rel}", quote_identifier(&name)))
+                    .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+            }
+        }
+        if mode != Mode::Meter {
+            for (tenant, amount) in existing_usage(&name, &column, mode) {
+                add_usage(tenant, resource, i64::MIN, -amount, -1);
+            }
+        }
+        audit::record("detach_quota", None, json!({"table": name, "resource": resource, "mode": mode.as_str()}));
+    })
+}
+
+/// Per-tenant totals of the rows in a transition table: (rows, bytes).
+unsafe fn scan_transition(
+    store: *mut pg_sys::Tuplestorestate,
+    desc: pg_sys::TupleDesc,
+    attnum: i32,
+    sign: i64,
+    totals: &mut HashMap<[u8; 16], (i64, i64)>,
+) {
+    if store.is_null() {
+        return;
+    }
+    let slot = pg_sys::MakeSingleTupleTableSlot(desc, &raw const pg_sys::TTSOpsMinimalTuple);
+    pg_sys::tuplestore_rescan(store);
+    while pg_sys::tuplestore_gettupleslot(store, true, false, slot) {
+        pg_sys::slot_getsomeattrs_int(slot, attnum);
+        let idx = (attnum - 1) as usize;
+        if *(*slot).tts_isnull.add(idx) {
+            continue;
+        }
+        let datum = *(*slot).tts_values.add(idx);
+        let id = *(datum.cast_mut_ptr::<[u8; 16]>());
+        let minimal = slot as *mut pg_sys::MinimalTupleTableSlot;
+        let len = if (*minimal).mintuple.is_null() { 0 } else { (*(*minimal).mintuple).t_len as i64 };
+        let entry = totals.entry(id).or_insert((0, 0));
+        entry.0 += sign;
+        entry.1 += sign * len;
+    }
+    pg_sys::ExecDropSingleTupleTableSlot(slot);
+}
+
+/// AFTER ... FOR EACH STATEMENT trigger installed by attach_quota(): one counter update per
+/// tenant per statement, read straight from the statement's transition tables.
+#[pg_trigger]
+fn quota_trigger<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
+    guarded(|| {
+        let args = trigger.extra_args()?;
+        let (resource, mode, column) = (&args[0], Mode::parse(&args[1]).expect("mode"), &args[2]);
+        if trigger.event().fired_by_truncate() {
+            let table = format!("{}.{}", trigger.table_schema()?, trigger.table_name()?);
+            TenantError::TruncateRefused(table).raise();
+        }
+        let data = trigger.trigger_data();
+        let mut totals: HashMap<[u8; 16], (i64, i64)> = HashMap::new();
+        unsafe {
+            let rel = data.tg_relation;
+            let desc = (*rel).rd_att;
+            let cname = std::ffi::CString::new(column.as_str()).expect("column name");
+            let attnum = pg_sys::get_attnum((*rel).rd_id, cname.as_ptr()) as i32;
+            if attnum <= 0 {
+                error!("pg_tenant: tenant column \"{column}\" not found");
+            }
+            scan_transition(data.tg_newtable, desc, attnum, 1, &mut totals);
+            if mode != Mode::Meter {
+                scan_transition(data.tg_oldtable, desc, attnum, -1, &mut totals);
+            }
+        }
+        // A fixed order of tenants, so two statements never wait on each other's counters in a cycle.
+        let mut deltas: Vec<([u8; 16], i64)> = totals
+            .into_iter()
+            .map(|(id, (rows, bytes))| (id, if mode == Mode::Bytes { bytes } else { rows }))
+            .filter(|(_, d)| *d != 0)
+            .collect();
+        deltas.sort();
+        for (id, delta) in deltas {
+            let id = pgrx::Uuid::from_bytes(id);
+            let t = registry::lookup(&id.to_string()).unwrap_or_else(|| TenantError::UnknownTenant(id.to_string()).raise());
+            charge(&t, resource, delta, mode != Mode::Meter);
+        }
+        Ok(None)
+    })
+}
+
+/// Deletes a dropped tenant's usage and overrides.
+pub fn forget_tenant(tenant: pgrx::Uuid) {
+    run_as_owner("DELETE FROM tenant.usage_counters WHERE tenant_id = $1", &[tenant.into()]);
+}
+
+extension_sql!(
+    r#"
+CREATE VIEW tenant.quota_attachments AS
+SELECT DISTINCT ON (t.tgrelid, args[1])
+       t.tgrelid::regclass AS table_name, args[1] AS resource, args[2] AS mode, args[3]::name AS tenant_column
+  FROM pg_catalog.pg_trigger t
+ CROSS JOIN LATERAL (SELECT pg_catalog.string_to_array(pg_catalog.encode(t.tgargs, 'escape'), '\000') AS args) a
+ WHERE t.tgfoid = 'tenant.quota_trigger()'::regprocedure
+ ORDER BY t.tgrelid, args[1];
+COMMENT ON VIEW tenant.quota_attachments IS 'pg_tenant: quotas attached to tables (tenant.attach_quota)';
+GRANT SELECT ON tenant.quota_attachments TO PUBLIC;
+CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.plans
+    FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed();
+CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.limit_overrides
+    FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed();
+"#,
+    name = "quota_attachments_view",
+    requires = ["quota_tables", quota_trigger, "registry_invalidation"]
+);
