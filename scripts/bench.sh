@@ -8,19 +8,24 @@ PORT=${BENCH_PORT:-54327}
 SECONDS_PER_RUN=${BENCH_SECONDS:-8}
 ROUNDS=${BENCH_ROUNDS:-5}
 CLIENTS=${BENCH_CLIENTS:-2}
+PARTS=${1:-reads quotas}
 dir=$(scripts/cluster.sh start bench "$PORT")
 trap 'scripts/cluster.sh stop bench' EXIT
 export PGHOST=$dir PGPORT=$PORT
 "$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE bench"
-echo "== setup: 1,000 tenants, 3 x 1,000,000 rows =="
-"$PG_BIN/psql" -X -q -U postgres -d bench -f bench/setup.sql
-echo "== plans (as the application role) =="
-"$PG_BIN/psql" -X -U bench_app -d bench -f bench/plans.sql
 
 tps() {  # script -> TPS
   "$PG_BIN/pgbench" -n -U bench_app -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" -D ctx=0 \
     -f "bench/$1.sql" bench 2>&1 | awk '/^tps = / { print $3; exit }'
 }
+ratio() { awk "BEGIN { printf \"%.3f\", $1 / $2 }"; }
+
+reads() {
+echo "== setup: 1,000 tenants, 3 x 1,000,000 rows =="
+"$PG_BIN/psql" -X -q -U postgres -d bench -f bench/setup.sql
+echo "== plans (as the application role) =="
+"$PG_BIN/psql" -X -U bench_app -d bench -f bench/plans.sql
+
 echo "== warm-up (not counted) =="
 for s in read_explicit read_protected read_handwritten; do
   SECONDS_PER_RUN=3 tps "$s" >/dev/null
@@ -44,3 +49,44 @@ for kind in read request; do
   done
 done
 echo "(cost ratio = baseline tps / variant tps; 1.05 means 5% slower than the explicit filter)"
+}
+
+quotas() {
+echo "== quota setup: 100 tenants =="
+"$PG_BIN/psql" -X -q -U postgres -d bench -f bench/quota_setup.sql >/dev/null
+local clients=$CLIENTS
+CLIENTS=4
+declare -A best
+for round in $(seq 1 "$ROUNDS"); do
+  for s in insert_plain insert_quota insert_plpgsql consume; do
+    t=$(tps "$s")
+    echo "round $round  $s: $t tps"
+    if [ -z "${best[$s]:-}" ] || awk "BEGIN { exit !($t > ${best[$s]}) }"; then best[$s]=$t; fi
+  done
+done
+CLIENTS=$clients
+# COPY of 100,000 rows for one tenant (as a superuser: PostgreSQL refuses COPY FROM into a table
+# with row-level security to roles it filters), best of the rounds, emptied between runs.
+"$PG_BIN/psql" -X -q -U postgres -d bench -c "COPY (SELECT g, md5(g::text) FROM generate_series(1, 100000) g) TO '$dir/copy.data'"
+declare -A copy_best
+for round in $(seq 1 "$ROUNDS"); do
+  for v in plain quota; do
+    ms=$("$PG_BIN/psql" -X -q -U postgres -d bench -c "SELECT tenant.set('q1')" -c '\timing on' \
+          -c "COPY copy_$v (id, payload) FROM '$dir/copy.data'" | awk '/^Time: / { print $2 }')
+    "$PG_BIN/psql" -X -q -U postgres -d bench -c "DELETE FROM copy_$v" -c "VACUUM copy_$v" >/dev/null
+    echo "round $round  copy_$v: $ms ms"
+    if [ -z "${copy_best[$v]:-}" ] || awk "BEGIN { exit !($ms < ${copy_best[$v]}) }"; then copy_best[$v]=$ms; fi
+  done
+done
+echo
+echo "== quota results (best of $ROUNDS, 4 clients, 100 tenants, pgbench -M prepared) =="
+printf '%-44s %12s %12s\n' "variant" "tps" "cost ratio"
+printf '%-44s %12.0f %11sx\n' "single-row insert, no quota (baseline)" "${best[insert_plain]}" "1.000"
+printf '%-44s %12.0f %11sx\n' "single-row insert, pg_tenant count quota" "${best[insert_quota]}" "$(ratio "${best[insert_plain]}" "${best[insert_quota]}")"
+printf '%-44s %12.0f %11sx\n' "single-row insert, PL/pgSQL row trigger" "${best[insert_plpgsql]}" "$(ratio "${best[insert_plain]}" "${best[insert_plpgsql]}")"
+printf '%-44s %12s %11sx\n' "COPY 100,000 rows, no quota (baseline)" "${copy_best[plain]} ms" "1.000"
+printf '%-44s %12s %11sx\n' "COPY 100,000 rows, count quota" "${copy_best[quota]} ms" "$(ratio "${copy_best[quota]}" "${copy_best[plain]}")"
+printf '%-44s %12.0f\n' "tenant.consume() calls per second" "${best[consume]}"
+}
+
+for part in $PARTS; do "$part"; done

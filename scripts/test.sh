@@ -5,14 +5,24 @@ cd "$(dirname "$0")/.."
 passed=0; failed=0; status=0
 log=$(mktemp)
 
-scripts/regress.sh 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
-p=$(grep -cE '^(ok|test) .*\.\.\. ok' "$log"); f=$(grep -cE '\.\.\. FAILED' "$log")
-passed=$((passed + p)); failed=$((failed + f)); [ "$rc" = 0 ] || { status=1; [ "$f" -gt 0 ] || failed=$((failed + 1)); }
+# Runs one suite and adds its counts: pg_regress and the shell suites print "test NAME ... ok"
+# lines, cargo prints "test result: ok. N passed; M failed".
+run_suite() {  # command, "lines" or "cargo"
+  local rc p f
+  "$1" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+  if [ "$2" = cargo ]; then
+    p=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) s += $i } END { print s + 0 }' "$log")
+    f=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) s += $i } END { print s + 0 }' "$log")
+  else
+    p=$(grep -cE '^test .*\.\.\. ok' "$log"); f=$(grep -cE '\.\.\. FAILED' "$log")
+  fi
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$rc" != 0 ]; then status=1; [ "$f" -gt 0 ] || failed=$((failed + 1)); fi
+}
 
-scripts/unit.sh 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
-p=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) s += $i } END { print s + 0 }' "$log")
-f=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) s += $i } END { print s + 0 }' "$log")
-passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); [ "$rc" = 0 ] || { status=1; [ "${f:-0}" -gt 0 ] || failed=$((failed + 1)); }
+run_suite scripts/regress.sh lines
+run_suite scripts/concurrency.sh lines
+run_suite scripts/unit.sh cargo
 
 rm -f "$log"
 echo

@@ -43,7 +43,7 @@ CREATE TABLE tenant.usage_counters (
     period_start timestamptz NOT NULL,
     used         bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, resource, period_start)
-);
+) WITH (fillfactor = 50);  -- room on the page for HOT updates of these hot rows
 COMMENT ON TABLE tenant.usage_counters IS 'pg_tenant: usage per tenant, resource and period';
 
 SELECT pg_catalog.pg_extension_config_dump('tenant.plans', '');

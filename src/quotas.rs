@@ -375,47 +375,76 @@ fn timestamp_text(v: i64) -> Option<String> {
 }
 
 thread_local! {
+    static BUMP_USAGE: std::cell::RefCell<Option<OwnedPreparedStatement>> = const { std::cell::RefCell::new(None) };
     static ADD_USAGE: std::cell::RefCell<Option<OwnedPreparedStatement>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Runs a statement prepared once per session (kept in `cache`) and returns the first column
+/// of its first row, if any.
+fn run_kept(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    cache: &'static std::thread::LocalKey<std::cell::RefCell<Option<OwnedPreparedStatement>>>,
+    sql: &str,
+    types: &[PgOid],
+    args: &[pgrx::datum::DatumWithOid],
+) -> Result<Option<i64>, pgrx::spi::Error> {
+    if cache.with(|p| p.borrow().is_none()) {
+        let plan = client.prepare_mut(sql, types)?.keep();
+        cache.with(|p| *p.borrow_mut() = Some(plan));
+    }
+    cache.with(|p| {
+        let plan = p.borrow();
+        let rows = client.update(plan.as_ref().expect("prepared above"), None, args)?;
+        if rows.is_empty() {
+            Ok(None)
+        } else {
+            rows.first().get::<i64>(1)
+        }
+    })
+}
+
 /// Adds `delta` to a counter unless that would pass `limit` (deltas <= 0 always apply). Returns
-/// the new value, or None when refused. Runs as the extension owner with a kept plan.
+/// the new value, or None when refused. Runs as the extension owner with kept plans: first a
+/// plain UPDATE (the common case: the period's row exists and there is room), and only when it
+/// changes nothing the INSERT ... ON CONFLICT that creates the row or tells a refusal apart.
 fn add_usage(tenant: pgrx::Uuid, resource: &str, period_start: i64, delta: i64, limit: i64) -> Option<i64> {
     let start = TimestampWithTimeZone::try_from(period_start).expect("valid period start");
+    let uuid = PgOid::BuiltIn(PgBuiltInOids::UUIDOID);
+    let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
+    let tstz = PgOid::BuiltIn(PgBuiltInOids::TIMESTAMPTZOID);
+    let int8 = PgOid::BuiltIn(PgBuiltInOids::INT8OID);
     as_extension_owner(|| {
         Spi::connect_mut(|client| {
-            let missing = ADD_USAGE.with(|p| p.borrow().is_none());
-            if missing {
-                let plan = client
-                    .prepare_mut(
-                        "INSERT INTO tenant.usage_counters AS u (tenant_id, resource, period_start, used)
-                         VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (tenant_id, resource, period_start) DO UPDATE
-                            SET used = u.used OPERATOR(pg_catalog.+) EXCLUDED.used
-                          WHERE $5 OPERATOR(pg_catalog.<) 0 OR EXCLUDED.used OPERATOR(pg_catalog.<=) 0
-                             OR u.used OPERATOR(pg_catalog.+) EXCLUDED.used OPERATOR(pg_catalog.<=) $5
-                         RETURNING u.used",
-                        &[
-                            PgOid::BuiltIn(PgBuiltInOids::UUIDOID),
-                            PgOid::BuiltIn(PgBuiltInOids::TEXTOID),
-                            PgOid::BuiltIn(PgBuiltInOids::TIMESTAMPTZOID),
-                            PgOid::BuiltIn(PgBuiltInOids::INT8OID),
-                            PgOid::BuiltIn(PgBuiltInOids::INT8OID),
-                        ],
-                    )?
-                    .keep();
-                ADD_USAGE.with(|p| *p.borrow_mut() = Some(plan));
+            let args = [tenant.into(), resource.into(), start.into(), delta.into(), limit.into()];
+            let bumped = run_kept(
+                client,
+                &BUMP_USAGE,
+                "UPDATE tenant.usage_counters u SET used = u.used OPERATOR(pg_catalog.+) $4
+                  WHERE u.tenant_id OPERATOR(pg_catalog.=) $1 AND u.resource OPERATOR(pg_catalog.=) $2
+                    AND u.period_start OPERATOR(pg_catalog.=) $3
+                    AND ($5 OPERATOR(pg_catalog.<) 0 OR $4 OPERATOR(pg_catalog.<=) 0
+                         OR u.used OPERATOR(pg_catalog.+) $4 OPERATOR(pg_catalog.<=) $5)
+                 RETURNING u.used",
+                &[uuid, text, tstz, int8, int8],
+                &args,
+            )?;
+            if bumped.is_some() {
+                return Ok(bumped);
             }
-            ADD_USAGE.with(|p| {
-                let plan = p.borrow();
-                let plan = plan.as_ref().expect("prepared above");
-                let rows = client.update(
-                    plan,
-                    None,
-                    &[tenant.into(), resource.into(), start.into(), delta.into(), limit.into()],
-                )?;
-                Ok::<_, pgrx::spi::Error>(if rows.is_empty() { None } else { rows.first().get::<i64>(1)? })
-            })
+            let args = [tenant.into(), resource.into(), start.into(), delta.into(), limit.into()];
+            run_kept(
+                client,
+                &ADD_USAGE,
+                "INSERT INTO tenant.usage_counters AS u (tenant_id, resource, period_start, used)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant_id, resource, period_start) DO UPDATE
+                    SET used = u.used OPERATOR(pg_catalog.+) EXCLUDED.used
+                  WHERE $5 OPERATOR(pg_catalog.<) 0 OR EXCLUDED.used OPERATOR(pg_catalog.<=) 0
+                     OR u.used OPERATOR(pg_catalog.+) EXCLUDED.used OPERATOR(pg_catalog.<=) $5
+                 RETURNING u.used",
+                &[uuid, text, tstz, int8, int8],
+                &args,
+            )
         })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"))
     })

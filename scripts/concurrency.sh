@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Exactness under concurrency, with real parallel clients (16 psql sessions of a non-superuser
+# application role): exactly K of them win the last K units, for tenant.consume(), a count quota
+# and a meter quota, with rolled-back attempts in the mix; and one tenant's contention does not
+# block another tenant. Prints "test NAME ... ok|FAILED" lines.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PG_BIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
+PORT=${CONCURRENCY_PORT:-54326}
+CLIENTS=16
+dir=$(scripts/cluster.sh start conc "$PORT") || exit 1
+trap 'scripts/cluster.sh stop conc' EXIT
+export PGHOST=$dir PGPORT=$PORT
+psql_super() { "$PG_BIN/psql" -X -q -t -A -U postgres -d conc "$@"; }
+"$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE conc" || exit 1
+psql_super -f tests/concurrency/setup.sql >/dev/null || exit 1
+work=$(mktemp -d)
+failed=0
+check() {  # name, expected, actual
+  if [ "$2" = "$3" ]; then echo "test concurrency: $1 ... ok"; else echo "test concurrency: $1 ... FAILED (expected $2, got $3)"; failed=1; fi
+}
+
+# Each client: its own connection as conc_app, acting for race-a, many statements in autocommit,
+# with rolled-back attempts in between that must not count.
+run_clients() {  # name, statement (@TAG@ marks the output of a success), attempts per client
+  local name=$1 stmt=$2 n=$3
+  for c in $(seq 1 $CLIENTS); do
+    {
+      echo "SELECT tenant.set('race-a') IS NOT NULL;"
+      for i in $(seq 1 "$n"); do
+        echo "${stmt//@TAG@/won};"
+        if [ $((i % 4)) = 0 ]; then echo "BEGIN; ${stmt//@TAG@/rolled-back}; ROLLBACK;"; fi
+        if [ $((i % 5)) = 0 ]; then echo "BEGIN; SAVEPOINT s; ${stmt//@TAG@/rolled-back}; ROLLBACK TO s; COMMIT;"; fi
+      done
+    } > "$work/$name.$c.sql"
+  done
+  for c in $(seq 1 $CLIENTS); do
+    "$PG_BIN/psql" -X -q -t -A -U conc_app -d conc -f "$work/$name.$c.sql" > "$work/$name.$c.out" 2>&1 &
+  done
+  wait
+  cat "$work/$name".*.out | grep -c '^won:'
+}
+
+won=$(run_clients consume "SELECT '@TAG@:' || tenant.consume('credits')" 20)
+check "consume: 16 clients x 20 attempts for 100 credits, exactly 100 win" 100 "$won"
+check "consume: the counter says 100" 100 "$(psql_super -c "SELECT sum(used) FROM tenant.usage_counters WHERE resource = 'credits'")"
+check "consume: the losers got the quota error" 1 "$(grep -l 'quota exceeded for "credits"' "$work"/consume.*.out | wc -l | awk '{print ($1 > 0)}')"
+
+won=$(run_clients docs "INSERT INTO conc.docs (body) VALUES ('d') RETURNING '@TAG@:' || id" 10)
+check "count quota: 16 clients x 10 inserts for 50 rows, exactly 50 win" 50 "$won"
+check "count quota: 50 rows exist" 50 "$(psql_super -c "SELECT count(*) FROM conc.docs")"
+check "count quota: the counter equals the rows" 50 "$(psql_super -c "SELECT sum(used) FROM tenant.usage_counters WHERE resource = 'docs'")"
+
+won=$(run_clients events "INSERT INTO conc.events (kind) VALUES ('e') RETURNING '@TAG@:' || id" 10)
+check "meter quota: 16 clients x 10 inserts for 40 units, exactly 40 win" 40 "$won"
+check "meter quota: 40 rows exist" 40 "$(psql_super -c "SELECT count(*) FROM conc.events")"
+
+# While race-a's counter row is locked by an open transaction, race-b is not blocked (and race-a is).
+"$PG_BIN/psql" -X -q -U conc_app -d conc -c "BEGIN; SELECT tenant.set_local('race-a'); DELETE FROM conc.docs WHERE id = (SELECT min(id) FROM conc.docs); SELECT pg_sleep(4); COMMIT;" >/dev/null 2>&1 &
+holder=$!
+sleep 1
+other=$("$PG_BIN/psql" -X -q -t -A -U conc_app -d conc -c "SET lock_timeout = '1s'" -c "SELECT tenant.set('race-b') IS NOT NULL" -c "INSERT INTO conc.docs (body) VALUES ('b') RETURNING 'inserted'" 2>&1 | tail -1)
+same=$("$PG_BIN/psql" -X -q -t -A -U conc_app -d conc -c "SET lock_timeout = '1s'" -c "SELECT tenant.set('race-a') IS NOT NULL" -c "INSERT INTO conc.docs (body) VALUES ('a') RETURNING 'inserted'" 2>&1 | grep -c 'lock timeout')
+wait $holder
+check "another tenant's insert is not blocked by race-a's open transaction" inserted "$other"
+check "race-a's own insert does wait for it (lock_timeout hit)" 1 "$same"
+
+[ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"
+exit $failed
