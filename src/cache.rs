@@ -26,9 +26,12 @@ struct RegistryCache {
 
 thread_local! {
     static CACHE: RefCell<RegistryCache> = RefCell::new(RegistryCache::default());
-    /// Oids of the tables whose changes empty the cache, once known.
+    /// Oids of CACHED_TABLES, once known.
     static REGISTRY_RELIDS: Cell<Option<[pg_sys::Oid; 5]>> = const { Cell::new(None) };
 }
+
+/// The tables (in schema tenant) whose changes empty the cache; each has a registry_changed trigger.
+const CACHED_TABLES: [&std::ffi::CStr; 5] = [c"tenants", c"gateways", c"tenant_access", c"plans", c"limit_overrides"];
 
 pub fn init() {
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
@@ -54,12 +57,8 @@ fn remember_relids() {
     if REGISTRY_RELIDS.with(|r| r.get()).is_some() {
         return;
     }
-    let oid = |name: &str| unsafe {
-        let cname = std::ffi::CString::new(name).unwrap();
-        let ns = pg_sys::get_namespace_oid(c"tenant".as_ptr(), true);
-        pg_sys::get_relname_relid(cname.as_ptr(), ns)
-    };
-    let relids = [oid("tenants"), oid("gateways"), oid("tenant_access"), oid("plans"), oid("limit_overrides")];
+    let ns = unsafe { pg_sys::get_namespace_oid(c"tenant".as_ptr(), true) };
+    let relids = CACHED_TABLES.map(|name| unsafe { pg_sys::get_relname_relid(name.as_ptr(), ns) });
     if relids.iter().all(|r| *r != pg_sys::Oid::INVALID) {
         REGISTRY_RELIDS.with(|r| r.set(Some(relids)));
     }
@@ -128,15 +127,19 @@ fn registry_changed<'a>(
     Ok(None)
 }
 
+// The same tables as CACHED_TABLES.
 extension_sql!(
     r#"
-CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.tenants
-    FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed();
-CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.gateways
-    FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed();
-CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.tenant_access
-    FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed();
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['tenants', 'gateways', 'tenant_access', 'plans', 'limit_overrides'] LOOP
+        EXECUTE format('CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.%I
+                        FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed()', t);
+    END LOOP;
+END
+$$;
 "#,
     name = "registry_invalidation",
-    requires = ["registry_tables", registry_changed]
+    requires = ["registry_tables", "quota_tables", registry_changed]
 );

@@ -857,11 +857,7 @@ SELECT DISTINCT ON (t.tgrelid, args[1])
  ORDER BY t.tgrelid, args[1];
 COMMENT ON VIEW tenant.quota_attachments IS 'pg_tenant: quotas attached to tables (tenant.attach_quota)';
 GRANT SELECT ON tenant.quota_attachments TO PUBLIC;
-CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.plans
-    FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed();
-CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.limit_overrides
-    FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed();
 "#,
     name = "quota_attachments_view",
-    requires = ["quota_tables", quota_trigger, "registry_invalidation"]
+    requires = ["quota_tables", quota_trigger]
 );
