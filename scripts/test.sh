@@ -22,6 +22,7 @@ run_suite() {  # command, "lines" or "cargo"
 
 run_suite scripts/regress.sh lines
 run_suite scripts/concurrency.sh lines
+run_suite scripts/pooler.sh lines
 run_suite scripts/unit.sh cargo
 
 rm -f "$log"

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# pg_tenant behind a real pgbouncer (Debian's), started here: transaction pooling with many
+# clients sharing a few server connections, each working for its own tenant through
+# tenant.set_local(); and session pooling with server_reset_query = DISCARD ALL.
+# Prints "test NAME ... ok|FAILED" lines.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PG_BIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
+PORT=${POOLER_PG_PORT:-54324}
+BOUNCER_PORT=${POOLER_PORT:-64324}
+CLIENTS=20
+TXNS=100
+dir=$(scripts/cluster.sh start pool "$PORT") || exit 1
+cleanup() {
+  [ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null
+  scripts/cluster.sh stop pool
+}
+trap cleanup EXIT
+psql_super() { "$PG_BIN/psql" -X -q -t -A -h "$dir" -p "$PORT" -U postgres -d pool "$@"; }
+"$PG_BIN/psql" -X -q -h "$dir" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE pool" || exit 1
+psql_super -f tests/pooler/setup.sql >/dev/null || exit 1
+
+cat > "$dir/pgbouncer.ini" <<INI
+[databases]
+pool = host=127.0.0.1 port=$PORT dbname=pool pool_size=4
+pool_session = host=127.0.0.1 port=$PORT dbname=pool pool_size=1 pool_mode=session
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+server_reset_query = DISCARD ALL
+max_client_conn = 200
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+echo '"pool_app" ""' > "$dir/userlist.txt"
+chown postgres "$dir/pgbouncer.ini" "$dir/userlist.txt"
+runuser -u postgres -- pgbouncer -d "$dir/pgbouncer.ini" || exit 1
+sleep 1
+via_bouncer() { "$PG_BIN/psql" -X -q -t -A -h 127.0.0.1 -p "$BOUNCER_PORT" -U pool_app "$@"; }
+
+failed=0
+check() {  # name, expected, actual
+  if [ "$2" = "$3" ]; then echo "test pooler: $1 ... ok"; else echo "test pooler: $1 ... FAILED (expected $2, got $3)"; failed=1; fi
+}
+work=$(mktemp -d)
+
+# Transaction pooling: client i works for tenant t<i>; every transaction writes a row marked i,
+# uses a unit of quota, and counts the rows it can see that are not its own (must be 0). Every
+# fifth transaction forgets to set the tenant and must fail with PT001, not inherit one.
+for c in $(seq 1 $CLIENTS); do
+  {
+    echo '\set VERBOSITY verbose'
+    for i in $(seq 1 $TXNS); do
+      echo "BEGIN; SELECT tenant.set_local('t$c') IS NOT NULL; INSERT INTO items (val) VALUES ($c); SELECT tenant.consume('calls') IS NOT NULL; SELECT 'foreign-rows:' || count(*) FROM items WHERE val <> $c; COMMIT;"
+      if [ $((i % 5)) = 0 ]; then echo "SELECT 'inherited:' || count(*) FROM items;"; fi
+    done
+  } > "$work/client.$c.sql"
+done
+for c in $(seq 1 $CLIENTS); do via_bouncer -d pool -f "$work/client.$c.sql" > "$work/client.$c.out" 2>&1 & done
+wait
+check "transaction pooling: $CLIENTS clients x $TXNS transactions over 4 server connections, no foreign row seen" \
+  "$((CLIENTS * TXNS))" "$(cat "$work"/client.*.out | grep -c '^foreign-rows:0$')"
+check "transaction pooling: a transaction that forgot tenant.set_local() fails with PT001" \
+  "$((CLIENTS * TXNS / 5))" "$(cat "$work"/client.*.out | grep -c 'ERROR:  PT001')"
+check "transaction pooling: nothing was read without a tenant" 0 "$(cat "$work"/client.*.out | grep -c '^inherited:')"
+check "transaction pooling: every row landed in its own tenant" 0 \
+  "$(psql_super -c "SELECT count(*) FROM items i JOIN tenant.tenants t ON t.id = i.tenant_id WHERE t.slug <> 't' || i.val")"
+check "transaction pooling: every tenant has exactly its $TXNS rows" "$CLIENTS" \
+  "$(psql_super -c "SELECT count(*) FROM (SELECT tenant_id FROM items GROUP BY 1 HAVING count(*) = $TXNS) s")"
+check "transaction pooling: every tenant was charged exactly $TXNS units" "$CLIENTS" \
+  "$(psql_super -c "SELECT count(*) FROM tenant.usage_counters WHERE resource = 'calls' AND used = $TXNS")"
+check "transaction pooling: the clients really shared server connections" 1 \
+  "$(psql_super -c "SELECT (count(*) <= 4)::int FROM pg_stat_activity WHERE usename = 'pool_app'")"
+
+# Session pooling (one server connection, DISCARD ALL between clients): the next client of the
+# connection starts with no tenant.
+first=$(via_bouncer -d pool_session -c "SELECT tenant.set('t1') IS NOT NULL" -c "SELECT pg_backend_pid()" | tail -1)
+second=$(via_bouncer -d pool_session -c "SELECT pg_backend_pid() || ':' || (tenant.current(true) IS NULL)")
+check "session pooling: the next client gets the same server connection" "$first" "${second%%:*}"
+check "session pooling: DISCARD ALL left it without a tenant" true "${second#*:}"
+
+[ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"
+exit $failed
