@@ -1,0 +1,14 @@
+-- One line per object kind: what must be identical after pg_dump | pg_restore.
+SELECT 'tenants', md5(string_agg(format('%s|%s|%s|%s|%s|%s|%s', id, slug, name, status, plan, settings, suspended_reason), ',' ORDER BY slug)) FROM tenant.tenants
+UNION ALL SELECT 'plans', md5(string_agg(name || limits::text, ',' ORDER BY name)) || ' n=' || count(*) FROM tenant.plans
+UNION ALL SELECT 'gateways', string_agg(role::text, ',' ORDER BY role::text) FROM tenant.gateways
+UNION ALL SELECT 'tenant_access', md5(string_agg(tenant_id || role::text, ',' ORDER BY tenant_id, role::text)) FROM tenant.tenant_access
+UNION ALL SELECT 'limit_overrides', md5(string_agg(format('%s|%s|%s|%s', tenant_id, resource, "limit", period), ',' ORDER BY tenant_id, resource)) FROM tenant.limit_overrides
+UNION ALL SELECT 'usage_counters', md5(string_agg(format('%s|%s|%s|%s', tenant_id, resource, period_start, used), ',' ORDER BY tenant_id, resource, period_start)) FROM tenant.usage_counters
+UNION ALL SELECT 'audit_log', md5(string_agg(format('%s|%s|%s|%s|%s|%s', id, at, tenant_id, actor, action, detail), ',' ORDER BY id)) || ' n=' || count(*) FROM tenant.audit_log
+UNION ALL SELECT 'protected_tables', string_agg(format('%s:%s:%s', table_name, tenant_column, rls_forced), ',' ORDER BY table_name::text) FROM tenant.protected_tables
+UNION ALL SELECT 'quota_attachments', string_agg(format('%s:%s:%s', table_name, resource, mode), ',' ORDER BY table_name::text) FROM tenant.quota_attachments
+UNION ALL SELECT 'policies', string_agg(format('%s.%s:%s', schemaname, tablename, policyname), ',' ORDER BY schemaname, tablename, policyname) FROM pg_policies WHERE schemaname = 'app'
+UNION ALL SELECT 'triggers', string_agg(format('%s:%s', tgrelid::regclass, tgname), ',' ORDER BY tgrelid::regclass::text, tgname) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid::regclass::text LIKE 'app.%'
+UNION ALL SELECT 'rows', string_agg(format('%s:%s', tenant_id, n), ',' ORDER BY tenant_id) FROM (SELECT tenant_id, count(*) n FROM app.docs GROUP BY 1) d
+UNION ALL SELECT 'audit_next_id', (SELECT last_value::text FROM tenant.audit_log_id_seq);
