@@ -9,6 +9,7 @@ mod audit;
 mod cache;
 mod context;
 mod error;
+mod export;
 mod gucs;
 mod owner;
 mod policies;

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# ALTER EXTENSION pg_tenant UPDATE from 0.1.0 (the first release, sql/archive/) on a database that
+# holds data: the data and the guarantees stay, the new functions work, and the upgraded
+# extension is object for object the same as a fresh install. Prints "test NAME ... ok|FAILED".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PG_BIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
+PORT=${UPGRADE_PORT:-54322}
+dir=$(scripts/cluster.sh start upgrade "$PORT") || exit 1
+trap 'scripts/cluster.sh stop upgrade' EXIT
+export PGHOST=$dir PGPORT=$PORT
+sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -U postgres -d "$db" "$@"; }
+as_app() { "$PG_BIN/psql" -X -q -t -A -U up_app -d old "$@" 2>&1; }
+failed=0
+check() {  # name, expected, actual
+  if [ "$2" = "$3" ]; then echo "test upgrade: $1 ... ok"; else echo "test upgrade: $1 ... FAILED (expected '$2', got '$3')"; failed=1; fi
+}
+sql postgres -c "CREATE DATABASE old" -c "CREATE DATABASE fresh" || exit 1
+sql old >/dev/null <<'SQL' || exit 1
+CREATE EXTENSION pg_tenant VERSION '0.1.0';
+CREATE ROLE up_app LOGIN;
+SELECT tenant.grant_gateway('up_app');
+SELECT tenant.create_plan('small', '{"notes": {"limit": 3}}');
+SELECT tenant.create('acme', plan => 'small');
+SELECT tenant.create('globex', plan => 'small');
+CREATE TABLE notes (id serial PRIMARY KEY, body text);
+SELECT tenant.protect('notes');
+SELECT tenant.attach_quota('notes', 'notes');
+GRANT SELECT, INSERT ON notes TO up_app;
+GRANT USAGE ON SEQUENCE notes_id_seq TO up_app;
+SELECT tenant.set('acme');
+INSERT INTO notes (body) VALUES ('a1'), ('a2'), ('a3');
+SELECT tenant.set('globex');
+INSERT INTO notes (body) VALUES ('g1');
+SQL
+check "starts at 0.1.0" 0.1.0 "$(sql old -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_tenant'")"
+audit_before=$(sql old -c "SELECT count(*) FROM tenant.audit_log")
+sql old -c "ALTER EXTENSION pg_tenant UPDATE" || failed=1
+check "ALTER EXTENSION UPDATE reaches 0.2.0" 0.2.0 "$(sql old -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_tenant'")"
+check "the audit log is intact" "$audit_before" "$(sql old -c "SELECT count(*) FROM tenant.audit_log")"
+check "isolation still holds (acme sees its 3 notes)" 3 "$(as_app -c "SELECT tenant.set('acme') IS NULL" -c "SELECT count(*) FROM notes" | tail -1)"
+check "the quota still holds (acme's 4th note is refused)" 1 "$(as_app -c "SELECT tenant.set('acme') IS NULL" -c "INSERT INTO notes (body) VALUES ('a4')" | grep -c 'quota exceeded for "notes": 3 of 3')"
+check "the new tenant.export() works on the old data" 3 "$(sql old -c "SELECT jsonb_array_length(tenant.export('acme')->'tables'->'public.notes')")"
+sql fresh -c "CREATE EXTENSION pg_tenant" || failed=1
+upgraded=$(sql old -f tests/upgrade/objects.sql | md5sum)
+installed=$(sql fresh -f tests/upgrade/objects.sql | md5sum)
+check "the upgraded extension equals a fresh 0.2.0 install, object for object" "$installed" "$upgraded"
+if [ "$upgraded" != "$installed" ]; then diff <(sql fresh -f tests/upgrade/objects.sql) <(sql old -f tests/upgrade/objects.sql) | head -20; fi
+exit $failed

@@ -1,0 +1,116 @@
+-- Export and import of one tenant's data (GDPR export; tenant.drop() is the erasure).
+-- Added in 0.2.0.
+
+-- Everything of one tenant as one JSON document: its registry row, plan, own limits, usage, and
+-- every row of every protected table (a partitioned or inheritance tree read through its root).
+CREATE FUNCTION tenant.export(tenant text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t tenant.tenants;
+    tables jsonb := '{}';
+    rows jsonb;
+    r record;
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'argument "tenant" must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO t FROM tenant.tenants x
+     WHERE x.slug = export.tenant OR x.id::text = lower(export.tenant);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant "%" does not exist', tenant USING ERRCODE = 'PT002';
+    END IF;
+    FOR r IN SELECT p.table_name, p.tenant_column FROM tenant.protected_tables p
+              WHERE p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant.protected_tables)
+              ORDER BY p.table_name::text
+    LOOP
+        -- Rows in a stable order (by their text form), so that two exports of the same data are equal.
+        EXECUTE format('SELECT COALESCE(jsonb_agg(to_jsonb(x) - %L ORDER BY x::text), ''[]'') FROM %s x WHERE %I = $1',
+                       r.tenant_column, r.table_name, r.tenant_column)
+           INTO rows USING t.id;
+        tables := tables || jsonb_build_object(r.table_name::text, rows);
+    END LOOP;
+    RETURN jsonb_build_object(
+        'format', 'pg_tenant-export-1',
+        'exported_at', now(),
+        'tenant', to_jsonb(t),
+        'plan', (SELECT to_jsonb(p) FROM tenant.plans p WHERE p.name = t.plan),
+        'limits', (SELECT COALESCE(jsonb_agg(to_jsonb(o) - 'tenant_id' ORDER BY o.resource), '[]')
+                     FROM tenant.limit_overrides o WHERE o.tenant_id = t.id),
+        'usage', (SELECT COALESCE(jsonb_agg(to_jsonb(u) - 'tenant_id' ORDER BY u.resource, u.period_start), '[]')
+                    FROM tenant.usage_counters u WHERE u.tenant_id = t.id),
+        'tables', tables);
+END
+$$;
+COMMENT ON FUNCTION tenant.export(text) IS 'pg_tenant: every row of a tenant in every protected table, with its registry row, plan, limits and usage (GDPR export)';
+
+-- Loads an export into an existing tenant that has no rows yet: rows get the target tenant's id,
+-- its own limits and usage are restored. Triggers (the write guard, quota triggers, foreign-key
+-- checks) are off while loading, so it needs a superuser and does all or nothing.
+CREATE FUNCTION tenant.import(tenant text, data jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    target uuid;
+    r record;
+    tbl regclass;
+    col name;
+    existing bigint;
+    cols text;
+    counts jsonb := '{}';
+    n bigint;
+BEGIN
+    IF tenant IS NULL OR data IS NULL THEN
+        RAISE EXCEPTION 'argument "%" must not be NULL', CASE WHEN tenant IS NULL THEN 'tenant' ELSE 'data' END
+            USING ERRCODE = '22004';
+    END IF;
+    IF data->>'format' IS DISTINCT FROM 'pg_tenant-export-1' OR jsonb_typeof(data->'tables') IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'invalid value for argument "data": not a pg_tenant export (format pg_tenant-export-1)'
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT x.id INTO target FROM tenant.tenants x WHERE x.slug = import.tenant OR x.id::text = lower(import.tenant);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant "%" does not exist', tenant USING ERRCODE = 'PT002';
+    END IF;
+    -- Every table must exist and be protected, and the tenant must have no rows in it yet.
+    FOR r IN SELECT key AS name, value AS rows FROM jsonb_each(data->'tables') LOOP
+        tbl := to_regclass(r.name);
+        SELECT p.tenant_column INTO col FROM tenant.protected_tables p WHERE p.table_name = tbl;
+        IF tbl IS NULL OR col IS NULL THEN
+            RAISE EXCEPTION 'table % of the export is not a protected table here', r.name USING ERRCODE = '42809';
+        END IF;
+        EXECUTE format('SELECT count(*) FROM %s WHERE %I = $1', tbl, col) INTO existing USING target;
+        IF existing > 0 THEN
+            RAISE EXCEPTION 'tenant "%" already has % row(s) in %', tenant, existing, tbl
+                USING ERRCODE = '55000', HINT = 'Import into a new, empty tenant.';
+        END IF;
+    END LOOP;
+    SET LOCAL session_replication_role = replica;
+    FOR r IN SELECT key AS name, value AS rows FROM jsonb_each(data->'tables') LOOP
+        tbl := to_regclass(r.name);
+        SELECT p.tenant_column INTO col FROM tenant.protected_tables p WHERE p.table_name = tbl;
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+          FROM pg_attribute a
+         WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
+        EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
+                       tbl, cols, cols, tbl)
+           USING (SELECT COALESCE(jsonb_agg(e || jsonb_build_object(col, target)), '[]') FROM jsonb_array_elements(r.rows) e);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        counts := counts || jsonb_build_object(tbl::text, n);
+    END LOOP;
+    SET LOCAL session_replication_role = origin;
+    DELETE FROM tenant.limit_overrides WHERE tenant_id = target;
+    INSERT INTO tenant.limit_overrides (tenant_id, resource, "limit", period)
+    SELECT target, o.resource, o."limit", o.period
+      FROM jsonb_populate_recordset(NULL::tenant.limit_overrides, data->'limits') o;
+    DELETE FROM tenant.usage_counters WHERE tenant_id = target;
+    INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
+    SELECT target, u.resource, u.period_start, u.used
+      FROM jsonb_populate_recordset(NULL::tenant.usage_counters, data->'usage') u;
+    INSERT INTO tenant.audit_log (tenant_id, action, detail)
+    VALUES (target, 'import', jsonb_build_object('slug', (SELECT slug FROM tenant.tenants WHERE id = target),
+                                                 'from', data->'tenant'->>'slug', 'rows', counts));
+    RETURN counts;
+END
+$$;
+COMMENT ON FUNCTION tenant.import(text, jsonb) IS 'pg_tenant: load a tenant.export() document into an empty tenant';
+
+REVOKE EXECUTE ON FUNCTION tenant.export(text), tenant.import(text, jsonb) FROM PUBLIC;
