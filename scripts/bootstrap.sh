@@ -30,6 +30,14 @@ if ! grep -qs "pg$PG_MAJOR = \"$PG_CONFIG\"" "$PGRX_HOME/config.toml"; then
   cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG"
 fi
 
-# Extensions install into the system Postgres' directories; the unprivileged cluster owner (postgres)
-# only needs to read them.
+# The application client examples (clients/): psycopg for Python, pg for Node.js.
+if ! python3 -c 'import psycopg' 2>/dev/null; then
+  echo "bootstrap: installing psycopg"
+  python3 -m pip install --quiet --root-user-action=ignore "psycopg[binary]"
+fi
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$here/clients/node/node_modules/pg" ]; then
+  echo "bootstrap: installing the Node.js client's packages"
+  (cd "$here/clients/node" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "bootstrap: ok"
