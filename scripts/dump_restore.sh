@@ -40,6 +40,14 @@ check "quota: restored monthly usage continues (7 of 100 used, one more leaves 9
 check "suspension survives: globex cannot write" 1 "$(as_role dump_app dst -c "SELECT tenant.set('globex') IS NULL" -c "INSERT INTO app.docs VALUES (101, 'x')" | grep -c 'is suspended')"
 check "the tenant parameter still cannot be forged" t "$(as_role dump_app dst -c "SET pg_tenant.tenant_id = '00000000-0000-0000-0000-000000000000'" -c "SELECT tenant.current(true) IS NULL" | tail -1)"
 
+# A server without the extension: simulated by restoring the same dump with the extension's name
+# changed to one that is not installed. The restore stops at CREATE EXTENSION and leaves nothing.
+sql postgres -c "CREATE DATABASE nolib" >/dev/null
+"$PG_BIN/pg_restore" -f - "$dir/src.dump" | sed 's/EXTENSION IF NOT EXISTS pg_tenant /EXTENSION IF NOT EXISTS pg_tenant_not_installed /' > "$dir/nolib.sql"
+nolib=$("$PG_BIN/psql" -X -q -U postgres -d nolib -v ON_ERROR_STOP=1 --single-transaction -f "$dir/nolib.sql" 2>&1)
+check "without the extension the restore fails clearly" 1 "$(echo "$nolib" | grep -c 'extension "pg_tenant_not_installed" is not available\|could not open extension control file')"
+check "... and restores nothing" 0 "$(sql nolib -c "SELECT count(*) FROM pg_class WHERE relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'pg_toast'::regnamespace)")"
+
 # DROP EXTENSION: refused while tables depend on it; clean once they are unprotected.
 check "DROP EXTENSION is refused while tables are protected" 1 "$(sql dst -c "DROP EXTENSION pg_tenant" 2>&1 | grep -c 'other objects depend on it')"
 sql dst -c "SELECT tenant.detach_quota('app.docs', 'docs')" -c "SELECT tenant.unprotect(table_name) FROM tenant.protected_tables WHERE parent IS NULL" >/dev/null
