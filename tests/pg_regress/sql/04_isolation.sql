@@ -80,6 +80,12 @@ SELECT test.try(format($$SELECT set_config('pg_tenant.tenant_id', %L, false)$$, 
 SELECT test.try($$RESET pg_tenant.tenant_id$$);
 SELECT tenant.current(true) IS NULL AS reset_only_clears;
 SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
+-- A switch inside a transaction that rolls back leaves the previous tenant, with its rows.
+BEGIN;
+SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
+SELECT count(*) AS globex_items FROM iso.items;
+ROLLBACK;
+SELECT tenant.current() = :'acme' AS back_to_acme, (SELECT count(*) FROM iso.items) AS acme_items;
 SELECT test.try(format($$ALTER ROLE iso_app SET pg_tenant.tenant_id = %L$$, :'globex'));
 -- A leaky function in WHERE sees only the current tenant's rows.
 CREATE FUNCTION pg_temp.leak(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
