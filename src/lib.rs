@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 
 mod audit;
 mod cache;
+mod check;
 mod context;
 mod error;
 mod export;
