@@ -69,7 +69,7 @@ fn guard<'a>(
 
 /// A relation and everything that inherits from it (partitions at every level included),
 /// parents first.
-fn relation_tree(root: pg_sys::Oid) -> Vec<(pg_sys::Oid, String, String)> {
+pub fn relation_tree(root: pg_sys::Oid) -> Vec<(pg_sys::Oid, String, String)> {
     Spi::connect(|client| {
         let rows = client.select(
             "WITH RECURSIVE tree(relid, depth) AS (

@@ -490,13 +490,9 @@ fn charge(tenant: &Tenant, resource: &str, delta: i64, force_none: bool) -> (i64
     if !force_none {
         crate::cache::store_bounds(tenant.id, resource, q.bounds);
     }
-    if delta > 0 && q.limit == 0 {
-        exceeded(resource, &q, current_usage(tenant.id, resource, start), delta, end).raise();
-    }
-    if delta > 0 && q.limit > 0 && delta > q.limit {
-        exceeded(resource, &q, current_usage(tenant.id, resource, start), delta, end).raise();
-    }
-    match add_usage(tenant.id, resource, start, delta, q.limit) {
+    // Not in the plan, or more than the whole limit: refused without touching the counter.
+    let hopeless = delta > 0 && (q.limit == 0 || (q.limit > 0 && delta > q.limit));
+    match if hopeless { None } else { add_usage(tenant.id, resource, start, delta, q.limit) } {
         Some(used) => (used, q),
         None => exceeded(resource, &q, current_usage(tenant.id, resource, start), delta, end).raise(),
     }
@@ -618,24 +614,6 @@ fn trigger_prefix(resource: &str) -> String {
     format!("tenant_quota_{h:08x}")
 }
 
-fn relation_tree(tbl: pg_sys::Oid) -> Vec<(pg_sys::Oid, String)> {
-    Spi::connect(|client| {
-        let mut out = Vec::new();
-        for row in client.select(
-            "WITH RECURSIVE tree(relid) AS (
-                 SELECT $1::pg_catalog.oid
-                 UNION ALL SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid)
-             SELECT relid, relid::pg_catalog.regclass::pg_catalog.text FROM tree",
-            None,
-            &[tbl.into()],
-        )? {
-            out.push((row.get(1)?.expect("oid"), row.get(2)?.expect("name")));
-        }
-        Ok::<_, pgrx::spi::Error>(out)
-    })
-    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
-}
-
 /// The mode of `resource`'s quota on `tbl`, if attached.
 fn attached_mode(tbl: pg_sys::Oid, resource: &str) -> Option<Mode> {
     Spi::get_one_with_args::<String>(
@@ -684,7 +662,7 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
         }
         let mode = Mode::parse(mode_text)
             .unwrap_or_else(|| invalid("mode", "must be one of count, meter, bytes").raise());
-        let tree = relation_tree(tbl);
+        let tree = crate::policies::relation_tree(tbl);
         let name = tree.first().map(|t| t.1.clone()).unwrap_or_default();
         let column = crate::policies::protected_column(tbl).unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
         match attached_mode(tbl, resource) {
@@ -694,7 +672,7 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
         }
         let prefix = trigger_prefix(resource);
         let args = format!("{}, {}, {}", quote_literal(resource), quote_literal(mode.as_str()), quote_literal(&column));
-        for (_, rel) in &tree {
+        for (_, rel, _) in &tree {
             let create = |suffix: &str, event: &str, transition: &str| {
                 Spi::run(&format!(
                     "CREATE TRIGGER {} AFTER {event} ON {rel} {transition} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
@@ -739,13 +717,13 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
     guarded(|| {
         let tbl = required(tbl, "tbl");
         let resource = required(resource, "resource");
-        let tree = relation_tree(tbl);
+        let tree = crate::policies::relation_tree(tbl);
         let name = tree.first().map(|t| t.1.clone()).unwrap_or_default();
         let mode = attached_mode(tbl, resource)
             .unwrap_or_else(|| TenantError::QuotaNotAttached { table: name.clone(), resource: resource.to_string() }.raise());
         let column = crate::policies::protected_column(tbl).unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
         let prefix = trigger_prefix(resource);
-        for (rel_oid, rel) in &tree {
+        for (rel_oid, rel, _) in &tree {
             let names = Spi::get_one_with_args::<Vec<String>>(
                 "SELECT ARRAY(SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger
                                WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2))",
