@@ -3,22 +3,14 @@
 # application role): exactly K of them win the last K units, for tenant.consume(), a count quota
 # and a meter quota, with rolled-back attempts in the mix; and one tenant's contention does not
 # block another tenant. Prints "test NAME ... ok|FAILED" lines.
-set -uo pipefail
-cd "$(dirname "$0")/.."
-PG_BIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
-PORT=${CONCURRENCY_PORT:-54326}
+SUITE=concurrency
+. "$(dirname "$0")/suite_lib.sh"
 CLIENTS=16
-dir=$(scripts/cluster.sh start conc "$PORT") || exit 1
-trap 'scripts/cluster.sh stop conc' EXIT
-export PGHOST=$dir PGPORT=$PORT
+start_cluster conc "${CONCURRENCY_PORT:-54326}"
 psql_super() { "$PG_BIN/psql" -X -q -t -A -U postgres -d conc "$@"; }
 "$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE conc" || exit 1
 psql_super -f tests/concurrency/setup.sql >/dev/null || exit 1
 work=$(mktemp -d)
-failed=0
-check() {  # name, expected, actual
-  if [ "$2" = "$3" ]; then echo "test concurrency: $1 ... ok"; else echo "test concurrency: $1 ... FAILED (expected $2, got $3)"; failed=1; fi
-}
 
 # Each client: its own connection as conc_app, acting for race-a, many statements in autocommit,
 # with rolled-back attempts in between that must not count.

@@ -2,19 +2,11 @@
 # pg_dump | pg_restore of a database using pg_tenant into a fresh database: the registry, plans,
 # usage, audit log, protected tables with their policies and triggers, and quotas all come back
 # once, and isolation and quotas are enforced as before. Prints "test NAME ... ok|FAILED" lines.
-set -uo pipefail
-cd "$(dirname "$0")/.."
-PG_BIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
-PORT=${DUMP_PORT:-54323}
-dir=$(scripts/cluster.sh start dump "$PORT") || exit 1
-trap 'scripts/cluster.sh stop dump' EXIT
-export PGHOST=$dir PGPORT=$PORT
+SUITE=dump/restore
+. "$(dirname "$0")/suite_lib.sh"
+start_cluster dump "${DUMP_PORT:-54323}"
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -U postgres -d "$db" "$@"; }
 as_role() { local role=$1 db=$2; shift 2; "$PG_BIN/psql" -X -q -t -A -U "$role" -d "$db" "$@" 2>&1; }
-failed=0
-check() {  # name, expected, actual
-  if [ "$2" = "$3" ]; then echo "test dump/restore: $1 ... ok"; else echo "test dump/restore: $1 ... FAILED (expected '$2', got '$3')"; failed=1; fi
-}
 
 sql postgres -c "CREATE DATABASE src" -c "CREATE DATABASE dst" || exit 1
 sql src -f tests/dump/setup.sql >/dev/null || exit 1

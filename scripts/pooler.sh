@@ -3,14 +3,13 @@
 # clients sharing a few server connections, each working for its own tenant through
 # tenant.set_local(); and session pooling with server_reset_query = DISCARD ALL.
 # Prints "test NAME ... ok|FAILED" lines.
-set -uo pipefail
-cd "$(dirname "$0")/.."
-PG_BIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
+SUITE=pooler
+. "$(dirname "$0")/suite_lib.sh"
 PORT=${POOLER_PG_PORT:-54324}
 BOUNCER_PORT=${POOLER_PORT:-64324}
 CLIENTS=20
 TXNS=100
-dir=$(scripts/cluster.sh start pool "$PORT") || exit 1
+start_cluster pool "$PORT"
 cleanup() {
   [ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null
   scripts/cluster.sh stop pool
@@ -42,10 +41,6 @@ runuser -u postgres -- pgbouncer -d "$dir/pgbouncer.ini" || exit 1
 sleep 1
 via_bouncer() { "$PG_BIN/psql" -X -q -t -A -h 127.0.0.1 -p "$BOUNCER_PORT" -U pool_app "$@"; }
 
-failed=0
-check() {  # name, expected, actual
-  if [ "$2" = "$3" ]; then echo "test pooler: $1 ... ok"; else echo "test pooler: $1 ... FAILED (expected $2, got $3)"; failed=1; fi
-}
 work=$(mktemp -d)
 
 # Transaction pooling: client i works for tenant t<i>; every transaction writes a row marked i,

@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 PGDATA_DIR=/tmp/pg_tenant_pgtest
 rm -rf "$PGDATA_DIR"
 if [ "$(id -u)" = 0 ]; then
-  cargo pgrx test pg15 --runas postgres --pgdata "$PGDATA_DIR"
+  cargo pgrx test pg15 --runas postgres --pgdata "$PGDATA_DIR" || exit 1
 else
-  cargo pgrx test pg15
+  cargo pgrx test pg15 || exit 1
 fi
+# cargo pgrx test installed its test build (with the #[pg_test] functions) into the system
+# directories; put the release build back so the other suites and the demo see the real thing.
+scripts/install.sh

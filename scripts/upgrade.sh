@@ -2,19 +2,11 @@
 # ALTER EXTENSION pg_tenant UPDATE from 0.1.0 (the first release, sql/archive/) on a database that
 # holds data: the data and the guarantees stay, the new functions work, and the upgraded
 # extension is object for object the same as a fresh install. Prints "test NAME ... ok|FAILED".
-set -uo pipefail
-cd "$(dirname "$0")/.."
-PG_BIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
-PORT=${UPGRADE_PORT:-54322}
-dir=$(scripts/cluster.sh start upgrade "$PORT") || exit 1
-trap 'scripts/cluster.sh stop upgrade' EXIT
-export PGHOST=$dir PGPORT=$PORT
+SUITE=upgrade
+. "$(dirname "$0")/suite_lib.sh"
+start_cluster upgrade "${UPGRADE_PORT:-54322}"
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -U postgres -d "$db" "$@"; }
 as_app() { "$PG_BIN/psql" -X -q -t -A -U up_app -d old "$@" 2>&1; }
-failed=0
-check() {  # name, expected, actual
-  if [ "$2" = "$3" ]; then echo "test upgrade: $1 ... ok"; else echo "test upgrade: $1 ... FAILED (expected '$2', got '$3')"; failed=1; fi
-}
 sql postgres -c "CREATE DATABASE old" -c "CREATE DATABASE fresh" || exit 1
 sql old >/dev/null <<'SQL' || exit 1
 CREATE EXTENSION pg_tenant VERSION '0.1.0';
