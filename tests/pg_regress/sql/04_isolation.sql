@@ -13,6 +13,7 @@ SELECT tenant.grant_access('iso-acme', 'iso_owner');
 SELECT tenant.grant_access('iso-globex', 'iso_owner');
 
 CREATE SCHEMA iso AUTHORIZATION iso_owner;
+CREATE SCHEMA iso_scratch AUTHORIZATION iso_acme_user;   -- where that role plants objects
 GRANT USAGE ON SCHEMA iso TO iso_app, iso_acme_user;
 SET ROLE iso_owner;
 CREATE TABLE iso.items (id int PRIMARY KEY, name text);
@@ -152,6 +153,22 @@ SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
 SELECT count(*) AS acme_items FROM iso.items;
 SELECT test.try($$SELECT tenant.set('iso-globex')$$);
 SELECT count(*) AS still_acme_items FROM iso.items;
+-- MERGE cannot reach another tenant's row either: globex's row 3 is not matched, and a row
+-- for another tenant is refused.
+SELECT test.try($$MERGE INTO iso.items t USING (VALUES (3, 'merged')) s(id, name) ON t.id = s.id
+                  WHEN MATCHED THEN UPDATE SET name = s.name$$);
+SELECT test.try(format($$MERGE INTO iso.items t USING (VALUES (7, 'merged')) s(id, name) ON t.id = s.id
+                  WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.name, %L)$$, :'globex'));
+-- A planted operator earlier in search_path does not capture pg_tenant's own checks: with
+-- "=" on uuid returning true for everything, this role still may not act as globex, and the
+-- policy still filters.
+CREATE FUNCTION iso_scratch.always(uuid, uuid) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR iso_scratch.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = iso_scratch.always);
+SET search_path = iso_scratch, pg_catalog, public;
+SELECT '00000000-0000-0000-0000-000000000000'::uuid = '11111111-1111-1111-1111-111111111111'::uuid AS planted_operator_works;
+SELECT test.try($$SELECT tenant.set('iso-globex')$$);
+SELECT count(*) AS still_acme_items FROM iso.items;
+RESET search_path;
 
 -- PGOPTIONS at connect time: the value is discarded when the library loads.
 \c :spoof_options
@@ -211,5 +228,7 @@ SELECT count(*) AS globex_items_readable FROM iso.items;
 \c - postgres
 SELECT tenant.resume('iso-globex');
 
--- Totals as a superuser (which bypasses row-level security): nothing leaked or lost.
+-- Totals as a superuser (which bypasses row-level security): nothing leaked or lost, and
+-- globex's row 3 survived every attempt (UPDATE, DELETE, ON CONFLICT, MERGE) from acme.
+SELECT id, name FROM iso.items WHERE id = 3;
 SELECT t.slug, count(*) FROM iso.items i JOIN tenant.tenants t ON t.id = i.tenant_id GROUP BY t.slug ORDER BY t.slug;
