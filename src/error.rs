@@ -68,6 +68,10 @@ pub enum TenantError {
 }
 
 impl TenantError {
+    pub fn invalid(argument: &'static str, reason: impl Into<String>) -> TenantError {
+        TenantError::InvalidArgument { argument, reason: reason.into() }
+    }
+
     pub fn sqlstate(&self) -> &'static str {
         use sqlstate::*;
         match self {

@@ -57,6 +57,16 @@ pub fn bypasses_rls(role: pg_sys::Oid) -> bool {
     unsafe { pg_sys::has_bypassrls_privilege(role) }
 }
 
+/// Runs one statement as the extension owner; an SPI failure becomes an ERROR.
+pub fn run_as_owner(query: &str, args: &[pgrx::datum::DatumWithOid]) {
+    as_extension_owner(|| run_with_args(query, args))
+}
+
+/// Runs one statement as the current role; an SPI failure becomes an ERROR.
+pub fn run_with_args(query: &str, args: &[pgrx::datum::DatumWithOid]) {
+    Spi::run_with_args(query, args).unwrap_or_else(|e| error!("pg_tenant: {e}"));
+}
+
 /// Runs `f` as the extension owner, then restores the caller's identity.
 pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
     let owner = extension_owner();

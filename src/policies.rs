@@ -20,8 +20,7 @@ use serde_json::{json, Map, Value};
 
 use crate::audit;
 use crate::error::{guarded, required, TenantError};
-use crate::gucs;
-use crate::owner::{as_extension_owner, bypasses_rls, current_role};
+use crate::owner::{as_extension_owner, bypasses_rls, current_role, run_with_args};
 use crate::registry;
 
 extension_sql_file!("../sql/policies.sql", name = "protected_tables_view", requires = ["registry_tables", guard]);
@@ -52,16 +51,12 @@ fn guard<'a>(
         if MAINTENANCE.with(|m| m.get()) {
             return Ok(None);
         }
-        match gucs::current_tenant() {
+        match registry::current() {
             None if bypasses_rls(role) => {}
             None => TenantError::NoTenant.raise(),
-            Some(id) => match registry::lookup(&id.to_string()) {
-                None => TenantError::UnknownTenant(id.to_string()).raise(),
-                Some(t) if t.is_suspended() => {
-                    TenantError::Suspended { slug: t.slug, reason: t.suspended_reason }.raise()
-                }
-                Some(_) => {}
-            },
+            Some(t) => {
+                registry::require_writable(t);
+            }
         }
         Ok(None)
     })
@@ -157,7 +152,7 @@ fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
 }
 
 fn run(sql: &str) {
-    Spi::run(sql).unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    run_with_args(sql, &[]);
 }
 
 fn table_root(tbl: Option<pg_sys::Oid>) -> (pg_sys::Oid, String) {

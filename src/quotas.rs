@@ -18,8 +18,7 @@ use serde_json::{json, Value};
 
 use crate::audit;
 use crate::error::{guarded, required, TenantError};
-use crate::gucs;
-use crate::owner::as_extension_owner;
+use crate::owner::{as_extension_owner, run_as_owner, run_with_args};
 use crate::registry::{self, Tenant};
 
 extension_sql_file!("../sql/quotas.sql", name = "quota_tables", requires = ["registry_tables", "protected_tables_view"]);
@@ -92,10 +91,6 @@ pub fn validate_limits(limits: &Value) -> Result<BTreeMap<String, (i64, Period)>
     Ok(out)
 }
 
-fn invalid(argument: &'static str, reason: impl Into<String>) -> TenantError {
-    TenantError::InvalidArgument { argument, reason: reason.into() }
-}
-
 fn plan_exists(name: &str) -> bool {
     as_extension_owner(|| {
         Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM tenant.plans WHERE name = $1)", &[name.into()])
@@ -110,10 +105,6 @@ pub fn require_plan(name: &str) {
     if !plan_exists(name) {
         TenantError::UnknownPlan(name.to_string()).raise();
     }
-}
-
-fn run_as_owner(query: &str, args: &[pgrx::datum::DatumWithOid]) {
-    as_extension_owner(|| Spi::run_with_args(query, args).unwrap_or_else(|e| error!("pg_tenant: {e}")))
 }
 
 fn checked_limits(limits: Option<pgrx::JsonB>) -> Value {
@@ -138,7 +129,7 @@ fn create_plan(name: Option<&str>, limits: Option<pgrx::JsonB>) {
     guarded(|| {
         let name = required(name, "name");
         if name.is_empty() {
-            invalid("name", "must not be empty").raise();
+            TenantError::invalid("name", "must not be empty").raise();
         }
         let limits = checked_limits(limits);
         if plan_exists(name) {
@@ -247,14 +238,14 @@ fn set_limit(tenant: Option<&str>, resource: Option<&str>, limit: Option<i64>, p
         let resource = required(resource, "resource");
         let limit = required(limit, "limit");
         if resource.is_empty() {
-            invalid("resource", "must not be empty").raise();
+            TenantError::invalid("resource", "must not be empty").raise();
         }
         if limit < -1 {
-            invalid("limit", "must be at least -1 (-1 unlimited, 0 not available)").raise();
+            TenantError::invalid("limit", "must be at least -1 (-1 unlimited, 0 not available)").raise();
         }
         if let Some(p) = period {
             if Period::parse(p).is_none() {
-                invalid("period", format!("must be one of {}", Period::NAMES)).raise();
+                TenantError::invalid("period", format!("must be one of {}", Period::NAMES)).raise();
             }
         }
         run_as_owner(
@@ -480,14 +471,9 @@ fn charge(tenant: &Tenant, resource: &str, delta: i64, force_none: bool) -> (i64
     }
 }
 
-/// The current tenant, which must exist and be active for anything that uses up quota.
-fn writable_current_tenant() -> Tenant {
-    let id = gucs::current_tenant().unwrap_or_else(|| TenantError::NoTenant.raise());
-    let t = registry::lookup(&id.to_string()).unwrap_or_else(|| TenantError::UnknownTenant(id.to_string()).raise());
-    if t.is_suspended() {
-        TenantError::Suspended { slug: t.slug, reason: t.suspended_reason }.raise();
-    }
-    t
+/// The current tenant, which must be set and registered.
+fn current_tenant() -> Tenant {
+    registry::current().unwrap_or_else(|| TenantError::NoTenant.raise())
 }
 
 #[pg_extern(
@@ -505,9 +491,9 @@ fn consume(resource: Option<&str>, amount: Option<i64>) -> i64 {
         let resource = required(resource, "resource");
         let amount = required(amount, "amount");
         if amount <= 0 {
-            invalid("amount", "must be positive").raise();
+            TenantError::invalid("amount", "must be positive").raise();
         }
-        let t = writable_current_tenant();
+        let t = registry::require_writable(current_tenant());
         let (used, q) = charge(&t, resource, amount, false);
         if q.limit < 0 {
             -1
@@ -546,10 +532,9 @@ fn check_quota(
         let resource = required(resource, "resource");
         let amount = required(amount, "amount");
         if amount <= 0 {
-            invalid("amount", "must be positive").raise();
+            TenantError::invalid("amount", "must be positive").raise();
         }
-        let id = gucs::current_tenant().unwrap_or_else(|| TenantError::NoTenant.raise());
-        let t = registry::lookup(&id.to_string()).unwrap_or_else(|| TenantError::UnknownTenant(id.to_string()).raise());
+        let t = current_tenant();
         let mut q = quota_for(t.id, resource);
         let (start, end) = q.period_at(now());
         crate::cache::store_bounds(t.id, resource, q.bounds);
@@ -640,10 +625,10 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
         let resource = required(resource, "resource");
         let mode_text = required(mode, "mode");
         if resource.is_empty() {
-            invalid("resource", "must not be empty").raise();
+            TenantError::invalid("resource", "must not be empty").raise();
         }
         let mode = Mode::parse(mode_text)
-            .unwrap_or_else(|| invalid("mode", "must be one of count, meter, bytes").raise());
+            .unwrap_or_else(|| TenantError::invalid("mode", "must be one of count, meter, bytes").raise());
         let tree = crate::policies::relation_tree(tbl);
         let name = tree.first().map(|t| t.1.clone()).unwrap_or_default();
         let column = crate::policies::protected_column(tbl).unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
@@ -656,20 +641,24 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
         let args = format!("{}, {}, {}", quote_literal(resource), quote_literal(mode.as_str()), quote_literal(&column));
         for (_, rel, _) in &tree {
             let create = |suffix: &str, event: &str, transition: &str| {
-                Spi::run(&format!(
-                    "CREATE TRIGGER {} AFTER {event} ON {rel} {transition} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
-                    quote_identifier(&format!("{prefix}_{suffix}"))
-                ))
-                .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+                run_with_args(
+                    &format!(
+                        "CREATE TRIGGER {} AFTER {event} ON {rel} {transition} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
+                        quote_identifier(&format!("{prefix}_{suffix}"))
+                    ),
+                    &[],
+                );
             };
             create("ins", "INSERT", "REFERENCING NEW TABLE AS pg_tenant_new");
             if mode != Mode::Meter {
                 create("del", "DELETE", "REFERENCING OLD TABLE AS pg_tenant_old");
-                Spi::run(&format!(
-                    "CREATE TRIGGER {} BEFORE TRUNCATE ON {rel} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
-                    quote_identifier(&format!("{prefix}_trunc"))
-                ))
-                .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+                run_with_args(
+                    &format!(
+                        "CREATE TRIGGER {} BEFORE TRUNCATE ON {rel} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
+                        quote_identifier(&format!("{prefix}_trunc"))
+                    ),
+                    &[],
+                );
             }
             if mode == Mode::Bytes {
                 create("upd", "UPDATE", "REFERENCING OLD TABLE AS pg_tenant_old NEW TABLE AS pg_tenant_new");
@@ -714,8 +703,7 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
             .unwrap_or_else(|e| error!("pg_tenant: {e}"))
             .unwrap_or_default();
             for name in names {
-                Spi::run(&format!("DROP TRIGGER {} ON {rel}", quote_identifier(&name)))
-                    .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+                run_with_args(&format!("DROP TRIGGER {} ON {rel}", quote_identifier(&name)), &[]);
             }
         }
         if mode != Mode::Meter {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::audit;
 use crate::error::{guarded, required, TenantError};
-use crate::owner::{as_extension_owner, role_name};
+use crate::owner::{as_extension_owner, role_name, run_as_owner};
 
 extension_sql_file!("../sql/registry.sql", name = "registry_tables", bootstrap);
 
@@ -104,16 +104,25 @@ fn role_list(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Vec<pg_sys::Oid
     })
 }
 
+/// The session's tenant as registered: None when no tenant is set; the unknown-tenant error when
+/// it no longer exists (dropped while the session still had it set).
+pub fn current() -> Option<Tenant> {
+    let id = crate::gucs::current_tenant()?;
+    Some(lookup(&id.to_string()).unwrap_or_else(|| TenantError::UnknownTenant(id.to_string()).raise()))
+}
+
+/// Raises the suspended error unless the tenant may write.
+pub fn require_writable(t: Tenant) -> Tenant {
+    if t.is_suspended() {
+        TenantError::Suspended { slug: t.slug, reason: t.suspended_reason }.raise();
+    }
+    t
+}
+
 /// Like [`lookup`], raising the unknown-tenant error when there is no such tenant.
 pub fn resolve(key: Option<&str>) -> Tenant {
     let key = required(key, "tenant");
     lookup(key).unwrap_or_else(|| TenantError::UnknownTenant(key.to_string()).raise())
-}
-
-fn run_as_owner(query: &str, args: &[pgrx::datum::DatumWithOid]) {
-    as_extension_owner(|| {
-        Spi::run_with_args(query, args).unwrap_or_else(|e| error!("pg_tenant: {e}"));
-    })
 }
 
 #[pg_extern(
@@ -139,8 +148,7 @@ fn create(
             TenantError::InvalidSlug { slug: slug.to_string(), reason }.raise();
         }
         if !settings.is_object() {
-            TenantError::InvalidArgument { argument: "settings", reason: "must be a JSON object".into() }
-                .raise();
+            TenantError::invalid("settings", "must be a JSON object").raise();
         }
         if lookup(slug).is_some() {
             TenantError::DuplicateSlug(slug.to_string()).raise();
