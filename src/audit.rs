@@ -6,7 +6,11 @@ use serde_json::Value;
 
 use crate::owner::as_extension_owner;
 
-extension_sql_file!("../sql/audit.sql", name = "audit_tables", requires = ["registry_tables"]);
+extension_sql_file!(
+    "../sql/audit.sql",
+    name = "audit_tables",
+    requires = ["registry_tables"]
+);
 
 /// Appends an audit row; `actor` is the session user, so SET ROLE does not hide who acted.
 pub fn record(action: &str, tenant_id: Option<pgrx::Uuid>, detail: Value) {

@@ -31,10 +31,21 @@ thread_local! {
 }
 
 /// The tables (in schema tenant) whose changes empty the cache; each has a registry_changed trigger.
-const CACHED_TABLES: [&std::ffi::CStr; 5] = [c"tenants", c"gateways", c"tenant_access", c"plans", c"limit_overrides"];
+const CACHED_TABLES: [&std::ffi::CStr; 5] = [
+    c"tenants",
+    c"gateways",
+    c"tenant_access",
+    c"plans",
+    c"limit_overrides",
+];
 
 pub fn init() {
-    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(on_relcache_invalidation),
+            pg_sys::Datum::from(0),
+        )
+    };
 }
 
 #[pg_guard]
@@ -71,7 +82,11 @@ pub fn tenant(key: &str, load: impl FnOnce() -> Option<Tenant>) -> Option<Tenant
         return hit;
     }
     let loaded = load();
-    CACHE.with(|c| c.borrow_mut().tenants.insert(key.to_string(), loaded.clone()));
+    CACHE.with(|c| {
+        c.borrow_mut()
+            .tenants
+            .insert(key.to_string(), loaded.clone())
+    });
     loaded
 }
 

@@ -3,4 +3,8 @@
 
 use pgrx::prelude::*;
 
-extension_sql_file!("../sql/check.sql", name = "isolation_checker", requires = ["protected_tables_view"]);
+extension_sql_file!(
+    "../sql/check.sql",
+    name = "isolation_checker",
+    requires = ["protected_tables_view"]
+);

@@ -13,12 +13,16 @@ use crate::registry::{self, Tenant};
 fn may_act_as_any_tenant(role: pg_sys::Oid) -> bool {
     is_superuser(role)
         || has_privileges_of(role, extension_owner())
-        || registry::gateway_roles().into_iter().any(|g| has_privileges_of(role, g))
+        || registry::gateway_roles()
+            .into_iter()
+            .any(|g| has_privileges_of(role, g))
 }
 
 /// Roles given tenant.grant_access() may act as that one tenant.
 fn may_act_as(role: pg_sys::Oid, tenant: &Tenant) -> bool {
-    registry::access_roles(tenant.id).into_iter().any(|r| has_privileges_of(role, r))
+    registry::access_roles(tenant.id)
+        .into_iter()
+        .any(|r| has_privileges_of(role, r))
 }
 
 /// Resolves `key` and checks the current role may act as it. A role with no right to the tenant
@@ -27,7 +31,10 @@ fn authorize(key: Option<&str>) -> Tenant {
     let key = required(key, "tenant");
     let role = current_role();
     let privileged = may_act_as_any_tenant(role);
-    let denied = || TenantError::NotAllowedToActAs { tenant: key.to_string(), role: role_name(role) };
+    let denied = || TenantError::NotAllowedToActAs {
+        tenant: key.to_string(),
+        role: role_name(role),
+    };
     match registry::lookup(key) {
         Some(t) if privileged || may_act_as(role, &t) => t,
         Some(_) => denied().raise(),

@@ -33,6 +33,9 @@ pub mod sqlstate {
     pub const UNIQUE_VIOLATION: &str = "23505";
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const WRONG_OBJECT_TYPE: &str = "42809";
+    pub const INVALID_SCHEMA_NAME: &str = "3F000";
+    pub const DUPLICATE_SCHEMA: &str = "42P06";
+    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,34 +45,83 @@ pub enum TenantError {
     /// The slug or id names no registered tenant.
     UnknownTenant(String),
     /// A write for a suspended tenant.
-    Suspended { slug: String, reason: Option<String> },
+    Suspended {
+        slug: String,
+        reason: Option<String>,
+    },
     /// The current role may not act as this tenant.
-    NotAllowedToActAs { tenant: String, role: String },
-    InvalidSlug { slug: String, reason: &'static str },
+    NotAllowedToActAs {
+        tenant: String,
+        role: String,
+    },
+    InvalidSlug {
+        slug: String,
+        reason: &'static str,
+    },
     DuplicateSlug(String),
     /// A NULL where pg_tenant needs a value.
     NullArgument(&'static str),
-    InvalidArgument { argument: &'static str, reason: String },
-    WrongColumnType { table: String, column: String, found: String },
-    WrongObjectType { object: String, expected: &'static str },
+    InvalidArgument {
+        argument: &'static str,
+        reason: String,
+    },
+    WrongColumnType {
+        table: String,
+        column: String,
+        found: String,
+    },
+    WrongObjectType {
+        object: String,
+        expected: &'static str,
+    },
     NotProtected(String),
     TruncateRefused(String),
     UnknownPlan(String),
     DuplicatePlan(String),
-    PlanInUse { plan: String, tenants: i64 },
+    PlanInUse {
+        plan: String,
+        tenants: i64,
+    },
     /// A malformed `limits` object; the text names the offending key.
     InvalidLimits(String),
     /// A quota would be passed. `detail` is the JSON object applications read.
-    QuotaExceeded { resource: String, used: i64, limit: i64, plan: String, detail: serde_json::Value },
+    QuotaExceeded {
+        resource: String,
+        used: i64,
+        limit: i64,
+        plan: String,
+        detail: serde_json::Value,
+    },
     /// The resource's limit is 0: the feature is not part of the plan.
-    NotInPlan { resource: String, plan: String, detail: serde_json::Value },
-    QuotaAttached { table: String, resource: String, mode: &'static str },
-    QuotaNotAttached { table: String, resource: String },
+    NotInPlan {
+        resource: String,
+        plan: String,
+        detail: serde_json::Value,
+    },
+    QuotaAttached {
+        table: String,
+        resource: String,
+        mode: &'static str,
+    },
+    QuotaNotAttached {
+        table: String,
+        resource: String,
+    },
+    UnknownSchema(String),
+    SchemaExists(String),
+    /// clone_schema met objects it cannot reproduce faithfully; it refuses rather than lose them.
+    CloneUnsupported {
+        schema: String,
+        objects: Vec<String>,
+    },
 }
 
 impl TenantError {
     pub fn invalid(argument: &'static str, reason: impl Into<String>) -> TenantError {
-        TenantError::InvalidArgument { argument, reason: reason.into() }
+        TenantError::InvalidArgument {
+            argument,
+            reason: reason.into(),
+        }
     }
 
     pub fn sqlstate(&self) -> &'static str {
@@ -95,6 +147,9 @@ impl TenantError {
             TenantError::NotInPlan { .. } => NOT_IN_PLAN,
             TenantError::QuotaAttached { .. } => DUPLICATE_OBJECT,
             TenantError::QuotaNotAttached { .. } => UNDEFINED_OBJECT,
+            TenantError::UnknownSchema(_) => INVALID_SCHEMA_NAME,
+            TenantError::SchemaExists(_) => DUPLICATE_SCHEMA,
+            TenantError::CloneUnsupported { .. } => FEATURE_NOT_SUPPORTED,
         }
     }
 
@@ -116,9 +171,11 @@ impl TenantError {
             TenantError::InvalidArgument { argument, reason } => {
                 format!("invalid value for argument \"{argument}\": {reason}")
             }
-            TenantError::WrongColumnType { table, column, found } => format!(
-                "tenant column \"{column}\" of table {table} has type {found}, not uuid"
-            ),
+            TenantError::WrongColumnType {
+                table,
+                column,
+                found,
+            } => format!("tenant column \"{column}\" of table {table} has type {found}, not uuid"),
             TenantError::WrongObjectType { object, expected } => {
                 format!("{object} is not {expected}")
             }
@@ -132,29 +189,50 @@ impl TenantError {
                 format!("plan \"{plan}\" cannot be dropped: {tenants} tenant(s) are on it")
             }
             TenantError::InvalidLimits(reason) => format!("invalid plan limits: {reason}"),
-            TenantError::QuotaExceeded { resource, used, limit, plan, .. } => {
+            TenantError::QuotaExceeded {
+                resource,
+                used,
+                limit,
+                plan,
+                ..
+            } => {
                 format!("quota exceeded for \"{resource}\": {used} of {limit} used (plan {plan})")
             }
             TenantError::NotInPlan { resource, plan, .. } => {
                 format!("\"{resource}\" is not available on plan {plan}")
             }
-            TenantError::QuotaAttached { table, resource, mode } => {
+            TenantError::QuotaAttached {
+                table,
+                resource,
+                mode,
+            } => {
                 format!("quota \"{resource}\" is already attached to table {table} in mode {mode}")
             }
             TenantError::QuotaNotAttached { table, resource } => {
                 format!("quota \"{resource}\" is not attached to table {table}")
             }
+            TenantError::UnknownSchema(s) => format!("schema \"{s}\" does not exist"),
+            TenantError::SchemaExists(s) => format!("schema \"{s}\" already exists"),
+            TenantError::CloneUnsupported { schema, objects } => format!(
+                "schema \"{schema}\" holds {} object(s) clone_schema cannot reproduce",
+                objects.len()
+            ),
         }
     }
 
     pub fn detail(&self) -> Option<String> {
         match self {
-            TenantError::Suspended { reason: Some(r), .. } => Some(format!("Reason: {r}")),
-            TenantError::TruncateRefused(_) => {
-                Some("TRUNCATE bypasses row-level security and would remove every tenant's rows.".into())
-            }
+            TenantError::Suspended {
+                reason: Some(r), ..
+            } => Some(format!("Reason: {r}")),
+            TenantError::TruncateRefused(_) => Some(
+                "TRUNCATE bypasses row-level security and would remove every tenant's rows.".into(),
+            ),
             TenantError::QuotaExceeded { detail, .. } | TenantError::NotInPlan { detail, .. } => {
                 Some(detail.to_string())
+            }
+            TenantError::CloneUnsupported { objects, .. } => {
+                Some(format!("Unsupported: {}.", objects.join(", ")))
             }
             _ => None,
         }
@@ -194,7 +272,11 @@ impl TenantError {
         if GUARD_DEPTH.with(|d| d.get()) == 0 {
             // Not under a guard (should not happen): fall back to pgrx's reporting, which keeps
             // the message but can only use a standard SQLSTATE.
-            let mut report = pgrx::pg_sys::panic::ErrorReport::new(PgSqlErrorCode::ERRCODE_RAISE_EXCEPTION, self.message(), "pg_tenant");
+            let mut report = pgrx::pg_sys::panic::ErrorReport::new(
+                PgSqlErrorCode::ERRCODE_RAISE_EXCEPTION,
+                self.message(),
+                "pg_tenant",
+            );
             if let Some(d) = self.detail() {
                 report = report.set_detail(d);
             }
@@ -302,9 +384,18 @@ mod tests {
 
     #[pg_test]
     fn packs_sqlstates_like_postgres() {
-        assert_eq!(packed_sqlstate("22023"), PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE as c_int);
-        assert_eq!(packed_sqlstate("55P02"), PgSqlErrorCode::ERRCODE_CANT_CHANGE_RUNTIME_PARAM as c_int);
-        assert_eq!(packed_sqlstate("42501"), PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as c_int);
+        assert_eq!(
+            packed_sqlstate("22023"),
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE as c_int
+        );
+        assert_eq!(
+            packed_sqlstate("55P02"),
+            PgSqlErrorCode::ERRCODE_CANT_CHANGE_RUNTIME_PARAM as c_int
+        );
+        assert_eq!(
+            packed_sqlstate("42501"),
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as c_int
+        );
     }
 
     #[pg_test]
@@ -312,20 +403,42 @@ mod tests {
         let all = [
             TenantError::NoTenant,
             TenantError::UnknownTenant("x".into()),
-            TenantError::Suspended { slug: "x".into(), reason: None },
-            TenantError::NotAllowedToActAs { tenant: "x".into(), role: "r".into() },
-            TenantError::InvalidSlug { slug: "X".into(), reason: "r" },
+            TenantError::Suspended {
+                slug: "x".into(),
+                reason: None,
+            },
+            TenantError::NotAllowedToActAs {
+                tenant: "x".into(),
+                role: "r".into(),
+            },
+            TenantError::InvalidSlug {
+                slug: "X".into(),
+                reason: "r",
+            },
             TenantError::DuplicateSlug("x".into()),
             TenantError::NullArgument("a"),
-            TenantError::InvalidArgument { argument: "a", reason: "r".into() },
-            TenantError::WrongColumnType { table: "t".into(), column: "c".into(), found: "text".into() },
-            TenantError::WrongObjectType { object: "o".into(), expected: "a table" },
+            TenantError::InvalidArgument {
+                argument: "a",
+                reason: "r".into(),
+            },
+            TenantError::WrongColumnType {
+                table: "t".into(),
+                column: "c".into(),
+                found: "text".into(),
+            },
+            TenantError::WrongObjectType {
+                object: "o".into(),
+                expected: "a table",
+            },
             TenantError::NotProtected("t".into()),
             TenantError::TruncateRefused("t".into()),
         ];
         for e in all {
             assert_eq!(e.sqlstate().len(), 5, "{e}");
-            assert!(e.sqlstate().bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
+            assert!(e
+                .sqlstate()
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
             assert!(!e.message().is_empty());
         }
     }

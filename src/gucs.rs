@@ -65,7 +65,11 @@ pub fn apply(value: &str, local: bool) {
     let _revoke = Revoke;
     AUTHORIZED.with(|a| *a.borrow_mut() = Some(value.to_string()));
     let cvalue = CString::new(value).expect("uuid text has no NUL");
-    let action = if local { pg_sys::GucAction::GUC_ACTION_LOCAL } else { pg_sys::GucAction::GUC_ACTION_SET };
+    let action = if local {
+        pg_sys::GucAction::GUC_ACTION_LOCAL
+    } else {
+        pg_sys::GucAction::GUC_ACTION_SET
+    };
     unsafe {
         pg_sys::set_config_option(
             TENANT_GUC.as_ptr(),
@@ -114,8 +118,10 @@ unsafe extern "C-unwind" fn check_tenant_guc(
     pg_sys::GUC_check_errcode(packed_sqlstate(sqlstate::CANT_CHANGE_PARAMETER));
     pg_sys::GUC_check_errmsg_string =
         pg_sys::pstrdup(c"parameter \"pg_tenant.tenant_id\" can only be changed by tenant.set(), tenant.set_local() or tenant.reset()".as_ptr());
-    pg_sys::GUC_check_errhint_string =
-        pg_sys::pstrdup(c"SET, set_config() and role, database or connection defaults cannot choose the tenant.".as_ptr());
+    pg_sys::GUC_check_errhint_string = pg_sys::pstrdup(
+        c"SET, set_config() and role, database or connection defaults cannot choose the tenant."
+            .as_ptr(),
+    );
     false
 }
 

@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 mod audit;
 mod cache;
 mod check;
+mod clone;
 mod context;
 mod error;
 mod export;

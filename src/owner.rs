@@ -39,7 +39,9 @@ pub fn role_name(role: pg_sys::Oid) -> String {
         if name.is_null() {
             format!("{}", role.to_u32())
         } else {
-            std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+            std::ffi::CStr::from_ptr(name)
+                .to_string_lossy()
+                .into_owned()
         }
     }
 }
@@ -69,7 +71,11 @@ pub fn run_with_args(query: &str, args: &[pgrx::datum::DatumWithOid]) {
 
 /// Runs `f` as the extension owner, then restores the caller's identity.
 pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
-    let owner = extension_owner();
+    as_role(extension_owner(), f)
+}
+
+/// Runs `f` with `role`'s privileges, then restores the caller's identity however `f` ends.
+pub fn as_role<R>(role: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     let mut saved_user = pg_sys::Oid::INVALID;
     let mut saved_context: i32 = 0;
     unsafe { pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context) };
@@ -82,7 +88,10 @@ pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(saved_user, saved_context);
     unsafe {
-        pg_sys::SetUserIdAndSecContext(owner, saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32)
+        pg_sys::SetUserIdAndSecContext(
+            role,
+            saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+        )
     };
     f()
 }

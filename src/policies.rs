@@ -23,7 +23,11 @@ use crate::error::{guarded, required, TenantError};
 use crate::owner::{as_extension_owner, bypasses_rls, current_role, run_with_args};
 use crate::registry;
 
-extension_sql_file!("../sql/policies.sql", name = "protected_tables_view", requires = ["registry_tables", guard]);
+extension_sql_file!(
+    "../sql/policies.sql",
+    name = "protected_tables_view",
+    requires = ["registry_tables", guard]
+);
 
 pub const ISOLATION_POLICY: &str = "tenant_isolation";
 pub const ACCESS_POLICY: &str = "tenant_access";
@@ -144,7 +148,10 @@ fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
     )
     .unwrap_or_else(|e| error!("pg_tenant: {e}"));
     for policy in policies.unwrap_or_default() {
-        run(&format!("DROP POLICY {} ON {rel_name}", quote_identifier(&policy)));
+        run(&format!(
+            "DROP POLICY {} ON {rel_name}",
+            quote_identifier(&policy)
+        ));
     }
     if trigger.unwrap_or(false) {
         run(&format!("DROP TRIGGER {GUARD_TRIGGER} ON {rel_name}"));
@@ -159,10 +166,18 @@ fn table_root(tbl: Option<pg_sys::Oid>) -> (pg_sys::Oid, String) {
     let tbl = required(tbl, "tbl");
     let tree = relation_tree(tbl);
     let (_, name, kind) = tree.first().cloned().unwrap_or_else(|| {
-        TenantError::WrongObjectType { object: format!("relation {}", tbl.to_u32()), expected: "a table" }.raise()
+        TenantError::WrongObjectType {
+            object: format!("relation {}", tbl.to_u32()),
+            expected: "a table",
+        }
+        .raise()
     });
     if kind != "r" && kind != "p" {
-        TenantError::WrongObjectType { object: name, expected: "a table" }.raise();
+        TenantError::WrongObjectType {
+            object: name,
+            expected: "a table",
+        }
+        .raise();
     }
     (tbl, name)
 }
@@ -181,26 +196,39 @@ COMMENT ON FUNCTION tenant.protect(regclass, name) IS 'pg_tenant: isolate a tabl
 fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
     guarded(|| {
         let (tbl, name) = table_root(tbl);
-        let column = required(tenant_column, "tenant_column").to_string_lossy().into_owned();
+        let column = required(tenant_column, "tenant_column")
+            .to_string_lossy()
+            .into_owned();
         let col = quote_identifier(&column);
         match column_info(tbl, &column) {
-            Some((ty, _, _)) if ty != "uuid" => {
-                TenantError::WrongColumnType { table: name.clone(), column: column.clone(), found: ty }.raise()
+            Some((ty, _, _)) if ty != "uuid" => TenantError::WrongColumnType {
+                table: name.clone(),
+                column: column.clone(),
+                found: ty,
             }
+            .raise(),
             Some((_, not_null, has_default)) => {
                 if !has_default {
-                    run(&format!("ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT tenant.current()"));
+                    run(&format!(
+                        "ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT tenant.current()"
+                    ));
                 }
                 if !not_null {
-                    run(&format!("ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL"));
+                    run(&format!(
+                        "ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL"
+                    ));
                 }
             }
             None => {
                 // Added without a default first: a non-volatile default would be evaluated once,
                 // right now, for the existing rows, and fail when no tenant is set.
                 run(&format!("ALTER TABLE {name} ADD COLUMN {col} uuid"));
-                run(&format!("ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT tenant.current()"));
-                run(&format!("ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL"));
+                run(&format!(
+                    "ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT tenant.current()"
+                ));
+                run(&format!(
+                    "ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL"
+                ));
             }
         }
         let tree = relation_tree(tbl);
@@ -209,7 +237,9 @@ fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
                 run(&format!("CREATE INDEX ON {rel_name} ({col})"));
             }
             let check = format!("{col} OPERATOR(pg_catalog.=) tenant.current()");
-            run(&format!("ALTER TABLE {rel_name} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"));
+            run(&format!(
+                "ALTER TABLE {rel_name} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"
+            ));
             drop_installed_objects(*rel, rel_name);
             run(&format!(
                 "CREATE POLICY {ISOLATION_POLICY} ON {rel_name} AS RESTRICTIVE FOR ALL TO PUBLIC USING ({check}) WITH CHECK ({check})"
@@ -224,7 +254,11 @@ fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
             ));
         }
         let children: Vec<&str> = tree.iter().skip(1).map(|(_, n, _)| n.as_str()).collect();
-        audit::record("protect", None, json!({"table": name, "tenant_column": column, "children": children}));
+        audit::record(
+            "protect",
+            None,
+            json!({"table": name, "tenant_column": column, "children": children}),
+        );
     })
 }
 
@@ -242,7 +276,8 @@ COMMENT ON FUNCTION tenant.unprotect(regclass) IS 'pg_tenant: remove what tenant
 fn unprotect(tbl: Option<pg_sys::Oid>) {
     guarded(|| {
         let (tbl, name) = table_root(tbl);
-        let column = protected_column(tbl).unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
+        let column = protected_column(tbl)
+            .unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
         let col = quote_identifier(&column);
         for (rel, rel_name, _) in relation_tree(tbl) {
             drop_installed_objects(rel, &rel_name);
@@ -267,9 +302,15 @@ fn unprotect(tbl: Option<pg_sys::Oid>) {
         .flatten()
         .unwrap_or(false);
         if default_is_ours {
-            run(&format!("ALTER TABLE {name} ALTER COLUMN {col} DROP DEFAULT"));
+            run(&format!(
+                "ALTER TABLE {name} ALTER COLUMN {col} DROP DEFAULT"
+            ));
         }
-        audit::record("unprotect", None, json!({"table": name, "tenant_column": column}));
+        audit::record(
+            "unprotect",
+            None,
+            json!({"table": name, "tenant_column": column}),
+        );
     })
 }
 
@@ -318,7 +359,10 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
             let count = Spi::connect_mut(|client| {
                 client
                     .update(
-                        &format!("DELETE FROM {name} WHERE {} OPERATOR(pg_catalog.=) $1", quote_identifier(&column)),
+                        &format!(
+                            "DELETE FROM {name} WHERE {} OPERATOR(pg_catalog.=) $1",
+                            quote_identifier(&column)
+                        ),
                         None,
                         &[tenant.into()],
                     )
@@ -333,13 +377,22 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
 
 /// Orders tables so that a table referencing another (by foreign key) comes first. Cycles are
 /// broken in name order; a cycle of non-cascading keys then fails with PostgreSQL's own error.
-fn delete_order<T: Clone>(mut tables: Vec<(pg_sys::Oid, String, T)>, edges: &[(pg_sys::Oid, pg_sys::Oid)]) -> Vec<(pg_sys::Oid, String, T)> {
+fn delete_order<T: Clone>(
+    mut tables: Vec<(pg_sys::Oid, String, T)>,
+    edges: &[(pg_sys::Oid, pg_sys::Oid)],
+) -> Vec<(pg_sys::Oid, String, T)> {
     let mut ordered = Vec::with_capacity(tables.len());
     while !tables.is_empty() {
         let pending: Vec<pg_sys::Oid> = tables.iter().map(|t| t.0).collect();
-        let referenced_by_pending =
-            |rel: pg_sys::Oid| edges.iter().any(|(from, to)| *to == rel && *from != rel && pending.contains(from));
-        let next = tables.iter().position(|t| !referenced_by_pending(t.0)).unwrap_or(0);
+        let referenced_by_pending = |rel: pg_sys::Oid| {
+            edges
+                .iter()
+                .any(|(from, to)| *to == rel && *from != rel && pending.contains(from))
+        };
+        let next = tables
+            .iter()
+            .position(|t| !referenced_by_pending(t.0))
+            .unwrap_or(0);
         ordered.push(tables.remove(next));
     }
     ordered
@@ -359,10 +412,17 @@ mod tests {
     #[pg_test]
     fn referencing_tables_are_deleted_first() {
         let (c, o, l) = (Oid::from(1u32), Oid::from(2u32), Oid::from(3u32));
-        let tables = vec![(c, "customers".into(), ()), (o, "orders".into(), ()), (l, "lines".into(), ())];
+        let tables = vec![
+            (c, "customers".into(), ()),
+            (o, "orders".into(), ()),
+            (l, "lines".into(), ()),
+        ];
         // orders -> customers, lines -> orders, and a self reference on customers.
         let edges = [(o, c), (l, o), (c, c)];
-        assert_eq!(names(delete_order(tables, &edges)), ["lines", "orders", "customers"]);
+        assert_eq!(
+            names(delete_order(tables, &edges)),
+            ["lines", "orders", "customers"]
+        );
     }
 
     #[pg_test]
@@ -392,10 +452,19 @@ mod tests {
              SELECT tenant.set('pgtest-policies-a');",
         )
         .unwrap();
-        assert_eq!(Spi::get_one::<i64>("SELECT sum(n) FROM pgtest_policies_t").unwrap(), Some(3));
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT sum(n) FROM pgtest_policies_t").unwrap(),
+            Some(3)
+        );
         Spi::run("SELECT tenant.set('pgtest-policies-b')").unwrap();
-        assert_eq!(Spi::get_one::<i64>("SELECT sum(n) FROM pgtest_policies_t").unwrap(), Some(3));
-        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM pgtest_policies_t").unwrap(), Some(1));
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT sum(n) FROM pgtest_policies_t").unwrap(),
+            Some(3)
+        );
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM pgtest_policies_t").unwrap(),
+            Some(1)
+        );
         Spi::run("RESET ROLE").unwrap();
     }
 }

@@ -21,7 +21,11 @@ use crate::error::{guarded, required, TenantError};
 use crate::owner::{as_extension_owner, run_as_owner, run_with_args};
 use crate::registry::{self, Tenant};
 
-extension_sql_file!("../sql/quotas.sql", name = "quota_tables", requires = ["registry_tables", "protected_tables_view"]);
+extension_sql_file!(
+    "../sql/quotas.sql",
+    name = "quota_tables",
+    requires = ["registry_tables", "protected_tables_view"]
+);
 
 /// How long a period lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,21 +68,27 @@ pub fn validate_limits(limits: &Value) -> Result<BTreeMap<String, (i64, Period)>
     let map = limits.as_object().ok_or("limits must be a JSON object")?;
     let mut out = BTreeMap::new();
     for (resource, spec) in map {
-        let at = format!("limits.{}", serde_json::to_string(resource).unwrap_or_default());
+        let at = format!(
+            "limits.{}",
+            serde_json::to_string(resource).unwrap_or_default()
+        );
         if resource.is_empty() {
             return Err("limits: a resource name must not be empty".into());
         }
-        let spec = spec
-            .as_object()
-            .ok_or_else(|| format!("{at} must be an object like {{\"limit\": 10, \"period\": \"month\"}}"))?;
+        let spec = spec.as_object().ok_or_else(|| {
+            format!("{at} must be an object like {{\"limit\": 10, \"period\": \"month\"}}")
+        })?;
         if let Some(unknown) = spec.keys().find(|k| *k != "limit" && *k != "period") {
-            return Err(format!("{at} has an unknown key \"{unknown}\" (allowed: limit, period)"));
+            return Err(format!(
+                "{at} has an unknown key \"{unknown}\" (allowed: limit, period)"
+            ));
         }
-        let limit = spec.get("limit").ok_or_else(|| format!("{at}.limit is missing"))?;
-        let limit = limit
-            .as_i64()
-            .filter(|n| *n >= -1)
-            .ok_or_else(|| format!("{at}.limit must be an integer of at least -1 (-1 unlimited, 0 not available)"))?;
+        let limit = spec
+            .get("limit")
+            .ok_or_else(|| format!("{at}.limit is missing"))?;
+        let limit = limit.as_i64().filter(|n| *n >= -1).ok_or_else(|| {
+            format!("{at}.limit must be an integer of at least -1 (-1 unlimited, 0 not available)")
+        })?;
         let period = match spec.get("period") {
             None => Period::None,
             Some(p) => p
@@ -93,7 +103,10 @@ pub fn validate_limits(limits: &Value) -> Result<BTreeMap<String, (i64, Period)>
 
 fn plan_exists(name: &str) -> bool {
     as_extension_owner(|| {
-        Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM tenant.plans WHERE name = $1)", &[name.into()])
+        Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM tenant.plans WHERE name = $1)",
+            &[name.into()],
+        )
     })
     .ok()
     .flatten()
@@ -181,13 +194,20 @@ fn drop_plan(name: Option<&str>) {
         let name = required(name, "name");
         require_plan(name);
         let users = as_extension_owner(|| {
-            Spi::get_one_with_args::<i64>("SELECT count(*) FROM tenant.tenants WHERE plan = $1", &[name.into()])
+            Spi::get_one_with_args::<i64>(
+                "SELECT count(*) FROM tenant.tenants WHERE plan = $1",
+                &[name.into()],
+            )
         })
         .ok()
         .flatten()
         .unwrap_or(0);
         if users > 0 {
-            TenantError::PlanInUse { plan: name.to_string(), tenants: users }.raise();
+            TenantError::PlanInUse {
+                plan: name.to_string(),
+                tenants: users,
+            }
+            .raise();
         }
         run_as_owner("DELETE FROM tenant.plans WHERE name = $1", &[name.into()]);
         audit::record("drop_plan", None, json!({"plan": name}));
@@ -218,7 +238,11 @@ fn change_plan(tenant: Option<&str>, plan: Option<&str>) {
         })
         .ok()
         .flatten();
-        audit::record("change_plan", Some(t.id), json!({"slug": t.slug, "from": previous, "to": plan}));
+        audit::record(
+            "change_plan",
+            Some(t.id),
+            json!({"slug": t.slug, "from": previous, "to": plan}),
+        );
     })
 }
 
@@ -232,7 +256,12 @@ COMMENT ON FUNCTION tenant.set_limit(text, text, bigint, text) IS 'pg_tenant: a 
 "#,
     requires = ["quota_tables"]
 )]
-fn set_limit(tenant: Option<&str>, resource: Option<&str>, limit: Option<i64>, period: Option<&str>) {
+fn set_limit(
+    tenant: Option<&str>,
+    resource: Option<&str>,
+    limit: Option<i64>,
+    period: Option<&str>,
+) {
     guarded(|| {
         let t = registry::resolve(tenant);
         let resource = required(resource, "resource");
@@ -241,7 +270,11 @@ fn set_limit(tenant: Option<&str>, resource: Option<&str>, limit: Option<i64>, p
             TenantError::invalid("resource", "must not be empty").raise();
         }
         if limit < -1 {
-            TenantError::invalid("limit", "must be at least -1 (-1 unlimited, 0 not available)").raise();
+            TenantError::invalid(
+                "limit",
+                "must be at least -1 (-1 unlimited, 0 not available)",
+            )
+            .raise();
         }
         if let Some(p) = period {
             if Period::parse(p).is_none() {
@@ -279,7 +312,11 @@ fn clear_limit(tenant: Option<&str>, resource: Option<&str>) {
             "DELETE FROM tenant.limit_overrides WHERE tenant_id = $1 AND resource = $2",
             &[t.id.into(), resource.into()],
         );
-        audit::record("clear_limit", Some(t.id), json!({"slug": t.slug, "resource": resource}));
+        audit::record(
+            "clear_limit",
+            Some(t.id),
+            json!({"slug": t.slug, "resource": resource}),
+        );
     })
 }
 
@@ -319,7 +356,11 @@ impl Quota {
         Quota {
             plan: row.0.unwrap_or_default(),
             limit: row.1.unwrap_or(-1),
-            period: row.2.as_deref().and_then(Period::parse).unwrap_or(Period::None),
+            period: row
+                .2
+                .as_deref()
+                .and_then(Period::parse)
+                .unwrap_or(Period::None),
             anchor: row.3.map(|t| t.into_inner()).unwrap_or(0),
             bounds: None,
         }
@@ -339,10 +380,17 @@ impl Quota {
         let ts = |v: i64| TimestampWithTimeZone::try_from(v).expect("valid timestamp");
         let (start, end) = Spi::get_two_with_args::<TimestampWithTimeZone, TimestampWithTimeZone>(
             "SELECT period_start, period_end FROM tenant.period_bounds($1, $2, $3)",
-            &[ts(self.anchor).into(), self.period.as_str().into(), ts(now).into()],
+            &[
+                ts(self.anchor).into(),
+                self.period.as_str().into(),
+                ts(now).into(),
+            ],
         )
         .unwrap_or_else(|e| error!("pg_tenant: {e}"));
-        let bounds = (start.expect("start").into_inner(), end.expect("end").into_inner());
+        let bounds = (
+            start.expect("start").into_inner(),
+            end.expect("end").into_inner(),
+        );
         self.bounds = Some(bounds);
         bounds
     }
@@ -362,7 +410,9 @@ fn timestamp_text(v: i64) -> Option<String> {
         return None;
     }
     // UTC, so that the JSON an application reads does not depend on the session's TimeZone.
-    TimestampWithTimeZone::try_from(v).ok().map(|t| format!("{}Z", t.to_utc().to_iso_string()))
+    TimestampWithTimeZone::try_from(v)
+        .ok()
+        .map(|t| format!("{}Z", t.to_utc().to_iso_string()))
 }
 
 thread_local! {
@@ -397,7 +447,13 @@ fn run_kept(
 /// the new value, or None when refused. Runs as the extension owner with a kept plan. (An UPDATE
 /// first and the upsert only when it changed nothing was tried: its generic plan picked a
 /// sequential scan of the counters' heap page, slower than the upsert's unique-index probe.)
-fn add_usage(tenant: pgrx::Uuid, resource: &str, period_start: i64, delta: i64, limit: i64) -> Option<i64> {
+fn add_usage(
+    tenant: pgrx::Uuid,
+    resource: &str,
+    period_start: i64,
+    delta: i64,
+    limit: i64,
+) -> Option<i64> {
     let start = TimestampWithTimeZone::try_from(period_start).expect("valid period start");
     let uuid = PgOid::BuiltIn(PgBuiltInOids::UUIDOID);
     let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
@@ -416,7 +472,13 @@ fn add_usage(tenant: pgrx::Uuid, resource: &str, period_start: i64, delta: i64, 
                      OR u.used OPERATOR(pg_catalog.+) EXCLUDED.used OPERATOR(pg_catalog.<=) $5
                  RETURNING u.used",
                 &[uuid, text, tstz, int8, int8],
-                &[tenant.into(), resource.into(), start.into(), delta.into(), limit.into()],
+                &[
+                    tenant.into(),
+                    resource.into(),
+                    start.into(),
+                    delta.into(),
+                    limit.into(),
+                ],
             )
         })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"))
@@ -446,9 +508,19 @@ fn exceeded(resource: &str, q: &Quota, used: i64, requested: i64, period_end: i6
         "period_end": timestamp_text(period_end),
     });
     if q.limit == 0 {
-        TenantError::NotInPlan { resource: resource.to_string(), plan: q.plan.clone(), detail }
+        TenantError::NotInPlan {
+            resource: resource.to_string(),
+            plan: q.plan.clone(),
+            detail,
+        }
     } else {
-        TenantError::QuotaExceeded { resource: resource.to_string(), used, limit: q.limit, plan: q.plan.clone(), detail }
+        TenantError::QuotaExceeded {
+            resource: resource.to_string(),
+            used,
+            limit: q.limit,
+            plan: q.plan.clone(),
+            detail,
+        }
     }
 }
 
@@ -465,9 +537,20 @@ fn charge(tenant: &Tenant, resource: &str, delta: i64, force_none: bool) -> (i64
     }
     // Not in the plan, or more than the whole limit: refused without touching the counter.
     let hopeless = delta > 0 && (q.limit == 0 || (q.limit > 0 && delta > q.limit));
-    match if hopeless { None } else { add_usage(tenant.id, resource, start, delta, q.limit) } {
+    match if hopeless {
+        None
+    } else {
+        add_usage(tenant.id, resource, start, delta, q.limit)
+    } {
         Some(used) => (used, q),
-        None => exceeded(resource, &q, current_usage(tenant.id, resource, start), delta, end).raise(),
+        None => exceeded(
+            resource,
+            &q,
+            current_usage(tenant.id, resource, start),
+            delta,
+            end,
+        )
+        .raise(),
     }
 }
 
@@ -540,8 +623,16 @@ fn check_quota(
         crate::cache::store_bounds(t.id, resource, q.bounds);
         let used = current_usage(t.id, resource, start);
         let allowed = !t.is_suspended() && (q.limit < 0 || used + amount <= q.limit);
-        let remaining = if q.limit < 0 { -1 } else { (q.limit - used).max(0) };
-        let period_end = if end == i64::MAX { None } else { TimestampWithTimeZone::try_from(end).ok() };
+        let remaining = if q.limit < 0 {
+            -1
+        } else {
+            (q.limit - used).max(0)
+        };
+        let period_end = if end == i64::MAX {
+            None
+        } else {
+            TimestampWithTimeZone::try_from(end).ok()
+        };
         TableIterator::once((allowed, used, q.limit, remaining, q.plan, period_end))
     })
 }
@@ -594,11 +685,18 @@ fn attached_mode(tbl: pg_sys::Oid, resource: &str) -> Option<Mode> {
 
 /// Per-tenant usage of the rows now in `tbl` (count or bytes), for attaching and detaching.
 fn existing_usage(table: &str, column: &str, mode: Mode) -> Vec<(pgrx::Uuid, i64)> {
-    let measure = if mode == Mode::Bytes { "sum(pg_catalog.pg_column_size(t.*))::pg_catalog.int8" } else { "count(*)" };
+    let measure = if mode == Mode::Bytes {
+        "sum(pg_catalog.pg_column_size(t.*))::pg_catalog.int8"
+    } else {
+        "count(*)"
+    };
     as_extension_owner(|| {
         Spi::connect(|client| {
             let mut out = Vec::new();
-            let sql = format!("SELECT {col}, {measure} FROM {table} t GROUP BY 1 ORDER BY 1", col = quote_identifier(column));
+            let sql = format!(
+                "SELECT {col}, {measure} FROM {table} t GROUP BY 1 ORDER BY 1",
+                col = quote_identifier(column)
+            );
             for row in client.select(&sql, None, &[])? {
                 out.push((row.get(1)?.expect("tenant"), row.get(2)?.unwrap_or(0)));
             }
@@ -627,18 +725,30 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
         if resource.is_empty() {
             TenantError::invalid("resource", "must not be empty").raise();
         }
-        let mode = Mode::parse(mode_text)
-            .unwrap_or_else(|| TenantError::invalid("mode", "must be one of count, meter, bytes").raise());
+        let mode = Mode::parse(mode_text).unwrap_or_else(|| {
+            TenantError::invalid("mode", "must be one of count, meter, bytes").raise()
+        });
         let tree = crate::policies::relation_tree(tbl);
         let name = tree.first().map(|t| t.1.clone()).unwrap_or_default();
-        let column = crate::policies::protected_column(tbl).unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
+        let column = crate::policies::protected_column(tbl)
+            .unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
         match attached_mode(tbl, resource) {
             Some(m) if m == mode => return,
-            Some(m) => TenantError::QuotaAttached { table: name, resource: resource.to_string(), mode: m.as_str() }.raise(),
+            Some(m) => TenantError::QuotaAttached {
+                table: name,
+                resource: resource.to_string(),
+                mode: m.as_str(),
+            }
+            .raise(),
             None => {}
         }
         let prefix = trigger_prefix(resource);
-        let args = format!("{}, {}, {}", quote_literal(resource), quote_literal(mode.as_str()), quote_literal(&column));
+        let args = format!(
+            "{}, {}, {}",
+            quote_literal(resource),
+            quote_literal(mode.as_str()),
+            quote_literal(&column)
+        );
         for (_, rel, _) in &tree {
             let create = |suffix: &str, event: &str, transition: &str| {
                 run_with_args(
@@ -661,7 +771,11 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
                 );
             }
             if mode == Mode::Bytes {
-                create("upd", "UPDATE", "REFERENCING OLD TABLE AS pg_tenant_old NEW TABLE AS pg_tenant_new");
+                create(
+                    "upd",
+                    "UPDATE",
+                    "REFERENCING OLD TABLE AS pg_tenant_old NEW TABLE AS pg_tenant_new",
+                );
             }
         }
         if mode != Mode::Meter {
@@ -669,7 +783,11 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
                 add_usage(tenant, resource, i64::MIN, amount, -1);
             }
         }
-        audit::record("attach_quota", None, json!({"table": name, "resource": resource, "mode": mode.as_str()}));
+        audit::record(
+            "attach_quota",
+            None,
+            json!({"table": name, "resource": resource, "mode": mode.as_str()}),
+        );
     })
 }
 
@@ -690,9 +808,15 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
         let resource = required(resource, "resource");
         let tree = crate::policies::relation_tree(tbl);
         let name = tree.first().map(|t| t.1.clone()).unwrap_or_default();
-        let mode = attached_mode(tbl, resource)
-            .unwrap_or_else(|| TenantError::QuotaNotAttached { table: name.clone(), resource: resource.to_string() }.raise());
-        let column = crate::policies::protected_column(tbl).unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
+        let mode = attached_mode(tbl, resource).unwrap_or_else(|| {
+            TenantError::QuotaNotAttached {
+                table: name.clone(),
+                resource: resource.to_string(),
+            }
+            .raise()
+        });
+        let column = crate::policies::protected_column(tbl)
+            .unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
         let prefix = trigger_prefix(resource);
         for (rel_oid, rel, _) in &tree {
             let names = Spi::get_one_with_args::<Vec<String>>(
@@ -703,7 +827,10 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
             .unwrap_or_else(|e| error!("pg_tenant: {e}"))
             .unwrap_or_default();
             for name in names {
-                run_with_args(&format!("DROP TRIGGER {} ON {rel}", quote_identifier(&name)), &[]);
+                run_with_args(
+                    &format!("DROP TRIGGER {} ON {rel}", quote_identifier(&name)),
+                    &[],
+                );
             }
         }
         if mode != Mode::Meter {
@@ -711,7 +838,11 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
                 add_usage(tenant, resource, i64::MIN, -amount, -1);
             }
         }
-        audit::record("detach_quota", None, json!({"table": name, "resource": resource, "mode": mode.as_str()}));
+        audit::record(
+            "detach_quota",
+            None,
+            json!({"table": name, "resource": resource, "mode": mode.as_str()}),
+        );
     })
 }
 
@@ -737,7 +868,11 @@ unsafe fn scan_transition(
         let datum = *(*slot).tts_values.add(idx);
         let id = *(datum.cast_mut_ptr::<[u8; 16]>());
         let minimal = slot as *mut pg_sys::MinimalTupleTableSlot;
-        let len = if (*minimal).mintuple.is_null() { 0 } else { (*(*minimal).mintuple).t_len as i64 };
+        let len = if (*minimal).mintuple.is_null() {
+            0
+        } else {
+            (*(*minimal).mintuple).t_len as i64
+        };
         let entry = totals.entry(id).or_insert((0, 0));
         entry.0 += sign;
         entry.1 += sign * len;
@@ -782,7 +917,8 @@ fn quota_trigger<'a>(
         deltas.sort();
         for (id, delta) in deltas {
             let id = pgrx::Uuid::from_bytes(id);
-            let t = registry::lookup(&id.to_string()).unwrap_or_else(|| TenantError::UnknownTenant(id.to_string()).raise());
+            let t = registry::lookup(&id.to_string())
+                .unwrap_or_else(|| TenantError::UnknownTenant(id.to_string()).raise());
             charge(&t, resource, delta, mode != Mode::Meter);
         }
         Ok(None)
@@ -791,7 +927,10 @@ fn quota_trigger<'a>(
 
 /// Deletes a dropped tenant's usage and overrides.
 pub fn forget_tenant(tenant: pgrx::Uuid) {
-    run_as_owner("DELETE FROM tenant.usage_counters WHERE tenant_id = $1", &[tenant.into()]);
+    run_as_owner(
+        "DELETE FROM tenant.usage_counters WHERE tenant_id = $1",
+        &[tenant.into()],
+    );
 }
 
 extension_sql!(

@@ -35,7 +35,10 @@ pub fn validate_slug(slug: &str) -> Result<(), &'static str> {
     if slug.len() > 63 {
         return Err("it is longer than 63 characters");
     }
-    if !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+    if !slug
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
         return Err("only lowercase letters, digits, '-' and '_' are allowed");
     }
     if !slug.as_bytes()[0].is_ascii_alphanumeric() {
@@ -60,7 +63,9 @@ fn load_tenant(key: &str) -> Option<Tenant> {
         } else {
             "SELECT id, slug, status, suspended_reason FROM tenant.tenants WHERE slug OPERATOR(pg_catalog.=) $1"
         };
-        let key = by_id.map(|u| u.to_string()).unwrap_or_else(|| key.to_string());
+        let key = by_id
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| key.to_string());
         Spi::connect(|client| {
             let rows = client.select(query, Some(1), &[key.into()])?;
             Ok::<_, pgrx::spi::Error>(rows.into_iter().next().map(|row| Tenant {
@@ -76,9 +81,7 @@ fn load_tenant(key: &str) -> Option<Tenant> {
 
 /// Roles given tenant.grant_gateway() (cached).
 pub fn gateway_roles() -> Vec<pg_sys::Oid> {
-    crate::cache::gateways(|| {
-        role_list("SELECT role::pg_catalog.oid FROM tenant.gateways", &[])
-    })
+    crate::cache::gateways(|| role_list("SELECT role::pg_catalog.oid FROM tenant.gateways", &[]))
 }
 
 /// Roles given tenant.grant_access() for this tenant (cached).
@@ -108,13 +111,20 @@ fn role_list(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Vec<pg_sys::Oid
 /// it no longer exists (dropped while the session still had it set).
 pub fn current() -> Option<Tenant> {
     let id = crate::gucs::current_tenant()?;
-    Some(lookup(&id.to_string()).unwrap_or_else(|| TenantError::UnknownTenant(id.to_string()).raise()))
+    Some(
+        lookup(&id.to_string())
+            .unwrap_or_else(|| TenantError::UnknownTenant(id.to_string()).raise()),
+    )
 }
 
 /// Raises the suspended error unless the tenant may write.
 pub fn require_writable(t: Tenant) -> Tenant {
     if t.is_suspended() {
-        TenantError::Suspended { slug: t.slug, reason: t.suspended_reason }.raise();
+        TenantError::Suspended {
+            slug: t.slug,
+            reason: t.suspended_reason,
+        }
+        .raise();
     }
     t
 }
@@ -145,7 +155,11 @@ fn create(
         let plan = required(plan, "plan");
         let settings = required(settings, "settings").0;
         if let Err(reason) = validate_slug(slug) {
-            TenantError::InvalidSlug { slug: slug.to_string(), reason }.raise();
+            TenantError::InvalidSlug {
+                slug: slug.to_string(),
+                reason,
+            }
+            .raise();
         }
         if !settings.is_object() {
             TenantError::invalid("settings", "must be a JSON object").raise();
@@ -159,7 +173,11 @@ fn create(
             "INSERT INTO tenant.tenants (id, slug, name, plan, settings) VALUES ($1, $2, $3, $4, $5)",
             &[id.into(), slug.into(), name.into(), plan.into(), pgrx::JsonB(settings.clone()).into()],
         );
-        audit::record("create", Some(id), json!({"slug": slug, "name": name, "plan": plan, "settings": settings}));
+        audit::record(
+            "create",
+            Some(id),
+            json!({"slug": slug, "name": name, "plan": plan, "settings": settings}),
+        );
         id
     })
 }
@@ -170,8 +188,16 @@ fn set_status(tenant: Option<&str>, status: &str, reason: Option<&str>) {
         "UPDATE tenant.tenants SET status = $2, suspended_reason = $3, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
         &[t.id.into(), status.into(), reason.into()],
     );
-    let action = if status == "suspended" { "suspend" } else { "resume" };
-    audit::record(action, Some(t.id), json!({"slug": t.slug, "reason": reason, "previous_status": t.status}));
+    let action = if status == "suspended" {
+        "suspend"
+    } else {
+        "resume"
+    };
+    audit::record(
+        action,
+        Some(t.id),
+        json!({"slug": t.slug, "reason": reason, "previous_status": t.status}),
+    );
 }
 
 #[pg_extern(
@@ -214,8 +240,15 @@ fn drop_tenant(tenant: Option<&str>) {
         let t = resolve(tenant);
         let deleted = crate::policies::delete_tenant_rows(t.id);
         crate::quotas::forget_tenant(t.id);
-        run_as_owner("DELETE FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1", &[t.id.into()]);
-            audit::record("drop", Some(t.id), json!({"slug": t.slug, "deleted_rows": deleted}));
+        run_as_owner(
+            "DELETE FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1",
+            &[t.id.into()],
+        );
+        audit::record(
+            "drop",
+            Some(t.id),
+            json!({"slug": t.slug, "deleted_rows": deleted}),
+        );
     })
 }
 
@@ -235,7 +268,11 @@ fn grant_gateway(role: Option<pg_sys::Oid>) {
             "INSERT INTO tenant.gateways (role) VALUES ($1::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING",
             &[role.into()],
         );
-        audit::record("grant", None, json!({"kind": "gateway", "role": role_name(role)}));
+        audit::record(
+            "grant",
+            None,
+            json!({"kind": "gateway", "role": role_name(role)}),
+        );
     })
 }
 
@@ -255,7 +292,11 @@ fn revoke_gateway(role: Option<pg_sys::Oid>) {
             "DELETE FROM tenant.gateways WHERE role::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
             &[role.into()],
         );
-        audit::record("revoke", None, json!({"kind": "gateway", "role": role_name(role)}));
+        audit::record(
+            "revoke",
+            None,
+            json!({"kind": "gateway", "role": role_name(role)}),
+        );
     })
 }
 
@@ -276,7 +317,11 @@ fn grant_access(tenant: Option<&str>, role: Option<pg_sys::Oid>) {
             "INSERT INTO tenant.tenant_access (tenant_id, role) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING",
             &[t.id.into(), role.into()],
         );
-        audit::record("grant", Some(t.id), json!({"kind": "access", "slug": t.slug, "role": role_name(role)}));
+        audit::record(
+            "grant",
+            Some(t.id),
+            json!({"kind": "access", "slug": t.slug, "role": role_name(role)}),
+        );
     })
 }
 
@@ -297,7 +342,11 @@ fn revoke_access(tenant: Option<&str>, role: Option<pg_sys::Oid>) {
             "DELETE FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND role::pg_catalog.oid OPERATOR(pg_catalog.=) $2",
             &[t.id.into(), role.into()],
         );
-        audit::record("revoke", Some(t.id), json!({"kind": "access", "slug": t.slug, "role": role_name(role)}));
+        audit::record(
+            "revoke",
+            Some(t.id),
+            json!({"kind": "access", "slug": t.slug, "role": role_name(role)}),
+        );
     })
 }
 

@@ -1,0 +1,402 @@
+//! `tenant.clone_schema(source, target, with_data)`: a faithful copy of a schema, made from the
+//! catalogs in the caller's transaction (all of it or nothing).
+//!
+//! The statements come from [`catalog`] (PostgreSQL's own deparsers, read with the source on
+//! the search_path), are put in an order that satisfies their dependencies (pg_depend, like
+//! pg_dump's sort), have what still names the source rewritten ([`rewrite`]) and are run with
+//! the target on the search_path, as the caller: clone_schema is not SECURITY DEFINER, so it
+//! can only copy what the caller can read and create what the caller could create by hand.
+
+mod catalog;
+mod rewrite;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::{c_int, CString};
+
+use pgrx::pg_sys;
+use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
+use pgrx::prelude::*;
+use pgrx::spi::quote_identifier;
+
+use crate::error::{guarded, required, TenantError};
+use crate::owner::as_role;
+use catalog::phase;
+pub use rewrite::{Rewriter, Scope};
+
+/// One statement (or a few, `;`-separated) of the clone.
+struct Step {
+    phase: i32,
+    /// Definitions (phase 1) are sorted by their dependencies between these keys.
+    node: Option<String>,
+    ord: i64,
+    /// What the statement counts as in clone_schema's result.
+    kind: Option<String>,
+    ddl: String,
+    /// A function definition: its body is rewritten too, and its SET search_path.
+    body: bool,
+    /// Run as this role (a GRANT made by someone other than the owner).
+    run_as: Option<pg_sys::Oid>,
+}
+
+/// The kinds clone_schema reports, in the order it reports them.
+const KINDS: &[&str] = &[
+    "collation",
+    "type",
+    "domain",
+    "function",
+    "procedure",
+    "aggregate",
+    "sequence",
+    "table",
+    "view",
+    "materialized view",
+    "index",
+    "constraint",
+    "foreign key",
+    "trigger",
+    "rule",
+    "policy",
+    "statistics",
+    "comment",
+    "privilege",
+    "rows",
+];
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.clone_schema(source name, target name, with_data boolean DEFAULT false)
+RETURNS TABLE (kind text, cloned bigint) VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.clone_schema(name, name, boolean) IS 'pg_tenant: create schema target as an exact copy of schema source (and its rows with with_data); returns how many objects of each kind were cloned';
+"#
+)]
+fn clone_schema(
+    source: Option<&core::ffi::CStr>,
+    target: Option<&core::ffi::CStr>,
+    with_data: Option<bool>,
+) -> TableIterator<'static, (name!(kind, String), name!(cloned, i64))> {
+    guarded(|| {
+        // `name` arguments arrive as C strings.
+        let source = required(source, "source").to_string_lossy().into_owned();
+        let target = required(target, "target").to_string_lossy().into_owned();
+        let with_data = required(with_data, "with_data");
+        let counts = clone(&source, &target, with_data);
+        TableIterator::new(
+            KINDS
+                .iter()
+                .map(move |k| (k.to_string(), counts.get(*k).copied().unwrap_or(0))),
+        )
+    })
+}
+
+/// Clones `source` into a new schema `target`; returns the number of objects cloned per kind.
+pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64> {
+    let source_oid = check_names(source, target);
+    let steps = with_settings(
+        &[(
+            "search_path",
+            format!("pg_catalog, {}, pg_temp", quote_identifier(source)),
+        )],
+        || {
+            refuse_unsupported(source_oid, source);
+            read_steps(source_oid, source, target)
+        },
+    );
+    let steps = order(steps, with_data);
+    let rewriter = Rewriter::new(source, target);
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    let settings = [
+        (
+            "search_path",
+            format!("pg_catalog, {}, pg_temp", quote_identifier(target)),
+        ),
+        // Bodies may name objects created later, as in a pg_dump restore.
+        ("check_function_bodies", "off".to_string()),
+    ];
+    with_settings(&settings, || {
+        Spi::run(&format!("CREATE SCHEMA {}", quote_identifier(target)))
+            .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+        for step in &steps {
+            let reads_source = matches!(step.phase, phase::DATA | phase::SEQUENCE_VALUES);
+            let ddl = if reads_source {
+                // Built with format(%I) alone, and meant to name the source.
+                step.ddl.clone()
+            } else if step.body {
+                let ddl = retarget_search_path(&step.ddl, source, target);
+                rewriter.rewrite(&ddl, Scope::Everywhere)
+            } else {
+                rewriter.rewrite(&step.ddl, Scope::Code)
+            };
+            debug1!("clone_schema: {ddl}");
+            let processed = match step.run_as {
+                Some(role) => as_role(role, || execute(&ddl, step.phase == phase::DATA)),
+                None => execute(&ddl, step.phase == phase::DATA),
+            };
+            if let Some(kind) = &step.kind {
+                *counts.entry(kind.clone()).or_default() +=
+                    if kind == "rows" { processed } else { 1 };
+            }
+        }
+    });
+    counts
+}
+
+/// The source exists and is an ordinary schema; the target is a new, valid name.
+fn check_names(source: &str, target: &str) -> pg_sys::Oid {
+    if target.is_empty() {
+        TenantError::invalid("target", "a schema name must not be empty").raise();
+    }
+    if source.is_empty() {
+        TenantError::invalid("source", "a schema name must not be empty").raise();
+    }
+    let oid = Spi::get_one_with_args::<pg_sys::Oid>(
+        "SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) $1",
+        &[source.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| TenantError::UnknownSchema(source.to_string()).raise());
+    let system = source == "pg_catalog"
+        || source == "information_schema"
+        || source.starts_with("pg_toast")
+        || source.starts_with("pg_temp")
+        || source == "tenant";
+    if system {
+        TenantError::invalid("source", format!("\"{source}\" is a system schema")).raise();
+    }
+    let target_exists = Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) $1)",
+        &[target.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if target_exists {
+        TenantError::SchemaExists(target.to_string()).raise();
+    }
+    oid
+}
+
+fn refuse_unsupported(source_oid: pg_sys::Oid, source: &str) {
+    let objects = Spi::connect(|client| {
+        let mut found = Vec::new();
+        for row in client.select(
+            catalog::UNSUPPORTED,
+            None,
+            &[source_oid.into(), source.into(), source.into()],
+        )? {
+            found.extend(row.get::<String>(1)?);
+        }
+        Ok::<_, pgrx::spi::Error>(found)
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: reading schema {source} failed: {e}"));
+    if !objects.is_empty() {
+        TenantError::CloneUnsupported {
+            schema: source.to_string(),
+            objects,
+        }
+        .raise();
+    }
+}
+
+fn read_steps(
+    source_oid: pg_sys::Oid,
+    source: &str,
+    target: &str,
+) -> (Vec<Step>, Vec<(String, String)>) {
+    Spi::connect(|client| {
+        let args = [source_oid.into(), target.into(), source.into()];
+        let mut steps = Vec::new();
+        for query in catalog::step_queries() {
+            for row in client.select(query.as_str(), None, &args)? {
+                let ddl: Option<String> = row.get(5)?;
+                let Some(ddl) = ddl.filter(|d| !d.is_empty()) else {
+                    continue;
+                };
+                steps.push(Step {
+                    phase: row.get(1)?.unwrap_or(0),
+                    node: row.get(2)?,
+                    ord: row.get(3)?.unwrap_or(0),
+                    kind: row.get(4)?,
+                    ddl,
+                    body: row.get(6)?.unwrap_or(false),
+                    run_as: row.get(7)?,
+                });
+            }
+        }
+        let mut edges = Vec::new();
+        for row in client.select(catalog::DEPENDENCIES, None, &[source_oid.into()])? {
+            if let (Some(a), Some(b)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+                edges.push((a, b));
+            }
+        }
+        Ok::<_, pgrx::spi::Error>((steps, edges))
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: reading schema {source} failed: {e}"))
+}
+
+/// Phases in order; definitions in an order their dependencies allow (oid order otherwise, which
+/// is creation order); materialized views refreshed in their definitions' order.
+fn order((steps, edges): (Vec<Step>, Vec<(String, String)>), with_data: bool) -> Vec<Step> {
+    let (definitions, mut rest): (Vec<Step>, Vec<Step>) = steps
+        .into_iter()
+        .partition(|s| s.phase == phase::DEFINITION);
+    let mut definitions = definitions;
+    definitions.sort_by_key(|s| s.ord);
+    let position: HashMap<String, usize> = definitions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.node.clone().map(|n| (n, i)))
+        .collect();
+    let mut needs: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); definitions.len()];
+    let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); definitions.len()];
+    for (a, b) in &edges {
+        if let (Some(&ia), Some(&ib)) = (position.get(a), position.get(b)) {
+            if needs[ia].insert(ib) {
+                needed_by[ib].push(ia);
+            }
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..definitions.len())
+        .filter(|&i| needs[i].is_empty())
+        .collect();
+    let mut done = vec![false; definitions.len()];
+    let mut sorted_index = Vec::with_capacity(definitions.len());
+    while sorted_index.len() < definitions.len() {
+        // A cycle (functions calling each other through types, say): take the oldest object.
+        let next = match ready.pop_first() {
+            Some(i) => i,
+            None => (0..definitions.len())
+                .find(|&i| !done[i])
+                .expect("an object is left"),
+        };
+        if done[next] {
+            continue;
+        }
+        done[next] = true;
+        sorted_index.push(next);
+        for &dependent in &needed_by[next] {
+            needs[dependent].remove(&next);
+            if needs[dependent].is_empty() && !done[dependent] {
+                ready.insert(dependent);
+            }
+        }
+    }
+    let rank: HashMap<String, usize> = sorted_index
+        .iter()
+        .enumerate()
+        .filter_map(|(r, &i)| definitions[i].node.clone().map(|n| (n, r)))
+        .collect();
+    let mut slots: Vec<Option<Step>> = definitions.into_iter().map(Some).collect();
+    let mut ordered: Vec<Step> = sorted_index
+        .into_iter()
+        .filter_map(|i| slots[i].take())
+        .collect();
+
+    rest.retain(|s| with_data || !matches!(s.phase, phase::DATA | phase::SEQUENCE_VALUES));
+    let key = |s: &Step| -> (i32, i64) {
+        let within = match (s.phase, &s.node) {
+            (phase::REFRESH, Some(n)) => rank.get(n).copied().unwrap_or(0) as i64,
+            _ => s.ord,
+        };
+        (s.phase, within)
+    };
+    // Stable: statements of one object keep the order their query gave them.
+    let mut by_key: BTreeMap<(i32, i64), Vec<Step>> = BTreeMap::new();
+    for s in rest {
+        by_key.entry(key(&s)).or_default().push(s);
+    }
+    ordered.extend(by_key.into_values().flatten());
+    ordered
+}
+
+/// Runs one statement; returns the rows it processed when asked (data copies).
+fn execute(ddl: &str, count: bool) -> i64 {
+    // A failure keeps PostgreSQL's error and says which statement of the clone it came from.
+    PgTryBuilder::new(|| {
+        let result = if count {
+            Spi::connect_mut(|client| client.update(ddl, None, &[]).map(|t| t.len() as i64))
+        } else {
+            Spi::run(ddl).map(|_| 0)
+        };
+        result.unwrap_or_else(|e| error!("pg_tenant: {e}"))
+    })
+    .catch_others(|caught| match caught {
+        CaughtError::PostgresError(e) | CaughtError::ErrorReport(e) => {
+            let detail = match e.detail() {
+                Some(d) if !d.is_empty() => format!("{d}\nStatement: {ddl}"),
+                _ => format!("Statement: {ddl}"),
+            };
+            let mut report = ErrorReport::new(
+                e.sql_error_code(),
+                format!("clone_schema: {}", e.message()),
+                "clone_schema",
+            )
+            .set_detail(detail);
+            if let Some(h) = e.hint() {
+                report = report.set_hint(h);
+            }
+            report.report(PgLogLevel::ERROR);
+            unreachable!()
+        }
+        other => other.rethrow(),
+    })
+    .execute()
+}
+
+/// pg_get_functiondef prints `SET search_path TO 'src', 'public'`: point it at the target.
+fn retarget_search_path(def: &str, source: &str, target: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut in_header = true;
+    for (i, line) in def.split('\n').enumerate() {
+        if i > 0 && !line.starts_with(' ') {
+            in_header = false;
+        }
+        match line.strip_prefix(" SET search_path TO ") {
+            Some(value) if in_header => {
+                let names: Vec<String> = value
+                    .split(", ")
+                    .map(|lit| {
+                        let name = lit.trim_matches('\'').replace("''", "'");
+                        let name = if name == source {
+                            target.to_string()
+                        } else {
+                            name
+                        };
+                        pgrx::spi::quote_literal(&name)
+                    })
+                    .collect();
+                lines.push(format!(" SET search_path TO {}", names.join(", ")));
+            }
+            _ => lines.push(line.to_string()),
+        }
+    }
+    lines.join("\n")
+}
+
+/// Runs `f` with these settings, then restores them (as a function's SET clause does); an error
+/// restores them with the (sub)transaction.
+pub fn with_settings<R>(settings: &[(&str, String)], f: impl FnOnce() -> R) -> R {
+    let level = unsafe { pg_sys::NewGUCNestLevel() };
+    for (name, value) in settings {
+        let name = CString::new(*name).expect("setting name");
+        let value = CString::new(value.as_str())
+            .unwrap_or_else(|_| error!("pg_tenant: setting contains NUL"));
+        unsafe {
+            pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                pg_sys::PGERROR as c_int,
+                false,
+            );
+        }
+    }
+    let result = f();
+    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    result
+}
