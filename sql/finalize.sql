@@ -1,7 +1,10 @@
 -- Privileges, set once every object exists.
 -- Administrative functions: superusers and the extension owner; GRANT EXECUTE to delegate.
 REVOKE EXECUTE ON FUNCTION
-    tenant."create"(text, text, text, jsonb),
+    tenant."create"(text, text, text, jsonb, text, name),
+    tenant.clone_schema(name, name, boolean),
+    tenant.migrate(text, text),
+    tenant.migrate_next(text, text, integer),
     tenant.suspend(text, text),
     tenant.resume(text),
     tenant."drop"(text),

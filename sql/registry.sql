@@ -30,6 +30,10 @@ CREATE TABLE tenant.tenants (
     plan             text NOT NULL DEFAULT 'default',
     settings         jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(settings) = 'object'),
     suspended_reason text,
+    isolation        text NOT NULL DEFAULT 'shared' CHECK (isolation IN ('shared', 'schema')),
+    schema_name      name UNIQUE,          -- a schema tenant's own schema
+    template         name,                 -- the schema it was cloned from
+    CHECK ((isolation = 'schema') = (schema_name IS NOT NULL AND template IS NOT NULL)),
     created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now()
 );

@@ -56,6 +56,7 @@ fn set(tenant: Option<&str>) -> pgrx::Uuid {
     guarded(|| {
         let t = authorize(tenant);
         gucs::apply(&t.id.to_string(), false);
+        crate::schemas::apply_search_path(Some(&t), false);
         t.id
     })
 }
@@ -76,6 +77,7 @@ fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
             warning!("tenant.set_local() outside a transaction block lasts only until the end of this statement");
         }
         gucs::apply(&t.id.to_string(), true);
+        crate::schemas::apply_search_path(Some(&t), true);
         t.id
     })
 }
@@ -90,7 +92,10 @@ COMMENT ON FUNCTION tenant.reset() IS 'pg_tenant: leave the tenant context (no t
 "#
 )]
 fn reset() {
-    guarded(|| gucs::apply("", false))
+    guarded(|| {
+        gucs::apply("", false);
+        crate::schemas::apply_search_path(None, false);
+    })
 }
 
 /// The current tenant. STABLE (never IMMUTABLE: cached plans must see a switch) and parallel

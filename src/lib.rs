@@ -17,6 +17,7 @@ mod owner;
 mod policies;
 mod quotas;
 mod registry;
+mod schemas;
 
 ::pgrx::pg_module_magic!(name, version);
 

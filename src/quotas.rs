@@ -554,6 +554,19 @@ fn charge(tenant: &Tenant, resource: &str, delta: i64, force_none: bool) -> (i64
     }
 }
 
+/// Raises the quota error when the tenant's usage of `resource` (a quota with no period, such as
+/// a metered size) already passes its limit, or the resource is not in its plan.
+pub fn require_within(tenant: &Tenant, resource: &str) {
+    let q = quota_for(tenant.id, resource);
+    if q.limit < 0 {
+        return;
+    }
+    let used = current_usage(tenant.id, resource, i64::MIN);
+    if q.limit == 0 || used > q.limit {
+        exceeded(resource, &q, used, 0, i64::MAX).raise();
+    }
+}
+
 /// The current tenant, which must be set and registered.
 fn current_tenant() -> Tenant {
     registry::current().unwrap_or_else(|| TenantError::NoTenant.raise())

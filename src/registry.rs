@@ -18,6 +18,8 @@ pub struct Tenant {
     pub slug: String,
     pub status: String,
     pub suspended_reason: Option<String>,
+    /// The tenant's own schema, for `isolation => 'schema'` tenants.
+    pub schema_name: Option<String>,
 }
 
 impl Tenant {
@@ -59,9 +61,9 @@ fn load_tenant(key: &str) -> Option<Tenant> {
     let by_id = uuid::Uuid::parse_str(key).ok();
     as_extension_owner(|| {
         let query = if by_id.is_some() {
-            "SELECT id, slug, status, suspended_reason FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid"
+            "SELECT id, slug, status, suspended_reason, schema_name::pg_catalog.text FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid"
         } else {
-            "SELECT id, slug, status, suspended_reason FROM tenant.tenants WHERE slug OPERATOR(pg_catalog.=) $1"
+            "SELECT id, slug, status, suspended_reason, schema_name::pg_catalog.text FROM tenant.tenants WHERE slug OPERATOR(pg_catalog.=) $1"
         };
         let key = by_id
             .map(|u| u.to_string())
@@ -73,6 +75,7 @@ fn load_tenant(key: &str) -> Option<Tenant> {
                 slug: row.get(2).ok().flatten().expect("slug is NOT NULL"),
                 status: row.get(3).ok().flatten().expect("status is NOT NULL"),
                 suspended_reason: row.get(4).ok().flatten(),
+                schema_name: row.get(5).ok().flatten(),
             }))
         })
         .unwrap_or_else(|e| error!("pg_tenant: registry lookup failed: {e}"))
@@ -139,9 +142,10 @@ pub fn resolve(key: Option<&str>) -> Tenant {
     volatile,
     parallel_unsafe,
     sql = r#"
-CREATE FUNCTION tenant."create"(slug text, name text DEFAULT NULL, plan text DEFAULT 'default', settings jsonb DEFAULT '{}')
+CREATE FUNCTION tenant."create"(slug text, name text DEFAULT NULL, plan text DEFAULT 'default', settings jsonb DEFAULT '{}',
+                                isolation text DEFAULT 'shared', template name DEFAULT NULL)
 RETURNS uuid VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION tenant."create"(text, text, text, jsonb) IS 'pg_tenant: register a tenant; returns its id';
+COMMENT ON FUNCTION tenant."create"(text, text, text, jsonb, text, name) IS 'pg_tenant: register a tenant (with isolation => ''schema'', in its own schema cloned from template); returns its id';
 "#
 )]
 fn create(
@@ -149,11 +153,15 @@ fn create(
     name: Option<&str>,
     plan: Option<&str>,
     settings: Option<pgrx::JsonB>,
+    isolation: Option<&str>,
+    template: Option<&core::ffi::CStr>,
 ) -> pgrx::Uuid {
     guarded(|| {
         let slug = required(slug, "slug");
         let plan = required(plan, "plan");
         let settings = required(settings, "settings").0;
+        let isolation = required(isolation, "isolation");
+        let template = template.map(|t| t.to_string_lossy().into_owned());
         if let Err(reason) = validate_slug(slug) {
             TenantError::InvalidSlug {
                 slug: slug.to_string(),
@@ -164,19 +172,43 @@ fn create(
         if !settings.is_object() {
             TenantError::invalid("settings", "must be a JSON object").raise();
         }
+        let schema = match (isolation, &template) {
+            ("shared", None) => None,
+            ("shared", Some(_)) => {
+                TenantError::invalid("template", "is only used with isolation => 'schema'").raise()
+            }
+            ("schema", None) => {
+                TenantError::invalid("template", "is required with isolation => 'schema'").raise()
+            }
+            ("schema", Some(_)) => Some(crate::schemas::schema_name_for(slug)),
+            _ => TenantError::invalid("isolation", "must be 'shared' or 'schema'").raise(),
+        };
         if lookup(slug).is_some() {
             TenantError::DuplicateSlug(slug.to_string()).raise();
         }
         crate::quotas::require_plan(plan);
         let id = pgrx::Uuid::from_bytes(*uuid::Uuid::new_v4().as_bytes());
         run_as_owner(
-            "INSERT INTO tenant.tenants (id, slug, name, plan, settings) VALUES ($1, $2, $3, $4, $5)",
-            &[id.into(), slug.into(), name.into(), plan.into(), pgrx::JsonB(settings.clone()).into()],
+            "INSERT INTO tenant.tenants (id, slug, name, plan, settings, isolation, schema_name, template) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                id.into(),
+                slug.into(),
+                name.into(),
+                plan.into(),
+                pgrx::JsonB(settings.clone()).into(),
+                isolation.into(),
+                schema.clone().into(),
+                template.clone().into(),
+            ],
         );
+        if let (Some(schema), Some(template)) = (&schema, &template) {
+            crate::schemas::provision(id, template, schema);
+        }
         audit::record(
             "create",
             Some(id),
-            json!({"slug": slug, "name": name, "plan": plan, "settings": settings}),
+            json!({"slug": slug, "name": name, "plan": plan, "settings": settings,
+                   "isolation": isolation, "schema": schema, "template": template}),
         );
         id
     })
@@ -238,6 +270,9 @@ COMMENT ON FUNCTION tenant."drop"(text) IS 'pg_tenant: delete a tenant, all of i
 fn drop_tenant(tenant: Option<&str>) {
     guarded(|| {
         let t = resolve(tenant);
+        if let Some(schema) = &t.schema_name {
+            crate::schemas::drop_schema(schema);
+        }
         let deleted = crate::policies::delete_tenant_rows(t.id);
         crate::quotas::forget_tenant(t.id);
         run_as_owner(
@@ -247,7 +282,7 @@ fn drop_tenant(tenant: Option<&str>) {
         audit::record(
             "drop",
             Some(t.id),
-            json!({"slug": t.slug, "deleted_rows": deleted}),
+            json!({"slug": t.slug, "deleted_rows": deleted, "schema": t.schema_name}),
         );
     })
 }

@@ -311,29 +311,35 @@ fn order((steps, edges): (Vec<Step>, Vec<(String, String)>), with_data: bool) ->
     ordered
 }
 
-/// Runs one statement; returns the rows it processed when asked (data copies).
+/// Runs one statement of the clone; returns the rows it processed when asked (data copies).
 fn execute(ddl: &str, count: bool) -> i64 {
-    // A failure keeps PostgreSQL's error and says which statement of the clone it came from.
+    run_counting(ddl, count, &format!("Statement: {ddl}"))
+}
+
+/// Runs SQL (one or more statements); a failure keeps PostgreSQL's error and adds `context`
+/// to its DETAIL, so the caller learns which step of a clone or migration failed.
+pub fn run_reporting(sql: &str, context: &str) {
+    run_counting(sql, false, context);
+}
+
+fn run_counting(sql: &str, count: bool, context: &str) -> i64 {
     PgTryBuilder::new(|| {
         let result = if count {
-            Spi::connect_mut(|client| client.update(ddl, None, &[]).map(|t| t.len() as i64))
+            Spi::connect_mut(|client| client.update(sql, None, &[]).map(|t| t.len() as i64))
         } else {
-            Spi::run(ddl).map(|_| 0)
+            Spi::run(sql).map(|_| 0)
         };
         result.unwrap_or_else(|e| error!("pg_tenant: {e}"))
     })
     .catch_others(|caught| match caught {
         CaughtError::PostgresError(e) | CaughtError::ErrorReport(e) => {
             let detail = match e.detail() {
-                Some(d) if !d.is_empty() => format!("{d}\nStatement: {ddl}"),
-                _ => format!("Statement: {ddl}"),
+                Some(d) if !d.is_empty() => format!("{d}\n{context}"),
+                _ => context.to_string(),
             };
-            let mut report = ErrorReport::new(
-                e.sql_error_code(),
-                format!("clone_schema: {}", e.message()),
-                "clone_schema",
-            )
-            .set_detail(detail);
+            let mut report =
+                ErrorReport::new(e.sql_error_code(), e.message().to_string(), "pg_tenant")
+                    .set_detail(detail);
             if let Some(h) = e.hint() {
                 report = report.set_hint(h);
             }

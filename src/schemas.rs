@@ -1,0 +1,334 @@
+//! Schema-isolated tenants: a tenant with `isolation => 'schema'` gets its own schema cloned from
+//! a template, guarded so that only that tenant reads or writes it; `tenant.set` puts it first
+//! on the search_path; `tenant.migrate` changes the template and every tenant schema alike.
+//!
+//! What guards a tenant schema (installed on every table by [`secure`], again after migrations):
+//! - policy `tenant_schema_isolation`, RESTRICTIVE, `tenant.current() = '<tenant id>'`, with
+//!   ENABLE and FORCE ROW LEVEL SECURITY, so another tenant's session sees no row and writes none;
+//! - policy `tenant_schema_access`, PERMISSIVE `true`, only where the template had no permissive
+//!   policy of its own (row security grants nothing without one);
+//! - trigger `tenant_schema_guard`, BEFORE each statement: no tenant, a suspended tenant, or a
+//!   `schema_bytes` quota already passed (see tenant.refresh_usage) stop writes; so does TRUNCATE.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::spi::{quote_identifier, quote_literal};
+
+use crate::clone::with_settings;
+use crate::error::{guarded, required, TenantError};
+use crate::owner::{as_extension_owner, bypasses_rls, current_role, run_as_owner, run_with_args};
+use crate::registry::{self, Tenant};
+
+extension_sql_file!(
+    "../sql/schemas.sql",
+    name = "schema_tenants",
+    requires = ["registry_tables", "quota_tables", schema_guard]
+);
+
+pub const ISOLATION_POLICY: &str = "tenant_schema_isolation";
+pub const ACCESS_POLICY: &str = "tenant_schema_access";
+pub const GUARD_TRIGGER: &str = "tenant_schema_guard";
+/// The resource a schema tenant's total size is metered as.
+pub const SCHEMA_BYTES: &str = "schema_bytes";
+
+/// `tenant_<slug>`, dashes made underscores; refused when longer than a PostgreSQL name.
+pub fn schema_name_for(slug: &str) -> String {
+    let name = format!("tenant_{}", slug.replace('-', "_"));
+    if name.len() > 63 {
+        TenantError::invalid("slug", "is too long for a schema tenant: its schema name would pass 63 characters (56 for the slug)")
+            .raise();
+    }
+    name
+}
+
+/// Creates the tenant's schema from the template (in the caller's transaction) and guards it.
+pub fn provision(tenant: pgrx::Uuid, template: &str, schema: &str) {
+    crate::clone::clone(template, schema, false);
+    secure(schema, tenant);
+    run_as_owner(
+        "INSERT INTO tenant.schema_templates (schema_name) VALUES ($1) ON CONFLICT DO NOTHING",
+        &[template.into()],
+    );
+    // The clone has the template's structure, migrations included.
+    run_as_owner(
+        "INSERT INTO tenant.schema_migrations (version, schema_name, applied_at, duration)
+         SELECT version, $2, pg_catalog.now(), '0'::pg_catalog.interval FROM tenant.schema_migrations
+         WHERE schema_name OPERATOR(pg_catalog.=) $1",
+        &[template.into(), schema.into()],
+    );
+}
+
+/// Installs the guard policies and trigger on every table of a tenant schema that lacks them.
+pub fn secure(schema: &str, tenant: pgrx::Uuid) {
+    let tables = Spi::connect(|client| {
+        let mut tables = Vec::new();
+        for row in client.select(
+            "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname),
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) c.oid
+                            AND p.polname OPERATOR(pg_catalog.=) $2),
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) c.oid AND p.polpermissive),
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid
+                            AND t.tgname OPERATOR(pg_catalog.=) $3)
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+             WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relkind IN ('r', 'p') ORDER BY c.oid",
+            None,
+            &[schema.into(), ISOLATION_POLICY.into(), GUARD_TRIGGER.into()],
+        )? {
+            tables.push((
+                row.get::<String>(2)?.unwrap_or_default(),
+                row.get::<bool>(3)?.unwrap_or(false),
+                row.get::<bool>(4)?.unwrap_or(false),
+                row.get::<bool>(5)?.unwrap_or(false),
+            ));
+        }
+        Ok::<_, pgrx::spi::Error>(tables)
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    let id = quote_literal(&tenant.to_string());
+    for (table, has_isolation, has_permissive, has_guard) in tables {
+        let mut ddl = Vec::new();
+        if !has_isolation {
+            ddl.push(format!("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"));
+            ddl.push(format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"));
+            ddl.push(format!(
+                "CREATE POLICY {ISOLATION_POLICY} ON {table} AS RESTRICTIVE FOR ALL TO PUBLIC \
+                 USING (tenant.current() OPERATOR(pg_catalog.=) {id}::pg_catalog.uuid) \
+                 WITH CHECK (tenant.current() OPERATOR(pg_catalog.=) {id}::pg_catalog.uuid)"
+            ));
+            if !has_permissive {
+                ddl.push(format!("CREATE POLICY {ACCESS_POLICY} ON {table} AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)"));
+            }
+        }
+        if !has_guard {
+            ddl.push(format!(
+                "CREATE TRIGGER {GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION tenant.schema_guard({id})"
+            ));
+        }
+        for statement in ddl {
+            run_with_args(&statement, &[]);
+        }
+    }
+}
+
+/// Drops a tenant's schema with everything in it, and forgets its migrations.
+pub fn drop_schema(schema: &str) {
+    // Without the NOTICE listing every object the cascade drops.
+    with_settings(&[("client_min_messages", "warning".to_string())], || {
+        run_with_args(
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_identifier(schema)),
+            &[],
+        )
+    });
+    run_as_owner(
+        "DELETE FROM tenant.schema_migrations WHERE schema_name OPERATOR(pg_catalog.=) $1",
+        &[schema.into()],
+    );
+}
+
+/// The statement-level guard of tenant-schema tables; its argument is the schema's tenant id.
+#[pg_trigger]
+fn schema_guard<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
+    guarded(|| {
+        let role = current_role();
+        let event = trigger.event();
+        if bypasses_rls(role) && registry::current().is_none() {
+            return Ok(None);
+        }
+        if event.fired_by_truncate() {
+            let table = format!("{}.{}", trigger.table_schema()?, trigger.table_name()?);
+            TenantError::TruncateRefused(table).raise();
+        }
+        let t = registry::require_writable(
+            registry::current().unwrap_or_else(|| TenantError::NoTenant.raise()),
+        );
+        if !event.fired_by_delete() {
+            // Deletes stay allowed: they are how a tenant gets back under its limit.
+            crate::quotas::require_within(&t, SCHEMA_BYTES);
+        }
+        Ok(None)
+    })
+}
+
+/// Puts the tenant's schema first on the search_path (or, for a shared tenant or none, takes
+/// any tenant schema off it), with the same scope as the tenant setting itself.
+pub fn apply_search_path(tenant: Option<&Tenant>, local: bool) {
+    let current = current_search_path();
+    let elements: Vec<String> = current
+        .split(',')
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect();
+    let tenant_schemas = if elements
+        .iter()
+        .any(|e| e.trim_matches('"').starts_with("tenant_"))
+    {
+        registered_schemas()
+    } else {
+        Vec::new()
+    };
+    let mut wanted: Vec<String> = Vec::new();
+    if let Some(schema) = tenant.and_then(|t| t.schema_name.as_deref()) {
+        wanted.push(quote_identifier(schema));
+    }
+    for e in elements {
+        let name = if e.starts_with('"') {
+            e[1..e.len() - 1].replace("\"\"", "\"")
+        } else {
+            e.clone()
+        };
+        if !tenant_schemas.contains(&name) && !wanted.contains(&e) {
+            wanted.push(e);
+        }
+    }
+    let new_path = wanted.join(", ");
+    if new_path == current {
+        return;
+    }
+    let value = std::ffi::CString::new(new_path).expect("no NUL in a search_path");
+    let action = if local {
+        pg_sys::GucAction::GUC_ACTION_LOCAL
+    } else {
+        pg_sys::GucAction::GUC_ACTION_SET
+    };
+    unsafe {
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            action,
+            true,
+            pg_sys::PGERROR as std::ffi::c_int,
+            false,
+        );
+    }
+}
+
+fn current_search_path() -> String {
+    unsafe {
+        let value = pg_sys::GetConfigOption(c"search_path".as_ptr(), false, false);
+        if value.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(value)
+                .to_string_lossy()
+                .into_owned()
+        }
+    }
+}
+
+fn registered_schemas() -> Vec<String> {
+    as_extension_owner(|| {
+        Spi::get_one::<Vec<String>>(
+            "SELECT coalesce(pg_catalog.array_agg(schema_name::pg_catalog.text), '{}') FROM tenant.tenants WHERE schema_name IS NOT NULL",
+        )
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.migrate(version text, ddl text)
+RETURNS integer VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.migrate(text, text) IS 'pg_tenant: run ddl in every template and schema tenant schema that has not recorded version, all or nothing; returns how many schemas it ran in';
+"#,
+    requires = ["schema_tenants"]
+)]
+fn migrate(version: Option<&str>, ddl: Option<&str>) -> i32 {
+    guarded(|| migrate_schemas(version, ddl, i32::MAX))
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.migrate_next(version text, ddl text, batch_size integer DEFAULT 100)
+RETURNS integer VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.migrate_next(text, text, integer) IS 'pg_tenant: like tenant.migrate, for at most batch_size schemas; returns how many it ran in (0: all done). CALL tenant.migrate_batches() commits after each batch';
+"#,
+    requires = ["schema_tenants"]
+)]
+fn migrate_next(version: Option<&str>, ddl: Option<&str>, batch_size: Option<i32>) -> i32 {
+    guarded(|| {
+        let batch_size = required(batch_size, "batch_size");
+        if batch_size <= 0 {
+            TenantError::invalid("batch_size", "must be positive").raise();
+        }
+        migrate_schemas(version, ddl, batch_size)
+    })
+}
+
+fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) -> i32 {
+    let version = required(version, "version");
+    let ddl = required(ddl, "ddl");
+    if version.trim().is_empty() {
+        TenantError::invalid("version", "must not be empty").raise();
+    }
+    if ddl.trim().is_empty() {
+        TenantError::invalid("ddl", "must not be empty").raise();
+    }
+    // One migration at a time: two would both see a schema as pending.
+    Spi::run("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_tenant.migrate'))")
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    let pending: Vec<(String, Option<pgrx::Uuid>)> = as_extension_owner(|| {
+        Spi::connect(|client| {
+            let mut pending = Vec::new();
+            for row in client.select(
+                "SELECT s.schema_name::pg_catalog.text, s.tenant_id FROM (
+                     SELECT schema_name, NULL::pg_catalog.uuid AS tenant_id, 0 AS rank, ''::pg_catalog.text AS slug FROM tenant.schema_templates
+                     UNION ALL
+                     SELECT schema_name, id, 1, slug FROM tenant.tenants WHERE schema_name IS NOT NULL) s
+                 WHERE NOT EXISTS (SELECT 1 FROM tenant.schema_migrations m
+                                   WHERE m.version OPERATOR(pg_catalog.=) $1 AND m.schema_name OPERATOR(pg_catalog.=) s.schema_name)
+                 ORDER BY s.rank, s.slug",
+                None,
+                &[version.into()],
+            )? {
+                pending.push((row.get::<String>(1)?.unwrap_or_default(), row.get::<pgrx::Uuid>(2)?));
+            }
+            Ok::<_, pgrx::spi::Error>(pending)
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+    });
+    let total = pending.len();
+    let mut done = 0;
+    for (schema, tenant) in pending.into_iter().take(batch_size as usize) {
+        let exists = Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) $1)",
+            &[schema.as_str().into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        if !exists {
+            TenantError::UnknownSchema(schema).raise();
+        }
+        done += 1;
+        let started = std::time::Instant::now();
+        with_settings(&[("search_path", quote_identifier(&schema))], || {
+            crate::clone::run_reporting(ddl, &format!("migration {version} in schema {schema}"))
+        });
+        if let Some(tenant) = tenant {
+            secure(&schema, tenant);
+        }
+        let elapsed = started.elapsed();
+        run_as_owner(
+            "INSERT INTO tenant.schema_migrations (version, schema_name, applied_at, duration)
+             VALUES ($1, $2, pg_catalog.clock_timestamp(), pg_catalog.make_interval(secs => $3))",
+            &[
+                version.into(),
+                schema.as_str().into(),
+                elapsed.as_secs_f64().into(),
+            ],
+        );
+        notice!("pg_tenant: migration {version} applied to schema {schema} ({done} of {total}) in {:.1} ms", elapsed.as_secs_f64() * 1000.0);
+    }
+    done
+}
