@@ -33,6 +33,8 @@ check "the audit log is intact" "$audit_before" "$(sql old -c "SELECT count(*) F
 check "isolation still holds (acme sees its 3 notes)" 3 "$(as_app -c "SELECT tenant.set('acme') IS NULL" -c "SELECT count(*) FROM notes" | tail -1)"
 check "the quota still holds (acme's 4th note is refused)" 1 "$(as_app -c "SELECT tenant.set('acme') IS NULL" -c "INSERT INTO notes (body) VALUES ('a4')" | grep -c 'quota exceeded for "notes": 3 of 3')"
 check "the new tenant.export() works on the old data" 3 "$(sql old -c "SELECT jsonb_array_length(tenant.export('acme')->'tables'->'public.notes')")"
+check "a 0.1.0 database creates tenants before the update (old tenant.create signature)" 1 "$(sql old -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'acme'")"
+check "after the update a schema tenant can be provisioned" tenant_initech "$(sql old -c "CREATE SCHEMA tpl" -c "CREATE TABLE tpl.items (id int PRIMARY KEY)" -c "SELECT tenant.create('initech', isolation => 'schema', template => 'tpl') IS NOT NULL" -c "SELECT nspname FROM pg_namespace WHERE nspname = 'tenant_initech'" | tail -1)"
 sql fresh -c "CREATE EXTENSION pg_tenant" || failed=1
 upgraded=$(sql old -f tests/upgrade/objects.sql | md5sum)
 installed=$(sql fresh -f tests/upgrade/objects.sql | md5sum)

@@ -30,12 +30,13 @@ CREATE TABLE tenant.tenants (
     plan             text NOT NULL DEFAULT 'default',
     settings         jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(settings) = 'object'),
     suspended_reason text,
+    created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- Since 0.2.0 (last, as ALTER TABLE ADD COLUMN puts them on an upgraded database):
     isolation        text NOT NULL DEFAULT 'shared' CHECK (isolation IN ('shared', 'schema')),
     schema_name      name UNIQUE,          -- a schema tenant's own schema
     template         name,                 -- the schema it was cloned from
-    CHECK ((isolation = 'schema') = (schema_name IS NOT NULL AND template IS NOT NULL)),
-    created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now()
+    CONSTRAINT tenants_schema_check CHECK ((isolation = 'schema') = (schema_name IS NOT NULL AND template IS NOT NULL))
 );
 COMMENT ON TABLE tenant.tenants IS 'pg_tenant: the tenant registry';
 

@@ -61,9 +61,9 @@ fn load_tenant(key: &str) -> Option<Tenant> {
     let by_id = uuid::Uuid::parse_str(key).ok();
     as_extension_owner(|| {
         let query = if by_id.is_some() {
-            "SELECT id, slug, status, suspended_reason, schema_name::pg_catalog.text FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid"
+            "SELECT id, slug, status, suspended_reason, pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->>) 'schema_name' FROM tenant.tenants t WHERE id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid"
         } else {
-            "SELECT id, slug, status, suspended_reason, schema_name::pg_catalog.text FROM tenant.tenants WHERE slug OPERATOR(pg_catalog.=) $1"
+            "SELECT id, slug, status, suspended_reason, pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->>) 'schema_name' FROM tenant.tenants t WHERE slug OPERATOR(pg_catalog.=) $1"
         };
         let key = by_id
             .map(|u| u.to_string())
@@ -148,7 +148,7 @@ RETURNS uuid VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTIO
 COMMENT ON FUNCTION tenant."create"(text, text, text, jsonb, text, name) IS 'pg_tenant: register a tenant (with isolation => ''schema'', in its own schema cloned from template); returns its id';
 "#
 )]
-fn create(
+fn create_tenant(
     slug: Option<&str>,
     name: Option<&str>,
     plan: Option<&str>,
@@ -188,19 +188,18 @@ fn create(
         }
         crate::quotas::require_plan(plan);
         let id = pgrx::Uuid::from_bytes(*uuid::Uuid::new_v4().as_bytes());
-        run_as_owner(
-            "INSERT INTO tenant.tenants (id, slug, name, plan, settings, isolation, schema_name, template) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                id.into(),
-                slug.into(),
-                name.into(),
-                plan.into(),
-                pgrx::JsonB(settings.clone()).into(),
-                isolation.into(),
-                schema.clone().into(),
-                template.clone().into(),
-            ],
-        );
+        let settings_arg = pgrx::JsonB(settings.clone());
+        match (&schema, &template) {
+            (Some(schema), Some(template)) => run_as_owner(
+                "INSERT INTO tenant.tenants (id, slug, name, plan, settings, isolation, schema_name, template) VALUES ($1, $2, $3, $4, $5, 'schema', $6, $7)",
+                &[id.into(), slug.into(), name.into(), plan.into(), settings_arg.into(), schema.as_str().into(), template.as_str().into()],
+            ),
+            // Without the 0.2.0 columns, so that a database still at 0.1.0 keeps working.
+            _ => run_as_owner(
+                "INSERT INTO tenant.tenants (id, slug, name, plan, settings) VALUES ($1, $2, $3, $4, $5)",
+                &[id.into(), slug.into(), name.into(), plan.into(), settings_arg.into()],
+            ),
+        }
         if let (Some(schema), Some(template)) = (&schema, &template) {
             crate::schemas::provision(id, template, schema);
         }
@@ -212,6 +211,13 @@ fn create(
         );
         id
     })
+}
+
+/// tenant.create as 0.1.0 declared it (four arguments): a database still at 0.1.0 calls this
+/// symbol until ALTER EXTENSION pg_tenant UPDATE, since the library is shared by every version.
+#[pg_extern(volatile, parallel_unsafe, sql = false)]
+fn create(slug: Option<&str>, name: Option<&str>, plan: Option<&str>, settings: Option<pgrx::JsonB>) -> pgrx::Uuid {
+    create_tenant(slug, name, plan, settings, Some("shared"), None)
 }
 
 fn set_status(tenant: Option<&str>, status: &str, reason: Option<&str>) {

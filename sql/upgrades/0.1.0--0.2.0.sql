@@ -1,0 +1,36 @@
+-- What upgrading 0.1.0 to 0.2.0 changes in place (the new objects follow from their own files).
+
+-- Schema tenants (src/schemas.rs): the registry records a tenant's isolation and schema.
+ALTER TABLE tenant.tenants
+    ADD COLUMN isolation   text NOT NULL DEFAULT 'shared' CHECK (isolation IN ('shared', 'schema')),
+    ADD COLUMN schema_name name UNIQUE,
+    ADD COLUMN template    name,
+    ADD CONSTRAINT tenants_schema_check CHECK ((isolation = 'schema') = (schema_name IS NOT NULL AND template IS NOT NULL));
+
+-- tenant.create gains isolation and template.
+DROP FUNCTION tenant."create"(text, text, text, jsonb);
+CREATE FUNCTION tenant."create"(slug text, name text DEFAULT NULL, plan text DEFAULT 'default', settings jsonb DEFAULT '{}',
+                                isolation text DEFAULT 'shared', template name DEFAULT NULL)
+RETURNS uuid VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'create_tenant_wrapper';
+COMMENT ON FUNCTION tenant."create"(text, text, text, jsonb, text, name) IS 'pg_tenant: register a tenant (with isolation => ''schema'', in its own schema cloned from template); returns its id';
+
+CREATE FUNCTION tenant.clone_schema(source name, target name, with_data boolean DEFAULT false)
+RETURNS TABLE (kind text, cloned bigint) VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'clone_schema_wrapper';
+COMMENT ON FUNCTION tenant.clone_schema(name, name, boolean) IS 'pg_tenant: create schema target as an exact copy of schema source (and its rows with with_data); returns how many objects of each kind were cloned';
+
+CREATE FUNCTION tenant.schema_guard() RETURNS trigger LANGUAGE c AS 'MODULE_PATHNAME', 'schema_guard_wrapper';
+
+CREATE FUNCTION tenant.migrate(version text, ddl text)
+RETURNS integer VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'migrate_wrapper';
+COMMENT ON FUNCTION tenant.migrate(text, text) IS 'pg_tenant: run ddl in every template and schema tenant schema that has not recorded version, all or nothing; returns how many schemas it ran in';
+
+CREATE FUNCTION tenant.migrate_next(version text, ddl text, batch_size integer DEFAULT 100)
+RETURNS integer VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'migrate_next_wrapper';
+COMMENT ON FUNCTION tenant.migrate_next(text, text, integer) IS 'pg_tenant: like tenant.migrate, for at most batch_size schemas; returns how many it ran in (0: all done). CALL tenant.migrate_batches() commits after each batch';
+
+REVOKE EXECUTE ON FUNCTION
+    tenant."create"(text, text, text, jsonb, text, name),
+    tenant.clone_schema(name, name, boolean),
+    tenant.migrate(text, text),
+    tenant.migrate_next(text, text, integer)
+FROM PUBLIC;
