@@ -47,7 +47,8 @@ dump() {
   "$PG_BIN/pg_dump" -U postgres -d "$DB" -n "$pattern" "${@:2}" | grep -v '^\\\(un\)\?restrict '
 }
 # renamed FROM TO: stdin with every reference to schema FROM made a reference to schema TO:
-# qualified names ("Hard Case".x, pagila.x, also inside literals like nextval('pagila.s')), the
+# qualified names ("Hard Case".x, pagila.x, also inside literals like nextval('pagila.s')) and
+# '"Hard Case"'::regnamespace constants, the
 # schema's own statements (CREATE/ALTER/COMMENT ON/GRANT ON/IN SCHEMA), search_path settings,
 # and the "-- Name: ...; Schema: ...;" headers and a function's SET search_path TO 'a', 'b' list,
 # which print names unquoted. Only the source's
@@ -56,9 +57,10 @@ renamed() {
   FROM_Q=$(qi "$1") TO_Q=$(qi "$2") FROM_R=$1 TO_R=$2 perl -pe '
     BEGIN { ($fq, $tq, $fr, $tr) = @ENV{qw(FROM_Q TO_Q FROM_R TO_R)}; }
     s/(?<![\w"\$])\Q$fq\E(?=\.)/$tq/g;
+    s/\x27\Q$fq\E\x27::regnamespace/\x27$tq\x27::regnamespace/g;
     s/\bSCHEMA \Q$fq\E(?=[ ;]|$)/SCHEMA $tq/g;
     s/^(-- Name: )\Q$fr\E(; Type: SCHEMA;)/$1$tr$2/;
-    s/^(-- Name: .*; Schema: )\Q$fr\E(; Owner:)/$1$tr$2/;
+    s/^(-- (?:Data for )?Name: .*; Schema: )\Q$fr\E(; Owner:)/$1$tr$2/;
     if (/^ +SET search_path TO /) {
       ($fl, $tl) = map { (my $x = $_) =~ s/\x27/\x27\x27/g; "\x27$x\x27" } ($fr, $tr);
       s/(?<=[ ,])\Q$fl\E(?=,|$)/$tl/g;
@@ -134,6 +136,8 @@ for src in "${SOURCES[@]}"; do
     "$(wc -l < "$work/rows.plain") tables, $(awk -F'|' '$2 != 0 && $2 != "unpopulated"' "$work/rows.plain" | wc -l) with rows"
   check "b) '$plain': the materialized views are populated as the source's" \
     "$(grep -c '|unpopulated' "$work/rows.source" || true)" "$(grep -c '|unpopulated' "$work/rows.plain" || true)"
+  check "b) '$plain': every sequence is at its start (never used)" "" \
+    "$(sql -v s="$plain" -c "" <<<"SELECT string_agg(sequencename, ' ') FROM pg_sequences WHERE schemaname = :'s' AND last_value IS NOT NULL" || true)"
   dump "$src" --data-only | renamed "$src" "$data" > "$work/data.source"
   dump "$data" --data-only > "$work/data.clone" || true
   check "b) pg_dump --data-only of '$data' equals '$src' renamed (rows and sequence values)" "" \
@@ -144,15 +148,16 @@ for src in "${SOURCES[@]}"; do
 done
 
 # ---- c) no dependency of a clone on its source --------------------------------------------------
-# The schema of an object: pg_identify_object's, or for the objects it has none for (a column
-# default, rule, trigger, policy) their table's; a schema is its own.
+# The schema of an object, quoted as pg_identify_object prints it: pg_identify_object's, or for
+# the objects it has none for (a column default, rule, trigger, policy) their table's; a schema is
+# its own.
 deps_on_source() {  # SOURCE TARGET: "object -> source object" for each dependency, one a line
   sql -v s="$1" -v t="$2" <<'SQL'
-CREATE FUNCTION pg_temp.schema_of(classid oid, objid oid) RETURNS name LANGUAGE sql STABLE AS $$
+CREATE FUNCTION pg_temp.schema_of(classid oid, objid oid) RETURNS text LANGUAGE sql STABLE AS $$
   SELECT coalesce(
     (pg_identify_object(classid, objid, 0)).schema,
-    (SELECT n.nspname FROM pg_namespace n WHERE classid = 'pg_namespace'::regclass AND n.oid = objid),
-    (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    (SELECT quote_ident(n.nspname) FROM pg_namespace n WHERE classid = 'pg_namespace'::regclass AND n.oid = objid),
+    (SELECT quote_ident(n.nspname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.oid = CASE classid
        WHEN 'pg_attrdef'::regclass THEN (SELECT adrelid FROM pg_attrdef WHERE oid = objid)
        WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = objid)
@@ -163,8 +168,8 @@ SELECT pg_describe_object(d.classid, d.objid, d.objsubid) || ' -> ' || pg_descri
 FROM pg_depend d
 WHERE d.classid IN ('pg_class'::regclass, 'pg_type'::regclass, 'pg_proc'::regclass, 'pg_constraint'::regclass,
                     'pg_attrdef'::regclass, 'pg_rewrite'::regclass, 'pg_trigger'::regclass, 'pg_policy'::regclass)
-AND pg_temp.schema_of(d.classid, d.objid) = :'t'
-AND pg_temp.schema_of(d.refclassid, d.refobjid) = :'s'
+AND pg_temp.schema_of(d.classid, d.objid) = quote_ident(:'t')
+AND pg_temp.schema_of(d.refclassid, d.refobjid) = quote_ident(:'s')
 ORDER BY 1;
 SQL
 }
@@ -174,8 +179,8 @@ for src in "${SOURCES[@]}"; do
     check "c) no object of '$tgt' depends on an object of '$src'" "" "$(deps_on_source "$src" "$tgt" | tr '\n' ';')"
   done
   # The query itself finds dependencies where there are (the source's views on its tables).
-  check "c) (the query finds the source's dependencies on itself)" yes \
-    "$(deps_on_source "$src" "$src" | grep -q . && echo yes || echo no)"
+  self=$(deps_on_source "$src" "$src" | wc -l)
+  check "c) (the query does find dependencies: '$src's on itself)" yes "$([ "$self" -gt 0 ] && echo yes || echo no)"
 done
 
 # ---- d) the pagila clones behave as their own ---------------------------------------------------
@@ -197,8 +202,8 @@ for tgt in pagila_clone pagila_data; do
     "$(sql -c "SELECT count(*) FROM $q.rental_by_category" 2>&1)"
 
   # The clone's own sequence.
-  check "d) $tgt.actor.actor_id takes its default from $tgt's sequence" "$q.actor_actor_id_seq" \
-    "$(sql -c "SELECT pg_get_serial_sequence('$q.actor', 'actor_id')" 2>&1)"
+  check "d) $tgt.actor.actor_id takes its default from $tgt's sequence" "nextval('$q.actor_actor_id_seq'::regclass)" \
+    "$(sql -c "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = '$q.actor'::regclass AND adnum = 1" 2>&1)"
   src_seq=$(sql -c "SELECT last_value || '/' || is_called FROM pagila.actor_actor_id_seq")
   src_actors=$(sql -c "SELECT count(*) FROM pagila.actor_info")
   clone_actors=$(sql -c "SELECT count(*) FROM $q.actor_info")

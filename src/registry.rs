@@ -203,12 +203,13 @@ fn create_tenant(
         if let (Some(schema), Some(template)) = (&schema, &template) {
             crate::schemas::provision(id, template, schema);
         }
-        audit::record(
-            "create",
-            Some(id),
-            json!({"slug": slug, "name": name, "plan": plan, "settings": settings,
-                   "isolation": isolation, "schema": schema, "template": template}),
-        );
+        let mut detail = json!({"slug": slug, "name": name, "plan": plan, "settings": settings});
+        if let (Some(schema), Some(template)) = (&schema, &template) {
+            detail["isolation"] = json!("schema");
+            detail["schema"] = json!(schema);
+            detail["template"] = json!(template);
+        }
+        audit::record("create", Some(id), detail);
         id
     })
 }
@@ -216,7 +217,12 @@ fn create_tenant(
 /// tenant.create as 0.1.0 declared it (four arguments): a database still at 0.1.0 calls this
 /// symbol until ALTER EXTENSION pg_tenant UPDATE, since the library is shared by every version.
 #[pg_extern(volatile, parallel_unsafe, sql = false)]
-fn create(slug: Option<&str>, name: Option<&str>, plan: Option<&str>, settings: Option<pgrx::JsonB>) -> pgrx::Uuid {
+fn create(
+    slug: Option<&str>,
+    name: Option<&str>,
+    plan: Option<&str>,
+    settings: Option<pgrx::JsonB>,
+) -> pgrx::Uuid {
     create_tenant(slug, name, plan, settings, Some("shared"), None)
 }
 
@@ -288,7 +294,10 @@ fn drop_tenant(tenant: Option<&str>) {
         audit::record(
             "drop",
             Some(t.id),
-            json!({"slug": t.slug, "deleted_rows": deleted, "schema": t.schema_name}),
+            match &t.schema_name {
+                Some(schema) => json!({"slug": t.slug, "deleted_rows": deleted, "schema": schema}),
+                None => json!({"slug": t.slug, "deleted_rows": deleted}),
+            },
         );
     })
 }

@@ -403,7 +403,7 @@ FROM pg_statistic_ext s WHERE s.stxnamespace = $1"#.into());
 
     // Comments, owners and privileges of everything above, through one list of objects.
     q.push(format!(r#"
-WITH objects(classid, objid, ref, kind, owner, acl, grant_kind) AS ({OBJECTS})
+WITH objects(classid, objid, ref, kind, owner, acl, grant_kind, owner_follows) AS ({OBJECTS})
 SELECT 11, NULL, d.objoid::int8, 'comment',
        CASE WHEN d.objsubid = 0 THEN format('COMMENT ON %s %s IS %L', o.kind, o.ref, d.description)
             ELSE format('COMMENT ON COLUMN %s.%I IS %L', o.ref, (SELECT attname FROM pg_attribute WHERE attrelid = d.objoid AND attnum = d.objsubid), d.description) END,
@@ -411,7 +411,7 @@ SELECT 11, NULL, d.objoid::int8, 'comment',
 FROM pg_description d JOIN objects o ON o.classid = d.classoid AND o.objid = d.objoid
 UNION ALL
 SELECT 12, NULL, o.objid::int8, NULL, format('ALTER %s %s OWNER TO %I', o.kind, o.ref, pg_get_userbyid(o.owner)), false, NULL::oid
-FROM objects o WHERE o.owner IS NOT NULL AND o.owner <> current_user::regrole
+FROM objects o WHERE o.owner IS NOT NULL AND NOT o.owner_follows AND o.owner <> current_user::regrole
 UNION ALL
 SELECT 13, NULL, o.objid::int8, 'privilege', s.ddl, false, s.run_as
 FROM objects o CROSS JOIN LATERAL (
@@ -455,52 +455,55 @@ FROM pg_class c WHERE c.relnamespace = $1 AND c.relkind = 'm' AND c.relispopulat
 }
 
 /// Every object of the source that can carry a comment, an owner or privileges, with the
+/// reference that names its clone: (classid, objid, ref, kind, owner, acl, grant_kind,
+/// owner_follows).
 /// reference that names its clone: (classid, objid, ref, kind, owner, acl, grant_kind).
 const OBJECTS: &str = r#"
-    SELECT 'pg_namespace'::regclass, n.oid, quote_ident($2), 'SCHEMA', n.nspowner, n.nspacl, 'SCHEMA'
+    SELECT 'pg_namespace'::regclass, n.oid, quote_ident($2), 'SCHEMA', n.nspowner, n.nspacl, 'SCHEMA', false
     FROM pg_namespace n WHERE n.oid = $1
     UNION ALL
     SELECT 'pg_class'::regclass, c.oid, format('%I.%I', $2, c.relname),
            CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
                           WHEN 'i' THEN 'INDEX' WHEN 'I' THEN 'INDEX' ELSE 'TABLE' END,
-           CASE WHEN c.relkind IN ('i', 'I') OR (c.relkind = 'S' AND EXISTS (
-                    SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                    AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))) THEN NULL ELSE c.relowner END,
-           c.relacl, CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END
+           c.relowner, c.relacl, CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+           -- Indexes, and sequences owned by a column, take their table's owner with it.
+           c.relkind IN ('i', 'I') OR (c.relkind = 'S' AND EXISTS (
+               SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+               AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')))
     FROM pg_class c WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'i', 'I')
     UNION ALL
-    SELECT 'pg_class'::regclass, c.oid, format('%I.%I', $2, c.relname), 'TYPE', NULL, NULL, NULL
+    SELECT 'pg_class'::regclass, c.oid, format('%I.%I', $2, c.relname), 'TYPE', NULL, NULL, NULL, false
     FROM pg_class c WHERE c.relnamespace = $1 AND c.relkind = 'c'
     UNION ALL
     SELECT 'pg_type'::regclass, t.oid, format('%I.%I', $2, t.typname), CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,
-           t.typowner, t.typacl, 'TYPE'
+           t.typowner, t.typacl, 'TYPE', false
     FROM pg_type t LEFT JOIN pg_class r ON r.oid = t.typrelid
     WHERE t.typnamespace = $1 AND t.typtype IN ('e', 'd', 'r', 'c') AND (t.typtype <> 'c' OR r.relkind = 'c')
     UNION ALL
     SELECT 'pg_proc'::regclass, p.oid, format('%I.%I(%s)', $2, p.proname, pg_get_function_identity_arguments(p.oid)),
            CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
-           p.proowner, p.proacl, CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END
+           p.proowner, p.proacl, CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, false
     FROM pg_proc p WHERE p.pronamespace = $1
     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype IN ('i', 'e'))
     UNION ALL
-    SELECT 'pg_collation'::regclass, c.oid, format('%I.%I', $2, c.collname), 'COLLATION', c.collowner, NULL, NULL
+    SELECT 'pg_collation'::regclass, c.oid, format('%I.%I', $2, c.collname), 'COLLATION', c.collowner, NULL, NULL, false
     FROM pg_collation c WHERE c.collnamespace = $1
     UNION ALL
-    SELECT 'pg_statistic_ext'::regclass, s.oid, format('%I.%I', $2, s.stxname), 'STATISTICS', s.stxowner, NULL, NULL
+    SELECT 'pg_statistic_ext'::regclass, s.oid, format('%I.%I', $2, s.stxname), 'STATISTICS', s.stxowner, NULL, NULL, false
     FROM pg_statistic_ext s WHERE s.stxnamespace = $1
     UNION ALL
     SELECT 'pg_constraint'::regclass, k.oid,
            CASE WHEN k.contypid <> 0 THEN format('%I ON DOMAIN %I.%I', k.conname, $2, t.typname)
-                ELSE format('%I ON %I.%I', k.conname, $2, c.relname) END, 'CONSTRAINT', NULL, NULL, NULL
+                ELSE format('%I ON %I.%I', k.conname, $2, c.relname) END, 'CONSTRAINT', NULL, NULL, NULL, false
     FROM pg_constraint k LEFT JOIN pg_class c ON c.oid = k.conrelid LEFT JOIN pg_type t ON t.oid = k.contypid
     WHERE k.connamespace = $1
     UNION ALL
-    SELECT 'pg_trigger'::regclass, g.oid, format('%I ON %I.%I', g.tgname, $2, c.relname), 'TRIGGER', NULL, NULL, NULL
+    SELECT 'pg_trigger'::regclass, g.oid, format('%I ON %I.%I', g.tgname, $2, c.relname), 'TRIGGER', NULL, NULL, NULL, false
     FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE c.relnamespace = $1 AND NOT g.tgisinternal
     UNION ALL
-    SELECT 'pg_policy'::regclass, p.oid, format('%I ON %I.%I', p.polname, $2, c.relname), 'POLICY', NULL, NULL, NULL
+    SELECT 'pg_policy'::regclass, p.oid, format('%I ON %I.%I', p.polname, $2, c.relname), 'POLICY', NULL, NULL, NULL, false
     FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = $1
     UNION ALL
-    SELECT 'pg_rewrite'::regclass, w.oid, format('%I ON %I.%I', w.rulename, $2, c.relname), 'RULE', NULL, NULL, NULL
+    SELECT 'pg_rewrite'::regclass, w.oid, format('%I ON %I.%I', w.rulename, $2, c.relname), 'RULE', NULL, NULL, NULL, false
     FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class WHERE c.relnamespace = $1 AND w.rulename <> '_RETURN'
 "#;
