@@ -8,7 +8,7 @@ PORT=${BENCH_PORT:-54327}
 SECONDS_PER_RUN=${BENCH_SECONDS:-8}
 ROUNDS=${BENCH_ROUNDS:-5}
 CLIENTS=${BENCH_CLIENTS:-2}
-PARTS=${1:-reads quotas}
+PARTS=${1:-reads quotas clone}
 dir=$(scripts/cluster.sh start bench "$PORT")
 trap 'scripts/cluster.sh stop bench' EXIT
 export PGHOST=$dir PGPORT=$PORT
@@ -87,6 +87,62 @@ printf '%-44s %12.0f %11sx\n' "single-row insert, PL/pgSQL row trigger" "${best[
 printf '%-44s %12s %11sx\n' "COPY 100,000 rows, no quota (baseline)" "${copy_best[plain]} ms" "1.000"
 printf '%-44s %12s %11sx\n' "COPY 100,000 rows, count quota" "${copy_best[quota]} ms" "$(ratio "${copy_best[quota]}" "${copy_best[plain]}")"
 printf '%-44s %12.0f\n' "tenant.consume() calls per second" "${best[consume]}"
+}
+
+clone() {
+# clone_schema of pagila against the fastest faithful way users have today: pg_dump of the
+# schema, renamed, replayed by psql in one transaction. Both timed the same way (wall clock of
+# the client process, connection included), best of the rounds.
+local pagila=../shared/fixtures/pagila/pagila-in-schema-pagila.sql
+local tenants=${BENCH_TENANTS:-1000}
+echo "== clone setup: pagila =="
+"$PG_BIN/psql" -X -q -U postgres -d bench -c "CREATE EXTENSION IF NOT EXISTS pg_tenant" >/dev/null
+"$PG_BIN/psql" -X -q -U postgres -d bench -f "$pagila" >/dev/null
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+declare -A best
+for round in $(seq 1 "$ROUNDS"); do
+  for v in dump_schema clone_schema dump_data clone_data; do
+    local target="b_${v}_$round" start
+    start=$(date +%s%N)
+    case $v in
+      dump_schema) "$PG_BIN/pg_dump" -U postgres --schema-only -n pagila bench | sed "s/\bpagila\b/$target/g" \
+                     | "$PG_BIN/psql" -X -q -1 -v ON_ERROR_STOP=1 -U postgres -d bench >/dev/null ;;
+      dump_data)   "$PG_BIN/pg_dump" -U postgres -n pagila bench | sed "s/\bpagila\b/$target/g" \
+                     | "$PG_BIN/psql" -X -q -1 -v ON_ERROR_STOP=1 -U postgres -d bench >/dev/null ;;
+      clone_schema) "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -U postgres -d bench \
+                     -c "SELECT count(*) FROM tenant.clone_schema('pagila', '$target')" >/dev/null ;;
+      clone_data)  "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -U postgres -d bench \
+                     -c "SELECT count(*) FROM tenant.clone_schema('pagila', '$target', true)" >/dev/null ;;
+    esac
+    local ms; ms=$(ms_since "$start")
+    echo "round $round  $v: $ms ms"
+    if [ -z "${best[$v]:-}" ] || [ "$ms" -lt "${best[$v]}" ]; then best[$v]=$ms; fi
+    "$PG_BIN/psql" -X -q -U postgres -d bench -c "DROP SCHEMA \"$target\" CASCADE" >/dev/null 2>&1
+  done
+done
+echo "== provisioning $tenants schema tenants from pagila (one transaction each), then one migration =="
+local start; start=$(date +%s%N)
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -U postgres -d bench -c "
+  DO \$\$ BEGIN
+    FOR i IN 1..$tenants LOOP
+      PERFORM tenant.create('bench-' || i, isolation => 'schema', template => 'pagila');
+      COMMIT;
+    END LOOP;
+  END \$\$"
+local provision_ms; provision_ms=$(ms_since "$start")
+start=$(date +%s%N)
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -U postgres -d bench -c "SET client_min_messages = warning" \
+  -c "CALL tenant.migrate_batches('bench_001', 'ALTER TABLE film ADD COLUMN subtitle text; CREATE INDEX ON film (subtitle)', 100)"
+local migrate_ms; migrate_ms=$(ms_since "$start")
+echo
+echo "== clone results (best of $ROUNDS; pagila: 22 tables, about 46,000 rows) =="
+printf '%-52s %10s %16s\n' "variant" "ms" "ratio to pg_dump"
+printf '%-52s %10s %15sx\n' "pg_dump --schema-only | rename | psql -1 (baseline)" "${best[dump_schema]}" "1.000"
+printf '%-52s %10s %15sx\n' "tenant.clone_schema(pagila, target)" "${best[clone_schema]}" "$(ratio "${best[clone_schema]}" "${best[dump_schema]}")"
+printf '%-52s %10s %15sx\n' "pg_dump (with data) | rename | psql -1 (baseline)" "${best[dump_data]}" "1.000"
+printf '%-52s %10s %15sx\n' "tenant.clone_schema(pagila, target, true)" "${best[clone_data]}" "$(ratio "${best[clone_data]}" "${best[dump_data]}")"
+printf '%-52s %10s %16s\n' "provision $tenants schema tenants (tenant.create)" "$provision_ms" "$(awk "BEGIN { printf \"%.1f tenants/s\", $tenants * 1000 / $provision_ms }")"
+printf '%-52s %10s %16s\n' "migrate_batches across $((tenants + 1)) schemas" "$migrate_ms" "$(awk "BEGIN { printf \"%.1f schemas/s\", ($tenants + 1) * 1000 / $migrate_ms }")"
 }
 
 for part in $PARTS; do "$part"; done

@@ -2,8 +2,9 @@
 # Fidelity of tenant.clone_schema(): pagila and the hard cases of tests/fixtures/clone_hard_cases.sql
 # are each cloned twice (without and with data) and compared with their source: pg_dump
 # --schema-only identical once the schema is renamed, the same rows, no dependency of a clone on
-# its source, the pagila clones behaving as their own (sequence, trigger, foreign key, views,
-# materialized view), and the error cases creating nothing. Prints "test NAME ... ok|FAILED" lines.
+# its source, the clones behaving as their own (pagila: sequence, trigger, foreign key, views,
+# materialized view; the hard cases: sequence, procedure, functions, rule), and the error cases
+# creating nothing. Prints "test NAME ... ok|FAILED" lines.
 set -euo pipefail
 SUITE=clone
 . "$(dirname "$0")/suite_lib.sh"
@@ -11,7 +12,6 @@ set -e  # suite_lib.sh sets -uo pipefail; keep -e too
 start_cluster clone "${CLONE_PORT:-54325}"
 DB=clone_fidelity
 work=$(mktemp -d)
-chmod 755 "$work"
 
 # A tally for the closing line.
 eval "suite_$(declare -f check)"
@@ -30,8 +30,6 @@ sqlstate() {
 }
 # qi NAME: NAME as an SQL identifier (quoted when it needs to be), as PostgreSQL quotes it.
 qi() { sql -v n="$1" <<<"SELECT quote_ident(:'n')"; }
-# ql TEXT: TEXT as an SQL literal.
-ql() { sql -v n="$1" <<<"SELECT quote_literal(:'n')"; }
 
 "$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE $DB" >/dev/null
 sql -c "CREATE EXTENSION pg_tenant" >/dev/null
@@ -47,16 +45,28 @@ dump() {
   "$PG_BIN/pg_dump" -U postgres -d "$DB" -n "$pattern" "${@:2}" | grep -v '^\\\(un\)\?restrict '
 }
 # renamed FROM TO: stdin with every reference to schema FROM made a reference to schema TO:
-# qualified names ("Hard Case".x, pagila.x, also inside literals like nextval('pagila.s')) and
-# '"Hard Case"'::regnamespace constants, the
-# schema's own statements (CREATE/ALTER/COMMENT ON/GRANT ON/IN SCHEMA), search_path settings,
-# and the "-- Name: ...; Schema: ...;" headers and a function's SET search_path TO 'a', 'b' list,
-# which print names unquoted. Only the source's
-# dump is renamed: a clone still naming its source shows up as a difference.
+# names qualified with it ("Hard Case".x, pagila.x, also inside literals like
+# nextval('pagila.s')) when x is the name of one of its objects (so that a column qualified with a
+# relation or alias named like the schema, "Hard Case".id, stays), '"Hard Case"'::regnamespace
+# constants, the schema's own statements (CREATE/ALTER/COMMENT ON/GRANT ON/IN SCHEMA), and the
+# "-- Name: ...; Schema: ...;" headers and a function's SET search_path TO 'a', 'b' list, which
+# print names unquoted. Only the source's dump is renamed: a clone still naming its source shows
+# up as a difference.
 renamed() {
-  FROM_Q=$(qi "$1") TO_Q=$(qi "$2") FROM_R=$1 TO_R=$2 perl -pe '
-    BEGIN { ($fq, $tq, $fr, $tr) = @ENV{qw(FROM_Q TO_Q FROM_R TO_R)}; }
-    s/(?<![\w"\$])\Q$fq\E(?=\.)/$tq/g;
+  local names
+  names=$(sql -v s="$1" <<'SQL'
+SELECT DISTINCT quote_ident(name) FROM (
+  SELECT relname FROM pg_class WHERE relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = :'s')
+  UNION ALL SELECT typname FROM pg_type WHERE typnamespace = (SELECT oid FROM pg_namespace WHERE nspname = :'s')
+  UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = :'s')
+  UNION ALL SELECT collname FROM pg_collation WHERE collnamespace = (SELECT oid FROM pg_namespace WHERE nspname = :'s')
+  UNION ALL SELECT stxname FROM pg_statistic_ext WHERE stxnamespace = (SELECT oid FROM pg_namespace WHERE nspname = :'s')
+) o(name)
+SQL
+  )
+  NAMES=$names FROM_Q=$(qi "$1") TO_Q=$(qi "$2") FROM_R=$1 TO_R=$2 perl -pe '
+    BEGIN { ($fq, $tq, $fr, $tr) = @ENV{qw(FROM_Q TO_Q FROM_R TO_R)}; %obj = map { $_ => 1 } split /\n/, $ENV{NAMES}; }
+    s/(?<![\w"\$])\Q$fq\E(?=\.((?:"(?:[^"]|"")*")|[A-Za-z_\x80-\xff][\w\$\x80-\xff]*))/$obj{$1} ? $tq : $fq/ge;
     s/\x27\Q$fq\E\x27::regnamespace/\x27$tq\x27::regnamespace/g;
     s/\bSCHEMA \Q$fq\E(?=[ ;]|$)/SCHEMA $tq/g;
     s/^(-- Name: )\Q$fr\E(; Type: SCHEMA;)/$1$tr$2/;
@@ -74,7 +84,7 @@ n=0
 clone() {  # SOURCE TARGET WITH_DATA: runs tenant.clone_schema, logging every statement it ran
   n=$((n + 1))
   local out
-  out=$(sql -v s="$1" -v t="$2" -v d="$3" 2>"$work/clone.$n.log" <<'SQL' || echo "FAILED: $(grep -v 'DEBUG:' "$work/clone.$n.log" | head -5)"
+  out=$(sql -v s="$1" -v t="$2" -v d="$3" 2>"$work/clone.$n.log" <<'SQL' || echo "FAILED: $(sed -n '/^ERROR:/,$p' "$work/clone.$n.log" | head -3)"
 SET client_min_messages = debug1;
 SELECT string_agg(kind || '=' || cloned, ' ' ORDER BY kind) FROM tenant.clone_schema(:'s', :'t', :'d');
 SQL
@@ -137,7 +147,7 @@ for src in "${SOURCES[@]}"; do
   check "b) '$plain': the materialized views are populated as the source's" \
     "$(grep -c '|unpopulated' "$work/rows.source" || true)" "$(grep -c '|unpopulated' "$work/rows.plain" || true)"
   check "b) '$plain': every sequence is at its start (never used)" "" \
-    "$(sql -v s="$plain" -c "" <<<"SELECT string_agg(sequencename, ' ') FROM pg_sequences WHERE schemaname = :'s' AND last_value IS NOT NULL" || true)"
+    "$(sql -v s="$plain" <<<"SELECT string_agg(sequencename, ' ') FROM pg_sequences WHERE schemaname = :'s' AND last_value IS NOT NULL" || true)"
   dump "$src" --data-only | renamed "$src" "$data" > "$work/data.source"
   dump "$data" --data-only > "$work/data.clone" || true
   check "b) pg_dump --data-only of '$data' equals '$src' renamed (rows and sequence values)" "" \
@@ -164,13 +174,15 @@ CREATE FUNCTION pg_temp.schema_of(classid oid, objid oid) RETURNS text LANGUAGE 
        WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = objid)
        WHEN 'pg_policy'::regclass THEN (SELECT polrelid FROM pg_policy WHERE oid = objid) END))
 $$;
-SELECT pg_describe_object(d.classid, d.objid, d.objsubid) || ' -> ' || pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid)
+SELECT 'no schema ' || quote_ident(:'t') WHERE NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = :'t')
+UNION ALL
+(SELECT pg_describe_object(d.classid, d.objid, d.objsubid) || ' -> ' || pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid)
 FROM pg_depend d
 WHERE d.classid IN ('pg_class'::regclass, 'pg_type'::regclass, 'pg_proc'::regclass, 'pg_constraint'::regclass,
                     'pg_attrdef'::regclass, 'pg_rewrite'::regclass, 'pg_trigger'::regclass, 'pg_policy'::regclass)
 AND pg_temp.schema_of(d.classid, d.objid) = quote_ident(:'t')
 AND pg_temp.schema_of(d.refclassid, d.refobjid) = quote_ident(:'s')
-ORDER BY 1;
+ORDER BY 1);
 SQL
 }
 for src in "${SOURCES[@]}"; do
@@ -258,7 +270,7 @@ before=$(schemas)
 check "e) target exists: 42P06" 42P06 "$(sqlstate "SELECT * FROM tenant.clone_schema('pagila', 'clone_err_existing')")"
 check "e) ... the existing target is left empty" "0|0|0" \
   "$(sql -c "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'clone_err_existing'::regnamespace) || '|' || (SELECT count(*) FROM pg_proc WHERE pronamespace = 'clone_err_existing'::regnamespace) || '|' || (SELECT count(*) FROM pg_type WHERE typnamespace = 'clone_err_existing'::regnamespace)")"
-check "e) target exists (an earlier clone): 42P06" 42P06 "$(sqlstate "SELECT * FROM tenant.clone_schema('Hard Case', 'Clone of Hard Case')")"
+check "e) target exists (an earlier clone): 42P06" 42P06 "$(sqlstate "SELECT * FROM tenant.clone_schema('Hard Case', 'pagila_clone')")"
 check "e) source missing: 3F000" 3F000 "$(sqlstate "SELECT * FROM tenant.clone_schema('no_such_schema', 'clone_err_target')")"
 check "e) source pg_catalog: 22023" 22023 "$(sqlstate "SELECT * FROM tenant.clone_schema('pg_catalog', 'clone_err_target')")"
 check "e) NULL source: 22004" 22004 "$(sqlstate "SELECT * FROM tenant.clone_schema(NULL, 'clone_err_target')")"

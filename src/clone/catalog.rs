@@ -9,7 +9,10 @@
 //! qualified like a function header) are rewritten by [`super::rewrite`]. Every object created is
 //! named `target.name` explicitly: the first schema of the path is pg_catalog.
 //!
-//! Parameters: $1 source namespace oid, $2 target schema name, $3 source schema name.
+//! Parameters: $1 source namespace oid, $2 target schema name, $3 source schema name, and the
+//! source's relations, types and functions as oid arrays ($4, $5, $6), read once: pg_class,
+//! pg_type and pg_proc have no index on the namespace alone, and with thousands of tenant
+//! schemas a scan per query would dominate.
 
 /// Phases (the first column), in the order pg_dump restores: 1 definitions, 2 partition
 /// attachments and sequence ownership, 3 data, 4 sequence values, 5 indexes and keys, 6 index
@@ -27,10 +30,10 @@ pub mod phase {
 /// Objects clone_schema refuses (it would otherwise lose or misplace them). One text per object.
 pub const UNSUPPORTED: &str = r#"
 SELECT format('%s %s', kind, name) FROM (
-    SELECT 'foreign table' AS kind, quote_ident(relname) AS name FROM pg_class WHERE relnamespace = $1 AND relkind = 'f'
-    UNION ALL SELECT 'typed table', quote_ident(relname) FROM pg_class WHERE relnamespace = $1 AND relkind IN ('r', 'p') AND reloftype <> 0
-    UNION ALL SELECT 'base type', quote_ident(typname) FROM pg_type WHERE typnamespace = $1 AND typtype IN ('b', 'p') AND NOT (typelem <> 0 AND typlen = -1)
-    UNION ALL SELECT 'range type with a canonical function', quote_ident(t.typname) FROM pg_type t JOIN pg_range r ON r.rngtypid = t.oid WHERE t.typnamespace = $1 AND r.rngcanonical <> 0
+    SELECT 'foreign table' AS kind, quote_ident(relname) AS name FROM pg_class WHERE oid = ANY($4) AND relkind = 'f'
+    UNION ALL SELECT 'typed table', quote_ident(relname) FROM pg_class WHERE oid = ANY($4) AND relkind IN ('r', 'p') AND reloftype <> 0
+    UNION ALL SELECT 'base type', quote_ident(typname) FROM pg_type WHERE oid = ANY($5) AND typtype IN ('b', 'p') AND NOT (typelem <> 0 AND typlen = -1)
+    UNION ALL SELECT 'range type with a canonical function', quote_ident(t.typname) FROM pg_type t JOIN pg_range r ON r.rngtypid = t.oid WHERE t.oid = ANY($5) AND r.rngcanonical <> 0
     UNION ALL SELECT 'operator', oprname FROM pg_operator WHERE oprnamespace = $1
     UNION ALL SELECT 'operator class', quote_ident(opcname) FROM pg_opclass WHERE opcnamespace = $1
     UNION ALL SELECT 'operator family', quote_ident(opfname) FROM pg_opfamily WHERE opfnamespace = $1
@@ -53,31 +56,32 @@ WITH types AS (
                        WHEN t.typtype = 'm' THEN 'type:' || mr.rngtypid
                        ELSE 'type:' || t.oid END AS node
     FROM pg_type t LEFT JOIN pg_class r ON r.oid = t.typrelid LEFT JOIN pg_range mr ON mr.rngmultitypid = t.oid
-    WHERE t.typnamespace = $1 AND NOT (t.typelem <> 0 AND t.typlen = -1)
+    WHERE t.oid = ANY($5) AND NOT (t.typelem <> 0 AND t.typlen = -1)
 ), objects(classid, objid, node) AS (
     SELECT 'pg_class'::regclass::oid, c.oid, CASE WHEN c.relkind = 'c' THEN 'type:' || c.reltype ELSE 'rel:' || c.oid END
-        FROM pg_class c WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c')
+        FROM pg_class c WHERE c.oid = ANY($4) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c')
     UNION ALL SELECT 'pg_type'::regclass::oid, oid, node FROM types
     UNION ALL SELECT 'pg_type'::regclass::oid, a.oid, t.node FROM pg_type a JOIN types t ON t.oid = a.typelem
-        WHERE a.typnamespace = $1 AND a.typlen = -1
-    UNION ALL SELECT 'pg_proc'::regclass::oid, oid, 'func:' || oid FROM pg_proc WHERE pronamespace = $1
+        WHERE a.oid = ANY($5) AND a.typlen = -1
+    UNION ALL SELECT 'pg_proc'::regclass::oid, oid, 'func:' || oid FROM pg_proc WHERE oid = ANY($6)
     UNION ALL SELECT 'pg_collation'::regclass::oid, oid, 'coll:' || oid FROM pg_collation WHERE collnamespace = $1
     UNION ALL SELECT 'pg_attrdef'::regclass::oid, d.oid, 'rel:' || d.adrelid FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid
-        WHERE c.relnamespace = $1
+        WHERE c.oid = ANY($4)
     UNION ALL SELECT 'pg_constraint'::regclass::oid, k.oid, CASE WHEN k.contypid <> 0 THEN 'type:' || k.contypid ELSE 'rel:' || k.conrelid END
-        FROM pg_constraint k WHERE k.connamespace = $1 AND k.contype = 'c'
+        FROM pg_constraint k WHERE (k.conrelid = ANY($4) OR k.contypid = ANY($5)) AND k.contype = 'c'
     UNION ALL SELECT 'pg_rewrite'::regclass::oid, w.oid, 'rel:' || w.ev_class FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class
-        WHERE c.relnamespace = $1 AND w.rulename = '_RETURN'
+        WHERE c.oid = ANY($4) AND w.rulename = '_RETURN'
 )
 SELECT DISTINCT a.node, b.node AS needs
-FROM pg_depend d
-JOIN objects a ON a.classid = d.classid AND a.objid = d.objid
+FROM objects a
+CROSS JOIN LATERAL (SELECT refclassid, refobjid FROM pg_depend
+                    WHERE classid = a.classid AND objid = a.objid AND deptype = 'n') d
 JOIN objects b ON b.classid = d.refclassid AND b.objid = d.refobjid
-WHERE d.deptype = 'n' AND a.node <> b.node
+WHERE a.node <> b.node
 UNION
 SELECT 'rel:' || i.inhrelid, 'rel:' || i.inhparent
 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-WHERE c.relnamespace = $1 AND p.relnamespace = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+WHERE c.oid = ANY($4) AND p.oid = ANY($4) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 "#;
 
 /// `WITH (...)` from a reloptions array, values quoted.
@@ -107,7 +111,7 @@ SELECT 1, 'type:' || t.oid, t.oid::int8, 'type',
               (SELECT coalesce(string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder), '')
                FROM pg_enum e WHERE e.enumtypid = t.oid)),
        false, NULL::oid
-FROM pg_type t WHERE t.typnamespace = $1 AND t.typtype = 'e'"#.into());
+FROM pg_type t WHERE t.oid = ANY($5) AND t.typtype = 'e'"#.into());
 
     q.push(r#"
 SELECT 1, 'type:' || t.oid, t.oid::int8, 'type',
@@ -118,7 +122,7 @@ SELECT 1, 'type:' || t.oid, t.oid::int8, 'type',
                FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid
                WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)),
        false, NULL::oid
-FROM pg_type t JOIN pg_class r ON r.oid = t.typrelid WHERE t.typnamespace = $1 AND t.typtype = 'c' AND r.relkind = 'c'"#.into());
+FROM pg_type t JOIN pg_class r ON r.oid = t.typrelid WHERE t.oid = ANY($5) AND t.typtype = 'c' AND r.relkind = 'c'"#.into());
 
     q.push(r#"
 SELECT 1, 'type:' || t.oid, t.oid::int8, 'domain',
@@ -131,7 +135,7 @@ SELECT 1, 'type:' || t.oid, t.oid::int8, 'domain',
                                              pg_get_constraintdef(k.oid)), '' ORDER BY k.conname)
                     FROM pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'c'), ''),
        false, NULL::oid
-FROM pg_type t JOIN pg_type bt ON bt.oid = t.typbasetype WHERE t.typnamespace = $1 AND t.typtype = 'd'"#.into());
+FROM pg_type t JOIN pg_type bt ON bt.oid = t.typbasetype WHERE t.oid = ANY($5) AND t.typtype = 'd'"#.into());
 
     q.push(r#"
 SELECT 1, 'type:' || t.oid, t.oid::int8, 'type',
@@ -145,14 +149,14 @@ SELECT 1, 'type:' || t.oid, t.oid::int8, 'type',
 FROM pg_type t JOIN pg_range r ON r.rngtypid = t.oid JOIN pg_type st ON st.oid = r.rngsubtype
 JOIN pg_opclass opc ON opc.oid = r.rngsubopc JOIN pg_namespace opcn ON opcn.oid = opc.opcnamespace
 LEFT JOIN pg_type mt ON mt.oid = (to_jsonb(r)->>'rngmultitypid')::oid
-WHERE t.typnamespace = $1 AND t.typtype = 'r'"#.into());
+WHERE t.oid = ANY($5) AND t.typtype = 'r'"#.into());
 
     // Functions and procedures: PostgreSQL's own definition, with the source schema rewritten in
     // the header and the body (`body` = true). Internal ones (range constructors) come with their type.
     q.push(r#"
 SELECT 1, 'func:' || p.oid, p.oid::int8, CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
        pg_get_functiondef(p.oid), true, NULL::oid
-FROM pg_proc p WHERE p.pronamespace = $1 AND p.prokind IN ('f', 'p', 'w')
+FROM pg_proc p WHERE p.oid = ANY($6) AND p.prokind IN ('f', 'p', 'w')
 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype IN ('i', 'e'))"#.into());
 
     q.push(r#"
@@ -179,7 +183,7 @@ SELECT 1, 'func:' || p.oid, p.oid::int8, 'aggregate',
               CASE p.proparallel WHEN 's' THEN ', PARALLEL = SAFE' WHEN 'r' THEN ', PARALLEL = RESTRICTED' END,
               CASE WHEN a.aggkind = 'h' THEN ', HYPOTHETICAL' END)),
        false, NULL::oid
-FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid WHERE p.pronamespace = $1"#.into());
+FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid WHERE p.oid = ANY($6)"#.into());
 
     // Sequences of their own (identity sequences come with their column).
     q.push(r#"
@@ -189,7 +193,7 @@ SELECT 1, 'rel:' || c.oid, c.oid::int8, 'sequence',
               s.seqincrement, s.seqmin, s.seqmax, s.seqstart, s.seqcache, CASE WHEN s.seqcycle THEN ' CYCLE' ELSE '' END),
        false, NULL::oid
 FROM pg_class c JOIN pg_sequence s ON s.seqrelid = c.oid
-WHERE c.relnamespace = $1 AND c.relkind = 'S'
+WHERE c.oid = ANY($4) AND c.relkind = 'S'
 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i')"#.into());
 
     // Tables. Partitions are created standalone with every column and CHECK constraint (as
@@ -254,7 +258,7 @@ LEFT JOIN LATERAL (
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 ) extras ON true
-WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'p')"#,
+WHERE c.oid = ANY($4) AND c.relkind IN ('r', 'p')"#,
         table_opts = options("c.reloptions"),
         toast_opts = options("t.reloptions").replace("format('%s=%L'", "format('toast.%s=%L'"),
         att_opts = options("a.attoptions"),
@@ -271,26 +275,26 @@ SELECT 1, 'rel:' || c.oid, c.oid::int8, CASE c.relkind WHEN 'v' THEN 'view' ELSE
                    rtrim(pg_get_viewdef(c.oid), ';')) END,
        false, NULL::oid
 FROM pg_class c LEFT JOIN pg_am am ON am.oid = c.relam LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace
-WHERE c.relnamespace = $1 AND c.relkind IN ('v', 'm')"#, opts = options("c.reloptions")));
+WHERE c.oid = ANY($4) AND c.relkind IN ('v', 'm')"#, opts = options("c.reloptions")));
 
     // ---- after the definitions ----
     q.push(r#"
 SELECT 2, NULL, c.oid::int8, NULL,
        format('ALTER TABLE ONLY %s ATTACH PARTITION %I.%I %s', i.inhparent::regclass::text, $2, c.relname, pg_get_expr(c.relpartbound, c.oid)),
        false, NULL::oid
-FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid WHERE c.relnamespace = $1 AND c.relispartition AND c.relkind IN ('r', 'p')"#.into());
+FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid WHERE c.oid = ANY($4) AND c.relispartition AND c.relkind IN ('r', 'p')"#.into());
 
     q.push(r#"
 SELECT 2, NULL, s.oid::int8, NULL, format('ALTER SEQUENCE %I.%I OWNED BY %I.%I.%I', $2, s.relname, $2, t.relname, a.attname), false, NULL::oid
 FROM pg_depend d JOIN pg_class s ON s.oid = d.objid JOIN pg_class t ON t.oid = d.refobjid
 JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
 WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a'
-AND s.relkind = 'S' AND s.relnamespace = $1 AND t.relnamespace = $1"#.into());
+AND s.relkind = 'S' AND s.oid = ANY($4) AND t.oid = ANY($4)"#.into());
 
     q.push(r#"
 SELECT 2, NULL, c.oid::int8, NULL, format('ALTER VIEW %I.%I ALTER COLUMN %I SET DEFAULT %s', $2, c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid)), false, NULL::oid
 FROM pg_class c JOIN pg_attrdef d ON d.adrelid = c.oid JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.adnum
-WHERE c.relnamespace = $1 AND c.relkind = 'v'"#.into());
+WHERE c.oid = ANY($4) AND c.relkind = 'v'"#.into());
 
     // Data: every row of every table, straight from the source (phase 3, only with_data).
     q.push(r#"
@@ -301,37 +305,37 @@ FROM pg_class c CROSS JOIN LATERAL (
     -- A value of one of the source's own types (enum, composite, range, domain, or an array of
     -- them) is not of the clone's type: it goes through its text form, which is exact.
     SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS list,
-           string_agg(CASE WHEN t.typnamespace = $1 OR e.typnamespace = $1
+           string_agg(CASE WHEN t.oid = ANY($5) OR e.oid = ANY($5)
                            THEN format('%I::text::%s', a.attname, format_type(a.atttypid, a.atttypmod))
                            ELSE quote_ident(a.attname) END, ', ' ORDER BY a.attnum) AS exprs
     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typlen = -1
     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') cols
-WHERE c.relnamespace = $1 AND c.relkind = 'r' AND cols.list IS NOT NULL"#.into());
+WHERE c.oid = ANY($4) AND c.relkind = 'r' AND cols.list IS NOT NULL"#.into());
 
     q.push(r#"
 SELECT 4, NULL, c.oid::int8, NULL,
        format('SELECT pg_catalog.setval(%L, last_value, is_called) FROM %I.%I', format('%I.%I', $2, c.relname), $3, c.relname),
        false, NULL::oid
-FROM pg_class c WHERE c.relnamespace = $1 AND c.relkind = 'S'"#.into());
+FROM pg_class c WHERE c.oid = ANY($4) AND c.relkind = 'S'"#.into());
 
     // Indexes and the constraints that own one; partition indexes are attached to their parent's.
     q.push(r#"
 SELECT 5, NULL, k.oid::int8, 'constraint',
        format('ALTER TABLE ONLY %I.%I ADD CONSTRAINT %I %s', $2, c.relname, k.conname, pg_get_constraintdef(k.oid)), false, NULL::oid
 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-WHERE c.relnamespace = $1 AND (k.contype IN ('p', 'u', 'x') OR (k.contype = 'c' AND NOT k.convalidated AND k.conislocal))"#.into());
+WHERE c.oid = ANY($4) AND (k.contype IN ('p', 'u', 'x') OR (k.contype = 'c' AND NOT k.convalidated AND k.conislocal))"#.into());
 
     q.push(r#"
 SELECT 5, NULL, i.indexrelid::int8, 'index', pg_get_indexdef(i.indexrelid), false, NULL::oid
 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
-WHERE c.relnamespace = $1
+WHERE c.oid = ANY($4)
 AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x'))"#.into());
 
     q.push(r#"
 SELECT 6, NULL, (CASE WHEN ch.relkind = 'I' THEN 1 ELSE 0 END)::int8, NULL,
        format('ALTER INDEX %I.%I ATTACH PARTITION %I.%I', $2, p.relname, $2, ch.relname), false, NULL::oid
 FROM pg_inherits i JOIN pg_class ch ON ch.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-WHERE ch.relkind IN ('i', 'I') AND ch.relnamespace = $1 AND p.relnamespace = $1"#.into());
+WHERE ch.relkind IN ('i', 'I') AND ch.oid = ANY($4) AND p.oid = ANY($4)"#.into());
 
     q.push(r#"
 SELECT 7, NULL, c.oid::int8, NULL,
@@ -339,11 +343,11 @@ SELECT 7, NULL, c.oid::int8, NULL,
               CASE c.relreplident WHEN 'n' THEN 'NOTHING' WHEN 'f' THEN 'FULL'
                    ELSE 'USING INDEX ' || (SELECT quote_ident(ic.relname) FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
                                            WHERE x.indrelid = c.oid AND x.indisreplident) END), false, NULL::oid
-FROM pg_class c WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'p') AND c.relreplident <> 'd'
+FROM pg_class c WHERE c.oid = ANY($4) AND c.relkind IN ('r', 'p') AND c.relreplident <> 'd'
 UNION ALL
 SELECT 7, NULL, c.oid::int8, NULL, format('ALTER TABLE %I.%I CLUSTER ON %I', $2, c.relname, ic.relname), false, NULL::oid
 FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_class ic ON ic.oid = x.indexrelid
-WHERE c.relnamespace = $1 AND x.indisclustered"#.into());
+WHERE c.oid = ANY($4) AND x.indisclustered"#.into());
 
     // Foreign keys once the data is in (checked then). Those a partition inherits come with
     // its parent's.
@@ -352,7 +356,7 @@ SELECT 8, NULL, k.oid::int8, 'foreign key',
        format('ALTER TABLE %s%I.%I ADD CONSTRAINT %I %s', CASE WHEN c.relkind = 'p' THEN '' ELSE 'ONLY ' END, $2, c.relname,
               k.conname, pg_get_constraintdef(k.oid)), false, NULL::oid
 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-WHERE c.relnamespace = $1 AND k.contype = 'f' AND k.conparentid = 0"#.into());
+WHERE c.oid = ANY($4) AND k.contype = 'f' AND k.conparentid = 0"#.into());
 
     // Triggers, rules, policies and row security, which would have fired on the data load.
     q.push(r#"
@@ -363,7 +367,7 @@ SELECT 9, NULL, t.oid::int8, 'trigger',
            WHEN 'A' THEN format('; ALTER TABLE %I.%I ENABLE ALWAYS TRIGGER %I', $2, c.relname, t.tgname) ELSE '' END,
        false, NULL::oid
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-WHERE c.relnamespace = $1 AND NOT t.tgisinternal AND t.tgparentid = 0"#.into());
+WHERE c.oid = ANY($4) AND NOT t.tgisinternal AND t.tgparentid = 0"#.into());
 
     q.push(r#"
 SELECT 9, NULL, w.oid::int8, 'rule',
@@ -373,7 +377,7 @@ SELECT 9, NULL, w.oid::int8, 'rule',
            WHEN 'A' THEN format('; ALTER TABLE %I.%I ENABLE ALWAYS RULE %I', $2, c.relname, w.rulename) ELSE '' END,
        false, NULL::oid
 FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class
-WHERE c.relnamespace = $1 AND w.rulename <> '_RETURN'"#.into());
+WHERE c.oid = ANY($4) AND w.rulename <> '_RETURN'"#.into());
 
     q.push(r#"
 SELECT 9, NULL, p.oid::int8, 'policy',
@@ -385,14 +389,14 @@ SELECT 9, NULL, p.oid::int8, 'policy',
               CASE WHEN p.polqual IS NOT NULL THEN ' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')' ELSE '' END,
               CASE WHEN p.polwithcheck IS NOT NULL THEN ' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')' ELSE '' END),
        false, NULL::oid
-FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = $1"#.into());
+FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.oid = ANY($4)"#.into());
 
     q.push(r#"
 SELECT 9, NULL, c.oid::int8, NULL,
        concat_ws('; ', CASE WHEN c.relrowsecurity THEN format('ALTER TABLE ONLY %I.%I ENABLE ROW LEVEL SECURITY', $2, c.relname) END,
                        CASE WHEN c.relforcerowsecurity THEN format('ALTER TABLE ONLY %I.%I FORCE ROW LEVEL SECURITY', $2, c.relname) END),
        false, NULL::oid
-FROM pg_class c WHERE c.relnamespace = $1 AND (c.relrowsecurity OR c.relforcerowsecurity)"#.into());
+FROM pg_class c WHERE c.oid = ANY($4) AND (c.relrowsecurity OR c.relforcerowsecurity)"#.into());
 
     q.push(r#"
 SELECT 10, NULL, s.oid::int8, 'statistics',
@@ -432,7 +436,7 @@ SELECT 13, NULL, c.oid::int8, 'privilege',
               CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END),
        false, CASE WHEN x.grantor <> c.relowner THEN x.grantor END
 FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid CROSS JOIN LATERAL aclexplode(a.attacl) x
-WHERE c.relnamespace = $1 AND a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.oid = ANY($4) AND a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
 GROUP BY c.oid, c.relname, c.relowner, a.attnum, a.attname, x.grantor, x.grantee, x.is_grantable
 "#, OBJECTS = OBJECTS));
 
@@ -450,7 +454,7 @@ GROUP BY d.oid, d.defaclrole, d.defaclobjtype, x.grantee, x.is_grantable"#.into(
 
     q.push(r#"
 SELECT 15, 'rel:' || c.oid, c.oid::int8, NULL, format('REFRESH MATERIALIZED VIEW %I.%I', $2, c.relname), false, NULL::oid
-FROM pg_class c WHERE c.relnamespace = $1 AND c.relkind = 'm' AND c.relispopulated"#.into());
+FROM pg_class c WHERE c.oid = ANY($4) AND c.relkind = 'm' AND c.relispopulated"#.into());
     q
 }
 
@@ -470,20 +474,20 @@ const OBJECTS: &str = r#"
            c.relkind IN ('i', 'I') OR (c.relkind = 'S' AND EXISTS (
                SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
                AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')))
-    FROM pg_class c WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'i', 'I')
+    FROM pg_class c WHERE c.oid = ANY($4) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'i', 'I')
     UNION ALL
     SELECT 'pg_class'::regclass, c.oid, format('%I.%I', $2, c.relname), 'TYPE', NULL, NULL, NULL, false
-    FROM pg_class c WHERE c.relnamespace = $1 AND c.relkind = 'c'
+    FROM pg_class c WHERE c.oid = ANY($4) AND c.relkind = 'c'
     UNION ALL
     SELECT 'pg_type'::regclass, t.oid, format('%I.%I', $2, t.typname), CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,
            t.typowner, t.typacl, 'TYPE', false
     FROM pg_type t LEFT JOIN pg_class r ON r.oid = t.typrelid
-    WHERE t.typnamespace = $1 AND t.typtype IN ('e', 'd', 'r', 'c') AND (t.typtype <> 'c' OR r.relkind = 'c')
+    WHERE t.oid = ANY($5) AND t.typtype IN ('e', 'd', 'r', 'c') AND (t.typtype <> 'c' OR r.relkind = 'c')
     UNION ALL
     SELECT 'pg_proc'::regclass, p.oid, format('%I.%I(%s)', $2, p.proname, pg_get_function_identity_arguments(p.oid)),
            CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
            p.proowner, p.proacl, CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, false
-    FROM pg_proc p WHERE p.pronamespace = $1
+    FROM pg_proc p WHERE p.oid = ANY($6)
     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype IN ('i', 'e'))
     UNION ALL
     SELECT 'pg_collation'::regclass, c.oid, format('%I.%I', $2, c.collname), 'COLLATION', c.collowner, NULL, NULL, false
@@ -496,14 +500,14 @@ const OBJECTS: &str = r#"
            CASE WHEN k.contypid <> 0 THEN format('%I ON DOMAIN %I.%I', k.conname, $2, t.typname)
                 ELSE format('%I ON %I.%I', k.conname, $2, c.relname) END, 'CONSTRAINT', NULL, NULL, NULL, false
     FROM pg_constraint k LEFT JOIN pg_class c ON c.oid = k.conrelid LEFT JOIN pg_type t ON t.oid = k.contypid
-    WHERE k.connamespace = $1
+    WHERE (k.conrelid = ANY($4) OR k.contypid = ANY($5))
     UNION ALL
     SELECT 'pg_trigger'::regclass, g.oid, format('%I ON %I.%I', g.tgname, $2, c.relname), 'TRIGGER', NULL, NULL, NULL, false
-    FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE c.relnamespace = $1 AND NOT g.tgisinternal
+    FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE c.oid = ANY($4) AND NOT g.tgisinternal
     UNION ALL
     SELECT 'pg_policy'::regclass, p.oid, format('%I ON %I.%I', p.polname, $2, c.relname), 'POLICY', NULL, NULL, NULL, false
-    FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = $1
+    FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.oid = ANY($4)
     UNION ALL
     SELECT 'pg_rewrite'::regclass, w.oid, format('%I ON %I.%I', w.rulename, $2, c.relname), 'RULE', NULL, NULL, NULL, false
-    FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class WHERE c.relnamespace = $1 AND w.rulename <> '_RETURN'
+    FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class WHERE c.oid = ANY($4) AND w.rulename <> '_RETURN'
 "#;

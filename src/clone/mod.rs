@@ -99,8 +99,9 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
             format!("pg_catalog, {}, pg_temp", quote_identifier(source)),
         )],
         || {
-            refuse_unsupported(source_oid, source);
-            read_steps(source_oid, source, target)
+            let members = Members::read(source_oid);
+            refuse_unsupported(source_oid, source, &members);
+            read_steps(source_oid, source, target, &members)
         },
     );
     let steps = order(steps, with_data);
@@ -178,13 +179,47 @@ fn check_names(source: &str, target: &str) -> pg_sys::Oid {
     oid
 }
 
-fn refuse_unsupported(source_oid: pg_sys::Oid, source: &str) {
+/// The source's relations, types and functions ($4, $5, $6 of the catalog queries).
+struct Members {
+    relations: Vec<pg_sys::Oid>,
+    types: Vec<pg_sys::Oid>,
+    functions: Vec<pg_sys::Oid>,
+}
+
+impl Members {
+    fn read(source_oid: pg_sys::Oid) -> Members {
+        let list = |query: &str| {
+            Spi::get_one_with_args::<Vec<pg_sys::Oid>>(query, &[source_oid.into()])
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
+        Members {
+            relations: list("SELECT ARRAY(SELECT oid FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) $1)"),
+            types: list("SELECT ARRAY(SELECT oid FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) $1)"),
+            functions: list("SELECT ARRAY(SELECT oid FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) $1)"),
+        }
+    }
+
+    fn args<'a>(&self, source_oid: pg_sys::Oid, source: &'a str, target: &'a str) -> [pgrx::datum::DatumWithOid<'a>; 6] {
+        [
+            source_oid.into(),
+            target.into(),
+            source.into(),
+            self.relations.clone().into(),
+            self.types.clone().into(),
+            self.functions.clone().into(),
+        ]
+    }
+}
+
+fn refuse_unsupported(source_oid: pg_sys::Oid, source: &str, members: &Members) {
     let objects = Spi::connect(|client| {
         let mut found = Vec::new();
         for row in client.select(
             catalog::UNSUPPORTED,
             None,
-            &[source_oid.into(), source.into(), source.into()],
+            &members.args(source_oid, source, source),
         )? {
             found.extend(row.get::<String>(1)?);
         }
@@ -204,9 +239,10 @@ fn read_steps(
     source_oid: pg_sys::Oid,
     source: &str,
     target: &str,
+    members: &Members,
 ) -> (Vec<Step>, Vec<(String, String)>) {
     Spi::connect(|client| {
-        let args = [source_oid.into(), target.into(), source.into()];
+        let args = members.args(source_oid, source, target);
         let mut steps = Vec::new();
         for query in catalog::step_queries() {
             for row in client.select(query.as_str(), None, &args)? {
@@ -226,7 +262,7 @@ fn read_steps(
             }
         }
         let mut edges = Vec::new();
-        for row in client.select(catalog::DEPENDENCIES, None, &[source_oid.into()])? {
+        for row in client.select(catalog::DEPENDENCIES, None, &args)? {
             if let (Some(a), Some(b)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
                 edges.push((a, b));
             }
