@@ -65,8 +65,9 @@ WITH types AS (
         WHERE a.oid = ANY($5) AND a.typlen = -1
     UNION ALL SELECT 'pg_proc'::regclass::oid, oid, 'func:' || oid FROM pg_proc WHERE oid = ANY($6)
     UNION ALL SELECT 'pg_collation'::regclass::oid, oid, 'coll:' || oid FROM pg_collation WHERE collnamespace = $1
-    UNION ALL SELECT 'pg_attrdef'::regclass::oid, d.oid, 'rel:' || d.adrelid FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid
-        WHERE c.oid = ANY($4)
+    UNION ALL SELECT 'pg_attrdef'::regclass::oid, d.oid, 'rel:' || d.adrelid FROM pg_attrdef d
+        JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+        WHERE d.adrelid = ANY($4) AND a.attgenerated <> ''
     UNION ALL SELECT 'pg_constraint'::regclass::oid, k.oid, CASE WHEN k.contypid <> 0 THEN 'type:' || k.contypid ELSE 'rel:' || k.conrelid END
         FROM pg_constraint k WHERE (k.conrelid = ANY($4) OR k.contypid = ANY($5)) AND k.contype = 'c'
     UNION ALL SELECT 'pg_rewrite'::regclass::oid, w.oid, 'rel:' || w.ev_class FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class
@@ -218,8 +219,7 @@ LEFT JOIN LATERAL (
                CASE WHEN a.attcollation <> 0 AND a.attcollation <> at.typcollation
                     THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END,
                CASE a.attcompression WHEN 'p' THEN ' COMPRESSION pglz' WHEN 'l' THEN ' COMPRESSION lz4' ELSE '' END,
-               CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(d.adbin, d.adrelid) || ') STORED'
-                    WHEN d.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid) ELSE '' END,
+               CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(d.adbin, d.adrelid) || ') STORED' ELSE '' END,
                CASE WHEN a.attidentity IN ('a', 'd') THEN
                     format(' GENERATED %s AS IDENTITY (SEQUENCE NAME %I.%I START WITH %s INCREMENT BY %s MINVALUE %s MAXVALUE %s CACHE %s%s)',
                            CASE a.attidentity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END, $2, idseq.relname,
@@ -249,9 +249,6 @@ LEFT JOIN LATERAL (
                CASE WHEN a.attstorage <> at.typstorage THEN format('; ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET STORAGE %s', $2, c.relname, a.attname,
                     CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END) END,
                CASE WHEN a.attoptions IS NOT NULL THEN format('; ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET (%s)', $2, c.relname, a.attname, {att_opts}) END,
-               CASE WHEN NOT a.attislocal AND NOT c.relispartition AND a.attgenerated = '' THEN
-                    CASE WHEN d.adbin IS NOT NULL THEN format('; ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET DEFAULT %s', $2, c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid))
-                         ELSE format('; ALTER TABLE ONLY %I.%I ALTER COLUMN %I DROP DEFAULT', $2, c.relname, a.attname) END END,
                CASE WHEN NOT a.attislocal AND NOT c.relispartition AND a.attnotnull THEN
                     format('; ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET NOT NULL', $2, c.relname, a.attname) END), '' ORDER BY a.attnum) AS list
     FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid
@@ -290,6 +287,14 @@ FROM pg_depend d JOIN pg_class s ON s.oid = d.objid JOIN pg_class t ON t.oid = d
 JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
 WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a'
 AND s.relkind = 'S' AND s.oid = ANY($4) AND t.oid = ANY($4)"#.into());
+
+    // Column defaults once every definition exists (as pg_dump does when it must): a default
+    // may call a function whose body reads the table. Not needed before: the data load gives
+    // every column a value.
+    q.push(r#"
+SELECT 2, NULL, c.oid::int8, NULL, format('ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET DEFAULT %s', $2, c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid)), false, NULL::oid
+FROM pg_class c JOIN pg_attrdef d ON d.adrelid = c.oid JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.adnum
+WHERE c.oid = ANY($4) AND c.relkind IN ('r', 'p') AND a.attgenerated = '' AND NOT a.attisdropped"#.into());
 
     q.push(r#"
 SELECT 2, NULL, c.oid::int8, NULL, format('ALTER VIEW %I.%I ALTER COLUMN %I SET DEFAULT %s', $2, c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid)), false, NULL::oid
@@ -345,6 +350,11 @@ SELECT 7, NULL, c.oid::int8, NULL,
                                            WHERE x.indrelid = c.oid AND x.indisreplident) END), false, NULL::oid
 FROM pg_class c WHERE c.oid = ANY($4) AND c.relkind IN ('r', 'p') AND c.relreplident <> 'd'
 UNION ALL
+SELECT 7, NULL, x.indexrelid::int8, NULL,
+       format('ALTER INDEX %I.%I ALTER COLUMN %s SET STATISTICS %s', $2, ic.relname, a.attnum, a.attstattarget), false, NULL::oid
+FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_attribute a ON a.attrelid = x.indexrelid
+WHERE x.indrelid = ANY($4) AND a.attstattarget >= 0
+UNION ALL
 SELECT 7, NULL, c.oid::int8, NULL, format('ALTER TABLE %I.%I CLUSTER ON %I', $2, c.relname, ic.relname), false, NULL::oid
 FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_class ic ON ic.oid = x.indexrelid
 WHERE c.oid = ANY($4) AND x.indisclustered"#.into());
@@ -368,6 +378,15 @@ SELECT 9, NULL, t.oid::int8, 'trigger',
        false, NULL::oid
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 WHERE c.oid = ANY($4) AND NOT t.tgisinternal AND t.tgparentid = 0"#.into());
+
+    // A trigger a partition got from its parent, enabled or disabled on its own.
+    q.push(r#"
+SELECT 9, NULL, t.oid::int8, NULL,
+       format('ALTER TABLE %I.%I %s TRIGGER %I', $2, c.relname,
+              CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' WHEN 'A' THEN 'ENABLE ALWAYS' ELSE 'ENABLE' END, t.tgname),
+       false, NULL::oid
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_trigger pt ON pt.oid = t.tgparentid
+WHERE c.oid = ANY($4) AND t.tgparentid <> 0 AND (t.tgenabled <> 'O' OR pt.tgenabled <> 'O')"#.into());
 
     q.push(r#"
 SELECT 9, NULL, w.oid::int8, 'rule',

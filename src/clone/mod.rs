@@ -10,7 +10,7 @@
 mod catalog;
 mod rewrite;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::{c_int, CString};
 
 use pgrx::pg_sys;
@@ -101,11 +101,15 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
         || {
             let members = Members::read(source_oid);
             refuse_unsupported(source_oid, source, &members);
-            read_steps(source_oid, source, target, &members)
+            (
+                read_steps(source_oid, source, target, &members),
+                members.names(source_oid),
+            )
         },
     );
+    let (steps, names) = steps;
     let steps = order(steps, with_data);
-    let rewriter = Rewriter::new(source, target);
+    let rewriter = Rewriter::new(source, target, names);
     let mut counts: HashMap<String, i64> = HashMap::new();
     let settings = [
         (
@@ -201,7 +205,29 @@ impl Members {
         }
     }
 
-    fn args<'a>(&self, source_oid: pg_sys::Oid, source: &'a str, target: &'a str) -> [pgrx::datum::DatumWithOid<'a>; 6] {
+    /// The names of the source's objects (what `source.name` can refer to).
+    fn names(&self, source_oid: pg_sys::Oid) -> HashSet<String> {
+        Spi::get_one_with_args::<Vec<String>>(
+            "SELECT ARRAY(SELECT relname::pg_catalog.text FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) ANY ($2)
+                    UNION SELECT typname::pg_catalog.text FROM pg_catalog.pg_type WHERE oid OPERATOR(pg_catalog.=) ANY ($3)
+                    UNION SELECT proname::pg_catalog.text FROM pg_catalog.pg_proc WHERE oid OPERATOR(pg_catalog.=) ANY ($4)
+                    UNION SELECT collname::pg_catalog.text FROM pg_catalog.pg_collation WHERE collnamespace OPERATOR(pg_catalog.=) $1
+                    UNION SELECT stxname::pg_catalog.text FROM pg_catalog.pg_statistic_ext WHERE stxnamespace OPERATOR(pg_catalog.=) $1)",
+            &[source_oid.into(), self.relations.clone().into(), self.types.clone().into(), self.functions.clone().into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+    }
+
+    fn args<'a>(
+        &self,
+        source_oid: pg_sys::Oid,
+        source: &'a str,
+        target: &'a str,
+    ) -> [pgrx::datum::DatumWithOid<'a>; 6] {
         [
             source_oid.into(),
             target.into(),

@@ -6,6 +6,8 @@
 //! text replace: it knows identifiers, quoted identifiers, string literals and comments, so
 //! `srcx.t`, `x.src.t` and `'src.t'` in an ordinary literal are left alone.
 
+use std::collections::HashSet;
+
 use pgrx::spi::quote_identifier;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -22,15 +24,19 @@ pub struct Rewriter {
     /// The source schema as a quoted identifier: `"Src"`.
     quoted: String,
     target: String,
+    /// Names of the source's objects: `src.x` is a reference to the schema only when `x` is one
+    /// (with a table named like its schema, `src.col` is a column reference).
+    names: HashSet<String>,
 }
 
 impl Rewriter {
-    pub fn new(source: &str, target: &str) -> Self {
+    pub fn new(source: &str, target: &str, names: HashSet<String>) -> Self {
         let ident = quote_identifier(source);
         Rewriter {
             bare: (ident == source).then(|| source.to_string()),
             quoted: format!("\"{}\"", source.replace('"', "\"\"")),
             target: quote_identifier(target),
+            names,
         }
     }
 
@@ -65,7 +71,18 @@ impl Rewriter {
                 let escapes = i > 0 && matches!(s[i - 1], 'E' | 'e');
                 let end = literal_end(s, i + 1, escapes);
                 let inner = &s[i + 1..end.min(s.len())];
-                let cast_to_reg = starts_with_reg_cast(&s[(end + 1).min(s.len())..]);
+                let after = &s[(end + 1).min(s.len())..];
+                let cast_to_reg = starts_with_cast(after, "::reg");
+                let content = inner.iter().collect::<String>().replace("''", "'");
+                let names_schema =
+                    content == self.quoted || self.bare.as_deref() == Some(content.as_str());
+                if names_schema && starts_with_cast(after, "::regnamespace") {
+                    // '"Src"'::regnamespace is the schema itself.
+                    out.push_str(&pgrx::spi::quote_literal(&self.target));
+                    i = end + 1;
+                    prev_significant = Some('\'');
+                    continue;
+                }
                 out.push('\'');
                 if scope == Scope::Everywhere || cast_to_reg {
                     out.push_str(&self.scan(inner, scope, true));
@@ -152,8 +169,7 @@ impl Rewriter {
         next: usize,
         in_literal: bool,
     ) {
-        let qualifies = s[next..].iter().find(|c| !c.is_whitespace()) == Some(&'.');
-        if matches && qualifies && prev != Some('.') {
+        if matches && prev != Some('.') && self.names_source_object(s, next) {
             if in_literal {
                 out.push_str(&self.target.replace('\'', "''"));
             } else {
@@ -198,9 +214,46 @@ fn quoted_end(s: &[char], from: usize) -> usize {
     s.len()
 }
 
-fn starts_with_reg_cast(s: &[char]) -> bool {
-    let rest: String = s.iter().take(16).collect::<String>().to_ascii_lowercase();
-    rest.starts_with("::reg")
+fn starts_with_cast(s: &[char], cast: &str) -> bool {
+    let rest: String = s
+        .iter()
+        .take(cast.len())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    rest == cast
+}
+
+impl Rewriter {
+    /// Whether `s[next..]` is `.name` with `name` one of the source's objects.
+    fn names_source_object(&self, s: &[char], next: usize) -> bool {
+        let skip_space = |mut i: usize| {
+            while i < s.len() && s[i].is_whitespace() {
+                i += 1;
+            }
+            i
+        };
+        let mut i = skip_space(next);
+        if s.get(i) != Some(&'.') {
+            return false;
+        }
+        i = skip_space(i + 1);
+        let name = if s.get(i) == Some(&'"') {
+            let end = quoted_end(s, i + 1);
+            s[i + 1..end.min(s.len())]
+                .iter()
+                .collect::<String>()
+                .replace("\"\"", "\"")
+        } else {
+            let start = i;
+            while i < s.len()
+                && (s[i].is_alphanumeric() || s[i] == '_' || s[i] == '$' || !s[i].is_ascii())
+            {
+                i += 1;
+            }
+            s[start..i].iter().collect::<String>().to_ascii_lowercase()
+        };
+        self.names.contains(&name)
+    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -211,7 +264,11 @@ mod tests {
 
     #[pg_test]
     fn rewrites_only_qualified_references_to_the_source() {
-        let r = Rewriter::new("pagila", "tenant_acme");
+        let names = ["film", "actor", "s", "t"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let r = Rewriter::new("pagila", "tenant_acme", names);
         assert_eq!(
             r.rewrite(
                 "SELECT * FROM pagila.film f JOIN \"pagila\".actor a ON true",
@@ -234,11 +291,24 @@ mod tests {
             r.rewrite("EXECUTE 'SELECT 1 FROM pagila.t'", Scope::Everywhere),
             "EXECUTE 'SELECT 1 FROM tenant_acme.t'"
         );
+        // A column qualified by a table (or alias) named like the schema stays.
+        assert_eq!(
+            r.rewrite("SELECT pagila.id FROM pagila.film pagila", Scope::Code),
+            "SELECT pagila.id FROM tenant_acme.film pagila"
+        );
+        assert_eq!(
+            r.rewrite("WHERE n = 'pagila'::regnamespace", Scope::Code),
+            "WHERE n = 'tenant_acme'::regnamespace"
+        );
     }
 
     #[pg_test]
     fn quotes_names_that_need_it() {
-        let r = Rewriter::new("My Src", "it's \"new\"");
+        let r = Rewriter::new(
+            "My Src",
+            "it's \"new\"",
+            ["t".to_string()].into_iter().collect(),
+        );
         assert_eq!(
             r.rewrite("SELECT \"My Src\".t, 'x \"My Src\".t'", Scope::Everywhere),
             "SELECT \"it's \"\"new\"\"\".t, 'x \"it''s \"\"new\"\"\".t'"
