@@ -3,6 +3,7 @@
 REVOKE EXECUTE ON FUNCTION
     tenant."create"(text, text, text, jsonb, text, name),
     tenant.clone_schema(name, name, boolean),
+    tenant.set_signing_key(text, text),
     tenant.migrate(text, text),
     tenant.migrate_next(text, text, integer),
     tenant.suspend(text, text),

@@ -54,6 +54,7 @@ COMMENT ON FUNCTION tenant."set"(text) IS 'pg_tenant: act as this tenant (slug o
 )]
 fn set(tenant: Option<&str>) -> pgrx::Uuid {
     guarded(|| {
+        crate::tokens::refuse_if_locked();
         let t = authorize(tenant);
         gucs::apply(&t.id.to_string(), false);
         crate::schemas::apply_search_path(Some(&t), false);
@@ -72,6 +73,7 @@ COMMENT ON FUNCTION tenant.set_local(text) IS 'pg_tenant: act as this tenant (sl
 )]
 fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
     guarded(|| {
+        crate::tokens::refuse_if_locked();
         let t = authorize(tenant);
         if !unsafe { pg_sys::IsTransactionBlock() } {
             warning!("tenant.set_local() outside a transaction block lasts only until the end of this statement");
@@ -93,6 +95,7 @@ COMMENT ON FUNCTION tenant.reset() IS 'pg_tenant: leave the tenant context (no t
 )]
 fn reset() {
     guarded(|| {
+        crate::tokens::refuse_if_locked();
         gucs::apply("", false);
         crate::schemas::apply_search_path(None, false);
     })

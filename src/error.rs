@@ -33,6 +33,12 @@ pub mod sqlstate {
     pub const UNIQUE_VIOLATION: &str = "23505";
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const WRONG_OBJECT_TYPE: &str = "42809";
+    pub const TOKEN_MALFORMED: &str = "PT020";
+    pub const TOKEN_SIGNATURE: &str = "PT021";
+    pub const TOKEN_EXPIRED: &str = "PT022";
+    pub const TOKEN_REPLAYED: &str = "PT023";
+    pub const TOKEN_CLAIMS: &str = "PT024";
+    pub const TOKEN_NO_KEY: &str = "PT025";
     pub const INVALID_SCHEMA_NAME: &str = "3F000";
     pub const DUPLICATE_SCHEMA: &str = "42P06";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
@@ -114,6 +120,14 @@ pub enum TenantError {
         schema: String,
         objects: Vec<String>,
     },
+    /// A signed tenant token was refused.
+    Token(crate::tokens::TokenError),
+    /// A function only superusers may call.
+    NotSuperuser(&'static str),
+    /// tenant.set/set_local/reset while set_token(..., lock => true) holds the session.
+    SessionLocked,
+    /// tenant.set/set_local/set_token while pg_tenant.token decides the tenant.
+    TokenParameterSet,
 }
 
 impl TenantError {
@@ -150,6 +164,9 @@ impl TenantError {
             TenantError::UnknownSchema(_) => INVALID_SCHEMA_NAME,
             TenantError::SchemaExists(_) => DUPLICATE_SCHEMA,
             TenantError::CloneUnsupported { .. } => FEATURE_NOT_SUPPORTED,
+            TenantError::Token(e) => e.sqlstate(),
+            TenantError::SessionLocked | TenantError::NotSuperuser(_) => INSUFFICIENT_PRIVILEGE,
+            TenantError::TokenParameterSet => CANT_CHANGE_PARAMETER,
         }
     }
 
@@ -213,6 +230,12 @@ impl TenantError {
             }
             TenantError::UnknownSchema(s) => format!("schema \"{s}\" does not exist"),
             TenantError::SchemaExists(s) => format!("schema \"{s}\" already exists"),
+            TenantError::Token(e) => e.message(),
+            TenantError::SessionLocked => "the session is locked to the tenant of its token".into(),
+            TenantError::NotSuperuser(f) => format!("only superusers may call {f}"),
+            TenantError::TokenParameterSet => {
+                "the tenant comes from pg_tenant.token in this session".into()
+            }
             TenantError::CloneUnsupported { schema, objects } => format!(
                 "schema \"{schema}\" holds {} object(s) clone_schema cannot reproduce",
                 objects.len()
@@ -262,6 +285,10 @@ impl TenantError {
                 Some("The DETAIL is JSON: the tenant's plan does not include this resource.".into())
             }
             TenantError::PlanInUse { .. } => Some("Move its tenants with tenant.change_plan() first.".into()),
+            TenantError::SessionLocked => Some(
+                "tenant.set_token(..., lock => true) was called: only a newer token can change the tenant.".into(),
+            ),
+            TenantError::TokenParameterSet => Some("RESET pg_tenant.token first.".into()),
             TenantError::QuotaAttached { .. } => Some("Detach it with tenant.detach_quota() first.".into()),
             _ => None,
         }

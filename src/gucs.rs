@@ -41,15 +41,23 @@ pub fn init() {
             Some(assign_tenant_guc),
             None,
         );
+        crate::tokens::init();
         // Drops any other "pg_tenant.*" placeholder and refuses new ones.
         #[cfg(not(any(feature = "pg13", feature = "pg14")))]
         pg_sys::MarkGUCPrefixReserved(c"pg_tenant".as_ptr());
     }
 }
 
-/// The current tenant, or None. No SPI, no catalog access.
+/// The current tenant, or None: the one `pg_tenant.token` names when that is set (resolved once
+/// per token, see tokens.rs), else the one tenant.set()/set_local()/set_token() chose.
 #[inline]
 pub fn current_tenant() -> Option<pgrx::Uuid> {
+    crate::tokens::parameter_tenant().or_else(set_tenant)
+}
+
+/// The tenant chosen by tenant.set()/set_local()/set_token(), or None. No SPI, no catalog access.
+#[inline]
+pub fn set_tenant() -> Option<pgrx::Uuid> {
     CURRENT.with(|c| c.get()).map(pgrx::Uuid::from_bytes)
 }
 

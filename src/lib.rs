@@ -18,6 +18,7 @@ mod policies;
 mod quotas;
 mod registry;
 mod schemas;
+mod tokens;
 
 ::pgrx::pg_module_magic!(name, version);
 

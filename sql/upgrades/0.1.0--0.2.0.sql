@@ -34,3 +34,21 @@ REVOKE EXECUTE ON FUNCTION
     tenant.migrate(text, text),
     tenant.migrate_next(text, text, integer)
 FROM PUBLIC;
+
+-- Signed tenant tokens (src/tokens.rs).
+CREATE TABLE tenant.signing_keys (
+    algorithm  text PRIMARY KEY CHECK (algorithm IN ('HS256', 'HS384', 'HS512', 'EdDSA', 'ES256')),
+    key        text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE tenant.signing_keys IS 'pg_tenant: keys that verify tenant tokens (tenant.set_signing_key); readable by the extension owner only';
+SELECT pg_catalog.pg_extension_config_dump('tenant.signing_keys', '');
+
+CREATE FUNCTION tenant.set_signing_key(algorithm text, key text)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'set_signing_key_wrapper';
+COMMENT ON FUNCTION tenant.set_signing_key(text, text) IS 'pg_tenant: register the key that verifies tenant tokens of an algorithm (HS256/HS384/HS512: a secret of at least 32 bytes; EdDSA/ES256: a PEM public key); NULL removes it. Superusers only';
+REVOKE EXECUTE ON FUNCTION tenant.set_signing_key(text, text) FROM PUBLIC;
+
+CREATE FUNCTION tenant.set_token(token text, local boolean DEFAULT false, "lock" boolean DEFAULT false)
+RETURNS uuid VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'set_token_wrapper';
+COMMENT ON FUNCTION tenant.set_token(text, boolean, boolean) IS 'pg_tenant: verify a signed tenant token (JWT) and act as the tenant it names; lock => true: only a newer token can change the tenant afterwards';

@@ -1,0 +1,581 @@
+//! Signed tenant tokens: `tenant.set_token(jwt)` and the `pg_tenant.token` parameter.
+//!
+//! The token is the credential: any role may present one, and the tenant it names (claim
+//! `pg_tenant.jwt_claim`, default `tenant`, a slug or an id) becomes the session's. Verification
+//! is jsonwebtoken's: the signature (HS256/384/512 with a shared secret, EdDSA or ES256 with a
+//! PEM public key; never `none`, never an algorithm no key is registered for), `exp` (required)
+//! and `nbf`, and `aud`/`iss` when `pg_tenant.jwt_audience`/`jwt_issuer` are set. The keys live
+//! in `tenant.signing_keys`, which only the extension owner reads and only a superuser changes
+//! (`tenant.set_signing_key`): a parameter would show through SHOW in sessions that have not
+//! loaded the library yet. A token older (`iat`) than one this session already used is refused,
+//! as is a `jti` seen before.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void, CStr};
+
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use serde_json::Value;
+
+use crate::error::{guarded, packed_sqlstate, required, sqlstate, TenantError};
+
+extension_sql!(
+    r#"
+-- Keys that verify tenant tokens (src/tokens.rs). Only the extension owner reads them.
+CREATE TABLE tenant.signing_keys (
+    algorithm  text PRIMARY KEY CHECK (algorithm IN ('HS256', 'HS384', 'HS512', 'EdDSA', 'ES256')),
+    key        text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE tenant.signing_keys IS 'pg_tenant: keys that verify tenant tokens (tenant.set_signing_key); readable by the extension owner only';
+SELECT pg_catalog.pg_extension_config_dump('tenant.signing_keys', '');
+"#,
+    name = "token_keys",
+    requires = ["registry_tables"]
+);
+
+static mut JWT_CLAIM: *mut c_char = std::ptr::null_mut();
+static mut JWT_AUDIENCE: *mut c_char = std::ptr::null_mut();
+static mut JWT_ISSUER: *mut c_char = std::ptr::null_mut();
+static mut TOKEN: *mut c_char = std::ptr::null_mut();
+
+/// Why a token was refused; each kind has its own SQLSTATE.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenError {
+    /// Not a JWT: bad structure, base64 or JSON.
+    Malformed(String),
+    /// Forged, signed with another key, or with an algorithm that is not accepted.
+    BadSignature(String),
+    /// `exp` passed or `nbf` not reached.
+    Expired(String),
+    /// Older than a token this session already used.
+    Replayed(String),
+    /// Signature fine, claims not: audience, issuer, missing exp or tenant claim.
+    Claims(String),
+    /// No key is configured for the token's algorithm.
+    NoKey(String),
+}
+
+impl TokenError {
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            TokenError::Malformed(_) => sqlstate::TOKEN_MALFORMED,
+            TokenError::BadSignature(_) => sqlstate::TOKEN_SIGNATURE,
+            TokenError::Expired(_) => sqlstate::TOKEN_EXPIRED,
+            TokenError::Replayed(_) => sqlstate::TOKEN_REPLAYED,
+            TokenError::Claims(_) => sqlstate::TOKEN_CLAIMS,
+            TokenError::NoKey(_) => sqlstate::TOKEN_NO_KEY,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            TokenError::Malformed(m) => format!("malformed tenant token: {m}"),
+            TokenError::BadSignature(m) => format!("tenant token signature rejected: {m}"),
+            TokenError::Expired(m) => format!("tenant token is not valid now: {m}"),
+            TokenError::Replayed(m) => format!("tenant token replayed: {m}"),
+            TokenError::Claims(m) => format!("tenant token claims rejected: {m}"),
+            TokenError::NoKey(m) => format!("tenant tokens cannot be verified: {m}"),
+        }
+    }
+}
+
+/// A verified token: the tenant it names and what replay detection needs.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub tenant: String,
+    pub iat: Option<i64>,
+    pub jti: Option<String>,
+}
+
+thread_local! {
+    /// Newest `iat` and the `jti`s this session has accepted (replay detection).
+    static SEEN: RefCell<(Option<i64>, Vec<String>)> = const { RefCell::new((None, Vec::new())) };
+    /// The tenant claim of `pg_tenant.token`, and its id once resolved.
+    static PARAMETER: RefCell<(Option<String>, Option<pgrx::Uuid>)> = const { RefCell::new((None, None)) };
+    /// pg_tenant.token was accepted outside a transaction and still has to be verified.
+    static DEFERRED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// set_token(..., lock => true): the tenant the session is locked to, and the token's iat.
+    static LOCK: RefCell<Option<(pgrx::Uuid, i64)>> = const { RefCell::new(None) };
+}
+
+fn setting(ptr: *mut c_char) -> Option<String> {
+    if ptr.is_null() {
+        return None;
+    }
+    let value = unsafe { CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned();
+    (!value.is_empty()).then_some(value)
+}
+
+/// Defines the token parameters. Called from gucs::init() before the prefix is reserved.
+pub fn init() {
+    unsafe {
+        let define =
+            |name: &CStr, short: &CStr, boot: &CStr, var: *mut *mut c_char, flags: c_int| {
+                pg_sys::DefineCustomStringVariable(
+                    name.as_ptr(),
+                    short.as_ptr(),
+                    std::ptr::null(),
+                    var,
+                    boot.as_ptr(),
+                    pg_sys::GucContext::PGC_SUSET,
+                    flags,
+                    None,
+                    None,
+                    None,
+                );
+            };
+        define(
+            c"pg_tenant.jwt_claim",
+            c"The token claim that names the tenant (a slug or an id).",
+            c"tenant",
+            &raw mut JWT_CLAIM,
+            pg_sys::GUC_NOT_IN_SAMPLE as c_int,
+        );
+        define(
+            c"pg_tenant.jwt_audience",
+            c"When set, a token's aud must contain it.",
+            c"",
+            &raw mut JWT_AUDIENCE,
+            pg_sys::GUC_NOT_IN_SAMPLE as c_int,
+        );
+        define(
+            c"pg_tenant.jwt_issuer",
+            c"When set, a token's iss must equal it.",
+            c"",
+            &raw mut JWT_ISSUER,
+            pg_sys::GUC_NOT_IN_SAMPLE as c_int,
+        );
+        pg_sys::DefineCustomStringVariable(
+            c"pg_tenant.token".as_ptr(),
+            c"A signed tenant token (JWT); verified when set, and then it names the session's tenant.".as_ptr(),
+            c"SET [LOCAL] pg_tenant.token = '<jwt>', or in the connection's options. Empty: no token.".as_ptr(),
+            &raw mut TOKEN,
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            (pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_NO_SHOW_ALL) as c_int,
+            Some(check_token_guc),
+            Some(assign_token_guc),
+            None,
+        );
+    }
+}
+
+/// The algorithms a key can be registered for.
+const ALGORITHMS: &[(&str, Algorithm)] = &[
+    ("HS256", Algorithm::HS256),
+    ("HS384", Algorithm::HS384),
+    ("HS512", Algorithm::HS512),
+    ("EdDSA", Algorithm::EdDSA),
+    ("ES256", Algorithm::ES256),
+];
+
+/// The decoding key for `alg` from its key text (secret or PEM).
+fn decoding_key(alg: Algorithm, key: &str) -> Result<DecodingKey, String> {
+    match alg {
+        Algorithm::EdDSA => DecodingKey::from_ed_pem(key.as_bytes()).map_err(|e| e.to_string()),
+        Algorithm::ES256 => DecodingKey::from_ec_pem(key.as_bytes()).map_err(|e| e.to_string()),
+        _ => Ok(DecodingKey::from_secret(key.as_bytes())),
+    }
+}
+
+/// The key registered for an algorithm (read as the extension owner; needs a transaction).
+fn registered_key(alg: &str) -> Option<String> {
+    crate::owner::as_extension_owner(|| {
+        Spi::get_one_with_args::<String>(
+            "SELECT key FROM tenant.signing_keys WHERE algorithm OPERATOR(pg_catalog.=) $1",
+            &[alg.into()],
+        )
+    })
+    .ok()
+    .flatten()
+}
+
+/// Verifies a token's signature, validity period and claims (not replay, not the registry).
+pub fn verify(token: &str) -> Result<Verified, TokenError> {
+    let header = decode_header(token).map_err(|e| {
+        // A header naming an algorithm jsonwebtoken does not know at all ("none" included).
+        if e.to_string().contains("unknown variant") {
+            TokenError::BadSignature(format!("algorithm not accepted ({e})"))
+        } else {
+            TokenError::Malformed(e.to_string())
+        }
+    })?;
+    let Some((name, alg)) = ALGORITHMS.iter().find(|(_, a)| *a == header.alg).copied() else {
+        return Err(TokenError::BadSignature(format!(
+            "algorithm {:?} is not accepted",
+            header.alg
+        )));
+    };
+    let key_text = registered_key(name).ok_or_else(|| {
+        TokenError::NoKey(format!(
+            "no key is registered for {name} (tenant.set_signing_key)"
+        ))
+    })?;
+    let key = decoding_key(alg, &key_text)
+        .map_err(|e| TokenError::NoKey(format!("the {name} key is not usable: {e}")))?;
+    let mut validation = Validation::new(alg);
+    validation.leeway = 0;
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp"]);
+    match setting(unsafe { JWT_AUDIENCE }) {
+        Some(aud) => validation.set_audience(&[aud]),
+        None => validation.validate_aud = false,
+    }
+    if let Some(iss) = setting(unsafe { JWT_ISSUER }) {
+        validation.set_issuer(&[iss]);
+    }
+    let data = decode::<Value>(token, &key, &validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind::*;
+        let text = e.to_string();
+        match e.kind() {
+            InvalidSignature | InvalidAlgorithm | InvalidAlgorithmName => {
+                TokenError::BadSignature(text)
+            }
+            ExpiredSignature | ImmatureSignature => TokenError::Expired(text),
+            InvalidAudience | InvalidIssuer | MissingRequiredClaim(_) | InvalidSubject => {
+                TokenError::Claims(text)
+            }
+            InvalidKeyFormat | InvalidEcdsaKey | InvalidRsaKey(_) => TokenError::NoKey(text),
+            _ => TokenError::Malformed(text),
+        }
+    })?;
+    let claim = setting(unsafe { JWT_CLAIM }).unwrap_or_else(|| "tenant".into());
+    let tenant = match data.claims.get(&claim) {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => {
+            return Err(TokenError::Claims(format!(
+                "claim \"{claim}\" naming the tenant is missing or not a string"
+            )))
+        }
+    };
+    Ok(Verified {
+        tenant,
+        iat: data.claims.get("iat").and_then(Value::as_i64),
+        jti: data
+            .claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    })
+}
+
+/// Refuses a token older than one this session used already, or a `jti` seen before (a token
+/// presented again right after itself is the same credential, and fine).
+fn check_replay(v: &Verified) -> Result<(), TokenError> {
+    SEEN.with(|seen| {
+        let seen = seen.borrow();
+        if let (Some(newest), Some(iat)) = (seen.0, v.iat) {
+            if iat < newest {
+                return Err(TokenError::Replayed(
+                    "issued (iat) before a token this session already used".into(),
+                ));
+            }
+        }
+        if let Some(jti) = &v.jti {
+            if seen.1.iter().any(|j| j == jti) && seen.1.last() != Some(jti) {
+                return Err(TokenError::Replayed(format!(
+                    "jti \"{jti}\" was used before"
+                )));
+            }
+        }
+        Ok(())
+    })
+}
+
+fn remember(v: &Verified) {
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        seen.0 = seen.0.max(v.iat);
+        if let Some(jti) = &v.jti {
+            seen.1.retain(|j| j != jti);
+            seen.1.push(jti.clone());
+            if seen.1.len() > 1000 {
+                seen.1.remove(0);
+            }
+        }
+    });
+}
+
+/// The tenant named by `pg_tenant.token`, resolved through the registry (cached); the
+/// unknown-tenant error when the token names no tenant. None when no token is set.
+pub fn parameter_tenant() -> Option<pgrx::Uuid> {
+    let (claim, resolved) = PARAMETER.with(|p| p.borrow().clone());
+    let claim = claim?;
+    if let Some(id) = resolved {
+        return Some(id);
+    }
+    if DEFERRED.with(|d| d.get()) {
+        let token = setting(unsafe { TOKEN }).unwrap_or_default();
+        verify(&token)
+            .and_then(|v| check_replay(&v))
+            .unwrap_or_else(|e| TenantError::Token(e).raise());
+        DEFERRED.with(|d| d.set(false));
+    }
+    let id = crate::registry::lookup(&claim)
+        .map(|t| t.id)
+        .unwrap_or_else(|| TenantError::UnknownTenant(claim.clone()).raise());
+    PARAMETER.with(|p| p.borrow_mut().1 = Some(id));
+    Some(id)
+}
+
+/// Whether `pg_tenant.token` is set (it then decides the tenant).
+pub fn parameter_is_set() -> bool {
+    PARAMETER.with(|p| p.borrow().0.is_some())
+}
+
+/// Refuses tenant.set/set_local/reset while set_token(..., lock => true) holds the session.
+pub fn refuse_if_locked() {
+    let locked = LOCK.with(|l| *l.borrow());
+    if let Some((tenant, _)) = locked {
+        if crate::gucs::set_tenant() == Some(tenant) {
+            TenantError::SessionLocked.raise();
+        }
+        // The tenant was cleared since (RESET ALL, DISCARD ALL): the lock went with it.
+        LOCK.with(|l| *l.borrow_mut() = None);
+    }
+    if parameter_is_set() {
+        TenantError::TokenParameterSet.raise();
+    }
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.set_signing_key(algorithm text, key text)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.set_signing_key(text, text) IS 'pg_tenant: register the key that verifies tenant tokens of an algorithm (HS256/HS384/HS512: a secret of at least 32 bytes; EdDSA/ES256: a PEM public key); NULL removes it. Superusers only';
+"#,
+    requires = ["token_keys"]
+)]
+fn set_signing_key(algorithm: Option<&str>, key: Option<&str>) {
+    guarded(|| {
+        let algorithm = required(algorithm, "algorithm");
+        if !crate::owner::is_superuser(crate::owner::current_role()) {
+            TenantError::NotSuperuser("tenant.set_signing_key").raise();
+        }
+        let Some((name, alg)) = ALGORITHMS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(algorithm))
+            .copied()
+        else {
+            TenantError::invalid(
+                "algorithm",
+                "must be one of HS256, HS384, HS512, EdDSA, ES256",
+            )
+            .raise()
+        };
+        match key {
+            None => crate::owner::run_as_owner(
+                "DELETE FROM tenant.signing_keys WHERE algorithm OPERATOR(pg_catalog.=) $1",
+                &[name.into()],
+            ),
+            Some(key) => {
+                if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+                    && key.len() < 32
+                {
+                    TenantError::invalid("key", "an HMAC secret needs at least 32 bytes").raise();
+                }
+                if let Err(e) = decoding_key(alg, key) {
+                    TenantError::invalid("key", format!("not a PEM public key for {name}: {e}"))
+                        .raise();
+                }
+                crate::owner::run_as_owner(
+                    "INSERT INTO tenant.signing_keys (algorithm, key) VALUES ($1, $2)
+                     ON CONFLICT (algorithm) DO UPDATE SET key = EXCLUDED.key, updated_at = pg_catalog.now()",
+                    &[name.into(), key.into()],
+                );
+            }
+        }
+        crate::audit::record(
+            "set_signing_key",
+            None,
+            serde_json::json!({"algorithm": name, "removed": key.is_none()}),
+        );
+    })
+}
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.set_token(token text, local boolean DEFAULT false, "lock" boolean DEFAULT false)
+RETURNS uuid VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.set_token(text, boolean, boolean) IS 'pg_tenant: verify a signed tenant token (JWT) and act as the tenant it names; lock => true: only a newer token can change the tenant afterwards';
+"#
+)]
+fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pgrx::Uuid {
+    guarded(|| {
+        let token = required(token, "token");
+        let local = required(local, "local");
+        let lock = required(lock, "lock");
+        if parameter_is_set() {
+            TenantError::TokenParameterSet.raise();
+        }
+        let v = verify(token).unwrap_or_else(|e| TenantError::Token(e).raise());
+        check_replay(&v).unwrap_or_else(|e| TenantError::Token(e).raise());
+        let locked = LOCK.with(|l| *l.borrow());
+        if let Some((tenant, locked_iat)) = locked {
+            if crate::gucs::set_tenant() == Some(tenant)
+                && v.iat.is_none_or(|iat| iat <= locked_iat)
+            {
+                TenantError::Token(TokenError::Replayed("the session is locked to a token; only a newer one (later iat) can change the tenant".into())).raise();
+            }
+        }
+        if lock && v.iat.is_none() {
+            TenantError::Token(TokenError::Claims(
+                "a token that locks the session needs an iat claim".into(),
+            ))
+            .raise();
+        }
+        let t = crate::registry::lookup(&v.tenant)
+            .unwrap_or_else(|| TenantError::UnknownTenant(v.tenant.clone()).raise());
+        crate::gucs::apply(&t.id.to_string(), local);
+        crate::schemas::apply_search_path(Some(&t), local);
+        remember(&v);
+        LOCK.with(|l| {
+            *l.borrow_mut() = if lock {
+                Some((t.id, v.iat.unwrap_or(0)))
+            } else {
+                None
+            }
+        });
+        t.id
+    })
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn check_token_guc(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    let value = if newval.is_null() || (*newval).is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(*newval).to_string_lossy().into_owned()
+    };
+    // No token, or a parallel worker copying its leader's (already verified) value.
+    if value.is_empty() || pg_sys::InitializingParallelWorker {
+        return true;
+    }
+    // Connection options with the library preloaded: no transaction to read the keys in yet.
+    // Accepted for now; the first use verifies it (see parameter_tenant) and fails closed.
+    if !pg_sys::IsTransactionState() {
+        DEFERRED.with(|d| d.set(true));
+        return true;
+    }
+    DEFERRED.with(|d| d.set(false));
+    let result = verify(&value).and_then(|v| check_replay(&v));
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            pg_sys::GUC_check_errcode(packed_sqlstate(e.sqlstate()));
+            let message = std::ffi::CString::new(e.message()).unwrap_or_default();
+            pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(message.as_ptr());
+            false
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn assign_token_guc(newval: *const c_char, _extra: *mut c_void) {
+    let value = if newval.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(newval).to_string_lossy().into_owned()
+    };
+    // Verified by the check hook (or restored by a rollback): read the claims again, no checks.
+    let claim = if value.is_empty() {
+        None
+    } else {
+        let mut validation = Validation::default();
+        validation.insecure_disable_signature_validation();
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        validation.algorithms = vec![
+            Algorithm::HS256,
+            Algorithm::HS384,
+            Algorithm::HS512,
+            Algorithm::EdDSA,
+            Algorithm::ES256,
+        ];
+        let claim_name = setting(JWT_CLAIM).unwrap_or_else(|| "tenant".into());
+        decode::<Value>(&value, &DecodingKey::from_secret(&[]), &validation)
+            .ok()
+            .and_then(|d| {
+                let iat = d.claims.get("iat").and_then(Value::as_i64);
+                SEEN.with(|seen| {
+                    let mut seen = seen.borrow_mut();
+                    seen.0 = seen.0.max(iat);
+                });
+                d.claims
+                    .get(&claim_name)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            // Undecodable after all: name no tenant, so that it fails closed rather than falling
+            // back to tenant.set().
+            .or(Some(String::new()))
+    };
+    PARAMETER.with(|p| *p.borrow_mut() = (claim, None));
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use pgrx::prelude::*;
+
+    /// A throwaway Ed25519 key pair, for this test only.
+    const PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJfJ5S2OvV+J8SQ5JCZR2/6+ebeSQwAEmrjEpQoqO6Mw\n-----END PRIVATE KEY-----\n";
+    const PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA/7QCgoYnnmgovkzIeOeA2NMNBIHnbDmGKUbCGSrVLcQ=\n-----END PUBLIC KEY-----\n";
+    const OTHER_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIMBC90VO2gDU7qXq6aC0toBAIeqW43cKTyPPfg40GhbK\n-----END PRIVATE KEY-----\n";
+
+    fn token(private: &str, tenant: &str) -> String {
+        let exp = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 60) as i64;
+        let claims = serde_json::json!({"tenant": tenant, "exp": exp});
+        encode(
+            &Header::new(jsonwebtoken::Algorithm::EdDSA),
+            &claims,
+            &EncodingKey::from_ed_pem(private.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[pg_test]
+    fn eddsa_tokens_verify_with_the_registered_public_key_only() {
+        Spi::run("SELECT tenant.create('pgtest-tokens-ed')").unwrap();
+        Spi::run_with_args(
+            "SELECT tenant.set_signing_key('EdDSA', $1)",
+            &[PUBLIC.into()],
+        )
+        .unwrap();
+        let id = Spi::get_one_with_args::<pgrx::Uuid>(
+            "SELECT tenant.set_token($1)",
+            &[token(PRIVATE, "pgtest-tokens-ed").as_str().into()],
+        )
+        .unwrap();
+        assert!(id.is_some());
+        let forged = super::verify(&token(OTHER_PRIVATE, "pgtest-tokens-ed"));
+        assert!(
+            matches!(forged, Err(super::TokenError::BadSignature(_))),
+            "{forged:?}"
+        );
+        Spi::run("SELECT tenant.set_signing_key('EdDSA', NULL)").unwrap();
+        let unkeyed = super::verify(&token(PRIVATE, "pgtest-tokens-ed"));
+        assert!(
+            matches!(unkeyed, Err(super::TokenError::NoKey(_))),
+            "{unkeyed:?}"
+        );
+    }
+}
