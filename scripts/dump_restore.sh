@@ -30,6 +30,12 @@ check "quota: the 6th doc is refused" 1 "$(as_role dump_app dst -c "SELECT tenan
 check "quota: after a delete one more fits" inserted "$(as_role dump_app dst -c "SELECT tenant.set('acme') IS NULL" -c "DELETE FROM app.docs WHERE id = 1" -c "INSERT INTO app.docs VALUES (6, 'x') RETURNING 'inserted'" | tail -1)"
 check "quota: restored monthly usage continues (7 of 100 used, one more leaves 92)" 92 "$(as_role dump_app dst -c "SELECT tenant.set('acme') IS NULL" -c "SELECT tenant.consume('calls')" | tail -1)"
 check "suspension survives: globex cannot write" 1 "$(as_role dump_app dst -c "SELECT tenant.set('globex') IS NULL" -c "INSERT INTO app.docs VALUES (101, 'x')" | grep -c 'is suspended')"
+check "schema tenant: initech sees its 2 items through its search_path" "tenant_initech, \"\$user\", public|2" \
+  "$(as_role dump_app dst -c "SELECT tenant.set('initech') IS NULL" -c "SHOW search_path" -c "SELECT count(*) FROM items" | tail -2 | paste -sd'|')"
+check "schema tenant: acme sees none of initech's items" 0 "$(as_role dump_app dst -c "SELECT tenant.set('acme') IS NULL" -c "SELECT count(*) FROM tenant_initech.items" | tail -1)"
+check "schema tenant: the restored sequence continues (next id 3)" 3 "$(as_role dump_app dst -c "SELECT tenant.set('initech') IS NULL" -c "INSERT INTO items (name) VALUES ('desk') RETURNING id" | tail -1)"
+check "schema tenant: no drift from the template" 0 "$(sql dst -c "SELECT count(*) FROM tenant.schema_drift()")"
+check "schema tenant: a migration re-run skips every schema" 0 "$(sql dst -c "SET client_min_messages = warning" -c "SELECT tenant.migrate('001_sku', 'ALTER TABLE items ADD COLUMN sku text')" | tail -1)"
 check "the tenant parameter still cannot be forged" t "$(as_role dump_app dst -c "SET pg_tenant.tenant_id = '00000000-0000-0000-0000-000000000000'" -c "SELECT tenant.current(true) IS NULL" | tail -1)"
 
 # A server without the extension: simulated by restoring the same dump with the extension's name
@@ -42,7 +48,8 @@ check "... and restores nothing" 0 "$(sql nolib -c "SELECT count(*) FROM pg_clas
 
 # DROP EXTENSION: refused while tables depend on it; clean once they are unprotected.
 check "DROP EXTENSION is refused while tables are protected" 1 "$(sql dst -c "DROP EXTENSION pg_tenant" 2>&1 | grep -c 'other objects depend on it')"
-sql dst -c "SELECT tenant.detach_quota('app.docs', 'docs')" -c "SELECT tenant.unprotect(table_name) FROM tenant.protected_tables WHERE parent IS NULL" >/dev/null
+sql dst -c "SELECT tenant.detach_quota('app.docs', 'docs')" -c "SELECT tenant.unprotect(table_name) FROM tenant.protected_tables WHERE parent IS NULL" \
+  -c "SELECT tenant.drop(slug) FROM tenant.tenants WHERE isolation = 'schema'" >/dev/null
 # (The schema itself is not an extension member in PostgreSQL: it stays, empty.)
 check "after unprotect, DROP EXTENSION removes every object" "0|0|0" \
   "$(sql dst -c "DROP EXTENSION pg_tenant" 2>&1; sql dst -c "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'tenant'::regnamespace) || '|' || (SELECT count(*) FROM pg_proc WHERE pronamespace = 'tenant'::regnamespace) || '|' || (SELECT count(*) FROM pg_policy)")"

@@ -1,6 +1,40 @@
 -- Export and import of one tenant's data (GDPR export; tenant.drop() is the erasure).
 -- Added in 0.2.0.
 
+-- A schema tenant's own schema: every row of every table (a partitioned table through its root,
+-- other tables ONLY themselves), without the tenant column of protected ones, and where each
+-- sequence stands, so that an import continues numbering where the export left off.
+CREATE FUNCTION tenant.export_schema(schema_name name) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tables jsonb := '{}';
+    sequences jsonb := '{}';
+    rows jsonb;
+    r record;
+BEGIN
+    FOR r IN SELECT c.oid::regclass AS tbl, c.relname, c.relkind, p.tenant_column
+               FROM pg_class c LEFT JOIN tenant.protected_tables p ON p.table_name = c.oid
+              WHERE c.relnamespace = export_schema.schema_name::regnamespace
+                AND (c.relkind = 'p' AND NOT c.relispartition OR c.relkind = 'r' AND NOT c.relispartition)
+              ORDER BY c.relname
+    LOOP
+        EXECUTE format('SELECT COALESCE(jsonb_agg(to_jsonb(x) %s ORDER BY x::text), ''[]'') FROM %s %s x',
+                       CASE WHEN r.tenant_column IS NULL THEN '' ELSE format('- %L', r.tenant_column) END,
+                       CASE WHEN r.relkind = 'p' THEN '' ELSE 'ONLY' END, r.tbl)
+           INTO rows;
+        tables := tables || jsonb_build_object(r.relname, rows);
+    END LOOP;
+    FOR r IN SELECT c.oid::regclass AS seq, c.relname FROM pg_class c
+              WHERE c.relnamespace = export_schema.schema_name::regnamespace AND c.relkind = 'S' ORDER BY c.relname
+    LOOP
+        EXECUTE format('SELECT jsonb_build_object(''last_value'', last_value, ''is_called'', is_called) FROM %s', r.seq) INTO rows;
+        sequences := sequences || jsonb_build_object(r.relname, rows);
+    END LOOP;
+    RETURN jsonb_build_object('name', schema_name, 'tables', tables, 'sequences', sequences);
+END
+$$;
+COMMENT ON FUNCTION tenant.export_schema(name) IS 'pg_tenant: the rows and sequence positions of a schema tenant''s schema (part of tenant.export)';
+
 -- Everything of one tenant as one JSON document: its registry row, plan, own limits, usage, and
 -- every row of every protected table (a partitioned or inheritance tree read through its root).
 CREATE FUNCTION tenant.export(tenant text) RETURNS jsonb
@@ -10,6 +44,7 @@ DECLARE
     tables jsonb := '{}';
     rows jsonb;
     r record;
+    own_schema jsonb;
 BEGIN
     IF tenant IS NULL THEN
         RAISE EXCEPTION 'argument "tenant" must not be NULL' USING ERRCODE = '22004';
@@ -19,8 +54,11 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant "%" does not exist', tenant USING ERRCODE = 'PT002';
     END IF;
+    -- Shared protected tables (tables in tenant schemas are exported with their tenant below).
     FOR r IN SELECT p.table_name, p.tenant_column FROM tenant.protected_tables p
-              WHERE p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant.protected_tables)
+              JOIN pg_class c ON c.oid = p.table_name JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE (p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant.protected_tables))
+                AND n.nspname NOT IN (SELECT x.schema_name FROM tenant.tenants x WHERE x.schema_name IS NOT NULL)
               ORDER BY p.table_name::text
     LOOP
         -- Rows in a stable order (by their text form), so that two exports of the same data are equal.
@@ -29,6 +67,9 @@ BEGIN
            INTO rows USING t.id;
         tables := tables || jsonb_build_object(r.table_name::text, rows);
     END LOOP;
+    IF t.schema_name IS NOT NULL THEN
+        own_schema := tenant.export_schema(t.schema_name);
+    END IF;
     RETURN jsonb_build_object(
         'format', 'pg_tenant-export-1',
         'exported_at', now(),
@@ -38,7 +79,8 @@ BEGIN
                      FROM tenant.limit_overrides o WHERE o.tenant_id = t.id),
         'usage', (SELECT COALESCE(jsonb_agg(to_jsonb(u) - 'tenant_id' ORDER BY u.resource, u.period_start), '[]')
                     FROM tenant.usage_counters u WHERE u.tenant_id = t.id),
-        'tables', tables);
+        'tables', tables)
+        || CASE WHEN own_schema IS NULL THEN '{}' ELSE jsonb_build_object('schema', own_schema) END;
 END
 $$;
 COMMENT ON FUNCTION tenant.export(text) IS 'pg_tenant: every row of a tenant in every protected table, with its registry row, plan, limits and usage (GDPR export)';
@@ -57,6 +99,7 @@ DECLARE
     cols text;
     counts jsonb := '{}';
     n bigint;
+    own name;
 BEGIN
     IF tenant IS NULL OR data IS NULL THEN
         RAISE EXCEPTION 'argument "%" must not be NULL', CASE WHEN tenant IS NULL THEN 'tenant' ELSE 'data' END
@@ -96,6 +139,41 @@ BEGIN
         GET DIAGNOSTICS n = ROW_COUNT;
         counts := counts || jsonb_build_object(tbl::text, n);
     END LOOP;
+    -- A schema tenant's own tables, into the target's schema (which must have them, empty).
+    IF data ? 'schema' THEN
+        SELECT x.schema_name INTO own FROM tenant.tenants x WHERE x.id = target;
+        IF own IS NULL THEN
+            RAISE EXCEPTION 'the export holds a tenant schema but tenant "%" has none', tenant
+                USING ERRCODE = '42809', HINT = 'Import into a tenant created with isolation => ''schema'' from the same template.';
+        END IF;
+        FOR r IN SELECT key AS name, value AS rows FROM jsonb_each(data->'schema'->'tables') LOOP
+            tbl := to_regclass(format('%I.%I', own, r.name));
+            IF tbl IS NULL THEN
+                RAISE EXCEPTION 'table % of the export does not exist in schema %', r.name, own USING ERRCODE = '42P01';
+            END IF;
+            EXECUTE format('SELECT count(*) FROM %s', tbl) INTO existing;
+            IF existing > 0 THEN
+                RAISE EXCEPTION 'tenant "%" already has % row(s) in %', tenant, existing, tbl
+                    USING ERRCODE = '55000', HINT = 'Import into a new, empty tenant.';
+            END IF;
+            SELECT p.tenant_column INTO col FROM tenant.protected_tables p WHERE p.table_name = tbl;
+            SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+              FROM pg_attribute a
+             WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
+            EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
+                           tbl, cols, cols, tbl)
+               USING (SELECT COALESCE(jsonb_agg(CASE WHEN col IS NULL THEN e ELSE e || jsonb_build_object(col, target) END), '[]')
+                        FROM jsonb_array_elements(r.rows) e);
+            GET DIAGNOSTICS n = ROW_COUNT;
+            counts := counts || jsonb_build_object(tbl::text, n);
+        END LOOP;
+        FOR r IN SELECT key AS name, value AS position FROM jsonb_each(data->'schema'->'sequences') LOOP
+            IF to_regclass(format('%I.%I', own, r.name)) IS NOT NULL THEN
+                PERFORM setval(format('%I.%I', own, r.name)::regclass, (r.position->>'last_value')::bigint,
+                               (r.position->>'is_called')::boolean);
+            END IF;
+        END LOOP;
+    END IF;
     SET LOCAL session_replication_role = origin;
     DELETE FROM tenant.limit_overrides WHERE tenant_id = target;
     INSERT INTO tenant.limit_overrides (tenant_id, resource, "limit", period)
@@ -113,4 +191,4 @@ END
 $$;
 COMMENT ON FUNCTION tenant.import(text, jsonb) IS 'pg_tenant: load a tenant.export() document into an empty tenant';
 
-REVOKE EXECUTE ON FUNCTION tenant.export(text), tenant.import(text, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION tenant.export(text), tenant.import(text, jsonb), tenant.export_schema(name) FROM PUBLIC;

@@ -11,4 +11,11 @@ UNION ALL SELECT 'quota_attachments', string_agg(format('%s:%s:%s', table_name, 
 UNION ALL SELECT 'policies', string_agg(format('%s.%s:%s', schemaname, tablename, policyname), ',' ORDER BY schemaname, tablename, policyname) FROM pg_policies WHERE schemaname = 'app'
 UNION ALL SELECT 'triggers', string_agg(format('%s:%s', tgrelid::regclass, tgname), ',' ORDER BY tgrelid::regclass::text, tgname) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid::regclass::text LIKE 'app.%'
 UNION ALL SELECT 'rows', string_agg(format('%s:%s', tenant_id, n), ',' ORDER BY tenant_id) FROM (SELECT tenant_id, count(*) n FROM app.docs GROUP BY 1) d
-UNION ALL SELECT 'audit_next_id', (SELECT last_value::text FROM tenant.audit_log_id_seq);
+UNION ALL SELECT 'audit_next_id', (SELECT last_value::text FROM tenant.audit_log_id_seq)
+UNION ALL SELECT 'schema_tenants', string_agg(format('%s:%s:%s:%s', slug, isolation, schema_name, template), ',' ORDER BY slug) FROM tenant.tenants WHERE isolation = 'schema'
+UNION ALL SELECT 'schema_templates', string_agg(schema_name::text, ',' ORDER BY schema_name) FROM tenant.schema_templates
+UNION ALL SELECT 'schema_migrations', string_agg(format('%s:%s', version, schema_name), ',' ORDER BY version, schema_name) FROM tenant.schema_migrations
+UNION ALL SELECT 'tenant_schema_rows', (SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM tenant_initech.items i)
+UNION ALL SELECT 'tenant_schema_guard', string_agg(format('%s:%s', tablename, policyname), ',' ORDER BY tablename, policyname) FROM pg_policies WHERE schemaname = 'tenant_initech'
+UNION ALL SELECT 'tenant_schema_sequence', (SELECT last_value::text FROM tenant_initech.items_id_seq)
+UNION ALL SELECT 'signing_keys', string_agg(algorithm || ':' || md5(key), ',') FROM tenant.signing_keys;

@@ -28,3 +28,16 @@ INSERT INTO app.events VALUES (3, '2026-04-01');
 SELECT tenant.consume('calls', 3);
 SELECT tenant.reset();
 SELECT tenant.suspend('globex', 'testing restore');
+-- A schema tenant cloned from a template, with rows and a migration, and a token key.
+CREATE SCHEMA tpl;
+CREATE TABLE tpl.items (id serial PRIMARY KEY, name text NOT NULL);
+GRANT USAGE ON SCHEMA tpl TO dump_app;
+GRANT SELECT, INSERT ON tpl.items TO dump_app;
+GRANT USAGE ON SEQUENCE tpl.items_id_seq TO dump_app;
+SELECT tenant.create('initech', isolation => 'schema', template => 'tpl');
+SET client_min_messages = warning;
+SELECT tenant.migrate('001_sku', 'ALTER TABLE items ADD COLUMN sku text');
+SELECT tenant.set('initech');
+INSERT INTO items (name, sku) VALUES ('stapler', 's-1'), ('printer', 'p-1');
+SELECT tenant.reset();
+SELECT tenant.set_signing_key('HS256', 'dump-secret-0123456789-0123456789-x');
