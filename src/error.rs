@@ -39,6 +39,7 @@ pub mod sqlstate {
     pub const TOKEN_REPLAYED: &str = "PT023";
     pub const TOKEN_CLAIMS: &str = "PT024";
     pub const TOKEN_NO_KEY: &str = "PT025";
+    pub const INVALID_TRANSACTION_STATE: &str = "25000";
     pub const INVALID_SCHEMA_NAME: &str = "3F000";
     pub const DUPLICATE_SCHEMA: &str = "42P06";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
@@ -124,6 +125,8 @@ pub enum TenantError {
     Token(crate::tokens::TokenError),
     /// A function only superusers may call.
     NotSuperuser(&'static str),
+    /// A function that must run at READ COMMITTED.
+    NeedsReadCommitted(&'static str),
     /// tenant.set/set_local/reset while set_token(..., lock => true) holds the session.
     SessionLocked,
     /// tenant.set/set_local/set_token while pg_tenant.token decides the tenant.
@@ -166,6 +169,7 @@ impl TenantError {
             TenantError::CloneUnsupported { .. } => FEATURE_NOT_SUPPORTED,
             TenantError::Token(e) => e.sqlstate(),
             TenantError::SessionLocked | TenantError::NotSuperuser(_) => INSUFFICIENT_PRIVILEGE,
+            TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
             TenantError::TokenParameterSet => CANT_CHANGE_PARAMETER,
         }
     }
@@ -233,6 +237,9 @@ impl TenantError {
             TenantError::Token(e) => e.message(),
             TenantError::SessionLocked => "the session is locked to the tenant of its token".into(),
             TenantError::NotSuperuser(f) => format!("only superusers may call {f}"),
+            TenantError::NeedsReadCommitted(f) => {
+                format!("{f} must run at the READ COMMITTED isolation level")
+            }
             TenantError::TokenParameterSet => {
                 "the tenant comes from pg_tenant.token in this session".into()
             }

@@ -331,9 +331,13 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
             // Top-level protected tables: a partition's rows go with its parent's.
             let mut tables: Vec<(pg_sys::Oid, String, String)> = Vec::new();
             for row in client.select(
+                // Tables in schema tenants' schemas hold only their own tenant's rows: skipped.
                 "SELECT p.table_name::pg_catalog.oid, p.table_name::pg_catalog.text, p.tenant_column::pg_catalog.text
                    FROM tenant.protected_tables p
-                  WHERE p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant.protected_tables)
+                   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.table_name
+                   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                  WHERE (p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant.protected_tables))
+                    AND n.nspname NOT IN (SELECT t.schema_name FROM tenant.tenants t WHERE t.schema_name IS NOT NULL)
                   ORDER BY 2",
                 None,
                 &[],
@@ -354,6 +358,16 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
         })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"));
 
+        // Writers of the tenant still under way would commit rows after the deletes' snapshot:
+        // wait for them, and keep new ones out until the drop commits (they then find no tenant).
+        if !tables.is_empty() {
+            let names: Vec<&str> = tables.iter().map(|t| t.1.as_str()).collect();
+            Spi::run(&format!(
+                "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
+                names.join(", ")
+            ))
+            .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+        }
         let mut deleted = Map::new();
         for (_, name, column) in delete_order(tables, &edges) {
             let count = Spi::connect_mut(|client| {

@@ -281,6 +281,11 @@ COMMENT ON FUNCTION tenant."drop"(text) IS 'pg_tenant: delete a tenant, all of i
 )]
 fn drop_tenant(tenant: Option<&str>) {
     guarded(|| {
+        // Under one snapshot for the whole transaction, rows committed by the tenant's writers
+        // while the drop waits for them would stay invisible to its deletes, and stay behind.
+        if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
+            TenantError::NeedsReadCommitted("tenant.drop").raise();
+        }
         let t = resolve(tenant);
         if let Some(schema) = &t.schema_name {
             crate::schemas::drop_schema(schema);

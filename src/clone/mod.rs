@@ -134,9 +134,16 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
                 rewriter.rewrite(&step.ddl, Scope::Code)
             };
             debug1!("clone_schema: {ddl}");
-            let processed = match step.run_as {
-                Some(role) => as_role(role, || execute(&ddl, step.phase == phase::DATA)),
-                None => execute(&ddl, step.phase == phase::DATA),
+            let processed = match (step.run_as, step.phase) {
+                (Some(role), _) => as_role(role, || execute(&ddl, false)),
+                // Row security never silently thins the copy out: a source table the caller
+                // would only partly see is an error (42501) instead.
+                (None, phase::DATA) => {
+                    with_settings(&[("row_security", "off".to_string())], || {
+                        execute(&ddl, true)
+                    })
+                }
+                (None, _) => execute(&ddl, false),
             };
             if let Some(kind) = &step.kind {
                 *counts.entry(kind.clone()).or_default() +=

@@ -137,6 +137,26 @@ SET ROLE clone_reader;
 SELECT test.try($$SELECT * FROM tenant.clone_schema('Src Schema', 'new_one')$$);
 RESET ROLE;
 
+-- Row security never thins a copy out silently: a caller who would see only some rows of a
+-- source table gets an error, not a partial clone.
+CREATE ROLE clone_admin;
+GRANT CREATE ON DATABASE :"DBNAME" TO clone_admin;
+GRANT EXECUTE ON FUNCTION tenant.clone_schema(name, name, boolean) TO clone_admin;
+SET ROLE clone_admin;
+CREATE SCHEMA rls_src;
+CREATE TABLE rls_src.t (x int);
+INSERT INTO rls_src.t VALUES (1), (2);
+ALTER TABLE rls_src.t ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY only_one ON rls_src.t USING (x = 1);
+SELECT count(*) AS rows_the_owner_sees FROM rls_src.t;
+SELECT test.try($$SELECT * FROM tenant.clone_schema('rls_src', 'rls_copy', true)$$);
+SELECT cloned FROM tenant.clone_schema('rls_src', 'rls_copy') WHERE kind = 'table';
+DROP SCHEMA rls_src, rls_copy CASCADE;
+RESET ROLE;
+REVOKE CREATE ON DATABASE :"DBNAME" FROM clone_admin;
+REVOKE EXECUTE ON FUNCTION tenant.clone_schema(name, name, boolean) FROM clone_admin;
+DROP ROLE clone_admin;
+
 DROP SCHEMA "Src Schema", "Copy", "Copy With Data", "it's ""quoted""; drop table x", with_operator CASCADE;
 DROP ROLE clone_reader;
 DROP ROLE clone_owner;
