@@ -283,6 +283,8 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
             for row in client.select(
                 "SELECT s.schema_name::pg_catalog.text, s.tenant_id FROM (
                      SELECT schema_name, NULL::pg_catalog.uuid AS tenant_id, 0 AS rank, ''::pg_catalog.text AS slug FROM tenant.schema_templates
+                     -- a template dropped since has nothing left to migrate
+                     WHERE schema_name IN (SELECT nspname FROM pg_catalog.pg_namespace)
                      UNION ALL
                      SELECT schema_name, id, 1, slug FROM tenant.tenants WHERE schema_name IS NOT NULL) s
                  WHERE NOT EXISTS (SELECT 1 FROM tenant.schema_migrations m
