@@ -537,19 +537,62 @@ mod tests {
     const PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA/7QCgoYnnmgovkzIeOeA2NMNBIHnbDmGKUbCGSrVLcQ=\n-----END PUBLIC KEY-----\n";
     const OTHER_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIMBC90VO2gDU7qXq6aC0toBAIeqW43cKTyPPfg40GhbK\n-----END PRIVATE KEY-----\n";
 
-    fn token(private: &str, tenant: &str) -> String {
-        let exp = (std::time::SystemTime::now()
+    /// A throwaway P-256 key pair, for this test only.
+    const EC_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgG/FOzGJRlDSMPXRR\nRM4RgTmPFzq6xUTtmLOYjAlIUdShRANCAARwzEaTl+djWY75gu43N8zuJUjtU0sM\nDXPT9IpiHq1NDIqyByameDFfUdptNHh3zPa1ukZx4B6/prljgckdcqzj\n-----END PRIVATE KEY-----\n";
+    const EC_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEcMxGk5fnY1mO+YLuNzfM7iVI7VNL\nDA1z0/SKYh6tTQyKsgcmpngxX1HabTR4d8z2tbpGceAev6a5Y4HJHXKs4w==\n-----END PUBLIC KEY-----\n";
+
+    fn claims(tenant: &str) -> serde_json::Value {
+        let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_secs()
-            + 60) as i64;
-        let claims = serde_json::json!({"tenant": tenant, "exp": exp});
+            .as_secs();
+        serde_json::json!({"tenant": tenant, "exp": now + 60})
+    }
+
+    fn token(private: &str, tenant: &str) -> String {
+        let key = EncodingKey::from_ed_pem(private.as_bytes()).unwrap();
         encode(
             &Header::new(jsonwebtoken::Algorithm::EdDSA),
-            &claims,
-            &EncodingKey::from_ed_pem(private.as_bytes()).unwrap(),
+            &claims(tenant),
+            &key,
         )
         .unwrap()
+    }
+
+    #[pg_test]
+    fn es256_tokens_verify_and_an_hs256_token_signed_with_the_public_key_does_not() {
+        Spi::run("SELECT tenant.create('pgtest-tokens-ec')").unwrap();
+        Spi::run_with_args(
+            "SELECT tenant.set_signing_key('ES256', $1)",
+            &[EC_PUBLIC.into()],
+        )
+        .unwrap();
+        Spi::run("SELECT tenant.set_signing_key('HS256', repeat('s', 40))").unwrap();
+        let ec_key = EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).unwrap();
+        let es = encode(
+            &Header::new(jsonwebtoken::Algorithm::ES256),
+            &claims("pgtest-tokens-ec"),
+            &ec_key,
+        )
+        .unwrap();
+        assert!(super::verify(&es).is_ok());
+        // Algorithm confusion: the public key (which is no secret) used as an HMAC secret.
+        let confused_key = EncodingKey::from_secret(EC_PUBLIC.as_bytes());
+        let confused = encode(
+            &Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims("pgtest-tokens-ec"),
+            &confused_key,
+        )
+        .unwrap();
+        let refused = super::verify(&confused);
+        assert!(
+            matches!(refused, Err(super::TokenError::BadSignature(_))),
+            "{refused:?}"
+        );
+        Spi::run(
+            "SELECT tenant.set_signing_key('ES256', NULL), tenant.set_signing_key('HS256', NULL)",
+        )
+        .unwrap();
     }
 
     #[pg_test]

@@ -71,7 +71,7 @@ WITH types AS (
     UNION ALL SELECT 'pg_constraint'::regclass::oid, k.oid, CASE WHEN k.contypid <> 0 THEN 'type:' || k.contypid ELSE 'rel:' || k.conrelid END
         FROM pg_constraint k WHERE (k.conrelid = ANY($4) OR k.contypid = ANY($5)) AND k.contype = 'c'
     UNION ALL SELECT 'pg_rewrite'::regclass::oid, w.oid, 'rel:' || w.ev_class FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class
-        WHERE c.oid = ANY($4) AND w.rulename = '_RETURN'
+        WHERE w.ev_class = ANY($4) AND c.oid = ANY($4) AND w.rulename = '_RETURN'
 )
 SELECT DISTINCT a.node, b.node AS needs
 FROM objects a
@@ -294,12 +294,12 @@ AND s.relkind = 'S' AND s.oid = ANY($4) AND t.oid = ANY($4)"#.into());
     q.push(r#"
 SELECT 2, NULL, c.oid::int8, NULL, format('ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET DEFAULT %s', $2, c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid)), false, NULL::oid
 FROM pg_class c JOIN pg_attrdef d ON d.adrelid = c.oid JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.adnum
-WHERE c.oid = ANY($4) AND c.relkind IN ('r', 'p') AND a.attgenerated = '' AND NOT a.attisdropped"#.into());
+WHERE d.adrelid = ANY($4) AND c.oid = ANY($4) AND c.relkind IN ('r', 'p') AND a.attgenerated = '' AND NOT a.attisdropped"#.into());
 
     q.push(r#"
 SELECT 2, NULL, c.oid::int8, NULL, format('ALTER VIEW %I.%I ALTER COLUMN %I SET DEFAULT %s', $2, c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid)), false, NULL::oid
 FROM pg_class c JOIN pg_attrdef d ON d.adrelid = c.oid JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.adnum
-WHERE c.oid = ANY($4) AND c.relkind = 'v'"#.into());
+WHERE d.adrelid = ANY($4) AND c.oid = ANY($4) AND c.relkind = 'v'"#.into());
 
     // Data: every row of every table, straight from the source (phase 3, only with_data).
     q.push(r#"
@@ -328,12 +328,12 @@ FROM pg_class c WHERE c.oid = ANY($4) AND c.relkind = 'S'"#.into());
 SELECT 5, NULL, k.oid::int8, 'constraint',
        format('ALTER TABLE ONLY %I.%I ADD CONSTRAINT %I %s', $2, c.relname, k.conname, pg_get_constraintdef(k.oid)), false, NULL::oid
 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-WHERE c.oid = ANY($4) AND (k.contype IN ('p', 'u', 'x') OR (k.contype = 'c' AND NOT k.convalidated AND k.conislocal))"#.into());
+WHERE k.conrelid = ANY($4) AND c.oid = ANY($4) AND (k.contype IN ('p', 'u', 'x') OR (k.contype = 'c' AND NOT k.convalidated AND k.conislocal))"#.into());
 
     q.push(r#"
 SELECT 5, NULL, i.indexrelid::int8, 'index', pg_get_indexdef(i.indexrelid), false, NULL::oid
 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
-WHERE c.oid = ANY($4)
+WHERE i.indrelid = ANY($4) AND c.oid = ANY($4)
 AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x'))"#.into());
 
     q.push(r#"
@@ -357,7 +357,7 @@ WHERE x.indrelid = ANY($4) AND a.attstattarget >= 0
 UNION ALL
 SELECT 7, NULL, c.oid::int8, NULL, format('ALTER TABLE %I.%I CLUSTER ON %I', $2, c.relname, ic.relname), false, NULL::oid
 FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_class ic ON ic.oid = x.indexrelid
-WHERE c.oid = ANY($4) AND x.indisclustered"#.into());
+WHERE x.indrelid = ANY($4) AND c.oid = ANY($4) AND x.indisclustered"#.into());
 
     // Foreign keys once the data is in (checked then). Those a partition inherits come with
     // its parent's.
@@ -366,7 +366,7 @@ SELECT 8, NULL, k.oid::int8, 'foreign key',
        format('ALTER TABLE %s%I.%I ADD CONSTRAINT %I %s', CASE WHEN c.relkind = 'p' THEN '' ELSE 'ONLY ' END, $2, c.relname,
               k.conname, pg_get_constraintdef(k.oid)), false, NULL::oid
 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-WHERE c.oid = ANY($4) AND k.contype = 'f' AND k.conparentid = 0"#.into());
+WHERE k.conrelid = ANY($4) AND c.oid = ANY($4) AND k.contype = 'f' AND k.conparentid = 0"#.into());
 
     // Triggers, rules, policies and row security, which would have fired on the data load.
     q.push(r#"
@@ -377,7 +377,7 @@ SELECT 9, NULL, t.oid::int8, 'trigger',
            WHEN 'A' THEN format('; ALTER TABLE %I.%I ENABLE ALWAYS TRIGGER %I', $2, c.relname, t.tgname) ELSE '' END,
        false, NULL::oid
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-WHERE c.oid = ANY($4) AND NOT t.tgisinternal AND t.tgparentid = 0"#.into());
+WHERE t.tgrelid = ANY($4) AND c.oid = ANY($4) AND NOT t.tgisinternal AND t.tgparentid = 0"#.into());
 
     // A trigger a partition got from its parent, enabled or disabled on its own.
     q.push(r#"
@@ -386,7 +386,7 @@ SELECT 9, NULL, t.oid::int8, NULL,
               CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' WHEN 'A' THEN 'ENABLE ALWAYS' ELSE 'ENABLE' END, t.tgname),
        false, NULL::oid
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_trigger pt ON pt.oid = t.tgparentid
-WHERE c.oid = ANY($4) AND t.tgparentid <> 0 AND (t.tgenabled <> 'O' OR pt.tgenabled <> 'O')"#.into());
+WHERE t.tgrelid = ANY($4) AND c.oid = ANY($4) AND t.tgparentid <> 0 AND (t.tgenabled <> 'O' OR pt.tgenabled <> 'O')"#.into());
 
     q.push(r#"
 SELECT 9, NULL, w.oid::int8, 'rule',
@@ -396,7 +396,7 @@ SELECT 9, NULL, w.oid::int8, 'rule',
            WHEN 'A' THEN format('; ALTER TABLE %I.%I ENABLE ALWAYS RULE %I', $2, c.relname, w.rulename) ELSE '' END,
        false, NULL::oid
 FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class
-WHERE c.oid = ANY($4) AND w.rulename <> '_RETURN'"#.into());
+WHERE w.ev_class = ANY($4) AND c.oid = ANY($4) AND w.rulename <> '_RETURN'"#.into());
 
     q.push(r#"
 SELECT 9, NULL, p.oid::int8, 'policy',
@@ -408,7 +408,7 @@ SELECT 9, NULL, p.oid::int8, 'policy',
               CASE WHEN p.polqual IS NOT NULL THEN ' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')' ELSE '' END,
               CASE WHEN p.polwithcheck IS NOT NULL THEN ' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')' ELSE '' END),
        false, NULL::oid
-FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.oid = ANY($4)"#.into());
+FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE p.polrelid = ANY($4) AND c.oid = ANY($4)"#.into());
 
     q.push(r#"
 SELECT 9, NULL, c.oid::int8, NULL,
@@ -522,11 +522,11 @@ const OBJECTS: &str = r#"
     WHERE (k.conrelid = ANY($4) OR k.contypid = ANY($5))
     UNION ALL
     SELECT 'pg_trigger'::regclass, g.oid, format('%I ON %I.%I', g.tgname, $2, c.relname), 'TRIGGER', NULL, NULL, NULL, false
-    FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE c.oid = ANY($4) AND NOT g.tgisinternal
+    FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE g.tgrelid = ANY($4) AND c.oid = ANY($4) AND NOT g.tgisinternal
     UNION ALL
     SELECT 'pg_policy'::regclass, p.oid, format('%I ON %I.%I', p.polname, $2, c.relname), 'POLICY', NULL, NULL, NULL, false
-    FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.oid = ANY($4)
+    FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE p.polrelid = ANY($4) AND c.oid = ANY($4)
     UNION ALL
     SELECT 'pg_rewrite'::regclass, w.oid, format('%I ON %I.%I', w.rulename, $2, c.relname), 'RULE', NULL, NULL, NULL, false
-    FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class WHERE c.oid = ANY($4) AND w.rulename <> '_RETURN'
+    FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class WHERE w.ev_class = ANY($4) AND c.oid = ANY($4) AND w.rulename <> '_RETURN'
 "#;

@@ -198,6 +198,10 @@ struct Members {
 }
 
 impl Members {
+    /// Found through the schema's own dependency entries (pg_depend's index), not by scanning
+    /// pg_class, pg_type and pg_proc, which grow with every tenant schema: everything PostgreSQL
+    /// creates in a schema depends on it, except what belongs to something there (indexes,
+    /// a composite type's relation, row and array types, multiranges), added from their owners.
     fn read(source_oid: pg_sys::Oid) -> Members {
         let list = |query: &str| {
             Spi::get_one_with_args::<Vec<pg_sys::Oid>>(query, &[source_oid.into()])
@@ -205,10 +209,27 @@ impl Members {
                 .flatten()
                 .unwrap_or_default()
         };
+        let members = |catalog: &str| {
+            format!(
+                "SELECT objid FROM pg_catalog.pg_depend WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                    AND refobjid OPERATOR(pg_catalog.=) $1 AND classid OPERATOR(pg_catalog.=) 'pg_catalog.{catalog}'::pg_catalog.regclass
+                    AND deptype OPERATOR(pg_catalog.=) 'n'"
+            )
+        };
+        let (classes, types, procs) = (members("pg_class"), members("pg_type"), members("pg_proc"));
         Members {
-            relations: list("SELECT ARRAY(SELECT oid FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) $1)"),
-            types: list("SELECT ARRAY(SELECT oid FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) $1)"),
-            functions: list("SELECT ARRAY(SELECT oid FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) $1)"),
+            relations: list(&format!(
+                "WITH r AS ({classes} UNION SELECT typrelid FROM pg_catalog.pg_type WHERE oid OPERATOR(pg_catalog.=) ANY (ARRAY({types})) AND typrelid OPERATOR(pg_catalog.<>) 0)
+                 SELECT ARRAY(SELECT objid FROM r UNION SELECT indexrelid FROM pg_catalog.pg_index WHERE indrelid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT objid FROM r)))"
+            )),
+            types: list(&format!(
+                "WITH t AS ({types}
+                           UNION SELECT reltype FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) ANY (ARRAY({classes})) AND reltype OPERATOR(pg_catalog.<>) 0
+                           UNION SELECT rngmultitypid FROM pg_catalog.pg_range WHERE rngtypid OPERATOR(pg_catalog.=) ANY (ARRAY({types})))
+                 SELECT ARRAY(SELECT objid FROM t UNION SELECT typarray FROM pg_catalog.pg_type
+                              WHERE oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT objid FROM t)) AND typarray OPERATOR(pg_catalog.<>) 0)"
+            )),
+            functions: list(&format!("SELECT ARRAY({procs})")),
         }
     }
 
