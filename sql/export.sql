@@ -85,6 +85,28 @@ END
 $$;
 COMMENT ON FUNCTION tenant.export(text) IS 'pg_tenant: every row of a tenant in every protected table, with its registry row, plan, limits and usage (GDPR export)';
 
+-- Inserts exported rows (a JSON array) into a table, the tenant column (of a protected table)
+-- set to the target tenant; generated columns are computed again. Returns how many.
+CREATE FUNCTION tenant.import_rows(tbl regclass, data_rows jsonb, target uuid) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    col name;
+    cols text;
+    n bigint;
+BEGIN
+    SELECT p.tenant_column INTO col FROM tenant.protected_tables p WHERE p.table_name = tbl;
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+      FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
+    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
+                   tbl, cols, cols, tbl)
+       USING (SELECT COALESCE(jsonb_agg(CASE WHEN col IS NULL THEN e ELSE e || jsonb_build_object(col, target) END), '[]')
+                FROM jsonb_array_elements(data_rows) e);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
 -- Loads an export into an existing tenant that has no rows yet: rows get the target tenant's id,
 -- its own limits and usage are restored. Triggers (the write guard, quota triggers, foreign-key
 -- checks) are off while loading, so it needs a superuser and does all or nothing.
@@ -96,9 +118,7 @@ DECLARE
     tbl regclass;
     col name;
     existing bigint;
-    cols text;
     counts jsonb := '{}';
-    n bigint;
     own name;
 BEGIN
     IF tenant IS NULL OR data IS NULL THEN
@@ -129,15 +149,7 @@ BEGIN
     SET LOCAL session_replication_role = replica;
     FOR r IN SELECT key AS name, value AS rows FROM jsonb_each(data->'tables') LOOP
         tbl := to_regclass(r.name);
-        SELECT p.tenant_column INTO col FROM tenant.protected_tables p WHERE p.table_name = tbl;
-        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
-          FROM pg_attribute a
-         WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
-        EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
-                       tbl, cols, cols, tbl)
-           USING (SELECT COALESCE(jsonb_agg(e || jsonb_build_object(col, target)), '[]') FROM jsonb_array_elements(r.rows) e);
-        GET DIAGNOSTICS n = ROW_COUNT;
-        counts := counts || jsonb_build_object(tbl::text, n);
+        counts := counts || jsonb_build_object(tbl::text, tenant.import_rows(tbl, r.rows, target));
     END LOOP;
     -- A schema tenant's own tables, into the target's schema (which must have them, empty).
     IF data ? 'schema' THEN
@@ -156,16 +168,7 @@ BEGIN
                 RAISE EXCEPTION 'tenant "%" already has % row(s) in %', tenant, existing, tbl
                     USING ERRCODE = '55000', HINT = 'Import into a new, empty tenant.';
             END IF;
-            SELECT p.tenant_column INTO col FROM tenant.protected_tables p WHERE p.table_name = tbl;
-            SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
-              FROM pg_attribute a
-             WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
-            EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
-                           tbl, cols, cols, tbl)
-               USING (SELECT COALESCE(jsonb_agg(CASE WHEN col IS NULL THEN e ELSE e || jsonb_build_object(col, target) END), '[]')
-                        FROM jsonb_array_elements(r.rows) e);
-            GET DIAGNOSTICS n = ROW_COUNT;
-            counts := counts || jsonb_build_object(tbl::text, n);
+            counts := counts || jsonb_build_object(tbl::text, tenant.import_rows(tbl, r.rows, target));
         END LOOP;
         FOR r IN SELECT key AS name, value AS position FROM jsonb_each(data->'schema'->'sequences') LOOP
             IF to_regclass(format('%I.%I', own, r.name)) IS NOT NULL THEN
@@ -191,4 +194,5 @@ END
 $$;
 COMMENT ON FUNCTION tenant.import(text, jsonb) IS 'pg_tenant: load a tenant.export() document into an empty tenant';
 
-REVOKE EXECUTE ON FUNCTION tenant.export(text), tenant.import(text, jsonb), tenant.export_schema(name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION tenant.export(text), tenant.import(text, jsonb), tenant.export_schema(name),
+    tenant.import_rows(regclass, jsonb, uuid) FROM PUBLIC;

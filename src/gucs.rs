@@ -72,16 +72,24 @@ pub fn apply(value: &str, local: bool) {
     }
     let _revoke = Revoke;
     AUTHORIZED.with(|a| *a.borrow_mut() = Some(value.to_string()));
-    let cvalue = CString::new(value).expect("uuid text has no NUL");
     let action = if local {
         pg_sys::GucAction::GUC_ACTION_LOCAL
     } else {
         pg_sys::GucAction::GUC_ACTION_SET
     };
+    set_parameter(TENANT_GUC, value, action);
+}
+
+/// Sets a parameter as a session-level `SET` (`GUC_ACTION_SET`), `SET LOCAL` (`GUC_ACTION_LOCAL`)
+/// or a function's `SET` clause (`GUC_ACTION_SAVE`, undone by `AtEOXact_GUC` at its nest level)
+/// would; a refused value is an ERROR.
+pub fn set_parameter(name: &CStr, value: &str, action: pg_sys::GucAction::Type) {
+    let value =
+        CString::new(value).unwrap_or_else(|_| error!("pg_tenant: a setting value contains NUL"));
     unsafe {
         pg_sys::set_config_option(
-            TENANT_GUC.as_ptr(),
-            cvalue.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr(),
             pg_sys::GucContext::PGC_USERSET,
             pg_sys::GucSource::PGC_S_SESSION,
             action,

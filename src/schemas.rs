@@ -70,7 +70,13 @@ pub fn secure(schema: &str, tenant: pgrx::Uuid) {
                     EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid
                             AND t.tgname OPERATOR(pg_catalog.=) $3)
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-             WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relkind IN ('r', 'p') ORDER BY c.oid",
+             -- the schema's tables through pg_depend's index: pg_class has none on the namespace
+             WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY(
+                       SELECT objid FROM pg_catalog.pg_depend
+                        WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                          AND refobjid OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) $1)
+                          AND classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass))
+               AND c.relkind IN ('r', 'p') ORDER BY c.oid",
             None,
             &[schema.into(), ISOLATION_POLICY.into(), GUARD_TRIGGER.into()],
         )? {
@@ -187,24 +193,12 @@ pub fn apply_search_path(tenant: Option<&Tenant>, local: bool) {
     if new_path == current {
         return;
     }
-    let value = std::ffi::CString::new(new_path).expect("no NUL in a search_path");
     let action = if local {
         pg_sys::GucAction::GUC_ACTION_LOCAL
     } else {
         pg_sys::GucAction::GUC_ACTION_SET
     };
-    unsafe {
-        pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            action,
-            true,
-            pg_sys::PGERROR as std::ffi::c_int,
-            false,
-        );
-    }
+    crate::gucs::set_parameter(c"search_path", &new_path, action);
 }
 
 fn current_search_path() -> String {

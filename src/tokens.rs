@@ -20,17 +20,8 @@ use serde_json::Value;
 
 use crate::error::{guarded, packed_sqlstate, required, sqlstate, TenantError};
 
-extension_sql!(
-    r#"
--- Keys that verify tenant tokens (src/tokens.rs). Only the extension owner reads them.
-CREATE TABLE tenant.signing_keys (
-    algorithm  text PRIMARY KEY CHECK (algorithm IN ('HS256', 'HS384', 'HS512', 'EdDSA', 'ES256')),
-    key        text NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
-);
-COMMENT ON TABLE tenant.signing_keys IS 'pg_tenant: keys that verify tenant tokens (tenant.set_signing_key); readable by the extension owner only';
-SELECT pg_catalog.pg_extension_config_dump('tenant.signing_keys', '');
-"#,
+extension_sql_file!(
+    "../sql/tokens.sql",
     name = "token_keys",
     requires = ["registry_tables"]
 );
@@ -220,14 +211,20 @@ pub fn verify(token: &str) -> Result<Verified, TokenError> {
     let mut validation = Validation::new(alg);
     validation.leeway = 0;
     validation.validate_nbf = true;
-    validation.set_required_spec_claims(&["exp"]);
+    // exp always; aud and iss when configured (a token without them must not pass the check).
+    let mut required = vec!["exp"];
     match setting(unsafe { JWT_AUDIENCE }) {
-        Some(aud) => validation.set_audience(&[aud]),
+        Some(aud) => {
+            validation.set_audience(&[aud]);
+            required.push("aud");
+        }
         None => validation.validate_aud = false,
     }
     if let Some(iss) = setting(unsafe { JWT_ISSUER }) {
         validation.set_issuer(&[iss]);
+        required.push("iss");
     }
+    validation.set_required_spec_claims(&required);
     let data = decode::<Value>(token, &key, &validation).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind::*;
         let text = e.to_string();

@@ -35,14 +35,7 @@ REVOKE EXECUTE ON FUNCTION
     tenant.migrate_next(text, text, integer)
 FROM PUBLIC;
 
--- Signed tenant tokens (src/tokens.rs).
-CREATE TABLE tenant.signing_keys (
-    algorithm  text PRIMARY KEY CHECK (algorithm IN ('HS256', 'HS384', 'HS512', 'EdDSA', 'ES256')),
-    key        text NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
-);
-COMMENT ON TABLE tenant.signing_keys IS 'pg_tenant: keys that verify tenant tokens (tenant.set_signing_key); readable by the extension owner only';
-SELECT pg_catalog.pg_extension_config_dump('tenant.signing_keys', '');
+-- Signed tenant tokens (src/tokens.rs; their key table comes from sql/tokens.sql).
 
 CREATE FUNCTION tenant.set_signing_key(algorithm text, key text)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'set_signing_key_wrapper';

@@ -11,7 +11,7 @@ mod catalog;
 mod rewrite;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::ffi::{c_int, CString};
+use std::ffi::CString;
 
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
@@ -477,20 +477,7 @@ pub fn with_settings<R>(settings: &[(&str, String)], f: impl FnOnce() -> R) -> R
     let level = unsafe { pg_sys::NewGUCNestLevel() };
     for (name, value) in settings {
         let name = CString::new(*name).expect("setting name");
-        let value = CString::new(value.as_str())
-            .unwrap_or_else(|_| error!("pg_tenant: setting contains NUL"));
-        unsafe {
-            pg_sys::set_config_option(
-                name.as_ptr(),
-                value.as_ptr(),
-                pg_sys::GucContext::PGC_USERSET,
-                pg_sys::GucSource::PGC_S_SESSION,
-                pg_sys::GucAction::GUC_ACTION_SAVE,
-                true,
-                pg_sys::PGERROR as c_int,
-                false,
-            );
-        }
+        crate::gucs::set_parameter(&name, value, pg_sys::GucAction::GUC_ACTION_SAVE);
     }
     let result = f();
     unsafe { pg_sys::AtEOXact_GUC(true, level) };

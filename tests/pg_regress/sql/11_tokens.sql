@@ -42,6 +42,9 @@ SELECT test.try($$SELECT tenant.set_signing_key('HS256', repeat('x', 40))$$);
 SELECT test.try($$SELECT * FROM tenant.signing_keys$$);
 -- The token is the credential: a role with no gateway or access grant acts as the tenant it names.
 SELECT test.try($$SELECT tenant.set('tok-acme')$$);
+-- (That loaded the library:) the claim settings are a superuser's.
+SELECT test.try($$SET pg_tenant.jwt_audience = 'anything'$$);
+SELECT test.try($$SET pg_tenant.jwt_claim = 'sub'$$);
 SELECT tenant.set_token(test.jwt(test.claims('tok-acme'), :secret)) = (SELECT tenant.current()) AS acting_as_acme;
 INSERT INTO tok_notes VALUES ('acme note');
 SELECT body FROM tok_notes;
@@ -132,6 +135,22 @@ SELECT tenant.set('tok-globex') IS NOT NULL AS gateway_sets_again;
 
 \c - postgres
 SET client_min_messages = warning;
+-- aud, iss and the tenant claim's name, when configured: superuser settings.
+SET pg_tenant.jwt_audience = 'orders-api';
+SET pg_tenant.jwt_issuer = 'https://auth.example';
+SELECT test.try(format('SELECT tenant.set_token(%L)', test.jwt(test.claims('tok-acme', 20), :secret)));
+SELECT test.try(format('SELECT tenant.set_token(%L)', test.jwt(test.claims('tok-acme', 20, '{"aud": "orders-api"}'), :secret)));
+SELECT test.try(format('SELECT tenant.set_token(%L)', test.jwt(test.claims('tok-acme', 21, '{"aud": "other-api", "iss": "https://auth.example"}'), :secret)));
+SELECT test.try(format('SELECT tenant.set_token(%L)', test.jwt(test.claims('tok-acme', 22, '{"aud": "orders-api", "iss": "https://evil.example"}'), :secret)));
+SELECT tenant.set_token(test.jwt(test.claims('tok-acme', 23, '{"aud": "orders-api", "iss": "https://auth.example"}'), :secret)) IS NOT NULL AS audience_and_issuer_match;
+SELECT tenant.set_token(test.jwt(test.claims('tok-acme', 24, '{"aud": ["billing", "orders-api"], "iss": "https://auth.example"}'), :secret)) IS NOT NULL AS one_of_the_audiences;
+RESET pg_tenant.jwt_audience;
+RESET pg_tenant.jwt_issuer;
+SET pg_tenant.jwt_claim = 'org';
+SELECT test.try(format('SELECT tenant.set_token(%L)', test.jwt(test.claims('tok-globex', 25), :secret)));
+SELECT tenant.set_token(test.jwt(test.claims('ignored', 26, '{"org": "tok-globex"}'), :secret)) = (SELECT id FROM tenant.tenants WHERE slug = 'tok-globex') AS claim_renamed;
+RESET pg_tenant.jwt_claim;
+SELECT tenant.reset();
 SELECT tenant.revoke_gateway('tok_app');
 SELECT tenant.unprotect('tok_notes');
 DROP TABLE tok_notes;
