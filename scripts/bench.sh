@@ -134,6 +134,9 @@ start=$(date +%s%N)
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -U postgres -d bench -c "SET client_min_messages = warning" \
   -c "CALL tenant.migrate_batches('bench_001', 'ALTER TABLE film ADD COLUMN subtitle text; CREATE INDEX ON film (subtitle)', 100)"
 local migrate_ms; migrate_ms=$(ms_since "$start")
+start=$(date +%s%N)
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -U postgres -d bench -c "SELECT tenant.refresh_usage()" >/dev/null
+local refresh_ms; refresh_ms=$(ms_since "$start")
 echo
 echo "== clone results (best of $ROUNDS; pagila: 22 tables, about 46,000 rows) =="
 printf '%-52s %10s %16s\n' "variant" "ms" "ratio to pg_dump"
@@ -142,6 +145,7 @@ printf '%-52s %10s %15sx\n' "tenant.clone_schema(pagila, target)" "${best[clone_
 printf '%-52s %10s %15sx\n' "pg_dump (with data) | rename | psql -1 (baseline)" "${best[dump_data]}" "1.000"
 printf '%-52s %10s %15sx\n' "tenant.clone_schema(pagila, target, true)" "${best[clone_data]}" "$(ratio "${best[clone_data]}" "${best[dump_data]}")"
 printf '%-52s %10s %16s\n' "provision $tenants schema tenants (tenant.create)" "$provision_ms" "$(awk "BEGIN { printf \"%.1f tenants/s\", $tenants * 1000 / $provision_ms }")"
+printf '%-52s %10s\n' "tenant.refresh_usage() over $tenants schema tenants" "$refresh_ms"
 printf '%-52s %10s %16s\n' "migrate_batches across $((tenants + 1)) schemas" "$migrate_ms" "$(awk "BEGIN { printf \"%.1f schemas/s\", ($tenants + 1) * 1000 / $migrate_ms }")"
 }
 

@@ -6,6 +6,7 @@ REVOKE EXECUTE ON FUNCTION
     tenant.set_signing_key(text, text),
     tenant.migrate(text, text),
     tenant.migrate_next(text, text, integer),
+    tenant.refresh_usage(),
     tenant.suspend(text, text),
     tenant.resume(text),
     tenant."drop"(text),

@@ -117,25 +117,5 @@ ORDER BY t.slug, d.object
 $$;
 COMMENT ON FUNCTION tenant.schema_drift() IS 'pg_tenant: every difference between a schema tenant''s schema and its template (none: no rows)';
 
--- Meters each schema tenant's total size (tables, indexes, TOAST, materialized views) as its
--- "schema_bytes" usage, which tenant_schema_guard compares with the plan's limit. As fresh as
--- the last call: run it from cron or pg_cron every minute or so.
-CREATE FUNCTION tenant.refresh_usage()
-RETURNS integer
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-WITH sizes AS (
-    SELECT t.id, coalesce((SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
-                           WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'm')), 0)::bigint AS bytes
-    FROM tenant.tenants t JOIN pg_namespace n ON n.nspname = t.schema_name
-), stored AS (
-    INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
-    SELECT id, 'schema_bytes', '-infinity', bytes FROM sizes
-    ON CONFLICT (tenant_id, resource, period_start) DO UPDATE SET used = EXCLUDED.used
-    RETURNING 1
-)
-SELECT count(*)::integer FROM stored
-$$;
-COMMENT ON FUNCTION tenant.refresh_usage() IS 'pg_tenant: measure every schema tenant''s schema size as its schema_bytes usage; returns how many it measured';
-
-REVOKE EXECUTE ON FUNCTION tenant.refresh_usage(), tenant.schema_drift(), tenant.schema_structure(name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION tenant.schema_drift(), tenant.schema_structure(name) FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE tenant.migrate_batches(text, text, integer) FROM PUBLIC;

@@ -328,3 +328,111 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
     }
     done
 }
+
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.refresh_usage()
+RETURNS integer VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+COMMENT ON FUNCTION tenant.refresh_usage() IS 'pg_tenant: measure every schema tenant''s schema size as its schema_bytes usage; returns how many it measured';
+"#,
+    requires = ["schema_tenants"]
+)]
+fn refresh_usage() -> i32 {
+    guarded(|| {
+        let sizes = schema_sizes();
+        let count = sizes.len() as i32;
+        let (ids, bytes): (Vec<pgrx::Uuid>, Vec<i64>) = sizes.into_iter().unzip();
+        run_as_owner(
+            "INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
+             SELECT t, $3, '-infinity', b FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.uuid[]), pg_catalog.unnest($2::pg_catalog.int8[])) AS u(t, b)
+             ON CONFLICT (tenant_id, resource, period_start) DO UPDATE SET used = EXCLUDED.used",
+            &[ids.into(), bytes.into(), SCHEMA_BYTES.into()],
+        );
+        count
+    })
+}
+
+/// Each schema tenant's size on disk: its tables, materialized views and indexes, with their
+/// TOAST tables and every fork and segment. Measured from the files themselves (a backend's
+/// working directory is the data directory): pg_total_relation_size() would open every
+/// relation, and building thousands of relation cache entries takes seconds.
+fn schema_sizes() -> Vec<(pgrx::Uuid, i64)> {
+    let files: Vec<(pgrx::Uuid, String)> = as_extension_owner(|| {
+        Spi::connect(|client| {
+            let mut files = Vec::new();
+            for row in client.select(
+                "WITH own AS (
+                     SELECT t.id, c.oid, c.reltoastrelid
+                       FROM tenant.tenants t
+                       JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) t.schema_name
+                       JOIN pg_catalog.pg_depend d ON d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                                                  AND d.refobjid OPERATOR(pg_catalog.=) n.oid
+                                                  AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid AND c.relkind IN ('r', 'm')
+                 ), stored AS (
+                     SELECT id, oid FROM own
+                     UNION ALL SELECT id, reltoastrelid FROM own WHERE reltoastrelid OPERATOR(pg_catalog.<>) 0
+                 ), with_indexes AS (
+                     SELECT id, oid FROM stored
+                     UNION ALL SELECT s.id, i.indexrelid FROM stored s JOIN pg_catalog.pg_index i ON i.indrelid OPERATOR(pg_catalog.=) s.oid
+                 )
+                 SELECT id, pg_catalog.pg_relation_filepath(oid) FROM with_indexes",
+                None,
+                &[],
+            )? {
+                if let (Some(id), Some(path)) = (row.get::<pgrx::Uuid>(1)?, row.get::<String>(2)?) {
+                    files.push((id, path));
+                }
+            }
+            Ok::<_, pgrx::spi::Error>(files)
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+    });
+    let mut sizes: std::collections::BTreeMap<[u8; 16], i64> = std::collections::BTreeMap::new();
+    // Every schema tenant gets a row, an empty schema too.
+    for id in as_extension_owner(|| {
+        Spi::get_one::<Vec<pgrx::Uuid>>(
+            "SELECT pg_catalog.array_agg(id) FROM tenant.tenants WHERE schema_name IS NOT NULL",
+        )
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+    {
+        sizes.insert(*id.as_bytes(), 0);
+    }
+    for (id, path) in files {
+        *sizes.entry(*id.as_bytes()).or_default() += relation_file_bytes(&path);
+    }
+    sizes
+        .into_iter()
+        .map(|(id, bytes)| (pgrx::Uuid::from_bytes(id), bytes))
+        .collect()
+}
+
+/// The bytes of one relation's files: main fork segments (`path`, `path.1`, ...), free space
+/// map and visibility map. Files that do not exist (yet) count as 0.
+fn relation_file_bytes(path: &str) -> i64 {
+    let size = |p: &str| std::fs::metadata(p).map(|m| m.len() as i64).ok();
+    let mut total = 0;
+    for fork in ["", "_fsm", "_vm", "_init"] {
+        let base = format!("{path}{fork}");
+        let Some(first) = size(&base) else { continue };
+        total += first;
+        // Only a full first segment can have more after it.
+        let segment_bytes = (pg_sys::RELSEG_SIZE as i64) * (pg_sys::BLCKSZ as i64);
+        let mut segment = 1;
+        let mut last = first;
+        while last == segment_bytes {
+            let Some(more) = size(&format!("{base}.{segment}")) else {
+                break;
+            };
+            total += more;
+            last = more;
+            segment += 1;
+        }
+    }
+    total
+}

@@ -45,3 +45,8 @@ REVOKE EXECUTE ON FUNCTION tenant.set_signing_key(text, text) FROM PUBLIC;
 CREATE FUNCTION tenant.set_token(token text, local boolean DEFAULT false, "lock" boolean DEFAULT false)
 RETURNS uuid VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'set_token_wrapper';
 COMMENT ON FUNCTION tenant.set_token(text, boolean, boolean) IS 'pg_tenant: verify a signed tenant token (JWT) and act as the tenant it names; lock => true: only a newer token can change the tenant afterwards';
+
+CREATE FUNCTION tenant.refresh_usage()
+RETURNS integer VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'refresh_usage_wrapper';
+COMMENT ON FUNCTION tenant.refresh_usage() IS 'pg_tenant: measure every schema tenant''s schema size as its schema_bytes usage; returns how many it measured';
+REVOKE EXECUTE ON FUNCTION tenant.refresh_usage() FROM PUBLIC;

@@ -138,7 +138,7 @@ SET client_min_messages = warning;
 -- aud, iss and the tenant claim's name, when configured: superuser settings.
 SET pg_tenant.jwt_audience = 'orders-api';
 SET pg_tenant.jwt_issuer = 'https://auth.example';
-SELECT test.try(format('SELECT tenant.set_token(%L)', test.jwt(test.claims('tok-acme', 20), :secret)));
+SELECT test.try(format('SELECT tenant.set_token(%L)', test.jwt(test.claims('tok-acme', 20, '{"iss": "https://auth.example"}'), :secret)));
 SELECT test.try(format('SELECT tenant.set_token(%L)', test.jwt(test.claims('tok-acme', 20, '{"aud": "orders-api"}'), :secret)));
 SELECT test.try(format('SELECT tenant.set_token(%L)', test.jwt(test.claims('tok-acme', 21, '{"aud": "other-api", "iss": "https://auth.example"}'), :secret)));
 SELECT test.try(format('SELECT tenant.set_token(%L)', test.jwt(test.claims('tok-acme', 22, '{"aud": "orders-api", "iss": "https://evil.example"}'), :secret)));
