@@ -43,6 +43,13 @@ fn authorize(key: Option<&str>) -> Tenant {
     }
 }
 
+/// Makes `t` the session's tenant (or the transaction's, `local`), with its schema on the
+/// search_path for a schema tenant. The caller has checked that it may.
+pub fn enter(t: &Tenant, local: bool) {
+    gucs::apply(&t.id.to_string(), local);
+    crate::schemas::apply_search_path(Some(t), local);
+}
+
 #[pg_extern(
     volatile,
     parallel_unsafe,
@@ -56,8 +63,7 @@ fn set(tenant: Option<&str>) -> pgrx::Uuid {
     guarded(|| {
         crate::tokens::refuse_if_locked();
         let t = authorize(tenant);
-        gucs::apply(&t.id.to_string(), false);
-        crate::schemas::apply_search_path(Some(&t), false);
+        enter(&t, false);
         t.id
     })
 }
@@ -78,8 +84,7 @@ fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
         if !unsafe { pg_sys::IsTransactionBlock() } {
             warning!("tenant.set_local() outside a transaction block lasts only until the end of this statement");
         }
-        gucs::apply(&t.id.to_string(), true);
-        crate::schemas::apply_search_path(Some(&t), true);
+        enter(&t, true);
         t.id
     })
 }

@@ -767,7 +767,7 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
                 run_with_args(
                     &format!(
                         "CREATE TRIGGER {} AFTER {event} ON {rel} {transition} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
-                        quote_identifier(&format!("{prefix}_{suffix}"))
+                        quote_identifier(format!("{prefix}_{suffix}"))
                     ),
                     &[],
                 );
@@ -778,7 +778,7 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
                 run_with_args(
                     &format!(
                         "CREATE TRIGGER {} BEFORE TRUNCATE ON {rel} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
-                        quote_identifier(&format!("{prefix}_trunc"))
+                        quote_identifier(format!("{prefix}_trunc"))
                     ),
                     &[],
                 );

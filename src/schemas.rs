@@ -90,7 +90,7 @@ pub fn secure(schema: &str, tenant: pgrx::Uuid) {
         Ok::<_, pgrx::spi::Error>(tables)
     })
     .unwrap_or_else(|e| error!("pg_tenant: {e}"));
-    let id = quote_literal(&tenant.to_string());
+    let id = quote_literal(tenant.to_string());
     for (table, has_isolation, has_permissive, has_guard) in tables {
         let mut ddl = Vec::new();
         if !has_isolation {

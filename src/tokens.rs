@@ -431,8 +431,7 @@ fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pg
         }
         let t = crate::registry::lookup(&v.tenant)
             .unwrap_or_else(|| TenantError::UnknownTenant(v.tenant.clone()).raise());
-        crate::gucs::apply(&t.id.to_string(), local);
-        crate::schemas::apply_search_path(Some(&t), local);
+        crate::context::enter(&t, local);
         remember(&v);
         LOCK.with(|l| {
             *l.borrow_mut() = if lock {
