@@ -46,8 +46,9 @@ fn authorize(key: Option<&str>) -> Tenant {
 /// Makes `t` the session's tenant (or the transaction's, `local`), with its schema on the
 /// search_path for a schema tenant. The caller has checked that it may.
 pub fn enter(t: &Tenant, local: bool) {
+    let previous = gucs::set_tenant();
     gucs::apply(&t.id.to_string(), local);
-    crate::schemas::apply_search_path(Some(t), local);
+    crate::schemas::apply_search_path(previous, Some(t), local);
 }
 
 #[pg_extern(
@@ -101,8 +102,9 @@ COMMENT ON FUNCTION tenant.reset() IS 'pg_tenant: leave the tenant context (no t
 fn reset() {
     guarded(|| {
         crate::tokens::refuse_if_locked();
+        let previous = gucs::set_tenant();
         gucs::apply("", false);
-        crate::schemas::apply_search_path(None, false);
+        crate::schemas::apply_search_path(previous, None, false);
     })
 }
 

@@ -160,32 +160,45 @@ fn schema_guard<'a>(
 
 /// Puts the tenant's schema first on the search_path (or, for a shared tenant or none, takes
 /// any tenant schema off it), with the same scope as the tenant setting itself.
-pub fn apply_search_path(tenant: Option<&Tenant>, local: bool) {
+pub fn apply_search_path(previous: Option<pgrx::Uuid>, tenant: Option<&Tenant>, local: bool) {
     let current = current_search_path();
     let elements: Vec<String> = current
         .split(',')
         .map(|e| e.trim().to_string())
         .filter(|e| !e.is_empty())
         .collect();
+    let unquoted = |e: &str| {
+        if e.starts_with('"') && e.len() >= 2 {
+            e[1..e.len() - 1].replace("\"\"", "\"")
+        } else {
+            e.to_string()
+        }
+    };
+    // The tenant schemas to take off: usually just the previous tenant's (from the registry
+    // cache, no query); the whole list only when the path holds another `tenant_` schema.
+    let known: Vec<String> = [
+        previous.and_then(|id| registry::lookup(&id.to_string())),
+        tenant.cloned(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|t| t.schema_name)
+    .collect();
     let tenant_schemas = if elements
         .iter()
-        .any(|e| e.trim_matches('"').starts_with("tenant_"))
+        .map(|e| unquoted(e))
+        .any(|n| n.starts_with("tenant_") && !known.contains(&n))
     {
         registered_schemas()
     } else {
-        Vec::new()
+        known
     };
     let mut wanted: Vec<String> = Vec::new();
     if let Some(schema) = tenant.and_then(|t| t.schema_name.as_deref()) {
         wanted.push(quote_identifier(schema));
     }
     for e in elements {
-        let name = if e.starts_with('"') {
-            e[1..e.len() - 1].replace("\"\"", "\"")
-        } else {
-            e.clone()
-        };
-        if !tenant_schemas.contains(&name) && !wanted.contains(&e) {
+        if !tenant_schemas.contains(&unquoted(&e)) && !wanted.contains(&e) {
             wanted.push(e);
         }
     }

@@ -68,6 +68,11 @@ SELECT count(*) AS globex_projects FROM projects;
 INSERT INTO projects (name) VALUES ('g1');
 UPDATE tenant_st_acme.projects SET name = 'hijacked';
 DELETE FROM tenant_st_acme.files;
+-- Another tenant's schema put on the path by hand is taken off too.
+SET search_path = tenant_st_globex, tenant_st_acme, public;
+SELECT tenant.set('st-acme') IS NOT NULL AS set;
+SHOW search_path;
+RESET search_path;
 -- set_local: the schema is on the path for the transaction only; a rollback undoes set too.
 SELECT tenant.reset();
 SHOW search_path;
