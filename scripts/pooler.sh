@@ -35,7 +35,7 @@ max_client_conn = 200
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 INI
-echo '"pool_app" ""' > "$dir/userlist.txt"
+printf '"pool_app" ""\n"pool_token" ""\n' > "$dir/userlist.txt"
 chown postgres "$dir/pgbouncer.ini" "$dir/userlist.txt"
 runuser -u postgres -- pgbouncer -d "$dir/pgbouncer.ini" || exit 1
 sleep 1
@@ -70,6 +70,33 @@ check "transaction pooling: every tenant was charged exactly $TXNS units" "$CLIE
   "$(psql_super -c "SELECT count(*) FROM tenant.usage_counters WHERE resource = 'calls' AND used = $TXNS")"
 check "transaction pooling: the clients really shared server connections" 1 \
   "$(psql_super -c "SELECT (count(*) <= 4)::int FROM pg_stat_activity WHERE usename = 'pool_app'")"
+
+# Tokens through transaction pooling: 5 clients of a role with no gateway, each sending its own
+# tenant's token with SET LOCAL in every transaction, interleaved on the same server
+# connections. Every fifth transaction sends none and must fail with PT001.
+TOKEN_CLIENTS=5
+for c in $(seq 1 $TOKEN_CLIENTS); do
+  token=$(psql_super -c "SELECT pool_jwt('t$c')")
+  {
+    echo '\set VERBOSITY verbose'
+    for i in $(seq 1 40); do
+      echo "BEGIN; SET LOCAL pg_tenant.token = '$token'; INSERT INTO items (val) VALUES ($((100 + c))); SELECT 'token-foreign-rows:' || count(*) FROM items WHERE val NOT IN ($c, $((100 + c))); COMMIT;"
+      if [ $((i % 5)) = 0 ]; then echo "SELECT 'token-inherited:' || count(*) FROM items;"; fi
+    done
+  } > "$work/token.$c.sql"
+done
+for c in $(seq 1 $TOKEN_CLIENTS); do
+  "$PG_BIN/psql" -X -q -t -A -h 127.0.0.1 -p "$BOUNCER_PORT" -U pool_token -d pool -f "$work/token.$c.sql" > "$work/token.$c.out" 2>&1 &
+done
+wait
+check "tokens: $TOKEN_CLIENTS clients x 40 transactions with SET LOCAL pg_tenant.token, no foreign row seen" \
+  "$((TOKEN_CLIENTS * 40))" "$(cat "$work"/token.*.out | grep -c '^token-foreign-rows:0$')"
+check "tokens: a transaction without its token fails with PT001" "$((TOKEN_CLIENTS * 8))" "$(cat "$work"/token.*.out | grep -c 'ERROR:  PT001')"
+check "tokens: nothing was read without a token" 0 "$(cat "$work"/token.*.out | grep -c '^token-inherited:')"
+check "tokens: every row landed in the token's tenant" 0 \
+  "$(psql_super -c "SELECT count(*) FROM items i JOIN tenant.tenants t ON t.id = i.tenant_id WHERE i.val > 100 AND t.slug <> 't' || (i.val - 100)")"
+check "tokens: every token tenant has exactly its 40 rows" "$TOKEN_CLIENTS" \
+  "$(psql_super -c "SELECT count(*) FROM (SELECT tenant_id FROM items WHERE val > 100 GROUP BY 1 HAVING count(*) = 40) s")"
 
 # Session pooling (one server connection, DISCARD ALL between clients): the next client of the
 # connection starts with no tenant.

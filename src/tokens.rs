@@ -7,8 +7,10 @@
 //! and `nbf`, and `aud`/`iss` when `pg_tenant.jwt_audience`/`jwt_issuer` are set. The keys live
 //! in `tenant.signing_keys`, which only the extension owner reads and only a superuser changes
 //! (`tenant.set_signing_key`): a parameter would show through SHOW in sessions that have not
-//! loaded the library yet. A token older (`iat`) than one this session already used is refused,
-//! as is a `jti` seen before.
+//! loaded the library yet. Replay: `set_token` for the session refuses a token older (`iat`)
+//! than one the session already used, and a `jti` seen before; transaction-scoped tokens
+//! (`local => true`, the parameter) are what poolers interleave from many clients on one server
+//! session, so for them `exp` alone bounds reuse.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -307,9 +309,7 @@ pub fn parameter_tenant() -> Option<pgrx::Uuid> {
     }
     if DEFERRED.with(|d| d.get()) {
         let token = setting(unsafe { TOKEN }).unwrap_or_default();
-        verify(&token)
-            .and_then(|v| check_replay(&v))
-            .unwrap_or_else(|e| TenantError::Token(e).raise());
+        verify(&token).unwrap_or_else(|e| TenantError::Token(e).raise());
         DEFERRED.with(|d| d.set(false));
     }
     let id = crate::registry::lookup(&claim)
@@ -414,7 +414,11 @@ fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pg
             TenantError::TokenParameterSet.raise();
         }
         let v = verify(token).unwrap_or_else(|e| TenantError::Token(e).raise());
-        check_replay(&v).unwrap_or_else(|e| TenantError::Token(e).raise());
+        // Replay is judged for the session's own tokens; a transaction-scoped one is what
+        // transaction poolers interleave from many clients on one server session (see README).
+        if !local {
+            check_replay(&v).unwrap_or_else(|e| TenantError::Token(e).raise());
+        }
         let locked = LOCK.with(|l| *l.borrow());
         if let Some((tenant, locked_iat)) = locked {
             if crate::gucs::set_tenant() == Some(tenant)
@@ -432,7 +436,9 @@ fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pg
         let t = crate::registry::lookup(&v.tenant)
             .unwrap_or_else(|| TenantError::UnknownTenant(v.tenant.clone()).raise());
         crate::context::enter(&t, local);
-        remember(&v);
+        if !local {
+            remember(&v);
+        }
         LOCK.with(|l| {
             *l.borrow_mut() = if lock {
                 Some((t.id, v.iat.unwrap_or(0)))
@@ -466,9 +472,10 @@ unsafe extern "C-unwind" fn check_token_guc(
         return true;
     }
     DEFERRED.with(|d| d.set(false));
-    let result = verify(&value).and_then(|v| check_replay(&v));
-    match result {
-        Ok(()) => true,
+    // No replay judgement here: the parameter is the form poolers and Citus forward, which
+    // interleave many clients' tokens on one server session (exp bounds a token's use).
+    match verify(&value) {
+        Ok(_) => true,
         Err(e) => {
             pg_sys::GUC_check_errcode(packed_sqlstate(e.sqlstate()));
             let message = std::ffi::CString::new(e.message()).unwrap_or_default();
@@ -505,11 +512,6 @@ unsafe extern "C-unwind" fn assign_token_guc(newval: *const c_char, _extra: *mut
         decode::<Value>(&value, &DecodingKey::from_secret(&[]), &validation)
             .ok()
             .and_then(|d| {
-                let iat = d.claims.get("iat").and_then(Value::as_i64);
-                SEEN.with(|seen| {
-                    let mut seen = seen.borrow_mut();
-                    seen.0 = seen.0.max(iat);
-                });
                 d.claims
                     .get(&claim_name)
                     .and_then(Value::as_str)
