@@ -72,12 +72,29 @@ pub fn apply(value: &str, local: bool) {
     }
     let _revoke = Revoke;
     AUTHORIZED.with(|a| *a.borrow_mut() = Some(value.to_string()));
-    let action = if local {
+    set_parameter(TENANT_GUC, value, set_action(local));
+}
+
+/// `SET LOCAL` (until the end of the transaction) when `local`, else `SET` (for the session).
+pub fn set_action(local: bool) -> pg_sys::GucAction::Type {
+    if local {
         pg_sys::GucAction::GUC_ACTION_LOCAL
     } else {
         pg_sys::GucAction::GUC_ACTION_SET
-    };
-    set_parameter(TENANT_GUC, value, action);
+    }
+}
+
+/// Runs `f` with these settings, then restores them (as a function's SET clause does); an error
+/// restores them with the (sub)transaction.
+pub fn with_settings<R>(settings: &[(&str, String)], f: impl FnOnce() -> R) -> R {
+    let level = unsafe { pg_sys::NewGUCNestLevel() };
+    for (name, value) in settings {
+        let name = CString::new(*name).expect("setting name");
+        set_parameter(&name, value, pg_sys::GucAction::GUC_ACTION_SAVE);
+    }
+    let result = f();
+    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    result
 }
 
 /// Sets a parameter as a session-level `SET` (`GUC_ACTION_SET`), `SET LOCAL` (`GUC_ACTION_LOCAL`)

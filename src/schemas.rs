@@ -14,8 +14,8 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::{quote_identifier, quote_literal};
 
-use crate::clone::with_settings;
 use crate::error::{guarded, required, TenantError};
+use crate::gucs::with_settings;
 use crate::owner::{as_extension_owner, bypasses_rls, current_role, run_as_owner, run_with_args};
 use crate::registry::{self, Tenant};
 
@@ -206,12 +206,7 @@ pub fn apply_search_path(previous: Option<pgrx::Uuid>, tenant: Option<&Tenant>, 
     if new_path == current {
         return;
     }
-    let action = if local {
-        pg_sys::GucAction::GUC_ACTION_LOCAL
-    } else {
-        pg_sys::GucAction::GUC_ACTION_SET
-    };
-    crate::gucs::set_parameter(c"search_path", &new_path, action);
+    crate::gucs::set_parameter(c"search_path", &new_path, crate::gucs::set_action(local));
 }
 
 fn current_search_path() -> String {

@@ -302,11 +302,15 @@ fn remember(v: &Verified) {
 /// The tenant named by `pg_tenant.token`, resolved through the registry (cached); the
 /// unknown-tenant error when the token names no tenant. None when no token is set.
 pub fn parameter_tenant() -> Option<pgrx::Uuid> {
-    let (claim, resolved) = PARAMETER.with(|p| p.borrow().clone());
-    let claim = claim?;
-    if let Some(id) = resolved {
-        return Some(id);
+    // The hot path (every tenant.current()): no token, or one already resolved; no copying.
+    let (set, resolved) = PARAMETER.with(|p| {
+        let p = p.borrow();
+        (p.0.is_some(), p.1)
+    });
+    if !set || resolved.is_some() {
+        return resolved;
     }
+    let claim = PARAMETER.with(|p| p.borrow().0.clone()).unwrap_or_default();
     if DEFERRED.with(|d| d.get()) {
         let token = setting(unsafe { TOKEN }).unwrap_or_default();
         verify(&token).unwrap_or_else(|e| TenantError::Token(e).raise());

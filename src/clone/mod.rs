@@ -11,7 +11,6 @@ mod catalog;
 mod rewrite;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::ffi::CString;
 
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
@@ -19,6 +18,7 @@ use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
 
 use crate::error::{guarded, required, TenantError};
+use crate::gucs::with_settings;
 use crate::owner::as_role;
 use catalog::phase;
 pub use rewrite::{Rewriter, Scope};
@@ -469,17 +469,4 @@ fn retarget_search_path(def: &str, source: &str, target: &str) -> String {
         }
     }
     lines.join("\n")
-}
-
-/// Runs `f` with these settings, then restores them (as a function's SET clause does); an error
-/// restores them with the (sub)transaction.
-pub fn with_settings<R>(settings: &[(&str, String)], f: impl FnOnce() -> R) -> R {
-    let level = unsafe { pg_sys::NewGUCNestLevel() };
-    for (name, value) in settings {
-        let name = CString::new(*name).expect("setting name");
-        crate::gucs::set_parameter(&name, value, pg_sys::GucAction::GUC_ACTION_SAVE);
-    }
-    let result = f();
-    unsafe { pg_sys::AtEOXact_GUC(true, level) };
-    result
 }
