@@ -30,8 +30,4 @@ CREATE TRIGGER plpgsql_quota BEFORE INSERT ON items_plpgsql FOR EACH ROW EXECUTE
 GRANT SELECT, INSERT ON items_plain, items_quota, items_plpgsql TO bench_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO bench_app;
 
--- COPY source: 100,000 rows.
-CREATE TABLE copy_plain (id bigint, payload text);
-CREATE TABLE copy_quota (id bigint, payload text);
-SELECT tenant.protect('copy_plain'), tenant.protect('copy_quota');
-SELECT tenant.attach_quota('copy_quota', 'items', 'count');
+-- The COPY tables (copy_plain, copy_quota) are made fresh for each round by scripts/bench.sh.

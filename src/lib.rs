@@ -17,6 +17,7 @@ mod owner;
 mod policies;
 mod quotas;
 mod registry;
+mod row_counter;
 mod schemas;
 mod tokens;
 
@@ -27,6 +28,7 @@ mod tokens;
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     cache::init();
+    row_counter::init();
 }
 
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

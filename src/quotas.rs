@@ -762,6 +762,16 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
             quote_literal(mode.as_str()),
             quote_literal(&column)
         );
+        // Inserted rows of a count quota are counted by an index that stores nothing
+        // (src/row_counter.rs); a database still at version 0.1.0 has no such index yet and
+        // keeps the INSERT trigger until ALTER EXTENSION UPDATE replaces it.
+        let counted_by_index = mode == Mode::Count
+            && Spi::get_one::<bool>(
+                "SELECT EXISTS (SELECT FROM pg_catalog.pg_am WHERE amname OPERATOR(pg_catalog.=) 'tenant_quota')",
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(false);
         for (_, rel, _) in &tree {
             let create = |suffix: &str, event: &str, transition: &str| {
                 run_with_args(
@@ -772,7 +782,9 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
                     &[],
                 );
             };
-            create("ins", "INSERT", "REFERENCING NEW TABLE AS pg_tenant_new");
+            if !counted_by_index {
+                create("ins", "INSERT", "REFERENCING NEW TABLE AS pg_tenant_new");
+            }
             if mode != Mode::Meter {
                 create("del", "DELETE", "REFERENCING OLD TABLE AS pg_tenant_old");
                 run_with_args(
@@ -790,6 +802,16 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
                     "REFERENCING OLD TABLE AS pg_tenant_old NEW TABLE AS pg_tenant_new",
                 );
             }
+        }
+        if counted_by_index {
+            run_with_args(
+                &format!(
+                    "CREATE INDEX ON {name} USING tenant_quota ({}) WITH (resource = {})",
+                    quote_identifier(&column),
+                    quote_literal(resource)
+                ),
+                &[],
+            );
         }
         if mode != Mode::Meter {
             for (tenant, amount) in existing_usage(&name, &column, mode) {
@@ -846,6 +868,11 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
                 );
             }
         }
+        if mode == Mode::Count {
+            if let Some(index) = counting_index(tbl, resource) {
+                run_with_args(&format!("DROP INDEX {index}"), &[]);
+            }
+        }
         if mode != Mode::Meter {
             for (tenant, amount) in existing_usage(&name, &column, mode) {
                 add_usage(tenant, resource, i64::MIN, -amount, -1);
@@ -857,6 +884,28 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
             json!({"table": name, "resource": resource, "mode": mode.as_str()}),
         );
     })
+}
+
+/// The index counting `tbl`'s rows for `resource` (attach_quota's count mode), qualified.
+fn counting_index(tbl: pg_sys::Oid, resource: &str) -> Option<String> {
+    Spi::get_one_with_args::<String>(
+        "SELECT i.indexrelid::pg_catalog.regclass::pg_catalog.text
+           FROM pg_catalog.pg_index i
+           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+           JOIN pg_catalog.pg_am a ON a.oid OPERATOR(pg_catalog.=) c.relam
+          WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND a.amname OPERATOR(pg_catalog.=) 'tenant_quota'
+            AND c.reloptions OPERATOR(pg_catalog.@>) ARRAY['resource=' OPERATOR(pg_catalog.||) $2]",
+        &[tbl.into(), resource.into()],
+    )
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+}
+
+/// Charges `rows` new rows of a count quota to a tenant (src/row_counter.rs calls this once per
+/// resource and tenant when a statement finishes).
+pub fn charge_rows(resource: &str, tenant: pgrx::Uuid, rows: i64) {
+    let t = registry::lookup(&tenant.to_string())
+        .unwrap_or_else(|| TenantError::UnknownTenant(tenant.to_string()).raise());
+    charge(&t, resource, rows, true);
 }
 
 /// Per-tenant totals of the rows in a transition table: (rows, bytes).

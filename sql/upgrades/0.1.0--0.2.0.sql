@@ -50,3 +50,30 @@ CREATE FUNCTION tenant.refresh_usage()
 RETURNS integer VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'refresh_usage_wrapper';
 COMMENT ON FUNCTION tenant.refresh_usage() IS 'pg_tenant: measure every schema tenant''s schema size as its schema_bytes usage; returns how many it measured';
 REVOKE EXECUTE ON FUNCTION tenant.refresh_usage() FROM PUBLIC;
+
+-- Count quotas count inserted rows with a tenant_quota index (sql/row_counter.sql, before this
+-- file) instead of an INSERT trigger with a transition table; the trigger may no longer be
+-- attached by just anyone.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT t.tgrelid::regclass AS rel, t.tgname, a.args
+          FROM pg_catalog.pg_trigger t
+         CROSS JOIN LATERAL (SELECT pg_catalog.string_to_array(pg_catalog.encode(t.tgargs, 'escape'), '\000') AS args) a
+         WHERE t.tgfoid = 'tenant.quota_trigger()'::regprocedure AND a.args[2] = 'count'
+           AND t.tgtype::int & 4 <> 0   -- an INSERT trigger
+         ORDER BY t.tgrelid
+    LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', r.tgname, r.rel);
+        -- A partition gets its index from its partitioned parent's.
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                         JOIN pg_catalog.pg_trigger p ON p.tgrelid = i.inhparent AND p.tgfoid = 'tenant.quota_trigger()'::regprocedure
+                        WHERE i.inhrelid = r.rel::oid) THEN
+            EXECUTE pg_catalog.format('CREATE INDEX ON %s USING tenant_quota (%I) WITH (resource = %L)', r.rel, r.args[3], r.args[1]);
+        END IF;
+    END LOOP;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION tenant.quota_trigger() FROM PUBLIC;
