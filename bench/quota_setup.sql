@@ -4,7 +4,7 @@
 CREATE EXTENSION IF NOT EXISTS pg_tenant;
 DO $$ BEGIN CREATE ROLE bench_app LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 SELECT tenant.grant_gateway('bench_app');
-SELECT tenant.create_plan('bench', '{"items": {"limit": 100000000}, "calls": {"limit": 1000000000}}');
+SELECT tenant.create_plan('bench', '{"items": {"limit": 100000000}, "copy_items": {"limit": 100000000}, "calls": {"limit": 1000000000}}');
 SELECT count(tenant.create('q' || g, plan => 'bench')) AS tenants FROM generate_series(1, 100) g;
 
 CREATE TABLE items_plain (id bigserial PRIMARY KEY, payload text);

@@ -23,6 +23,7 @@ run_suite() {  # command, "lines" or "cargo"
 run_suite scripts/regress.sh lines
 run_suite scripts/clone_fidelity.sh lines
 run_suite scripts/concurrency.sh lines
+run_suite scripts/shared_counters.sh lines
 run_suite scripts/pooler.sh lines
 run_suite scripts/dump_restore.sh lines
 run_suite scripts/upgrade.sh lines

@@ -77,8 +77,23 @@ BEGIN
         'plan', (SELECT to_jsonb(p) FROM tenant.plans p WHERE p.name = t.plan),
         'limits', (SELECT COALESCE(jsonb_agg(to_jsonb(o) - 'tenant_id' ORDER BY o.resource), '[]')
                      FROM tenant.limit_overrides o WHERE o.tenant_id = t.id),
-        'usage', (SELECT COALESCE(jsonb_agg(to_jsonb(u) - 'tenant_id' ORDER BY u.resource, u.period_start), '[]')
-                    FROM tenant.usage_counters u WHERE u.tenant_id = t.id),
+        -- Count quotas kept in shared memory (src/shared_counters.rs) are read from there.
+        'usage', (SELECT COALESCE(jsonb_agg(jsonb_build_object('resource', x.resource, 'period_start', x.period_start,
+                                                               'used', x.used)
+                                            ORDER BY x.resource, x.period_start), '[]')
+                    FROM (SELECT u.resource, u.period_start,
+                                 CASE WHEN u.period_start = '-infinity'
+                                      THEN COALESCE(tenant.counted_usage(u.tenant_id, u.resource), u.used)
+                                      ELSE u.used END AS used
+                            FROM tenant.usage_counters u WHERE u.tenant_id = t.id
+                          UNION ALL
+                          SELECT c.resource, '-infinity'::timestamptz, c.used
+                            FROM (SELECT a.resource, tenant.counted_usage(t.id, a.resource) AS used
+                                    FROM (SELECT DISTINCT q.resource FROM tenant.quota_attachments q WHERE q.mode = 'count') a) c
+                           WHERE c.used IS NOT NULL
+                             AND NOT EXISTS (SELECT FROM tenant.usage_counters u
+                                              WHERE u.tenant_id = t.id AND u.resource = c.resource
+                                                AND u.period_start = '-infinity')) x),
         'tables', tables)
         || CASE WHEN own_schema IS NULL THEN '{}' ELSE jsonb_build_object('schema', own_schema) END;
 END
@@ -186,6 +201,8 @@ BEGIN
     INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
     SELECT target, u.resource, u.period_start, u.used
       FROM jsonb_populate_recordset(NULL::tenant.usage_counters, data->'usage') u;
+    -- Count quotas are the rows just loaded, whatever the document says.
+    PERFORM tenant.recount_tenant(target);
     INSERT INTO tenant.audit_log (tenant_id, action, detail)
     VALUES (target, 'import', jsonb_build_object('slug', (SELECT slug FROM tenant.tenants WHERE id = target),
                                                  'from', data->'tenant'->>'slug', 'rows', counts));

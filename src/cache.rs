@@ -75,6 +75,17 @@ fn remember_relids() {
     }
 }
 
+/// Tells every session (this one at once, the others at their next transaction) to drop its
+/// cache, as a change of the registry tables does.
+pub fn invalidate_everywhere() {
+    let ns = unsafe { pg_sys::get_namespace_oid(c"tenant".as_ptr(), true) };
+    let plans = unsafe { pg_sys::get_relname_relid(c"plans".as_ptr(), ns) };
+    if plans != pg_sys::Oid::INVALID {
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(plans) };
+    }
+    clear();
+}
+
 /// Returns the cached value for `key`, or loads it with `load` and caches it.
 pub fn tenant(key: &str, load: impl FnOnce() -> Option<Tenant>) -> Option<Tenant> {
     remember_relids();
@@ -121,6 +132,18 @@ pub fn quota(tenant: pgrx::Uuid, resource: &str, load: impl FnOnce() -> Quota) -
     let loaded = load();
     CACHE.with(|c| c.borrow_mut().quotas.insert(key, loaded.clone()));
     loaded
+}
+
+/// The limit of a quota, cached like quota() but without copying the rest.
+pub fn quota_limit(tenant: pgrx::Uuid, resource: &str, load: impl FnOnce() -> Quota) -> i64 {
+    remember_relids();
+    let hit = CACHE.with(|c| {
+        c.borrow()
+            .quotas
+            .get(&(*tenant.as_bytes(), resource.to_string()))
+            .map(|q| q.limit)
+    });
+    hit.unwrap_or_else(|| quota(tenant, resource, load).limit)
 }
 
 /// Remembers the current period's bounds of a cached quota, so they are computed once a period.

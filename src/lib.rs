@@ -19,6 +19,7 @@ mod quotas;
 mod registry;
 mod row_counter;
 mod schemas;
+mod shared_counters;
 mod tokens;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -26,6 +27,9 @@ mod tokens;
 #[allow(non_snake_case)]
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // Before gucs::init(), which reserves the "pg_tenant" prefix (dropping placeholders such as
+    // a pg_tenant.shared_counters set in postgresql.conf that is not defined yet).
+    shared_counters::init();
     gucs::init();
     cache::init();
     row_counter::init();

@@ -20,6 +20,7 @@ use crate::audit;
 use crate::error::{guarded, required, TenantError};
 use crate::owner::{as_extension_owner, run_as_owner, run_with_args};
 use crate::registry::{self, Tenant};
+use crate::shared_counters::{self, Charged};
 
 extension_sql_file!(
     "../sql/quotas.sql",
@@ -326,6 +327,8 @@ pub struct Quota {
     pub plan: String,
     pub limit: i64,
     pub period: Period,
+    /// The resource is a count quota on some table (its usage is rows, see charge_counted).
+    pub counted: bool,
     anchor: i64,
     bounds: Option<(i64, i64)>,
 }
@@ -339,7 +342,10 @@ impl Quota {
         let row = as_extension_owner(|| {
             Spi::connect(|client| {
                 let rows = client.select(
-                    "SELECT plan, \"limit\", period, anchor FROM tenant.effective_limit($1, $2)",
+                    "SELECT plan, \"limit\", period, anchor,
+                            EXISTS (SELECT FROM tenant.quota_attachments a
+                                     WHERE a.resource OPERATOR(pg_catalog.=) $2 AND a.mode OPERATOR(pg_catalog.=) 'count')
+                       FROM tenant.effective_limit($1, $2)",
                     Some(1),
                     &[tenant.into(), resource.into()],
                 )?;
@@ -349,6 +355,7 @@ impl Quota {
                     row.get::<i64>(2)?,
                     row.get::<String>(3)?,
                     row.get::<TimestampWithTimeZone>(4)?,
+                    row.get::<bool>(5)?,
                 ))
             })
         })
@@ -362,6 +369,7 @@ impl Quota {
                 .and_then(Period::parse)
                 .unwrap_or(Period::None),
             anchor: row.3.map(|t| t.into_inner()).unwrap_or(0),
+            counted: row.4.unwrap_or(false),
             bounds: None,
         }
     }
@@ -526,27 +534,27 @@ fn exceeded(resource: &str, q: &Quota, used: i64, requested: i64, period_end: i6
 
 /// Charges `delta` units of `resource` to `tenant` in the period of `now` (or the "none" period
 /// when `force_none`). Returns the usage afterwards and the quota, or raises the quota error.
-fn charge(tenant: &Tenant, resource: &str, delta: i64, force_none: bool) -> (i64, Quota) {
-    let mut q = quota_for(tenant.id, resource);
+fn charge(tenant: pgrx::Uuid, resource: &str, delta: i64, force_none: bool) -> (i64, Quota) {
+    let mut q = quota_for(tenant, resource);
     if force_none {
         q.period = Period::None;
     }
     let (start, end) = q.period_at(now());
     if !force_none {
-        crate::cache::store_bounds(tenant.id, resource, q.bounds);
+        crate::cache::store_bounds(tenant, resource, q.bounds);
     }
     // Not in the plan, or more than the whole limit: refused without touching the counter.
     let hopeless = delta > 0 && (q.limit == 0 || (q.limit > 0 && delta > q.limit));
     match if hopeless {
         None
     } else {
-        add_usage(tenant.id, resource, start, delta, q.limit)
+        add_usage(tenant, resource, start, delta, q.limit)
     } {
         Some(used) => (used, q),
         None => exceeded(
             resource,
             &q,
-            current_usage(tenant.id, resource, start),
+            current_usage(tenant, resource, start),
             delta,
             end,
         )
@@ -590,7 +598,14 @@ fn consume(resource: Option<&str>, amount: Option<i64>) -> i64 {
             TenantError::invalid("amount", "must be positive").raise();
         }
         let t = registry::require_writable(current_tenant());
-        let (used, q) = charge(&t, resource, amount, false);
+        if quota_for(t.id, resource).counted {
+            TenantError::invalid(
+                "resource",
+                format!("\"{resource}\" is a count quota: its usage is the tenant's rows in the tables it is attached to"),
+            )
+            .raise();
+        }
+        let (used, q) = charge(t.id, resource, amount, false);
         if q.limit < 0 {
             -1
         } else {
@@ -634,7 +649,11 @@ fn check_quota(
         let mut q = quota_for(t.id, resource);
         let (start, end) = q.period_at(now());
         crate::cache::store_bounds(t.id, resource, q.bounds);
-        let used = current_usage(t.id, resource, start);
+        let used = if q.counted {
+            counted_used(t.id, resource)
+        } else {
+            current_usage(t.id, resource, start)
+        };
         let allowed = !t.is_suspended() && (q.limit < 0 || used + amount <= q.limit);
         let remaining = if q.limit < 0 {
             -1
@@ -647,6 +666,65 @@ fn check_quota(
             TimestampWithTimeZone::try_from(end).ok()
         };
         TableIterator::once((allowed, used, q.limit, remaining, q.plan, period_end))
+    })
+}
+
+extension_sql_file!(
+    "../sql/usage_views.sql",
+    name = "usage_views",
+    requires = ["quota_tables", "protected_tables_view"]
+);
+
+/// For the views: a count quota's usage where it lives in shared memory, else NULL (declared in
+/// sql/usage_views.sql, which the upgrade from 0.1.0 runs too).
+#[pg_extern(stable, parallel_unsafe, sql = false)]
+fn counted_usage(tenant_id: Option<pgrx::Uuid>, resource: Option<&str>) -> Option<i64> {
+    guarded(|| {
+        let (tenant, resource) = (tenant_id?, resource?);
+        if !shared_counters::enabled() || !quota_for(tenant, resource).counted {
+            return None;
+        }
+        shared_counters::used(tenant, resource)
+    })
+}
+
+/// For tenant.import(), which loads rows without firing triggers or counting them: its count
+/// quotas' usage becomes the rows it loaded.
+#[pg_extern(
+    volatile,
+    parallel_unsafe,
+    sql = r#"
+CREATE FUNCTION tenant.recount_tenant(tenant_id uuid) RETURNS void
+VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+REVOKE EXECUTE ON FUNCTION tenant.recount_tenant(uuid) FROM PUBLIC;
+"#,
+    requires = ["quota_attachments_view", "row_counter"]
+)]
+fn recount_tenant(tenant_id: Option<pgrx::Uuid>) {
+    guarded(|| {
+        let tenant = required(tenant_id, "tenant_id");
+        let resources: Vec<String> = Spi::connect(|client| {
+            let rows = client.select(
+                "SELECT DISTINCT resource FROM tenant.quota_attachments WHERE mode OPERATOR(pg_catalog.=) 'count' ORDER BY 1",
+                None,
+                &[],
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row.get::<String>(1)?.unwrap_or_default());
+            }
+            Ok::<_, pgrx::spi::Error>(out)
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+        for resource in resources {
+            add_usage(tenant, &resource, i64::MIN, 0, -1);
+            let rows = count_rows(tenant, &resource, false);
+            run_as_owner(
+                "UPDATE tenant.usage_counters SET used = $3 WHERE tenant_id = $1 AND resource = $2 AND period_start = '-infinity'",
+                &[tenant.into(), resource.as_str().into(), rows.into()],
+            );
+        }
+        shared_counters::invalidate_tenant_at_commit(tenant);
     })
 }
 
@@ -803,6 +881,17 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
                 );
             }
         }
+        if mode == Mode::Count {
+            prepare_count_change(resource);
+            if counted_tables(resource).is_empty() {
+                // The first table of a count quota: its usage is rows from now on, not what
+                // consume() may have used of the resource before.
+                run_as_owner(
+                    "UPDATE tenant.usage_counters SET used = 0 WHERE resource = $1 AND period_start = '-infinity'",
+                    &[resource.into()],
+                );
+            }
+        }
         if counted_by_index {
             run_with_args(
                 &format!(
@@ -869,11 +958,18 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
             }
         }
         if mode == Mode::Count {
+            prepare_count_change(resource);
             if let Some(index) = counting_index(tbl, resource) {
                 run_with_args(&format!("DROP INDEX {index}"), &[]);
             }
         }
-        if mode != Mode::Meter {
+        if mode == Mode::Count && counted_tables(resource).is_empty() {
+            // The last table of a count quota: no rows count any more.
+            run_as_owner(
+                "UPDATE tenant.usage_counters SET used = 0 WHERE resource = $1 AND period_start = '-infinity'",
+                &[resource.into()],
+            );
+        } else if mode != Mode::Meter {
             for (tenant, amount) in existing_usage(&name, &column, mode) {
                 add_usage(tenant, resource, i64::MIN, -amount, -1);
             }
@@ -884,6 +980,25 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
             json!({"table": name, "resource": resource, "mode": mode.as_str()}),
         );
     })
+}
+
+/// Before attach_quota/detach_quota change what a count quota counts: its tables take no writes
+/// until this transaction ends (so no reservation in shared memory is under way when the slots
+/// count again), the slots count again after commit, and every session reads the quota afresh
+/// (Quota::counted).
+fn prepare_count_change(resource: &str) {
+    let tables: Vec<String> = counted_tables(resource)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    if !tables.is_empty() {
+        run_with_args(
+            &format!("LOCK TABLE {} IN SHARE MODE", tables.join(", ")),
+            &[],
+        );
+    }
+    shared_counters::invalidate_at_commit(resource);
+    crate::cache::invalidate_everywhere();
 }
 
 /// The index counting `tbl`'s rows for `resource` (attach_quota's count mode), qualified.
@@ -903,9 +1018,268 @@ fn counting_index(tbl: pg_sys::Oid, resource: &str) -> Option<String> {
 /// Charges `rows` new rows of a count quota to a tenant (src/row_counter.rs calls this once per
 /// resource and tenant when a statement finishes).
 pub fn charge_rows(resource: &str, tenant: pgrx::Uuid, rows: i64) {
-    let t = registry::lookup(&tenant.to_string())
-        .unwrap_or_else(|| TenantError::UnknownTenant(tenant.to_string()).raise());
-    charge(&t, resource, rows, true);
+    // Rows of the current tenant (nearly always, and the only ones RLS lets a role subject to it
+    // write) need no registry lookup: tenant.set() checked that it exists.
+    if crate::gucs::current_tenant() != Some(tenant)
+        && registry::lookup(&tenant.to_string()).is_none()
+    {
+        TenantError::UnknownTenant(tenant.to_string()).raise();
+    }
+    charge_counted(tenant, resource, rows);
+}
+
+/// Charges `delta` rows (deleted ones: negative) to a count quota: in shared memory when the
+/// library is preloaded (shared_counters.rs), else on the counters table.
+fn charge_counted(t: pgrx::Uuid, resource: &str, delta: i64) {
+    if shared_counters::enabled() {
+        let limit = crate::cache::quota_limit(t, resource, || Quota::load(t, resource));
+        let hopeless = delta > 0 && (limit == 0 || (limit > 0 && delta > limit));
+        let refused = if hopeless {
+            Some(counted_used(t, resource))
+        } else {
+            match shared_counters::charge(t, resource, delta, limit) {
+                Some(Charged::Done) => return,
+                Some(Charged::Refused(used)) => Some(used),
+                None => {
+                    resync_key(t, resource);
+                    None
+                }
+            }
+        };
+        if let Some(used) = refused {
+            exceeded(resource, &quota_for(t, resource), used, delta, i64::MAX).raise();
+        }
+    } else {
+        resync_if_marked();
+    }
+    charge(t, resource, delta, true);
+}
+
+/// The usage of a count quota: its slot in shared memory, or its counter row.
+fn counted_used(t: pgrx::Uuid, resource: &str) -> i64 {
+    if shared_counters::enabled() {
+        if let Some(used) = shared_counters::used(t, resource) {
+            return used;
+        }
+        resync_key(t, resource);
+    } else {
+        resync_if_marked();
+    }
+    current_usage(t, resource, i64::MIN)
+}
+
+/// The tables a count quota counts (a partitioned table once, through its root) and their
+/// tenant columns, from the tenant_quota indexes attach_quota made.
+fn counted_tables(resource: &str) -> Vec<(String, String)> {
+    Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT i.indrelid::pg_catalog.regclass::pg_catalog.text, a.attname::pg_catalog.text
+               FROM pg_catalog.pg_index i
+               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+               JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
+               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
+              WHERE am.amname OPERATOR(pg_catalog.=) 'tenant_quota'
+                AND c.reloptions OPERATOR(pg_catalog.@>) ARRAY['resource=' OPERATOR(pg_catalog.||) $1]
+                AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhrelid OPERATOR(pg_catalog.=) i.indexrelid)
+              ORDER BY 1",
+            None,
+            &[resource.into()],
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push((row.get::<String>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default()));
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+}
+
+/// Runs a query returning (tenant, count) rows with the latest snapshot: every committed row and
+/// no row of other work under way (whose own charges account for it). With `hide_own`, this
+/// transaction's changes are left out too (command id 0), for a count its pending charge will
+/// be added to. As the extension owner, so no row is hidden from it.
+fn latest_counts(sql: &str, tenant: Option<pgrx::Uuid>, hide_own: bool) -> Vec<(pgrx::Uuid, i64)> {
+    as_extension_owner(|| unsafe {
+        pg_sys::PushCopiedSnapshot(pg_sys::GetLatestSnapshot());
+        if hide_own {
+            (*pg_sys::GetActiveSnapshot()).curcid = 0;
+        }
+        pg_sys::SPI_connect();
+        let query = std::ffi::CString::new(sql).expect("query");
+        let mut argtypes = [pg_sys::UUIDOID];
+        let mut values = [tenant
+            .map(|t| t.into_datum().expect("uuid"))
+            .unwrap_or(pg_sys::Datum::from(0))];
+        let nulls = [b' ' as std::ffi::c_char];
+        let nargs = if tenant.is_some() { 1 } else { 0 };
+        let status = pg_sys::SPI_execute_with_args(
+            query.as_ptr(),
+            nargs,
+            argtypes.as_mut_ptr(),
+            values.as_mut_ptr(),
+            nulls.as_ptr(),
+            true,
+            0,
+        );
+        if status != pg_sys::SPI_OK_SELECT as i32 {
+            error!("pg_tenant: counting rows failed ({status})");
+        }
+        let table = pg_sys::SPI_tuptable;
+        let mut out = Vec::new();
+        for i in 0..pg_sys::SPI_processed as usize {
+            let tuple = *(*table).vals.add(i);
+            let mut isnull = false;
+            let id = pg_sys::SPI_getbinval(tuple, (*table).tupdesc, 1, &mut isnull);
+            if isnull {
+                continue;
+            }
+            let id = pgrx::Uuid::from_datum(id, false).expect("uuid");
+            let n = pg_sys::SPI_getbinval(tuple, (*table).tupdesc, 2, &mut isnull);
+            out.push((
+                id,
+                if isnull {
+                    0
+                } else {
+                    i64::from_datum(n, false).unwrap_or(0)
+                },
+            ));
+        }
+        pg_sys::SPI_finish();
+        pg_sys::PopActiveSnapshot();
+        out
+    })
+}
+
+/// The tenant's rows in the tables of a count quota (see latest_counts).
+pub fn count_rows(tenant: pgrx::Uuid, resource: &str, hide_own: bool) -> i64 {
+    counted_tables(resource)
+        .iter()
+        .map(|(table, column)| {
+            latest_counts(
+                &format!(
+                    "SELECT $1::pg_catalog.uuid, count(*) FROM {table} WHERE {} OPERATOR(pg_catalog.=) $1",
+                    quote_identifier(column)
+                ),
+                Some(tenant),
+                hide_own,
+            )
+            .first()
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// The marker row that says count quotas were kept in shared memory (shared_counters.rs): the
+/// counters table's numbers for them are not to be trusted.
+const MARKER_TENANT: &str = "00000000-0000-0000-0000-000000000000";
+const MARKER_RESOURCE: &str = "pg_tenant.shared_counters";
+
+pub fn write_shared_marker() {
+    run_as_owner(
+        "INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
+         VALUES ($1::pg_catalog.uuid, $2, '-infinity', 0) ON CONFLICT DO NOTHING",
+        &[MARKER_TENANT.into(), MARKER_RESOURCE.into()],
+    );
+}
+
+thread_local! {
+    /// Without shared memory: whether this session found no marker (it cannot appear meanwhile:
+    /// shared memory comes only with a server start).
+    static UNMARKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// With shared memory, keys without a slot whose counter row this session counted again.
+    static RESYNCED: std::cell::RefCell<std::collections::HashSet<([u8; 16], String)>> = std::cell::RefCell::new(Default::default());
+}
+
+fn marker_present() -> bool {
+    as_extension_owner(|| {
+        Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT FROM tenant.usage_counters WHERE tenant_id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid
+                              AND resource OPERATOR(pg_catalog.=) $2)",
+            &[MARKER_TENANT.into(), MARKER_RESOURCE.into()],
+        )
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// Without shared memory: when the server ran with it before (or a dump from such a server was
+/// restored), counts every count quota again once, for every tenant, and drops the marker.
+fn resync_if_marked() {
+    if UNMARKED.with(|u| u.get()) {
+        return;
+    }
+    if !marker_present() {
+        UNMARKED.with(|u| u.set(true));
+        return;
+    }
+    // Every session meets the marker at its first count quota and waits here; the first one
+    // counts, the others find the marker gone.
+    Spi::run("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_tenant.recount'))")
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    if !marker_present() {
+        return;
+    }
+    recount_all();
+    run_as_owner(
+        "DELETE FROM tenant.usage_counters WHERE tenant_id = $1::pg_catalog.uuid AND resource = $2",
+        &[MARKER_TENANT.into(), MARKER_RESOURCE.into()],
+    );
+}
+
+/// Sets every count quota's counter rows to the rows there are.
+fn recount_all() {
+    let resources: Vec<String> = Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT DISTINCT resource FROM tenant.quota_attachments WHERE mode OPERATOR(pg_catalog.=) 'count' ORDER BY 1",
+            None,
+            &[],
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.get::<String>(1)?.unwrap_or_default());
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    for resource in resources {
+        let mut totals: BTreeMap<[u8; 16], i64> = BTreeMap::new();
+        for (table, column) in counted_tables(&resource) {
+            let col = quote_identifier(&column);
+            for (tenant, n) in latest_counts(
+                &format!("SELECT {col}, count(*) FROM {table} GROUP BY 1"),
+                None,
+                true,
+            ) {
+                *totals.entry(*tenant.as_bytes()).or_insert(0) += n;
+            }
+        }
+        run_as_owner(
+            "UPDATE tenant.usage_counters SET used = 0 WHERE resource = $1 AND period_start = '-infinity'",
+            &[resource.as_str().into()],
+        );
+        for (tenant, n) in totals {
+            add_usage(pgrx::Uuid::from_bytes(tenant), &resource, i64::MIN, n, -1);
+        }
+    }
+}
+
+/// With shared memory but no slot for this key (all taken): its counter row is used, and counted
+/// again once per session first (it may have had a slot, and so a stale row, before a restart).
+fn resync_key(tenant: pgrx::Uuid, resource: &str) {
+    let key = (*tenant.as_bytes(), resource.to_string());
+    if RESYNCED.with(|r| r.borrow().contains(&key)) {
+        return;
+    }
+    // Lock the counter row first: whoever charged it before has committed when the count runs.
+    add_usage(tenant, resource, i64::MIN, 0, -1);
+    let rows = count_rows(tenant, resource, true);
+    run_as_owner(
+        "UPDATE tenant.usage_counters SET used = $3 WHERE tenant_id = $1 AND resource = $2 AND period_start = '-infinity'",
+        &[tenant.into(), resource.into(), rows.into()],
+    );
+    RESYNCED.with(|r| r.borrow_mut().insert(key));
 }
 
 /// Per-tenant totals of the rows in a transition table: (rows, bytes).
@@ -981,7 +1355,11 @@ fn quota_trigger<'a>(
             let id = pgrx::Uuid::from_bytes(id);
             let t = registry::lookup(&id.to_string())
                 .unwrap_or_else(|| TenantError::UnknownTenant(id.to_string()).raise());
-            charge(&t, resource, delta, mode != Mode::Meter);
+            if mode == Mode::Count {
+                charge_counted(t.id, resource, delta);
+            } else {
+                charge(t.id, resource, delta, mode != Mode::Meter);
+            }
         }
         Ok(None)
     })

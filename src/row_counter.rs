@@ -356,7 +356,7 @@ unsafe extern "C-unwind" fn aminsert(
     }
     let tenant = *((*values).cast_mut_ptr::<[u8; 16]>());
     let index_oid = (*index).rd_id;
-    let level = pg_sys::GetCurrentTransactionNestLevel();
+    let level = nest_level();
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         let writes = s.writes();
@@ -412,13 +412,17 @@ unsafe fn is_new_row(heap: pg_sys::Oid, tid: &pg_sys::ItemPointerData) -> Option
 /// resource and tenant. Rows of an enclosing subtransaction wait for their own statement, so
 /// that a quota error here cannot take them along when only this subtransaction rolls back.
 fn flush() {
-    let level = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
+    let level = nest_level();
     let undecided = STATE.with(|s| {
         let mut s = s.borrow_mut();
         if s.flushing || (s.counted.is_empty() && s.undecided.is_empty()) {
             return None;
         }
-        Some(std::mem::take(&mut s.undecided))
+        Some(if s.undecided.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut s.undecided)
+        })
     });
     let Some(undecided) = undecided else { return };
     let mut still_undecided = Vec::new();
@@ -432,10 +436,15 @@ fn flush() {
     let mut charges: Vec<(String, [u8; 16], i64)> = STATE.with(|s| {
         let mut s = s.borrow_mut();
         s.undecided = still_undecided;
-        let (mine, outer): (Vec<Counted>, Vec<Counted>) = std::mem::take(&mut s.counted)
-            .into_iter()
-            .partition(|c| c.level >= level);
-        s.counted = outer;
+        let mine: Vec<Counted> = if s.counted.iter().all(|c| c.level >= level) {
+            s.counted.drain(..).collect()
+        } else {
+            let (mine, outer): (Vec<Counted>, Vec<Counted>) = std::mem::take(&mut s.counted)
+                .into_iter()
+                .partition(|c| c.level >= level);
+            s.counted = outer;
+            mine
+        };
         let mut charges: Vec<(String, [u8; 16], i64)> = Vec::new();
         for c in mine.into_iter().filter(|c| c.rows != 0) {
             let resource = s
@@ -466,6 +475,17 @@ fn flush() {
     STATE.with(|s| s.borrow_mut().flushing = false);
 }
 
+unsafe extern "C-unwind" {
+    #[link_name = "GetCurrentTransactionNestLevel"]
+    fn current_nest_level() -> std::ffi::c_int;
+}
+
+/// The (sub)transaction nesting level. Called for every counted row, so directly, not through
+/// pgrx's error-catching wrapper (it cannot fail).
+pub fn nest_level() -> i32 {
+    unsafe { current_nest_level() }
+}
+
 static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_EXECUTOR_FINISH: pg_sys::ExecutorFinish_hook_type = None;
 static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
@@ -494,7 +514,7 @@ unsafe fn classify(stmt: *mut pg_sys::PlannedStmt) -> Writes {
 }
 
 fn push_frame(key: usize, writes: Writes) {
-    let level = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
+    let level = nest_level();
     STATE.with(|s| s.borrow_mut().frames.push(Frame { key, writes, level }));
 }
 
@@ -621,6 +641,11 @@ unsafe extern "C-unwind" fn xact_callback(
     event: pg_sys::XactEvent::Type,
     _arg: *mut std::ffi::c_void,
 ) {
+    xact_event(event);
+    crate::shared_counters::on_xact(event);
+}
+
+fn xact_event(event: pg_sys::XactEvent::Type) {
     match event {
         // A safety net: statements flush when they finish, so this finds nothing to do unless a
         // row reached aminsert outside the executor and COPY (none known).
@@ -635,7 +660,6 @@ unsafe extern "C-unwind" fn xact_callback(
             s.frames.clear();
             s.counted.clear();
             s.undecided.clear();
-            s.resources.clear();
             s.flushing = false;
         }),
         _ => {}
@@ -649,7 +673,8 @@ unsafe extern "C-unwind" fn subxact_callback(
     _parent: pg_sys::SubTransactionId,
     _arg: *mut std::ffi::c_void,
 ) {
-    let level = pg_sys::GetCurrentTransactionNestLevel();
+    let level = nest_level();
+    crate::shared_counters::on_subxact(event, level);
     match event {
         pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => STATE.with(|s| {
             let mut s = s.borrow_mut();
@@ -663,7 +688,20 @@ unsafe extern "C-unwind" fn subxact_callback(
     }
 }
 
-/// Installs the executor and utility hooks and the transaction callbacks (from _PG_init).
+/// The resource of an index is kept across transactions; an invalidation of the index (ALTER
+/// INDEX ... SET, DROP, or of every relation) forgets it.
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    STATE.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            s.resources
+                .retain(|(oid, _)| relid != pg_sys::Oid::INVALID && *oid != relid);
+        }
+    });
+}
+
+/// Installs the executor and utility hooks and the transaction callbacks (from _PG_init; the
+/// callbacks also end shared_counters' work, after this module's flush).
 pub fn init() {
     unsafe {
         PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
@@ -676,5 +714,9 @@ pub fn init() {
         pg_sys::ProcessUtility_hook = Some(process_utility);
         pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(subxact_callback), std::ptr::null_mut());
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(on_relcache_invalidation),
+            pg_sys::Datum::from(0),
+        );
     }
 }

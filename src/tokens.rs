@@ -469,9 +469,12 @@ unsafe extern "C-unwind" fn check_token_guc(
     if value.is_empty() || pg_sys::InitializingParallelWorker {
         return true;
     }
-    // Connection options with the library preloaded: no transaction to read the keys in yet.
-    // Accepted for now; the first use verifies it (see parameter_tenant) and fails closed.
-    if !pg_sys::IsTransactionState() {
+    // Connection options with the library preloaded: no transaction (or, while the backend
+    // starts, no snapshot) to read the keys with yet. Accepted for now; the first use verifies
+    // it (see parameter_tenant) and fails closed.
+    if !pg_sys::IsTransactionState()
+        || (!pg_sys::ActiveSnapshotSet() && pg_sys::ActivePortal.is_null())
+    {
         DEFERRED.with(|d| d.set(true));
         return true;
     }

@@ -77,3 +77,8 @@ BEGIN
 END
 $$;
 REVOKE EXECUTE ON FUNCTION tenant.quota_trigger() FROM PUBLIC;
+
+-- tenant.import() recounts the count quotas of the rows it loads (src/quotas.rs).
+CREATE FUNCTION tenant.recount_tenant(tenant_id uuid) RETURNS void
+VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'recount_tenant_wrapper';
+REVOKE EXECUTE ON FUNCTION tenant.recount_tenant(uuid) FROM PUBLIC;
