@@ -717,6 +717,17 @@ fn recount_tenant(tenant_id: Option<pgrx::Uuid>) {
         })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"));
         for resource in resources {
+            // No reservation of the tenant may be under way when its slots count again.
+            let tables: Vec<String> = counted_tables(&resource)
+                .into_iter()
+                .map(|(t, _, _)| t)
+                .collect();
+            if !tables.is_empty() {
+                run_with_args(
+                    &format!("LOCK TABLE {} IN SHARE MODE", tables.join(", ")),
+                    &[],
+                );
+            }
             add_usage(tenant, &resource, i64::MIN, 0, -1);
             let rows = count_rows(tenant, &resource, false);
             run_as_owner(
@@ -893,14 +904,21 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
             }
         }
         if counted_by_index {
-            run_with_args(
-                &format!(
-                    "CREATE INDEX ON {name} USING tenant_quota ({}) WITH (resource = {})",
-                    quote_identifier(&column),
-                    quote_literal(resource)
-                ),
-                &[],
-            );
+            // On the table and each inheritance child; a partition gets it from its partitioned
+            // parent's index (PostgreSQL does not do that for inheritance children).
+            for (rel_oid, rel, _) in &tree {
+                if *rel_oid != tbl && is_partition(*rel_oid) {
+                    continue;
+                }
+                run_with_args(
+                    &format!(
+                        "CREATE INDEX ON {rel} USING tenant_quota ({}) WITH (resource = {})",
+                        quote_identifier(&column),
+                        quote_literal(resource)
+                    ),
+                    &[],
+                );
+            }
         }
         if mode != Mode::Meter {
             for (tenant, amount) in existing_usage(&name, &column, mode) {
@@ -959,8 +977,10 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
         }
         if mode == Mode::Count {
             prepare_count_change(resource);
-            if let Some(index) = counting_index(tbl, resource) {
-                run_with_args(&format!("DROP INDEX {index}"), &[]);
+            for (rel_oid, _, _) in &tree {
+                if let Some(index) = counting_index(*rel_oid, resource) {
+                    run_with_args(&format!("DROP INDEX {index}"), &[]);
+                }
             }
         }
         if mode == Mode::Count && counted_tables(resource).is_empty() {
@@ -989,7 +1009,7 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
 fn prepare_count_change(resource: &str) {
     let tables: Vec<String> = counted_tables(resource)
         .into_iter()
-        .map(|(t, _)| t)
+        .map(|(t, _, _)| t)
         .collect();
     if !tables.is_empty() {
         run_with_args(
@@ -1001,10 +1021,20 @@ fn prepare_count_change(resource: &str) {
     crate::cache::invalidate_everywhere();
 }
 
+fn is_partition(rel: pg_sys::Oid) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT relispartition FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $1",
+        &[rel.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
 /// The index counting `tbl`'s rows for `resource` (attach_quota's count mode), qualified.
 fn counting_index(tbl: pg_sys::Oid, resource: &str) -> Option<String> {
     Spi::get_one_with_args::<String>(
-        "SELECT i.indexrelid::pg_catalog.regclass::pg_catalog.text
+        "SELECT pg_catalog.max(i.indexrelid::pg_catalog.regclass::pg_catalog.text)
            FROM pg_catalog.pg_index i
            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
            JOIN pg_catalog.pg_am a ON a.oid OPERATOR(pg_catalog.=) c.relam
@@ -1068,54 +1098,69 @@ fn counted_used(t: pgrx::Uuid, resource: &str) -> i64 {
     current_usage(t, resource, i64::MIN)
 }
 
-/// The tables a count quota counts (a partitioned table once, through its root) and their
-/// tenant columns, from the tenant_quota indexes attach_quota made.
-fn counted_tables(resource: &str) -> Vec<(String, String)> {
+/// The tables a count quota counts and their tenant columns, from the tenant_quota indexes
+/// attach_quota made: a partitioned table once, through its root (its partitions' indexes are
+/// children of the root's); a table with inheritance children by itself (`ONLY`), each child by
+/// itself. Third column: whether to read it with `ONLY`.
+const COUNTED_TABLES: &str = "SELECT i.indrelid::pg_catalog.regclass::pg_catalog.text, a.attname::pg_catalog.text,
+            (t.relkind OPERATOR(pg_catalog.<>) 'p')::pg_catalog.text
+       FROM pg_catalog.pg_index i
+       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+       JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) i.indrelid
+       JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
+       JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
+      WHERE am.amname OPERATOR(pg_catalog.=) 'tenant_quota'
+        AND c.reloptions OPERATOR(pg_catalog.@>) ARRAY['resource=' OPERATOR(pg_catalog.||) $1]
+        AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhrelid OPERATOR(pg_catalog.=) i.indexrelid)
+      ORDER BY 1";
+
+fn counted_tables(resource: &str) -> Vec<(String, String, bool)> {
     Spi::connect(|client| {
-        let rows = client.select(
-            "SELECT i.indrelid::pg_catalog.regclass::pg_catalog.text, a.attname::pg_catalog.text
-               FROM pg_catalog.pg_index i
-               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
-               JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
-               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
-              WHERE am.amname OPERATOR(pg_catalog.=) 'tenant_quota'
-                AND c.reloptions OPERATOR(pg_catalog.@>) ARRAY['resource=' OPERATOR(pg_catalog.||) $1]
-                AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhrelid OPERATOR(pg_catalog.=) i.indexrelid)
-              ORDER BY 1",
-            None,
-            &[resource.into()],
-        )?;
+        let rows = client.select(COUNTED_TABLES, None, &[resource.into()])?;
         let mut out = Vec::new();
         for row in rows {
-            out.push((row.get::<String>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default()));
+            out.push((
+                row.get::<String>(1)?.unwrap_or_default(),
+                row.get::<String>(2)?.unwrap_or_default(),
+                row.get::<String>(3)?.as_deref() == Some("true"),
+            ));
         }
         Ok::<_, pgrx::spi::Error>(out)
     })
     .unwrap_or_else(|e| error!("pg_tenant: {e}"))
 }
 
-/// Runs a query returning (tenant, count) rows with the latest snapshot: every committed row and
-/// no row of other work under way (whose own charges account for it). With `hide_own`, this
-/// transaction's changes are left out too (command id 0), for a count its pending charge will
-/// be added to. As the extension owner, so no row is hidden from it.
-fn latest_counts(sql: &str, tenant: Option<pgrx::Uuid>, hide_own: bool) -> Vec<(pgrx::Uuid, i64)> {
+/// Runs `f` with the latest snapshot active and SPI connected, as the extension owner (so no row
+/// is hidden from it): every committed row and no row of other work under way (whose own
+/// charges account for it), and the attachments as committed now (also under REPEATABLE READ).
+/// With `hide_own`, this transaction's changes are left out too (command id 0), for a count its
+/// pending charge will be added to.
+fn in_latest_snapshot<R>(hide_own: bool, f: impl FnOnce() -> R) -> R {
     as_extension_owner(|| unsafe {
         pg_sys::PushCopiedSnapshot(pg_sys::GetLatestSnapshot());
         if hide_own {
             (*pg_sys::GetActiveSnapshot()).curcid = 0;
         }
         pg_sys::SPI_connect();
+        let result = f();
+        pg_sys::SPI_finish();
+        pg_sys::PopActiveSnapshot();
+        result
+    })
+}
+
+/// A read-only query through SPI with the active snapshot (inside in_latest_snapshot): every
+/// row's columns as text.
+fn latest_select(sql: &str, args: &[(pg_sys::Oid, pg_sys::Datum)]) -> Vec<Vec<String>> {
+    unsafe {
         let query = std::ffi::CString::new(sql).expect("query");
-        let mut argtypes = [pg_sys::UUIDOID];
-        let mut values = [tenant
-            .map(|t| t.into_datum().expect("uuid"))
-            .unwrap_or(pg_sys::Datum::from(0))];
-        let nulls = [b' ' as std::ffi::c_char];
-        let nargs = if tenant.is_some() { 1 } else { 0 };
+        let mut types: Vec<pg_sys::Oid> = args.iter().map(|a| a.0).collect();
+        let mut values: Vec<pg_sys::Datum> = args.iter().map(|a| a.1).collect();
+        let nulls = vec![b' ' as std::ffi::c_char; args.len()];
         let status = pg_sys::SPI_execute_with_args(
             query.as_ptr(),
-            nargs,
-            argtypes.as_mut_ptr(),
+            args.len() as i32,
+            types.as_mut_ptr(),
             values.as_mut_ptr(),
             nulls.as_ptr(),
             true,
@@ -1125,49 +1170,58 @@ fn latest_counts(sql: &str, tenant: Option<pgrx::Uuid>, hide_own: bool) -> Vec<(
             error!("pg_tenant: counting rows failed ({status})");
         }
         let table = pg_sys::SPI_tuptable;
+        let columns = (*(*table).tupdesc).natts;
         let mut out = Vec::new();
         for i in 0..pg_sys::SPI_processed as usize {
             let tuple = *(*table).vals.add(i);
-            let mut isnull = false;
-            let id = pg_sys::SPI_getbinval(tuple, (*table).tupdesc, 1, &mut isnull);
-            if isnull {
-                continue;
-            }
-            let id = pgrx::Uuid::from_datum(id, false).expect("uuid");
-            let n = pg_sys::SPI_getbinval(tuple, (*table).tupdesc, 2, &mut isnull);
-            out.push((
-                id,
-                if isnull {
-                    0
+            let mut row = Vec::new();
+            for c in 1..=columns {
+                let v = pg_sys::SPI_getvalue(tuple, (*table).tupdesc, c);
+                row.push(if v.is_null() {
+                    String::new()
                 } else {
-                    i64::from_datum(n, false).unwrap_or(0)
-                },
-            ));
+                    std::ffi::CStr::from_ptr(v).to_string_lossy().into_owned()
+                });
+            }
+            out.push(row);
         }
-        pg_sys::SPI_finish();
-        pg_sys::PopActiveSnapshot();
         out
-    })
+    }
 }
 
-/// The tenant's rows in the tables of a count quota (see latest_counts).
+fn text_datum(s: &str) -> (pg_sys::Oid, pg_sys::Datum) {
+    (pg_sys::TEXTOID, s.into_datum().expect("text"))
+}
+
+/// The tables of a count quota as committed now (see COUNTED_TABLES).
+fn latest_counted_tables(resource: &str) -> Vec<(String, String, bool)> {
+    latest_select(COUNTED_TABLES, &[text_datum(resource)])
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2] == "true"))
+        .collect()
+}
+
+/// The tenant's rows in the tables of a count quota (see in_latest_snapshot).
 pub fn count_rows(tenant: pgrx::Uuid, resource: &str, hide_own: bool) -> i64 {
-    counted_tables(resource)
-        .iter()
-        .map(|(table, column)| {
-            latest_counts(
-                &format!(
-                    "SELECT $1::pg_catalog.uuid, count(*) FROM {table} WHERE {} OPERATOR(pg_catalog.=) $1",
+    in_latest_snapshot(hide_own, || {
+        latest_counted_tables(resource)
+            .iter()
+            .map(|(table, column, only)| {
+                let sql = format!(
+                    "SELECT count(*) FROM {}{table} WHERE {} OPERATOR(pg_catalog.=) $1",
+                    if *only { "ONLY " } else { "" },
                     quote_identifier(column)
-                ),
-                Some(tenant),
-                hide_own,
-            )
-            .first()
-            .map(|(_, n)| *n)
-            .unwrap_or(0)
-        })
-        .sum()
+                );
+                latest_select(
+                    &sql,
+                    &[(pg_sys::UUIDOID, tenant.into_datum().expect("uuid"))],
+                )
+                .first()
+                .and_then(|r| r[0].parse::<i64>().ok())
+                .unwrap_or(0)
+            })
+            .sum()
+    })
 }
 
 /// The marker row that says count quotas were kept in shared memory (shared_counters.rs): the
@@ -1178,7 +1232,7 @@ const MARKER_RESOURCE: &str = "pg_tenant.shared_counters";
 pub fn write_shared_marker() {
     run_as_owner(
         "INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
-         VALUES ($1::pg_catalog.uuid, $2, '-infinity', 0) ON CONFLICT DO NOTHING",
+         VALUES ($1::pg_catalog.uuid, $2, pg_catalog.clock_timestamp(), 0) ON CONFLICT DO NOTHING",
         &[MARKER_TENANT.into(), MARKER_RESOURCE.into()],
     );
 }
@@ -1244,23 +1298,30 @@ fn recount_all() {
     })
     .unwrap_or_else(|e| error!("pg_tenant: {e}"));
     for resource in resources {
-        let mut totals: BTreeMap<[u8; 16], i64> = BTreeMap::new();
-        for (table, column) in counted_tables(&resource) {
-            let col = quote_identifier(&column);
-            for (tenant, n) in latest_counts(
-                &format!("SELECT {col}, count(*) FROM {table} GROUP BY 1"),
-                None,
-                true,
-            ) {
-                *totals.entry(*tenant.as_bytes()).or_insert(0) += n;
+        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+        in_latest_snapshot(true, || {
+            for (table, column, only) in latest_counted_tables(&resource) {
+                let col = quote_identifier(&column);
+                let only = if only { "ONLY " } else { "" };
+                for row in latest_select(
+                    &format!("SELECT {col}, count(*) FROM {only}{table} WHERE {col} IS NOT NULL GROUP BY 1"),
+                    &[],
+                ) {
+                    *totals.entry(row[0].clone()).or_insert(0) += row[1].parse::<i64>().unwrap_or(0);
+                }
             }
-        }
+        });
         run_as_owner(
             "UPDATE tenant.usage_counters SET used = 0 WHERE resource = $1 AND period_start = '-infinity'",
             &[resource.as_str().into()],
         );
         for (tenant, n) in totals {
-            add_usage(pgrx::Uuid::from_bytes(tenant), &resource, i64::MIN, n, -1);
+            run_as_owner(
+                "INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
+                 VALUES ($1::pg_catalog.uuid, $2, '-infinity', $3)
+                 ON CONFLICT (tenant_id, resource, period_start) DO UPDATE SET used = EXCLUDED.used",
+                &[tenant.as_str().into(), resource.as_str().into(), n.into()],
+            );
         }
     }
 }

@@ -492,9 +492,9 @@ static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
 /// What a planned statement can write (see the module comment).
-unsafe fn classify(stmt: *mut pg_sys::PlannedStmt) -> Writes {
+unsafe fn classify(stmt: *mut pg_sys::PlannedStmt) -> Option<Writes> {
     if (*stmt).hasModifyingCTE {
-        return Writes::Either;
+        return Some(Writes::Either);
     }
     match (*stmt).commandType {
         pg_sys::CmdType::CMD_INSERT => {
@@ -502,14 +502,16 @@ unsafe fn classify(stmt: *mut pg_sys::PlannedStmt) -> Writes {
             if !plan.is_null() && (*plan).type_ == pg_sys::NodeTag::T_ModifyTable {
                 let modify = plan as *mut pg_sys::ModifyTable;
                 if (*modify).onConflictAction == pg_sys::OnConflictAction::ONCONFLICT_NONE {
-                    return Writes::Rows;
+                    return Some(Writes::Rows);
                 }
             }
-            Writes::Either
+            Some(Writes::Either)
         }
-        pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE => Writes::Versions,
-        pg_sys::CmdType::CMD_SELECT => Writes::Rows,
-        _ => Writes::Either,
+        pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE => Some(Writes::Versions),
+        // A plain query writes nothing itself: no frame, so that one left open (a cursor, a
+        // set-returning function) cannot hide the statement that runs it.
+        pg_sys::CmdType::CMD_SELECT => None,
+        _ => Some(Writes::Either),
     }
 }
 
@@ -557,7 +559,9 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
 
 #[pg_guard]
 unsafe extern "C-unwind" fn started(query: *mut pg_sys::QueryDesc) {
-    push_frame(query as usize, classify((*query).plannedstmt));
+    if let Some(writes) = classify((*query).plannedstmt) {
+        push_frame(query as usize, writes);
+    }
 }
 
 unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {

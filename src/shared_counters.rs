@@ -31,17 +31,21 @@ use pgrx::prelude::*;
 const RESOURCE_BYTES: usize = 64;
 /// Databases that can have slots.
 const DATABASES: usize = 256;
+/// Slots a key may be placed in after its hash position.
+const MAX_PROBES: usize = 64;
 
-#[repr(C)]
+#[repr(C, align(64))] // a cache line each: the atomics are aligned and slots never share a line
 struct Slot {
     /// 0: free, 1: key being written, 2: key set.
     state: AtomicU32,
+    /// Taken (0 -> 1) for the few stores that publish a count or start a new generation.
+    fill_lock: AtomicU32,
     db: u32,
     tenant: [u8; 16],
     resource_len: u32,
     resource: [u8; RESOURCE_BYTES],
-    /// Low two bits: 0 not counted, 1 being counted, 2 counted; the rest: a generation, bumped
-    /// when attach_quota/detach_quota change what the resource counts.
+    /// Low two bits: 0 not counted, 2 counted; the rest: a generation, bumped when
+    /// attach_quota/detach_quota (or an import) change what the slot counts.
     load: AtomicU64,
     /// Committed rows plus the units reserved by transactions under way.
     used: AtomicI64,
@@ -68,8 +72,15 @@ static mut CAPACITY_SETTING: c_int = 100_000;
 static mut PREV_SHMEM_REQUEST: pg_sys::shmem_request_hook_type = None;
 static mut PREV_SHMEM_STARTUP: pg_sys::shmem_startup_hook_type = None;
 
+/// Where the slots start: after the header, at a slot's alignment.
+fn slots_offset() -> usize {
+    let align = std::mem::align_of::<Slot>();
+    std::mem::size_of::<Shared>().div_ceil(align) * align
+}
+
 fn size_of_shared(capacity: usize) -> usize {
-    std::mem::size_of::<Shared>() + capacity * std::mem::size_of::<Slot>()
+    // ShmemInitStruct's memory is aligned to a cache line (PostgreSQL's shmem allocator).
+    slots_offset() + capacity * std::mem::size_of::<Slot>()
 }
 
 /// From _PG_init: when preloading, defines `pg_tenant.shared_counters` and asks for the memory.
@@ -144,7 +155,7 @@ pub fn enabled() -> bool {
 
 unsafe fn slots() -> &'static [Slot] {
     let shared = SHARED;
-    let first = (shared as *mut u8).add(std::mem::size_of::<Shared>()) as *const Slot;
+    let first = (shared as *mut u8).add(slots_offset()) as *const Slot;
     std::slice::from_raw_parts(first, (*shared).capacity as usize)
 }
 
@@ -176,7 +187,9 @@ fn slot(tenant: &[u8; 16], resource: &str) -> Option<(usize, &'static Slot)> {
     let name = resource.as_bytes();
     let slots = unsafe { slots() };
     let start = (hash(db, tenant, name) % slots.len() as u64) as usize;
-    for probe in 0..slots.len() {
+    // A bounded probe: when the table is (nearly) full, a new key gives up quickly and uses its
+    // counter row; lookups and inserts follow the same sequence, so a key is always found.
+    for probe in 0..slots.len().min(MAX_PROBES) {
         let i = (start + probe) % slots.len();
         let s = &slots[i];
         loop {
@@ -235,8 +248,9 @@ struct Pending {
 
 thread_local! {
     static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
-    /// A marker row written by this transaction (the database's flag is set at commit).
-    static MARKING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The (sub)transaction level that wrote a marker row, 0 if none (the database's flag is
+    /// set when it commits; a rollback of that level forgets it).
+    static MARKING: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
     /// This backend saw the database's flag set.
     static MARKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Slots to count again after commit: of a resource whose attachments changed, or of a
@@ -273,10 +287,19 @@ pub fn charge(tenant: pgrx::Uuid, resource: &str, delta: i64, limit: i64) -> Opt
         }
         return Some(Charged::Done);
     }
+    // Rows this transaction deleted free their units only at commit, but they are as good as
+    // free for its own inserts: if it commits, both happen; if not, neither does.
+    let own_releases: i64 = PENDING.with(|p| {
+        p.borrow()
+            .iter()
+            .filter(|x| x.slot == index && x.units < 0)
+            .map(|x| -x.units)
+            .sum()
+    });
     let mut current = s.used.load(Ordering::Acquire);
     loop {
-        if limit >= 0 && current + delta > limit {
-            return Some(Charged::Refused(current));
+        if limit >= 0 && current + delta - own_releases > limit {
+            return Some(Charged::Refused(current - own_releases));
         }
         match s.used.compare_exchange_weak(
             current,
@@ -305,48 +328,39 @@ pub fn used(tenant: pgrx::Uuid, resource: &str) -> Option<i64> {
     Some(s.used.load(Ordering::Acquire))
 }
 
-/// Fills the slot from the tables the first time it is needed (per server start and per change
-/// of the attachments). Callers wait on an advisory lock, so the deadlock detector sees them.
+/// Fills the slot from the tables the first time it is needed (per server start and per
+/// change of what it counts). Whoever finds it unfilled counts; the first count to finish is
+/// published, later ones are dropped. No two counts can differ: until the slot is filled nobody
+/// can reserve or release in it, so the rows it counts change only by work that will reserve or
+/// release afterwards (uncommitted, invisible to the count). Nobody waits for anyone.
 fn ensure_counted(s: &'static Slot, tenant: pgrx::Uuid, resource: &str) {
     loop {
         let word = s.load.load(Ordering::Acquire);
         if word & 3 == 2 {
             return;
         }
-        let key =
-            (hash(my_database(), tenant.as_bytes(), resource.as_bytes()) & 0x7fff_ffff) as i32;
-        Spi::run_with_args(
-            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_tenant.shared_counters'), $1)",
-            &[key.into()],
-        )
-        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
-        let word = s.load.load(Ordering::Acquire);
-        if word & 3 == 2 {
-            return;
-        }
-        let generation = word & !3;
-        if s.load
-            .compare_exchange(word, generation | 1, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            continue;
-        }
         let rows = crate::quotas::count_rows(tenant, resource, true);
-        s.used.store(rows, Ordering::Release);
-        // Counted for the attachments of this generation only; if they changed meanwhile, count
-        // again.
-        if s.load
-            .compare_exchange(
-                generation | 1,
-                generation | 2,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-        {
-            return;
-        }
+        with_fill_lock(s, || {
+            // Publish only into the generation that was counted, and only once.
+            if s.load.load(Ordering::Acquire) == word {
+                s.used.store(rows, Ordering::Release);
+                s.load.store((word & !3) | 2, Ordering::Release);
+            }
+        });
     }
+}
+
+/// Runs `f` (a few stores, nothing that can fail) holding the slot's fill lock.
+fn with_fill_lock(s: &Slot, f: impl FnOnce()) {
+    while s
+        .fill_lock
+        .compare_exchange_weak(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        std::hint::spin_loop();
+    }
+    f();
+    s.fill_lock.store(0, Ordering::Release);
 }
 
 /// Makes sure this database holds a committed marker row (see the module comment).
@@ -373,11 +387,11 @@ fn ensure_marked() {
         MARKED.with(|m| m.set(true));
         return;
     }
-    if MARKING.with(|m| m.get()) {
+    if MARKING.with(|m| m.get()) > 0 {
         return;
     }
     crate::quotas::write_shared_marker();
-    MARKING.with(|m| m.set(true));
+    MARKING.with(|m| m.set(crate::row_counter::nest_level()));
 }
 
 /// attach_quota/detach_quota changed what `resource` counts: its slots count again after commit.
@@ -424,7 +438,7 @@ fn end_of_transaction(committed: bool) {
         }
     }
     if committed {
-        if MARKING.with(|m| m.get()) {
+        if MARKING.with(|m| m.get()) > 0 {
             let db = my_database();
             let flags = unsafe { &(*SHARED).databases };
             if let Some(f) = flags.iter().find(|f| f.db.load(Ordering::Acquire) == db) {
@@ -444,31 +458,26 @@ fn end_of_transaction(committed: bool) {
                     Invalidation::Tenant(t) => *t == s.tenant,
                 }) {
                     // A new generation, not counted: the next use counts the rows again.
-                    let mut word = s.load.load(Ordering::Acquire);
-                    loop {
-                        let next = ((word & !3) + 4) & !3;
-                        match s.load.compare_exchange(
-                            word,
-                            next,
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        ) {
-                            Ok(_) => break,
-                            Err(now) => word = now,
-                        }
-                    }
+                    with_fill_lock(s, || {
+                        let word = s.load.load(Ordering::Acquire);
+                        s.load.store((word & !3) + 4, Ordering::Release);
+                    });
                 }
             }
         }
     }
-    MARKING.with(|m| m.set(false));
+    MARKING.with(|m| m.set(0));
     INVALIDATE.with(|i| i.borrow_mut().clear());
 }
 
 /// Transaction end, from row_counter's callback (one registration for both, after its flush).
 pub fn on_xact(event: pg_sys::XactEvent::Type) {
     match event {
-        pg_sys::XactEvent::XACT_EVENT_PRE_PREPARE if PENDING.with(|p| !p.borrow().is_empty()) => {
+        pg_sys::XactEvent::XACT_EVENT_PRE_PREPARE
+            if PENDING.with(|p| !p.borrow().is_empty())
+                || INVALIDATE.with(|i| !i.borrow().is_empty())
+                || MARKING.with(|m| m.get()) > 0 =>
+        {
             crate::error::guarded(|| {
                 crate::error::TenantError::invalid(
                     "transaction",
@@ -491,6 +500,9 @@ pub fn on_xact(event: pg_sys::XactEvent::Type) {
 pub fn on_subxact(event: pg_sys::SubXactEvent::Type, level: i32) {
     match event {
         pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => {
+            if MARKING.with(|m| m.get()) >= level {
+                MARKING.with(|m| m.set(0));
+            }
             let undone: Vec<Pending> = PENDING.with(|p| {
                 let mut p = p.borrow_mut();
                 let (undone, kept) = std::mem::take(&mut *p)
@@ -506,11 +518,16 @@ pub fn on_subxact(event: pg_sys::SubXactEvent::Type, level: i32) {
                 }
             }
         }
-        pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => PENDING.with(|p| {
-            for x in p.borrow_mut().iter_mut().filter(|x| x.level >= level) {
-                x.level = level - 1;
+        pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => {
+            PENDING.with(|p| {
+                for x in p.borrow_mut().iter_mut().filter(|x| x.level >= level) {
+                    x.level = level - 1;
+                }
+            });
+            if MARKING.with(|m| m.get()) >= level {
+                MARKING.with(|m| m.set(level - 1));
             }
-        }),
+        }
         _ => {}
     }
 }

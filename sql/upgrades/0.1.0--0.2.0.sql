@@ -67,10 +67,13 @@ BEGIN
          ORDER BY t.tgrelid
     LOOP
         EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', r.tgname, r.rel);
-        -- A partition gets its index from its partitioned parent's.
+        -- A partition gets its index from its partitioned parent's, when that counts the same
+        -- resource (an inheritance child needs its own).
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                         JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid AND c.relispartition
                          JOIN pg_catalog.pg_trigger p ON p.tgrelid = i.inhparent AND p.tgfoid = 'tenant.quota_trigger()'::regprocedure
-                        WHERE i.inhrelid = r.rel::oid) THEN
+                        WHERE i.inhrelid = r.rel::oid
+                          AND (pg_catalog.string_to_array(pg_catalog.encode(p.tgargs, 'escape'), '\000'))[1:2] = ARRAY[r.args[1], 'count']) THEN
             EXECUTE pg_catalog.format('CREATE INDEX ON %s USING tenant_quota (%I) WITH (resource = %L)', r.rel, r.args[3], r.args[1]);
         END IF;
     END LOOP;
