@@ -20,6 +20,7 @@ tps() {  # script -> TPS
     -f "bench/$1.sql" bench 2>&1 | awk '/^tps = / { print $3; exit }'
 }
 ratio() { awk "BEGIN { printf \"%.3f\", $1 / $2 }"; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 reads() {
 echo "== setup: 1,000 tenants, 3 x 1,000,000 rows =="
@@ -53,6 +54,8 @@ echo "(cost ratio = baseline tps / variant tps; 1.05 means 5% slower than the ex
 }
 
 quotas() {
+declare -A this
+local paired_quota="" paired_plpgsql="" paired_copy=""
 echo "== quota setup: 100 tenants =="
 "$PG_BIN/psql" -X -q -U postgres -d bench -f bench/quota_setup.sql >/dev/null
 local clients=$CLIENTS
@@ -63,7 +66,11 @@ for round in $(seq 1 "$ROUNDS"); do
     t=$(tps "$s")
     echo "round $round  $s: $t tps"
     if [ -z "${best[$s]:-}" ] || awk "BEGIN { exit !($t > ${best[$s]}) }"; then best[$s]=$t; fi
+    this[$s]=$t
   done
+  # The same round's plain and quota runs, one after the other: a paired ratio.
+  paired_quota+=" $(ratio "${this[insert_plain]}" "${this[insert_quota]}")"
+  paired_plpgsql+=" $(ratio "${this[insert_plain]}" "${this[insert_plpgsql]}")"
 done
 # The same single-row inserts with pg_tenant not preloaded: the count quota on its counter row.
 sed -i "/^shared_preload_libraries/d" "$dir/data/postgresql.conf"
@@ -98,7 +105,9 @@ for round in $(seq 1 $((ROUNDS * 2))); do
           -c "COPY copy_$v (id, payload) FROM '$dir/copy.data'" | awk '/^Time: / { print $2 }')
     echo "round $round  copy_$v: $ms ms"
     if [ -z "${copy_best[$v]:-}" ] || awk "BEGIN { exit !($ms < ${copy_best[$v]}) }"; then copy_best[$v]=$ms; fi
+    this[copy_$v]=$ms
   done
+  paired_copy+=" $(ratio "${this[copy_quota]}" "${this[copy_plain]}")"
 done
 echo
 echo "== quota results (best of $ROUNDS, 4 clients, 100 tenants, pgbench -M prepared; pg_tenant preloaded unless said) =="
@@ -111,6 +120,8 @@ printf '%-44s %12.0f %11sx\n' "not preloaded: count quota (counter row)" "${best
 printf '%-44s %12s %11sx\n' "COPY 100,000 rows, no quota (baseline)" "${copy_best[plain]} ms" "1.000"
 printf '%-44s %12s %11sx\n' "COPY 100,000 rows, count quota" "${copy_best[quota]} ms" "$(ratio "${copy_best[quota]}" "${copy_best[plain]}")"
 printf '%-44s %12.0f\n' "tenant.consume() calls per second" "${best[consume]}"
+echo "(cost ratio: of the best runs. Median of the paired ratios (each round's runs back to back):"
+echo " count quota $(echo "$paired_quota" | median)x, PL/pgSQL trigger $(echo "$paired_plpgsql" | median)x, COPY $(echo "$paired_copy" | median)x)"
 }
 
 clone() {
