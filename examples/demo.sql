@@ -57,8 +57,25 @@ SELECT tenant.set('globex');
 SELECT count(*) AS globex_projects FROM projects;
 INSERT INTO projects (title) VALUES ('Written while suspended');
 
--- 5. What the DBA sees: the registry, protected tables, the audit trail.
+-- 5. Quotas: Acme moves to a plan with 3 projects; the database refuses the 4th, from any
+--    client, with a SQLSTATE of its own and a JSON DETAIL (an HTTP 429 without parsing text).
+\c - postgres
+SELECT tenant.create_plan('starter', '{"projects": {"limit": 3}}');
+SELECT tenant.change_plan('acme', 'starter');
+SELECT tenant.attach_quota('public.projects', 'projects');
+\c - demo_app
+SELECT tenant.set('acme');
+SELECT used, "limit", remaining FROM tenant.check_quota('projects');
+INSERT INTO projects (title) VALUES ('Earthquake pills');
+INSERT INTO projects (title) VALUES ('Dehydrated boulders');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Deleting a row gives its unit back.
+DELETE FROM projects WHERE title = 'Giant magnet';
+INSERT INTO projects (title) VALUES ('Dehydrated boulders');
+
+-- 6. What the DBA sees: the registry, protected tables, usage, the audit trail.
 \c - postgres
 SELECT slug, name, status, plan FROM tenant.tenants ORDER BY slug;
+SELECT tenant, resource, used, "limit", remaining FROM tenant.usage ORDER BY 1, 2;
 SELECT * FROM tenant.protected_tables;
 SELECT at::date AS day, actor, action, detail->>'slug' AS tenant FROM tenant.audit_log ORDER BY id;
