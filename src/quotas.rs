@@ -1087,12 +1087,17 @@ fn charge_counted(t: pgrx::Uuid, resource: &str, delta: i64) {
 
 /// The usage of a count quota: its slot in shared memory, or its counter row.
 fn counted_used(t: pgrx::Uuid, resource: &str) -> i64 {
+    // A read-only transaction (a report, a hot standby) cannot count a counter row again: it
+    // reads the row as it is.
+    let writable = unsafe { !pg_sys::XactReadOnly };
     if shared_counters::enabled() {
         if let Some(used) = shared_counters::used(t, resource) {
             return used;
         }
-        resync_key(t, resource);
-    } else {
+        if writable {
+            resync_key(t, resource);
+        }
+    } else if writable {
         resync_if_marked();
     }
     current_usage(t, resource, i64::MIN)
@@ -1324,6 +1329,11 @@ fn recount_all() {
             );
         }
     }
+}
+
+/// A rolled-back transaction took its recounts of counter rows with it.
+pub fn forget_resyncs() {
+    RESYNCED.with(|r| r.borrow_mut().clear());
 }
 
 /// With shared memory but no slot for this key (all taken): its counter row is used, and counted

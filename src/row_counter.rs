@@ -376,7 +376,34 @@ unsafe extern "C-unwind" fn aminsert(
             }),
         }
     });
+    // A long MERGE or ON CONFLICT statement: decide the rows so far now (each is complete once
+    // the next row is written; the one just written may still be speculative and waits).
+    if STATE.with(|s| s.borrow().undecided.len() >= UNDECIDED_BATCH) {
+        decide_rows();
+    }
     false
+}
+
+/// Rows kept undecided before they are decided in the middle of a statement.
+const UNDECIDED_BATCH: usize = 65_536;
+
+/// Decides the undecided rows whose tuples are complete: new rows are counted, the others
+/// dropped; still-speculative ones stay.
+fn decide_rows() {
+    let undecided = STATE.with(|s| std::mem::take(&mut s.borrow_mut().undecided));
+    let mut still_undecided = Vec::new();
+    for u in undecided {
+        match unsafe { is_new_row(u.heap, &u.tid) } {
+            Some(true) => STATE.with(|s| s.borrow_mut().count(u.index, u.tenant, 1, u.level)),
+            Some(false) => {}
+            None => still_undecided.push(u),
+        }
+    }
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        still_undecided.append(&mut s.undecided);
+        s.undecided = still_undecided;
+    });
 }
 
 /// Whether the row at `tid` is a new row of this transaction that stays: not the new version of
@@ -413,29 +440,21 @@ unsafe fn is_new_row(heap: pg_sys::Oid, tid: &pg_sys::ItemPointerData) -> Option
 /// that a quota error here cannot take them along when only this subtransaction rolls back.
 fn flush() {
     let level = nest_level();
-    let undecided = STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.flushing || (s.counted.is_empty() && s.undecided.is_empty()) {
-            return None;
-        }
-        Some(if s.undecided.is_empty() {
-            Vec::new()
-        } else {
-            std::mem::take(&mut s.undecided)
-        })
+    let (idle, undecided) = STATE.with(|s| {
+        let s = s.borrow();
+        (
+            s.flushing || (s.counted.is_empty() && s.undecided.is_empty()),
+            !s.undecided.is_empty(),
+        )
     });
-    let Some(undecided) = undecided else { return };
-    let mut still_undecided = Vec::new();
-    for u in undecided {
-        match unsafe { is_new_row(u.heap, &u.tid) } {
-            Some(true) => STATE.with(|s| s.borrow_mut().count(u.index, u.tenant, 1, u.level)),
-            Some(false) => {}
-            None => still_undecided.push(u),
-        }
+    if idle {
+        return;
+    }
+    if undecided {
+        decide_rows();
     }
     let mut charges: Vec<(String, [u8; 16], i64)> = STATE.with(|s| {
         let mut s = s.borrow_mut();
-        s.undecided = still_undecided;
         let mine: Vec<Counted> = if s.counted.iter().all(|c| c.level >= level) {
             s.counted.drain(..).collect()
         } else {
@@ -659,13 +678,18 @@ fn xact_event(event: pg_sys::XactEvent::Type) {
         pg_sys::XactEvent::XACT_EVENT_ABORT
         | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
         | pg_sys::XactEvent::XACT_EVENT_COMMIT
-        | pg_sys::XactEvent::XACT_EVENT_PREPARE => STATE.with(|s| {
-            let mut s = s.borrow_mut();
-            s.frames.clear();
-            s.counted.clear();
-            s.undecided.clear();
-            s.flushing = false;
-        }),
+        | pg_sys::XactEvent::XACT_EVENT_PREPARE => {
+            STATE.with(|s| {
+                let mut s = s.borrow_mut();
+                s.frames.clear();
+                s.counted.clear();
+                s.undecided.clear();
+                s.flushing = false;
+            });
+            if event == pg_sys::XactEvent::XACT_EVENT_ABORT {
+                crate::quotas::forget_resyncs();
+            }
+        }
         _ => {}
     }
 }

@@ -119,6 +119,16 @@ COPY rc.items (id, tag, name) FROM STDIN;
 601	0	copied
 \.
 SELECT used, (SELECT count(*) FROM rc.items WHERE tenant_id = tenant.current()) AS rows FROM tenant.check_quota('rc_rows');
+-- A long ON CONFLICT statement: rows are decided in batches as it goes (65,536 at a time).
+CREATE TABLE rc.big (id int PRIMARY KEY);
+SELECT tenant.protect('rc.big');
+SELECT tenant.attach_quota('rc.big', 'rc_big');
+INSERT INTO rc.big SELECT g FROM generate_series(1, 100) g;
+INSERT INTO rc.big SELECT g FROM generate_series(1, 70000) g ON CONFLICT (id) DO NOTHING;
+SELECT used, (SELECT count(*) FROM rc.big WHERE tenant_id = tenant.current()) AS rows FROM tenant.check_quota('rc_big');
+SELECT tenant.detach_quota('rc.big', 'rc_big');
+DROP TABLE rc.big;
+
 -- A tenant_quota index takes the tenant column alone and one option, the resource.
 SELECT test.try($$CREATE INDEX ON rc.items USING tenant_quota (tenant_id)$$);
 SELECT test.try($$CREATE INDEX ON rc.items USING tenant_quota (tenant_id) WITH (colour = 'red')$$);
