@@ -57,7 +57,8 @@ check "the losers got the quota error" 1 "$(grep -l 'quota exceeded for "docs": 
 check "check_quota says 50 (from shared memory)" 50 "$(used race-a)"
 check "the usage view says 50" 50 "$(super -c "SELECT used FROM tenant.usage WHERE tenant = 'race-a' AND resource = 'docs'")"
 check "the counters table was not written for it" 0 "$(super -c "SELECT count(*) FROM tenant.usage_counters WHERE resource = 'docs' AND used > 0")"
-check "a marker row says so" 1 "$(super -c "SELECT count(*) FROM tenant.usage_counters WHERE resource = 'pg_tenant.shared_counters'")"
+# (At least one: first writers racing after a start may each leave one, keyed by their time.)
+check "marker rows say so" t "$(super -c "SELECT count(*) > 0 FROM tenant.usage_counters WHERE resource = 'pg_tenant.shared_counters'")"
 
 # Deletes give units back at commit; a rolled-back delete gives nothing.
 app -c "SELECT tenant.set('race-a') IS NULL" -c "BEGIN" -c "DELETE FROM docs WHERE id IN (SELECT id FROM docs ORDER BY id LIMIT 5)" -c "ROLLBACK" >/dev/null
