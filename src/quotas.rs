@@ -703,37 +703,11 @@ REVOKE EXECUTE ON FUNCTION tenant.recount_tenant(uuid) FROM PUBLIC;
 fn recount_tenant(tenant_id: Option<pgrx::Uuid>) {
     guarded(|| {
         let tenant = required(tenant_id, "tenant_id");
-        let resources: Vec<String> = Spi::connect(|client| {
-            let rows = client.select(
-                "SELECT DISTINCT resource FROM tenant.quota_attachments WHERE mode OPERATOR(pg_catalog.=) 'count' ORDER BY 1",
-                None,
-                &[],
-            )?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(row.get::<String>(1)?.unwrap_or_default());
-            }
-            Ok::<_, pgrx::spi::Error>(out)
-        })
-        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+        let resources = count_resources();
         for resource in resources {
             // No reservation of the tenant may be under way when its slots count again.
-            let tables: Vec<String> = counted_tables(&resource)
-                .into_iter()
-                .map(|(t, _, _)| t)
-                .collect();
-            if !tables.is_empty() {
-                run_with_args(
-                    &format!("LOCK TABLE {} IN SHARE MODE", tables.join(", ")),
-                    &[],
-                );
-            }
-            add_usage(tenant, &resource, i64::MIN, 0, -1);
-            let rows = count_rows(tenant, &resource, false);
-            run_as_owner(
-                "UPDATE tenant.usage_counters SET used = $3 WHERE tenant_id = $1 AND resource = $2 AND period_start = '-infinity'",
-                &[tenant.into(), resource.as_str().into(), rows.into()],
-            );
+            lock_counted_tables(&resource);
+            set_counter_to_rows(tenant, &resource, false);
         }
         shared_counters::invalidate_tenant_at_commit(tenant);
     })
@@ -897,10 +871,7 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
             if counted_tables(resource).is_empty() {
                 // The first table of a count quota: its usage is rows from now on, not what
                 // consume() may have used of the resource before.
-                run_as_owner(
-                    "UPDATE tenant.usage_counters SET used = 0 WHERE resource = $1 AND period_start = '-infinity'",
-                    &[resource.into()],
-                );
+                zero_counter_rows(resource);
             }
         }
         if counted_by_index {
@@ -985,10 +956,7 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
         }
         if mode == Mode::Count && counted_tables(resource).is_empty() {
             // The last table of a count quota: no rows count any more.
-            run_as_owner(
-                "UPDATE tenant.usage_counters SET used = 0 WHERE resource = $1 AND period_start = '-infinity'",
-                &[resource.into()],
-            );
+            zero_counter_rows(resource);
         } else if mode != Mode::Meter {
             for (tenant, amount) in existing_usage(&name, &column, mode) {
                 add_usage(tenant, resource, i64::MIN, -amount, -1);
@@ -1007,6 +975,13 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
 /// count again), the slots count again after commit, and every session reads the quota afresh
 /// (Quota::counted).
 fn prepare_count_change(resource: &str) {
+    lock_counted_tables(resource);
+    shared_counters::invalidate_at_commit(resource);
+    crate::cache::invalidate_everywhere();
+}
+
+/// Holds off writes to a count quota's tables until this transaction ends.
+fn lock_counted_tables(resource: &str) {
     let tables: Vec<String> = counted_tables(resource)
         .into_iter()
         .map(|(t, _, _)| t)
@@ -1017,8 +992,43 @@ fn prepare_count_change(resource: &str) {
             &[],
         );
     }
-    shared_counters::invalidate_at_commit(resource);
-    crate::cache::invalidate_everywhere();
+}
+
+/// The resources attached as count quotas to some table.
+fn count_resources() -> Vec<String> {
+    Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT DISTINCT resource FROM tenant.quota_attachments WHERE mode OPERATOR(pg_catalog.=) 'count' ORDER BY 1",
+            None,
+            &[],
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.get::<String>(1)?.unwrap_or_default());
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+}
+
+/// Sets the counter rows of a count quota to 0 for every tenant (its first table attached, its
+/// last detached, or before every tenant's rows are counted again).
+fn zero_counter_rows(resource: &str) {
+    run_as_owner(
+        "UPDATE tenant.usage_counters SET used = 0 WHERE resource = $1 AND period_start = '-infinity'",
+        &[resource.into()],
+    );
+}
+
+/// Sets a tenant's counter row of a count quota to its rows (see count_rows), locking the row
+/// first: whoever charged it before has committed when the count runs.
+fn set_counter_to_rows(tenant: pgrx::Uuid, resource: &str, hide_own: bool) {
+    add_usage(tenant, resource, i64::MIN, 0, -1);
+    let rows = count_rows(tenant, resource, hide_own);
+    run_as_owner(
+        "UPDATE tenant.usage_counters SET used = $3 WHERE tenant_id = $1 AND resource = $2 AND period_start = '-infinity'",
+        &[tenant.into(), resource.into(), rows.into()],
+    );
 }
 
 fn is_partition(rel: pg_sys::Oid) -> bool {
@@ -1289,19 +1299,7 @@ fn resync_if_marked() {
 
 /// Sets every count quota's counter rows to the rows there are.
 fn recount_all() {
-    let resources: Vec<String> = Spi::connect(|client| {
-        let rows = client.select(
-            "SELECT DISTINCT resource FROM tenant.quota_attachments WHERE mode OPERATOR(pg_catalog.=) 'count' ORDER BY 1",
-            None,
-            &[],
-        )?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row.get::<String>(1)?.unwrap_or_default());
-        }
-        Ok::<_, pgrx::spi::Error>(out)
-    })
-    .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    let resources = count_resources();
     for resource in resources {
         let mut totals: BTreeMap<String, i64> = BTreeMap::new();
         in_latest_snapshot(true, || {
@@ -1316,10 +1314,7 @@ fn recount_all() {
                 }
             }
         });
-        run_as_owner(
-            "UPDATE tenant.usage_counters SET used = 0 WHERE resource = $1 AND period_start = '-infinity'",
-            &[resource.as_str().into()],
-        );
+        zero_counter_rows(&resource);
         for (tenant, n) in totals {
             run_as_owner(
                 "INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
@@ -1343,13 +1338,7 @@ fn resync_key(tenant: pgrx::Uuid, resource: &str) {
     if RESYNCED.with(|r| r.borrow().contains(&key)) {
         return;
     }
-    // Lock the counter row first: whoever charged it before has committed when the count runs.
-    add_usage(tenant, resource, i64::MIN, 0, -1);
-    let rows = count_rows(tenant, resource, true);
-    run_as_owner(
-        "UPDATE tenant.usage_counters SET used = $3 WHERE tenant_id = $1 AND resource = $2 AND period_start = '-infinity'",
-        &[tenant.into(), resource.into(), rows.into()],
-    );
+    set_counter_to_rows(tenant, resource, true);
     RESYNCED.with(|r| r.borrow_mut().insert(key));
 }
 

@@ -130,16 +130,19 @@ unsafe extern "C-unwind" fn ambulkdelete(
     _callback: pg_sys::IndexBulkDeleteCallback,
     _state: *mut std::ffi::c_void,
 ) -> *mut pg_sys::IndexBulkDeleteResult {
-    if stats.is_null() {
-        PgBox::<pg_sys::IndexBulkDeleteResult>::alloc0().into_pg()
-    } else {
-        stats
-    }
+    stats_or_empty(stats)
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn amvacuumcleanup(
     _info: *mut pg_sys::IndexVacuumInfo,
+    stats: *mut pg_sys::IndexBulkDeleteResult,
+) -> *mut pg_sys::IndexBulkDeleteResult {
+    stats_or_empty(stats)
+}
+
+/// VACUUM's statistics for an index with nothing in it: those given, or new zeroed ones.
+unsafe fn stats_or_empty(
     stats: *mut pg_sys::IndexBulkDeleteResult,
 ) -> *mut pg_sys::IndexBulkDeleteResult {
     if stats.is_null() {
