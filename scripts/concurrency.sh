@@ -12,26 +12,7 @@ psql_super() { "$PG_BIN/psql" -X -q -t -A -U postgres -d conc "$@"; }
 psql_super -f tests/concurrency/setup.sql >/dev/null || exit 1
 work=$(mktemp -d)
 
-# Each client: its own connection as conc_app, acting for race-a, many statements in autocommit,
-# with rolled-back attempts in between that must not count.
-run_clients() {  # name, statement (@TAG@ marks the output of a success), attempts per client
-  local name=$1 stmt=$2 n=$3
-  for c in $(seq 1 $CLIENTS); do
-    {
-      echo "SELECT tenant.set('race-a') IS NOT NULL;"
-      for i in $(seq 1 "$n"); do
-        echo "${stmt//@TAG@/won};"
-        if [ $((i % 4)) = 0 ]; then echo "BEGIN; ${stmt//@TAG@/rolled-back}; ROLLBACK;"; fi
-        if [ $((i % 5)) = 0 ]; then echo "BEGIN; SAVEPOINT s; ${stmt//@TAG@/rolled-back}; ROLLBACK TO s; COMMIT;"; fi
-      done
-    } > "$work/$name.$c.sql"
-  done
-  for c in $(seq 1 $CLIENTS); do
-    "$PG_BIN/psql" -X -q -t -A -U conc_app -d conc -f "$work/$name.$c.sql" > "$work/$name.$c.out" 2>&1 &
-  done
-  wait
-  cat "$work/$name".*.out | grep -c '^won:'
-}
+run_clients() { race_clients conc_app conc race-a "$@"; }
 
 won=$(run_clients consume "SELECT '@TAG@:' || tenant.consume('credits')" 20)
 check "consume: 16 clients x 20 attempts for 100 credits, exactly 100 win" 100 "$won"

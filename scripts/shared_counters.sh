@@ -37,21 +37,8 @@ check "the server keeps count quotas in shared memory" 100000 "$(super -c "SHOW 
 work=$(mktemp -d)
 
 # 16 clients of race-a, 10 inserts each, with rolled-back attempts (whole and to a savepoint).
-for c in $(seq 1 $CLIENTS); do
-  {
-    echo "SELECT tenant.set('race-a') IS NOT NULL;"
-    for i in $(seq 1 10); do
-      echo "INSERT INTO docs (body) VALUES ('d') RETURNING 'won:' || id;"
-      if [ $((i % 4)) = 0 ]; then echo "BEGIN; INSERT INTO docs (body) VALUES ('x'); ROLLBACK;"; fi
-      if [ $((i % 5)) = 0 ]; then echo "BEGIN; SAVEPOINT s; INSERT INTO docs (body) VALUES ('x'); ROLLBACK TO s; COMMIT;"; fi
-    done
-  } > "$work/race.$c.sql"
-done
-for c in $(seq 1 $CLIENTS); do
-  "$PG_BIN/psql" -X -q -t -A -U shared_app -d shared -f "$work/race.$c.sql" > "$work/race.$c.out" 2>&1 &
-done
-wait
-check "16 clients x 10 inserts for 50 rows: exactly 50 win" 50 "$(cat "$work"/race.*.out | grep -c '^won:')"
+won=$(race_clients shared_app shared race-a race "INSERT INTO docs (body) VALUES ('d') RETURNING '@TAG@:' || id" 10)
+check "16 clients x 10 inserts for 50 rows: exactly 50 win" 50 "$won"
 check "50 rows exist" 50 "$(super -c "SELECT count(*) FROM docs")"
 check "the losers got the quota error" 1 "$(grep -l 'quota exceeded for "docs": 50 of 50' "$work"/race.*.out | wc -l | awk '{print ($1 > 0)}')"
 check "check_quota says 50 (from shared memory)" 50 "$(used race-a)"

@@ -1,5 +1,6 @@
-# Sourced by the shell test suites (concurrency, pooler, dump_restore, upgrade): a throwaway
-# cluster, and check() printing the "test SUITE: NAME ... ok|FAILED" lines scripts/test.sh counts.
+# Sourced by the shell test suites (concurrency, shared_counters, pooler, dump_restore, upgrade): a
+# throwaway cluster, check() printing the "test SUITE: NAME ... ok|FAILED" lines scripts/test.sh
+# counts, and race_clients() for the exactness races.
 # The sourcing script sets SUITE first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +22,27 @@ check() {  # name, expected, actual
     echo "test $SUITE: $1 ... FAILED (expected '$2', got '$3')"
     failed=1
   fi
+}
+
+# race_clients ROLE DB TENANT NAME STATEMENT ATTEMPTS: $CLIENTS parallel psql sessions of ROLE,
+# each acting for TENANT and running STATEMENT ATTEMPTS times in autocommit, with rolled-back
+# attempts in between (whole, and to a savepoint) that must not count. @TAG@ marks a success's
+# output ("won:"); prints how many won. Files go to $work.
+race_clients() {
+  local role=$1 db=$2 tenant=$3 name=$4 stmt=$5 n=$6
+  for c in $(seq 1 "$CLIENTS"); do
+    {
+      echo "SELECT tenant.set('$tenant') IS NOT NULL;"
+      for i in $(seq 1 "$n"); do
+        echo "${stmt//@TAG@/won};"
+        if [ $((i % 4)) = 0 ]; then echo "BEGIN; ${stmt//@TAG@/rolled-back}; ROLLBACK;"; fi
+        if [ $((i % 5)) = 0 ]; then echo "BEGIN; SAVEPOINT s; ${stmt//@TAG@/rolled-back}; ROLLBACK TO s; COMMIT;"; fi
+      done
+    } > "$work/$name.$c.sql"
+  done
+  for c in $(seq 1 "$CLIENTS"); do
+    "$PG_BIN/psql" -X -q -t -A -U "$role" -d "$db" -f "$work/$name.$c.sql" > "$work/$name.$c.out" 2>&1 &
+  done
+  wait
+  cat "$work/$name".*.out | grep -c '^won:'
 }
