@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Builds pg_tenant (release) and installs it into the system PostgreSQL's directories.
+# The library is copied beside its place and renamed over it, so a server that runs meanwhile keeps
+# the file it mapped (an in-place overwrite crashes running backends).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-cargo pgrx install --release --pg-config "$PG_CONFIG" --no-default-features --features pg15 >/tmp/pg_tenant_install.log 2>&1 \
+cargo pgrx package --pg-config "$PG_CONFIG" --no-default-features --features pg15 >/tmp/pg_tenant_install.log 2>&1 \
   || { tail -50 /tmp/pg_tenant_install.log; exit 1; }
-# Older versions' scripts (frozen when they were released) and the upgrade scripts, each built
-# from the files its manifest lists.
+pkg=target/release/pg_tenant-pg15
+libdir=$($PG_CONFIG --pkglibdir)
 extdir="$($PG_CONFIG --sharedir)/extension"
-cp sql/archive/pg_tenant--*.sql "$extdir/"
-for manifest in sql/upgrades/*.files; do
-  target="$extdir/$(basename "$manifest" .files).sql"
-  grep -v '^#' "$manifest" | xargs cat > "$target"
-done
-echo "install: pg_tenant $(grep '^version' Cargo.toml | head -1 | cut -d'"' -f2) installed into $($PG_CONFIG --sharedir)/extension"
+place() {  # file, directory: copy, then rename into place
+  local tmp
+  tmp="$2/.$(basename "$1").$$"
+  cp "$1" "$tmp" && chmod 644 "$tmp" && mv -f "$tmp" "$2/$(basename "$1")"
+}
+place "$pkg$libdir/pg_tenant.so" "$libdir"
+for f in "$pkg$extdir"/*; do place "$f" "$extdir"; done
+# Older versions' scripts (frozen when they were released) and the committed upgrade scripts.
+for f in sql/archive/pg_tenant--*.sql sql/upgrades/pg_tenant--*.sql; do [ -f "$f" ] && place "$f" "$extdir"; done
+
+echo "install: pg_tenant $(grep '^version' Cargo.toml | head -1 | cut -d'"' -f2) installed into $extdir"
