@@ -11,7 +11,8 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 OS_USER=${PG_OS_USER:-postgres}
 cmd=${1:?usage: cluster.sh start NAME PORT | stop NAME}
 name=${2:?cluster name}
-dir=/tmp/pg_tenant_$name
+# PG_TENANT_CLUSTER_DIR: where clusters live (a second checkout testing beside this one sets its own).
+dir=${PG_TENANT_CLUSTER_DIR:-/tmp}/pg_tenant_$name
 
 as_owner() {
   if [ "$(id -un)" = "$OS_USER" ]; then "$@"; else runuser -u "$OS_USER" -- "$@"; fi

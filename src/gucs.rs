@@ -84,17 +84,21 @@ pub fn set_action(local: bool) -> pg_sys::GucAction::Type {
     }
 }
 
-/// Runs `f` with these settings, then restores them (as a function's SET clause does); an error
-/// restores them with the (sub)transaction.
+/// Runs `f` with these settings, then restores them (as a function's SET clause does), however
+/// `f` ends: an error caught further up (without a subtransaction) finds the caller's settings.
 pub fn with_settings<R>(settings: &[(&str, String)], f: impl FnOnce() -> R) -> R {
-    let level = unsafe { pg_sys::NewGUCNestLevel() };
+    struct Restore(c_int);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            unsafe { pg_sys::AtEOXact_GUC(!std::thread::panicking(), self.0) };
+        }
+    }
+    let _restore = Restore(unsafe { pg_sys::NewGUCNestLevel() });
     for (name, value) in settings {
         let name = CString::new(*name).expect("setting name");
         set_parameter(&name, value, pg_sys::GucAction::GUC_ACTION_SAVE);
     }
-    let result = f();
-    unsafe { pg_sys::AtEOXact_GUC(true, level) };
-    result
+    f()
 }
 
 /// Sets a parameter as a session-level `SET` (`GUC_ACTION_SET`), `SET LOCAL` (`GUC_ACTION_LOCAL`)

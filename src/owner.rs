@@ -69,13 +69,66 @@ pub fn run_with_args(query: &str, args: &[pgrx::datum::DatumWithOid]) {
     Spi::run_with_args(query, args).unwrap_or_else(|e| error!("pg_tenant: {e}"));
 }
 
-/// Runs `f` as the extension owner, then restores the caller's identity.
+/// The search_path every statement pg_tenant runs with rights the caller lacks sees: nothing a
+/// caller can create shadows a catalog function, operator or type, and temporary relations come
+/// last (PostgreSQL never looks up functions or operators in pg_temp unless it is named).
+pub const PINNED_SEARCH_PATH: &str = "pg_catalog, pg_temp";
+
+/// Runs `f` as the extension owner with `search_path` pinned to [`PINNED_SEARCH_PATH`], then
+/// restores the caller's identity and settings however `f` ends. The one way pg_tenant runs SQL
+/// with rights the caller lacks on its own catalog; user tables go through [`as_table_owner`].
 pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
-    as_role(extension_owner(), f)
+    elevated(extension_owner(), 0, f)
 }
 
-/// Runs `f` with `role`'s privileges, then restores the caller's identity however `f` ends.
+/// Runs `f` as the owner of `rel`, inside a security-restricted operation, as PostgreSQL's
+/// VACUUM, ANALYZE, REINDEX and REFRESH MATERIALIZED VIEW do: the table owner's triggers,
+/// defaults, index expressions and functions run with no more than their author's rights, and
+/// cannot change the session (SET ROLE, temporary objects, ...). FORCE ROW LEVEL SECURITY does not
+/// apply (as for referential checks): pg_tenant's maintenance sees every tenant's rows, and says
+/// in SQL which tenant's it touches. The search_path is pinned as for the extension owner.
+pub fn as_table_owner<R>(rel: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+    let owner = relation_owner(rel).unwrap_or_else(|| {
+        error!("pg_tenant: relation {} does not exist", rel.to_u32())
+    });
+    elevated(
+        owner,
+        (pg_sys::SECURITY_RESTRICTED_OPERATION | pg_sys::SECURITY_NOFORCE_RLS) as i32,
+        f,
+    )
+}
+
+/// The owner of a relation (from the syscache), or None when it does not exist.
+pub fn relation_owner(rel: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::RELOID as _,
+            pg_sys::Datum::from(rel),
+        );
+        if tuple.is_null() {
+            return None;
+        }
+        let form = pg_sys::GETSTRUCT(tuple) as pg_sys::Form_pg_class;
+        let owner = (*form).relowner;
+        pg_sys::ReleaseSysCache(tuple);
+        Some(owner)
+    }
+}
+
+fn elevated<R>(role: pg_sys::Oid, flags: i32, f: impl FnOnce() -> R) -> R {
+    as_role_with(role, flags, || {
+        crate::gucs::with_settings(&[("search_path", PINNED_SEARCH_PATH.to_string())], f)
+    })
+}
+
+/// Runs `f` with `role`'s privileges (the caller's own settings), then restores the caller's
+/// identity however `f` ends. For DDL that must create objects as their future owner; SQL with
+/// rights the caller lacks goes through [`as_extension_owner`] or [`as_table_owner`].
 pub fn as_role<R>(role: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+    as_role_with(role, 0, f)
+}
+
+fn as_role_with<R>(role: pg_sys::Oid, flags: i32, f: impl FnOnce() -> R) -> R {
     let mut saved_user = pg_sys::Oid::INVALID;
     let mut saved_context: i32 = 0;
     unsafe { pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context) };
@@ -90,7 +143,7 @@ pub fn as_role<R>(role: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     unsafe {
         pg_sys::SetUserIdAndSecContext(
             role,
-            saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+            saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | flags,
         )
     };
     f()
