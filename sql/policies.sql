@@ -1,16 +1,31 @@
--- Protected tables, read from the catalogs (the guard trigger's argument is the tenant column),
--- so the list survives pg_dump/pg_restore and never goes stale when a table is dropped.
+-- Which tables tenant.protect() isolated: written only by protect()/unprotect() (and by schema
+-- tenant provisioning for the copies of protected template tables), never inferred from names,
+-- triggers or comments that others can create. Dumped with its rows (by name: regclass), so the
+-- list survives pg_dump/pg_restore.
+CREATE TABLE tenant.protected_relations (
+    relid         regclass PRIMARY KEY,
+    tenant_column name NOT NULL,
+    protected_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE tenant.protected_relations IS 'pg_tenant: the relations tenant.protect() isolated (read tenant.protected_tables)';
+SELECT pg_catalog.pg_extension_config_dump('tenant.protected_relations', '');
+
+-- The registered relations that still are what protect() made: a permanent table or partitioned
+-- table whose tenant column is a uuid. A relation dropped since, a temporary relation or a view
+-- is never listed.
 CREATE VIEW tenant.protected_tables AS
 SELECT c.oid::regclass AS table_name,
-       pg_catalog.encode(pg_catalog.substr(t.tgargs, 1, pg_catalog.position(t.tgargs, '\x00'::bytea) - 1), 'escape')::name
-           AS tenant_column,
+       r.tenant_column,
        c.relkind = 'p' AS partitioned,
        (SELECT i.inhparent::regclass FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid LIMIT 1) AS parent,
        c.relrowsecurity AS rls_enabled,
        c.relforcerowsecurity AS rls_forced
-  FROM pg_catalog.pg_trigger t
-  JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
- WHERE t.tgname = 'tenant_guard'
-   AND t.tgfoid = 'tenant.guard()'::regprocedure;
+  FROM tenant.protected_relations r
+  JOIN pg_catalog.pg_class c ON c.oid = r.relid::pg_catalog.oid
+ WHERE c.relkind IN ('r', 'p')
+   AND c.relpersistence <> 't'
+   AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = c.oid AND a.attname = r.tenant_column
+                  AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AND NOT a.attisdropped);
 COMMENT ON VIEW tenant.protected_tables IS 'pg_tenant: tables isolated by tenant.protect(), with their partitions and children';
 GRANT SELECT ON tenant.protected_tables TO PUBLIC;

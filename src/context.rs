@@ -126,3 +126,51 @@ fn current(missing_ok: Option<bool>) -> Option<pgrx::Uuid> {
         None => TenantError::NoTenant.raise(),
     })
 }
+
+thread_local! {
+    /// Cursors declared WITH HOLD in the current transaction.
+    static HOLDABLE: std::cell::RefCell<Vec<std::ffi::CString>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether a tenant context (tenant.set, set_local, set_token or the token parameter) is in force.
+fn in_tenant_context() -> bool {
+    gucs::set_tenant().is_some() || crate::tokens::parameter_is_set()
+}
+
+/// `DECLARE ... WITH HOLD`: a holdable cursor keeps its rows after its transaction, so rows read
+/// as a tenant could be fetched after that tenant's context ended (behind a transaction pooler,
+/// by the next client). Refused while a tenant context is in force; one declared without a
+/// context is checked again at commit (see [`holdable_cursors_at_commit`]).
+pub fn declaring_holdable_cursor(name: &std::ffi::CStr) {
+    guarded(|| {
+        if in_tenant_context() {
+            TenantError::HoldableCursor(name.to_string_lossy().into_owned()).raise();
+        }
+        HOLDABLE.with(|h| h.borrow_mut().push(name.to_owned()));
+    })
+}
+
+/// At commit, a holdable cursor of this transaction is materialized with the context then in
+/// force; if there is one, the commit fails (and the cursor goes with the transaction).
+pub fn holdable_cursors_at_commit() {
+    let names = HOLDABLE.with(|h| std::mem::take(&mut *h.borrow_mut()));
+    if names.is_empty() {
+        return;
+    }
+    guarded(|| {
+        if !in_tenant_context() {
+            return;
+        }
+        for name in names {
+            let portal = unsafe { pg_sys::GetPortalByName(name.as_ptr()) };
+            if !portal.is_null() {
+                TenantError::HoldableCursor(name.to_string_lossy().into_owned()).raise();
+            }
+        }
+    })
+}
+
+/// The transaction ended: its cursor list goes with it.
+pub fn forget_holdable_cursors() {
+    HOLDABLE.with(|h| h.borrow_mut().clear());
+}

@@ -131,6 +131,8 @@ pub enum TenantError {
     SessionLocked,
     /// tenant.set/set_local/set_token while pg_tenant.token decides the tenant.
     TokenParameterSet,
+    /// A cursor WITH HOLD that would keep a tenant's rows past the tenant's context.
+    HoldableCursor(String),
 }
 
 impl TenantError {
@@ -171,6 +173,7 @@ impl TenantError {
             TenantError::SessionLocked | TenantError::NotSuperuser(_) => INSUFFICIENT_PRIVILEGE,
             TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
             TenantError::TokenParameterSet => CANT_CHANGE_PARAMETER,
+            TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
         }
     }
 
@@ -243,6 +246,9 @@ impl TenantError {
             TenantError::TokenParameterSet => {
                 "the tenant comes from pg_tenant.token in this session".into()
             }
+            TenantError::HoldableCursor(name) => format!(
+                "cursor \"{name}\" cannot be WITH HOLD while a tenant context is in force"
+            ),
             TenantError::CloneUnsupported { schema, objects } => format!(
                 "schema \"{schema}\" holds {} object(s) clone_schema cannot reproduce",
                 objects.len()
@@ -296,6 +302,9 @@ impl TenantError {
                 "tenant.set_token(..., lock => true) was called: only a newer token can change the tenant.".into(),
             ),
             TenantError::TokenParameterSet => Some("RESET pg_tenant.token first.".into()),
+            TenantError::HoldableCursor(_) => Some(
+                "A holdable cursor keeps its rows after the transaction, past the tenant's context: declare it WITHOUT HOLD, or fetch its rows before the context ends.".into(),
+            ),
             TenantError::QuotaAttached { .. } => Some("Detach it with tenant.detach_quota() first.".into()),
             _ => None,
         }

@@ -46,6 +46,14 @@ pub fn role_name(role: pg_sys::Oid) -> String {
     }
 }
 
+/// A type's name as format_type() prints it.
+pub fn type_name(ty: pg_sys::Oid) -> String {
+    unsafe {
+        let name = pg_sys::format_type_be(ty);
+        std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+    }
+}
+
 /// Whether `role` has the privileges of `other` (as pg_has_role(..., 'USAGE')).
 pub fn has_privileges_of(role: pg_sys::Oid, other: pg_sys::Oid) -> bool {
     unsafe { pg_sys::has_privs_of_role(role, other) }

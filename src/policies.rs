@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 
 use crate::audit;
 use crate::error::{guarded, required, TenantError};
-use crate::owner::{as_extension_owner, bypasses_rls, current_role, run_with_args};
+use crate::owner::{as_extension_owner, as_table_owner, bypasses_rls, current_role, run_with_args};
 use crate::registry;
 
 extension_sql_file!(
@@ -32,6 +32,8 @@ extension_sql_file!(
 pub const ISOLATION_POLICY: &str = "tenant_isolation";
 pub const ACCESS_POLICY: &str = "tenant_access";
 pub const GUARD_TRIGGER: &str = "tenant_guard";
+/// The permissive policy's expression: always true, yet dependent on the extension.
+pub const ACCESS_QUAL: &str = "tenant.\"current\"(true) IS NULL OR true";
 
 thread_local! {
     /// Set while tenant.drop() deletes a tenant's rows: the guard lets those deletes through.
@@ -158,6 +160,27 @@ fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
     }
 }
 
+/// Records `tree` in tenant.protected_relations with its tenant column (protect), or forgets it
+/// (None: unprotect). Rows of relations dropped since are forgotten too.
+fn register(tree: &[(pg_sys::Oid, String, String)], column: Option<&str>) {
+    let rels: Vec<pg_sys::Oid> = tree.iter().map(|(rel, _, _)| *rel).collect();
+    as_extension_owner(|| {
+        run_with_args(
+            "DELETE FROM tenant.protected_relations
+              WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])
+                 OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) relid::pg_catalog.oid)",
+            &[rels.clone().into()],
+        );
+        if let Some(column) = column {
+            run_with_args(
+                "INSERT INTO tenant.protected_relations (relid, tenant_column)
+                 SELECT r::pg_catalog.regclass, $2::pg_catalog.name FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r",
+                &[rels.into(), column.into()],
+            );
+        }
+    })
+}
+
 fn run(sql: &str) {
     run_with_args(sql, &[]);
 }
@@ -244,8 +267,12 @@ fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
             run(&format!(
                 "CREATE POLICY {ISOLATION_POLICY} ON {rel_name} AS RESTRICTIVE FOR ALL TO PUBLIC USING ({check}) WITH CHECK ({check})"
             ));
+            // Grants every row the restrictive policy lets through. It names tenant.current()
+            // (and the planner folds it to true) so that DROP EXTENSION ... CASCADE drops it
+            // with the restrictive one: the table is then left with row security and no
+            // policy, which shows no row to a role subject to it (fails closed).
             run(&format!(
-                "CREATE POLICY {ACCESS_POLICY} ON {rel_name} AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)"
+                "CREATE POLICY {ACCESS_POLICY} ON {rel_name} AS PERMISSIVE FOR ALL TO PUBLIC USING ({ACCESS_QUAL}) WITH CHECK ({ACCESS_QUAL})"
             ));
             run(&format!(
                 "CREATE TRIGGER {GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {rel_name} \
@@ -253,6 +280,7 @@ fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
                 quote_literal(&column)
             ));
         }
+        register(&tree, Some(&column));
         let children: Vec<&str> = tree.iter().skip(1).map(|(_, n, _)| n.as_str()).collect();
         audit::record(
             "protect",
@@ -279,7 +307,9 @@ fn unprotect(tbl: Option<pg_sys::Oid>) {
         let column = protected_column(tbl)
             .unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
         let col = quote_identifier(&column);
-        for (rel, rel_name, _) in relation_tree(tbl) {
+        let tree = relation_tree(tbl);
+        register(&tree, None);
+        for (rel, rel_name, _) in tree {
             drop_installed_objects(rel, &rel_name);
             let other_policies = Spi::get_one_with_args::<bool>(
                 "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid OPERATOR(pg_catalog.=) $1)",
@@ -315,8 +345,9 @@ fn unprotect(tbl: Option<pg_sys::Oid>) {
 }
 
 /// Deletes a tenant's rows from every protected table, referencing tables before the tables they
-/// reference, and returns the count per table. Runs as the extension owner (a superuser, who is
-/// not filtered by row-level security).
+/// reference, and returns the count per table. Each table is locked and deleted from by its owner
+/// inside a security-restricted operation (as VACUUM works on a table): the owner's triggers and
+/// the cascades of its foreign keys run with the owner's rights, whoever calls tenant.drop().
 pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
     struct EndMaintenance;
     impl Drop for EndMaintenance {
@@ -326,18 +357,19 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
     }
     let _end = EndMaintenance;
     MAINTENANCE.with(|m| m.set(true));
-    as_extension_owner(|| {
-        let (tables, edges) = Spi::connect(|client| {
+    let (tables, edges) = as_extension_owner(|| {
+        Spi::connect(|client| {
             // Top-level protected tables: a partition's rows go with its parent's.
             let mut tables: Vec<(pg_sys::Oid, String, String)> = Vec::new();
             for row in client.select(
                 // Tables in schema tenants' schemas hold only their own tenant's rows: skipped.
                 "SELECT p.table_name::pg_catalog.oid, p.table_name::pg_catalog.text, p.tenant_column::pg_catalog.text
                    FROM tenant.protected_tables p
-                   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.table_name
+                   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid
                    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-                  WHERE (p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant.protected_tables))
-                    AND n.nspname NOT IN (SELECT t.schema_name FROM tenant.tenants t WHERE t.schema_name IS NOT NULL)
+                  WHERE (p.parent IS NULL OR NOT EXISTS (SELECT 1 FROM tenant.protected_tables q
+                                                          WHERE q.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) p.parent::pg_catalog.oid))
+                    AND NOT EXISTS (SELECT 1 FROM tenant.tenants t WHERE t.schema_name OPERATOR(pg_catalog.=) n.nspname)
                   ORDER BY 2",
                 None,
                 &[],
@@ -356,21 +388,20 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
             }
             Ok::<_, pgrx::spi::Error>((tables, edges))
         })
-        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+    });
 
-        // Writers of the tenant still under way would commit rows after the deletes' snapshot:
-        // wait for them, and keep new ones out until the drop commits (they then find no tenant).
-        if !tables.is_empty() {
-            let names: Vec<&str> = tables.iter().map(|t| t.1.as_str()).collect();
-            Spi::run(&format!(
-                "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
-                names.join(", ")
-            ))
-            .unwrap_or_else(|e| error!("pg_tenant: {e}"));
-        }
-        let mut deleted = Map::new();
-        for (_, name, column) in delete_order(tables, &edges) {
-            let count = Spi::connect_mut(|client| {
+    // Writers of the tenant still under way would commit rows after the deletes' snapshot:
+    // wait for them, and keep new ones out until the drop commits (they then find no tenant).
+    for (rel, name, _) in &tables {
+        as_table_owner(*rel, || {
+            run_with_args(&format!("LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"), &[])
+        });
+    }
+    let mut deleted = Map::new();
+    for (rel, name, column) in delete_order(tables, &edges) {
+        let count = as_table_owner(rel, || {
+            Spi::connect_mut(|client| {
                 client
                     .update(
                         &format!(
@@ -382,11 +413,11 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
                     )
                     .map(|t| t.len())
             })
-            .unwrap_or_else(|e| error!("pg_tenant: {e}"));
-            deleted.insert(name, json!(count));
-        }
-        Value::Object(deleted)
-    })
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+        deleted.insert(name, json!(count));
+    }
+    Value::Object(deleted)
 }
 
 /// Orders tables so that a table referencing another (by foreign key) comes first. Cycles are

@@ -73,8 +73,10 @@ pub fn validate_limits(limits: &Value) -> Result<BTreeMap<String, (i64, Period)>
             "limits.{}",
             serde_json::to_string(resource).unwrap_or_default()
         );
-        if resource.is_empty() {
-            return Err("limits: a resource name must not be empty".into());
+        if resource.is_empty() || resource.len() > RESOURCE_NAME_MAX {
+            return Err(format!(
+                "limits: a resource name has 1 to {RESOURCE_NAME_MAX} bytes"
+            ));
         }
         let spec = spec.as_object().ok_or_else(|| {
             format!("{at} must be an object like {{\"limit\": 10, \"period\": \"month\"}}")
@@ -265,11 +267,8 @@ fn set_limit(
 ) {
     guarded(|| {
         let t = registry::resolve(tenant);
-        let resource = required(resource, "resource");
+        let resource = required_resource(resource);
         let limit = required(limit, "limit");
-        if resource.is_empty() {
-            TenantError::invalid("resource", "must not be empty").raise();
-        }
         if limit < -1 {
             TenantError::invalid(
                 "limit",
@@ -329,6 +328,8 @@ pub struct Quota {
     pub period: Period,
     /// The resource is a count quota on some table (its usage is rows, see charge_counted).
     pub counted: bool,
+    /// A plan or a per-tenant limit names the resource (else it is unlimited and unmetered).
+    pub named: bool,
     anchor: i64,
     bounds: Option<(i64, i64)>,
 }
@@ -344,7 +345,11 @@ impl Quota {
                 let rows = client.select(
                     "SELECT plan, \"limit\", period, anchor,
                             EXISTS (SELECT FROM tenant.quota_attachments a
-                                     WHERE a.resource OPERATOR(pg_catalog.=) $2 AND a.mode OPERATOR(pg_catalog.=) 'count')
+                                     WHERE a.resource OPERATOR(pg_catalog.=) $2 AND a.mode OPERATOR(pg_catalog.=) 'count'),
+                            EXISTS (SELECT FROM tenant.limit_overrides o
+                                     WHERE o.tenant_id OPERATOR(pg_catalog.=) $1 AND o.resource OPERATOR(pg_catalog.=) $2)
+                            OR EXISTS (SELECT FROM tenant.tenants t JOIN tenant.plans p ON p.name OPERATOR(pg_catalog.=) t.plan
+                                        WHERE t.id OPERATOR(pg_catalog.=) $1 AND pg_catalog.jsonb_exists(p.limits, $2))
                        FROM tenant.effective_limit($1, $2)",
                     Some(1),
                     &[tenant.into(), resource.into()],
@@ -356,6 +361,7 @@ impl Quota {
                     row.get::<String>(3)?,
                     row.get::<TimestampWithTimeZone>(4)?,
                     row.get::<bool>(5)?,
+                    row.get::<bool>(6)?,
                 ))
             })
         })
@@ -370,6 +376,7 @@ impl Quota {
                 .unwrap_or(Period::None),
             anchor: row.3.map(|t| t.into_inner()).unwrap_or(0),
             counted: row.4.unwrap_or(false),
+            named: row.5.unwrap_or(false),
             bounds: None,
         }
     }
@@ -575,6 +582,22 @@ pub fn require_within(tenant: &Tenant, resource: &str) {
     }
 }
 
+/// The longest resource name (as PostgreSQL's identifiers: 63 bytes).
+pub const RESOURCE_NAME_MAX: usize = 63;
+
+/// A resource argument: not NULL, not empty, at most [`RESOURCE_NAME_MAX`] bytes.
+pub fn required_resource(resource: Option<&str>) -> &str {
+    let resource = required(resource, "resource");
+    if resource.is_empty() || resource.len() > RESOURCE_NAME_MAX {
+        TenantError::invalid(
+            "resource",
+            format!("a resource name has 1 to {RESOURCE_NAME_MAX} bytes"),
+        )
+        .raise();
+    }
+    resource
+}
+
 /// The current tenant, which must be set and registered.
 fn current_tenant() -> Tenant {
     registry::current().unwrap_or_else(|| TenantError::NoTenant.raise())
@@ -592,13 +615,19 @@ COMMENT ON FUNCTION tenant.consume(text, bigint) IS 'pg_tenant: use up units of 
 )]
 fn consume(resource: Option<&str>, amount: Option<i64>) -> i64 {
     guarded(|| {
-        let resource = required(resource, "resource");
+        let resource = required_resource(resource);
         let amount = required(amount, "amount");
         if amount <= 0 {
             TenantError::invalid("amount", "must be positive").raise();
         }
         let t = registry::require_writable(current_tenant());
-        if quota_for(t.id, resource).counted {
+        let q = quota_for(t.id, resource);
+        // Unlimited and named by no plan or limit: nothing to meter, and no counter row (any
+        // name an application sends would otherwise store one).
+        if !q.named && q.limit < 0 {
+            return -1;
+        }
+        if q.counted {
             TenantError::invalid(
                 "resource",
                 format!("\"{resource}\" is a count quota: its usage is the tenant's rows in the tables it is attached to"),
@@ -640,7 +669,7 @@ fn check_quota(
     ),
 > {
     guarded(|| {
-        let resource = required(resource, "resource");
+        let resource = required_resource(resource);
         let amount = required(amount, "amount");
         if amount <= 0 {
             TenantError::invalid("amount", "must be positive").raise();
@@ -654,7 +683,8 @@ fn check_quota(
         } else {
             current_usage(t.id, resource, start)
         };
-        let allowed = !t.is_suspended() && (q.limit < 0 || used + amount <= q.limit);
+        let allowed = !t.is_suspended()
+            && (q.limit < 0 || used.checked_add(amount).is_some_and(|n| n <= q.limit));
         let remaining = if q.limit < 0 {
             -1
         } else {
@@ -796,11 +826,8 @@ COMMENT ON FUNCTION tenant.attach_quota(regclass, text, text) IS 'pg_tenant: lim
 fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&str>) {
     guarded(|| {
         let tbl = required(tbl, "tbl");
-        let resource = required(resource, "resource");
+        let resource = required_resource(resource);
         let mode_text = required(mode, "mode");
-        if resource.is_empty() {
-            TenantError::invalid("resource", "must not be empty").raise();
-        }
         let mode = Mode::parse(mode_text).unwrap_or_else(|| {
             TenantError::invalid("mode", "must be one of count, meter, bytes").raise()
         });
@@ -1353,10 +1380,11 @@ unsafe fn scan_transition(
     if store.is_null() {
         return;
     }
+    let natts = (*desc).natts;
     let slot = pg_sys::MakeSingleTupleTableSlot(desc, &raw const pg_sys::TTSOpsMinimalTuple);
     pg_sys::tuplestore_rescan(store);
     while pg_sys::tuplestore_gettupleslot(store, true, false, slot) {
-        pg_sys::slot_getsomeattrs_int(slot, attnum);
+        pg_sys::slot_getsomeattrs_int(slot, natts);
         let idx = (attnum - 1) as usize;
         if *(*slot).tts_isnull.add(idx) {
             continue;
@@ -1367,7 +1395,7 @@ unsafe fn scan_transition(
         let len = if (*minimal).mintuple.is_null() {
             0
         } else {
-            (*(*minimal).mintuple).t_len as i64
+            (*(*minimal).mintuple).t_len as i64 + out_of_line_bytes(slot, desc)
         };
         let entry = totals.entry(id).or_insert((0, 0));
         entry.0 += sign;
@@ -1399,6 +1427,17 @@ fn quota_trigger<'a>(
             if attnum <= 0 {
                 error!("pg_tenant: tenant column \"{column}\" not found");
             }
+            // The column is read as a uuid below: never trust a column by its name alone (its
+            // owner may have renamed it and added another of that name).
+            let attr = (*desc).attrs.as_ptr().add((attnum - 1) as usize);
+            if (*attr).atttypid != pg_sys::UUIDOID {
+                TenantError::WrongColumnType {
+                    table: format!("{}.{}", trigger.table_schema()?, trigger.table_name()?),
+                    column: column.clone(),
+                    found: crate::owner::type_name((*attr).atttypid),
+                }
+                .raise();
+            }
             scan_transition(data.tg_newtable, desc, attnum, 1, &mut totals);
             if mode != Mode::Meter {
                 scan_transition(data.tg_oldtable, desc, attnum, -1, &mut totals);
@@ -1423,6 +1462,25 @@ fn quota_trigger<'a>(
         }
         Ok(None)
     })
+}
+
+/// What a row's out-of-line (TOAST) values occupy where they are stored, compressed or not: the
+/// row itself holds only an 18-byte pointer to each. (Inline values, compressed or not, are in
+/// the row's own length.) So a bytes quota charges a row what it stores on disk, the same for an
+/// insert, a copy, an update and a delete.
+unsafe fn out_of_line_bytes(slot: *mut pg_sys::TupleTableSlot, desc: pg_sys::TupleDesc) -> i64 {
+    let mut bytes = 0i64;
+    for i in 0..(*desc).natts as usize {
+        let attr = (*desc).attrs.as_ptr().add(i);
+        if (*attr).attisdropped || (*attr).attlen != -1 || *(*slot).tts_isnull.add(i) {
+            continue;
+        }
+        let value = *(*slot).tts_values.add(i);
+        if pgrx::varlena::varatt_is_1b_e(value.cast_mut_ptr::<pg_sys::varlena>()) {
+            bytes += pg_sys::toast_datum_size(value) as i64;
+        }
+    }
+    bytes
 }
 
 /// Deletes a dropped tenant's usage and overrides.

@@ -357,6 +357,10 @@ unsafe extern "C-unwind" fn aminsert(
     {
         return false;
     }
+    // The key is read as a uuid: an index whose key is of another type counts nothing.
+    if (*(*(*index).rd_att).attrs.as_ptr()).atttypid != pg_sys::UUIDOID {
+        error!("pg_tenant: a tenant_quota index must be built on a uuid tenant column");
+    }
     let tenant = *((*values).cast_mut_ptr::<[u8; 16]>());
     let index_oid = (*index).rd_id;
     let level = nest_level();
@@ -629,6 +633,12 @@ unsafe extern "C-unwind" fn process_utility(
     if copy_from {
         started_copy(stmt as usize);
     }
+    if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_DeclareCursorStmt {
+        let declare = node as *mut pg_sys::DeclareCursorStmt;
+        if (*declare).options & pg_sys::CURSOR_OPT_HOLD as i32 != 0 && !(*declare).portalname.is_null() {
+            declaring_holdable_cursor((*declare).portalname);
+        }
+    }
     match PREV_PROCESS_UTILITY {
         Some(prev) => prev(
             stmt,
@@ -658,6 +668,11 @@ unsafe extern "C-unwind" fn process_utility(
 }
 
 #[pg_guard]
+unsafe extern "C-unwind" fn declaring_holdable_cursor(name: *const std::ffi::c_char) {
+    crate::context::declaring_holdable_cursor(std::ffi::CStr::from_ptr(name));
+}
+
+#[pg_guard]
 unsafe extern "C-unwind" fn started_copy(key: usize) {
     push_frame(key, Writes::Rows);
 }
@@ -676,7 +691,8 @@ fn xact_event(event: pg_sys::XactEvent::Type) {
         // A safety net: statements flush when they finish, so this finds nothing to do unless a
         // row reached aminsert outside the executor and COPY (none known).
         pg_sys::XactEvent::XACT_EVENT_PRE_COMMIT | pg_sys::XactEvent::XACT_EVENT_PRE_PREPARE => {
-            crate::error::guarded(flush)
+            crate::error::guarded(flush);
+            crate::context::holdable_cursors_at_commit();
         }
         pg_sys::XactEvent::XACT_EVENT_ABORT
         | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
@@ -692,6 +708,7 @@ fn xact_event(event: pg_sys::XactEvent::Type) {
             if event == pg_sys::XactEvent::XACT_EVENT_ABORT {
                 crate::quotas::forget_resyncs();
             }
+            crate::context::forget_holdable_cursors();
         }
         _ => {}
     }

@@ -17,6 +17,7 @@ use pgrx::spi::{quote_identifier, quote_literal};
 use crate::error::{guarded, required, TenantError};
 use crate::gucs::with_settings;
 use crate::owner::{as_extension_owner, bypasses_rls, current_role, run_as_owner, run_with_args};
+use crate::policies::ACCESS_QUAL;
 use crate::registry::{self, Tenant};
 
 extension_sql_file!(
@@ -45,6 +46,17 @@ pub fn schema_name_for(slug: &str) -> String {
 pub fn provision(tenant: pgrx::Uuid, template: &str, schema: &str) {
     crate::clone::clone(template, schema, false);
     secure(schema, tenant);
+    // The copies of the template's protected tables are protected as the originals are.
+    run_as_owner(
+        "INSERT INTO tenant.protected_relations (relid, tenant_column)
+         SELECT pg_catalog.format('%I.%I', $2::pg_catalog.text, c.relname)::pg_catalog.regclass, r.tenant_column
+           FROM tenant.protected_relations r
+           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+          WHERE n.nspname OPERATOR(pg_catalog.=) $1
+         ON CONFLICT (relid) DO NOTHING",
+        &[template.into(), schema.into()],
+    );
     run_as_owner(
         "INSERT INTO tenant.schema_templates (schema_name) VALUES ($1) ON CONFLICT DO NOTHING",
         &[template.into()],
@@ -102,7 +114,7 @@ pub fn secure(schema: &str, tenant: pgrx::Uuid) {
                  WITH CHECK (tenant.current() OPERATOR(pg_catalog.=) {id}::pg_catalog.uuid)"
             ));
             if !has_permissive {
-                ddl.push(format!("CREATE POLICY {ACCESS_POLICY} ON {table} AS PERMISSIVE FOR ALL TO PUBLIC USING (true) WITH CHECK (true)"));
+                ddl.push(format!("CREATE POLICY {ACCESS_POLICY} ON {table} AS PERMISSIVE FOR ALL TO PUBLIC USING ({ACCESS_QUAL}) WITH CHECK ({ACCESS_QUAL})"));
             }
         }
         if !has_guard {
@@ -197,13 +209,17 @@ pub fn apply_search_path(previous: Option<pgrx::Uuid>, tenant: Option<&Tenant>, 
     if let Some(schema) = tenant.and_then(|t| t.schema_name.as_deref()) {
         wanted.push(quote_identifier(schema));
     }
+    let schema_tenant = !wanted.is_empty();
     for e in elements {
-        if !tenant_schemas.contains(&unquoted(&e)) && !wanted.contains(&e) {
+        if !tenant_schemas.contains(&unquoted(&e)) && !wanted.contains(&e) && unquoted(&e) != "pg_temp" {
             wanted.push(e);
         }
     }
+    // PostgreSQL searches pg_temp first unless the path names it: a TEMP table left behind on a
+    // pooled connection would capture unqualified names meant for the tenant's schema.
+    wanted.push("pg_temp".to_string());
     let new_path = wanted.join(", ");
-    if new_path == current {
+    if new_path == current || (!schema_tenant && tenant_schemas.is_empty()) {
         return;
     }
     crate::gucs::set_parameter(c"search_path", &new_path, crate::gucs::set_action(local));
@@ -276,9 +292,13 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
     if ddl.trim().is_empty() {
         TenantError::invalid("ddl", "must not be empty").raise();
     }
-    // One migration at a time: two would both see a schema as pending.
-    Spi::run("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_tenant.migrate'))")
-        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    // One migration at a time: two would both see a schema as pending. The lock is on
+    // pg_tenant's own table, which no role without rights on it can lock (an advisory lock's
+    // key is public: anyone could hold it and block every migration).
+    run_as_owner(
+        "LOCK TABLE tenant.schema_migrations IN SHARE ROW EXCLUSIVE MODE",
+        &[],
+    );
     let pending: Vec<(String, Option<pgrx::Uuid>)> = as_extension_owner(|| {
         Spi::connect(|client| {
             let mut pending = Vec::new();

@@ -85,12 +85,36 @@ pub struct Verified {
 thread_local! {
     /// Newest `iat` and the `jti`s this session has accepted (replay detection).
     static SEEN: RefCell<(Option<i64>, Vec<String>)> = const { RefCell::new((None, Vec::new())) };
-    /// The tenant claim of `pg_tenant.token`, and its id once resolved.
+    /// Tokens this backend verified (signature, validity, claims), each with the tenant claim it
+    /// names, newest last. The parameter decides the tenant only through this list: what is
+    /// trusted is the exact value that was verified, never a flag another statement can reset.
+    static VERIFIED: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+    /// The value of `pg_tenant.token` as PostgreSQL last assigned it, and its tenant once resolved.
     static PARAMETER: RefCell<(Option<String>, Option<pgrx::Uuid>)> = const { RefCell::new((None, None)) };
-    /// pg_tenant.token was accepted outside a transaction and still has to be verified.
-    static DEFERRED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// set_token(..., lock => true): the tenant the session is locked to, and the token's iat.
-    static LOCK: RefCell<Option<(pgrx::Uuid, i64)>> = const { RefCell::new(None) };
+}
+
+/// How many verified tokens a backend remembers (a rollback may bring an earlier one back; one
+/// that is no longer remembered is verified again).
+const VERIFIED_KEPT: usize = 16;
+
+fn remember_verified(token: &str, tenant: &str) {
+    VERIFIED.with(|v| {
+        let mut v = v.borrow_mut();
+        v.retain(|(t, _)| t != token);
+        v.push((token.to_string(), tenant.to_string()));
+        if v.len() > VERIFIED_KEPT {
+            v.remove(0);
+        }
+    });
+}
+
+fn verified_claim(token: &str) -> Option<String> {
+    VERIFIED.with(|v| {
+        v.borrow()
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, claim)| claim.clone())
+    })
 }
 
 fn setting(ptr: *mut c_char) -> Option<String> {
@@ -300,7 +324,9 @@ fn remember(v: &Verified) {
 }
 
 /// The tenant named by `pg_tenant.token`, resolved through the registry (cached); the
-/// unknown-tenant error when the token names no tenant. None when no token is set.
+/// unknown-tenant error when the token names no tenant. None when no token is set. A value this
+/// backend has not verified yet (one given in the connection's options before a transaction
+/// could read the keys) is verified here, and refused with the token's error if it fails.
 pub fn parameter_tenant() -> Option<pgrx::Uuid> {
     // The hot path (every tenant.current()): no token, or one already resolved; no copying.
     let (set, resolved) = PARAMETER.with(|p| {
@@ -310,16 +336,26 @@ pub fn parameter_tenant() -> Option<pgrx::Uuid> {
     if !set || resolved.is_some() {
         return resolved;
     }
-    let claim = PARAMETER.with(|p| p.borrow().0.clone()).unwrap_or_default();
-    if DEFERRED.with(|d| d.get()) {
-        let token = setting(unsafe { TOKEN }).unwrap_or_default();
-        verify(&token).unwrap_or_else(|e| TenantError::Token(e).raise());
-        DEFERRED.with(|d| d.set(false));
-    }
+    let token = PARAMETER.with(|p| p.borrow().0.clone()).unwrap_or_default();
+    let claim = match verified_claim(&token) {
+        Some(claim) => claim,
+        None => {
+            let v = verify(&token).unwrap_or_else(|e| TenantError::Token(e).raise());
+            refuse_below_lock(&v).unwrap_or_else(|e| TenantError::Token(e).raise());
+            remember_verified(&token, &v.tenant);
+            v.tenant
+        }
+    };
     let id = crate::registry::lookup(&claim)
         .map(|t| t.id)
         .unwrap_or_else(|| TenantError::UnknownTenant(claim.clone()).raise());
-    PARAMETER.with(|p| p.borrow_mut().1 = Some(id));
+    // Only if the parameter still holds this token (the lookup ran SQL).
+    PARAMETER.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.0.as_deref() == Some(token.as_str()) {
+            p.1 = Some(id);
+        }
+    });
     Some(id)
 }
 
@@ -328,15 +364,25 @@ pub fn parameter_is_set() -> bool {
     PARAMETER.with(|p| p.borrow().0.is_some())
 }
 
-/// Refuses tenant.set/set_local/reset while set_token(..., lock => true) holds the session.
-pub fn refuse_if_locked() {
-    let locked = LOCK.with(|l| *l.borrow());
-    if let Some((tenant, _)) = locked {
-        if crate::gucs::set_tenant() == Some(tenant) {
-            TenantError::SessionLocked.raise();
+/// While set_token(..., lock => true) holds the session, only a newer token (later iat) may
+/// name the tenant.
+fn refuse_below_lock(v: &Verified) -> Result<(), TokenError> {
+    match crate::gucs::session_lock() {
+        Some((_, locked_iat)) if v.iat.is_none_or(|iat| iat <= locked_iat) => {
+            Err(TokenError::Replayed(
+                "the session is locked to a token; only a newer one (later iat) can change the tenant"
+                    .into(),
+            ))
         }
-        // The tenant was cleared since (RESET ALL, DISCARD ALL): the lock went with it.
-        LOCK.with(|l| *l.borrow_mut() = None);
+        _ => Ok(()),
+    }
+}
+
+/// Refuses tenant.set/set_local/reset while set_token(..., lock => true) holds the session, or
+/// while pg_tenant.token decides the tenant.
+pub fn refuse_if_locked() {
+    if crate::gucs::session_lock().is_some() {
+        TenantError::SessionLocked.raise();
     }
     if parameter_is_set() {
         TenantError::TokenParameterSet.raise();
@@ -423,14 +469,7 @@ fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pg
         if !local {
             check_replay(&v).unwrap_or_else(|e| TenantError::Token(e).raise());
         }
-        let locked = LOCK.with(|l| *l.borrow());
-        if let Some((tenant, locked_iat)) = locked {
-            if crate::gucs::set_tenant() == Some(tenant)
-                && v.iat.is_none_or(|iat| iat <= locked_iat)
-            {
-                TenantError::Token(TokenError::Replayed("the session is locked to a token; only a newer one (later iat) can change the tenant".into())).raise();
-            }
-        }
+        refuse_below_lock(&v).unwrap_or_else(|e| TenantError::Token(e).raise());
         if lock && v.iat.is_none() {
             TenantError::Token(TokenError::Claims(
                 "a token that locks the session needs an iat claim".into(),
@@ -443,13 +482,10 @@ fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pg
         if !local {
             remember(&v);
         }
-        LOCK.with(|l| {
-            *l.borrow_mut() = if lock {
-                Some((t.id, v.iat.unwrap_or(0)))
-            } else {
-                None
-            }
-        });
+        let new_lock = lock.then(|| (t.id, v.iat.unwrap_or(0)));
+        if new_lock.is_some() || crate::gucs::session_lock().is_some() {
+            crate::gucs::apply_lock(new_lock, local);
+        }
         t.id
     })
 }
@@ -470,19 +506,20 @@ unsafe extern "C-unwind" fn check_token_guc(
         return true;
     }
     // Connection options with the library preloaded: no transaction (or, while the backend
-    // starts, no snapshot) to read the keys with yet. Accepted for now; the first use verifies
-    // it (see parameter_tenant) and fails closed.
+    // starts, no snapshot) to read the keys with yet. Accepted for now, unverified: the first
+    // use verifies this exact value (see parameter_tenant) and fails closed.
     if !pg_sys::IsTransactionState()
         || (!pg_sys::ActiveSnapshotSet() && pg_sys::ActivePortal.is_null())
     {
-        DEFERRED.with(|d| d.set(true));
         return true;
     }
-    DEFERRED.with(|d| d.set(false));
     // No replay judgement here: the parameter is the form poolers and Citus forward, which
     // interleave many clients' tokens on one server session (exp bounds a token's use).
-    match verify(&value) {
-        Ok(_) => true,
+    match verify(&value).and_then(|v| refuse_below_lock(&v).map(|_| v)) {
+        Ok(v) => {
+            remember_verified(&value, &v.tenant);
+            true
+        }
         Err(e) => {
             pg_sys::GUC_check_errcode(packed_sqlstate(e.sqlstate()));
             let message = std::ffi::CString::new(e.message()).unwrap_or_default();
@@ -494,41 +531,13 @@ unsafe extern "C-unwind" fn check_token_guc(
 
 #[pg_guard]
 unsafe extern "C-unwind" fn assign_token_guc(newval: *const c_char, _extra: *mut c_void) {
+    // No decoding here: the value counts only once it is found verified (parameter_tenant).
     let value = if newval.is_null() {
         String::new()
     } else {
         CStr::from_ptr(newval).to_string_lossy().into_owned()
     };
-    // Verified by the check hook (or restored by a rollback): read the claims again, no checks.
-    let claim = if value.is_empty() {
-        None
-    } else {
-        let mut validation = Validation::default();
-        validation.insecure_disable_signature_validation();
-        validation.validate_exp = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        validation.algorithms = vec![
-            Algorithm::HS256,
-            Algorithm::HS384,
-            Algorithm::HS512,
-            Algorithm::EdDSA,
-            Algorithm::ES256,
-        ];
-        let claim_name = setting(JWT_CLAIM).unwrap_or_else(|| "tenant".into());
-        decode::<Value>(&value, &DecodingKey::from_secret(&[]), &validation)
-            .ok()
-            .and_then(|d| {
-                d.claims
-                    .get(&claim_name)
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            // Undecodable after all: name no tenant, so that it fails closed rather than falling
-            // back to tenant.set().
-            .or(Some(String::new()))
-    };
-    PARAMETER.with(|p| *p.borrow_mut() = (claim, None));
+    PARAMETER.with(|p| *p.borrow_mut() = ((!value.is_empty()).then_some(value), None));
 }
 
 #[cfg(any(test, feature = "pg_test"))]
