@@ -98,6 +98,14 @@ pub fn as_table_owner<R>(rel: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     )
 }
 
+/// Runs `f` as `role` inside a security-restricted operation, with the search_path pinned as
+/// for the extension owner. Unlike [`as_table_owner`], FORCE ROW LEVEL SECURITY still applies:
+/// for statements that read what the caller may read (through a view of the caller's) and
+/// write as `role`.
+pub fn as_role_restricted<R>(role: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+    elevated(role, pg_sys::SECURITY_RESTRICTED_OPERATION as i32, f)
+}
+
 /// The owner of a relation (from the syscache), or None when it does not exist.
 pub fn relation_owner(rel: pg_sys::Oid) -> Option<pg_sys::Oid> {
     unsafe {
