@@ -1,6 +1,6 @@
 //! The catalog queries clone_schema reads its source with. Each returns the statements that
 //! recreate one kind of object in the target, in the columns of [`super::Step`]:
-//! `phase, node, ord, kind, ddl, body, run_as, owner_of`.
+//! `phase, node, ord, kind, ddl, body, run_as, as_owner`.
 //!
 //! They run with `search_path = pg_catalog, <source>, pg_temp`, so that PostgreSQL's deparsers
 //! (pg_get_expr, pg_get_viewdef, format_type, regclass output...) print the source's own objects
@@ -29,12 +29,13 @@
 /// of their table, who may need a REFERENCES grant of phase 12), 14 default privileges,
 /// 15 materialized view refreshes.
 ///
-/// The last column, `owner_of`, names a source relation: the statement runs as its owner (the
-/// owner of its clone) inside a security-restricted operation, because PostgreSQL evaluates
-/// expressions of that owner while running it (generated columns and partition keys when a
-/// table is created, partition constraints and CHECK constraints when a partition is attached,
-/// the generated columns, CHECK and domain constraints and casts of a data copy, index
-/// expressions while a foreign key's check is planned).
+/// The last column, `as_owner`, names the owner of what the statement creates or acts on (the
+/// source object's owner, who owns its clone): the statement runs as that role inside a
+/// security-restricted operation, because PostgreSQL evaluates expressions of that owner while
+/// running it (generated columns and partition keys when a table is created, partition
+/// constraints and CHECK constraints when a partition is attached, the generated columns, CHECK
+/// and domain constraints and casts of a data copy, index expressions while a foreign key's check
+/// is planned, an aggregate's initial value through its type's input function).
 pub mod phase {
     pub const DEFINITION: i32 = 1;
     pub const DATA: i32 = 3;
@@ -199,7 +200,9 @@ SELECT 1, 'func:' OPERATOR(pg_catalog.||) p.oid, p.oid::pg_catalog.int8, 'aggreg
                                                FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.oprnamespace WHERE o.oid OPERATOR(pg_catalog.=) a.aggsortop) END,
               CASE WHEN p.proparallel OPERATOR(pg_catalog.=) 's' THEN ', PARALLEL = SAFE' WHEN p.proparallel OPERATOR(pg_catalog.=) 'r' THEN ', PARALLEL = RESTRICTED' END,
               CASE WHEN a.aggkind OPERATOR(pg_catalog.=) 'h' THEN ', HYPOTHETICAL' END)),
-       false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+       false, NULL::pg_catalog.oid,
+       -- CREATE AGGREGATE runs its state type's input function on the initial values.
+       CASE WHEN a.agginitval IS NOT NULL OR a.aggminitval IS NOT NULL THEN p.proowner END
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_aggregate a ON a.aggfnoid OPERATOR(pg_catalog.=) p.oid WHERE p.oid OPERATOR(pg_catalog.=) ANY($6)"#.into());
 
     // Sequences of their own (identity sequences come with their column).
@@ -234,7 +237,7 @@ SELECT 1, 'rel:' OPERATOR(pg_catalog.||) c.oid, c.oid::pg_catalog.int8, 'table',
                                 AND g.attgenerated OPERATOR(pg_catalog.<>) '' AND NOT g.attisdropped)
                  OR EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table pt WHERE pt.partrelid OPERATOR(pg_catalog.=) c.oid
                                 AND pt.partexprs IS NOT NULL)
-            THEN c.oid END
+            THEN c.relowner END
 FROM pg_catalog.pg_class c
 LEFT JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
 LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid OPERATOR(pg_catalog.=) c.reltablespace
@@ -303,7 +306,7 @@ WHERE c.oid OPERATOR(pg_catalog.=) ANY($4) AND c.relkind OPERATOR(pg_catalog.=) 
     q.push(r#"
 SELECT 2, NULL, c.oid::pg_catalog.int8, NULL,
        pg_catalog.format('ALTER TABLE ONLY %s ATTACH PARTITION %I.%I %s', i.inhparent::pg_catalog.regclass::pg_catalog.text, $2, c.relname, pg_catalog.pg_get_expr(c.relpartbound, c.oid)),
-       false, NULL::pg_catalog.oid, c.oid
+       false, NULL::pg_catalog.oid, c.relowner
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) c.oid WHERE c.oid OPERATOR(pg_catalog.=) ANY($4) AND c.relispartition AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog."char"[])"#.into());
 
     q.push(r#"
@@ -332,7 +335,7 @@ WHERE d.adrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) 
     // schema: the caller reads the source through a temporary view it grants to the owner
     // (the view checks the source's privileges and row security as the caller).
     q.push(r#"
-SELECT 3, NULL, c.oid::pg_catalog.int8, s.kind, s.ddl, false, NULL::pg_catalog.oid, s.owner_of
+SELECT 3, NULL, c.oid::pg_catalog.int8, s.kind, s.ddl, false, NULL::pg_catalog.oid, s.as_owner
 FROM pg_catalog.pg_class c CROSS JOIN LATERAL (
     -- A value of one of the source's own types (enum, composite, range, domain, or an array of
     -- them) is not of the clone's type: it goes through its text form, which is exact. The
@@ -348,9 +351,9 @@ FROM pg_catalog.pg_class c CROSS JOIN LATERAL (
 CROSS JOIN LATERAL (VALUES
     (1, NULL, pg_catalog.format('CREATE TEMPORARY VIEW pg_tenant_clone_rows AS SELECT %s FROM ONLY %I.%I; GRANT SELECT ON pg_temp.pg_tenant_clone_rows TO %I',
                                 cols.list, $3, c.relname, pg_catalog.pg_get_userbyid(c.relowner)), NULL::pg_catalog.oid),
-    (2, 'rows', pg_catalog.format('INSERT INTO %I.%I (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.pg_tenant_clone_rows', $2, c.relname, cols.list, cols.exprs), c.oid),
+    (2, 'rows', pg_catalog.format('INSERT INTO %I.%I (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.pg_tenant_clone_rows', $2, c.relname, cols.list, cols.exprs), c.relowner),
     (3, NULL, 'DROP VIEW pg_temp.pg_tenant_clone_rows', NULL)
-) s(n, kind, ddl, owner_of)
+) s(n, kind, ddl, as_owner)
 WHERE c.oid OPERATOR(pg_catalog.=) ANY($4) AND c.relkind OPERATOR(pg_catalog.=) 'r' AND cols.list IS NOT NULL
 ORDER BY c.oid, s.n"#.into());
 
@@ -375,7 +378,7 @@ AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid OPERAT
 
     q.push(r#"
 SELECT 6, NULL, (CASE WHEN ch.relkind OPERATOR(pg_catalog.=) 'I' THEN 1 ELSE 0 END)::pg_catalog.int8, NULL,
-       pg_catalog.format('ALTER INDEX %I.%I ATTACH PARTITION %I.%I', $2, p.relname, $2, ch.relname), false, NULL::pg_catalog.oid, p.oid
+       pg_catalog.format('ALTER INDEX %I.%I ATTACH PARTITION %I.%I', $2, p.relname, $2, ch.relname), false, NULL::pg_catalog.oid, p.relowner
 FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class ch ON ch.oid OPERATOR(pg_catalog.=) i.inhrelid JOIN pg_catalog.pg_class p ON p.oid OPERATOR(pg_catalog.=) i.inhparent
 WHERE ch.relkind OPERATOR(pg_catalog.=) ANY ('{i,I}'::pg_catalog."char"[]) AND ch.oid OPERATOR(pg_catalog.=) ANY($4) AND p.oid OPERATOR(pg_catalog.=) ANY($4)"#.into());
 
@@ -402,18 +405,18 @@ WHERE x.indrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=)
     // A partitioned table takes no NOT VALID key: its owner adds it, checked. Those a partition
     // inherits come with its parent's.
     q.push(r#"
-SELECT 13, NULL, k.oid::pg_catalog.int8, s.kind, s.ddl, false, NULL::pg_catalog.oid, s.owner_of
+SELECT 13, NULL, k.oid::pg_catalog.int8, s.kind, s.ddl, false, NULL::pg_catalog.oid, s.as_owner
 FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) k.conrelid
 CROSS JOIN LATERAL (
     SELECT 1 AS n, 'foreign key' AS kind,
            pg_catalog.format('ALTER TABLE ONLY %I.%I ADD CONSTRAINT %I %s%s', $2, c.relname, k.conname, pg_catalog.pg_get_constraintdef(k.oid),
-                             CASE WHEN k.convalidated THEN ' NOT VALID' ELSE '' END) AS ddl, NULL::pg_catalog.oid AS owner_of
+                             CASE WHEN k.convalidated THEN ' NOT VALID' ELSE '' END) AS ddl, NULL::pg_catalog.oid AS as_owner
     WHERE c.relkind OPERATOR(pg_catalog.<>) 'p'
     UNION ALL
-    SELECT 2, NULL, pg_catalog.format('ALTER TABLE ONLY %I.%I VALIDATE CONSTRAINT %I', $2, c.relname, k.conname), c.oid
+    SELECT 2, NULL, pg_catalog.format('ALTER TABLE ONLY %I.%I VALIDATE CONSTRAINT %I', $2, c.relname, k.conname), c.relowner
     WHERE c.relkind OPERATOR(pg_catalog.<>) 'p' AND k.convalidated
     UNION ALL
-    SELECT 1, 'foreign key', pg_catalog.format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', $2, c.relname, k.conname, pg_catalog.pg_get_constraintdef(k.oid)), c.oid
+    SELECT 1, 'foreign key', pg_catalog.format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', $2, c.relname, k.conname, pg_catalog.pg_get_constraintdef(k.oid)), c.relowner
     WHERE c.relkind OPERATOR(pg_catalog.=) 'p'
 ) s
 WHERE k.conrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND k.contype OPERATOR(pg_catalog.=) 'f' AND k.conparentid OPERATOR(pg_catalog.=) 0

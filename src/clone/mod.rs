@@ -26,7 +26,7 @@ use pgrx::spi::quote_identifier;
 
 use crate::error::{guarded, required, TenantError};
 use crate::gucs::with_settings;
-use crate::owner::{as_role, as_role_restricted, as_table_owner, relation_owner, role_name};
+use crate::owner::{as_role, as_role_restricted, role_name};
 use catalog::phase;
 pub use rewrite::{Rewriter, Scope};
 
@@ -43,9 +43,9 @@ struct Step {
     body: bool,
     /// Run as this role (a GRANT made by someone other than the owner).
     run_as: Option<pg_sys::Oid>,
-    /// Run as the owner of this source relation (the owner of its clone), inside a
+    /// Run as this role, the owner of what the statement creates or acts on, inside a
     /// security-restricted operation.
-    owner_of: Option<pg_sys::Oid>,
+    as_owner: Option<pg_sys::Oid>,
 }
 
 /// The kinds clone_schema reports, in the order it reports them.
@@ -142,8 +142,8 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
                 rewriter.rewrite(&step.ddl, Scope::Code)
             };
             debug1!("clone_schema: {ddl}");
-            let processed = match (step.owner_of, step.run_as) {
-                (Some(rel), _) => as_owner_of(rel, target, step.phase, || {
+            let processed = match (step.as_owner, step.run_as) {
+                (Some(owner), _) => as_owner(owner, target, step.phase, || {
                     if step.phase == phase::DATA {
                         // Row security never silently thins the copy out: a source table the
                         // caller would only partly see (through the view) is an error (42501).
@@ -169,16 +169,14 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
     counts
 }
 
-/// Runs `f` as the owner of the source relation `rel` (who owns its clone) inside a
+/// Runs `f` as `owner` (of something the source holds, and so of its clone) inside a
 /// security-restricted operation. The target schema belongs to the source schema's owner; an
-/// owner of something in it who may not use it (or, to create a table, create in it) is granted
-/// that on the new schema for the statement only. A data copy reads the source through the
-/// caller's view, so row security applies to it as to the caller (FORCE included); other
+/// owner of something in it who may not use it (or, to create something, create in it) is
+/// granted that on the new schema for the statement only. A data copy reads the source through
+/// the caller's view, so row security applies to it as to the caller (FORCE included); other
 /// statements act on the owner's own tables, as the owner with FORCE ROW LEVEL SECURITY set
 /// aside (as PostgreSQL's referential checks do).
-fn as_owner_of<R>(rel: pg_sys::Oid, target: &str, step_phase: i32, f: impl FnOnce() -> R) -> R {
-    let owner = relation_owner(rel)
-        .unwrap_or_else(|| error!("pg_tenant: relation {} does not exist", rel.to_u32()));
+fn as_owner<R>(owner: pg_sys::Oid, target: &str, step_phase: i32, f: impl FnOnce() -> R) -> R {
     let wanted: &[&str] = if step_phase == phase::DEFINITION {
         &["USAGE", "CREATE"]
     } else {
@@ -203,17 +201,13 @@ fn as_owner_of<R>(rel: pg_sys::Oid, target: &str, step_phase: i32, f: impl FnOnc
                 "{verb} {} ON SCHEMA {} {preposition} {}",
                 missing.join(", "),
                 quote_identifier(target),
-                quote_identifier(&role_name(owner)),
+                quote_identifier(role_name(owner)),
             );
             Spi::run(&sql).unwrap_or_else(|e| error!("pg_tenant: {e}"));
         }
     };
     schema_grant("GRANT", "TO");
-    let result = if step_phase == phase::DATA {
-        as_role_restricted(owner, f)
-    } else {
-        as_table_owner(rel, f)
-    };
+    let result = as_role_restricted(owner, step_phase == phase::DATA, f);
     schema_grant("REVOKE", "FROM");
     result
 }
@@ -376,7 +370,7 @@ fn read_steps(
                     ddl,
                     body: row.get(6)?.unwrap_or(false),
                     run_as: row.get(7)?,
-                    owner_of: row.get(8)?,
+                    as_owner: row.get(8)?,
                 });
             }
         }

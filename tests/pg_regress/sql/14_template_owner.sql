@@ -1,9 +1,9 @@
 -- A template owner to superuser (security issue, item 13): an ordinary role owns the template a
 -- superuser provisions schema tenants from. Everything of the owner's that PostgreSQL evaluates
 -- while the clone is built (index and partition key expressions, generated columns, CHECK and
--- domain constraints, a SECURITY DEFINER function, a materialized view, the data copy) runs as
--- the owner, never as the superuser; a function planted in the template to capture the clone's
--- own catalog queries (quote_ident(name)) is never called.
+-- domain constraints, a SECURITY DEFINER function, a materialized view, an aggregate's initial
+-- value, the data copy) runs as the owner, never as the superuser; a function planted in the
+-- template to capture the clone's own catalog queries (quote_ident(name)) is never called.
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 CREATE ROLE tpl_owner NOLOGIN;
@@ -71,6 +71,9 @@ CREATE INDEX events_expr ON tpl.events ((tpl.f('partition index', 1) + k));
 CREATE TABLE tpl.by_score (s tpl.positive) PARTITION BY LIST (s);
 CREATE TABLE tpl.by_score_5 PARTITION OF tpl.by_score FOR VALUES IN (5);
 CREATE MATERIALIZED VIEW tpl.summary AS SELECT tpl.f('materialized view', 1) AS v;
+-- CREATE AGGREGATE reads an initial value with its state type's input function (domain check).
+CREATE FUNCTION tpl.keep(tpl.positive, int) RETURNS tpl.positive LANGUAGE sql IMMUTABLE AS 'SELECT $1';
+CREATE AGGREGATE tpl.first_positive(int) (SFUNC = tpl.keep, STYPE = tpl.positive, INITCOND = '3');
 INSERT INTO tpl.items (id, x) VALUES (1, 1), (2, 2);
 INSERT INTO tpl.notes VALUES (1, 'first');
 INSERT INTO tpl.events VALUES (1, 1);
