@@ -122,60 +122,108 @@ BEGIN
 END
 $$;
 
--- Loads an export into an existing tenant that has no rows yet: rows get the target tenant's id,
--- its own limits and usage are restored. Triggers (the write guard, quota triggers, foreign-key
--- checks) are off while loading, so it needs a superuser and does all or nothing.
-CREATE FUNCTION tenant.import(tenant text, data jsonb) RETURNS jsonb
+-- Loads an export into an existing tenant that has no rows yet: rows get the target tenant's id;
+-- with restore_quotas, its own limits (each as tenant.set_limit sets it) and usage are restored
+-- from the document. Triggers (the write guard, quota triggers, foreign-key checks) are off while
+-- loading, so it needs a superuser and does all or nothing. It writes only where tenant.export
+-- reads: the shared protected tables (through their roots; never a table of a tenant schema) and
+-- the target's own schema.
+CREATE FUNCTION tenant.import(tenant text, data jsonb, restore_quotas boolean DEFAULT false) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     target uuid;
     r record;
     tbl regclass;
     col name;
+    root regclass;
+    owner_slug text;
     existing bigint;
     counts jsonb := '{}';
     own name;
+    seen regclass[] := '{}';
 BEGIN
-    IF tenant IS NULL OR data IS NULL THEN
-        RAISE EXCEPTION 'argument "%" must not be NULL', CASE WHEN tenant IS NULL THEN 'tenant' ELSE 'data' END
+    IF tenant IS NULL OR data IS NULL OR restore_quotas IS NULL THEN
+        RAISE EXCEPTION 'argument "%" must not be NULL',
+            CASE WHEN tenant IS NULL THEN 'tenant' WHEN data IS NULL THEN 'data' ELSE 'restore_quotas' END
             USING ERRCODE = '22004';
     END IF;
     IF data->>'format' IS DISTINCT FROM 'pg_tenant-export-1' OR jsonb_typeof(data->'tables') IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION 'invalid value for argument "data": not a pg_tenant export (format pg_tenant-export-1)'
             USING ERRCODE = '22023';
     END IF;
-    SELECT x.id INTO target FROM tenant.tenants x WHERE x.slug = import.tenant OR x.id::text = lower(import.tenant);
+    SELECT x.id, x.schema_name INTO target, own FROM tenant.tenants x
+     WHERE x.slug = import.tenant OR x.id::text = lower(import.tenant);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant "%" does not exist', tenant USING ERRCODE = 'PT002';
     END IF;
-    -- Every table must exist and be protected, and the tenant must have no rows in it yet.
+    -- Every table must be a shared protected table, as tenant.export lists them, and the tenant
+    -- must have no rows in it yet.
     FOR r IN SELECT key AS name, value AS rows FROM jsonb_each(data->'tables') LOOP
         tbl := to_regclass(r.name);
-        SELECT p.tenant_column INTO col FROM tenant.protected_tables p WHERE p.table_name = tbl;
+        SELECT p.tenant_column, p.parent INTO col, root FROM tenant.protected_tables p WHERE p.table_name = tbl;
         IF tbl IS NULL OR col IS NULL THEN
             RAISE EXCEPTION 'table % of the export is not a protected table here', r.name USING ERRCODE = '42809';
         END IF;
+        SELECT x.slug INTO owner_slug FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          JOIN tenant.tenants x ON x.schema_name = n.nspname WHERE c.oid = tbl;
+        IF FOUND THEN
+            RAISE EXCEPTION 'table % of the export belongs to the schema of tenant "%"', tbl, owner_slug
+                USING ERRCODE = '42501',
+                      HINT = 'import() writes only into the importing tenant''s own tables: a schema tenant''s tables come in the export''s "schema" part, into its own schema.';
+        END IF;
+        IF root IS NOT NULL AND root IN (SELECT p.table_name FROM tenant.protected_tables p) THEN
+            RAISE EXCEPTION 'table % of the export is a partition or child of protected table %', tbl, root
+                USING ERRCODE = '42809', HINT = 'An export holds a protected table''s rows through its root.';
+        END IF;
+        IF jsonb_typeof(r.rows) IS DISTINCT FROM 'array' THEN
+            RAISE EXCEPTION 'invalid value for argument "data": the rows of table % are not an array', tbl
+                USING ERRCODE = '22023';
+        END IF;
+        IF tbl = ANY (seen) THEN
+            RAISE EXCEPTION 'invalid value for argument "data": table % is named twice', tbl USING ERRCODE = '22023';
+        END IF;
+        seen := seen || tbl;
         EXECUTE format('SELECT count(*) FROM %s WHERE %I = $1', tbl, col) INTO existing USING target;
         IF existing > 0 THEN
             RAISE EXCEPTION 'tenant "%" already has % row(s) in %', tenant, existing, tbl
                 USING ERRCODE = '55000', HINT = 'Import into a new, empty tenant.';
         END IF;
     END LOOP;
+    IF data ? 'schema' AND own IS NULL THEN
+        RAISE EXCEPTION 'the export holds a tenant schema but tenant "%" has none', tenant
+            USING ERRCODE = '42809', HINT = 'Import into a tenant created with isolation => ''schema'' from the same template.';
+    END IF;
+    -- Limits and usage only when asked, each checked: limits as tenant.set_limit checks them
+    -- (it sets them below), usage a non-negative count of a named resource.
+    IF restore_quotas THEN
+        IF jsonb_typeof(coalesce(data->'limits', '[]')) <> 'array' OR jsonb_typeof(coalesce(data->'usage', '[]')) <> 'array' THEN
+            RAISE EXCEPTION 'invalid value for argument "data": "limits" and "usage" must be arrays' USING ERRCODE = '22023';
+        END IF;
+        FOR r IN SELECT u.resource, u.period_start, u.used
+                   FROM jsonb_to_recordset(coalesce(data->'usage', '[]')) AS u(resource text, period_start timestamptz, used bigint)
+        LOOP
+            IF r.resource IS NULL OR r.resource = '' OR r.period_start IS NULL OR r.used IS NULL THEN
+                RAISE EXCEPTION 'invalid value for argument "data": a usage entry needs a resource, a period_start and used'
+                    USING ERRCODE = '22023';
+            END IF;
+            IF r.used < 0 THEN
+                RAISE EXCEPTION 'invalid value for argument "data": usage of "%" must not be negative (%)', r.resource, r.used
+                    USING ERRCODE = '22023';
+            END IF;
+        END LOOP;
+    END IF;
     SET LOCAL session_replication_role = replica;
     FOR r IN SELECT key AS name, value AS rows FROM jsonb_each(data->'tables') LOOP
         tbl := to_regclass(r.name);
         counts := counts || jsonb_build_object(tbl::text, tenant.import_rows(tbl, r.rows, target));
     END LOOP;
-    -- A schema tenant's own tables, into the target's schema (which must have them, empty).
+    -- A schema tenant's own tables, into the target's schema (which must have them, empty), as
+    -- tenant.export_schema lists them.
     IF data ? 'schema' THEN
-        SELECT x.schema_name INTO own FROM tenant.tenants x WHERE x.id = target;
-        IF own IS NULL THEN
-            RAISE EXCEPTION 'the export holds a tenant schema but tenant "%" has none', tenant
-                USING ERRCODE = '42809', HINT = 'Import into a tenant created with isolation => ''schema'' from the same template.';
-        END IF;
         FOR r IN SELECT key AS name, value AS rows FROM jsonb_each(data->'schema'->'tables') LOOP
-            tbl := to_regclass(format('%I.%I', own, r.name));
-            IF tbl IS NULL THEN
+            SELECT c.oid INTO tbl FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = own AND c.relname = r.name AND c.relkind IN ('r', 'p') AND NOT c.relispartition;
+            IF NOT FOUND THEN
                 RAISE EXCEPTION 'table % of the export does not exist in schema %', r.name, own USING ERRCODE = '42P01';
             END IF;
             EXECUTE format('SELECT count(*) FROM %s', tbl) INTO existing;
@@ -185,31 +233,34 @@ BEGIN
             END IF;
             counts := counts || jsonb_build_object(tbl::text, tenant.import_rows(tbl, r.rows, target));
         END LOOP;
-        FOR r IN SELECT key AS name, value AS position FROM jsonb_each(data->'schema'->'sequences') LOOP
-            IF to_regclass(format('%I.%I', own, r.name)) IS NOT NULL THEN
-                PERFORM setval(format('%I.%I', own, r.name)::regclass, (r.position->>'last_value')::bigint,
-                               (r.position->>'is_called')::boolean);
-            END IF;
+        FOR r IN SELECT c.oid::regclass AS seq, s.value AS position
+                   FROM jsonb_each(data->'schema'->'sequences') s
+                   JOIN pg_class c ON c.relname = s.key AND c.relkind = 'S'
+                   JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = own
+        LOOP
+            PERFORM setval(r.seq, (r.position->>'last_value')::bigint, (r.position->>'is_called')::boolean);
         END LOOP;
     END IF;
     SET LOCAL session_replication_role = origin;
-    DELETE FROM tenant.limit_overrides WHERE tenant_id = target;
-    INSERT INTO tenant.limit_overrides (tenant_id, resource, "limit", period)
-    SELECT target, o.resource, o."limit", o.period
-      FROM jsonb_populate_recordset(NULL::tenant.limit_overrides, data->'limits') o;
-    DELETE FROM tenant.usage_counters WHERE tenant_id = target;
-    INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
-    SELECT target, u.resource, u.period_start, u.used
-      FROM jsonb_populate_recordset(NULL::tenant.usage_counters, data->'usage') u;
+    IF restore_quotas THEN
+        DELETE FROM tenant.limit_overrides WHERE tenant_id = target;
+        PERFORM tenant.set_limit(target::text, o.resource, o."limit", o.period)
+           FROM jsonb_to_recordset(coalesce(data->'limits', '[]')) AS o(resource text, "limit" bigint, period text);
+        DELETE FROM tenant.usage_counters WHERE tenant_id = target;
+        INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
+        SELECT target, u.resource, u.period_start, u.used
+          FROM jsonb_to_recordset(coalesce(data->'usage', '[]')) AS u(resource text, period_start timestamptz, used bigint);
+    END IF;
     -- Count quotas are the rows just loaded, whatever the document says.
     PERFORM tenant.recount_tenant(target);
     INSERT INTO tenant.audit_log (tenant_id, action, detail)
     VALUES (target, 'import', jsonb_build_object('slug', (SELECT slug FROM tenant.tenants WHERE id = target),
-                                                 'from', data->'tenant'->>'slug', 'rows', counts));
+                                                 'from', data->'tenant'->>'slug', 'rows', counts,
+                                                 'restore_quotas', restore_quotas));
     RETURN counts;
 END
 $$;
-COMMENT ON FUNCTION tenant.import(text, jsonb) IS 'pg_tenant: load a tenant.export() document into an empty tenant';
+COMMENT ON FUNCTION tenant.import(text, jsonb, boolean) IS 'pg_tenant: load a tenant.export() document into an empty tenant (its limits and usage too with restore_quotas)';
 
-REVOKE EXECUTE ON FUNCTION tenant.export(text), tenant.import(text, jsonb), tenant.export_schema(name),
+REVOKE EXECUTE ON FUNCTION tenant.export(text), tenant.import(text, jsonb, boolean), tenant.export_schema(name),
     tenant.import_rows(regclass, jsonb, uuid) FROM PUBLIC;

@@ -106,6 +106,20 @@ pub fn as_table_owner<R>(rel: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     )
 }
 
+/// Runs `f` as `role` inside a security-restricted operation, with the search_path pinned as
+/// for the extension owner: for statements pg_tenant runs for `role` on `role`'s own objects
+/// (during which PostgreSQL evaluates `role`'s expressions). With `force_rls` false, FORCE ROW
+/// LEVEL SECURITY does not apply to `role`'s own tables, as in [`as_table_owner`]; with it true it
+/// does (a statement that reads what the caller may read, through a view of the caller's).
+pub fn as_role_restricted<R>(role: pg_sys::Oid, force_rls: bool, f: impl FnOnce() -> R) -> R {
+    let flags = if force_rls {
+        pg_sys::SECURITY_RESTRICTED_OPERATION
+    } else {
+        pg_sys::SECURITY_RESTRICTED_OPERATION | pg_sys::SECURITY_NOFORCE_RLS
+    };
+    elevated(role, flags as i32, f)
+}
+
 /// The owner of a relation (from the syscache), or None when it does not exist.
 pub fn relation_owner(rel: pg_sys::Oid) -> Option<pg_sys::Oid> {
     unsafe {

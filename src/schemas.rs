@@ -16,7 +16,9 @@ use pgrx::spi::{quote_identifier, quote_literal};
 
 use crate::error::{guarded, required, TenantError};
 use crate::gucs::with_settings;
-use crate::owner::{as_extension_owner, bypasses_rls, current_role, run_as_owner, run_with_args};
+use crate::owner::{
+    as_extension_owner, bypasses_rls, current_role, run_as_owner, run_with_args, PINNED_SEARCH_PATH,
+};
 use crate::policies::ACCESS_QUAL;
 use crate::registry::{self, Tenant};
 
@@ -71,7 +73,16 @@ pub fn provision(tenant: pgrx::Uuid, template: &str, schema: &str) {
 }
 
 /// Installs the guard policies and trigger on every table of a tenant schema that lacks them.
+/// Runs as the caller (who provisions or migrates), with the search_path pinned: the tenant
+/// schema's owner (the template's) may have put functions and operators on the caller's path,
+/// and every name here is qualified.
 pub fn secure(schema: &str, tenant: pgrx::Uuid) {
+    with_settings(&[("search_path", PINNED_SEARCH_PATH.to_string())], || {
+        secure_tables(schema, tenant)
+    })
+}
+
+fn secure_tables(schema: &str, tenant: pgrx::Uuid) {
     let tables = Spi::connect(|client| {
         let mut tables = Vec::new();
         for row in client.select(
@@ -88,7 +99,7 @@ pub fn secure(schema: &str, tenant: pgrx::Uuid) {
                         WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
                           AND refobjid OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) $1)
                           AND classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass))
-               AND c.relkind IN ('r', 'p') ORDER BY c.oid",
+               AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.\"char\"[]) ORDER BY c.oid",
             None,
             &[schema.into(), ISOLATION_POLICY.into(), GUARD_TRIGGER.into()],
         )? {

@@ -6,6 +6,13 @@
 //! pg_dump's sort), have what still names the source rewritten ([`rewrite`]) and are run with
 //! the target on the search_path, as the caller: clone_schema is not SECURITY DEFINER, so it
 //! can only copy what the caller can read and create what the caller could create by hand.
+//!
+//! The source's owners' code never runs with the caller's rights (a superuser provisioning a
+//! schema tenant from a template an ordinary role owns): each object gets its owner right
+//! after it is created, as in a pg_dump restore, so PostgreSQL builds indexes and refreshes
+//! materialized views as that owner; the statements during which PostgreSQL evaluates an
+//! owner's expressions as the current user (see [`catalog::phase`]) run as that owner inside a
+//! security-restricted operation, like VACUUM or REINDEX.
 
 mod catalog;
 mod rewrite;
@@ -19,7 +26,7 @@ use pgrx::spi::quote_identifier;
 
 use crate::error::{guarded, required, TenantError};
 use crate::gucs::with_settings;
-use crate::owner::as_role;
+use crate::owner::{as_role, as_role_restricted, role_name};
 use catalog::phase;
 pub use rewrite::{Rewriter, Scope};
 
@@ -36,6 +43,9 @@ struct Step {
     body: bool,
     /// Run as this role (a GRANT made by someone other than the owner).
     run_as: Option<pg_sys::Oid>,
+    /// Run as this role, the owner of what the statement creates or acts on, inside a
+    /// security-restricted operation.
+    as_owner: Option<pg_sys::Oid>,
 }
 
 /// The kinds clone_schema reports, in the order it reports them.
@@ -111,11 +121,9 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
     let steps = order(steps, with_data);
     let rewriter = Rewriter::new(source, target, names);
     let mut counts: HashMap<String, i64> = HashMap::new();
+    let target_path = format!("pg_catalog, {}, pg_temp", quote_identifier(target));
     let settings = [
-        (
-            "search_path",
-            format!("pg_catalog, {}, pg_temp", quote_identifier(target)),
-        ),
+        ("search_path", target_path.clone()),
         // Bodies may name objects created later, as in a pg_dump restore.
         ("check_function_bodies", "off".to_string()),
     ];
@@ -134,16 +142,23 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
                 rewriter.rewrite(&step.ddl, Scope::Code)
             };
             debug1!("clone_schema: {ddl}");
-            let processed = match (step.run_as, step.phase) {
-                (Some(role), _) => as_role(role, || execute(&ddl, false)),
-                // Row security never silently thins the copy out: a source table the caller
-                // would only partly see is an error (42501) instead.
-                (None, phase::DATA) => {
-                    with_settings(&[("row_security", "off".to_string())], || {
-                        execute(&ddl, true)
-                    })
-                }
-                (None, _) => execute(&ddl, false),
+            let processed = match (step.as_owner, step.run_as) {
+                (Some(owner), _) => as_owner(owner, target, step.phase, || {
+                    if step.phase == phase::DATA {
+                        // Row security never silently thins the copy out: a source table the
+                        // caller would only partly see (through the view) is an error (42501).
+                        // The statement names everything with its schema: the path stays pinned.
+                        with_settings(&[("row_security", "off".to_string())], || {
+                            execute(&ddl, true)
+                        })
+                    } else {
+                        with_settings(&[("search_path", target_path.clone())], || {
+                            execute(&ddl, false)
+                        })
+                    }
+                }),
+                (None, Some(role)) => as_role(role, || execute(&ddl, false)),
+                (None, None) => execute(&ddl, false),
             };
             if let Some(kind) = &step.kind {
                 *counts.entry(kind.clone()).or_default() +=
@@ -152,6 +167,49 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
         }
     });
     counts
+}
+
+/// Runs `f` as `owner` (of something the source holds, and so of its clone) inside a
+/// security-restricted operation. The target schema belongs to the source schema's owner; an
+/// owner of something in it who may not use it (or, to create something, create in it) is
+/// granted that on the new schema for the statement only. A data copy reads the source through
+/// the caller's view, so row security applies to it as to the caller (FORCE included); other
+/// statements act on the owner's own tables, as the owner with FORCE ROW LEVEL SECURITY set
+/// aside (as PostgreSQL's referential checks do).
+fn as_owner<R>(owner: pg_sys::Oid, target: &str, step_phase: i32, f: impl FnOnce() -> R) -> R {
+    let wanted: &[&str] = if step_phase == phase::DEFINITION {
+        &["USAGE", "CREATE"]
+    } else {
+        &["USAGE"]
+    };
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|privilege| {
+            !Spi::get_one_with_args::<bool>(
+                "SELECT pg_catalog.has_schema_privilege($1, $2, $3)",
+                &[owner.into(), target.into(), (*privilege).into()],
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(false)
+        })
+        .collect();
+    let schema_grant = |verb: &str, preposition: &str| {
+        if !missing.is_empty() {
+            let sql = format!(
+                "{verb} {} ON SCHEMA {} {preposition} {}",
+                missing.join(", "),
+                quote_identifier(target),
+                quote_identifier(role_name(owner)),
+            );
+            Spi::run(&sql).unwrap_or_else(|e| error!("pg_tenant: {e}"));
+        }
+    };
+    schema_grant("GRANT", "TO");
+    let result = as_role_restricted(owner, step_phase == phase::DATA, f);
+    schema_grant("REVOKE", "FROM");
+    result
 }
 
 /// The source exists and is an ordinary schema; the target is a new, valid name.
@@ -312,6 +370,7 @@ fn read_steps(
                     ddl,
                     body: row.get(6)?.unwrap_or(false),
                     run_as: row.get(7)?,
+                    as_owner: row.get(8)?,
                 });
             }
         }
@@ -329,7 +388,7 @@ fn read_steps(
 /// Phases in order; definitions in an order their dependencies allow (oid order otherwise, which
 /// is creation order); materialized views refreshed in their definitions' order.
 fn order((steps, edges): (Vec<Step>, Vec<(String, String)>), with_data: bool) -> Vec<Step> {
-    let (definitions, mut rest): (Vec<Step>, Vec<Step>) = steps
+    let (definitions, rest): (Vec<Step>, Vec<Step>) = steps
         .into_iter()
         .partition(|s| s.phase == phase::DEFINITION);
     let mut definitions = definitions;
@@ -379,10 +438,17 @@ fn order((steps, edges): (Vec<Step>, Vec<(String, String)>), with_data: bool) ->
         .filter_map(|(r, &i)| definitions[i].node.clone().map(|n| (n, r)))
         .collect();
     let mut slots: Vec<Option<Step>> = definitions.into_iter().map(Some).collect();
-    let mut ordered: Vec<Step> = sorted_index
+    let sorted: Vec<Step> = sorted_index
         .into_iter()
         .filter_map(|i| slots[i].take())
         .collect();
+    let (owners, mut rest): (Vec<Step>, Vec<Step>) = rest.into_iter().partition(|s| {
+        s.phase == phase::OWNER
+            && s.node
+                .as_ref()
+                .is_some_and(|n| n == "schema" || rank.contains_key(n))
+    });
+    let mut ordered = with_owners(sorted, owners);
 
     rest.retain(|s| with_data || !matches!(s.phase, phase::DATA | phase::SEQUENCE_VALUES));
     let key = |s: &Step| -> (i32, i64) {
@@ -398,6 +464,26 @@ fn order((steps, edges): (Vec<Step>, Vec<(String, String)>), with_data: bool) ->
         by_key.entry(key(&s)).or_default().push(s);
     }
     ordered.extend(by_key.into_values().flatten());
+    ordered
+}
+
+/// Each object's owner right after its definition (the schema's before anything), as in a
+/// pg_dump restore: PostgreSQL then builds indexes and refreshes materialized views as that
+/// owner, never as the caller.
+fn with_owners(definitions: Vec<Step>, owners: Vec<Step>) -> Vec<Step> {
+    let mut by_node: HashMap<String, Vec<Step>> = HashMap::new();
+    for s in owners {
+        by_node
+            .entry(s.node.clone().unwrap_or_default())
+            .or_default()
+            .push(s);
+    }
+    let mut ordered: Vec<Step> = by_node.remove("schema").unwrap_or_default();
+    for definition in definitions {
+        let owner = definition.node.as_ref().and_then(|n| by_node.remove(n));
+        ordered.push(definition);
+        ordered.extend(owner.into_iter().flatten());
+    }
     ordered
 }
 

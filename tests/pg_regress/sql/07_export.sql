@@ -35,7 +35,7 @@ SELECT tenant.drop('exp-src');
 SELECT count(*) AS rows_left FROM crm.contacts WHERE tenant_id = :'src';
 SELECT tenant.create('exp-dst', plan => 'free') AS dst \gset
 SELECT jsonb_build_object('crm.contacts', r->'crm.contacts', 'crm.notes', r->'crm.notes') AS imported
-  FROM tenant.import('exp-dst', :'doc') r;
+  FROM tenant.import('exp-dst', :'doc', restore_quotas => true) r;
 SELECT (tenant.export('exp-dst')->'tables') = (:'doc'::jsonb->'tables') AS tables_identical,
        (tenant.export('exp-dst')->'limits') = (:'doc'::jsonb->'limits') AS limits_identical,
        (tenant.export('exp-dst')->'usage') = (:'doc'::jsonb->'usage') AS usage_identical;
