@@ -4,7 +4,7 @@
 -- A schema tenant's own schema: every row of every table (a partitioned table through its root,
 -- other tables ONLY themselves), without the tenant column of protected ones, and where each
 -- sequence stands, so that an import continues numbering where the export left off.
-CREATE FUNCTION tenant.export_schema(schema_name name) RETURNS jsonb
+CREATE OR REPLACE FUNCTION tenant.export_schema(schema_name name) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tables jsonb := '{}';
@@ -18,16 +18,17 @@ BEGIN
                 AND (c.relkind = 'p' AND NOT c.relispartition OR c.relkind = 'r' AND NOT c.relispartition)
               ORDER BY c.relname
     LOOP
-        EXECUTE format('SELECT COALESCE(jsonb_agg(to_jsonb(x) %s ORDER BY x::text), ''[]'') FROM %s %s x',
-                       CASE WHEN r.tenant_column IS NULL THEN '' ELSE format('- %L', r.tenant_column) END,
-                       CASE WHEN r.relkind = 'p' THEN '' ELSE 'ONLY' END, r.tbl)
-           INTO rows;
+        rows := tenant.as_table_owner(r.tbl,
+                    format('SELECT COALESCE(jsonb_agg(to_jsonb(x) %s ORDER BY x::text), ''[]'') FROM %s %s x',
+                           CASE WHEN r.tenant_column IS NULL THEN '' ELSE format('- %L', r.tenant_column) END,
+                           CASE WHEN r.relkind = 'p' THEN '' ELSE 'ONLY' END, r.tbl));
         tables := tables || jsonb_build_object(r.relname, rows);
     END LOOP;
     FOR r IN SELECT c.oid::regclass AS seq, c.relname FROM pg_class c
               WHERE c.relnamespace = export_schema.schema_name::regnamespace AND c.relkind = 'S' ORDER BY c.relname
     LOOP
-        EXECUTE format('SELECT jsonb_build_object(''last_value'', last_value, ''is_called'', is_called) FROM %s', r.seq) INTO rows;
+        rows := tenant.as_table_owner(r.seq,
+                    format('SELECT jsonb_build_object(''last_value'', last_value, ''is_called'', is_called) FROM %s', r.seq));
         sequences := sequences || jsonb_build_object(r.relname, rows);
     END LOOP;
     RETURN jsonb_build_object('name', schema_name, 'tables', tables, 'sequences', sequences);
@@ -37,7 +38,7 @@ COMMENT ON FUNCTION tenant.export_schema(name) IS 'pg_tenant: the rows and seque
 
 -- Everything of one tenant as one JSON document: its registry row, plan, own limits, usage, and
 -- every row of every protected table (a partitioned or inheritance tree read through its root).
-CREATE FUNCTION tenant.export(tenant text) RETURNS jsonb
+CREATE OR REPLACE FUNCTION tenant.export(tenant text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t tenant.tenants;
@@ -62,9 +63,10 @@ BEGIN
               ORDER BY p.table_name::text
     LOOP
         -- Rows in a stable order (by their text form), so that two exports of the same data are equal.
-        EXECUTE format('SELECT COALESCE(jsonb_agg(to_jsonb(x) - %L ORDER BY x::text), ''[]'') FROM %s x WHERE %I = $1',
-                       r.tenant_column, r.table_name, r.tenant_column)
-           INTO rows USING t.id;
+        rows := tenant.as_table_owner(r.table_name,
+                    format('SELECT COALESCE(jsonb_agg(to_jsonb(x) - %L ORDER BY x::text), ''[]'') FROM %s x WHERE %I OPERATOR(pg_catalog.=) $2',
+                           r.tenant_column, r.table_name, r.tenant_column),
+                    NULL, t.id);
         tables := tables || jsonb_build_object(r.table_name::text, rows);
     END LOOP;
     IF t.schema_name IS NOT NULL THEN
@@ -102,7 +104,7 @@ COMMENT ON FUNCTION tenant.export(text) IS 'pg_tenant: every row of a tenant in 
 
 -- Inserts exported rows (a JSON array) into a table, the tenant column (of a protected table)
 -- set to the target tenant; generated columns are computed again. Returns how many.
-CREATE FUNCTION tenant.import_rows(tbl regclass, data_rows jsonb, target uuid) RETURNS bigint
+CREATE OR REPLACE FUNCTION tenant.import_rows(tbl regclass, data_rows jsonb, target uuid) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     col name;
@@ -113,11 +115,12 @@ BEGIN
     SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
       FROM pg_attribute a
      WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
-    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)',
-                   tbl, cols, cols, tbl)
-       USING (SELECT COALESCE(jsonb_agg(CASE WHEN col IS NULL THEN e ELSE e || jsonb_build_object(col, target) END), '[]')
-                FROM jsonb_array_elements(data_rows) e);
-    GET DIAGNOSTICS n = ROW_COUNT;
+    -- As the table's owner: its defaults, checks and ALWAYS triggers never run as the caller.
+    n := tenant.as_table_owner(tbl,
+             format('WITH i AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1) RETURNING 1)
+                     SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM i', tbl, cols, cols, tbl),
+             (SELECT COALESCE(jsonb_agg(CASE WHEN col IS NULL THEN e ELSE e || jsonb_build_object(col, target) END), '[]')
+                FROM jsonb_array_elements(data_rows) e))::bigint;
     RETURN n;
 END
 $$;
@@ -128,7 +131,7 @@ $$;
 -- loading, so it needs a superuser and does all or nothing. It writes only where tenant.export
 -- reads: the shared protected tables (through their roots; never a table of a tenant schema) and
 -- the target's own schema.
-CREATE FUNCTION tenant.import(tenant text, data jsonb, restore_quotas boolean DEFAULT false) RETURNS jsonb
+CREATE OR REPLACE FUNCTION tenant.import(tenant text, data jsonb, restore_quotas boolean DEFAULT false) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     target uuid;
@@ -183,7 +186,9 @@ BEGIN
             RAISE EXCEPTION 'invalid value for argument "data": table % is named twice', tbl USING ERRCODE = '22023';
         END IF;
         seen := seen || tbl;
-        EXECUTE format('SELECT count(*) FROM %s WHERE %I = $1', tbl, col) INTO existing USING target;
+        existing := tenant.as_table_owner(tbl,
+                        format('SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %s WHERE %I OPERATOR(pg_catalog.=) $2', tbl, col),
+                        NULL, target)::bigint;
         IF existing > 0 THEN
             RAISE EXCEPTION 'tenant "%" already has % row(s) in %', tenant, existing, tbl
                 USING ERRCODE = '55000', HINT = 'Import into a new, empty tenant.';
@@ -226,7 +231,7 @@ BEGIN
             IF NOT FOUND THEN
                 RAISE EXCEPTION 'table % of the export does not exist in schema %', r.name, own USING ERRCODE = '42P01';
             END IF;
-            EXECUTE format('SELECT count(*) FROM %s', tbl) INTO existing;
+            existing := tenant.as_table_owner(tbl, format('SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %s', tbl))::bigint;
             IF existing > 0 THEN
                 RAISE EXCEPTION 'tenant "%" already has % row(s) in %', tenant, existing, tbl
                     USING ERRCODE = '55000', HINT = 'Import into a new, empty tenant.';

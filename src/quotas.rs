@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::audit;
 use crate::error::{guarded, required, TenantError};
-use crate::owner::{as_extension_owner, run_as_owner, run_with_args};
+use crate::owner::{as_extension_owner, as_table_owner, run_as_owner, run_with_args};
 use crate::registry::{self, Tenant};
 use crate::shared_counters::{self, Charged};
 
@@ -790,13 +790,19 @@ fn attached_mode(tbl: pg_sys::Oid, resource: &str) -> Option<Mode> {
 }
 
 /// Per-tenant usage of the rows now in `tbl` (count or bytes), for attaching and detaching.
-fn existing_usage(table: &str, column: &str, mode: Mode) -> Vec<(pgrx::Uuid, i64)> {
+fn existing_usage(
+    rel: pg_sys::Oid,
+    table: &str,
+    column: &str,
+    mode: Mode,
+) -> Vec<(pgrx::Uuid, i64)> {
     let measure = if mode == Mode::Bytes {
-        "sum(pg_catalog.pg_column_size(t.*))::pg_catalog.int8"
+        "pg_catalog.sum(pg_catalog.pg_column_size(t.*))::pg_catalog.int8"
     } else {
-        "count(*)"
+        "pg_catalog.count(*)"
     };
-    as_extension_owner(|| {
+    // As the table's owner (see count_rows).
+    as_table_owner(rel, || {
         Spi::connect(|client| {
             let mut out = Vec::new();
             let sql = format!(
@@ -919,7 +925,7 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
             }
         }
         if mode != Mode::Meter {
-            for (tenant, amount) in existing_usage(&name, &column, mode) {
+            for (tenant, amount) in existing_usage(tbl, &name, &column, mode) {
                 add_usage(tenant, resource, i64::MIN, amount, -1);
             }
         }
@@ -985,7 +991,7 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
             // The last table of a count quota: no rows count any more.
             zero_counter_rows(resource);
         } else if mode != Mode::Meter {
-            for (tenant, amount) in existing_usage(&name, &column, mode) {
+            for (tenant, amount) in existing_usage(tbl, &name, &column, mode) {
                 add_usage(tenant, resource, i64::MIN, -amount, -1);
             }
         }
@@ -1145,7 +1151,7 @@ fn counted_used(t: pgrx::Uuid, resource: &str) -> i64 {
 /// children of the root's); a table with inheritance children by itself (`ONLY`), each child by
 /// itself. Third column: whether to read it with `ONLY`.
 const COUNTED_TABLES: &str = "SELECT i.indrelid::pg_catalog.regclass::pg_catalog.text, a.attname::pg_catalog.text,
-            (t.relkind OPERATOR(pg_catalog.<>) 'p')::pg_catalog.text
+            (t.relkind OPERATOR(pg_catalog.<>) 'p')::pg_catalog.text, i.indrelid::pg_catalog.text
        FROM pg_catalog.pg_index i
        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
        JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) i.indrelid
@@ -1235,11 +1241,24 @@ fn text_datum(s: &str) -> (pg_sys::Oid, pg_sys::Datum) {
     (pg_sys::TEXTOID, s.into_datum().expect("text"))
 }
 
+/// A table a count quota counts, as committed now.
+struct CountedTable {
+    oid: pg_sys::Oid,
+    name: String,
+    column: String,
+    only: bool,
+}
+
 /// The tables of a count quota as committed now (see COUNTED_TABLES).
-fn latest_counted_tables(resource: &str) -> Vec<(String, String, bool)> {
+fn latest_counted_tables(resource: &str) -> Vec<CountedTable> {
     latest_select(COUNTED_TABLES, &[text_datum(resource)])
         .into_iter()
-        .map(|r| (r[0].clone(), r[1].clone(), r[2] == "true"))
+        .map(|r| CountedTable {
+            oid: pg_sys::Oid::from(r[3].parse::<u32>().unwrap_or(0)),
+            name: r[0].clone(),
+            column: r[1].clone(),
+            only: r[2] == "true",
+        })
         .collect()
 }
 
@@ -1248,16 +1267,21 @@ pub fn count_rows(tenant: pgrx::Uuid, resource: &str, hide_own: bool) -> i64 {
     in_latest_snapshot(hide_own, || {
         latest_counted_tables(resource)
             .iter()
-            .map(|(table, column, only)| {
+            .map(|t| {
                 let sql = format!(
-                    "SELECT count(*) FROM {}{table} WHERE {} OPERATOR(pg_catalog.=) $1",
-                    if *only { "ONLY " } else { "" },
-                    quote_identifier(column)
+                    "SELECT pg_catalog.count(*) FROM {}{} WHERE {} OPERATOR(pg_catalog.=) $1",
+                    if t.only { "ONLY " } else { "" },
+                    t.name,
+                    quote_identifier(&t.column)
                 );
-                latest_select(
-                    &sql,
-                    &[(pg_sys::UUIDOID, tenant.into_datum().expect("uuid"))],
-                )
+                // As the table's owner: planning and scanning a user table may run its owner's
+                // functions (index expressions and predicates), never with pg_tenant's rights.
+                as_table_owner(t.oid, || {
+                    latest_select(
+                        &sql,
+                        &[(pg_sys::UUIDOID, tenant.into_datum().expect("uuid"))],
+                    )
+                })
                 .first()
                 .and_then(|r| r[0].parse::<i64>().ok())
                 .unwrap_or(0)
@@ -1330,13 +1354,15 @@ fn recount_all() {
     for resource in resources {
         let mut totals: BTreeMap<String, i64> = BTreeMap::new();
         in_latest_snapshot(true, || {
-            for (table, column, only) in latest_counted_tables(&resource) {
-                let col = quote_identifier(&column);
-                let only = if only { "ONLY " } else { "" };
-                for row in latest_select(
-                    &format!("SELECT {col}, count(*) FROM {only}{table} WHERE {col} IS NOT NULL GROUP BY 1"),
-                    &[],
-                ) {
+            for t in latest_counted_tables(&resource) {
+                let col = quote_identifier(&t.column);
+                let only = if t.only { "ONLY " } else { "" };
+                let sql = format!(
+                    "SELECT {col}, pg_catalog.count(*) FROM {only}{} WHERE {col} IS NOT NULL GROUP BY 1",
+                    t.name
+                );
+                // As the table's owner (see count_rows).
+                for row in as_table_owner(t.oid, || latest_select(&sql, &[])) {
                     *totals.entry(row[0].clone()).or_insert(0) += row[1].parse::<i64>().unwrap_or(0);
                 }
             }

@@ -63,15 +63,146 @@ $$;
 
 -- tenant.import() writes only where tenant.export() reads (never into another tenant's schema, an
 -- unprotected table or a partition of a protected one), and restores limits and usage only when
--- asked (restore_quotas), checked (security issue, item 14).
+-- asked (restore_quotas), checked (security issue, item 14). Export and import read and write
+-- user tables as each table's owner in a security-restricted operation (item 4): the whole of
+-- sql/export.sql as 0.3.0 has it follows.
 DROP FUNCTION tenant.import(text, jsonb);
+CREATE FUNCTION tenant.as_table_owner(tbl regclass, query text, "rows" jsonb DEFAULT NULL, target uuid DEFAULT NULL)
+RETURNS jsonb VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'as_table_owner_wrapper';
+COMMENT ON FUNCTION tenant.as_table_owner(regclass, text, jsonb, uuid) IS 'pg_tenant (internal): run one statement on a table as its owner, in a security-restricted operation';
+REVOKE EXECUTE ON FUNCTION tenant.as_table_owner(regclass, text, jsonb, uuid) FROM PUBLIC;
+
+-- A schema tenant's own schema: every row of every table (a partitioned table through its root,
+-- other tables ONLY themselves), without the tenant column of protected ones, and where each
+-- sequence stands, so that an import continues numbering where the export left off.
+CREATE OR REPLACE FUNCTION tenant.export_schema(schema_name name) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tables jsonb := '{}';
+    sequences jsonb := '{}';
+    rows jsonb;
+    r record;
+BEGIN
+    FOR r IN SELECT c.oid::regclass AS tbl, c.relname, c.relkind, p.tenant_column
+               FROM pg_class c LEFT JOIN tenant.protected_tables p ON p.table_name = c.oid
+              WHERE c.relnamespace = export_schema.schema_name::regnamespace
+                AND (c.relkind = 'p' AND NOT c.relispartition OR c.relkind = 'r' AND NOT c.relispartition)
+              ORDER BY c.relname
+    LOOP
+        rows := tenant.as_table_owner(r.tbl,
+                    format('SELECT COALESCE(jsonb_agg(to_jsonb(x) %s ORDER BY x::text), ''[]'') FROM %s %s x',
+                           CASE WHEN r.tenant_column IS NULL THEN '' ELSE format('- %L', r.tenant_column) END,
+                           CASE WHEN r.relkind = 'p' THEN '' ELSE 'ONLY' END, r.tbl));
+        tables := tables || jsonb_build_object(r.relname, rows);
+    END LOOP;
+    FOR r IN SELECT c.oid::regclass AS seq, c.relname FROM pg_class c
+              WHERE c.relnamespace = export_schema.schema_name::regnamespace AND c.relkind = 'S' ORDER BY c.relname
+    LOOP
+        rows := tenant.as_table_owner(r.seq,
+                    format('SELECT jsonb_build_object(''last_value'', last_value, ''is_called'', is_called) FROM %s', r.seq));
+        sequences := sequences || jsonb_build_object(r.relname, rows);
+    END LOOP;
+    RETURN jsonb_build_object('name', schema_name, 'tables', tables, 'sequences', sequences);
+END
+$$;
+COMMENT ON FUNCTION tenant.export_schema(name) IS 'pg_tenant: the rows and sequence positions of a schema tenant''s schema (part of tenant.export)';
+
+-- Everything of one tenant as one JSON document: its registry row, plan, own limits, usage, and
+-- every row of every protected table (a partitioned or inheritance tree read through its root).
+CREATE OR REPLACE FUNCTION tenant.export(tenant text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t tenant.tenants;
+    tables jsonb := '{}';
+    rows jsonb;
+    r record;
+    own_schema jsonb;
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'argument "tenant" must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO t FROM tenant.tenants x
+     WHERE x.slug = export.tenant OR x.id::text = lower(export.tenant);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant "%" does not exist', tenant USING ERRCODE = 'PT002';
+    END IF;
+    -- Shared protected tables (tables in tenant schemas are exported with their tenant below).
+    FOR r IN SELECT p.table_name, p.tenant_column FROM tenant.protected_tables p
+              JOIN pg_class c ON c.oid = p.table_name JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE (p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant.protected_tables))
+                AND n.nspname NOT IN (SELECT x.schema_name FROM tenant.tenants x WHERE x.schema_name IS NOT NULL)
+              ORDER BY p.table_name::text
+    LOOP
+        -- Rows in a stable order (by their text form), so that two exports of the same data are equal.
+        rows := tenant.as_table_owner(r.table_name,
+                    format('SELECT COALESCE(jsonb_agg(to_jsonb(x) - %L ORDER BY x::text), ''[]'') FROM %s x WHERE %I OPERATOR(pg_catalog.=) $2',
+                           r.tenant_column, r.table_name, r.tenant_column),
+                    NULL, t.id);
+        tables := tables || jsonb_build_object(r.table_name::text, rows);
+    END LOOP;
+    IF t.schema_name IS NOT NULL THEN
+        own_schema := tenant.export_schema(t.schema_name);
+    END IF;
+    RETURN jsonb_build_object(
+        'format', 'pg_tenant-export-1',
+        'exported_at', now(),
+        'tenant', to_jsonb(t),
+        'plan', (SELECT to_jsonb(p) FROM tenant.plans p WHERE p.name = t.plan),
+        'limits', (SELECT COALESCE(jsonb_agg(to_jsonb(o) - 'tenant_id' ORDER BY o.resource), '[]')
+                     FROM tenant.limit_overrides o WHERE o.tenant_id = t.id),
+        -- Count quotas kept in shared memory (src/shared_counters.rs) are read from there.
+        'usage', (SELECT COALESCE(jsonb_agg(jsonb_build_object('resource', x.resource, 'period_start', x.period_start,
+                                                               'used', x.used)
+                                            ORDER BY x.resource, x.period_start), '[]')
+                    FROM (SELECT u.resource, u.period_start,
+                                 CASE WHEN u.period_start = '-infinity'
+                                      THEN COALESCE(tenant.counted_usage(u.tenant_id, u.resource), u.used)
+                                      ELSE u.used END AS used
+                            FROM tenant.usage_counters u WHERE u.tenant_id = t.id
+                          UNION ALL
+                          SELECT c.resource, '-infinity'::timestamptz, c.used
+                            FROM (SELECT a.resource, tenant.counted_usage(t.id, a.resource) AS used
+                                    FROM (SELECT DISTINCT q.resource FROM tenant.quota_attachments q WHERE q.mode = 'count') a) c
+                           WHERE c.used IS NOT NULL
+                             AND NOT EXISTS (SELECT FROM tenant.usage_counters u
+                                              WHERE u.tenant_id = t.id AND u.resource = c.resource
+                                                AND u.period_start = '-infinity')) x),
+        'tables', tables)
+        || CASE WHEN own_schema IS NULL THEN '{}' ELSE jsonb_build_object('schema', own_schema) END;
+END
+$$;
+COMMENT ON FUNCTION tenant.export(text) IS 'pg_tenant: every row of a tenant in every protected table, with its registry row, plan, limits and usage (GDPR export)';
+
+-- Inserts exported rows (a JSON array) into a table, the tenant column (of a protected table)
+-- set to the target tenant; generated columns are computed again. Returns how many.
+CREATE OR REPLACE FUNCTION tenant.import_rows(tbl regclass, data_rows jsonb, target uuid) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    col name;
+    cols text;
+    n bigint;
+BEGIN
+    SELECT p.tenant_column INTO col FROM tenant.protected_tables p WHERE p.table_name = tbl;
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+      FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
+    -- As the table's owner: its defaults, checks and ALWAYS triggers never run as the caller.
+    n := tenant.as_table_owner(tbl,
+             format('WITH i AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1) RETURNING 1)
+                     SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM i', tbl, cols, cols, tbl),
+             (SELECT COALESCE(jsonb_agg(CASE WHEN col IS NULL THEN e ELSE e || jsonb_build_object(col, target) END), '[]')
+                FROM jsonb_array_elements(data_rows) e))::bigint;
+    RETURN n;
+END
+$$;
+
 -- Loads an export into an existing tenant that has no rows yet: rows get the target tenant's id;
 -- with restore_quotas, its own limits (each as tenant.set_limit sets it) and usage are restored
 -- from the document. Triggers (the write guard, quota triggers, foreign-key checks) are off while
 -- loading, so it needs a superuser and does all or nothing. It writes only where tenant.export
 -- reads: the shared protected tables (through their roots; never a table of a tenant schema) and
 -- the target's own schema.
-CREATE FUNCTION tenant.import(tenant text, data jsonb, restore_quotas boolean DEFAULT false) RETURNS jsonb
+CREATE OR REPLACE FUNCTION tenant.import(tenant text, data jsonb, restore_quotas boolean DEFAULT false) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     target uuid;
@@ -126,7 +257,9 @@ BEGIN
             RAISE EXCEPTION 'invalid value for argument "data": table % is named twice', tbl USING ERRCODE = '22023';
         END IF;
         seen := seen || tbl;
-        EXECUTE format('SELECT count(*) FROM %s WHERE %I = $1', tbl, col) INTO existing USING target;
+        existing := tenant.as_table_owner(tbl,
+                        format('SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %s WHERE %I OPERATOR(pg_catalog.=) $2', tbl, col),
+                        NULL, target)::bigint;
         IF existing > 0 THEN
             RAISE EXCEPTION 'tenant "%" already has % row(s) in %', tenant, existing, tbl
                 USING ERRCODE = '55000', HINT = 'Import into a new, empty tenant.';
@@ -169,7 +302,7 @@ BEGIN
             IF NOT FOUND THEN
                 RAISE EXCEPTION 'table % of the export does not exist in schema %', r.name, own USING ERRCODE = '42P01';
             END IF;
-            EXECUTE format('SELECT count(*) FROM %s', tbl) INTO existing;
+            existing := tenant.as_table_owner(tbl, format('SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %s', tbl))::bigint;
             IF existing > 0 THEN
                 RAISE EXCEPTION 'tenant "%" already has % row(s) in %', tenant, existing, tbl
                     USING ERRCODE = '55000', HINT = 'Import into a new, empty tenant.';
@@ -204,4 +337,29 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tenant.import(text, jsonb, boolean) IS 'pg_tenant: load a tenant.export() document into an empty tenant (its limits and usage too with restore_quotas)';
-REVOKE EXECUTE ON FUNCTION tenant.import(text, jsonb, boolean) FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION tenant.export(text), tenant.import(text, jsonb, boolean), tenant.export_schema(name),
+    tenant.import_rows(regclass, jsonb, uuid) FROM PUBLIC;
+
+-- Rows per tenant over every protected table (a partitioned or inheritance tree counted once),
+-- each table counted by its owner (tenant.as_table_owner): the owner's code that planning a query
+-- of the table may run never runs with the rights of the admin reading tenant.overview.
+CREATE OR REPLACE FUNCTION tenant.protected_row_counts(OUT tenant_id uuid, OUT row_count bigint) RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    counts jsonb := '{}';
+    r record;
+BEGIN
+    FOR r IN SELECT p.table_name, p.tenant_column FROM tenant.protected_tables p
+              WHERE p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant.protected_tables)
+    LOOP
+        counts := counts || COALESCE((SELECT jsonb_object_agg(k, COALESCE((counts->>k)::bigint, 0) + v::bigint)
+          FROM (SELECT key AS k, value AS v
+                  FROM jsonb_each_text(tenant.as_table_owner(r.table_name,
+                           format('SELECT COALESCE(pg_catalog.jsonb_object_agg(t, n), ''{}'') FROM (SELECT %I AS t, pg_catalog.count(*) AS n FROM %s WHERE %I IS NOT NULL GROUP BY 1) s',
+                                  r.tenant_column, r.table_name, r.tenant_column)))) s), '{}');
+    END LOOP;
+    RETURN QUERY SELECT key::uuid, value::bigint FROM jsonb_each_text(counts);
+END
+$$;
+

@@ -58,7 +58,8 @@ SELECT allowed, used, "limit", remaining, plan, period_end > now() AS ends_later
 SELECT tenant.consume('videos');
 SELECT e->>'sqlstate' AS sqlstate, (e->'detail') - 'period_end' AS detail FROM test.error_of($$SELECT tenant.consume('videos')$$) e;
 SELECT allowed, used, "limit", remaining, plan, period_end FROM tenant.check_quota('videos');
--- A resource the plan does not mention is unlimited (and still counted, for billing).
+-- A resource no plan or limit names is unlimited and not metered: no counter row (security issue,
+-- item 12: any name a caller sends would otherwise store one). Name it with limit -1 to meter it.
 SELECT tenant.consume('api_calls', 5) AS remaining;
 SELECT allowed, used, "limit", remaining, period_end FROM tenant.check_quota('api_calls', 1000000);
 -- More than what is left is refused whole.
