@@ -61,7 +61,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA app TO sec_app, sec
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA app TO sec_app, sec_tenant, sec_token, sec_txapp, sec_txten;
 GRANT EXECUTE ON FUNCTION tenant."drop"(text), tenant.export(text), tenant."check"(), tenant.suspend(text, text),
     tenant.resume(text), tenant.change_plan(text, text), tenant.set_limit(text, text, bigint, text),
-    tenant.clear_limit(text, text), tenant.import(text, jsonb), tenant.refresh_usage(), tenant.schema_drift()
+    tenant.clear_limit(text, text), tenant.import(text, jsonb, boolean), tenant.refresh_usage(), tenant.schema_drift()
     TO sec_delegate;
 
 -- Rows the attacks must never reach.
