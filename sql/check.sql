@@ -1,6 +1,6 @@
 -- The isolation checker: where a tenancy setup is weak. Added in 0.2.0.
 -- One row per finding; a clean setup returns none. Each finding is described in the README.
-CREATE FUNCTION tenant.check()
+CREATE OR REPLACE FUNCTION tenant.check()
 RETURNS TABLE (severity text, object text, problem text, fix text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 WITH protected AS (
@@ -52,16 +52,22 @@ SELECT 'high', t.relid::regclass::text, format('partition or child of protected 
   FROM tree t
  WHERE t.relid NOT IN (SELECT relid FROM protected)
 UNION ALL
--- 4. A foreign key between protected tables that does not include the tenant column.
-SELECT 'medium', format('%s (%s)', con.conrelid::regclass, con.conname),
-       format('foreign key to %s does not include the tenant column: rows can reference another tenant''s rows and probe for their existence', con.confrelid::regclass),
-       'Add the tenant column to both sides of the key (and to the referenced unique key).'
+-- 4. A foreign key between protected tables that does not pair the two tenant columns: its
+-- checks and cascades bypass row security (a row may reference, and a cascade delete, another
+-- tenant's rows; a failed insert reveals another tenant's keys).
+SELECT 'high', format('%s (%s)', con.conrelid::regclass, con.conname),
+       format('foreign key to %s does not pair the tenant columns: its checks and cascades cross tenants', con.confrelid::regclass),
+       format('ALTER TABLE %s ADD UNIQUE (%I, ...referenced columns); ALTER TABLE %s DROP CONSTRAINT %I, ADD FOREIGN KEY (%I, ...) REFERENCES %s (%I, ...);',
+              con.confrelid::regclass, dst.tenant_column, con.conrelid::regclass, con.conname, src.tenant_column,
+              con.confrelid::regclass, dst.tenant_column)
   FROM pg_constraint con
   JOIN protected src ON src.relid = con.conrelid
   JOIN protected dst ON dst.relid = con.confrelid
- WHERE con.contype = 'f'
-   AND NOT EXISTS (SELECT 1 FROM unnest(con.conkey) k JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k
-                    WHERE a.attname = src.tenant_column)
+ WHERE con.contype = 'f' AND con.conparentid = 0
+   AND NOT EXISTS (SELECT 1 FROM unnest(con.conkey, con.confkey) k(a, b)
+                     JOIN pg_attribute sa ON sa.attrelid = con.conrelid AND sa.attnum = k.a
+                     JOIN pg_attribute da ON da.attrelid = con.confrelid AND da.attnum = k.b
+                    WHERE sa.attname = src.tenant_column AND da.attname = dst.tenant_column)
 UNION ALL
 -- 5. A unique constraint of a protected table without the tenant column.
 SELECT 'low', format('%s (%s)', i.indrelid::regclass, i.indexrelid::regclass),

@@ -43,7 +43,9 @@ COMMENT ON TABLE tenant.tenants IS 'pg_tenant: the tenant registry';
 -- Roles that may act as any tenant (an application's connection role behind a pooler, say).
 CREATE TABLE tenant.gateways (
     role       regrole PRIMARY KEY,
-    granted_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+    granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- Since 0.3.0: may act as a tenant only for a transaction (behind a transaction pooler).
+    transaction_only boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE tenant.gateways IS 'pg_tenant: roles that may act as any tenant (tenant.grant_gateway)';
 
@@ -52,7 +54,9 @@ CREATE TABLE tenant.tenant_access (
     tenant_id  uuid NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
     role       regrole NOT NULL,
     granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (tenant_id, role)
+    PRIMARY KEY (tenant_id, role),
+    -- Since 0.3.0 (see tenant.gateways).
+    transaction_only boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE tenant.tenant_access IS 'pg_tenant: roles that may act as one tenant (tenant.grant_access)';
 

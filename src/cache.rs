@@ -19,9 +19,17 @@ use crate::registry::Tenant;
 #[derive(Default)]
 struct RegistryCache {
     tenants: HashMap<String, Option<Tenant>>,
-    gateways: Option<Vec<pg_sys::Oid>>,
-    access: HashMap<[u8; 16], Vec<pg_sys::Oid>>,
+    gateways: Option<Vec<RoleGrant>>,
+    access: HashMap<[u8; 16], Vec<RoleGrant>>,
     quotas: HashMap<([u8; 16], String), Quota>,
+}
+
+/// A role granted tenant.grant_gateway() or tenant.grant_access().
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoleGrant {
+    pub role: pg_sys::Oid,
+    /// Granted with transaction_only => true: may act as a tenant for a transaction only.
+    pub transaction_only: bool,
 }
 
 thread_local! {
@@ -101,7 +109,7 @@ pub fn tenant(key: &str, load: impl FnOnce() -> Option<Tenant>) -> Option<Tenant
     loaded
 }
 
-pub fn gateways(load: impl FnOnce() -> Vec<pg_sys::Oid>) -> Vec<pg_sys::Oid> {
+pub fn gateways(load: impl FnOnce() -> Vec<RoleGrant>) -> Vec<RoleGrant> {
     remember_relids();
     if let Some(hit) = CACHE.with(|c| c.borrow().gateways.clone()) {
         return hit;
@@ -111,7 +119,7 @@ pub fn gateways(load: impl FnOnce() -> Vec<pg_sys::Oid>) -> Vec<pg_sys::Oid> {
     loaded
 }
 
-pub fn access(tenant: pgrx::Uuid, load: impl FnOnce() -> Vec<pg_sys::Oid>) -> Vec<pg_sys::Oid> {
+pub fn access(tenant: pgrx::Uuid, load: impl FnOnce() -> Vec<RoleGrant>) -> Vec<RoleGrant> {
     remember_relids();
     let key = *tenant.as_bytes();
     if let Some(hit) = CACHE.with(|c| c.borrow().access.get(&key).cloned()) {

@@ -7,39 +7,76 @@ use pgrx::prelude::*;
 use crate::error::{guarded, required, TenantError};
 use crate::gucs;
 use crate::owner::{current_role, extension_owner, has_privileges_of, is_superuser, role_name};
+use crate::cache::RoleGrant;
 use crate::registry::{self, Tenant};
 
+/// How far a role's right to act as a tenant reaches.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+enum Right {
+    None,
+    /// Granted with transaction_only: set_local, set_token(..., local => true), SET LOCAL.
+    Transaction,
+    Session,
+}
+
+fn right_of(role: pg_sys::Oid, grants: &[RoleGrant]) -> Right {
+    grants
+        .iter()
+        .filter(|g| has_privileges_of(role, g.role))
+        .map(|g| {
+            if g.transaction_only {
+                Right::Transaction
+            } else {
+                Right::Session
+            }
+        })
+        .fold(Right::None, |a, b| if b > a { b } else { a })
+}
+
 /// Superusers, members of the extension owner, and gateway roles may act as any tenant.
-fn may_act_as_any_tenant(role: pg_sys::Oid) -> bool {
-    is_superuser(role)
-        || has_privileges_of(role, extension_owner())
-        || registry::gateway_roles()
+fn right_to_any_tenant(role: pg_sys::Oid) -> Right {
+    if is_superuser(role) || has_privileges_of(role, extension_owner()) {
+        return Right::Session;
+    }
+    right_of(role, &registry::gateway_roles())
+}
+
+/// Whether the current role may act as tenants only for a transaction at a time: its rights all
+/// come from grants made with transaction_only (the strongest grant a role has wins).
+pub fn transaction_only_role() -> bool {
+    let role = current_role();
+    match right_to_any_tenant(role) {
+        Right::Session => false,
+        Right::Transaction => true,
+        Right::None => registry::transaction_only_access_roles()
             .into_iter()
-            .any(|g| has_privileges_of(role, g))
+            .any(|r| has_privileges_of(role, r)),
+    }
 }
 
-/// Roles given tenant.grant_access() may act as that one tenant.
-fn may_act_as(role: pg_sys::Oid, tenant: &Tenant) -> bool {
-    registry::access_roles(tenant.id)
-        .into_iter()
-        .any(|r| has_privileges_of(role, r))
-}
-
-/// Resolves `key` and checks the current role may act as it. A role with no right to the tenant
-/// is told so whether or not the tenant exists, so unprivileged roles cannot probe for slugs.
-fn authorize(key: Option<&str>) -> Tenant {
+/// Resolves `key` and checks the current role may act as it, for the transaction (`local`) or
+/// the session. A role with no right to the tenant is told so whether or not the tenant exists,
+/// so unprivileged roles cannot probe for slugs.
+fn authorize(key: Option<&str>, local: bool) -> Tenant {
     let key = required(key, "tenant");
     let role = current_role();
-    let privileged = may_act_as_any_tenant(role);
+    let any = right_to_any_tenant(role);
     let denied = || TenantError::NotAllowedToActAs {
         tenant: key.to_string(),
         role: role_name(role),
     };
-    match registry::lookup(key) {
-        Some(t) if privileged || may_act_as(role, &t) => t,
-        Some(_) => denied().raise(),
-        None if privileged => TenantError::UnknownTenant(key.to_string()).raise(),
+    let (t, right) = match registry::lookup(key) {
+        Some(t) => {
+            let own = right_of(role, &registry::access_roles(t.id));
+            (t, if own > any { own } else { any })
+        }
+        None if any != Right::None => TenantError::UnknownTenant(key.to_string()).raise(),
         None => denied().raise(),
+    };
+    match right {
+        Right::None => denied().raise(),
+        Right::Transaction if !local => TenantError::TransactionOnly(role_name(role)).raise(),
+        _ => t,
     }
 }
 
@@ -63,7 +100,7 @@ COMMENT ON FUNCTION tenant."set"(text) IS 'pg_tenant: act as this tenant (slug o
 fn set(tenant: Option<&str>) -> pgrx::Uuid {
     guarded(|| {
         crate::tokens::refuse_if_locked();
-        let t = authorize(tenant);
+        let t = authorize(tenant, false);
         enter(&t, false);
         t.id
     })
@@ -81,7 +118,7 @@ COMMENT ON FUNCTION tenant.set_local(text) IS 'pg_tenant: act as this tenant (sl
 fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
     guarded(|| {
         crate::tokens::refuse_if_locked();
-        let t = authorize(tenant);
+        let t = authorize(tenant, true);
         if !unsafe { pg_sys::IsTransactionBlock() } {
             warning!("tenant.set_local() outside a transaction block lasts only until the end of this statement");
         }
@@ -173,4 +210,14 @@ pub fn holdable_cursors_at_commit() {
 /// The transaction ended: its cursor list goes with it.
 pub fn forget_holdable_cursors() {
     HOLDABLE.with(|h| h.borrow_mut().clear());
+}
+
+/// `SET pg_tenant.token` for the session: refused to a role granted transaction_only (SET LOCAL
+/// is its form).
+pub fn setting_session_token() {
+    guarded(|| {
+        if transaction_only_role() {
+            TenantError::TransactionOnly(role_name(current_role())).raise();
+        }
+    })
 }

@@ -43,6 +43,7 @@ pub mod sqlstate {
     pub const INVALID_SCHEMA_NAME: &str = "3F000";
     pub const DUPLICATE_SCHEMA: &str = "42P06";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    pub const INVALID_FOREIGN_KEY: &str = "42830";
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +132,15 @@ pub enum TenantError {
     SessionLocked,
     /// tenant.set/set_local/set_token while pg_tenant.token decides the tenant.
     TokenParameterSet,
+    /// A foreign key between protected tables that does not pair their tenant columns.
+    CrossTenantForeignKey {
+        constraint: String,
+        table: String,
+        referenced: String,
+        fix: String,
+    },
+    /// A role granted transaction_only tried to act as a tenant for the whole session.
+    TransactionOnly(String),
     /// A cursor WITH HOLD that would keep a tenant's rows past the tenant's context.
     HoldableCursor(String),
 }
@@ -174,6 +184,8 @@ impl TenantError {
             TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
             TenantError::TokenParameterSet => CANT_CHANGE_PARAMETER,
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
+            TenantError::TransactionOnly(_) => INSUFFICIENT_PRIVILEGE,
+            TenantError::CrossTenantForeignKey { .. } => INVALID_FOREIGN_KEY,
         }
     }
 
@@ -246,6 +258,17 @@ impl TenantError {
             TenantError::TokenParameterSet => {
                 "the tenant comes from pg_tenant.token in this session".into()
             }
+            TenantError::CrossTenantForeignKey {
+                constraint,
+                table,
+                referenced,
+                ..
+            } => format!(
+                "foreign key \"{constraint}\" of {table} references {referenced} without the tenant columns: its checks and cascades would cross tenants"
+            ),
+            TenantError::TransactionOnly(role) => format!(
+                "role \"{role}\" may act as a tenant only for a transaction"
+            ),
             TenantError::HoldableCursor(name) => format!(
                 "cursor \"{name}\" cannot be WITH HOLD while a tenant context is in force"
             ),
@@ -302,6 +325,12 @@ impl TenantError {
                 "tenant.set_token(..., lock => true) was called: only a newer token can change the tenant.".into(),
             ),
             TenantError::TokenParameterSet => Some("RESET pg_tenant.token first.".into()),
+            TenantError::CrossTenantForeignKey { fix, .. } => Some(format!(
+                "Make it a composite key over the tenant columns: {fix}"
+            )),
+            TenantError::TransactionOnly(_) => Some(
+                "Its grant was made with transaction_only => true (a transaction pooler hands the server session to other clients after each transaction): use tenant.set_local(), tenant.set_token(..., local => true) or SET LOCAL pg_tenant.token inside a transaction.".into(),
+            ),
             TenantError::HoldableCursor(_) => Some(
                 "A holdable cursor keeps its rows after the transaction, past the tenant's context: declare it WITHOUT HOLD, or fetch its rows before the context ends.".into(),
             ),

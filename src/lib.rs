@@ -27,6 +27,10 @@ mod tokens;
 #[allow(non_snake_case)]
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // pgrx puts a Rust backtrace into an error's DETAIL when the server's environment asks for
+    // backtraces (RUST_BACKTRACE): no backtrace ever reaches a client. (The backend is single
+    // threaded, and Backtrace::capture reads this once.)
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
     // Before gucs::init(), which reserves the "pg_tenant" prefix (dropping placeholders such as
     // a pg_tenant.shared_counters set in postgresql.conf that is not defined yet).
     shared_counters::init();

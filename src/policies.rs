@@ -160,6 +160,72 @@ fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
     }
 }
 
+/// Refuses to protect `tree` while a foreign key joins it with a protected table (or itself)
+/// without pairing the two tenant columns: referential checks and cascades bypass row security,
+/// so such a key lets a row reference another tenant's row, a cascade delete another tenant's
+/// rows, and a failed insert reveal another tenant's keys. The HINT gives the composite key.
+fn refuse_cross_tenant_foreign_keys(tree: &[(pg_sys::Oid, String, String)], column: &str) {
+    let rels: Vec<pg_sys::Oid> = tree.iter().map(|(rel, _, _)| *rel).collect();
+    let found = Spi::connect(|client| {
+        let rows = client.select(
+            "WITH cols(rel, col) AS (
+                 SELECT r, $2::pg_catalog.name FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r
+                 UNION ALL
+                 SELECT p.table_name::pg_catalog.oid, p.tenant_column FROM tenant.protected_tables p
+                  WHERE p.table_name::pg_catalog.oid OPERATOR(pg_catalog.<>) ALL ($1::pg_catalog.oid[]))
+             SELECT con.conname::pg_catalog.text, con.conrelid::pg_catalog.regclass::pg_catalog.text,
+                    con.confrelid::pg_catalog.regclass::pg_catalog.text, src.col::pg_catalog.text, dst.col::pg_catalog.text,
+                    (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.n)
+                       FROM pg_catalog.unnest(con.conkey) WITH ORDINALITY k(attnum, n)
+                       JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) con.conrelid AND a.attnum OPERATOR(pg_catalog.=) k.attnum),
+                    (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.n)
+                       FROM pg_catalog.unnest(con.confkey) WITH ORDINALITY k(attnum, n)
+                       JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) con.confrelid AND a.attnum OPERATOR(pg_catalog.=) k.attnum)
+               FROM pg_catalog.pg_constraint con
+               JOIN cols src ON src.rel OPERATOR(pg_catalog.=) con.conrelid
+               JOIN cols dst ON dst.rel OPERATOR(pg_catalog.=) con.confrelid
+              WHERE con.contype OPERATOR(pg_catalog.=) 'f' AND con.conparentid OPERATOR(pg_catalog.=) 0
+                AND (con.conrelid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) OR con.confrelid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]))
+                AND NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest(con.conkey), pg_catalog.unnest(con.confkey)) k(a, b)
+                                  JOIN pg_catalog.pg_attribute sa ON sa.attrelid OPERATOR(pg_catalog.=) con.conrelid AND sa.attnum OPERATOR(pg_catalog.=) k.a
+                                  JOIN pg_catalog.pg_attribute da ON da.attrelid OPERATOR(pg_catalog.=) con.confrelid AND da.attnum OPERATOR(pg_catalog.=) k.b
+                                 WHERE sa.attname OPERATOR(pg_catalog.=) src.col AND da.attname OPERATOR(pg_catalog.=) dst.col)
+              ORDER BY 2, 1
+              LIMIT 1",
+            None,
+            &[rels.into(), column.into()],
+        )?;
+        let mut found = None;
+        for r in rows {
+            found = Some((
+                r.get::<String>(1)?.unwrap_or_default(),
+                r.get::<String>(2)?.unwrap_or_default(),
+                r.get::<String>(3)?.unwrap_or_default(),
+                r.get::<String>(4)?.unwrap_or_default(),
+                r.get::<String>(5)?.unwrap_or_default(),
+                r.get::<String>(6)?.unwrap_or_default(),
+                r.get::<String>(7)?.unwrap_or_default(),
+            ));
+        }
+        Ok::<_, pgrx::spi::Error>(found)
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    if let Some((constraint, table, referenced, src_col, dst_col, cols, ref_cols)) = found {
+        let (src_col, dst_col) = (quote_identifier(&src_col), quote_identifier(&dst_col));
+        TenantError::CrossTenantForeignKey {
+            constraint: constraint.clone(),
+            table: table.clone(),
+            referenced: referenced.clone(),
+            fix: format!(
+                "ALTER TABLE {referenced} ADD UNIQUE ({dst_col}, {ref_cols}); \
+                 ALTER TABLE {table} DROP CONSTRAINT {}, ADD FOREIGN KEY ({src_col}, {cols}) REFERENCES {referenced} ({dst_col}, {ref_cols});",
+                quote_identifier(&constraint)
+            ),
+        }
+        .raise();
+    }
+}
+
 /// Records `tree` in tenant.protected_relations with its tenant column (protect), or forgets it
 /// (None: unprotect). Rows of relations dropped since are forgotten too.
 fn register(tree: &[(pg_sys::Oid, String, String)], column: Option<&str>) {
@@ -255,6 +321,7 @@ fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
             }
         }
         let tree = relation_tree(tbl);
+        refuse_cross_tenant_foreign_keys(&tree, &column);
         for (rel, rel_name, _) in &tree {
             if !has_index_leading_with(*rel, &column) {
                 run(&format!("CREATE INDEX ON {rel_name} ({col})"));

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::audit;
 use crate::error::{guarded, required, TenantError};
+use crate::cache::RoleGrant;
 use crate::owner::{as_extension_owner, role_name, run_as_owner};
 
 extension_sql_file!("../sql/registry.sql", name = "registry_tables", bootstrap);
@@ -83,26 +84,47 @@ fn load_tenant(key: &str) -> Option<Tenant> {
 }
 
 /// Roles given tenant.grant_gateway() (cached).
-pub fn gateway_roles() -> Vec<pg_sys::Oid> {
-    crate::cache::gateways(|| role_list("SELECT role::pg_catalog.oid FROM tenant.gateways", &[]))
+pub fn gateway_roles() -> Vec<RoleGrant> {
+    crate::cache::gateways(|| {
+        role_list(
+            "SELECT role::pg_catalog.oid, transaction_only FROM tenant.gateways",
+            &[],
+        )
+    })
 }
 
 /// Roles given tenant.grant_access() for this tenant (cached).
-pub fn access_roles(tenant: pgrx::Uuid) -> Vec<pg_sys::Oid> {
+pub fn access_roles(tenant: pgrx::Uuid) -> Vec<RoleGrant> {
     crate::cache::access(tenant, || {
         role_list(
-            "SELECT role::pg_catalog.oid FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1",
+            "SELECT role::pg_catalog.oid, transaction_only FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1",
             &[tenant.into()],
         )
     })
 }
 
-fn role_list(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Vec<pg_sys::Oid> {
+/// Roles given tenant.grant_access(..., transaction_only => true) for some tenant.
+pub fn transaction_only_access_roles() -> Vec<pg_sys::Oid> {
+    role_list(
+        "SELECT DISTINCT role::pg_catalog.oid, true FROM tenant.tenant_access WHERE transaction_only",
+        &[],
+    )
+    .into_iter()
+    .map(|g| g.role)
+    .collect()
+}
+
+fn role_list(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Vec<RoleGrant> {
     as_extension_owner(|| {
         Spi::connect(|client| {
             let mut roles = Vec::new();
             for row in client.select(query, None, args)? {
-                roles.extend(row.get::<pg_sys::Oid>(1)?);
+                if let Some(role) = row.get::<pg_sys::Oid>(1)? {
+                    roles.push(RoleGrant {
+                        role,
+                        transaction_only: row.get::<bool>(2)?.unwrap_or(false),
+                    });
+                }
             }
             Ok::<_, pgrx::spi::Error>(roles)
         })
@@ -311,24 +333,38 @@ fn drop_tenant(tenant: Option<&str>) {
     volatile,
     parallel_unsafe,
     sql = r#"
-CREATE FUNCTION tenant.grant_gateway(role regrole)
+CREATE FUNCTION tenant.grant_gateway(role regrole, transaction_only boolean DEFAULT false)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION tenant.grant_gateway(regrole) IS 'pg_tenant: let a role (and its members) act as any tenant';
+COMMENT ON FUNCTION tenant.grant_gateway(regrole, boolean) IS 'pg_tenant: let a role (and its members) act as any tenant (with transaction_only, for a transaction at a time: behind a transaction pooler)';
 "#
 )]
-fn grant_gateway(role: Option<pg_sys::Oid>) {
+fn grant_gateway_scoped(role: Option<pg_sys::Oid>, transaction_only: Option<bool>) {
     guarded(|| {
         let role = required(role, "role");
+        let transaction_only = required(transaction_only, "transaction_only");
         run_as_owner(
-            "INSERT INTO tenant.gateways (role) VALUES ($1::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING",
-            &[role.into()],
+            "INSERT INTO tenant.gateways (role, transaction_only) VALUES ($1::pg_catalog.oid::pg_catalog.regrole, $2)
+             ON CONFLICT (role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only",
+            &[role.into(), transaction_only.into()],
         );
         audit::record(
             "grant",
             None,
-            json!({"kind": "gateway", "role": role_name(role)}),
+            json!({"kind": "gateway", "role": role_name(role), "transaction_only": transaction_only}),
         );
     })
+}
+
+/// The C symbol 0.1.0's and 0.2.0's `tenant.grant_gateway(regrole)` call (until they are updated).
+#[pg_extern(volatile, parallel_unsafe, sql = false)]
+fn grant_gateway(role: Option<pg_sys::Oid>) {
+    grant_gateway_scoped(role, Some(false))
+}
+
+/// The C symbol 0.1.0's and 0.2.0's `tenant.grant_access(text, regrole)` call.
+#[pg_extern(volatile, parallel_unsafe, sql = false)]
+fn grant_access(tenant: Option<&str>, role: Option<pg_sys::Oid>) {
+    grant_access_scoped(tenant, role, Some(false))
 }
 
 #[pg_extern(
@@ -359,23 +395,29 @@ fn revoke_gateway(role: Option<pg_sys::Oid>) {
     volatile,
     parallel_unsafe,
     sql = r#"
-CREATE FUNCTION tenant.grant_access(tenant text, role regrole)
+CREATE FUNCTION tenant.grant_access(tenant text, role regrole, transaction_only boolean DEFAULT false)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION tenant.grant_access(text, regrole) IS 'pg_tenant: let a role (and its members) act as this one tenant';
+COMMENT ON FUNCTION tenant.grant_access(text, regrole, boolean) IS 'pg_tenant: let a role (and its members) act as this one tenant (with transaction_only, for a transaction at a time)';
 "#
 )]
-fn grant_access(tenant: Option<&str>, role: Option<pg_sys::Oid>) {
+fn grant_access_scoped(
+    tenant: Option<&str>,
+    role: Option<pg_sys::Oid>,
+    transaction_only: Option<bool>,
+) {
     guarded(|| {
         let t = resolve(tenant);
         let role = required(role, "role");
+        let transaction_only = required(transaction_only, "transaction_only");
         run_as_owner(
-            "INSERT INTO tenant.tenant_access (tenant_id, role) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING",
-            &[t.id.into(), role.into()],
+            "INSERT INTO tenant.tenant_access (tenant_id, role, transaction_only) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole, $3)
+             ON CONFLICT (tenant_id, role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only",
+            &[t.id.into(), role.into(), transaction_only.into()],
         );
         audit::record(
             "grant",
             Some(t.id),
-            json!({"kind": "access", "slug": t.slug, "role": role_name(role)}),
+            json!({"kind": "access", "slug": t.slug, "role": role_name(role), "transaction_only": transaction_only}),
         );
     })
 }

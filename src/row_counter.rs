@@ -633,6 +633,16 @@ unsafe extern "C-unwind" fn process_utility(
     if copy_from {
         started_copy(stmt as usize);
     }
+    if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_VariableSetStmt {
+        let set = node as *mut pg_sys::VariableSetStmt;
+        if !(*set).is_local
+            && (*set).kind == pg_sys::VariableSetKind::VAR_SET_VALUE
+            && !(*set).name.is_null()
+            && std::ffi::CStr::from_ptr((*set).name) == c"pg_tenant.token"
+        {
+            setting_session_token();
+        }
+    }
     if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_DeclareCursorStmt {
         let declare = node as *mut pg_sys::DeclareCursorStmt;
         if (*declare).options & pg_sys::CURSOR_OPT_HOLD as i32 != 0 && !(*declare).portalname.is_null() {
@@ -665,6 +675,11 @@ unsafe extern "C-unwind" fn process_utility(
         ended(stmt as usize);
         flush_guarded();
     }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn setting_session_token() {
+    crate::context::setting_session_token();
 }
 
 #[pg_guard]

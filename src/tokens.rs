@@ -463,6 +463,10 @@ fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pg
         if parameter_is_set() {
             TenantError::TokenParameterSet.raise();
         }
+        if !local && crate::context::transaction_only_role() {
+            TenantError::TransactionOnly(crate::owner::role_name(crate::owner::current_role()))
+                .raise();
+        }
         let v = verify(token).unwrap_or_else(|e| TenantError::Token(e).raise());
         // Replay is judged for the session's own tokens; a transaction-scoped one is what
         // transaction poolers interleave from many clients on one server session (see README).

@@ -363,3 +363,156 @@ BEGIN
 END
 $$;
 
+
+-- Gateways and access grants for a transaction at a time (behind a transaction pooler, a
+-- session-level tenant.set() would stay with the server session for the next client).
+ALTER TABLE tenant.gateways ADD COLUMN transaction_only boolean NOT NULL DEFAULT false;
+ALTER TABLE tenant.tenant_access ADD COLUMN transaction_only boolean NOT NULL DEFAULT false;
+DROP FUNCTION tenant.grant_gateway(regrole);
+CREATE FUNCTION tenant.grant_gateway(role regrole, transaction_only boolean DEFAULT false)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'grant_gateway_scoped_wrapper';
+COMMENT ON FUNCTION tenant.grant_gateway(regrole, boolean) IS 'pg_tenant: let a role (and its members) act as any tenant (with transaction_only, for a transaction at a time: behind a transaction pooler)';
+DROP FUNCTION tenant.grant_access(text, regrole);
+CREATE FUNCTION tenant.grant_access(tenant text, role regrole, transaction_only boolean DEFAULT false)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'grant_access_scoped_wrapper';
+COMMENT ON FUNCTION tenant.grant_access(text, regrole, boolean) IS 'pg_tenant: let a role (and its members) act as this one tenant (with transaction_only, for a transaction at a time)';
+REVOKE EXECUTE ON FUNCTION tenant.grant_gateway(regrole, boolean), tenant.grant_access(text, regrole, boolean) FROM PUBLIC;
+
+-- tenant.check() rates a foreign key between protected tables that does not pair the tenant
+-- columns high (its cascades cross tenants). The whole of sql/check.sql as 0.3.0 has it follows.
+CREATE OR REPLACE FUNCTION tenant.check()
+RETURNS TABLE (severity text, object text, problem text, fix text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+WITH protected AS (
+    SELECT p.table_name::oid AS relid, p.table_name, p.tenant_column, p.parent
+      FROM tenant.protected_tables p
+),
+tree AS (  -- every relation below a protected table, protected or not
+    WITH RECURSIVE t(relid, root, tenant_column) AS (
+        SELECT relid, relid, tenant_column FROM protected
+        UNION
+        SELECT i.inhrelid, t.root, t.tenant_column FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
+    SELECT * FROM t
+),
+app_tables AS (
+    SELECT c.oid, c.relname, c.relkind, c.relowner, c.relacl
+      FROM pg_class c
+     WHERE c.relkind IN ('r', 'p', 'v', 'm')
+       AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'tenant'::regnamespace)
+       AND c.relnamespace::regnamespace::text NOT LIKE 'pg\_%'
+)
+SELECT * FROM (
+-- 1. A table with a tenant-like uuid column that is not protected.
+SELECT 'high', c.oid::regclass::text, format('column %I looks like a tenant column but the table is not protected', a.attname),
+       format('SELECT tenant.protect(%L, %L);', c.oid::regclass::text, a.attname)
+  FROM app_tables c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relkind IN ('r', 'p') AND a.atttypid = 'uuid'::regtype AND a.attname ~ '^(tenant|tenant_id|org|org_id|organization_id|account_id)$'
+   AND c.oid NOT IN (SELECT relid FROM tree)
+UNION ALL
+-- 2. A protected table that lost part of what protect() installed.
+SELECT 'high', p.table_name::text, 'row-level security is not enabled or not forced',
+       format('SELECT tenant.protect(%L, %L);', p.table_name::text, p.tenant_column)
+  FROM protected p JOIN pg_class c ON c.oid = p.relid
+ WHERE NOT (c.relrowsecurity AND c.relforcerowsecurity)
+UNION ALL
+SELECT 'high', p.table_name::text, 'the tenant_isolation policy is missing',
+       format('SELECT tenant.protect(%L, %L);', p.table_name::text, p.tenant_column)
+  FROM protected p
+ WHERE NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = p.relid AND polname = 'tenant_isolation')
+UNION ALL
+SELECT 'medium', p.table_name::text, format('no index leads with the tenant column %I: every query scans other tenants'' rows', p.tenant_column),
+       format('CREATE INDEX ON %s (%I);', p.table_name, p.tenant_column)
+  FROM protected p
+ WHERE NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = p.relid AND a.attname = p.tenant_column)
+UNION ALL
+-- 3. A partition or inheritance child that is not filtered when queried directly.
+SELECT 'high', t.relid::regclass::text, format('partition or child of protected table %s is not protected: querying it directly is not filtered', t.root::regclass),
+       format('SELECT tenant.protect(%L, %L);', t.root::regclass::text, t.tenant_column)
+  FROM tree t
+ WHERE t.relid NOT IN (SELECT relid FROM protected)
+UNION ALL
+-- 4. A foreign key between protected tables that does not pair the two tenant columns: its
+-- checks and cascades bypass row security (a row may reference, and a cascade delete, another
+-- tenant's rows; a failed insert reveals another tenant's keys).
+SELECT 'high', format('%s (%s)', con.conrelid::regclass, con.conname),
+       format('foreign key to %s does not pair the tenant columns: its checks and cascades cross tenants', con.confrelid::regclass),
+       format('ALTER TABLE %s ADD UNIQUE (%I, ...referenced columns); ALTER TABLE %s DROP CONSTRAINT %I, ADD FOREIGN KEY (%I, ...) REFERENCES %s (%I, ...);',
+              con.confrelid::regclass, dst.tenant_column, con.conrelid::regclass, con.conname, src.tenant_column,
+              con.confrelid::regclass, dst.tenant_column)
+  FROM pg_constraint con
+  JOIN protected src ON src.relid = con.conrelid
+  JOIN protected dst ON dst.relid = con.confrelid
+ WHERE con.contype = 'f' AND con.conparentid = 0
+   AND NOT EXISTS (SELECT 1 FROM unnest(con.conkey, con.confkey) k(a, b)
+                     JOIN pg_attribute sa ON sa.attrelid = con.conrelid AND sa.attnum = k.a
+                     JOIN pg_attribute da ON da.attrelid = con.confrelid AND da.attnum = k.b
+                    WHERE sa.attname = src.tenant_column AND da.attname = dst.tenant_column)
+UNION ALL
+-- 5. A unique constraint of a protected table without the tenant column.
+SELECT 'low', format('%s (%s)', i.indrelid::regclass, i.indexrelid::regclass),
+       'unique index without the tenant column: its violation errors reveal that a key exists in another tenant',
+       'Include the tenant column in the unique key if keys need only be unique per tenant.'
+  FROM pg_index i JOIN protected p ON p.relid = i.indrelid
+ WHERE i.indisunique
+   AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey) k JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k
+                    WHERE a.attname = p.tenant_column)
+UNION ALL
+-- 6. A view that reads a protected table with its owner's rights, or a materialized view of one.
+SELECT 'high', v.oid::regclass::text,
+       CASE WHEN v.relkind = 'm'
+            THEN format('materialized view over protected table %s holds every tenant''s rows, unfiltered', d.refobjid::regclass)
+            ELSE format('view over protected table %s runs as its owner (no security_invoker): the owner''s rights decide what it shows', d.refobjid::regclass) END,
+       CASE WHEN v.relkind = 'm' THEN 'Replace it with a protected table, or do not grant it to application roles.'
+            ELSE format('ALTER VIEW %s SET (security_invoker = true);', v.oid::regclass) END
+  FROM app_tables v
+  JOIN pg_rewrite r ON r.ev_class = v.oid
+  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+ WHERE v.relkind IN ('v', 'm')
+   AND d.refobjid IN (SELECT relid FROM tree)
+   AND (v.relkind = 'm' OR NOT COALESCE((SELECT option_value::boolean FROM pg_options_to_table(
+            (SELECT reloptions FROM pg_class WHERE oid = v.oid)) WHERE option_name = 'security_invoker'), false))
+ GROUP BY v.oid, v.relkind, d.refobjid
+UNION ALL
+-- 7. SECURITY DEFINER functions: reading protected tables, or without a pinned search_path.
+SELECT 'medium', f.oid::regprocedure::text, 'SECURITY DEFINER function without SET search_path: objects planted in the caller''s search_path can capture it',
+       format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp;', f.oid::regprocedure)
+  FROM pg_proc f
+ WHERE f.prosecdef AND f.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+   AND NOT EXISTS (SELECT 1 FROM unnest(f.proconfig) c WHERE c LIKE 'search_path=%')
+UNION ALL
+SELECT 'high', f.oid::regprocedure::text, format('SECURITY DEFINER function mentions protected table %s: it reads it with its owner''s rights', p.table_name),
+       'Make it SECURITY INVOKER, or make sure its owner is subject to row-level security.'
+  FROM pg_proc f JOIN protected p ON f.prosrc ~* ('\m' || (SELECT relname FROM pg_class WHERE oid = p.relid) || '\M')
+ WHERE f.prosecdef AND f.pronamespace NOT IN ('pg_catalog'::regnamespace, 'tenant'::regnamespace)
+UNION ALL
+-- 8. Login roles that bypass row-level security (other than the bootstrap superuser).
+SELECT 'medium', r.rolname::text, CASE WHEN r.rolsuper THEN 'login role is a superuser: row-level security does not filter it'
+                                        ELSE 'login role has BYPASSRLS: row-level security does not filter it' END,
+       format('ALTER ROLE %I NOSUPERUSER NOBYPASSRLS;', r.rolname)
+  FROM pg_roles r
+ WHERE r.rolcanlogin AND (r.rolsuper OR r.rolbypassrls) AND r.oid <> 10
+UNION ALL
+-- 9. A role that owns a protected table and can log in.
+SELECT 'medium', p.table_name::text, format('owned by login role %I, which can disable row-level security or drop the policies', r.rolname),
+       format('ALTER TABLE %s OWNER TO a role that does not log in;', p.table_name)
+  FROM protected p JOIN pg_class c ON c.oid = p.relid JOIN pg_roles r ON r.oid = c.relowner
+ WHERE r.rolcanlogin AND r.oid <> 10
+UNION ALL
+-- 10. SET granted on the tenant parameter (pg_tenant refuses it anyway, but the grant says someone tried).
+SELECT DISTINCT 'low', 'parameter ' || pa.parname, format('SET or ALTER SYSTEM is granted on it to %s', a.grantee::regrole),
+       format('REVOKE ALL ON PARAMETER %s FROM %s;', pa.parname, a.grantee::regrole)
+  FROM pg_parameter_acl pa CROSS JOIN LATERAL aclexplode(pa.paracl) a
+ WHERE pa.parname LIKE 'pg_tenant.%' AND a.grantee <> 0
+   AND NOT (SELECT rolsuper FROM pg_roles WHERE oid = a.grantee)
+UNION ALL
+-- 11. TRUNCATE granted on a protected table (refused by the guard trigger, but a sign of broad grants).
+SELECT 'low', p.table_name::text, format('TRUNCATE is granted to %s', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END),
+       format('REVOKE TRUNCATE ON %s FROM %s;', p.table_name, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END)
+  FROM protected p JOIN pg_class c ON c.oid = p.relid CROSS JOIN LATERAL aclexplode(c.relacl) a
+ WHERE a.privilege_type = 'TRUNCATE' AND a.grantee <> c.relowner
+) AS findings (severity, object, problem, fix)
+ORDER BY CASE severity WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, object, problem
+$$;
+COMMENT ON FUNCTION tenant.check() IS 'pg_tenant: findings about weak spots of the tenancy setup (none for a clean setup)';
+REVOKE EXECUTE ON FUNCTION tenant.check() FROM PUBLIC;
