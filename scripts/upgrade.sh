@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# ALTER EXTENSION pg_tenant UPDATE from 0.1.0 (the first release, sql/archive/) on a database that
-# holds data: the data and the guarantees stay, the new functions work, and the upgraded
-# extension is object for object the same as a fresh install. Prints "test NAME ... ok|FAILED".
+# ALTER EXTENSION pg_tenant UPDATE from each released version (0.1.0 and 0.2.0, sql/archive/) on a
+# database that holds data: the data and the guarantees stay, the new functions work, and the
+# upgraded extension is object for object the same as a fresh install (definitions, privileges,
+# settings). Prints "test NAME ... ok|FAILED".
 SUITE=upgrade
 . "$(dirname "$0")/suite_lib.sh"
 start_cluster upgrade "${UPGRADE_PORT:-54322}"
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -U postgres -d "$db" "$@"; }
 as_app() { "$PG_BIN/psql" -X -q -t -A -U up_app -d old "$@" 2>&1; }
-sql postgres -c "CREATE DATABASE old" -c "CREATE DATABASE fresh" || exit 1
+sql postgres -c "CREATE DATABASE old" -c "CREATE DATABASE fresh" -c "CREATE DATABASE v02" || exit 1
 sql old >/dev/null <<'SQL' || exit 1
 CREATE EXTENSION pg_tenant VERSION '0.1.0';
 CREATE ROLE up_app LOGIN;
@@ -28,7 +29,7 @@ SQL
 check "starts at 0.1.0" 0.1.0 "$(sql old -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_tenant'")"
 audit_before=$(sql old -c "SELECT count(*) FROM tenant.audit_log")
 sql old -c "ALTER EXTENSION pg_tenant UPDATE" || failed=1
-check "ALTER EXTENSION UPDATE reaches 0.2.0" 0.2.0 "$(sql old -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_tenant'")"
+check "ALTER EXTENSION UPDATE reaches 0.3.0 (through 0.2.0)" 0.3.0 "$(sql old -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_tenant'")"
 check "the audit log is intact" "$audit_before" "$(sql old -c "SELECT count(*) FROM tenant.audit_log")"
 check "isolation still holds (acme sees its 3 notes)" 3 "$(as_app -c "SELECT tenant.set('acme') IS NULL" -c "SELECT count(*) FROM notes" | tail -1)"
 check "the quota still holds (acme's 4th note is refused)" 1 "$(as_app -c "SELECT tenant.set('acme') IS NULL" -c "INSERT INTO notes (body) VALUES ('a4')" | grep -c 'quota exceeded for "notes": 3 of 3')"
@@ -41,6 +42,57 @@ check "after the update a schema tenant can be provisioned" tenant_initech "$(sq
 sql fresh -c "CREATE EXTENSION pg_tenant" || failed=1
 upgraded=$(sql old -f tests/upgrade/objects.sql | md5sum)
 installed=$(sql fresh -f tests/upgrade/objects.sql | md5sum)
-check "the upgraded extension equals a fresh 0.2.0 install, object for object" "$installed" "$upgraded"
+check "the extension upgraded from 0.1.0 equals a fresh install, object for object" "$installed" "$upgraded"
 if [ "$upgraded" != "$installed" ]; then diff <(sql fresh -f tests/upgrade/objects.sql) <(sql old -f tests/upgrade/objects.sql) | head -20; fi
+
+# From 0.2.0: shared and schema tenants (the template owned by an ordinary role), quotas of every
+# kind, a signing key.
+secret=0123456789abcdef0123456789abcdef
+sql v02 >/dev/null <<SQL || exit 1
+CREATE EXTENSION pg_tenant VERSION '0.2.0';
+CREATE ROLE up_app2 LOGIN;
+CREATE ROLE up_owner2;
+SELECT tenant.grant_gateway('up_app2');
+SELECT tenant.set_signing_key('HS256', '$secret');
+SELECT tenant.create_plan('small', '{"notes": {"limit": 3}, "calls": {"limit": 5, "period": "day"}, "bytes": {"limit": 100000}}');
+SELECT tenant.create('acme', plan => 'small');
+SELECT tenant.create('globex', plan => 'small');
+CREATE TABLE notes (id serial PRIMARY KEY, body text);
+ALTER TABLE notes OWNER TO up_owner2;
+SELECT tenant.protect('notes');
+SELECT tenant.attach_quota('notes', 'notes');
+SELECT tenant.attach_quota('notes', 'bytes', 'bytes');
+GRANT SELECT, INSERT, DELETE ON notes TO up_app2;
+GRANT USAGE ON SEQUENCE notes_id_seq TO up_app2;
+CREATE SCHEMA tpl AUTHORIZATION up_owner2;
+CREATE TABLE tpl.items (id int PRIMARY KEY);
+ALTER TABLE tpl.items OWNER TO up_owner2;
+SELECT tenant.create('initech', isolation => 'schema', template => 'tpl');
+SELECT tenant.set('acme');
+INSERT INTO notes (body) VALUES ('a1'), ('a2'), ('a3');
+SELECT tenant.consume('calls', 2);
+SELECT tenant.set('globex');
+INSERT INTO notes (body) VALUES ('g1');
+SQL
+as_app2() { "$PG_BIN/psql" -X -q -t -A -U up_app2 -d v02 "$@" 2>&1; }
+sql v02 -c "ALTER EXTENSION pg_tenant UPDATE" || failed=1
+check "0.2.0: ALTER EXTENSION UPDATE reaches 0.3.0" 0.3.0 "$(sql v02 -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_tenant'")"
+check "0.2.0: the protected table is in pg_tenant's own catalog" "notes tenant_id" "$(sql v02 -c "SELECT table_name::text || ' ' || tenant_column FROM tenant.protected_tables")"
+check "0.2.0: isolation still holds (acme sees its 3 notes)" 3 "$(as_app2 -c "SELECT tenant.set('acme') IS NULL" -c "SELECT count(*) FROM notes" | tail -1)"
+check "0.2.0: the count quota still holds" 1 "$(as_app2 -c "SELECT tenant.set('acme') IS NULL" -c "INSERT INTO notes (body) VALUES ('a4')" | grep -c 'quota exceeded for "notes": 3 of 3')"
+check "0.2.0: the meter usage is kept" "2" "$(as_app2 -c "SELECT tenant.set('acme') IS NULL" -c "SELECT used FROM tenant.check_quota('calls')" | tail -1)"
+token=$(python3 -c "
+import base64, hashlib, hmac, json, time
+b = lambda d: base64.urlsafe_b64encode(d).rstrip(b'=').decode()
+h = b(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode()); p = b(json.dumps({'tenant': 'globex', 'exp': int(time.time()) + 600}).encode())
+print(h + '.' + p + '.' + b(hmac.new(b'$secret', (h + '.' + p).encode(), hashlib.sha256).digest()))")
+check "0.2.0: a token signed with the kept key sets the tenant" 1 "$(as_app2 -c "SELECT tenant.set_token('$token') IS NULL" -c "SELECT count(*) FROM notes" | tail -1)"
+check "0.2.0: transaction_only gateways exist after the update" "refused" "$(sql v02 -c "CREATE ROLE up_tx LOGIN" -c "SELECT tenant.grant_gateway('up_tx', transaction_only => true)" >/dev/null; "$PG_BIN/psql" -X -q -t -A -U up_tx -d v02 -c "SELECT tenant.set('acme')" 2>&1 | grep -o 'only for a transaction' | sed s/.*/refused/)"
+check "0.2.0: the schema tenant's search_path ends with pg_temp" "tenant_initech, \"\$user\", public, pg_temp" "$(sql v02 -c "SELECT tenant.set('initech') IS NULL" -c "SHOW search_path" | tail -1)"
+v02=$(sql v02 -f tests/upgrade/objects.sql | md5sum)
+check "the extension upgraded from 0.2.0 equals a fresh install, object for object" "$installed" "$v02"
+if [ "$v02" != "$installed" ]; then diff <(sql fresh -f tests/upgrade/objects.sql) <(sql v02 -f tests/upgrade/objects.sql) | head -20; fi
+# The permissive policy the update rewrote goes with DROP EXTENSION ... CASCADE: fail closed.
+sql v02 -c "DROP EXTENSION pg_tenant CASCADE" >/dev/null 2>&1 || failed=1
+check "0.2.0: after DROP EXTENSION CASCADE the upgraded table shows no row" 0 "$(as_app2 -c "SELECT count(*) FROM notes" | tail -1)"
 exit $failed

@@ -22,6 +22,8 @@ struct RegistryCache {
     gateways: Option<Vec<RoleGrant>>,
     access: HashMap<[u8; 16], Vec<RoleGrant>>,
     quotas: HashMap<([u8; 16], String), Quota>,
+    /// The grant tables still lack transaction_only (a database not updated to 0.3.0 yet).
+    legacy_grants: Option<bool>,
 }
 
 /// A role granted tenant.grant_gateway() or tenant.grant_access().
@@ -106,6 +108,16 @@ pub fn tenant(key: &str, load: impl FnOnce() -> Option<Tenant>) -> Option<Tenant
             .tenants
             .insert(key.to_string(), loaded.clone())
     });
+    loaded
+}
+
+pub fn legacy_grants(load: impl FnOnce() -> bool) -> bool {
+    remember_relids();
+    if let Some(hit) = CACHE.with(|c| c.borrow().legacy_grants) {
+        return hit;
+    }
+    let loaded = load();
+    CACHE.with(|c| c.borrow_mut().legacy_grants = Some(loaded));
     loaded
 }
 

@@ -226,11 +226,25 @@ fn refuse_cross_tenant_foreign_keys(tree: &[(pg_sys::Oid, String, String)], colu
     }
 }
 
+/// Whether this database has tenant.protected_relations (0.3.0 on); a database still at 0.1.0 or
+/// 0.2.0 reads protection from the guard triggers until it is updated.
+pub fn protection_catalog_exists() -> bool {
+    Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('tenant.protected_relations') IS NOT NULL")
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
 /// Records `tree` in tenant.protected_relations with its tenant column (protect), or forgets it
 /// (None: unprotect). Rows of relations dropped since are forgotten too.
 fn register(tree: &[(pg_sys::Oid, String, String)], column: Option<&str>) {
     let rels: Vec<pg_sys::Oid> = tree.iter().map(|(rel, _, _)| *rel).collect();
     as_extension_owner(|| {
+        // A database still at 0.1.0/0.2.0 reads protection from the guard triggers; the update
+        // to 0.3.0 fills the catalog from them.
+        if !protection_catalog_exists() {
+            return;
+        }
         run_with_args(
             "DELETE FROM tenant.protected_relations
               WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])

@@ -87,7 +87,11 @@ fn load_tenant(key: &str) -> Option<Tenant> {
 pub fn gateway_roles() -> Vec<RoleGrant> {
     crate::cache::gateways(|| {
         role_list(
-            "SELECT role::pg_catalog.oid, transaction_only FROM tenant.gateways",
+            if legacy_grants() {
+                "SELECT role::pg_catalog.oid, false FROM tenant.gateways"
+            } else {
+                "SELECT role::pg_catalog.oid, transaction_only FROM tenant.gateways"
+            },
             &[],
         )
     })
@@ -97,7 +101,11 @@ pub fn gateway_roles() -> Vec<RoleGrant> {
 pub fn access_roles(tenant: pgrx::Uuid) -> Vec<RoleGrant> {
     crate::cache::access(tenant, || {
         role_list(
-            "SELECT role::pg_catalog.oid, transaction_only FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1",
+            if legacy_grants() {
+                "SELECT role::pg_catalog.oid, false FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1"
+            } else {
+                "SELECT role::pg_catalog.oid, transaction_only FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1"
+            },
             &[tenant.into()],
         )
     })
@@ -106,12 +114,33 @@ pub fn access_roles(tenant: pgrx::Uuid) -> Vec<RoleGrant> {
 /// Roles given tenant.grant_access(..., transaction_only => true) for some tenant.
 pub fn transaction_only_access_roles() -> Vec<pg_sys::Oid> {
     role_list(
-        "SELECT DISTINCT role::pg_catalog.oid, true FROM tenant.tenant_access WHERE transaction_only",
+        if legacy_grants() {
+            "SELECT NULL::pg_catalog.oid, true WHERE false"
+        } else {
+            "SELECT DISTINCT role::pg_catalog.oid, true FROM tenant.tenant_access WHERE transaction_only"
+        },
         &[],
     )
     .into_iter()
     .map(|g| g.role)
     .collect()
+}
+
+/// A database still at 0.1.0 or 0.2.0 (not updated yet): the grant tables have no
+/// transaction_only column, and every grant is for the session.
+fn legacy_grants() -> bool {
+    crate::cache::legacy_grants(|| {
+        as_extension_owner(|| {
+            Spi::get_one::<bool>(
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                                     WHERE attrelid OPERATOR(pg_catalog.=) 'tenant.gateways'::pg_catalog.regclass
+                                       AND attname OPERATOR(pg_catalog.=) 'transaction_only' AND NOT attisdropped)",
+            )
+        })
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+    })
 }
 
 fn role_list(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Vec<RoleGrant> {
@@ -342,11 +371,18 @@ fn grant_gateway_scoped(role: Option<pg_sys::Oid>, transaction_only: Option<bool
     guarded(|| {
         let role = required(role, "role");
         let transaction_only = required(transaction_only, "transaction_only");
-        run_as_owner(
-            "INSERT INTO tenant.gateways (role, transaction_only) VALUES ($1::pg_catalog.oid::pg_catalog.regrole, $2)
-             ON CONFLICT (role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only",
-            &[role.into(), transaction_only.into()],
-        );
+        if legacy_grants() {
+            run_as_owner(
+                "INSERT INTO tenant.gateways (role) VALUES ($1::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING",
+                &[role.into()],
+            );
+        } else {
+            run_as_owner(
+                "INSERT INTO tenant.gateways (role, transaction_only) VALUES ($1::pg_catalog.oid::pg_catalog.regrole, $2)
+                 ON CONFLICT (role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only",
+                &[role.into(), transaction_only.into()],
+            );
+        }
         audit::record(
             "grant",
             None,
@@ -409,11 +445,18 @@ fn grant_access_scoped(
         let t = resolve(tenant);
         let role = required(role, "role");
         let transaction_only = required(transaction_only, "transaction_only");
-        run_as_owner(
-            "INSERT INTO tenant.tenant_access (tenant_id, role, transaction_only) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole, $3)
-             ON CONFLICT (tenant_id, role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only",
-            &[t.id.into(), role.into(), transaction_only.into()],
-        );
+        if legacy_grants() {
+            run_as_owner(
+                "INSERT INTO tenant.tenant_access (tenant_id, role) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING",
+                &[t.id.into(), role.into()],
+            );
+        } else {
+            run_as_owner(
+                "INSERT INTO tenant.tenant_access (tenant_id, role, transaction_only) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole, $3)
+                 ON CONFLICT (tenant_id, role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only",
+                &[t.id.into(), role.into(), transaction_only.into()],
+            );
+        }
         audit::record(
             "grant",
             Some(t.id),

@@ -25,7 +25,8 @@ SELECT c.oid::regclass,
    AND EXISTS (SELECT 1 FROM pg_catalog.pg_policy p
                 WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation' AND NOT p.polpermissive);
 
-CREATE OR REPLACE VIEW tenant.protected_tables AS
+DROP VIEW tenant.protected_tables;
+CREATE VIEW tenant.protected_tables AS
 SELECT c.oid::regclass AS table_name,
        r.tenant_column,
        c.relkind = 'p' AS partitioned,
@@ -39,6 +40,8 @@ SELECT c.oid::regclass AS table_name,
    AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                 WHERE a.attrelid = c.oid AND a.attname = r.tenant_column
                   AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AND NOT a.attisdropped);
+COMMENT ON VIEW tenant.protected_tables IS 'pg_tenant: tables isolated by tenant.protect(), with their partitions and children';
+GRANT SELECT ON tenant.protected_tables TO PUBLIC;
 
 -- The permissive policies protect() and schema tenants install named no extension object, so
 -- DROP EXTENSION ... CASCADE dropped only the restrictive one and left every row readable. They

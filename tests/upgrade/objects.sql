@@ -1,14 +1,29 @@
--- The extension's objects and their definitions, to compare an upgraded database with a fresh one.
+-- The extension's objects and their definitions, to compare an upgraded database with a fresh one:
+-- members with their definitions (functions, views), column types, triggers, privileges
+-- (functions, relations, the schema), configuration settings of functions, and row security.
 SELECT pg_describe_object(classid, objid, objsubid) ||
-       COALESCE(' ' || md5(pg_get_functiondef(objid)), '') AS object
+       COALESCE(' ' || md5(pg_get_functiondef(objid)), '') ||
+       CASE WHEN classid = 'pg_class'::regclass THEN COALESCE(' ' || md5(pg_get_viewdef(objid)), '') ELSE '' END AS object
   FROM pg_depend d
  WHERE refclassid = 'pg_extension'::regclass
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_tenant')
    AND deptype = 'e'
    AND (classid <> 'pg_proc'::regclass OR (SELECT prokind FROM pg_proc WHERE oid = objid) <> 'a')
 UNION ALL
-SELECT 'column ' || attrelid::regclass || '.' || attname || ' ' || format_type(atttypid, atttypmod)
-  FROM pg_attribute WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'tenant'::regnamespace) AND attnum > 0
+SELECT 'column ' || attrelid::regclass || '.' || attname || ' ' || format_type(atttypid, atttypmod) ||
+       ' notnull=' || attnotnull || COALESCE(' default=' || pg_get_expr(d.adbin, d.adrelid), '')
+  FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+ WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'tenant'::regnamespace) AND attnum > 0 AND NOT attisdropped
 UNION ALL
 SELECT 'trigger ' || tgrelid::regclass || '.' || tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'tenant'::regnamespace)
+UNION ALL
+SELECT 'function acl ' || p.oid::regprocedure || ' ' || COALESCE(p.proacl::text, 'default') || ' config=' || COALESCE(p.proconfig::text, '')
+  FROM pg_proc p WHERE p.pronamespace = 'tenant'::regnamespace
+UNION ALL
+SELECT 'relation acl ' || c.oid::regclass || ' ' || COALESCE(c.relacl::text, 'default') || ' rls=' || c.relrowsecurity || '/' || c.relforcerowsecurity
+  FROM pg_class c WHERE c.relnamespace = 'tenant'::regnamespace
+UNION ALL
+SELECT 'schema acl ' || COALESCE(nspacl::text, 'default') FROM pg_namespace WHERE nspname = 'tenant'
+UNION ALL
+SELECT 'config table ' || unnest(extconfig)::regclass FROM pg_extension WHERE extname = 'pg_tenant'
 ORDER BY 1;
