@@ -30,7 +30,7 @@ check "quota: the 6th doc is refused" 1 "$(as_role dump_app dst -c "SELECT tenan
 check "quota: after a delete one more fits" inserted "$(as_role dump_app dst -c "SELECT tenant.set('acme') IS NULL" -c "DELETE FROM app.docs WHERE id = 1" -c "INSERT INTO app.docs VALUES (6, 'x') RETURNING 'inserted'" | tail -1)"
 check "quota: restored monthly usage continues (7 of 100 used, one more leaves 92)" 92 "$(as_role dump_app dst -c "SELECT tenant.set('acme') IS NULL" -c "SELECT tenant.consume('calls')" | tail -1)"
 check "suspension survives: globex cannot write" 1 "$(as_role dump_app dst -c "SELECT tenant.set('globex') IS NULL" -c "INSERT INTO app.docs VALUES (101, 'x')" | grep -c 'is suspended')"
-check "schema tenant: initech sees its 2 items through its search_path" "tenant_initech, \"\$user\", public|2" \
+check "schema tenant: initech sees its 2 items through its search_path" "tenant_initech, \"\$user\", public, pg_temp|2" \
   "$(as_role dump_app dst -c "SELECT tenant.set('initech') IS NULL" -c "SHOW search_path" -c "SELECT count(*) FROM items" | tail -2 | paste -sd'|')"
 check "schema tenant: acme sees none of initech's items" 0 "$(as_role dump_app dst -c "SELECT tenant.set('acme') IS NULL" -c "SELECT count(*) FROM tenant_initech.items" | tail -1)"
 check "schema tenant: the restored sequence continues (next id 3)" 3 "$(as_role dump_app dst -c "SELECT tenant.set('initech') IS NULL" -c "INSERT INTO items (name) VALUES ('desk') RETURNING id" | tail -1)"

@@ -2,6 +2,8 @@
 CREATE EXTENSION pg_tenant;
 CREATE ROLE pool_app LOGIN;
 SELECT tenant.grant_gateway('pool_app');
+-- Metered without a limit: a resource no plan names is not metered.
+SELECT tenant.alter_plan('default', '{"calls": {"limit": -1}}');
 SELECT count(tenant.create('t' || g)) FROM generate_series(1, 20) g;
 CREATE TABLE items (id bigserial PRIMARY KEY, val int NOT NULL);
 SELECT tenant.protect('items');
