@@ -21,25 +21,28 @@ CREATE TABLE iso.logs (id int, at date NOT NULL, tenant_id uuid NOT NULL DEFAULT
 CREATE TABLE iso.logs_2025 PARTITION OF iso.logs FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
 CREATE TABLE iso.logs_2026 PARTITION OF iso.logs FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 CREATE TABLE iso.big (n int);
+CREATE TABLE iso.docs (id int, body text, tenant_id uuid NOT NULL DEFAULT tenant.current());
+CREATE TABLE iso.docs_archived (archived_at date) INHERITS (iso.docs);
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA iso TO iso_app, iso_acme_user;
 RESET ROLE;
 SELECT tenant.protect('iso.items');
 SELECT tenant.protect('iso.logs');
 SELECT tenant.protect('iso.big');
+SELECT tenant.protect('iso.docs');
 -- Rows for both tenants, written as the superuser acting as each.
 SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
 INSERT INTO iso.items VALUES (1, 'acme anvil'), (2, 'acme rocket');
 INSERT INTO iso.logs (id, at) VALUES (1, '2025-05-01'), (2, '2026-05-01');
 INSERT INTO iso.big SELECT g FROM generate_series(1, 30000) g;
+INSERT INTO iso.docs (id, body) VALUES (1, 'acme doc');
+INSERT INTO iso.docs_archived (id, body, archived_at) VALUES (2, 'acme archived', '2025-03-01');
 SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
 INSERT INTO iso.items VALUES (3, 'globex widget');
 INSERT INTO iso.logs (id, at) VALUES (3, '2025-06-01');
 INSERT INTO iso.big SELECT g FROM generate_series(1, 20000) g;
+INSERT INTO iso.docs_archived (id, body, archived_at) VALUES (3, 'globex archived', '2025-04-01');
 SELECT tenant.reset();
-ANALYZE iso.items, iso.logs, iso.big;
--- Connection strings for the PGOPTIONS route, built while we may read the registry.
-SELECT format('dbname=pg_tenant_regress user=iso_app options=''-c pg_tenant.tenant_id=%s''', :'globex') AS spoof_options \gset
-SELECT 'dbname=pg_tenant_regress user=iso_app options=''''' AS plain_app \gset
+ANALYZE iso.items, iso.logs, iso.big, iso.docs, iso.docs_archived;
 -- dblink's second session needs the server's socket and port.
 SELECT format('host=%s port=%s dbname=pg_tenant_regress user=iso_app', :'HOST', :'PORT') AS app_conninfo \gset
 
@@ -52,6 +55,7 @@ SELECT test.try($$SELECT count(*) FROM iso.items$$);
 SELECT test.try($$INSERT INTO iso.items VALUES (9, 'no tenant')$$);
 SELECT test.try($$DELETE FROM iso.items$$);
 SELECT test.try($$SELECT count(*) FROM iso.logs_2025$$);
+SELECT test.try($$SELECT count(*) FROM iso.docs_archived$$);
 
 SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
 SELECT id, name, tenant_id = :'acme' AS is_acme FROM iso.items ORDER BY id;
@@ -59,9 +63,14 @@ SELECT id, at FROM iso.logs ORDER BY id;
 -- Partitions queried directly are filtered the same way.
 SELECT id FROM iso.logs_2025 ORDER BY id;
 SELECT id FROM iso.logs_2026 ORDER BY id;
+-- So are inheritance children: each tenant reads its own rows of the child and the parent.
+SELECT id, body FROM iso.docs_archived ORDER BY id;
+SELECT id, body FROM iso.docs ORDER BY id;
 SELECT tenant.set('iso-globex') IS NOT NULL AS ok;
 SELECT id, name FROM iso.items ORDER BY id;
 SELECT id FROM iso.logs_2025 ORDER BY id;
+SELECT id, body FROM iso.docs_archived ORDER BY id;
+SELECT id, body FROM iso.docs ORDER BY id;
 
 -- Writes cannot reach another tenant.
 SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
@@ -73,6 +82,15 @@ DELETE FROM iso.items WHERE id = 3;                  -- same
 SELECT test.try($$INSERT INTO iso.items VALUES (3, 'collide') ON CONFLICT (id) DO UPDATE SET name = 'taken over'$$);
 SELECT test.try(format($$INSERT INTO iso.logs (id, at, tenant_id) VALUES (7, '2025-01-02', %L)$$, :'globex'));
 SELECT test.try(format($$INSERT INTO iso.logs_2025 (id, at, tenant_id) VALUES (7, '2025-01-02', %L)$$, :'globex'));
+-- The same through a partition and an inheritance child written directly: globex's rows there
+-- are not matched, and a row for globex is refused.
+UPDATE iso.logs_2025 SET id = 99 WHERE id = 3 RETURNING id;
+DELETE FROM iso.logs_2025 WHERE id = 3 RETURNING id;
+UPDATE iso.docs_archived SET body = 'stolen' WHERE id = 3 RETURNING id;
+DELETE FROM iso.docs_archived WHERE id = 3 RETURNING id;
+SELECT test.try(format($$INSERT INTO iso.docs_archived (id, body, tenant_id) VALUES (7, 'forged', %L)$$, :'globex'));
+SELECT test.try(format($$UPDATE iso.docs_archived SET tenant_id = %L WHERE id = 2$$, :'globex'));
+INSERT INTO iso.docs_archived (id, body) VALUES (4, 'acme archived later') RETURNING id, tenant_id = :'acme' AS stamped_acme;
 
 -- Spoofing the parameter.
 SELECT test.try(format($$SET pg_tenant.tenant_id = %L$$, :'globex'));
@@ -159,27 +177,33 @@ SELECT test.try($$MERGE INTO iso.items t USING (VALUES (3, 'merged')) s(id, name
                   WHEN MATCHED THEN UPDATE SET name = s.name$$);
 SELECT test.try(format($$MERGE INTO iso.items t USING (VALUES (7, 'merged')) s(id, name) ON t.id = s.id
                   WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.name, %L)$$, :'globex'));
--- A planted operator earlier in search_path does not capture pg_tenant's own checks: with
--- "=" on uuid returning true for everything, this role still may not act as globex, and the
--- policy still filters.
-CREATE FUNCTION iso_scratch.always(uuid, uuid) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+-- A planted operator earlier in search_path does not capture pg_tenant's own lookups. The
+-- operator, and the role's search_path putting it first, are in place before a new session
+-- starts, so every lookup pg_tenant makes in that session (the tenant by slug, who may act as
+-- it: nothing is cached yet) runs under the hostile path. "=" on uuid is true for everything
+-- there, and says so with a NOTICE whenever it runs: it must never run for pg_tenant.
+CREATE FUNCTION iso_scratch.always(uuid, uuid) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN RAISE NOTICE 'planted uuid = uuid ran as %', current_user; RETURN true; END $$;
 CREATE OPERATOR iso_scratch.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = iso_scratch.always);
-SET search_path = iso_scratch, pg_catalog, public;
+ALTER ROLE iso_acme_user SET search_path = iso_scratch, pg_catalog, public;
+\c - iso_acme_user
+SHOW search_path;
 SELECT '00000000-0000-0000-0000-000000000000'::uuid = '11111111-1111-1111-1111-111111111111'::uuid AS planted_operator_works;
+-- The refusal reads pg_tenant's registry (the tenant, gateways, access grants) here, under the
+-- planted path: counted by the scans this transaction makes of those tables (a session that had
+-- already looked the tenant up would read nothing, and prove nothing).
+BEGIN;
+SELECT sum(seq_scan + coalesce(idx_scan, 0)) AS registry_scans FROM pg_stat_xact_user_tables
+ WHERE relid IN ('tenant.tenants'::regclass, 'tenant.gateways'::regclass, 'tenant.tenant_access'::regclass) \gset
 SELECT test.try($$SELECT tenant.set('iso-globex')$$);
-SELECT count(*) AS still_acme_items FROM iso.items;
-RESET search_path;
-
--- PGOPTIONS at connect time: the value is discarded when the library loads.
-\c :spoof_options
-SELECT current_user, tenant.current(true) IS NULL AS not_spoofed;
-SHOW pg_tenant.tenant_id;
-SELECT test.try($$SELECT count(*) FROM iso.items$$);
--- A placeholder SET before the library is loaded: discarded too.
-\c :plain_app
-SET pg_tenant.tenant_id = 'forged-before-load';
-SELECT tenant.current(true) IS NULL AS placeholder_discarded;
-SHOW pg_tenant.tenant_id;
+SELECT sum(seq_scan + coalesce(idx_scan, 0)) > :registry_scans AS refusal_read_the_registry_here FROM pg_stat_xact_user_tables
+ WHERE relid IN ('tenant.tenants'::regclass, 'tenant.gateways'::regclass, 'tenant.tenant_access'::regclass);
+SELECT tenant.current(true) IS NULL AS still_no_tenant;
+SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
+SELECT id, name FROM iso.items ORDER BY id;
+SELECT id, body FROM iso.docs_archived ORDER BY id;
+COMMIT;
+ALTER ROLE iso_acme_user RESET search_path;
 
 -- ===== As the tables' owner: FORCE ROW LEVEL SECURITY filters the owner too =====
 \c - iso_owner
@@ -192,12 +216,8 @@ SELECT test.try($$TRUNCATE iso.logs_2025$$);
 
 -- ===== Suspension, including a session that is already connected =====
 \c - postgres
--- ALTER ROLE ... SET made before the library is loaded in this backend is accepted as a
--- placeholder, and discarded at the next login.
-ALTER ROLE iso_app SET pg_tenant.tenant_id = 'a-role-default';
+-- (A role default naming the tenant, made before the library is loaded: 16_startup_options.sql.)
 SELECT dblink_connect('app', :'app_conninfo');
-SELECT * FROM dblink('app', 'SELECT tenant.current(true) IS NULL') AS t(role_default_discarded boolean);
-ALTER ROLE iso_app RESET pg_tenant.tenant_id;
 SELECT * FROM dblink('app', 'SELECT tenant.set(''iso-acme'') IS NOT NULL') AS t(ok boolean);
 SELECT dblink_exec('app', 'INSERT INTO iso.items VALUES (10, ''before suspend'')');
 SELECT tenant.suspend('iso-acme', 'payment failed');
@@ -229,6 +249,9 @@ SELECT count(*) AS globex_items_readable FROM iso.items;
 SELECT tenant.resume('iso-globex');
 
 -- Totals as a superuser (which bypasses row-level security): nothing leaked or lost, and
--- globex's row 3 survived every attempt (UPDATE, DELETE, ON CONFLICT, MERGE) from acme.
+-- globex's row 3 survived every attempt (UPDATE, DELETE, ON CONFLICT, MERGE) from acme, in the
+-- partition and in the inheritance child too.
 SELECT id, name FROM iso.items WHERE id = 3;
 SELECT t.slug, count(*) FROM iso.items i JOIN tenant.tenants t ON t.id = i.tenant_id GROUP BY t.slug ORDER BY t.slug;
+SELECT id, at, tenant_id = :'globex' AS globex_row FROM iso.logs_2025 ORDER BY id;
+SELECT id, body, tenant_id = :'globex' AS globex_row FROM iso.docs_archived ORDER BY id;

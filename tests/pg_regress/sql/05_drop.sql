@@ -3,10 +3,15 @@
 -- with the same slug sees none of the old data.
 \set SHOW_CONTEXT never
 CREATE SCHEMA shop;
-CREATE TABLE shop.customers (id int PRIMARY KEY, name text);
-CREATE TABLE shop.orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES shop.customers (id));
-CREATE TABLE shop.order_lines (order_id int NOT NULL REFERENCES shop.orders (id), sku text);
-CREATE TABLE shop.payments (id int, paid_on date NOT NULL, order_id int REFERENCES shop.orders (id))
+-- Foreign keys between protected tables pair the tenant columns (protect() refuses them
+-- otherwise, below); protect() makes each tenant_id NOT NULL DEFAULT tenant.current().
+CREATE TABLE shop.customers (id int PRIMARY KEY, name text, tenant_id uuid, UNIQUE (tenant_id, id));
+CREATE TABLE shop.orders (id int PRIMARY KEY, customer_id int NOT NULL, tenant_id uuid, UNIQUE (tenant_id, id),
+                          FOREIGN KEY (tenant_id, customer_id) REFERENCES shop.customers (tenant_id, id));
+CREATE TABLE shop.order_lines (order_id int NOT NULL, sku text, tenant_id uuid,
+                               FOREIGN KEY (tenant_id, order_id) REFERENCES shop.orders (tenant_id, id));
+CREATE TABLE shop.payments (id int, paid_on date NOT NULL, order_id int, tenant_id uuid,
+                            FOREIGN KEY (tenant_id, order_id) REFERENCES shop.orders (tenant_id, id))
     PARTITION BY RANGE (paid_on);
 CREATE TABLE shop.payments_2026 PARTITION OF shop.payments FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 -- Protected in an order unrelated to the foreign keys.
@@ -14,6 +19,17 @@ SELECT tenant.protect('shop.order_lines');
 SELECT tenant.protect('shop.customers');
 SELECT tenant.protect('shop.payments');
 SELECT tenant.protect('shop.orders');
+
+-- A foreign key to a protected table without the tenant columns: protect() refuses it (42830;
+-- referential checks and cascades bypass row security) and changes nothing.
+CREATE TABLE shop.returns (order_id int REFERENCES shop.orders (id), reason text);
+SELECT test.try($$SELECT tenant.protect('shop.returns')$$);
+SELECT (SELECT count(*) FROM tenant.protected_tables WHERE table_name = 'shop.returns'::regclass) AS protected,
+       (SELECT count(*) FROM pg_attribute WHERE attrelid = 'shop.returns'::regclass AND attname = 'tenant_id') AS tenant_columns,
+       (SELECT count(*) FROM pg_policy WHERE polrelid = 'shop.returns'::regclass) AS policies,
+       (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.returns'::regclass AND NOT tgisinternal) AS triggers,
+       (SELECT relrowsecurity OR relforcerowsecurity FROM pg_class WHERE oid = 'shop.returns'::regclass) AS row_security;
+DROP TABLE shop.returns;
 
 SELECT tenant.create('drop-me') AS doomed \gset
 SELECT tenant.create('keep-me') AS kept \gset

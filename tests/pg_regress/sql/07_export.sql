@@ -2,8 +2,10 @@
 \set SHOW_CONTEXT never
 CREATE SCHEMA crm;
 CREATE TABLE crm.contacts (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL,
-                           tags text[], meta jsonb, born date, upper_name text GENERATED ALWAYS AS (upper(name)) STORED);
-CREATE TABLE crm.notes (contact_id int REFERENCES crm.contacts (id), body text, at timestamptz);
+                           tags text[], meta jsonb, born date, upper_name text GENERATED ALWAYS AS (upper(name)) STORED,
+                           tenant_id uuid, UNIQUE (tenant_id, id));
+CREATE TABLE crm.notes (contact_id int, body text, at timestamptz, tenant_id uuid,
+                        FOREIGN KEY (tenant_id, contact_id) REFERENCES crm.contacts (tenant_id, id));
 SELECT tenant.protect('crm.contacts');
 SELECT tenant.protect('crm.notes');
 SELECT tenant.attach_quota('crm.contacts', 'contacts');

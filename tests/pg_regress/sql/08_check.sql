@@ -29,6 +29,7 @@ DROP POLICY tenant_isolation ON shop.customers;                                 
 CREATE TABLE shop.events_2027 PARTITION OF shop.events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01'); -- new partition
 CREATE TABLE shop.refunds (id int, tenant_id uuid NOT NULL, order_id int UNIQUE);
 SELECT tenant.protect('shop.refunds');
+-- (protect() refuses a foreign key between protected tables without the tenant column: added after.)
 ALTER TABLE shop.refunds ADD FOREIGN KEY (order_id) REFERENCES shop.refunds (order_id); -- FK without tenant
 DROP INDEX shop.refunds_tenant_id_idx;                                                    -- no tenant index
 CREATE VIEW shop.all_orders AS SELECT * FROM shop.orders;                                 -- definer-rights view

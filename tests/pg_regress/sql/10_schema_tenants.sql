@@ -48,6 +48,9 @@ SET client_min_messages = warning;
 SHOW search_path;
 -- No tenant: a tenant schema fails closed.
 SELECT test.try($$SELECT count(*) FROM tenant_st_acme.projects$$);
+-- globex's first row, there before acme looks at globex's schema below.
+SELECT tenant.set('st-globex') IS NOT NULL AS set;
+INSERT INTO tenant_st_globex.projects (name) VALUES ('g1');
 SELECT tenant.set('st-acme') IS NOT NULL AS set;
 SHOW search_path;
 INSERT INTO projects (name) VALUES ('alpha'), ('beta');
@@ -56,16 +59,20 @@ SELECT name FROM projects ORDER BY id;
 -- The count quota came with the template's triggers.
 SELECT test.try($$INSERT INTO projects (name) VALUES ('gamma')$$);
 SELECT allowed, used, "limit" FROM tenant.check_quota('projects');
--- Another tenant's schema: no row visible, none written, none changed, no TRUNCATE.
+-- Another tenant's schema, which holds a row: no row visible, none written, none changed, no
+-- TRUNCATE.
 SELECT count(*) AS globex_rows_seen FROM tenant_st_globex.projects;
+SELECT id, name FROM tenant_st_globex.projects;
+UPDATE tenant_st_globex.projects SET name = 'hijacked' RETURNING id;
+DELETE FROM tenant_st_globex.projects RETURNING id;
 SELECT test.try($$INSERT INTO tenant_st_globex.projects (name) VALUES ('intruder')$$);
 SELECT test.try($$TRUNCATE tenant_st_globex.files$$);
 SELECT test.try($$TRUNCATE files$$);
 -- Switching tenants switches the schema on the search_path (never both).
 SELECT tenant.set('st-globex') IS NOT NULL AS set;
 SHOW search_path;
-SELECT count(*) AS globex_projects FROM projects;
-INSERT INTO projects (name) VALUES ('g1');
+-- globex's row is intact, and nothing of acme's is here.
+SELECT name FROM projects ORDER BY id;
 UPDATE tenant_st_acme.projects SET name = 'hijacked';
 DELETE FROM tenant_st_acme.files;
 -- Another tenant's schema put on the path by hand is taken off too.

@@ -98,21 +98,8 @@ SELECT body FROM tok_notes;
 COMMIT;
 SELECT body FROM tok_notes;
 
--- At connect time, in the connection's options: verified when the library loads (the first
--- pg_tenant call); a bad token is discarded with a WARNING and the session has no tenant.
-SELECT format('dbname=%s user=tok_app options=''-c pg_tenant.token=%s''', current_database(),
-              test.jwt(test.claims('tok-acme', 12), :secret)) AS good_token_conninfo,
-       format('dbname=%s user=tok_app options=''-c pg_tenant.token=%s''', current_database(),
-              test.jwt(test.claims('tok-acme', 12), 'another-secret-0123456789-0123456789')) AS bad_token_conninfo,
-       format('dbname=%s user=postgres options=''''', current_database()) AS plain_postgres \gset
-\c :good_token_conninfo
-SET client_min_messages = warning;
-SELECT body FROM tok_notes;
-\c :bad_token_conninfo
-SELECT tenant.current(true) IS NULL AS no_tenant;
-SELECT test.try($$SELECT count(*) FROM tok_notes$$);
--- (psql's \c keeps the last connection's options: drop them.)
-\c :plain_postgres
+-- A token in the connection's startup options: 16_startup_options.sql (what it gets depends on
+-- whether the library is preloaded).
 
 -- Lock: afterwards only a newer token changes the tenant, not tenant.set by a gateway role.
 \c - postgres
