@@ -81,10 +81,12 @@ fn authorize(key: Option<&str>, local: bool) -> Tenant {
 }
 
 /// Makes `t` the session's tenant (or the transaction's, `local`), with its schema on the
-/// search_path for a schema tenant. The caller has checked that it may.
-pub fn enter(t: &Tenant, local: bool) {
+/// search_path for a schema tenant, until `exp` when a token chose it. The caller has checked
+/// that it may.
+pub fn enter(t: &Tenant, local: bool, exp: Option<i64>) {
     let previous = gucs::set_tenant();
     gucs::apply(&t.id.to_string(), local);
+    gucs::apply_context_expiry(exp, local);
     crate::schemas::apply_search_path(previous, Some(t), local);
 }
 
@@ -101,7 +103,7 @@ fn set(tenant: Option<&str>) -> pgrx::Uuid {
     guarded(|| {
         crate::tokens::refuse_if_locked();
         let t = authorize(tenant, false);
-        enter(&t, false);
+        enter(&t, false, None);
         t.id
     })
 }
@@ -122,7 +124,7 @@ fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
         if !unsafe { pg_sys::IsTransactionBlock() } {
             warning!("tenant.set_local() outside a transaction block lasts only until the end of this statement");
         }
-        enter(&t, true);
+        enter(&t, true, None);
         t.id
     })
 }
@@ -141,6 +143,7 @@ fn reset() {
         crate::tokens::refuse_if_locked();
         let previous = gucs::set_tenant();
         gucs::apply("", false);
+        gucs::apply_context_expiry(None, false);
         crate::schemas::apply_search_path(previous, None, false);
     })
 }
@@ -167,6 +170,13 @@ fn current(missing_ok: Option<bool>) -> Option<pgrx::Uuid> {
 thread_local! {
     /// Cursors declared WITH HOLD in the current transaction.
     static HOLDABLE: std::cell::RefCell<Vec<std::ffi::CString>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The library was loaded in this transaction: cursors declared before it are not in HOLDABLE.
+    static CHECK_ALL_HOLDABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called when the library loads inside a transaction (see lib.rs).
+pub fn check_all_holdable_cursors_at_next_commit() {
+    CHECK_ALL_HOLDABLE.with(|c| c.set(true));
 }
 
 /// Whether a tenant context (tenant.set, set_local, set_token or the token parameter) is in force.
@@ -190,13 +200,29 @@ pub fn declaring_holdable_cursor(name: &std::ffi::CStr) {
 /// At commit, a holdable cursor of this transaction is materialized with the context then in
 /// force; if there is one, the commit fails (and the cursor goes with the transaction).
 pub fn holdable_cursors_at_commit() {
-    let names = HOLDABLE.with(|h| std::mem::take(&mut *h.borrow_mut()));
-    if names.is_empty() {
+    let mut names = HOLDABLE.with(|h| std::mem::take(&mut *h.borrow_mut()));
+    let check_all = CHECK_ALL_HOLDABLE.with(|c| c.replace(false));
+    if names.is_empty() && !check_all {
         return;
     }
     guarded(|| {
         if !in_tenant_context() {
             return;
+        }
+        if check_all {
+            // Commit processing has no snapshot of its own; the catalog read needs one.
+            unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot()) };
+            let all = crate::owner::read_one::<Vec<String>>(
+                "SELECT pg_catalog.array_agg(name) FROM pg_catalog.pg_cursors
+                  WHERE is_holdable AND creation_time OPERATOR(pg_catalog.>=) pg_catalog.now()",
+                &[],
+            );
+            unsafe { pg_sys::PopActiveSnapshot() };
+            names.extend(
+                all.unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|n| std::ffi::CString::new(n).ok()),
+            );
         }
         for name in names {
             let portal = unsafe { pg_sys::GetPortalByName(name.as_ptr()) };
@@ -210,14 +236,28 @@ pub fn holdable_cursors_at_commit() {
 /// The transaction ended: its cursor list goes with it.
 pub fn forget_holdable_cursors() {
     HOLDABLE.with(|h| h.borrow_mut().clear());
+    CHECK_ALL_HOLDABLE.with(|c| c.set(false));
 }
 
 /// `SET pg_tenant.token` for the session: refused to a role granted transaction_only (SET LOCAL
-/// is its form).
+/// is its form). Any other path to a session-level value (set_config(), role defaults,
+/// connection options) is refused where the token is used (tokens::parameter_tenant).
 pub fn setting_session_token() {
     guarded(|| {
         if transaction_only_role() {
             TenantError::TransactionOnly(role_name(current_role())).raise();
         }
     })
+}
+
+/// `SET [LOCAL] pg_tenant.token FROM CURRENT`: refused (it would make a value committed earlier,
+/// perhaps another client's behind a pooler, look set by this transaction).
+pub fn setting_token_from_current() {
+    guarded(|| TenantError::TokenFromCurrent.raise())
+}
+
+/// `RESET ALL` or `DISCARD ALL`: a pooler's reset ends a session lock (with the statement's
+/// transaction; a rollback keeps it).
+pub fn resetting_all() {
+    gucs::end_lock();
 }

@@ -143,6 +143,8 @@ pub enum TenantError {
     TransactionOnly(String),
     /// A cursor WITH HOLD that would keep a tenant's rows past the tenant's context.
     HoldableCursor(String),
+    /// `SET pg_tenant.token FROM CURRENT`.
+    TokenFromCurrent,
 }
 
 impl TenantError {
@@ -182,7 +184,7 @@ impl TenantError {
             TenantError::Token(e) => e.sqlstate(),
             TenantError::SessionLocked | TenantError::NotSuperuser(_) => INSUFFICIENT_PRIVILEGE,
             TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
-            TenantError::TokenParameterSet => CANT_CHANGE_PARAMETER,
+            TenantError::TokenParameterSet | TenantError::TokenFromCurrent => CANT_CHANGE_PARAMETER,
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
             TenantError::TransactionOnly(_) => INSUFFICIENT_PRIVILEGE,
             TenantError::CrossTenantForeignKey { .. } => INVALID_FOREIGN_KEY,
@@ -272,6 +274,9 @@ impl TenantError {
             TenantError::HoldableCursor(name) => format!(
                 "cursor \"{name}\" cannot be WITH HOLD while a tenant context is in force"
             ),
+            TenantError::TokenFromCurrent => {
+                "parameter \"pg_tenant.token\" cannot be set FROM CURRENT".into()
+            }
             TenantError::CloneUnsupported { schema, objects } => format!(
                 "schema \"{schema}\" holds {} object(s) clone_schema cannot reproduce",
                 objects.len()
@@ -325,6 +330,7 @@ impl TenantError {
                 "tenant.set_token(..., lock => true) was called: only a newer token can change the tenant.".into(),
             ),
             TenantError::TokenParameterSet => Some("RESET pg_tenant.token first.".into()),
+            TenantError::TokenFromCurrent => Some("Set the token itself: SET LOCAL pg_tenant.token = '<jwt>' or tenant.set_token($1, local => true).".into()),
             TenantError::CrossTenantForeignKey { fix, .. } => Some(format!(
                 "Make it a composite key over the tenant columns: {fix}"
             )),

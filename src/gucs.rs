@@ -14,23 +14,24 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::error::{packed_sqlstate, sqlstate};
+use crate::txn_cell::TxCell;
 
 pub const TENANT_GUC: &CStr = c"pg_tenant.tenant_id";
 
 /// The C string PostgreSQL keeps for the parameter (PostgreSQL owns the memory).
 static mut TENANT_GUC_VALUE: *mut c_char = std::ptr::null_mut();
 
-/// `pg_tenant.session_lock`: set by `tenant.set_token(..., lock => true)` as `<tenant id>:<iat>`.
-/// A parameter (hidden from SHOW ALL) so that it rolls back with its transaction or savepoint
-/// like the tenant it locks, and ends with `RESET ALL`/`DISCARD ALL` (poolers' reset) alone.
-pub const LOCK_GUC: &CStr = c"pg_tenant.session_lock";
-static mut LOCK_GUC_VALUE: *mut c_char = std::ptr::null_mut();
-
 thread_local! {
     /// The parsed value, refreshed by the assign hook, so `tenant.current()` does no parsing.
     static CURRENT: std::cell::Cell<Option<[u8; 16]>> = const { std::cell::Cell::new(None) };
-    /// The parsed session lock: the locked tenant and the iat of the token that locked it.
-    static LOCK: std::cell::Cell<Option<([u8; 16], i64)>> = const { std::cell::Cell::new(None) };
+    /// The session lock of tenant.set_token(..., lock => true): the locked tenant and the iat of
+    /// the token that locked it. Not a parameter: RESET and set_config(..., NULL) reach a
+    /// parameter without its check hook. It rolls back with its transaction or savepoint like the
+    /// tenant it locks, and ends only with a newer token, RESET ALL or DISCARD ALL.
+    static LOCK: RefCell<TxCell<Option<([u8; 16], i64)>>> = const { RefCell::new(TxCell::none()) };
+    /// The `exp` of the token that chose the tenant (tenant.set_token), scoped like the tenant:
+    /// once it passes, the tenant it chose is no longer in force.
+    static CONTEXT_EXP: RefCell<TxCell<Option<i64>>> = const { RefCell::new(TxCell::none()) };
     /// A (parameter, value) pg_tenant is about to apply; that parameter's check hook consumes it.
     static AUTHORIZED: RefCell<Option<(&'static CStr, String)>> = const { RefCell::new(None) };
 }
@@ -49,18 +50,6 @@ pub fn init() {
             Some(assign_tenant_guc),
             None,
         );
-        pg_sys::DefineCustomStringVariable(
-            LOCK_GUC.as_ptr(),
-            c"The tenant token that locked the session (set by tenant.set_token(..., lock => true)).".as_ptr(),
-            c"Only tenant.set_token() changes it; RESET ALL and DISCARD ALL end the lock.".as_ptr(),
-            &raw mut LOCK_GUC_VALUE,
-            c"".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            (pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_NO_SHOW_ALL | pg_sys::GUC_DISALLOW_IN_FILE | pg_sys::GUC_DISALLOW_IN_AUTO_FILE) as c_int,
-            Some(check_lock_guc),
-            Some(assign_lock_guc),
-            None,
-        );
         crate::tokens::init();
         // Drops any other "pg_tenant.*" placeholder and refuses new ones.
         #[cfg(not(any(feature = "pg13", feature = "pg14")))]
@@ -72,7 +61,13 @@ pub fn init() {
 /// per token, see tokens.rs), else the one tenant.set()/set_local()/set_token() chose.
 #[inline]
 pub fn current_tenant() -> Option<pgrx::Uuid> {
-    crate::tokens::parameter_tenant().or_else(set_tenant)
+    if let Some(id) = crate::tokens::parameter_tenant() {
+        return Some(id);
+    }
+    let id = set_tenant()?;
+    // A tenant chosen by a token lasts no longer than the token.
+    crate::tokens::refuse_if_expired(context_expiry());
+    Some(id)
 }
 
 /// The tenant chosen by tenant.set()/set_local()/set_token(), or None. No SPI, no catalog access.
@@ -84,8 +79,18 @@ pub fn set_tenant() -> Option<pgrx::Uuid> {
 /// The tenant and token iat the session is locked to (tenant.set_token(..., lock => true)).
 #[inline]
 pub fn session_lock() -> Option<(pgrx::Uuid, i64)> {
-    LOCK.with(|l| l.get())
+    LOCK.with(|l| *l.borrow().get())
         .map(|(id, iat)| (pgrx::Uuid::from_bytes(id), iat))
+}
+
+/// The `exp` of the token that chose the current tenant, if a token did.
+#[inline]
+pub fn context_expiry() -> Option<i64> {
+    CONTEXT_EXP.with(|e| *e.borrow().get())
+}
+
+fn nest_level() -> i32 {
+    unsafe { pg_sys::GetCurrentTransactionNestLevel() }
 }
 
 /// Applies `value` (a canonical uuid, or "" for none) through PostgreSQL's GUC machinery, so that
@@ -96,10 +101,29 @@ pub fn apply(value: &str, local: bool) {
 
 /// Locks the session to `lock` (tenant, iat), or unlocks it (None), with the scope of `local`.
 pub fn apply_lock(lock: Option<(pgrx::Uuid, i64)>, local: bool) {
-    let value = lock
-        .map(|(id, iat)| format!("{id}:{iat}"))
-        .unwrap_or_default();
-    apply_authorized(LOCK_GUC, &value, local);
+    let value = lock.map(|(id, iat)| (*id.as_bytes(), iat));
+    LOCK.with(|l| l.borrow_mut().set(value, local, nest_level()));
+}
+
+/// RESET ALL or DISCARD ALL (a pooler's reset): the session lock ends (at commit).
+pub fn end_lock() {
+    LOCK.with(|l| l.borrow_mut().set(None, false, nest_level()));
+}
+
+/// Records the `exp` of the token that chose the tenant just applied (None: not a token).
+pub fn apply_context_expiry(exp: Option<i64>, local: bool) {
+    CONTEXT_EXP.with(|e| e.borrow_mut().set(exp, local, nest_level()));
+}
+
+/// Transaction events for the session lock and the context expiry (from the xact callbacks).
+pub fn on_xact(committed: bool) {
+    LOCK.with(|l| l.borrow_mut().on_xact(committed));
+    CONTEXT_EXP.with(|e| e.borrow_mut().on_xact(committed));
+}
+
+pub fn on_subxact(committed: bool, level: i32) {
+    LOCK.with(|l| l.borrow_mut().on_subxact(committed, level));
+    CONTEXT_EXP.with(|e| e.borrow_mut().on_subxact(committed, level));
 }
 
 /// Sets one of pg_tenant's guarded parameters to a value pg_tenant authorized; their check hooks
@@ -227,42 +251,31 @@ unsafe extern "C-unwind" fn assign_tenant_guc(newval: *const c_char, _extra: *mu
     CURRENT.with(|c| c.set(parsed));
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn check_lock_guc(
-    newval: *mut *mut c_char,
-    _extra: *mut *mut c_void,
-    source: pg_sys::GucSource::Type,
-) -> bool {
-    let value = if newval.is_null() || (*newval).is_null() {
-        String::new()
-    } else {
-        CStr::from_ptr(*newval).to_string_lossy().into_owned()
-    };
-    if pg_sys::InitializingParallelWorker || take_authorized(LOCK_GUC, &value) {
-        return true;
-    }
-    // The boot value; RESET of the parameter alone never unlocks a locked session.
-    if source == pg_sys::GucSource::PGC_S_DEFAULT && value.is_empty() && session_lock().is_none() {
-        return true;
-    }
-    pg_sys::GUC_check_errcode(packed_sqlstate(sqlstate::CANT_CHANGE_PARAMETER));
-    pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(
-        c"parameter \"pg_tenant.session_lock\" can only be changed by tenant.set_token()".as_ptr(),
-    );
-    pg_sys::GUC_check_errhint_string =
-        pg_sys::pstrdup(c"RESET ALL or DISCARD ALL end a session lock.".as_ptr());
-    false
+/// Whether parameter `name` was changed in the current transaction and the change is still in
+/// force: PostgreSQL keeps a stack entry for each change until its transaction or savepoint
+/// ends (a value committed earlier has none).
+pub fn changed_in_this_transaction(name: &CStr) -> bool {
+    let record = find_parameter(name);
+    !record.is_null() && unsafe { !(*record).stack.is_null() }
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn assign_lock_guc(newval: *const c_char, _extra: *mut c_void) {
-    let parsed = if newval.is_null() {
-        None
-    } else {
-        CStr::from_ptr(newval).to_str().ok().and_then(|s| {
-            let (id, iat) = s.split_once(':')?;
-            Some((*uuid::Uuid::parse_str(id).ok()?.as_bytes(), iat.parse::<i64>().ok()?))
-        })
-    };
-    LOCK.with(|l| l.set(parsed));
+/// PostgreSQL's record of a parameter (null if there is none).
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+fn find_parameter(name: &CStr) -> *mut pg_sys::config_generic {
+    unsafe {
+        let vars = pg_sys::get_guc_variables();
+        let n = pg_sys::GetNumConfigOptions();
+        for i in 0..n.max(0) as usize {
+            let var = *vars.add(i);
+            if !var.is_null() && !(*var).name.is_null() && CStr::from_ptr((*var).name) == name {
+                return var;
+            }
+        }
+        std::ptr::null_mut()
+    }
+}
+
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+fn find_parameter(name: &CStr) -> *mut pg_sys::config_generic {
+    unsafe { pg_sys::find_option(name.as_ptr(), false, true, pg_sys::ERROR as c_int) }
 }

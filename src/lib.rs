@@ -21,6 +21,7 @@ mod row_counter;
 mod schemas;
 mod shared_counters;
 mod tokens;
+mod txn_cell;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -37,6 +38,11 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     cache::init();
     row_counter::init();
+    // Loaded in the middle of a transaction (not preloaded): a cursor WITH HOLD may have been
+    // declared before the utility hook was installed; the first commit checks every one.
+    if unsafe { pgrx::pg_sys::IsTransactionState() } {
+        context::check_all_holdable_cursors_at_next_commit();
+    }
 }
 
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

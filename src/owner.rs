@@ -18,11 +18,10 @@ pub fn extension_owner() -> pg_sys::Oid {
     if let Some(owner) = OWNER.with(|o| o.get()) {
         return owner;
     }
-    let owner = Spi::get_one::<pg_sys::Oid>(
+    let owner = read_one::<pg_sys::Oid>(
         "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_tenant'",
+        &[],
     )
-    .ok()
-    .flatten()
     .unwrap_or_else(|| error!("pg_tenant: the extension is not installed in this database"));
     OWNER.with(|o| o.set(Some(owner)));
     owner
@@ -70,6 +69,23 @@ pub fn bypasses_rls(role: pg_sys::Oid) -> bool {
 /// Runs one statement as the extension owner; an SPI failure becomes an ERROR.
 pub fn run_as_owner(query: &str, args: &[pgrx::datum::DatumWithOid]) {
     as_extension_owner(|| run_with_args(query, args))
+}
+
+/// The first column of the first row of a read-only query (None for no row or NULL). Read-only
+/// SPI takes no transaction id, so it works on a hot standby and in a parallel worker, where
+/// pgrx's Spi::get_one (which marks the transaction as writing) fails.
+pub fn read_one<T: pgrx::datum::FromDatum + pgrx::datum::IntoDatum>(
+    query: &str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Option<T> {
+    Spi::connect(|client| {
+        let rows = client.select(query, Some(1), args)?;
+        Ok::<_, pgrx::spi::Error>(match rows.into_iter().next() {
+            Some(row) => row.get::<T>(1)?,
+            None => None,
+        })
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
 }
 
 /// Runs one statement as the current role; an SPI failure becomes an ERROR.

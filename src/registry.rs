@@ -131,14 +131,13 @@ pub fn transaction_only_access_roles() -> Vec<pg_sys::Oid> {
 fn legacy_grants() -> bool {
     crate::cache::legacy_grants(|| {
         as_extension_owner(|| {
-            Spi::get_one::<bool>(
+            crate::owner::read_one::<bool>(
                 "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
                                      WHERE attrelid OPERATOR(pg_catalog.=) 'tenant.gateways'::pg_catalog.regclass
                                        AND attname OPERATOR(pg_catalog.=) 'transaction_only' AND NOT attisdropped)",
+                &[],
             )
         })
-        .ok()
-        .flatten()
         .unwrap_or(false)
     })
 }

@@ -635,13 +635,22 @@ unsafe extern "C-unwind" fn process_utility(
     }
     if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_VariableSetStmt {
         let set = node as *mut pg_sys::VariableSetStmt;
-        if !(*set).is_local
-            && (*set).kind == pg_sys::VariableSetKind::VAR_SET_VALUE
-            && !(*set).name.is_null()
-            && std::ffi::CStr::from_ptr((*set).name) == c"pg_tenant.token"
-        {
-            setting_session_token();
+        let token = !(*set).name.is_null()
+            && std::ffi::CStr::from_ptr((*set).name) == c"pg_tenant.token";
+        match (*set).kind {
+            pg_sys::VariableSetKind::VAR_SET_VALUE if token && !(*set).is_local => {
+                setting_session_token()
+            }
+            pg_sys::VariableSetKind::VAR_SET_CURRENT if token => setting_token_from_current(),
+            pg_sys::VariableSetKind::VAR_RESET_ALL => resetting_all(),
+            _ => {}
         }
+    }
+    if !node.is_null()
+        && (*node).type_ == pg_sys::NodeTag::T_DiscardStmt
+        && (*(node as *mut pg_sys::DiscardStmt)).target == pg_sys::DiscardMode::DISCARD_ALL
+    {
+        resetting_all();
     }
     if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_DeclareCursorStmt {
         let declare = node as *mut pg_sys::DeclareCursorStmt;
@@ -683,6 +692,16 @@ unsafe extern "C-unwind" fn setting_session_token() {
 }
 
 #[pg_guard]
+unsafe extern "C-unwind" fn setting_token_from_current() {
+    crate::context::setting_token_from_current();
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn resetting_all() {
+    crate::context::resetting_all();
+}
+
+#[pg_guard]
 unsafe extern "C-unwind" fn declaring_holdable_cursor(name: *const std::ffi::c_char) {
     crate::context::declaring_holdable_cursor(std::ffi::CStr::from_ptr(name));
 }
@@ -699,6 +718,19 @@ unsafe extern "C-unwind" fn xact_callback(
 ) {
     xact_event(event);
     crate::shared_counters::on_xact(event);
+    match event {
+        pg_sys::XactEvent::XACT_EVENT_COMMIT
+        | pg_sys::XactEvent::XACT_EVENT_PREPARE
+        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT => {
+            crate::gucs::on_xact(true);
+            crate::tokens::on_xact();
+        }
+        pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT => {
+            crate::gucs::on_xact(false);
+            crate::tokens::on_xact();
+        }
+        _ => {}
+    }
 }
 
 fn xact_event(event: pg_sys::XactEvent::Type) {
@@ -738,6 +770,11 @@ unsafe extern "C-unwind" fn subxact_callback(
 ) {
     let level = nest_level();
     crate::shared_counters::on_subxact(event, level);
+    match event {
+        pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => crate::gucs::on_subxact(true, level),
+        pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => crate::gucs::on_subxact(false, level),
+        _ => {}
+    }
     match event {
         pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => STATE.with(|s| {
             let mut s = s.borrow_mut();

@@ -79,7 +79,18 @@ impl TokenError {
 pub struct Verified {
     pub tenant: String,
     pub iat: Option<i64>,
+    /// Required by verify(), so always there for a verified token.
+    pub exp: Option<i64>,
     pub jti: Option<String>,
+}
+
+/// What the parameter's token resolved to; checked again at every use (exp, the session lock,
+/// transaction_only), since all three can change while the value stays.
+#[derive(Debug, Clone, Copy)]
+struct Resolved {
+    id: pgrx::Uuid,
+    iat: Option<i64>,
+    exp: Option<i64>,
 }
 
 thread_local! {
@@ -88,33 +99,60 @@ thread_local! {
     /// Tokens this backend verified (signature, validity, claims), each with the tenant claim it
     /// names, newest last. The parameter decides the tenant only through this list: what is
     /// trusted is the exact value that was verified, never a flag another statement can reset.
-    static VERIFIED: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
-    /// The value of `pg_tenant.token` as PostgreSQL last assigned it, and its tenant once resolved.
-    static PARAMETER: RefCell<(Option<String>, Option<pgrx::Uuid>)> = const { RefCell::new((None, None)) };
+    static VERIFIED: RefCell<Vec<(String, Verified)>> = const { RefCell::new(Vec::new()) };
+    /// The value of `pg_tenant.token` as PostgreSQL last assigned it, and what it resolved to.
+    static PARAMETER: RefCell<(Option<String>, Option<Resolved>)> = const { RefCell::new((None, None)) };
+    /// Values of `pg_tenant.token` that passed the check hook in this transaction (set by a
+    /// statement of this transaction, not restored by a rollback, RESET or the end of a SET LOCAL).
+    static CHECKED_IN_XACT: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// Counts transactions, so that a per-transaction judgement can be cached.
+    static XACT_GEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// (transaction, role, whether that role may act as tenants only for a transaction).
+    static TXN_ONLY: std::cell::Cell<Option<(u64, pg_sys::Oid, bool)>> = const { std::cell::Cell::new(None) };
 }
 
 /// How many verified tokens a backend remembers (a rollback may bring an earlier one back; one
 /// that is no longer remembered is verified again).
 const VERIFIED_KEPT: usize = 16;
 
-fn remember_verified(token: &str, tenant: &str) {
+fn remember_verified(token: &str, verified: &Verified) {
     VERIFIED.with(|v| {
         let mut v = v.borrow_mut();
         v.retain(|(t, _)| t != token);
-        v.push((token.to_string(), tenant.to_string()));
+        v.push((token.to_string(), verified.clone()));
         if v.len() > VERIFIED_KEPT {
             v.remove(0);
         }
     });
 }
 
-fn verified_claim(token: &str) -> Option<String> {
+fn verified(token: &str) -> Option<Verified> {
     VERIFIED.with(|v| {
         v.borrow()
             .iter()
             .find(|(t, _)| t == token)
-            .map(|(_, claim)| claim.clone())
+            .map(|(_, verified)| verified.clone())
     })
+}
+
+/// Seconds since the epoch at the start of the current statement (one clock per statement, so a
+/// token does not expire half-way through a scan).
+fn statement_time() -> i64 {
+    let micros = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
+    micros.div_euclid(1_000_000) + 946_684_800
+}
+
+/// Refuses a tenant context whose token's `exp` has passed (as verify() judges it: valid up to
+/// and including the second of exp).
+pub fn refuse_if_expired(exp: Option<i64>) {
+    if let Some(exp) = exp {
+        if statement_time() > exp {
+            TenantError::Token(TokenError::Expired(
+                "the token that chose the tenant has expired".into(),
+            ))
+            .raise();
+        }
+    }
 }
 
 fn setting(ptr: *mut c_char) -> Option<String> {
@@ -173,7 +211,10 @@ pub fn init() {
             &raw mut TOKEN,
             c"".as_ptr(),
             pg_sys::GucContext::PGC_USERSET,
-            (pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_NO_SHOW_ALL) as c_int,
+            // A credential: never shown to other roles (nor to the next client of a pooled
+            // session), and never in a sample file.
+            (pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_NO_SHOW_ALL | pg_sys::GUC_SUPERUSER_ONLY)
+                as c_int,
             Some(check_token_guc),
             Some(assign_token_guc),
             None,
@@ -202,13 +243,11 @@ fn decoding_key(alg: Algorithm, key: &str) -> Result<DecodingKey, String> {
 /// The key registered for an algorithm (read as the extension owner; needs a transaction).
 fn registered_key(alg: &str) -> Option<String> {
     crate::owner::as_extension_owner(|| {
-        Spi::get_one_with_args::<String>(
+        crate::owner::read_one::<String>(
             "SELECT key FROM tenant.signing_keys WHERE algorithm OPERATOR(pg_catalog.=) $1",
             &[alg.into()],
         )
     })
-    .ok()
-    .flatten()
 }
 
 /// Verifies a token's signature, validity period and claims (not replay, not the registry).
@@ -278,6 +317,7 @@ pub fn verify(token: &str) -> Result<Verified, TokenError> {
     Ok(Verified {
         tenant,
         iat: data.claims.get("iat").and_then(Value::as_i64),
+        exp: data.claims.get("exp").and_then(Value::as_i64),
         jti: data
             .claims
             .get("jti")
@@ -326,37 +366,95 @@ fn remember(v: &Verified) {
 /// The tenant named by `pg_tenant.token`, resolved through the registry (cached); the
 /// unknown-tenant error when the token names no tenant. None when no token is set. A value this
 /// backend has not verified yet (one given in the connection's options before a transaction
-/// could read the keys) is verified here, and refused with the token's error if it fails.
+/// could read the keys) is verified here, and refused with the token's error if it fails. At
+/// every use the token must still be valid (exp), newer than a session lock, and, for a role
+/// granted transaction_only, set by a statement of this transaction.
 pub fn parameter_tenant() -> Option<pgrx::Uuid> {
     // The hot path (every tenant.current()): no token, or one already resolved; no copying.
     let (set, resolved) = PARAMETER.with(|p| {
         let p = p.borrow();
         (p.0.is_some(), p.1)
     });
-    if !set || resolved.is_some() {
-        return resolved;
+    if !set {
+        return None;
     }
+    let r = match resolved {
+        Some(r) => r,
+        None => resolve_parameter(),
+    };
+    // A parallel worker runs for its leader, which judged the token when the statement began.
+    if unsafe { pg_sys::ParallelWorkerNumber } < 0 {
+        refuse_if_expired(r.exp);
+        refuse_below_lock(r.iat).unwrap_or_else(|e| TenantError::Token(e).raise());
+        if transaction_only_now() && !parameter_set_in_this_transaction() {
+            TenantError::TransactionOnly(crate::owner::role_name(crate::owner::current_role()))
+                .raise();
+        }
+    }
+    Some(r.id)
+}
+
+/// Verifies (unless this backend verified this exact value already) and resolves the token.
+fn resolve_parameter() -> Resolved {
     let token = PARAMETER.with(|p| p.borrow().0.clone()).unwrap_or_default();
-    let claim = match verified_claim(&token) {
-        Some(claim) => claim,
+    let v = match verified(&token) {
+        Some(v) => v,
         None => {
             let v = verify(&token).unwrap_or_else(|e| TenantError::Token(e).raise());
-            refuse_below_lock(&v).unwrap_or_else(|e| TenantError::Token(e).raise());
-            remember_verified(&token, &v.tenant);
-            v.tenant
+            remember_verified(&token, &v);
+            v
         }
     };
-    let id = crate::registry::lookup(&claim)
+    let id = crate::registry::lookup(&v.tenant)
         .map(|t| t.id)
-        .unwrap_or_else(|| TenantError::UnknownTenant(claim.clone()).raise());
+        .unwrap_or_else(|| TenantError::UnknownTenant(v.tenant.clone()).raise());
+    let r = Resolved {
+        id,
+        iat: v.iat,
+        exp: v.exp,
+    };
     // Only if the parameter still holds this token (the lookup ran SQL).
     PARAMETER.with(|p| {
         let mut p = p.borrow_mut();
         if p.0.as_deref() == Some(token.as_str()) {
-            p.1 = Some(id);
+            p.1 = Some(r);
         }
     });
-    Some(id)
+    r
+}
+
+/// Whether the current role may act as tenants only for a transaction (judged once per
+/// transaction and role).
+fn transaction_only_now() -> bool {
+    let role = crate::owner::current_role();
+    let generation = XACT_GEN.with(|g| g.get());
+    if let Some((g, r, only)) = TXN_ONLY.with(|t| t.get()) {
+        if g == generation && r == role {
+            return only;
+        }
+    }
+    let only = crate::context::transaction_only_role();
+    TXN_ONLY.with(|t| t.set(Some((generation, role, only))));
+    only
+}
+
+/// Whether the value of `pg_tenant.token` in force was set by a statement of this transaction:
+/// it passed the check hook in this transaction, and the parameter has changed in this
+/// transaction (PostgreSQL keeps a stack entry for every change until the transaction ends; a
+/// value committed earlier, restored by ROLLBACK TO, RESET or the end of a SET LOCAL, or applied
+/// when the library loaded has none, or did not pass the check hook in this transaction).
+fn parameter_set_in_this_transaction() -> bool {
+    let Some(value) = PARAMETER.with(|p| p.borrow().0.clone()) else {
+        return false;
+    };
+    CHECKED_IN_XACT.with(|c| c.borrow().contains(&value))
+        && crate::gucs::changed_in_this_transaction(c"pg_tenant.token")
+}
+
+/// Transaction events: the per-transaction judgements end with it.
+pub fn on_xact() {
+    XACT_GEN.with(|g| g.set(g.get().wrapping_add(1)));
+    CHECKED_IN_XACT.with(|c| c.borrow_mut().clear());
 }
 
 /// Whether `pg_tenant.token` is set (it then decides the tenant).
@@ -366,9 +464,9 @@ pub fn parameter_is_set() -> bool {
 
 /// While set_token(..., lock => true) holds the session, only a newer token (later iat) may
 /// name the tenant.
-fn refuse_below_lock(v: &Verified) -> Result<(), TokenError> {
+fn refuse_below_lock(iat: Option<i64>) -> Result<(), TokenError> {
     match crate::gucs::session_lock() {
-        Some((_, locked_iat)) if v.iat.is_none_or(|iat| iat <= locked_iat) => {
+        Some((_, locked_iat)) if iat.is_none_or(|iat| iat <= locked_iat) => {
             Err(TokenError::Replayed(
                 "the session is locked to a token; only a newer one (later iat) can change the tenant"
                     .into(),
@@ -473,7 +571,7 @@ fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pg
         if !local {
             check_replay(&v).unwrap_or_else(|e| TenantError::Token(e).raise());
         }
-        refuse_below_lock(&v).unwrap_or_else(|e| TenantError::Token(e).raise());
+        refuse_below_lock(v.iat).unwrap_or_else(|e| TenantError::Token(e).raise());
         if lock && v.iat.is_none() {
             TenantError::Token(TokenError::Claims(
                 "a token that locks the session needs an iat claim".into(),
@@ -482,7 +580,7 @@ fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pg
         }
         let t = crate::registry::lookup(&v.tenant)
             .unwrap_or_else(|| TenantError::UnknownTenant(v.tenant.clone()).raise());
-        crate::context::enter(&t, local);
+        crate::context::enter(&t, local, v.exp);
         if !local {
             remember(&v);
         }
@@ -519,9 +617,15 @@ unsafe extern "C-unwind" fn check_token_guc(
     }
     // No replay judgement here: the parameter is the form poolers and Citus forward, which
     // interleave many clients' tokens on one server session (exp bounds a token's use).
-    match verify(&value).and_then(|v| refuse_below_lock(&v).map(|_| v)) {
+    match verify(&value).and_then(|v| refuse_below_lock(v.iat).map(|_| v)) {
         Ok(v) => {
-            remember_verified(&value, &v.tenant);
+            remember_verified(&value, &v);
+            CHECKED_IN_XACT.with(|c| {
+                let mut c = c.borrow_mut();
+                if !c.contains(&value) {
+                    c.push(value.clone());
+                }
+            });
             true
         }
         Err(e) => {

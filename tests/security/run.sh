@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/suite_lib.sh"
 cd "$ROOT" || exit 1
 HERE=tests/security
-EXPECTED_CHECKS=54   # 27 per mode: control, items 1-17, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=60   # 30 per mode: control, items 1-17, review checks 1b 6b 10b, 6 sweep roles, 3 closing checks
 ran=0
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
@@ -383,6 +383,81 @@ SQL
     "older-token-parameter=$a reset-tenant_id=$b reset-all=$c discard-all=$d"
 }
 
+# --- 6 (review): every path around a session lock -------------------------------------------
+# RESET, set_config(..., NULL), SET ... TO DEFAULT of the former lock parameter, ROLLBACK TO, and an
+# older token brought back by RESET from the connection options: none may loosen the lock.
+item6b() {
+  local t1 told r="" out v
+  t1=$(jwt "$SECRET" acme -100)
+  told=$(jwt "$SECRET" globex -200)
+  declare -A paths=(
+    [a-reset-lock]="RESET pg_tenant.session_lock;"
+    [b-set_config-null]="SELECT set_config('pg_tenant.session_lock', NULL, false);"
+    [c-set-local-default]="BEGIN; SET LOCAL pg_tenant.session_lock TO DEFAULT; SELECT tenant.set_local('globex'); SELECT 'in:' || tenant.current(true); COMMIT;"
+    [d-reset-tenant-then-reset]="RESET pg_tenant.tenant_id; RESET pg_tenant.session_lock;"
+    [e-savepoint-reset-all]="BEGIN; SAVEPOINT s; RESET ALL; ROLLBACK TO s; COMMIT;"
+    [f-rolled-back-reset-all]="BEGIN; RESET ALL; ROLLBACK;"
+  )
+  for v in $(printf '%s\n' "${!paths[@]}" | sort); do
+    out=$(pg sec_app <<SQL
+SELECT tenant.set_token('$t1', lock => true) IS NOT NULL;
+${paths[$v]}
+SELECT tenant.set('globex');
+SELECT 'cur:' || COALESCE(tenant.current(true)::text, 'none');
+SQL
+)
+    echo "$out" > "$work/$MODE.6b.$v.out"
+    if has "$out" "$GLOBEX"; then r+=" $v=LOST"; else r+=" $v=held"; fi
+  done
+  # An older token the connection options gave, verified before the lock, brought back by RESET.
+  out=$(OPTS="-c pg_tenant.token=$told" pg sec_app <<SQL
+SELECT 'before:' || tenant.current(true);
+SET pg_tenant.token = '';
+SELECT tenant.set_token('$t1', lock => true) IS NOT NULL;
+RESET pg_tenant.token;
+SELECT 'cur:' || COALESCE(tenant.current(true)::text, 'none');
+SELECT 'row:' || title FROM app.projects;
+SQL
+)
+  echo "$out" > "$work/$MODE.6b.g.out"
+  has "$out" "^before:$GLOBEX" && r+=" g-control=seen" || r+=" g-control=NOT-SEEN"
+  if has "$out" "^cur:$GLOBEX" || has "$out" '^row:globex'; then r+=" g-older-token-after-lock=LOST"; else r+=" g-older-token-after-lock=held"; fi
+  t "6b no RESET, set_config, SET TO DEFAULT, rollback or older token loosens a session lock" \
+    " a-reset-lock=held b-set_config-null=held c-set-local-default=held d-reset-tenant-then-reset=held e-savepoint-reset-all=held f-rolled-back-reset-all=held g-control=seen g-older-token-after-lock=held" \
+    "$r"
+}
+
+# --- 1 (review): a token decides the tenant only while it is valid ------------------------------
+item1b() {
+  local short out r=""
+  short=$(jwt "$SECRET" acme -10 2)
+  out=$(pg sec_app <<SQL
+SELECT 'fn-before:' || tenant.set_token('$short');
+SELECT pg_sleep(3.2);
+SELECT 'fn-after:' || COALESCE(tenant.current(true)::text, 'none');
+SELECT 'fn-row:' || title FROM app.projects;
+SQL
+)
+  echo "$out" > "$work/$MODE.1b.fn.out"
+  has "$out" "^fn-before:$ACME" && r+="set_token-control=seen" || r+="set_token-control=NOT-SEEN"
+  if has "$out" '^fn-after:' || has "$out" '^fn-row:'; then r+=" set_token-after-exp=STILL-ACME"; else r+=" set_token-after-exp=refused"; fi
+  short=$(jwt "$SECRET" acme -10 2)
+  out=$(pg sec_token <<SQL
+SET pg_tenant.token = '$short';
+SELECT 'p-before:' || tenant.current(true);
+SELECT pg_sleep(3.2);
+SELECT 'p-after:' || COALESCE(tenant.current(true)::text, 'none');
+SELECT 'p-row:' || title FROM app.projects;
+SQL
+)
+  echo "$out" > "$work/$MODE.1b.param.out"
+  has "$out" "^p-before:$ACME" && r+=" parameter-control=seen" || r+=" parameter-control=NOT-SEEN"
+  if has "$out" '^p-after:' || has "$out" '^p-row:'; then r+=" parameter-after-exp=STILL-ACME"; else r+=" parameter-after-exp=refused"; fi
+  has "$out" 'PT022' && r+=" sqlstate=PT022" || r+=" sqlstate=?"
+  t "1b an expired token no longer decides the tenant (set_token for the session, the parameter)" \
+    "set_token-control=seen set_token-after-exp=refused parameter-control=seen parameter-after-exp=refused sqlstate=PT022" "$r"
+}
+
 # --- 7: WITH HOLD cursors outlive set_local ----------------------------------------------------
 item7() {
   local out control held held2
@@ -514,6 +589,72 @@ SQL
   done
   t "10 a transaction_only gateway/access role may act as a tenant only for a transaction" \
     "grant_gateway=ok grant_access=ok sec_txapp:set=refused,set_local=ok,session-token=refused sec_txten:set=refused,set_local=ok,session-token=refused" \
+    "$r"
+}
+
+# --- 10 (review): transaction_only holds whatever path sets the token --------------------------
+# A transaction_only role's token must be set by a statement of the transaction that uses it:
+# not set_config(..., false), not FROM CURRENT, not a role default or connection option, not a
+# value a ROLLBACK TO brings back (behind a pooler: the previous client's).
+item10b() {
+  local tok other out r="" v
+  tok=$(jwt "$SECRET" acme -10)
+  other=$(jwt "$SECRET" globex -5)
+  declare -A paths=(
+    [a-set_config-session]="SELECT set_config('pg_tenant.token', '$tok', false) IS NOT NULL;"
+    [b-set-before-load]="SET pg_tenant.token = '$tok';"
+    [c-from-current]="BEGIN; SET LOCAL pg_tenant.token = '$tok'; COMMIT; SET pg_tenant.token FROM CURRENT;"
+    [d-rollback-to-brings-back]="SELECT set_config('pg_tenant.token', '$tok', false) IS NOT NULL; BEGIN; SAVEPOINT s; SET LOCAL pg_tenant.token = '$other'; ROLLBACK TO s; SELECT 'row:' || title FROM app.projects; COMMIT;"
+    [e-set-local-default]="SELECT set_config('pg_tenant.token', '$tok', false) IS NOT NULL; BEGIN; SET LOCAL pg_tenant.token TO DEFAULT; SELECT 'row:' || title FROM app.projects; COMMIT;"
+  )
+  for v in $(printf '%s\n' "${!paths[@]}" | sort); do
+    out=$(pg sec_txapp <<SQL
+${paths[$v]}
+SELECT 'row:' || title FROM app.projects;
+SELECT 'cur:' || COALESCE(tenant.current(true)::text, 'none');
+SQL
+)
+    echo "$out" > "$work/$MODE.10b.$v.out"
+    if has "$out" '^row:acme' || has "$out" "^cur:$ACME"; then r+=" $v=LEAK"; else r+=" $v=held"; fi
+  done
+  out=$(OPTS="-c pg_tenant.token=$tok" pg sec_txapp <<'SQL'
+SELECT 'row:' || title FROM app.projects;
+SELECT 'cur:' || COALESCE(tenant.current(true)::text, 'none');
+SQL
+)
+  echo "$out" > "$work/$MODE.10b.f.out"
+  if has "$out" '^row:acme' || has "$out" "^cur:$ACME"; then r+=" f-connection-option=LEAK"; else r+=" f-connection-option=held"; fi
+  pg sec_txapp <<<"ALTER ROLE sec_txapp SET pg_tenant.token = '$tok';" > "$work/$MODE.10b.g.set.out"
+  out=$(pg sec_txapp <<'SQL'
+SELECT 'row:' || title FROM app.projects;
+SELECT 'cur:' || COALESCE(tenant.current(true)::text, 'none');
+SQL
+)
+  super -c "ALTER ROLE sec_txapp RESET ALL" >/dev/null
+  echo "$out" > "$work/$MODE.10b.g.out"
+  if has "$out" '^row:acme' || has "$out" "^cur:$ACME"; then r+=" g-role-default=LEAK"; else r+=" g-role-default=held"; fi
+  # What the role may do still works: SET LOCAL, and a savepoint rolled back inside it.
+  out=$(pg sec_txapp <<SQL
+BEGIN;
+SET LOCAL pg_tenant.token = '$tok';
+SAVEPOINT s;
+SET LOCAL pg_tenant.token = '$other';
+ROLLBACK TO s;
+SELECT 'row:' || title FROM app.projects;
+COMMIT;
+BEGIN;
+SELECT 'bound:' || tenant.set_token('$tok', local => true);
+SELECT 'row2:' || title FROM app.projects;
+COMMIT;
+SELECT 'after:' || COALESCE(tenant.current(true)::text, 'none');
+SQL
+)
+  echo "$out" > "$work/$MODE.10b.h.out"
+  has "$out" '^row:acme-secret' && r+=" h-set-local=works" || r+=" h-set-local=BROKEN"
+  has "$out" '^row2:acme-secret' && r+=" h-set_token-local=works" || r+=" h-set_token-local=BROKEN"
+  has "$out" '^after:none' && r+=" h-after-commit=none" || r+=" h-after-commit=LEFT"
+  t "10b a transaction_only role's token counts only in the transaction that set it, whatever the path" \
+    " a-set_config-session=held b-set-before-load=held c-from-current=held d-rollback-to-brings-back=held e-set-local-default=held f-connection-option=held g-role-default=held h-set-local=works h-set_token-local=works h-after-commit=none" \
     "$r"
 }
 
@@ -810,7 +951,7 @@ run_mode() {  # MODE CLUSTER PORT
   ACME=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'acme'")
   GLOBEX=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'globex'")
   local test
-  for test in ${SECURITY_TESTS:-control item1 item2 item3 item4 item5 item6 item7 item8 item9 item10 item11 item12
+  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item5 item6 item6b item7 item8 item9 item10 item10b item11 item12
                                 item13 item14 item15 item16 item17 sweep}; do
     "$test"
   done
