@@ -224,11 +224,18 @@ pub fn holdable_cursors_at_commit() {
                     .filter_map(|n| std::ffi::CString::new(n).ok()),
             );
         }
+        // By now PostgreSQL has materialized the cursor and made it a held-over cursor, which a
+        // failed commit would keep: it is closed first, then the commit fails.
+        let mut refused = None;
         for name in names {
             let portal = unsafe { pg_sys::GetPortalByName(name.as_ptr()) };
             if !portal.is_null() {
-                TenantError::HoldableCursor(name.to_string_lossy().into_owned()).raise();
+                unsafe { pg_sys::PortalDrop(portal, false) };
+                refused.get_or_insert(name);
             }
+        }
+        if let Some(name) = refused {
+            TenantError::HoldableCursor(name.to_string_lossy().into_owned()).raise();
         }
     })
 }

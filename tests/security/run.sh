@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/suite_lib.sh"
 cd "$ROOT" || exit 1
 HERE=tests/security
-EXPECTED_CHECKS=60   # 30 per mode: control, items 1-17, review checks 1b 6b 10b, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=62   # 31 per mode: control, items 1-17, review checks 1b 6b 7b 10b, 6 sweep roles, 3 closing checks
 ran=0
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
@@ -487,6 +487,28 @@ SQL
     "control=seen after-set_local=none after-reset=none" "control=$control after-set_local=$held after-reset=$held2"
 }
 
+# --- 7 (review): a holdable cursor declared before the library loaded ---------------------------
+item7b() {
+  local tok out r=""
+  tok=$(jwt "$SECRET" acme -10)
+  # A fresh session: without shared_preload_libraries pg_tenant loads only while the cursor's
+  # query starts, after the DECLARE passed the utility hooks.
+  out=$(pg sec_token <<SQL
+BEGIN;
+SET LOCAL pg_tenant.token = '$tok';
+DECLARE c CURSOR WITH HOLD FOR SELECT 'held:' || title FROM app.projects;
+COMMIT;
+SELECT 'tenant-after-commit:' || COALESCE(tenant.current(true)::text, 'none');
+FETCH ALL FROM c;
+SQL
+)
+  echo "$out" > "$work/$MODE.7b.fresh.out"
+  has "$out" '^held:acme' && r+="fresh-session=LEAKED" || r+="fresh-session=none"
+  has "$out" '0A000' && r+=" sqlstate=0A000" || r+=" sqlstate=?"
+  t "7b a WITH HOLD cursor declared in a fresh session (before pg_tenant loaded) keeps no tenant row past its transaction" \
+    "fresh-session=none sqlstate=0A000" "$r"
+}
+
 # --- 8: DROP EXTENSION ... CASCADE --------------------------------------------------------------
 item8() {
   local control after
@@ -951,7 +973,7 @@ run_mode() {  # MODE CLUSTER PORT
   ACME=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'acme'")
   GLOBEX=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'globex'")
   local test
-  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item5 item6 item6b item7 item8 item9 item10 item10b item11 item12
+  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item5 item6 item6b item7 item7b item8 item9 item10 item10b item11 item12
                                 item13 item14 item15 item16 item17 sweep}; do
     "$test"
   done
