@@ -39,7 +39,7 @@ SELECT t.slug AS tenant, c.tenant_id, c.resource,
 COMMENT ON VIEW tenant.usage_history IS 'pg_tenant: usage of every period, past ones included (for billing)';
 
 -- Rows per tenant over every protected table (a partitioned or inheritance tree counted once),
--- each table counted by its owner (tenant.as_table_owner): the owner's code that planning a query
+-- each table counted by its owner (tenant.table_data): the owner's code that planning a query
 -- of the table may run never runs with the rights of the admin reading tenant.overview.
 CREATE OR REPLACE FUNCTION tenant.protected_row_counts(OUT tenant_id uuid, OUT row_count bigint) RETURNS SETOF record
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -52,9 +52,7 @@ BEGIN
     LOOP
         counts := counts || COALESCE((SELECT jsonb_object_agg(k, COALESCE((counts->>k)::bigint, 0) + v::bigint)
           FROM (SELECT key AS k, value AS v
-                  FROM jsonb_each_text(tenant.as_table_owner(r.table_name,
-                           format('SELECT COALESCE(pg_catalog.jsonb_object_agg(t, n), ''{}'') FROM (SELECT %I AS t, pg_catalog.count(*) AS n FROM %s WHERE %I IS NOT NULL GROUP BY 1) s',
-                                  r.tenant_column, r.table_name, r.tenant_column)))) s), '{}');
+                  FROM jsonb_each_text(tenant.table_data(r.table_name, 'counts'))) s), '{}');
     END LOOP;
     RETURN QUERY SELECT key::uuid, value::bigint FROM jsonb_each_text(counts);
 END

@@ -1,41 +1,250 @@
 //! Export and import of one tenant's data: `tenant.export()` / `tenant.import()`, written in
-//! PL/pgSQL (sql/export.sql) because they are dynamic SQL over the protected tables. Added in
-//! 0.2.0; the upgrade from 0.1.0 is built from the same file (sql/upgrades/).
+//! PL/pgSQL (sql/export.sql) because they walk the protected tables. Added in 0.2.0; the upgrade
+//! from 0.1.0 is built from the same file (sql/upgrades/).
+//!
+//! They read and write user tables only through `tenant.table_data()`, which runs one of a fixed
+//! set of statements, built here, on a protected table or a table of a tenant schema, as that
+//! table's owner inside a security-restricted operation: a table owner's triggers, defaults,
+//! checks, casts and index expressions never run with the rights of the admin who calls them,
+//! and whoever may execute it can do no more than read a tenant's rows (what export() gives) and,
+//! as a superuser, load rows (what import() does).
 
+use pgrx::pg_sys;
 use pgrx::prelude::*;
+use pgrx::spi::quote_identifier;
+
+use crate::error::{guarded, required, TenantError};
+use crate::owner::{as_extension_owner, as_table_owner, read_one};
 
 extension_sql_file!(
     "../sql/export.sql",
     name = "export_import",
-    requires = ["registry_tables", "quota_tables", "protected_tables_view"]
+    requires = ["registry_tables", "quota_tables", "protected_tables_view", table_data]
 );
 
-/// Runs `query` (one statement returning one jsonb value) on `tbl` as the table's owner inside a
-/// security-restricted operation (see owner::as_table_owner), with `$1` = `rows` and `$2` =
-/// `target`. tenant.export() and tenant.import() read and write user tables through it, so that
-/// a table owner's triggers, defaults, checks, casts and index expressions never run with the
-/// rights of the admin who calls them.
+/// What tenant.table_data() may do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Operation {
+    /// A protected table's rows of the target tenant, without the tenant column.
+    TenantRows,
+    /// How many rows of a protected table the target tenant has.
+    TenantCount,
+    /// Rows per tenant of a protected table: {"<tenant id>": count}.
+    Counts,
+    /// Every row of a tenant schema's table (without the tenant column if it is protected).
+    AllRows,
+    /// How many rows a tenant schema's table has.
+    AllCount,
+    /// Where a tenant schema's sequence stands: {"last_value", "is_called"}.
+    Sequence,
+    /// Inserts `rows` (a JSON array of exported rows), the tenant column set to the target
+    /// tenant; superusers only (tenant.import()).
+    Insert,
+}
+
+const OPERATIONS: &[(&str, Operation)] = &[
+    ("tenant_rows", Operation::TenantRows),
+    ("tenant_count", Operation::TenantCount),
+    ("counts", Operation::Counts),
+    ("all_rows", Operation::AllRows),
+    ("all_count", Operation::AllCount),
+    ("sequence", Operation::Sequence),
+    ("insert", Operation::Insert),
+];
+
+/// A relation tenant.table_data() may act on, as pg_tenant's own catalogs describe it.
+struct Target {
+    name: String,
+    kind: u8,
+    /// The tenant column, when the relation is a protected table.
+    tenant_column: Option<String>,
+    /// Whether the relation lives in a tenant's own schema.
+    in_tenant_schema: bool,
+}
+
+fn describe(rel: pg_sys::Oid) -> Option<Target> {
+    let (schema, name, kind) = unsafe {
+        let tuple_name = pg_sys::get_rel_name(rel);
+        if tuple_name.is_null() {
+            return None;
+        }
+        let ns = pg_sys::get_rel_namespace(rel);
+        let schema = std::ffi::CStr::from_ptr(pg_sys::get_namespace_name(ns))
+            .to_string_lossy()
+            .into_owned();
+        let name = std::ffi::CStr::from_ptr(tuple_name)
+            .to_string_lossy()
+            .into_owned();
+        (schema, name, pg_sys::get_rel_relkind(rel) as u8)
+    };
+    let (tenant_column, in_tenant_schema) = as_extension_owner(|| {
+        let column = read_one::<String>(
+            "SELECT tenant_column::pg_catalog.text FROM tenant.protected_tables
+              WHERE table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+            &[rel.into()],
+        );
+        let own = read_one::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM tenant.tenants WHERE schema_name OPERATOR(pg_catalog.=) $1)",
+            &[schema.as_str().into()],
+        );
+        (column, own.unwrap_or(false))
+    });
+    Some(Target {
+        name: format!("{}.{}", quote_identifier(&schema), quote_identifier(&name)),
+        kind,
+        tenant_column,
+        in_tenant_schema,
+    })
+}
+
+/// The statement for `op` on `t`; `$1` is the rows (Insert), `$2` the target tenant.
+fn statement(op: Operation, t: &Target, rel: pg_sys::Oid) -> String {
+    let name = &t.name;
+    let only = if t.kind == pg_sys::RELKIND_PARTITIONED_TABLE as u8 { "" } else { "ONLY" };
+    let column = t.tenant_column.as_deref().map(quote_identifier);
+    let without_column = t
+        .tenant_column
+        .as_deref()
+        .map(|c| format!(" OPERATOR(pg_catalog.-) {}::pg_catalog.text", pgrx::spi::quote_literal(c)))
+        .unwrap_or_default();
+    let col = column.clone().unwrap_or_default();
+    match op {
+        Operation::TenantRows => format!(
+            "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x){without_column} ORDER BY x::pg_catalog.text), '[]')
+               FROM {name} x WHERE x.{col} OPERATOR(pg_catalog.=) $2"
+        ),
+        Operation::TenantCount => format!(
+            "SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM {name} WHERE {col} OPERATOR(pg_catalog.=) $2"
+        ),
+        Operation::Counts => format!(
+            "SELECT COALESCE(pg_catalog.jsonb_object_agg(t, n), '{{}}')
+               FROM (SELECT {col} AS t, pg_catalog.count(*) AS n FROM {name} WHERE {col} IS NOT NULL GROUP BY 1) s"
+        ),
+        Operation::AllRows => format!(
+            "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x){without_column} ORDER BY x::pg_catalog.text), '[]')
+               FROM {only} {name} x"
+        ),
+        Operation::AllCount => {
+            format!("SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM {only} {name}")
+        }
+        Operation::Sequence => format!(
+            "SELECT pg_catalog.jsonb_build_object('last_value', last_value, 'is_called', is_called) FROM {name}"
+        ),
+        Operation::Insert => {
+            let cols = insert_columns(rel).join(", ");
+            let rows = match &column {
+                // The tenant column of every row is the target tenant, whatever the document says.
+                Some(_) => format!(
+                    "(SELECT pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object({}::pg_catalog.text, $2))
+                        FROM pg_catalog.jsonb_array_elements($1) e)",
+                    pgrx::spi::quote_literal(t.tenant_column.as_deref().unwrap_or_default())
+                ),
+                None => "$1".into(),
+            };
+            format!(
+                "WITH i AS (INSERT INTO {name} ({cols}) OVERRIDING SYSTEM VALUE
+                            SELECT {cols} FROM pg_catalog.jsonb_populate_recordset(NULL::{name}, {rows}) RETURNING 1)
+                 SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM i"
+            )
+        }
+    }
+}
+
+/// The columns an import writes: every live column but generated ones, in order.
+fn insert_columns(rel: pg_sys::Oid) -> Vec<String> {
+    read_one::<Vec<String>>(
+        "SELECT pg_catalog.array_agg(attname::pg_catalog.text ORDER BY attnum) FROM pg_catalog.pg_attribute
+          WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum OPERATOR(pg_catalog.>) 0
+            AND NOT attisdropped AND attgenerated OPERATOR(pg_catalog.=) ''",
+        &[rel.into()],
+    )
+    .unwrap_or_default()
+    .iter()
+    .map(|c| quote_identifier(c))
+    .collect()
+}
+
 #[pg_extern(
     volatile,
     parallel_unsafe,
     sql = r#"
-CREATE FUNCTION tenant.as_table_owner(tbl regclass, query text, "rows" jsonb DEFAULT NULL, target uuid DEFAULT NULL)
+CREATE FUNCTION tenant.table_data(tbl regclass, operation text, target uuid DEFAULT NULL, "rows" jsonb DEFAULT NULL)
 RETURNS jsonb VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION tenant.as_table_owner(regclass, text, jsonb, uuid) IS 'pg_tenant (internal): run one statement on a table as its owner, in a security-restricted operation';
-REVOKE EXECUTE ON FUNCTION tenant.as_table_owner(regclass, text, jsonb, uuid) FROM PUBLIC;
-"#
+COMMENT ON FUNCTION tenant.table_data(regclass, text, uuid, jsonb) IS 'pg_tenant (internal): read a tenant''s rows of a protected or tenant-schema table, or load rows into one (superusers), as the table''s owner in a security-restricted operation';
+REVOKE EXECUTE ON FUNCTION tenant.table_data(regclass, text, uuid, jsonb) FROM PUBLIC;
+"#,
+    name = "table_data"
 )]
-fn as_table_owner(
-    tbl: Option<pgrx::pg_sys::Oid>,
-    query: Option<&str>,
-    rows: Option<pgrx::JsonB>,
+fn table_data(
+    tbl: Option<pg_sys::Oid>,
+    operation: Option<&str>,
     target: Option<pgrx::Uuid>,
+    rows: Option<pgrx::JsonB>,
 ) -> Option<pgrx::JsonB> {
-    crate::error::guarded(|| {
-        let tbl = crate::error::required(tbl, "tbl");
-        let query = crate::error::required(query, "query");
-        crate::owner::as_table_owner(tbl, || {
-            Spi::get_one_with_args::<pgrx::JsonB>(query, &[rows.into(), target.into()])
+    guarded(|| {
+        let rel = required(tbl, "tbl");
+        let op_name = required(operation, "operation");
+        let Some(op) = OPERATIONS
+            .iter()
+            .find(|(n, _)| *n == op_name)
+            .map(|(_, op)| *op)
+        else {
+            TenantError::invalid(
+                "operation",
+                "must be one of tenant_rows, tenant_count, counts, all_rows, all_count, sequence, insert",
+            )
+            .raise()
+        };
+        let t = describe(rel).unwrap_or_else(|| {
+            TenantError::invalid("tbl", format!("relation {} does not exist", rel.to_u32())).raise()
+        });
+        let sequence = t.kind == pg_sys::RELKIND_SEQUENCE as u8;
+        let allowed = match op {
+            Operation::TenantRows | Operation::TenantCount | Operation::Counts => {
+                t.tenant_column.is_some()
+            }
+            Operation::AllRows | Operation::AllCount => t.in_tenant_schema && !sequence,
+            Operation::Sequence => t.in_tenant_schema && sequence,
+            Operation::Insert => t.tenant_column.is_some() || t.in_tenant_schema && !sequence,
+        };
+        if !allowed {
+            TenantError::invalid(
+                "tbl",
+                format!(
+                    "{} is not a {} (operation {op_name})",
+                    t.name,
+                    match op {
+                        Operation::TenantRows | Operation::TenantCount | Operation::Counts =>
+                            "protected table",
+                        Operation::Sequence => "sequence of a tenant schema",
+                        Operation::AllRows | Operation::AllCount => "table of a tenant schema",
+                        Operation::Insert => "protected table or a table of a tenant schema",
+                    }
+                ),
+            )
+            .raise();
+        }
+        let needs_target = matches!(op, Operation::TenantRows | Operation::TenantCount)
+            || op == Operation::Insert && t.tenant_column.is_some();
+        if needs_target && target.is_none() {
+            TenantError::NullArgument("target").raise();
+        }
+        if op == Operation::Insert {
+            if !crate::owner::is_superuser(crate::owner::current_role()) {
+                TenantError::NotSuperuser("tenant.table_data(..., 'insert')").raise();
+            }
+            if rows.is_none() {
+                TenantError::NullArgument("rows").raise();
+            }
+        }
+        let sql = statement(op, &t, rel);
+        as_table_owner(rel, || {
+            Spi::connect_mut(|client| {
+                client
+                    .update(&sql, Some(1), &[rows.into(), target.into()])?
+                    .first()
+                    .get_one::<pgrx::JsonB>()
+            })
         })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"))
     })

@@ -211,13 +211,12 @@ pub fn init() {
             &raw mut TOKEN,
             c"".as_ptr(),
             pg_sys::GucContext::PGC_USERSET,
-            // A credential: never shown to other roles (nor to the next client of a pooled
-            // session), and never in a sample file.
-            (pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_NO_SHOW_ALL | pg_sys::GUC_SUPERUSER_ONLY)
-                as c_int,
+            (pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_NO_SHOW_ALL) as c_int,
             Some(check_token_guc),
             Some(assign_token_guc),
-            None,
+            // A credential: SHOW, current_setting() and set_config()'s result never print it
+            // (behind a pooler, the next client of the server session could read it otherwise).
+            Some(show_token_guc),
         );
     }
 }
@@ -634,6 +633,16 @@ unsafe extern "C-unwind" fn check_token_guc(
             pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(message.as_ptr());
             false
         }
+    }
+}
+
+/// What SHOW prints for the token: whether one is set, never the token.
+#[pg_guard]
+unsafe extern "C-unwind" fn show_token_guc() -> *const c_char {
+    if setting(TOKEN).is_some() {
+        c"(hidden)".as_ptr()
+    } else {
+        c"".as_ptr()
     }
 }
 

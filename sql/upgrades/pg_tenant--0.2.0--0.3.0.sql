@@ -70,10 +70,10 @@ $$;
 -- user tables as each table's owner in a security-restricted operation (item 4): the whole of
 -- sql/export.sql as 0.3.0 has it follows.
 DROP FUNCTION tenant.import(text, jsonb);
-CREATE FUNCTION tenant.as_table_owner(tbl regclass, query text, "rows" jsonb DEFAULT NULL, target uuid DEFAULT NULL)
-RETURNS jsonb VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'as_table_owner_wrapper';
-COMMENT ON FUNCTION tenant.as_table_owner(regclass, text, jsonb, uuid) IS 'pg_tenant (internal): run one statement on a table as its owner, in a security-restricted operation';
-REVOKE EXECUTE ON FUNCTION tenant.as_table_owner(regclass, text, jsonb, uuid) FROM PUBLIC;
+CREATE FUNCTION tenant.table_data(tbl regclass, operation text, target uuid DEFAULT NULL, "rows" jsonb DEFAULT NULL)
+RETURNS jsonb VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'table_data_wrapper';
+COMMENT ON FUNCTION tenant.table_data(regclass, text, uuid, jsonb) IS 'pg_tenant (internal): read a tenant''s rows of a protected or tenant-schema table, or load rows into one (superusers), as the table''s owner in a security-restricted operation';
+REVOKE EXECUTE ON FUNCTION tenant.table_data(regclass, text, uuid, jsonb) FROM PUBLIC;
 
 -- A schema tenant's own schema: every row of every table (a partitioned table through its root,
 -- other tables ONLY themselves), without the tenant column of protected ones, and where each
@@ -92,17 +92,13 @@ BEGIN
                 AND (c.relkind = 'p' AND NOT c.relispartition OR c.relkind = 'r' AND NOT c.relispartition)
               ORDER BY c.relname
     LOOP
-        rows := tenant.as_table_owner(r.tbl,
-                    format('SELECT COALESCE(jsonb_agg(to_jsonb(x) %s ORDER BY x::text), ''[]'') FROM %s %s x',
-                           CASE WHEN r.tenant_column IS NULL THEN '' ELSE format('- %L', r.tenant_column) END,
-                           CASE WHEN r.relkind = 'p' THEN '' ELSE 'ONLY' END, r.tbl));
+        rows := tenant.table_data(r.tbl, 'all_rows');
         tables := tables || jsonb_build_object(r.relname, rows);
     END LOOP;
     FOR r IN SELECT c.oid::regclass AS seq, c.relname FROM pg_class c
               WHERE c.relnamespace = export_schema.schema_name::regnamespace AND c.relkind = 'S' ORDER BY c.relname
     LOOP
-        rows := tenant.as_table_owner(r.seq,
-                    format('SELECT jsonb_build_object(''last_value'', last_value, ''is_called'', is_called) FROM %s', r.seq));
+        rows := tenant.table_data(r.seq, 'sequence');
         sequences := sequences || jsonb_build_object(r.relname, rows);
     END LOOP;
     RETURN jsonb_build_object('name', schema_name, 'tables', tables, 'sequences', sequences);
@@ -137,10 +133,7 @@ BEGIN
               ORDER BY p.table_name::text
     LOOP
         -- Rows in a stable order (by their text form), so that two exports of the same data are equal.
-        rows := tenant.as_table_owner(r.table_name,
-                    format('SELECT COALESCE(jsonb_agg(to_jsonb(x) - %L ORDER BY x::text), ''[]'') FROM %s x WHERE %I OPERATOR(pg_catalog.=) $2',
-                           r.tenant_column, r.table_name, r.tenant_column),
-                    NULL, t.id);
+        rows := tenant.table_data(r.table_name, 'tenant_rows', t.id);
         tables := tables || jsonb_build_object(r.table_name::text, rows);
     END LOOP;
     IF t.schema_name IS NOT NULL THEN
@@ -178,25 +171,11 @@ COMMENT ON FUNCTION tenant.export(text) IS 'pg_tenant: every row of a tenant in 
 
 -- Inserts exported rows (a JSON array) into a table, the tenant column (of a protected table)
 -- set to the target tenant; generated columns are computed again. Returns how many.
-CREATE OR REPLACE FUNCTION tenant.import_rows(tbl regclass, data_rows jsonb, target uuid) RETURNS bigint
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    col name;
-    cols text;
-    n bigint;
-BEGIN
-    SELECT p.tenant_column INTO col FROM tenant.protected_tables p WHERE p.table_name = tbl;
-    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
-      FROM pg_attribute a
-     WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
+DROP FUNCTION tenant.import_rows(regclass, jsonb, uuid);
+CREATE FUNCTION tenant.import_rows(tbl regclass, data_rows jsonb, target uuid) RETURNS bigint
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
     -- As the table's owner: its defaults, checks and ALWAYS triggers never run as the caller.
-    n := tenant.as_table_owner(tbl,
-             format('WITH i AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1) RETURNING 1)
-                     SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM i', tbl, cols, cols, tbl),
-             (SELECT COALESCE(jsonb_agg(CASE WHEN col IS NULL THEN e ELSE e || jsonb_build_object(col, target) END), '[]')
-                FROM jsonb_array_elements(data_rows) e))::bigint;
-    RETURN n;
-END
+    SELECT tenant.table_data(tbl, 'insert', target, data_rows)::bigint
 $$;
 
 -- Loads an export into an existing tenant that has no rows yet: rows get the target tenant's id;
@@ -260,9 +239,7 @@ BEGIN
             RAISE EXCEPTION 'invalid value for argument "data": table % is named twice', tbl USING ERRCODE = '22023';
         END IF;
         seen := seen || tbl;
-        existing := tenant.as_table_owner(tbl,
-                        format('SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %s WHERE %I OPERATOR(pg_catalog.=) $2', tbl, col),
-                        NULL, target)::bigint;
+        existing := tenant.table_data(tbl, 'tenant_count', target)::bigint;
         IF existing > 0 THEN
             RAISE EXCEPTION 'tenant "%" already has % row(s) in %', tenant, existing, tbl
                 USING ERRCODE = '55000', HINT = 'Import into a new, empty tenant.';
@@ -305,7 +282,7 @@ BEGIN
             IF NOT FOUND THEN
                 RAISE EXCEPTION 'table % of the export does not exist in schema %', r.name, own USING ERRCODE = '42P01';
             END IF;
-            existing := tenant.as_table_owner(tbl, format('SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %s', tbl))::bigint;
+            existing := tenant.table_data(tbl, 'all_count')::bigint;
             IF existing > 0 THEN
                 RAISE EXCEPTION 'tenant "%" already has % row(s) in %', tenant, existing, tbl
                     USING ERRCODE = '55000', HINT = 'Import into a new, empty tenant.';
@@ -345,7 +322,7 @@ REVOKE EXECUTE ON FUNCTION tenant.export(text), tenant.import(text, jsonb, boole
     tenant.import_rows(regclass, jsonb, uuid) FROM PUBLIC;
 
 -- Rows per tenant over every protected table (a partitioned or inheritance tree counted once),
--- each table counted by its owner (tenant.as_table_owner): the owner's code that planning a query
+-- each table counted by its owner (tenant.table_data): the owner's code that planning a query
 -- of the table may run never runs with the rights of the admin reading tenant.overview.
 CREATE OR REPLACE FUNCTION tenant.protected_row_counts(OUT tenant_id uuid, OUT row_count bigint) RETURNS SETOF record
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -358,9 +335,7 @@ BEGIN
     LOOP
         counts := counts || COALESCE((SELECT jsonb_object_agg(k, COALESCE((counts->>k)::bigint, 0) + v::bigint)
           FROM (SELECT key AS k, value AS v
-                  FROM jsonb_each_text(tenant.as_table_owner(r.table_name,
-                           format('SELECT COALESCE(pg_catalog.jsonb_object_agg(t, n), ''{}'') FROM (SELECT %I AS t, pg_catalog.count(*) AS n FROM %s WHERE %I IS NOT NULL GROUP BY 1) s',
-                                  r.tenant_column, r.table_name, r.tenant_column)))) s), '{}');
+                  FROM jsonb_each_text(tenant.table_data(r.table_name, 'counts'))) s), '{}');
     END LOOP;
     RETURN QUERY SELECT key::uuid, value::bigint FROM jsonb_each_text(counts);
 END

@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/suite_lib.sh"
 cd "$ROOT" || exit 1
 HERE=tests/security
-EXPECTED_CHECKS=62   # 31 per mode: control, items 1-17, review checks 1b 6b 7b 10b, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=66   # 33 per mode: control, items 1-17, review checks 1b 4b 6b 7b 10b, parallel, 6 sweep roles, 3 closing checks
 ran=0
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
@@ -445,6 +445,7 @@ SQL
   out=$(pg sec_token <<SQL
 SET pg_tenant.token = '$short';
 SELECT 'p-before:' || tenant.current(true);
+SELECT 'shown:' || current_setting('pg_tenant.token') || '|' || set_config('pg_tenant.token', '$short', false);
 SELECT pg_sleep(3.2);
 SELECT 'p-after:' || COALESCE(tenant.current(true)::text, 'none');
 SELECT 'p-row:' || title FROM app.projects;
@@ -454,8 +455,43 @@ SQL
   has "$out" "^p-before:$ACME" && r+=" parameter-control=seen" || r+=" parameter-control=NOT-SEEN"
   if has "$out" '^p-after:' || has "$out" '^p-row:'; then r+=" parameter-after-exp=STILL-ACME"; else r+=" parameter-after-exp=refused"; fi
   has "$out" 'PT022' && r+=" sqlstate=PT022" || r+=" sqlstate=?"
-  t "1b an expired token no longer decides the tenant (set_token for the session, the parameter)" \
-    "set_token-control=seen set_token-after-exp=refused parameter-control=seen parameter-after-exp=refused sqlstate=PT022" "$r"
+  r+=" $(grep -o '^shown:.*' <<<"$out" | sed "s/$short/THE-TOKEN/g")"
+  t "1b an expired token no longer decides the tenant (set_token for the session, the parameter); SHOW never prints a token" \
+    "set_token-control=seen set_token-after-exp=refused parameter-control=seen parameter-after-exp=refused sqlstate=PT022 shown:(hidden)|(hidden)" "$r"
+}
+
+# --- 4 (review): the internal table_data() function, granted to a delegate ----------------------
+# An admin who lets a delegate run export() grants it tenant.table_data() too; that must give no
+# more than export() does: no statement of the caller's choosing, no relation pg_tenant does not
+# protect, no writes unless superuser.
+item4b() {
+  super -c "GRANT EXECUTE ON FUNCTION tenant.table_data(regclass, text, uuid, jsonb) TO sec_delegate" >/dev/null
+  local out r=""
+  local projects keys
+  # By oid: the delegate has no USAGE on the schemas (a regclass literal by oid needs none).
+  projects=$(super -c "SELECT 'app.projects'::regclass::oid")
+  keys=$(super -c "SELECT 'tenant.signing_keys'::regclass::oid")
+  out=$(OPTS="-c sec.item=4b" pg sec_delegate <<SQL
+SET search_path = scratch, pg_catalog;
+SELECT 'keys:' || tenant.table_data($keys::regclass, 'all_rows')::text;
+SELECT 'authid:' || tenant.table_data('pg_catalog.pg_authid', 'all_rows')::text;
+SELECT 'unprotected:' || tenant.table_data('scratch.pwned', 'counts')::text;
+SELECT 'sql:' || tenant.table_data($projects::regclass, 'SELECT 1')::text;
+SELECT 'insert:' || tenant.table_data($projects::regclass, 'insert', '$ACME', '[{"title": "delegate-insert"}]')::text;
+SELECT 'rows:' || (tenant.table_data($projects::regclass, 'tenant_rows', '$ACME') ->> 0 IS NOT NULL);
+SQL
+)
+  echo "$out" > "$work/$MODE.4b.out"
+  for k in keys authid unprotected sql insert; do
+    has "$out" "^$k:" && r+="$k=ALLOWED " || r+="$k=refused "
+  done
+  has "$out" '^rows:true' && r+="rows=read " || r+="rows=NOT-READ "
+  r+="22023=$(grep -c '22023' <<<"$out") 42501=$(grep -c '42501' <<<"$out") "
+  r+="inserted=$(super -c "SELECT count(*) FROM app.projects WHERE title = 'delegate-insert'") "
+  super -c "REVOKE EXECUTE ON FUNCTION tenant.table_data(regclass, text, uuid, jsonb) FROM sec_delegate" >/dev/null
+  t "4b tenant.table_data() granted to a delegate reads only protected rows, runs no SQL of its choosing, writes nothing" \
+    "keys=refused authid=refused unprotected=refused sql=refused insert=refused rows=read 22023=4 42501=1 inserted=0 elevated_runs=0 superusers=none via=none" \
+    "$r$(escalation 4b)"
 }
 
 # --- 7: WITH HOLD cursors outlive set_local ----------------------------------------------------
@@ -678,6 +714,42 @@ SQL
   t "10b a transaction_only role's token counts only in the transaction that set it, whatever the path" \
     " a-set_config-session=held b-set-before-load=held c-from-current=held d-rollback-to-brings-back=held e-set-local-default=held f-connection-option=held g-role-default=held h-set-local=works h-set_token-local=works h-after-commit=none" \
     "$r"
+}
+
+# --- parallel query: workers see exactly the leader's tenant, in every context form ---------------
+parallel() {
+  local tok out r="" form
+  tok=$(jwt "$SECRET" acme -10)
+  declare -A forms=(
+    [a-set]="sec_app|SELECT tenant.set('acme') IS NOT NULL;"
+    [b-set_local]="sec_app|BEGIN; SELECT tenant.set_local('acme') IS NOT NULL;"
+    [c-set_token]="sec_app|SELECT tenant.set_token('$tok') IS NOT NULL;"
+    [d-token-parameter]="sec_token|SET pg_tenant.token = '$tok';"
+    [e-token-parameter-local]="sec_token|BEGIN; SET LOCAL pg_tenant.token = '$tok';"
+  )
+  for form in $(printf '%s\n' "${!forms[@]}" | sort); do
+    out=$(pg "${forms[$form]%%|*}" <<SQL
+${forms[$form]#*|}
+SELECT 'serial:' || string_agg(title, ',' ORDER BY title) FROM app.projects;
+SET force_parallel_mode = on;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SELECT 'parallel:' || string_agg(title, ',' ORDER BY title) FROM app.projects;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT title FROM app.projects;
+SQL
+)
+    echo "$out" > "$work/$MODE.parallel.$form.out"
+    local serial parallel
+    serial=$(grep -o '^serial:.*' <<<"$out"); parallel=$(grep -o '^parallel:.*' <<<"$out")
+    if [ -n "$serial" ] && [ "${serial#serial:}" = "${parallel#parallel:}" ] && has "$out" 'Workers Launched: [1-9]' \
+       && has "$serial" 'acme-secret' && ! has "$serial" 'globex'; then
+      r+=" $form=same"
+    else
+      r+=" $form=DIFFERENT"
+    fi
+  done
+  t "parallel plans (workers launched) return exactly the serial rows in every context form" \
+    " a-set=same b-set_local=same c-set_token=same d-token-parameter=same e-token-parameter-local=same" "$r"
 }
 
 # --- 11: an unprivileged role cannot block tenant.migrate ---------------------------------------
@@ -973,7 +1045,7 @@ run_mode() {  # MODE CLUSTER PORT
   ACME=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'acme'")
   GLOBEX=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'globex'")
   local test
-  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item5 item6 item6b item7 item7b item8 item9 item10 item10b item11 item12
+  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel item11 item12
                                 item13 item14 item15 item16 item17 sweep}; do
     "$test"
   done
