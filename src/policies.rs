@@ -235,6 +235,24 @@ pub fn protection_catalog_exists() -> bool {
         .unwrap_or(false)
 }
 
+/// Records the copies (in schema `target`) of the protected tables of schema `source` as
+/// protected, with the same tenant column: tenant.clone_schema() copies their policies and guard.
+pub fn register_copies(source: &str, target: &str) {
+    if !protection_catalog_exists() {
+        return;
+    }
+    crate::owner::run_as_owner(
+        "INSERT INTO tenant.protected_relations (relid, tenant_column)
+         SELECT pg_catalog.format('%I.%I', $2::pg_catalog.text, c.relname)::pg_catalog.regclass, r.tenant_column
+           FROM tenant.protected_relations r
+           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+          WHERE n.nspname OPERATOR(pg_catalog.=) $1
+         ON CONFLICT (relid) DO NOTHING",
+        &[source.into(), target.into()],
+    );
+}
+
 /// Records `tree` in tenant.protected_relations with its tenant column (protect), or forgets it
 /// (None: unprotect). Rows of relations dropped since are forgotten too.
 fn register(tree: &[(pg_sys::Oid, String, String)], column: Option<&str>) {

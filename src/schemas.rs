@@ -48,19 +48,6 @@ pub fn schema_name_for(slug: &str) -> String {
 pub fn provision(tenant: pgrx::Uuid, template: &str, schema: &str) {
     crate::clone::clone(template, schema, false);
     secure(schema, tenant);
-    // The copies of the template's protected tables are protected as the originals are.
-    if crate::policies::protection_catalog_exists() {
-        run_as_owner(
-            "INSERT INTO tenant.protected_relations (relid, tenant_column)
-             SELECT pg_catalog.format('%I.%I', $2::pg_catalog.text, c.relname)::pg_catalog.regclass, r.tenant_column
-               FROM tenant.protected_relations r
-               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid
-               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-              WHERE n.nspname OPERATOR(pg_catalog.=) $1
-             ON CONFLICT (relid) DO NOTHING",
-            &[template.into(), schema.into()],
-        );
-    }
     run_as_owner(
         "INSERT INTO tenant.schema_templates (schema_name) VALUES ($1) ON CONFLICT DO NOTHING",
         &[template.into()],

@@ -166,6 +166,9 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
             }
         }
     });
+    // The copies of the source's protected tables are protected as the originals are (their
+    // policies and guard were cloned with them).
+    crate::policies::register_copies(source, target);
     counts
 }
 

@@ -161,3 +161,17 @@ DROP SCHEMA "Src Schema", "Copy", "Copy With Data", "it's ""quoted""; drop table
 DROP ROLE clone_reader;
 DROP ROLE clone_owner;
 RESET client_min_messages;
+
+-- A copy of a protected table is protected as the original is (its policies and guard come
+-- with it), whether the clone provisions a schema tenant or is a plain clone_schema().
+CREATE SCHEMA prot_src;
+CREATE TABLE prot_src.items (id int, owner_tenant uuid NOT NULL);
+SELECT tenant.protect('prot_src.items', 'owner_tenant');
+CREATE TABLE prot_src.plain (id int);
+SELECT cloned FROM tenant.clone_schema('prot_src', 'prot_copy') WHERE kind = 'table';
+SELECT table_name, tenant_column FROM tenant.protected_tables
+ WHERE table_name::text LIKE 'prot\_%' ORDER BY table_name::text;
+SELECT tenant.unprotect('prot_copy.items'), tenant.unprotect('prot_src.items');
+SET client_min_messages = warning;
+DROP SCHEMA prot_src, prot_copy CASCADE;
+RESET client_min_messages;
