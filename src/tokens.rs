@@ -233,8 +233,8 @@ const ALGORITHMS: &[(&str, Algorithm)] = &[
 /// The decoding key for `alg` from its key text (secret or PEM).
 fn decoding_key(alg: Algorithm, key: &str) -> Result<DecodingKey, String> {
     match alg {
-        Algorithm::EdDSA => DecodingKey::from_ed_pem(key.as_bytes()).map_err(|e| e.to_string()),
-        Algorithm::ES256 => DecodingKey::from_ec_pem(key.as_bytes()).map_err(|e| e.to_string()),
+        Algorithm::EdDSA => DecodingKey::from_ed_pem(key.as_bytes()).map_err(|e| describe(e.kind())),
+        Algorithm::ES256 => DecodingKey::from_ec_pem(key.as_bytes()).map_err(|e| describe(e.kind())),
         _ => Ok(DecodingKey::from_secret(key.as_bytes())),
     }
 }
@@ -249,14 +249,41 @@ fn registered_key(alg: &str) -> Option<String> {
     })
 }
 
+/// What went wrong with a token, in words (never the verifier's internal names).
+fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
+    use jsonwebtoken::errors::ErrorKind::*;
+    match kind {
+        InvalidSignature => "the signature does not match the registered key".into(),
+        InvalidAlgorithm | InvalidAlgorithmName => {
+            "the algorithm does not match the registered key".into()
+        }
+        ExpiredSignature => "it has expired (exp)".into(),
+        ImmatureSignature => "it is not valid yet (nbf)".into(),
+        InvalidAudience => "its audience (aud) is not pg_tenant.jwt_audience".into(),
+        InvalidIssuer => "its issuer (iss) is not pg_tenant.jwt_issuer".into(),
+        InvalidSubject => "its subject (sub) is not accepted".into(),
+        MissingRequiredClaim(claim) => format!("the required claim \"{claim}\" is missing"),
+        InvalidKeyFormat | InvalidEcdsaKey | InvalidRsaKey(_) => {
+            "the registered key is not usable".into()
+        }
+        InvalidToken => "it is not three base64url parts separated by dots".into(),
+        Base64(_) => "a part is not valid base64url".into(),
+        Json(_) => "a part is not valid JSON".into(),
+        Utf8(_) => "a part is not valid UTF-8".into(),
+        _ => "it is not a valid token".into(),
+    }
+}
+
 /// Verifies a token's signature, validity period and claims (not replay, not the registry).
 pub fn verify(token: &str) -> Result<Verified, TokenError> {
     let header = decode_header(token).map_err(|e| {
         // A header naming an algorithm jsonwebtoken does not know at all ("none" included).
         if e.to_string().contains("unknown variant") {
-            TokenError::BadSignature(format!("algorithm not accepted ({e})"))
+            TokenError::BadSignature(
+                "the header names an algorithm that is not accepted (HS256, HS384, HS512, EdDSA, ES256 are)".into(),
+            )
         } else {
-            TokenError::Malformed(e.to_string())
+            TokenError::Malformed(describe(e.kind()))
         }
     })?;
     let Some((name, alg)) = ALGORITHMS.iter().find(|(_, a)| *a == header.alg).copied() else {
@@ -291,7 +318,7 @@ pub fn verify(token: &str) -> Result<Verified, TokenError> {
     validation.set_required_spec_claims(&required);
     let data = decode::<Value>(token, &key, &validation).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind::*;
-        let text = e.to_string();
+        let text = describe(e.kind());
         match e.kind() {
             InvalidSignature | InvalidAlgorithm | InvalidAlgorithmName => {
                 TokenError::BadSignature(text)
@@ -524,8 +551,8 @@ fn set_signing_key(algorithm: Option<&str>, key: Option<&str>) {
                 {
                     TenantError::invalid("key", "an HMAC secret needs at least 32 bytes").raise();
                 }
-                if let Err(e) = decoding_key(alg, key) {
-                    TenantError::invalid("key", format!("not a PEM public key for {name}: {e}"))
+                if decoding_key(alg, key).is_err() {
+                    TenantError::invalid("key", format!("not a PEM public key for {name}"))
                         .raise();
                 }
                 crate::owner::run_as_owner(
