@@ -40,8 +40,15 @@ check "the new tenant.export() works on the old data" 3 "$(sql old -c "SELECT js
 check "a 0.1.0 database creates tenants before the update (old tenant.create signature)" 1 "$(sql old -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'acme'")"
 check "after the update a schema tenant can be provisioned" tenant_initech "$(sql old -c "CREATE SCHEMA tpl" -c "CREATE TABLE tpl.items (id int PRIMARY KEY)" -c "SELECT tenant.create('initech', isolation => 'schema', template => 'tpl') IS NOT NULL" -c "SELECT nspname FROM pg_namespace WHERE nspname = 'tenant_initech'" | tail -1)"
 sql fresh -c "CREATE EXTENSION pg_tenant" || failed=1
-upgraded=$(sql old -f tests/upgrade/objects.sql | md5sum)
-installed=$(sql fresh -f tests/upgrade/objects.sql | md5sum)
+# objects DB: the md5 of DB's object list, or "error in DB" when tests/upgrade/objects.sql fails
+# there (so that two failures never compare equal).
+objects() {
+  local out
+  out=$(sql "$1" -f tests/upgrade/objects.sql 2>&1) || { echo "$out" | tail -3 >&2; echo "error in $1"; return; }
+  echo "$out" | md5sum
+}
+upgraded=$(objects old)
+installed=$(objects fresh)
 check "the extension upgraded from 0.1.0 equals a fresh install, object for object" "$installed" "$upgraded"
 if [ "$upgraded" != "$installed" ]; then diff <(sql fresh -f tests/upgrade/objects.sql) <(sql old -f tests/upgrade/objects.sql) | head -20; fi
 
@@ -89,7 +96,7 @@ print(h + '.' + p + '.' + b(hmac.new(b'$secret', (h + '.' + p).encode(), hashlib
 check "0.2.0: a token signed with the kept key sets the tenant" 1 "$(as_app2 -c "SELECT tenant.set_token('$token') IS NULL" -c "SELECT count(*) FROM notes" | tail -1)"
 check "0.2.0: transaction_only gateways exist after the update" "refused" "$(sql v02 -c "CREATE ROLE up_tx LOGIN" -c "SELECT tenant.grant_gateway('up_tx', transaction_only => true)" >/dev/null; "$PG_BIN/psql" -X -q -t -A -U up_tx -d v02 -c "SELECT tenant.set('acme')" 2>&1 | grep -o 'only for a transaction' | sed s/.*/refused/)"
 check "0.2.0: the schema tenant's search_path ends with pg_temp" "tenant_initech, \"\$user\", public, pg_temp" "$(sql v02 -c "SELECT tenant.set('initech') IS NULL" -c "SHOW search_path" | tail -1)"
-v02=$(sql v02 -f tests/upgrade/objects.sql | md5sum)
+v02=$(objects v02)
 check "the extension upgraded from 0.2.0 equals a fresh install, object for object" "$installed" "$v02"
 if [ "$v02" != "$installed" ]; then diff <(sql fresh -f tests/upgrade/objects.sql) <(sql v02 -f tests/upgrade/objects.sql) | head -20; fi
 # The permissive policy the update rewrote goes with DROP EXTENSION ... CASCADE: fail closed.

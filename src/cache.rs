@@ -1,11 +1,25 @@
 //! A per-session cache of the registry (tenants, gateway roles, per-tenant access roles), so that
 //! `tenant.set()` and the write guard do no SPI on the hot path.
 //!
-//! Correctness comes from PostgreSQL's invalidation messages: a statement trigger on each registry
-//! table (`tenant.registry_changed`) queues a relcache invalidation for that table. At commit it
-//! reaches every session, which processes it at its next transaction start (or lock acquisition);
-//! this session sees it at once, and again if the transaction aborts. The callback below then
-//! empties the cache. Role membership is not cached: it is checked live with has_privs_of_role.
+//! Correctness comes from PostgreSQL's invalidation messages: every write to a table the cache
+//! reads fires `tenant.registry_changed` (a row trigger, and a statement trigger for TRUNCATE,
+//! both ENABLE ALWAYS), which queues a relcache invalidation for that table. So every way of
+//! changing the registry goes through it: each admin function, plain SQL by the extension owner,
+//! a restore, logical replication. At commit the invalidation reaches every session, which
+//! processes it at its next transaction start (or lock acquisition); this session sees it at once,
+//! and again if the transaction (or a savepoint) rolls back; a transaction that rolls back sends
+//! nothing. The callback below then empties the cache. Role membership is not cached: it is
+//! checked live with has_privs_of_role.
+//!
+//! A statement trigger alone is not enough: PostgreSQL skips AFTER STATEMENT triggers of an
+//! `UPDATE ... RETURNING` whose caller stops reading after its first row (SPI with a row limit,
+//! as `Spi::get_one` runs it), which is how `tenant.change_plan` once changed the plan without
+//! telling anyone.
+//!
+//! An invalidation processed in the middle of a transaction (at a lock acquisition) may be
+//! followed, in that transaction, by a load that reads with a snapshot older than the change (a
+//! statement's snapshot, or REPEATABLE READ's): the cache is emptied again when such a
+//! transaction ends, so that nothing loaded then outlives it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -37,16 +51,23 @@ pub struct RoleGrant {
 thread_local! {
     static CACHE: RefCell<RegistryCache> = RefCell::new(RegistryCache::default());
     /// Oids of CACHED_TABLES, once known.
-    static REGISTRY_RELIDS: Cell<Option<[pg_sys::Oid; 5]>> = const { Cell::new(None) };
+    static REGISTRY_RELIDS: Cell<Option<[pg_sys::Oid; 6]>> = const { Cell::new(None) };
+    /// Look the oids up again before the next load (DROP EXTENSION and CREATE EXTENSION make new
+    /// tables; the old oids still match until then, and the cache is empty meanwhile).
+    static RELIDS_STALE: Cell<bool> = const { Cell::new(false) };
+    /// An invalidation was processed inside the current transaction (see the module comment).
+    static CLEAR_AT_END: Cell<bool> = const { Cell::new(false) };
 }
 
-/// The tables (in schema tenant) whose changes empty the cache; each has a registry_changed trigger.
-const CACHED_TABLES: [&std::ffi::CStr; 5] = [
+/// The tables (in schema tenant) whose changes empty the cache; each has the registry_changed and
+/// registry_truncated triggers. signing_keys is last (see on_relcache_invalidation).
+const CACHED_TABLES: [&std::ffi::CStr; 6] = [
     c"tenants",
     c"gateways",
     c"tenant_access",
     c"plans",
     c"limit_overrides",
+    c"signing_keys",
 ];
 
 pub fn init() {
@@ -54,19 +75,46 @@ pub fn init() {
         pg_sys::CacheRegisterRelcacheCallback(
             Some(on_relcache_invalidation),
             pg_sys::Datum::from(0),
-        )
-    };
+        );
+        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
+    }
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     // Until the registry's oids are known every invalidation clears the cache; that is cheap.
-    let ours = match REGISTRY_RELIDS.with(|r| r.get()) {
+    let relids = REGISTRY_RELIDS.with(|r| r.get());
+    let ours = match relids {
         Some(relids) => relid == pg_sys::Oid::INVALID || relids.contains(&relid),
         None => true,
     };
-    if ours {
-        clear();
+    if !ours {
+        return;
+    }
+    clear();
+    RELIDS_STALE.with(|s| s.set(true));
+    // Tokens this session verified are verified again with the keys as they are now.
+    if relids.is_none_or(|r| relid == pg_sys::Oid::INVALID || relid == r[5]) {
+        crate::tokens::forget_verified();
+    }
+    if pg_sys::IsTransactionState() {
+        CLEAR_AT_END.with(|c| c.set(true));
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    match event {
+        pg_sys::XactEvent::XACT_EVENT_COMMIT
+        | pg_sys::XactEvent::XACT_EVENT_ABORT
+        | pg_sys::XactEvent::XACT_EVENT_PREPARE
+        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
+        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT => {
+            if CLEAR_AT_END.with(|c| c.replace(false)) {
+                clear();
+            }
+        }
+        _ => {}
     }
 }
 
@@ -75,13 +123,16 @@ pub fn clear() {
 }
 
 fn remember_relids() {
-    if REGISTRY_RELIDS.with(|r| r.get()).is_some() {
+    if REGISTRY_RELIDS.with(|r| r.get()).is_some() && !RELIDS_STALE.with(|s| s.get()) {
         return;
     }
     let ns = unsafe { pg_sys::get_namespace_oid(c"tenant".as_ptr(), true) };
+    // A table missing (signing_keys, in a database still at 0.1.0) is InvalidOid, which matches
+    // nothing more than the invalidation of every relation already does.
     let relids = CACHED_TABLES.map(|name| unsafe { pg_sys::get_relname_relid(name.as_ptr(), ns) });
-    if relids.iter().all(|r| *r != pg_sys::Oid::INVALID) {
+    if relids[0] != pg_sys::Oid::INVALID {
         REGISTRY_RELIDS.with(|r| r.set(Some(relids)));
+        RELIDS_STALE.with(|s| s.set(false));
     }
 }
 
@@ -176,7 +227,7 @@ pub fn store_bounds(tenant: pgrx::Uuid, resource: &str, bounds: Option<(i64, i64
     });
 }
 
-/// Statement trigger on the registry tables: tells every session to drop its cache.
+/// Row and TRUNCATE trigger on the registry tables: tells every session to drop its cache.
 #[pg_trigger]
 fn registry_changed<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
@@ -185,19 +236,29 @@ fn registry_changed<'a>(
     Ok(None)
 }
 
-// The same tables as CACHED_TABLES.
+// The same tables as CACHED_TABLES (sql/upgrades/pg_tenant--0.2.0--0.3.0.sql makes the same).
 extension_sql!(
     r#"
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['tenants', 'gateways', 'tenant_access', 'plans', 'limit_overrides'] LOOP
-        EXECUTE format('CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.%I
+    FOREACH t IN ARRAY ARRAY['tenants', 'gateways', 'tenant_access', 'plans', 'limit_overrides', 'signing_keys'] LOOP
+        EXECUTE format('CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE ON tenant.%I
+                        FOR EACH ROW EXECUTE FUNCTION tenant.registry_changed()', t);
+        EXECUTE format('CREATE TRIGGER registry_truncated AFTER TRUNCATE ON tenant.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed()', t);
+        -- Also under session_replication_role = replica (as logical replication applies changes).
+        EXECUTE format('ALTER TABLE tenant.%I ENABLE ALWAYS TRIGGER registry_changed,
+                                              ENABLE ALWAYS TRIGGER registry_truncated', t);
     END LOOP;
 END
 $$;
 "#,
     name = "registry_invalidation",
-    requires = ["registry_tables", "quota_tables", registry_changed]
+    requires = [
+        "registry_tables",
+        "quota_tables",
+        "token_keys",
+        registry_changed
+    ]
 );

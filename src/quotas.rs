@@ -232,12 +232,20 @@ fn change_plan(tenant: Option<&str>, plan: Option<&str>) {
         let t = registry::resolve(tenant);
         let plan = required(plan, "plan");
         require_plan(plan);
+        // Read whole (no row limit): a statement stopped after its first RETURNING row would skip
+        // its AFTER STATEMENT triggers.
         let previous = as_extension_owner(|| {
-            Spi::get_one_with_args::<String>(
-                "UPDATE tenant.tenants SET plan = $2, updated_at = pg_catalog.now() WHERE id = $1
-                 RETURNING (SELECT plan FROM tenant.tenants WHERE id = $1)",
-                &[t.id.into(), plan.into()],
-            )
+            Spi::connect_mut(|client| {
+                client
+                    .update(
+                        "UPDATE tenant.tenants SET plan = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1
+                         RETURNING (SELECT plan FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1)",
+                        None,
+                        &[t.id.into(), plan.into()],
+                    )?
+                    .first()
+                    .get_one::<String>()
+            })
         })
         .ok()
         .flatten();

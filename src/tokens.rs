@@ -126,6 +126,12 @@ fn remember_verified(token: &str, verified: &Verified) {
     });
 }
 
+/// The signing keys changed (cache.rs): every token is verified again at its next use.
+pub fn forget_verified() {
+    VERIFIED.with(|v| v.borrow_mut().clear());
+    PARAMETER.with(|p| p.borrow_mut().1 = None);
+}
+
 fn verified(token: &str) -> Option<Verified> {
     VERIFIED.with(|v| {
         v.borrow()

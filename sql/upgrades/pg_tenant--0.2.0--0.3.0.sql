@@ -494,3 +494,23 @@ ORDER BY CASE severity WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, objec
 $$;
 COMMENT ON FUNCTION tenant.check() IS 'pg_tenant: findings about weak spots of the tenancy setup (none for a clean setup)';
 REVOKE EXECUTE ON FUNCTION tenant.check() FROM PUBLIC;
+
+-- Registry invalidation (src/cache.rs): a row trigger on every table the session cache reads,
+-- signing_keys included, and a statement trigger for TRUNCATE, both ENABLE ALWAYS (0.2.0 had one
+-- statement trigger, which an UPDATE ... RETURNING stopped after its first row skips).
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['tenants', 'gateways', 'tenant_access', 'plans', 'limit_overrides'] LOOP
+        EXECUTE format('DROP TRIGGER registry_changed ON tenant.%I', t);
+    END LOOP;
+    FOREACH t IN ARRAY ARRAY['tenants', 'gateways', 'tenant_access', 'plans', 'limit_overrides', 'signing_keys'] LOOP
+        EXECUTE format('CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE ON tenant.%I
+                        FOR EACH ROW EXECUTE FUNCTION tenant.registry_changed()', t);
+        EXECUTE format('CREATE TRIGGER registry_truncated AFTER TRUNCATE ON tenant.%I
+                        FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed()', t);
+        EXECUTE format('ALTER TABLE tenant.%I ENABLE ALWAYS TRIGGER registry_changed,
+                                              ENABLE ALWAYS TRIGGER registry_truncated', t);
+    END LOOP;
+END
+$$;

@@ -1,5 +1,6 @@
 -- The extension's objects and their definitions, to compare an upgraded database with a fresh one:
--- members with their definitions (functions, views), column types, triggers, privileges
+-- members with their definitions (functions, views), column types, triggers (definition and
+-- whether they fire under session_replication_role), privileges
 -- (functions, relations, the schema), configuration settings of functions, and row security.
 SELECT pg_describe_object(classid, objid, objsubid) ||
        COALESCE(' ' || md5(pg_get_functiondef(objid)), '') ||
@@ -15,7 +16,7 @@ SELECT 'column ' || attrelid::regclass || '.' || attname || ' ' || format_type(a
   FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
  WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'tenant'::regnamespace) AND attnum > 0 AND NOT attisdropped
 UNION ALL
-SELECT 'trigger ' || tgrelid::regclass || '.' || tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'tenant'::regnamespace)
+SELECT 'trigger ' || pg_get_triggerdef(oid) || ' enabled=' || tgenabled::text FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'tenant'::regnamespace)
 UNION ALL
 SELECT 'function acl ' || p.oid::regprocedure || ' ' || COALESCE(p.proacl::text, 'default') || ' config=' || COALESCE(p.proconfig::text, '')
   FROM pg_proc p WHERE p.pronamespace = 'tenant'::regnamespace
