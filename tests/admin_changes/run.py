@@ -340,7 +340,7 @@ UNCHANGING = {
     "check", "export", "export_schema", "schema_structure", "schema_drift",
     "protected_row_counts", "counted_usage", "effective_limit",  # read only
     "clone_schema",  # a new schema no tenant uses until create or migrate
-    "as_table_owner", "import_rows", "recount_tenant",  # steps of import
+    "table_data", "import_rows", "recount_tenant",  # steps of export and import
     "plans_insert_as_update", "quota_trigger",  # triggers
 }
 admin_functions = set(q(admin, """
