@@ -87,6 +87,9 @@ pub fn enter(t: &Tenant, local: bool, exp: Option<i64>) {
     let previous = gucs::set_tenant();
     gucs::apply(&t.id.to_string(), local);
     gucs::apply_context_expiry(exp, local);
+    let origin = exp.is_none().then(|| (current_role(), local));
+    gucs::apply_context_origin(origin, local);
+    CHECKED.with(|c| c.set(None));
     crate::schemas::apply_search_path(previous, Some(t), local);
 }
 
@@ -144,6 +147,7 @@ fn reset() {
         let previous = gucs::set_tenant();
         gucs::apply("", false);
         gucs::apply_context_expiry(None, false);
+        gucs::apply_context_origin(None, false);
         crate::schemas::apply_search_path(previous, None, false);
     })
 }
@@ -165,6 +169,45 @@ fn current(missing_ok: Option<bool>) -> Option<pgrx::Uuid> {
         None if missing_ok.unwrap_or(false) => None,
         None => TenantError::NoTenant.raise(),
     })
+}
+
+thread_local! {
+    /// (transaction, role, tenant) whose right was last found still in force.
+    static CHECKED: std::cell::Cell<Option<(u64, pg_sys::Oid, [u8; 16])>> = const { std::cell::Cell::new(None) };
+}
+
+/// A tenant chosen by tenant.set()/set_local() stays in force only while the role that chose it
+/// may still act as it (a revoked gateway or access grant, or one narrowed to transaction_only,
+/// ends a session-level context at the next transaction). Checked once per transaction.
+pub fn refuse_if_no_longer_allowed(tenant: pgrx::Uuid) {
+    let Some((role, local)) = gucs::context_origin() else {
+        return;
+    };
+    // A parallel worker runs for its leader, which checked.
+    if unsafe { pg_sys::ParallelWorkerNumber } >= 0 {
+        return;
+    }
+    let generation = gucs::transaction_generation();
+    let key = (generation, role, *tenant.as_bytes());
+    if CHECKED.with(|c| c.get()) == Some(key) {
+        return;
+    }
+    let any = right_to_any_tenant(role);
+    let own = right_of(role, &registry::access_roles(tenant));
+    let right = if own > any { own } else { any };
+    let allowed = match right {
+        Right::None => false,
+        Right::Transaction => local,
+        Right::Session => true,
+    };
+    if !allowed {
+        TenantError::NotAllowedToActAs {
+            tenant: tenant.to_string(),
+            role: role_name(role),
+        }
+        .raise();
+    }
+    CHECKED.with(|c| c.set(Some(key)));
 }
 
 thread_local! {

@@ -32,6 +32,12 @@ thread_local! {
     /// The `exp` of the token that chose the tenant (tenant.set_token), scoped like the tenant:
     /// once it passes, the tenant it chose is no longer in force.
     static CONTEXT_EXP: RefCell<TxCell<Option<i64>>> = const { RefCell::new(TxCell::none()) };
+    /// Who chose the tenant with tenant.set() or set_local() (and whether for the transaction
+    /// only), scoped like the tenant: that role's right is checked again in each transaction, so
+    /// a revoked grant ends the context. None when a token chose it (the token is the right).
+    static CONTEXT_ORIGIN: RefCell<TxCell<Option<(pg_sys::Oid, bool)>>> = const { RefCell::new(TxCell::none()) };
+    /// Counts transactions, so that a per-transaction judgement can be cached.
+    static XACT_GEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// A (parameter, value) pg_tenant is about to apply; that parameter's check hook consumes it.
     static AUTHORIZED: RefCell<Option<(&'static CStr, String)>> = const { RefCell::new(None) };
 }
@@ -65,8 +71,10 @@ pub fn current_tenant() -> Option<pgrx::Uuid> {
         return Some(id);
     }
     let id = set_tenant()?;
-    // A tenant chosen by a token lasts no longer than the token.
+    // A tenant chosen by a token lasts no longer than the token; one chosen by tenant.set() as
+    // long as the right of the role that chose it.
     crate::tokens::refuse_if_expired(context_expiry());
+    crate::context::refuse_if_no_longer_allowed(id);
     Some(id)
 }
 
@@ -115,15 +123,37 @@ pub fn apply_context_expiry(exp: Option<i64>, local: bool) {
     CONTEXT_EXP.with(|e| e.borrow_mut().set(exp, local, nest_level()));
 }
 
+/// Records who chose the tenant just applied, and whether for the transaction only (None: a
+/// token chose it, or no tenant).
+pub fn apply_context_origin(origin: Option<(pg_sys::Oid, bool)>, local: bool) {
+    CONTEXT_ORIGIN.with(|o| o.borrow_mut().set(origin, local, nest_level()));
+}
+
+/// The role that chose the current tenant with tenant.set()/set_local(), and whether for the
+/// transaction only.
+#[inline]
+pub fn context_origin() -> Option<(pg_sys::Oid, bool)> {
+    CONTEXT_ORIGIN.with(|o| *o.borrow().get())
+}
+
+/// A number that changes at the end of every transaction.
+#[inline]
+pub fn transaction_generation() -> u64 {
+    XACT_GEN.with(|g| g.get())
+}
+
 /// Transaction events for the session lock and the context expiry (from the xact callbacks).
 pub fn on_xact(committed: bool) {
     LOCK.with(|l| l.borrow_mut().on_xact(committed));
     CONTEXT_EXP.with(|e| e.borrow_mut().on_xact(committed));
+    CONTEXT_ORIGIN.with(|o| o.borrow_mut().on_xact(committed));
+    XACT_GEN.with(|g| g.set(g.get().wrapping_add(1)));
 }
 
 pub fn on_subxact(committed: bool, level: i32) {
     LOCK.with(|l| l.borrow_mut().on_subxact(committed, level));
     CONTEXT_EXP.with(|e| e.borrow_mut().on_subxact(committed, level));
+    CONTEXT_ORIGIN.with(|o| o.borrow_mut().on_subxact(committed, level));
 }
 
 /// Sets one of pg_tenant's guarded parameters to a value pg_tenant authorized; their check hooks

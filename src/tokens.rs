@@ -105,8 +105,6 @@ thread_local! {
     /// Values of `pg_tenant.token` that passed the check hook in this transaction (set by a
     /// statement of this transaction, not restored by a rollback, RESET or the end of a SET LOCAL).
     static CHECKED_IN_XACT: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    /// Counts transactions, so that a per-transaction judgement can be cached.
-    static XACT_GEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// (transaction, role, whether that role may act as tenants only for a transaction).
     static TXN_ONLY: std::cell::Cell<Option<(u64, pg_sys::Oid, bool)>> = const { std::cell::Cell::new(None) };
 }
@@ -459,7 +457,7 @@ fn resolve_parameter() -> Resolved {
 /// transaction and role).
 fn transaction_only_now() -> bool {
     let role = crate::owner::current_role();
-    let generation = XACT_GEN.with(|g| g.get());
+    let generation = crate::gucs::transaction_generation();
     if let Some((g, r, only)) = TXN_ONLY.with(|t| t.get()) {
         if g == generation && r == role {
             return only;
@@ -485,7 +483,6 @@ fn parameter_set_in_this_transaction() -> bool {
 
 /// Transaction events: the per-transaction judgements end with it.
 pub fn on_xact() {
-    XACT_GEN.with(|g| g.set(g.get().wrapping_add(1)));
     CHECKED_IN_XACT.with(|c| c.borrow_mut().clear());
 }
 

@@ -200,11 +200,15 @@ check("grant_gateway: the role may act as tenants", "ERROR 42501 -> ok",
 
 s = session("t-grant", "ac_rev")
 q(admin, "SELECT tenant.revoke_gateway('ac_rev')")
+check("revoke_gateway: the tenant the role set for its session is no longer in force", "ERROR 42501 / ERROR 42501",
+      q(s, "SELECT tenant.current()") + " / " + q(s, "SELECT tenant.current(true)"))
 check("revoke_gateway: the role may no longer set a tenant", "ERROR 42501 / ERROR 42501",
       q(s, "SELECT tenant.set('t-grant')") + " / " + in_transaction(s, "SELECT tenant.set_local('t-grant')"))
 
 s = session("t-grant", "ac_txo")
 q(admin, "SELECT tenant.grant_gateway('ac_txo', transaction_only => true)")
+check("grant_gateway again with transaction_only: the session-level tenant ends", "ERROR 42501",
+      q(s, "SELECT tenant.current()"))
 check("grant_gateway again with transaction_only: tenant.set refused, set_local allowed", "ERROR 42501 / True",
       q(s, "SELECT tenant.set('t-grant')") + " / " + in_transaction(s, "SELECT tenant.set_local('t-grant') IS NOT NULL"))
 
@@ -215,6 +219,8 @@ check("grant_access: the role may act as that tenant", "ERROR 42501 -> ok",
       before + " -> " + ("ok" if q(s, "SELECT tenant.set('t-grant')") else "?"))
 q(s, "SELECT tenant.check_quota('calls')")
 q(admin, "SELECT tenant.revoke_access('t-grant', 'ac_acc')")
+check("revoke_access: the tenant the role set is no longer in force", "ERROR 42501",
+      q(s, "SELECT tenant.current()"))
 check("revoke_access: the role may no longer set that tenant", "ERROR 42501",
       q(s, "SELECT tenant.set('t-grant')"))
 
