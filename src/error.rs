@@ -44,6 +44,7 @@ pub mod sqlstate {
     pub const DUPLICATE_SCHEMA: &str = "42P06";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const INVALID_FOREIGN_KEY: &str = "42830";
+    pub const NOT_NULL_VIOLATION: &str = "23502";
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +146,12 @@ pub enum TenantError {
     HoldableCursor(String),
     /// `SET pg_tenant.token FROM CURRENT`.
     TokenFromCurrent,
+    /// protect() of a table whose existing rows have no tenant yet.
+    RowsWithoutTenant {
+        table: String,
+        column: String,
+        rows: i64,
+    },
 }
 
 impl TenantError {
@@ -185,6 +192,7 @@ impl TenantError {
             TenantError::SessionLocked | TenantError::NotSuperuser(_) => INSUFFICIENT_PRIVILEGE,
             TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
             TenantError::TokenParameterSet | TenantError::TokenFromCurrent => CANT_CHANGE_PARAMETER,
+            TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
             TenantError::TransactionOnly(_) => INSUFFICIENT_PRIVILEGE,
             TenantError::CrossTenantForeignKey { .. } => INVALID_FOREIGN_KEY,
@@ -277,6 +285,9 @@ impl TenantError {
             TenantError::TokenFromCurrent => {
                 "parameter \"pg_tenant.token\" cannot be set FROM CURRENT".into()
             }
+            TenantError::RowsWithoutTenant { table, column, rows } => format!(
+                "{rows} row(s) of {table} have no tenant in column \"{column}\""
+            ),
             TenantError::CloneUnsupported { schema, objects } => format!(
                 "schema \"{schema}\" holds {} object(s) clone_schema cannot reproduce",
                 objects.len()
@@ -330,6 +341,10 @@ impl TenantError {
                 "tenant.set_token(..., lock => true) was called: only a newer token can change the tenant.".into(),
             ),
             TenantError::TokenParameterSet => Some("RESET pg_tenant.token first.".into()),
+            TenantError::RowsWithoutTenant { table, column, .. } => Some(format!(
+                "Give every existing row its tenant first, then protect the table: ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {col} uuid; UPDATE {table} SET {col} = (SELECT id FROM tenant.tenants WHERE slug = '<its tenant>') WHERE <which rows>; (see the README, converting an existing application)",
+                col = pgrx::spi::quote_identifier(column)
+            )),
             TenantError::TokenFromCurrent => Some("Set the token itself: SET LOCAL pg_tenant.token = '<jwt>' or tenant.set_token($1, local => true).".into()),
             TenantError::CrossTenantForeignKey { fix, .. } => Some(format!(
                 "Make it a composite key over the tenant columns: {fix}"

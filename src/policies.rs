@@ -303,6 +303,33 @@ fn table_root(tbl: Option<pg_sys::Oid>) -> (pg_sys::Oid, String) {
     (tbl, name)
 }
 
+/// protect() makes the tenant column NOT NULL: rows that have no tenant yet (or no tenant column
+/// at all) are refused with how to backfill them, instead of PostgreSQL's bare NOT NULL error.
+/// Counted as the caller (who owns the table), with row security off for the count.
+fn refuse_rows_without_tenant(name: &str, column: &str, column_exists: bool) {
+    let sql = if column_exists {
+        format!(
+            "SELECT pg_catalog.count(*) FROM {name} WHERE {} IS NULL",
+            quote_identifier(column)
+        )
+    } else {
+        format!("SELECT pg_catalog.count(*) FROM {name}")
+    };
+    let rows = crate::gucs::with_settings(&[("row_security", "off".to_string())], || {
+        Spi::get_one::<i64>(&sql)
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+    .unwrap_or(0);
+    if rows > 0 {
+        TenantError::RowsWithoutTenant {
+            table: name.to_string(),
+            column: column.to_string(),
+            rows,
+        }
+        .raise();
+    }
+}
+
 #[pg_extern(
     volatile,
     parallel_unsafe,
@@ -321,6 +348,16 @@ fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
             .to_string_lossy()
             .into_owned();
         let col = quote_identifier(&column);
+        match column_info(tbl, &column) {
+            Some((_, true, _)) => {}
+            // (Only for the owner: anyone else gets PostgreSQL's "must be owner" from the DDL.)
+            info if crate::owner::relation_owner(tbl)
+                .is_some_and(|o| crate::owner::has_privileges_of(current_role(), o)) =>
+            {
+                refuse_rows_without_tenant(&name, &column, info.is_some())
+            }
+            _ => {}
+        }
         match column_info(tbl, &column) {
             Some((ty, _, _)) if ty != "uuid" => TenantError::WrongColumnType {
                 table: name.clone(),

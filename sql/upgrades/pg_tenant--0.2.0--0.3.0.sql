@@ -357,7 +357,9 @@ COMMENT ON FUNCTION tenant.grant_access(text, regrole, boolean) IS 'pg_tenant: l
 REVOKE EXECUTE ON FUNCTION tenant.grant_gateway(regrole, boolean), tenant.grant_access(text, regrole, boolean) FROM PUBLIC;
 
 -- tenant.check() rates a foreign key between protected tables that does not pair the tenant
--- columns high (its cascades cross tenants). The whole of sql/check.sql as 0.3.0 has it follows.
+-- columns high (its cascades cross tenants), and reports foreign keys from unprotected tables
+-- into protected ones and roles that may act as tenants but lack the grants their tables need.
+-- The whole of sql/check.sql as 0.3.0 has it follows.
 CREATE OR REPLACE FUNCTION tenant.check()
 RETURNS TABLE (severity text, object text, problem text, fix text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -371,6 +373,11 @@ tree AS (  -- every relation below a protected table, protected or not
         UNION
         SELECT i.inhrelid, t.root, t.tenant_column FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
     SELECT * FROM t
+),
+app_roles AS (  -- roles that may act as tenants
+    SELECT g.role::oid AS roleid FROM tenant.gateways g
+    UNION
+    SELECT a.role::oid FROM tenant.tenant_access a
 ),
 app_tables AS (
     SELECT c.oid, c.relname, c.relkind, c.relowner, c.relacl
@@ -489,6 +496,42 @@ SELECT 'low', p.table_name::text, format('TRUNCATE is granted to %s', CASE WHEN 
        format('REVOKE TRUNCATE ON %s FROM %s;', p.table_name, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END)
   FROM protected p JOIN pg_class c ON c.oid = p.relid CROSS JOIN LATERAL aclexplode(c.relacl) a
  WHERE a.privilege_type = 'TRUNCATE' AND a.grantee <> c.relowner
+UNION ALL
+-- 12. A foreign key from an unprotected table into a protected one: a referencing row blocks
+-- tenant.drop() of its tenant (the erasure fails), and the key's checks read across tenants.
+SELECT 'medium', format('%s (%s)', con.conrelid::regclass, con.conname),
+       format('foreign key from unprotected table %s into protected table %s: a row referencing a tenant''s row blocks tenant.drop() of that tenant',
+              con.conrelid::regclass, con.confrelid::regclass),
+       format('SELECT tenant.protect(%L, ...); with a foreign key that pairs the tenant columns (see the README, composite foreign keys), or make it ON DELETE CASCADE / SET NULL', con.conrelid::regclass::text)
+  FROM pg_constraint con
+ WHERE con.contype = 'f' AND con.conparentid = 0
+   AND con.confrelid IN (SELECT relid FROM protected)
+   AND con.conrelid NOT IN (SELECT relid FROM tree)
+UNION ALL
+-- 13. A role that may act as tenants but lacks what its protected tables need.
+SELECT 'medium', p.table_name::text,
+       format('role %s may act as tenants and has privileges on it, but no USAGE on its schema %I', r.roleid::regrole, n.nspname),
+       format('GRANT USAGE ON SCHEMA %I TO %s;', n.nspname, r.roleid::regrole)
+  FROM protected p JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+ CROSS JOIN app_roles r
+ WHERE has_table_privilege(r.roleid, p.relid, 'SELECT, INSERT, UPDATE, DELETE')
+   AND NOT has_schema_privilege(r.roleid, n.oid, 'USAGE')
+UNION ALL
+SELECT 'medium', p.table_name::text,
+       format('role %s may insert into it but may not use sequence %s of column %I: its inserts fail', r.roleid::regrole, s.oid::regclass, a.attname),
+       format('GRANT USAGE ON SEQUENCE %s TO %s;', s.oid::regclass, r.roleid::regrole)
+  FROM protected p CROSS JOIN app_roles r
+  JOIN pg_depend d ON d.refobjid = p.relid AND d.refclassid = 'pg_class'::regclass AND d.classid = 'pg_class'::regclass AND d.deptype = 'a'
+  JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+  JOIN pg_attribute a ON a.attrelid = p.relid AND a.attnum = d.refobjsubid
+ WHERE has_table_privilege(r.roleid, p.relid, 'INSERT')
+   AND NOT has_sequence_privilege(r.roleid, s.oid, 'USAGE')
+UNION ALL
+SELECT 'low', r.roleid::regrole::text, 'may act as tenants but has no privilege on any protected table',
+       format('GRANT SELECT, INSERT, UPDATE, DELETE ON <the protected tables it uses> TO %s;', r.roleid::regrole)
+  FROM app_roles r
+ WHERE EXISTS (SELECT 1 FROM protected)
+   AND NOT EXISTS (SELECT 1 FROM protected p WHERE has_table_privilege(r.roleid, p.relid, 'SELECT, INSERT, UPDATE, DELETE'))
 ) AS findings (severity, object, problem, fix)
 ORDER BY CASE severity WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, object, problem
 $$;

@@ -71,6 +71,12 @@ SELECT test.try($$SELECT tenant.protect('app.seq')$$);
 CREATE TABLE app.legacy (id int);
 INSERT INTO app.legacy VALUES (1);
 SELECT test.try($$SELECT tenant.protect('app.legacy')$$);
+-- The error says how to backfill (HINT), for a table without the column and for NULLs in it.
+SELECT tenant.protect('app.legacy');
+CREATE TABLE app.half_filled (id int, tenant_id uuid);
+INSERT INTO app.half_filled VALUES (1, NULL), (2, NULL), (3, gen_random_uuid());
+SELECT tenant.protect('app.half_filled');
+DROP TABLE app.half_filled;
 SELECT tenant.protect('app.wrong_type');
 SELECT count(*) AS legacy_columns FROM pg_attribute WHERE attrelid = 'app.legacy'::regclass AND attnum > 0;
 SELECT count(*) AS not_protected FROM tenant.protected_tables WHERE table_name::text IN ('app.legacy', 'app.wrong_type');

@@ -15,6 +15,7 @@ CREATE TABLE shop.orders (id int, tenant_id uuid NOT NULL DEFAULT tenant.current
 CREATE TABLE shop.events (id int, at date NOT NULL) PARTITION BY RANGE (at);
 CREATE TABLE shop.events_2026 PARTITION OF shop.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 CREATE VIEW shop.customer_names WITH (security_invoker = true) AS SELECT name FROM shop.customers;
+GRANT USAGE ON SCHEMA shop TO chk_app;
 GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA shop TO chk_app;
 RESET ROLE;
 SELECT tenant.protect('shop.customers'), tenant.protect('shop.orders'), tenant.protect('shop.events');
@@ -43,6 +44,23 @@ GRANT TRUNCATE ON shop.customers TO chk_app;                                    
 GRANT SET ON PARAMETER pg_tenant.tenant_id TO chk_app;                                    -- SET granted
 SELECT severity, object, problem, fix FROM tenant.check();
 
+-- A foreign key from an unprotected table into a protected one (it blocks tenant.drop()), and
+-- roles that may act as tenants but lack what their tables need: USAGE on the schema, USAGE on a
+-- serial column's sequence, any privilege on a protected table.
+CREATE TABLE shop.audit_refs (tenant uuid, order_ref int, FOREIGN KEY (tenant, order_ref) REFERENCES shop.orders (tenant_id, id));
+CREATE ROLE chk_noschema;
+CREATE ROLE chk_nothing;
+SELECT tenant.create('acme') IS NOT NULL AS created;
+SELECT tenant.grant_gateway('chk_noschema'), tenant.grant_access('acme', 'chk_nothing');
+GRANT SELECT ON shop.customers TO chk_noschema;
+CREATE TABLE shop.tickets (id serial, body text);
+SELECT tenant.protect('shop.tickets');
+GRANT INSERT ON shop.tickets TO chk_app;
+SELECT severity, object, problem, fix FROM tenant.check()
+ WHERE problem ~ '(foreign key from unprotected|may act as tenants|may insert into it)';
+GRANT USAGE ON SEQUENCE shop.tickets_id_seq TO chk_app;
+SELECT count(*) AS sequence_finding_gone FROM tenant.check() WHERE problem ~ 'may insert into it';
+
 -- Only superusers and the extension owner run it by default.
 SET ROLE chk_app;
 SELECT * FROM tenant.check();
@@ -50,4 +68,4 @@ RESET ROLE;
 REVOKE SET ON PARAMETER pg_tenant.tenant_id FROM chk_app;
 \c pg_tenant_regress
 DROP DATABASE pg_tenant_check;
-DROP ROLE chk_owner, chk_app, chk_admin, chk_login_owner;
+DROP ROLE chk_owner, chk_app, chk_admin, chk_login_owner, chk_noschema, chk_nothing;
