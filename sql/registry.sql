@@ -49,9 +49,12 @@ CREATE TABLE tenant.gateways (
 );
 COMMENT ON TABLE tenant.gateways IS 'pg_tenant: roles that may act as any tenant (tenant.grant_gateway)';
 
--- Roles that may act as one tenant.
+-- Roles that may act as one tenant. tenant_id names a row of tenant.tenants, kept so by
+-- grant_access() (which holds that row while it writes) and drop() (which deletes the tenant's
+-- grants), not by a foreign key: pg_restore -j copies configuration tables in parallel, in no
+-- order, and a foreign key between two of them fails the copy that comes first.
 CREATE TABLE tenant.tenant_access (
-    tenant_id  uuid NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    tenant_id  uuid NOT NULL,
     role       regrole NOT NULL,
     granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (tenant_id, role),

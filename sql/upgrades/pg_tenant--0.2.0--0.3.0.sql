@@ -381,6 +381,12 @@ RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'grant_ac
 COMMENT ON FUNCTION tenant.grant_access(text, regrole, boolean) IS 'pg_tenant: let a role (and its members) act as this one tenant (with transaction_only, for a transaction at a time)';
 REVOKE EXECUTE ON FUNCTION tenant.grant_gateway(regrole, boolean), tenant.grant_access(text, regrole, boolean) FROM PUBLIC;
 
+-- No foreign key between configuration tables: pg_restore -j copies them in parallel, in no
+-- order, and the copy of tenant_access or limit_overrides failed when it came before the one of
+-- tenants. grant_access(), set_limit() and drop() keep them consistent instead.
+ALTER TABLE tenant.tenant_access DROP CONSTRAINT tenant_access_tenant_id_fkey;
+ALTER TABLE tenant.limit_overrides DROP CONSTRAINT limit_overrides_tenant_id_fkey;
+
 -- tenant.check() rates a foreign key between protected tables that does not pair the tenant
 -- columns high (its cascades cross tenants). The whole of sql/check.sql as 0.3.0 has it follows.
 CREATE OR REPLACE FUNCTION tenant.check()

@@ -1,5 +1,5 @@
 -- The extension's objects and their definitions, to compare an upgraded database with a fresh one:
--- members with their definitions (functions, views), column types, triggers, privileges
+-- members with their definitions (functions, views), column types, constraints, triggers, privileges
 -- (functions, relations, the schema), configuration settings of functions, and row security.
 SELECT pg_describe_object(classid, objid, objsubid) ||
        COALESCE(' ' || md5(pg_get_functiondef(objid)), '') ||
@@ -14,6 +14,9 @@ SELECT 'column ' || attrelid::regclass || '.' || attname || ' ' || format_type(a
        ' notnull=' || attnotnull || COALESCE(' default=' || pg_get_expr(d.adbin, d.adrelid), '')
   FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
  WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'tenant'::regnamespace) AND attnum > 0 AND NOT attisdropped
+UNION ALL
+SELECT 'constraint ' || conrelid::regclass || '.' || conname || ' ' || pg_get_constraintdef(oid)
+  FROM pg_constraint WHERE connamespace = 'tenant'::regnamespace
 UNION ALL
 SELECT 'trigger ' || tgrelid::regclass || '.' || tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'tenant'::regnamespace)
 UNION ALL
