@@ -1,6 +1,7 @@
 -- The extension's objects and their definitions, to compare an upgraded database with a fresh one:
 -- members with their definitions (functions, views), column types, constraints, triggers, privileges
--- (functions, relations, the schema), configuration settings of functions, and row security.
+-- (functions, relations, the schema), configuration settings of functions, row security, and
+-- the configuration tables with the condition pg_dump applies to their rows.
 SELECT pg_describe_object(classid, objid, objsubid) ||
        COALESCE(' ' || md5(pg_get_functiondef(objid)), '') ||
        CASE WHEN classid = 'pg_class'::regclass THEN COALESCE(' ' || md5(pg_get_viewdef(objid)), '') ELSE '' END AS object
@@ -28,5 +29,6 @@ SELECT 'relation acl ' || c.oid::regclass || ' ' || COALESCE(c.relacl::text, 'de
 UNION ALL
 SELECT 'schema acl ' || COALESCE(nspacl::text, 'default') FROM pg_namespace WHERE nspname = 'tenant'
 UNION ALL
-SELECT 'config table ' || unnest(extconfig)::regclass FROM pg_extension WHERE extname = 'pg_tenant'
+SELECT 'config table ' || t.config::regclass || ' ' || t.condition
+  FROM pg_extension e CROSS JOIN LATERAL unnest(e.extconfig, e.extcondition) AS t(config, condition) WHERE e.extname = 'pg_tenant'
 ORDER BY 1;
