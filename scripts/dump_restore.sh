@@ -10,6 +10,10 @@ SUITE=dump/restore
 . "$(dirname "$0")/suite_lib.sh"
 start_cluster dump "${DUMP_PORT:-54323}"
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -U postgres -d "$db" "$@"; }
+# Rows of pg_tenant's catalog that name a role or relation that does not exist (any more).
+DANGLING="SELECT (SELECT count(*) FROM tenant.gateways g WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = g.role))
+               + (SELECT count(*) FROM tenant.tenant_access a WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = a.role))
+               + (SELECT count(*) FROM tenant.protected_relations p WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p.relid))"
 as_role() { local role=$1 db=$2; shift 2; "$PG_BIN/psql" -X -q -t -A -U "$role" -d "$db" "$@" 2>&1; }
 # acting ROLE DB TENANT ARGS...: psql's output and messages as ROLE acting as TENANT.
 acting() { local role=$1 db=$2 tenant=$3; shift 3; as_role "$role" "$db" -c "SELECT tenant.set('$tenant') IS NULL" "$@"; }
@@ -20,6 +24,7 @@ check "the application's tables and the template belong to an ordinary role" "du
   "$(sql src -c "SELECT string_agg(DISTINCT c.relowner::regrole::text, ',') || '|' || bool_or(r.rolsuper)
                    FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
                   WHERE c.relnamespace IN ('app'::regnamespace, 'tpl'::regnamespace, 'tenant_initech'::regnamespace) AND c.relkind IN ('r', 'p')")"
+check "the source's catalog names 3 objects dropped since (a role's two grants, a protected table)" 3 "$(sql src -c "$DANGLING")"
 "$PG_BIN/pg_dump" -U postgres -Fc -f "$dir/src.dump" src || exit 1
 sql src -f tests/dump/fingerprint.sql > "$dir/src.fingerprint"
 
@@ -45,6 +50,8 @@ restored() {
     other=$(sql "$db" -f tests/dump/fingerprint.sql | grep "^$kind|" | cut -d'|' -f2-)
     check "$1: $kind identical after restore" "$value" "$other"
   done < "$dir/src.fingerprint"
+  # A dropped object's oid, restored, would name whatever has that oid here.
+  check "$1: no grant or protected relation names a missing role or table" 0 "$(sql "$db" -c "$DANGLING")"
   check "$1: exactly one default plan" 1 "$(sql "$db" -c "SELECT count(*) FROM tenant.plans WHERE name = 'default'")"
 
   # Isolation: the application role sees its tenant's rows only, and needs a tenant.

@@ -1,8 +1,8 @@
 -- One line per object kind: what must be identical after pg_dump | pg_restore.
 SELECT 'tenants', md5(string_agg(format('%s|%s|%s|%s|%s|%s|%s', id, slug, name, status, plan, settings, suspended_reason), ',' ORDER BY slug)) FROM tenant.tenants
 UNION ALL SELECT 'plans', md5(string_agg(name || limits::text, ',' ORDER BY name)) || ' n=' || count(*) FROM tenant.plans
-UNION ALL SELECT 'gateways', string_agg(role::text, ',' ORDER BY role::text) FROM tenant.gateways
-UNION ALL SELECT 'tenant_access', md5(string_agg(tenant_id || role::text, ',' ORDER BY tenant_id, role::text)) FROM tenant.tenant_access
+UNION ALL SELECT 'gateways', string_agg(role::text, ',' ORDER BY role::text) FROM tenant.gateways g WHERE EXISTS (SELECT FROM pg_roles r WHERE r.oid = g.role)
+UNION ALL SELECT 'tenant_access', md5(string_agg(tenant_id || role::text, ',' ORDER BY tenant_id, role::text)) FROM tenant.tenant_access a WHERE EXISTS (SELECT FROM pg_roles r WHERE r.oid = a.role)
 UNION ALL SELECT 'limit_overrides', md5(string_agg(format('%s|%s|%s|%s', tenant_id, resource, "limit", period), ',' ORDER BY tenant_id, resource)) FROM tenant.limit_overrides
 UNION ALL SELECT 'usage_counters', md5(string_agg(format('%s|%s|%s|%s', tenant_id, resource, period_start, used), ',' ORDER BY tenant_id, resource, period_start)) FROM tenant.usage_counters
 UNION ALL SELECT 'audit_log', md5(string_agg(format('%s|%s|%s|%s|%s|%s', id, at, tenant_id, actor, action, detail), ',' ORDER BY id)) || ' n=' || count(*) FROM tenant.audit_log

@@ -62,5 +62,14 @@ SELECT tenant.set('initech');
 INSERT INTO items (name, sku) VALUES ('stapler', 's-1'), ('printer', 'p-1');
 SELECT tenant.reset();
 SELECT tenant.set_signing_key('HS256', 'dump-secret-0123456789-0123456789-x');
+-- Objects dropped since pg_tenant recorded them: a role with a gateway and an access grant, and
+-- a protected table. Their rows stay in pg_tenant's catalog, naming oids no object has now.
+CREATE ROLE dump_gone;
+SELECT tenant.grant_gateway('dump_gone');
+SELECT tenant.grant_access('acme', 'dump_gone');
+CREATE TABLE app.gone (id int);
+SELECT tenant.protect('app.gone');
+DROP TABLE app.gone;
+DROP ROLE dump_gone;
 -- pg_restore -j schedules the largest tables first, by the size the statistics give.
 ANALYZE;
