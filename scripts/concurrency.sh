@@ -38,5 +38,29 @@ wait $holder
 check "another tenant's insert is not blocked by race-a's open transaction" inserted "$other"
 check "race-a's own insert does wait for it (lock_timeout hit)" 1 "$same"
 
+# A grant and a limit racing tenant.drop(): they wait for the drop (on the tenant's registry row,
+# as a foreign key to it would make them), then fail (PT002), and no row names the dropped tenant.
+# (tenant_access and limit_overrides have no foreign key: pg_restore -j copies them in any order.)
+psql_super -c "SELECT tenant.create('race-drop') IS NOT NULL" >/dev/null
+"$PG_BIN/psql" -X -q -U postgres -d conc -c "BEGIN; SELECT tenant.drop('race-drop'); SELECT pg_sleep(3); COMMIT;" >/dev/null 2>&1 &
+dropper=$!
+sleep 1
+psql_super -c '\set VERBOSITY verbose' -c "SELECT tenant.grant_access('race-drop', 'conc_app')" > "$work/drop-grant.out" 2>&1 &
+granter=$!
+psql_super -c '\set VERBOSITY verbose' -c "SELECT tenant.set_limit('race-drop', 'docs', 5)" > "$work/drop-limit.out" 2>&1 &
+limiter=$!
+waiting=0
+for _ in $(seq 1 20); do
+  waiting=$(psql_super -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND (query LIKE '%grant_access(''race-drop''%' OR query LIKE '%set_limit(''race-drop''%')")
+  [ "$waiting" = 2 ] && break
+  sleep 0.1
+done
+wait $dropper $granter $limiter
+check "grant_access and set_limit wait for a concurrent drop of their tenant" 2 "$waiting"
+check "... then fail: the tenant does not exist (PT002)" "1|1" "$(grep -c PT002 "$work/drop-grant.out")|$(grep -c PT002 "$work/drop-limit.out")"
+check "... and leave no grant or limit of the dropped tenant" "0|0" \
+  "$(psql_super -c "SELECT (SELECT count(*) FROM tenant.tenant_access a WHERE NOT EXISTS (SELECT FROM tenant.tenants t WHERE t.id = a.tenant_id)) || '|' ||
+                           (SELECT count(*) FROM tenant.limit_overrides o WHERE NOT EXISTS (SELECT FROM tenant.tenants t WHERE t.id = o.tenant_id))")"
+
 [ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"
 exit $failed

@@ -1,14 +1,17 @@
 -- Which tables tenant.protect() isolated: written only by protect()/unprotect() (and by schema
 -- tenant provisioning for the copies of protected template tables), never inferred from names,
 -- triggers or comments that others can create. Dumped with its rows (by name: regclass), so the
--- list survives pg_dump/pg_restore.
+-- list survives pg_dump/pg_restore; a row of a relation dropped since is left out (a regclass
+-- that names no relation is written as its bare oid, which a restore would take for whichever
+-- relation has that oid there).
 CREATE TABLE tenant.protected_relations (
     relid         regclass PRIMARY KEY,
     tenant_column name NOT NULL,
     protected_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE tenant.protected_relations IS 'pg_tenant: the relations tenant.protect() isolated (read tenant.protected_tables)';
-SELECT pg_catalog.pg_extension_config_dump('tenant.protected_relations', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.protected_relations',
+    'WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) protected_relations.relid::pg_catalog.oid)');
 
 -- The registered relations that still are what protect() made: a permanent table or partitioned
 -- table whose tenant column is a uuid. A relation dropped since, a temporary relation or a view

@@ -26,8 +26,10 @@ $$;
 CREATE TRIGGER plans_insert_as_update BEFORE INSERT ON tenant.plans
     FOR EACH ROW EXECUTE FUNCTION tenant.plans_insert_as_update();
 
+-- tenant_id names a row of tenant.tenants, kept so by set_limit() and drop() rather than a
+-- foreign key (see tenant.tenant_access in sql/registry.sql).
 CREATE TABLE tenant.limit_overrides (
-    tenant_id uuid NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    tenant_id uuid NOT NULL,
     resource  text NOT NULL CHECK (resource <> ''),
     "limit"   bigint NOT NULL CHECK ("limit" >= -1),
     period    text CHECK (period IN ('none', 'minute', 'hour', 'day', 'month')),

@@ -49,9 +49,12 @@ CREATE TABLE tenant.gateways (
 );
 COMMENT ON TABLE tenant.gateways IS 'pg_tenant: roles that may act as any tenant (tenant.grant_gateway)';
 
--- Roles that may act as one tenant.
+-- Roles that may act as one tenant. tenant_id names a row of tenant.tenants, kept so by
+-- grant_access() (which holds that row while it writes) and drop() (which deletes the tenant's
+-- grants), not by a foreign key: pg_restore -j copies configuration tables in parallel, in no
+-- order, and a foreign key between two of them fails the copy that comes first.
 CREATE TABLE tenant.tenant_access (
-    tenant_id  uuid NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    tenant_id  uuid NOT NULL,
     role       regrole NOT NULL,
     granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (tenant_id, role),
@@ -60,7 +63,11 @@ CREATE TABLE tenant.tenant_access (
 );
 COMMENT ON TABLE tenant.tenant_access IS 'pg_tenant: roles that may act as one tenant (tenant.grant_access)';
 
--- Configuration tables are dumped by pg_dump with their rows.
+-- Configuration tables are dumped by pg_dump with their rows. A grant to a role dropped since
+-- is left out: a regrole that names no role is written as its bare oid, which a restore takes for
+-- whichever role has that oid there (in another cluster, quite possibly one).
 SELECT pg_catalog.pg_extension_config_dump('tenant.tenants', '');
-SELECT pg_catalog.pg_extension_config_dump('tenant.gateways', '');
-SELECT pg_catalog.pg_extension_config_dump('tenant.tenant_access', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.gateways',
+    'WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) gateways.role::pg_catalog.oid)');
+SELECT pg_catalog.pg_extension_config_dump('tenant.tenant_access',
+    'WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) tenant_access.role::pg_catalog.oid)');

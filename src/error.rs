@@ -116,6 +116,11 @@ pub enum TenantError {
         table: String,
         resource: String,
     },
+    /// A tenant_quota index pg_tenant does not stand behind (src/row_counter/build.rs).
+    QuotaIndexRefused {
+        table: String,
+        resource: String,
+    },
     UnknownSchema(String),
     SchemaExists(String),
     /// clone_schema met objects it cannot reproduce faithfully; it refuses rather than lose them.
@@ -185,6 +190,7 @@ impl TenantError {
             TenantError::NotInPlan { .. } => NOT_IN_PLAN,
             TenantError::QuotaAttached { .. } => DUPLICATE_OBJECT,
             TenantError::QuotaNotAttached { .. } => UNDEFINED_OBJECT,
+            TenantError::QuotaIndexRefused { .. } => INVALID_PARAMETER_VALUE,
             TenantError::UnknownSchema(_) => INVALID_SCHEMA_NAME,
             TenantError::SchemaExists(_) => DUPLICATE_SCHEMA,
             TenantError::CloneUnsupported { .. } => FEATURE_NOT_SUPPORTED,
@@ -257,6 +263,9 @@ impl TenantError {
             TenantError::QuotaNotAttached { table, resource } => {
                 format!("quota \"{resource}\" is not attached to table {table}")
             }
+            TenantError::QuotaIndexRefused { table, resource } => format!(
+                "tenant_quota index on table {table} refused: quota \"{resource}\" is not attached to it"
+            ),
             TenantError::UnknownSchema(s) => format!("schema \"{s}\" does not exist"),
             TenantError::SchemaExists(s) => format!("schema \"{s}\" already exists"),
             TenantError::Token(e) => e.message(),
@@ -356,6 +365,9 @@ impl TenantError {
                 "A holdable cursor keeps its rows after the transaction, past the tenant's context: declare it WITHOUT HOLD, or fetch its rows before the context ends.".into(),
             ),
             TenantError::QuotaAttached { .. } => Some("Detach it with tenant.detach_quota() first.".into()),
+            TenantError::QuotaIndexRefused { .. } => Some(
+                "Count quotas are attached with tenant.attach_quota(tbl, resource, 'count'). Otherwise only a CREATE INDEX sent by a role that may run attach_quota() (such as the superuser restoring a dump) makes such an index.".into(),
+            ),
             _ => None,
         }
     }

@@ -289,6 +289,7 @@ fn set_limit(
                 TenantError::invalid("period", format!("must be one of {}", Period::NAMES)).raise();
             }
         }
+        registry::hold(&t);
         run_as_owner(
             "INSERT INTO tenant.limit_overrides (tenant_id, resource, \"limit\", period) VALUES ($1, $2, $3, $4)
              ON CONFLICT (tenant_id, resource) DO UPDATE SET \"limit\" = EXCLUDED.\"limit\", period = EXCLUDED.period",
@@ -1521,6 +1522,10 @@ unsafe fn out_of_line_bytes(slot: *mut pg_sys::TupleTableSlot, desc: pg_sys::Tup
 pub fn forget_tenant(tenant: pgrx::Uuid) {
     run_as_owner(
         "DELETE FROM tenant.usage_counters WHERE tenant_id = $1",
+        &[tenant.into()],
+    );
+    run_as_owner(
+        "DELETE FROM tenant.limit_overrides WHERE tenant_id = $1",
         &[tenant.into()],
     );
 }

@@ -188,6 +188,28 @@ pub fn resolve(key: Option<&str>) -> Tenant {
     lookup(key).unwrap_or_else(|| TenantError::UnknownTenant(key.to_string()).raise())
 }
 
+/// Holds the tenant's registry row until the transaction ends, as a foreign key to it would,
+/// before a row naming the tenant is written to tenant_access or limit_overrides (which have no
+/// foreign key, see sql/registry.sql): a concurrent tenant.drop() waits for this transaction, or
+/// has dropped the tenant and this fails (PT002) instead of leaving a row behind.
+pub fn hold(t: &Tenant) {
+    let held = as_extension_owner(|| {
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    "SELECT FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
+                    None,
+                    &[t.id.into()],
+                )
+                .map(|rows| rows.len())
+        })
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    if held == 0 {
+        TenantError::UnknownTenant(t.slug.clone()).raise();
+    }
+}
+
 #[pg_extern(
     volatile,
     parallel_unsafe,
@@ -343,6 +365,10 @@ fn drop_tenant(tenant: Option<&str>) {
         let deleted = crate::policies::delete_tenant_rows(t.id);
         crate::quotas::forget_tenant(t.id);
         run_as_owner(
+            "DELETE FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1",
+            &[t.id.into()],
+        );
+        run_as_owner(
             "DELETE FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1",
             &[t.id.into()],
         );
@@ -444,6 +470,7 @@ fn grant_access_scoped(
         let t = resolve(tenant);
         let role = required(role, "role");
         let transaction_only = required(transaction_only, "transaction_only");
+        hold(&t);
         if legacy_grants() {
             run_as_owner(
                 "INSERT INTO tenant.tenant_access (tenant_id, role) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING",

@@ -29,6 +29,9 @@ use pgrx::prelude::*;
 
 use crate::error::TenantError;
 
+mod build;
+pub use build::{is_plain_quota_index, issuing};
+
 extension_sql_file!(
     "../sql/row_counter.sql",
     name = "row_counter",
@@ -51,8 +54,8 @@ pub unsafe extern "C-unwind" fn quota_index_handler(
     let mut am = PgBox::<pg_sys::IndexAmRoutine>::alloc_node(pg_sys::NodeTag::T_IndexAmRoutine);
     am.amoptionalkey = true;
     am.amkeytype = pg_sys::InvalidOid;
-    am.ambuild = Some(ambuild);
-    am.ambuildempty = Some(ambuildempty);
+    am.ambuild = Some(build::ambuild);
+    am.ambuildempty = Some(build::ambuildempty);
     am.aminsert = Some(aminsert);
     am.ambulkdelete = Some(ambulkdelete);
     am.amvacuumcleanup = Some(amvacuumcleanup);
@@ -65,63 +68,6 @@ pub unsafe extern "C-unwind" fn quota_index_handler(
     // No amgettuple and no amgetbitmap: the planner never considers the index for a scan.
     pg_sys::Datum::from(am.into_pg())
 }
-
-/// Building (CREATE INDEX, REINDEX, a table rewrite) stores nothing and counts nothing: the rows
-/// already there were counted when the quota was attached.
-#[pg_guard]
-unsafe extern "C-unwind" fn ambuild(
-    heap: pg_sys::Relation,
-    index: pg_sys::Relation,
-    info: *mut pg_sys::IndexInfo,
-) -> *mut pg_sys::IndexBuildResult {
-    crate::error::guarded(|| {
-        if (*index).rd_options.is_null() {
-            TenantError::invalid(
-                "reloptions",
-                "a tenant_quota index needs WITH (resource = '<name>')",
-            )
-            .raise();
-        }
-        if (*info).ii_NumIndexAttrs != 1
-            || !(*info).ii_Expressions.is_null()
-            || !(*info).ii_Predicate.is_null()
-        {
-            TenantError::invalid(
-                "columns",
-                "a tenant_quota index is on the tenant column alone, without a predicate",
-            )
-            .raise();
-        }
-        // Made by those who may attach quotas (attach_quota itself, clone_schema, pg_restore,
-        // which builds indexes before it makes triggers), or rebuilt (REINDEX, table rewrites,
-        // new partitions) where attach_quota attached the resource: its triggers are on the
-        // table or a partitioned ancestor. Anyone else's index could charge any tenant's rows.
-        let resource = resource_of(index);
-        let attnum = (*info).ii_IndexAttrNumbers[0];
-        let attached = Spi::get_one_with_args::<bool>(
-            "SELECT pg_catalog.has_function_privilege('tenant.attach_quota(pg_catalog.regclass, pg_catalog.text, pg_catalog.text)', 'EXECUTE')
-                 OR EXISTS (SELECT FROM tenant.quota_attachments a
-                             WHERE a.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (SELECT $1 UNION SELECT relid FROM pg_catalog.pg_partition_ancestors($1))
-                               AND a.resource OPERATOR(pg_catalog.=) $2 AND a.mode OPERATOR(pg_catalog.=) 'count'
-                               AND a.tenant_column OPERATOR(pg_catalog.=) (SELECT attname FROM pg_catalog.pg_attribute
-                                                        WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum OPERATOR(pg_catalog.=) $3))",
-            &[(*heap).rd_id.into(), resource.as_str().into(), attnum.into()],
-        )
-        .unwrap_or_else(|e| error!("pg_tenant: {e}"))
-        .unwrap_or(false);
-        if !attached {
-            TenantError::invalid(
-                "index",
-                "tenant_quota indexes are made by tenant.attach_quota(tbl, resource, 'count') and those who may run it",
-            )
-            .raise();
-        }
-    });
-    PgBox::<pg_sys::IndexBuildResult>::alloc0().into_pg()
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn ambuildempty(_index: pg_sys::Relation) {}
 
 #[pg_guard]
 unsafe extern "C-unwind" fn ambulkdelete(
@@ -754,6 +700,7 @@ fn xact_event(event: pg_sys::XactEvent::Type) {
             });
             if event == pg_sys::XactEvent::XACT_EVENT_ABORT {
                 crate::quotas::forget_resyncs();
+                build::forget_issuer();
             }
             crate::context::forget_holdable_cursors();
         }

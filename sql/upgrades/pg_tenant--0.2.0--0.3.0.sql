@@ -12,7 +12,9 @@ CREATE TABLE tenant.protected_relations (
     protected_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE tenant.protected_relations IS 'pg_tenant: the relations tenant.protect() isolated (read tenant.protected_tables)';
-SELECT pg_catalog.pg_extension_config_dump('tenant.protected_relations', '');
+-- (A row of a relation dropped since is not dumped: see the grants below.)
+SELECT pg_catalog.pg_extension_config_dump('tenant.protected_relations',
+    'WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) protected_relations.relid::pg_catalog.oid)');
 INSERT INTO tenant.protected_relations (relid, tenant_column)
 SELECT c.oid::regclass,
        pg_catalog.encode(pg_catalog.substr(t.tgargs, 1, pg_catalog.position(t.tgargs, '\x00'::bytea) - 1), 'escape')::name
@@ -355,6 +357,18 @@ CREATE FUNCTION tenant.grant_access(tenant text, role regrole, transaction_only 
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'grant_access_scoped_wrapper';
 COMMENT ON FUNCTION tenant.grant_access(text, regrole, boolean) IS 'pg_tenant: let a role (and its members) act as this one tenant (with transaction_only, for a transaction at a time)';
 REVOKE EXECUTE ON FUNCTION tenant.grant_gateway(regrole, boolean), tenant.grant_access(text, regrole, boolean) FROM PUBLIC;
+
+-- No foreign key between configuration tables: pg_restore -j copies them in parallel, in no
+-- order, and the copy of tenant_access or limit_overrides failed when it came before the one of
+-- tenants. grant_access(), set_limit() and drop() keep them consistent instead.
+ALTER TABLE tenant.tenant_access DROP CONSTRAINT tenant_access_tenant_id_fkey;
+ALTER TABLE tenant.limit_overrides DROP CONSTRAINT limit_overrides_tenant_id_fkey;
+-- A grant to a role dropped since is not dumped: a regrole that names no role is written as its
+-- bare oid, which a restore took for whichever role had that oid there.
+SELECT pg_catalog.pg_extension_config_dump('tenant.gateways',
+    'WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) gateways.role::pg_catalog.oid)');
+SELECT pg_catalog.pg_extension_config_dump('tenant.tenant_access',
+    'WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) tenant_access.role::pg_catalog.oid)');
 
 -- tenant.check() rates a foreign key between protected tables that does not pair the tenant
 -- columns high (its cascades cross tenants), and reports foreign keys from unprotected tables

@@ -158,6 +158,11 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
                     }
                 }),
                 (None, Some(role)) => as_role(role, || execute(&ddl, false)),
+                // A copy of a count quota's index, built (as its table's owner) before the
+                // triggers that record the quota on the copy exist: the caller issues it.
+                (None, None) if counting_index_step(step) => {
+                    crate::row_counter::issuing(|| execute(&ddl, false))
+                }
                 (None, None) => execute(&ddl, false),
             };
             if let Some(kind) = &step.kind {
@@ -170,6 +175,13 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
     // policies and guard were cloned with them).
     crate::policies::register_copies(source, target);
     counts
+}
+
+/// Whether `step` creates a copy of a tenant_quota index of the source (on plain columns
+/// without a predicate; its `ord` is the source index).
+fn counting_index_step(step: &Step) -> bool {
+    step.kind.as_deref() == Some("index")
+        && crate::row_counter::is_plain_quota_index(pg_sys::Oid::from(step.ord as u32))
 }
 
 /// Runs `f` as `owner` (of something the source holds, and so of its clone) inside a

@@ -1,7 +1,8 @@
 -- The extension's objects and their definitions, to compare an upgraded database with a fresh one:
--- members with their definitions (functions, views), column types, triggers (definition and
--- whether they fire under session_replication_role), privileges
--- (functions, relations, the schema), configuration settings of functions, and row security.
+-- members with their definitions (functions, views), column types, constraints, triggers
+-- (definition and whether they fire under session_replication_role), privileges (functions,
+-- relations, the schema), configuration settings of functions, row security, and the
+-- configuration tables with the condition pg_dump applies to their rows.
 SELECT pg_describe_object(classid, objid, objsubid) ||
        COALESCE(' ' || md5(pg_get_functiondef(objid)), '') ||
        CASE WHEN classid = 'pg_class'::regclass THEN COALESCE(' ' || md5(pg_get_viewdef(objid)), '') ELSE '' END AS object
@@ -16,6 +17,9 @@ SELECT 'column ' || attrelid::regclass || '.' || attname || ' ' || format_type(a
   FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
  WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'tenant'::regnamespace) AND attnum > 0 AND NOT attisdropped
 UNION ALL
+SELECT 'constraint ' || conrelid::regclass || '.' || conname || ' ' || pg_get_constraintdef(oid)
+  FROM pg_constraint WHERE connamespace = 'tenant'::regnamespace
+UNION ALL
 SELECT 'trigger ' || pg_get_triggerdef(oid) || ' enabled=' || tgenabled::text FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'tenant'::regnamespace)
 UNION ALL
 SELECT 'function acl ' || p.oid::regprocedure || ' ' || COALESCE(p.proacl::text, 'default') || ' config=' || COALESCE(p.proconfig::text, '')
@@ -26,5 +30,6 @@ SELECT 'relation acl ' || c.oid::regclass || ' ' || COALESCE(c.relacl::text, 'de
 UNION ALL
 SELECT 'schema acl ' || COALESCE(nspacl::text, 'default') FROM pg_namespace WHERE nspname = 'tenant'
 UNION ALL
-SELECT 'config table ' || unnest(extconfig)::regclass FROM pg_extension WHERE extname = 'pg_tenant'
+SELECT 'config table ' || t.config::regclass || ' ' || t.condition
+  FROM pg_extension e CROSS JOIN LATERAL unnest(e.extconfig, e.extcondition) AS t(config, condition) WHERE e.extname = 'pg_tenant'
 ORDER BY 1;

@@ -52,9 +52,15 @@ SELECT test.try($$SELECT tenant.drop('drop-me')$$);
 SELECT (SELECT count(*) FROM shop.order_lines) AS lines, (SELECT count(*) FROM tenant.tenants WHERE slug = 'drop-me') AS registered;
 DROP TABLE shop.notes;
 
--- Suspended tenants can be dropped too.
+-- Suspended tenants can be dropped too; its access grants and own limits go with it.
+CREATE ROLE drop_role;
+SELECT tenant.grant_access('drop-me', 'drop_role'), tenant.set_limit('drop-me', 'things', 3);
 SELECT tenant.suspend('drop-me');
 SELECT tenant.drop('drop-me');
+SELECT (SELECT count(*) FROM tenant.tenant_access WHERE tenant_id = :'doomed') AS grants_left,
+       (SELECT count(*) FROM tenant.limit_overrides WHERE tenant_id = :'doomed') AS limits_left,
+       (SELECT count(*) FROM tenant.tenant_access t JOIN pg_roles r ON r.oid = t.role WHERE r.rolname = 'drop_role') AS role_grants_left;
+DROP ROLE drop_role;
 SELECT 'customers' AS tbl, tenant_id = :'kept' AS kept_only, count(*) FROM shop.customers GROUP BY 2
 UNION ALL SELECT 'orders', tenant_id = :'kept', count(*) FROM shop.orders GROUP BY 2
 UNION ALL SELECT 'order_lines', tenant_id = :'kept', count(*) FROM shop.order_lines GROUP BY 2

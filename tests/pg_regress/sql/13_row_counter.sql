@@ -134,17 +134,57 @@ SELECT test.try($$CREATE INDEX ON rc.items USING tenant_quota (tenant_id)$$);
 SELECT test.try($$CREATE INDEX ON rc.items USING tenant_quota (tenant_id) WITH (colour = 'red')$$);
 SELECT test.try($$CREATE INDEX ON rc.items USING tenant_quota ((tenant_id)) WITH (resource = 'rc_rows') WHERE id > 0$$);
 -- A role that may not attach quotas cannot count rows of its own table into anyone's quota:
--- neither with an index nor with the quota trigger.
+-- neither with the quota trigger nor with an index, whether it sends the CREATE INDEX itself, asks
+-- for a resource other than the one attached to its table, or has a superuser's statement run it
+-- (through its security-definer function, its materialized view's refresh, or an IMMUTABLE
+-- function PostgreSQL folds while it checks the expression of the superuser's CREATE INDEX: all
+-- of them run as the owner while the superuser's statement is active).
 CREATE ROLE rc_owner LOGIN;
 CREATE SCHEMA rc_own AUTHORIZATION rc_owner;
 \c - rc_owner
 \set SHOW_CONTEXT never
 CREATE TABLE rc_own.mine (tenant_id uuid NOT NULL);
+CREATE TABLE rc_own.counted (id int);
+CREATE TABLE rc_own.parted (tenant_id uuid) PARTITION BY LIST (tenant_id);
+CREATE FUNCTION rc_own.make_index(name text) RETURNS uuid LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE INDEX %I ON rc_own.mine USING tenant_quota (tenant_id) WITH (resource = rc_rows)', name);
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION rc_own.definer() RETURNS uuid LANGUAGE sql SECURITY DEFINER AS $$ SELECT rc_own.make_index('by_definer') $$;
+CREATE MATERIALIZED VIEW rc_own.refreshed AS SELECT rc_own.make_index('by_refresh') AS x WITH NO DATA;
+CREATE FUNCTION rc_own.folded(x int) RETURNS uuid LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN rc_own.make_index('by_expression');
+END
+$$;
+CREATE INDEX ON rc_own.mine USING tenant_quota (tenant_id) WITH (resource = 'rc_rows');
 SELECT test.try($$CREATE INDEX ON rc_own.mine USING tenant_quota (tenant_id) WITH (resource = 'rc_rows')$$);
 SELECT test.try($$CREATE TRIGGER t AFTER DELETE ON rc_own.mine REFERENCING OLD TABLE AS o FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger('rc_rows', 'count', 'tenant_id')$$);
 \c - postgres
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
+SELECT tenant.protect('rc_own.counted');
+SELECT tenant.attach_quota('rc_own.counted', 'rc_owned');
+SELECT rc_own.definer();
+REFRESH MATERIALIZED VIEW rc_own.refreshed;
+CREATE INDEX ON ONLY rc_own.parted USING tenant_quota ((rc_own.folded(1))) WITH (resource = 'rc_rows');
+SET ROLE rc_owner;
+CREATE INDEX ON rc_own.mine USING tenant_quota (tenant_id) WITH (resource = 'rc_rows');
+CREATE INDEX ON rc_own.counted USING tenant_quota (tenant_id) WITH (resource = 'rc_rows');
+-- Rebuilding the index of the quota attached to its table is fine.
+REINDEX TABLE rc_own.counted;
+RESET ROLE;
+-- A superuser's own CREATE INDEX on plain columns makes one: what pg_restore and psql replay
+-- from a dump (scripts/dump_restore.sh restores such tables).
+CREATE INDEX by_superuser ON rc_own.mine USING tenant_quota (tenant_id) WITH (resource = 'rc_rows');
+SELECT i.indrelid::regclass AS "table", c.relname AS index, pg_get_indexdef(i.indexrelid) LIKE '%USING tenant_quota%' AS counting
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid IN ('rc_own.mine'::regclass, 'rc_own.counted'::regclass, 'rc_own.parted'::regclass)
+ ORDER BY 1, 2;
+SELECT tenant.detach_quota('rc_own.counted', 'rc_owned');
+SELECT tenant.unprotect('rc_own.counted');
 DROP SCHEMA rc_own CASCADE;
 DROP ROLE rc_owner;
 SELECT tenant.set('rc-one') IS NOT NULL AS ok;
