@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-cargo pgrx package --pg-config "$PG_CONFIG" --no-default-features --features pg15 >/tmp/pg_tenant_install.log 2>&1 \
-  || { tail -50 /tmp/pg_tenant_install.log; exit 1; }
+log=$(mktemp /tmp/pg_tenant_install.XXXXXX.log)
+cargo pgrx package --pg-config "$PG_CONFIG" --no-default-features --features pg15 >"$log" 2>&1 \
+  || { tail -50 "$log"; exit 1; }
+rm -f "$log"
 pkg=target/release/pg_tenant-pg15
 libdir=$($PG_CONFIG --pkglibdir)
 extdir="$($PG_CONFIG --sharedir)/extension"

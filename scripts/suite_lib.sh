@@ -4,7 +4,8 @@
 # The sourcing script sets SUITE first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PG_BIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
+# Exported: scripts/cluster.sh starts clusters with the same PostgreSQL.
+export PG_BIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
 failed=0
 
 # start_cluster NAME PORT: sets $dir and PGHOST/PGPORT; the cluster stops when the script exits.
