@@ -110,3 +110,63 @@ SELECT tenant.protect('app.orders', 'org');
 
 -- The audit log records protect and unprotect.
 SELECT action, detail->>'table' AS tbl FROM tenant.audit_log WHERE action IN ('protect', 'unprotect') ORDER BY id;
+
+-- Converting an existing application (the README's worked example, as written there).
+CREATE SCHEMA conv;
+SET search_path = conv, public;
+-- The application as it was: an account id on every row, plain foreign keys.
+CREATE TABLE accounts (id serial PRIMARY KEY, name text NOT NULL);
+CREATE TABLE projects (id serial PRIMARY KEY, account_id int NOT NULL REFERENCES accounts, title text);
+CREATE TABLE tasks (id serial PRIMARY KEY, account_id int NOT NULL REFERENCES accounts,
+                    project_id int NOT NULL REFERENCES projects, done boolean DEFAULT false);
+INSERT INTO accounts (name) VALUES ('Acme'), ('Globex');
+INSERT INTO projects (account_id, title) VALUES (1, 'acme launch'), (2, 'globex audit');
+INSERT INTO tasks (account_id, project_id) VALUES (1, 1), (2, 2);
+
+BEGIN;
+-- 1. One tenant per account; the slug is what the application passes to tenant.set_local().
+CREATE TEMP TABLE account_tenant AS
+SELECT id AS account_id, tenant.create('acct-' || id, name) AS tenant_id FROM accounts;
+-- 2. A uuid tenant column on every table that holds an account's rows, filled from the old key.
+ALTER TABLE projects ADD COLUMN tenant_id uuid;
+UPDATE projects p SET tenant_id = m.tenant_id FROM account_tenant m WHERE m.account_id = p.account_id;
+ALTER TABLE tasks ADD COLUMN tenant_id uuid;
+UPDATE tasks t SET tenant_id = m.tenant_id FROM account_tenant m WHERE m.account_id = t.account_id;
+-- 3. Foreign keys between tenant tables pair the tenant columns (a plain one would let a row
+--    reference, and a cascade delete, another tenant's rows; protect() refuses it).
+ALTER TABLE projects ADD UNIQUE (tenant_id, id);
+ALTER TABLE tasks DROP CONSTRAINT tasks_project_id_fkey,
+                  ADD FOREIGN KEY (tenant_id, project_id) REFERENCES projects (tenant_id, id);
+-- 4. Protect: NOT NULL, DEFAULT tenant.current(), an index, the policies and the guard.
+SELECT tenant.protect('projects'), tenant.protect('tasks');
+COMMIT;
+
+-- 5. The application role acts as one tenant per transaction.
+CREATE ROLE web LOGIN;
+GRANT SELECT, INSERT, UPDATE, DELETE ON projects, tasks TO web;
+GRANT USAGE ON SEQUENCE projects_id_seq, tasks_id_seq TO web;
+GRANT USAGE ON SCHEMA conv TO web;  -- (the README's tables are in public)
+SELECT tenant.grant_gateway('web', transaction_only => true);
+SELECT severity, object, problem FROM tenant.check() WHERE object LIKE 'conv.%' OR object = 'web';
+SET ROLE web;
+BEGIN;
+SELECT tenant.set_local('acct-1') IS NOT NULL;
+SELECT title FROM projects;
+INSERT INTO projects (account_id, title) VALUES (1, 'acme second') RETURNING tenant_id IS NOT NULL;
+INSERT INTO tasks (account_id, project_id) VALUES (1, 3);
+COMMIT;
+-- A task of acme's pointing at globex's project 2 is refused by the paired foreign key (23503).
+BEGIN;
+SELECT tenant.set_local('acct-1') IS NOT NULL;
+INSERT INTO tasks (account_id, project_id) VALUES (1, 2);
+ROLLBACK;
+RESET ROLE;
+SELECT slug FROM tenant.tenants WHERE slug LIKE 'acct-%' ORDER BY slug;
+SET client_min_messages = warning;
+SELECT tenant.unprotect('conv.tasks'), tenant.unprotect('conv.projects');
+DROP SCHEMA conv CASCADE;
+SELECT tenant.drop(slug) FROM tenant.tenants WHERE slug LIKE 'acct-%';
+SELECT tenant.revoke_gateway('web');
+DROP ROLE web;
+RESET client_min_messages;
+RESET search_path;
