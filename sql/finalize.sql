@@ -28,6 +28,7 @@ FROM PUBLIC;
 -- The quota trigger charges whatever tenant ids the rows of its table hold: only attach_quota
 -- (and DDL by those who may run it) creates it. Firing needs no EXECUTE privilege.
 REVOKE EXECUTE ON FUNCTION tenant.quota_trigger() FROM PUBLIC;
--- tenant.consume/check_quota act for the current tenant only.
+-- tenant.consume/check_quota/info act for the current tenant only; my_tenants lists the
+-- caller's own rights.
 -- tenant.set/set_local check who may act as the tenant themselves; current/reset are harmless;
 -- guard runs as a trigger. All stay executable by PUBLIC.

@@ -41,6 +41,26 @@ fn right_to_any_tenant(role: pg_sys::Oid) -> Right {
     right_of(role, &registry::gateway_roles())
 }
 
+/// Whether `role` may act as any tenant: None if not, else Some(transaction_only).
+pub fn right_to_any(role: pg_sys::Oid) -> Option<bool> {
+    match right_to_any_tenant(role) {
+        Right::None => None,
+        Right::Transaction => Some(true),
+        Right::Session => Some(false),
+    }
+}
+
+/// Whether `role` may act as `tenant`: None if not, else Some(transaction_only).
+pub fn right_to(role: pg_sys::Oid, tenant: pgrx::Uuid) -> Option<bool> {
+    let any = right_to_any_tenant(role);
+    let own = right_of(role, &registry::access_roles(tenant));
+    match if own > any { own } else { any } {
+        Right::None => None,
+        Right::Transaction => Some(true),
+        Right::Session => Some(false),
+    }
+}
+
 /// Whether the current role may act as tenants only for a transaction at a time: its rights all
 /// come from grants made with transaction_only (the strongest grant a role has wins).
 pub fn transaction_only_role() -> bool {

@@ -13,6 +13,7 @@ mod context;
 mod error;
 mod export;
 mod gucs;
+mod info;
 mod owner;
 mod policies;
 mod quotas;

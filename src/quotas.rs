@@ -680,32 +680,56 @@ fn check_quota(
     guarded(|| {
         let resource = required_resource(resource);
         let amount = required(amount, "amount");
-        if amount <= 0 {
-            TenantError::invalid("amount", "must be positive").raise();
+        // 0 peeks: the usage and limit as they are (allowed: not over the limit).
+        if amount < 0 {
+            TenantError::invalid("amount", "must not be negative").raise();
         }
         let t = current_tenant();
-        let mut q = quota_for(t.id, resource);
-        let (start, end) = q.period_at(now());
-        crate::cache::store_bounds(t.id, resource, q.bounds);
-        let used = if q.counted {
-            counted_used(t.id, resource)
-        } else {
-            current_usage(t.id, resource, start)
-        };
+        let s = standing(&t, resource);
         let allowed = !t.is_suspended()
-            && (q.limit < 0 || used.checked_add(amount).is_some_and(|n| n <= q.limit));
-        let remaining = if q.limit < 0 {
-            -1
-        } else {
-            (q.limit - used).max(0)
-        };
-        let period_end = if end == i64::MAX {
-            None
-        } else {
-            TimestampWithTimeZone::try_from(end).ok()
-        };
-        TableIterator::once((allowed, used, q.limit, remaining, q.plan, period_end))
+            && (s.limit < 0 || s.used.checked_add(amount).is_some_and(|n| n <= s.limit));
+        TableIterator::once((allowed, s.used, s.limit, s.remaining, s.plan, s.period_end))
     })
+}
+
+/// Where a tenant stands on a resource now.
+pub struct Standing {
+    pub used: i64,
+    /// -1: unlimited.
+    pub limit: i64,
+    /// -1: unlimited.
+    pub remaining: i64,
+    pub plan: String,
+    pub period_end: Option<TimestampWithTimeZone>,
+}
+
+/// The usage, limit and period of `resource` for tenant `t` (check_quota, tenant.info).
+pub fn standing(t: &Tenant, resource: &str) -> Standing {
+    let mut q = quota_for(t.id, resource);
+    let (start, end) = q.period_at(now());
+    crate::cache::store_bounds(t.id, resource, q.bounds);
+    let used = if q.counted {
+        counted_used(t.id, resource)
+    } else {
+        current_usage(t.id, resource, start)
+    };
+    let remaining = if q.limit < 0 {
+        -1
+    } else {
+        (q.limit - used).max(0)
+    };
+    let period_end = if end == i64::MAX {
+        None
+    } else {
+        TimestampWithTimeZone::try_from(end).ok()
+    };
+    Standing {
+        used,
+        limit: q.limit,
+        remaining,
+        plan: q.plan,
+        period_end,
+    }
 }
 
 extension_sql_file!(

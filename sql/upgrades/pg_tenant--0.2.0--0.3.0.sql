@@ -571,3 +571,13 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- What the application may know about its own tenancy (issue 12, item 5).
+CREATE FUNCTION tenant.info()
+RETURNS TABLE (id uuid, slug text, name text, status text, plan text, limits jsonb, usage jsonb)
+STABLE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'info_wrapper';
+COMMENT ON FUNCTION tenant.info() IS 'pg_tenant: the current tenant: id, slug, name, status, plan, and per resource its limit (-1 unlimited) and usage ({"used", "remaining", "period_end"})';
+CREATE FUNCTION tenant.my_tenants()
+RETURNS TABLE (id uuid, slug text, name text, status text, transaction_only boolean)
+STABLE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'my_tenants_wrapper';
+COMMENT ON FUNCTION tenant.my_tenants() IS 'pg_tenant: the tenants the current role may act as (with transaction_only: for a transaction at a time only)';

@@ -83,7 +83,10 @@ SELECT used FROM tenant.check_quota('videos');
 SELECT allowed, used, remaining FROM tenant.check_quota('videos', 18);
 SELECT allowed, used, remaining FROM tenant.check_quota('videos', 19);
 SELECT used FROM tenant.check_quota('videos');
-SELECT test.try($$SELECT * FROM tenant.check_quota('videos', 0)$$);
+-- Amount 0 peeks (usage and limit, allowed while not over); a negative amount is refused.
+SELECT allowed, used, "limit", remaining FROM tenant.check_quota('videos', 0);
+SELECT used FROM tenant.check_quota('videos', 0);
+SELECT test.try($$SELECT * FROM tenant.check_quota('videos', -1)$$);
 
 -- ===== Overrides and plan changes =====
 SELECT tenant.set_limit('q-free', 'videos', 3);
