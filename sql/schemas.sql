@@ -16,6 +16,12 @@ CREATE TABLE tenant.schema_migrations (
 );
 COMMENT ON TABLE tenant.schema_migrations IS 'pg_tenant: which migration (tenant.migrate) ran in which schema, when, and how long it took';
 
+-- Locks pg_tenant serializes on, by name (src/owner.rs, take_named_lock): row locks on this table,
+-- which only the extension owner may lock. Since 0.3.0.
+CREATE TABLE tenant.locks (name text PRIMARY KEY);
+COMMENT ON TABLE tenant.locks IS 'pg_tenant: named locks (migrate, recount), taken as row locks by the extension owner';
+INSERT INTO tenant.locks (name) VALUES ('migrate'), ('recount');
+
 SELECT pg_catalog.pg_extension_config_dump('tenant.schema_templates', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.schema_migrations', '');
 

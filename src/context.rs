@@ -64,6 +64,9 @@ pub fn right_to(role: pg_sys::Oid, tenant: pgrx::Uuid) -> Option<bool> {
 /// Whether the current role may act as tenants only for a transaction at a time: its rights all
 /// come from grants made with transaction_only (the strongest grant a role has wins).
 pub fn transaction_only_role() -> bool {
+    if gucs::transaction_only_setting() {
+        return true;
+    }
     let role = current_role();
     match right_to_any_tenant(role) {
         Right::Session => false,
@@ -96,6 +99,9 @@ fn authorize(key: Option<&str>, local: bool) -> Tenant {
     match right {
         Right::None => denied().raise(),
         Right::Transaction if !local => TenantError::TransactionOnly(role_name(role)).raise(),
+        _ if !local && gucs::transaction_only_setting() => {
+            TenantError::TransactionOnly(role_name(role)).raise()
+        }
         _ => t,
     }
 }
@@ -145,7 +151,7 @@ fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
         crate::tokens::refuse_if_locked();
         let t = authorize(tenant, true);
         if !unsafe { pg_sys::IsTransactionBlock() } {
-            warning!("tenant.set_local() outside a transaction block lasts only until the end of this statement");
+            crate::error::warn("tenant.set_local() outside a transaction block lasts only until the end of this statement");
         }
         enter(&t, true, None);
         t.id
@@ -269,7 +275,10 @@ pub fn holdable_cursors_at_commit() {
         return;
     }
     guarded(|| {
-        if !in_tenant_context() {
+        // Rows a cursor produced while a tenant context was in force may sit in it (a function
+        // scan keeps its result when the portal is rewound to be materialized): any context at
+        // any time in the transaction counts, not only the one at commit.
+        if !in_tenant_context() && !gucs::context_used_in_transaction() {
             return;
         }
         if check_all {
@@ -299,6 +308,29 @@ pub fn holdable_cursors_at_commit() {
         }
         if let Some(name) = refused {
             TenantError::HoldableCursor(name.to_string_lossy().into_owned()).raise();
+        }
+    })
+}
+
+/// A statement that will run parallel workers starts: the leader judges the tenant context now
+/// (exp, the session lock, transaction_only, a revoked grant), since its workers, which have none
+/// of the leader's session state, do not. Raises if the context no longer holds.
+pub fn judge_before_workers() {
+    thread_local! {
+        static JUDGING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    // Judging may run pg_tenant's own queries (verifying a token), which start executors too.
+    if !in_tenant_context() || JUDGING.with(|j| j.get()) {
+        return;
+    }
+    guarded(|| {
+        // (The flag is cleared before an error leaves: guarded() reports it with a longjmp that
+        // runs no destructor of the frames it leaves.)
+        JUDGING.with(|j| j.set(true));
+        let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(gucs::current_tenant));
+        JUDGING.with(|j| j.set(false));
+        if let Err(error) = judged {
+            std::panic::resume_unwind(error);
         }
     })
 }

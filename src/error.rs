@@ -477,6 +477,27 @@ fn report(err: TenantError) -> ! {
     unreachable!("errfinish returned at ERROR level")
 }
 
+/// Reports a WARNING (SQLSTATE 01000) with pg_tenant as its location, never a source file.
+pub fn warn(message: &str) {
+    inform(pg_sys::WARNING as c_int, "01000", message);
+}
+
+/// Reports a NOTICE, located like [`warn`].
+pub fn notice(message: &str) {
+    inform(pg_sys::NOTICE as c_int, "00000", message);
+}
+
+fn inform(level: c_int, sqlstate: &str, message: &str) {
+    let message = CString::new(message.replace('\0', "")).unwrap_or_default();
+    unsafe {
+        if errstart(level, std::ptr::null()) {
+            errcode(packed_sqlstate(sqlstate));
+            errmsg(c"%s".as_ptr(), message.as_ptr());
+            errfinish(c"pg_tenant".as_ptr(), 0, c"pg_tenant".as_ptr());
+        }
+    }
+}
+
 /// Shorthand for the many "argument must not be NULL" checks.
 pub fn required<T>(value: Option<T>, argument: &'static str) -> T {
     value.unwrap_or_else(|| TenantError::NullArgument(argument).raise())

@@ -18,6 +18,11 @@ use crate::txn_cell::TxCell;
 
 pub const TENANT_GUC: &CStr = c"pg_tenant.tenant_id";
 
+/// `pg_tenant.transaction_only` (superusers set it, typically `ALTER ROLE ... SET`): the session's
+/// roles may act as tenants only for a transaction at a time, whatever their grants, tokens
+/// included (a role that presents tokens needs no grant, so a grant cannot say it).
+static mut TRANSACTION_ONLY: bool = false;
+
 /// The C string PostgreSQL keeps for the parameter (PostgreSQL owns the memory).
 static mut TENANT_GUC_VALUE: *mut c_char = std::ptr::null_mut();
 
@@ -36,6 +41,8 @@ thread_local! {
     /// only), scoped like the tenant: that role's right is checked again in each transaction, so
     /// a revoked grant ends the context. None when a token chose it (the token is the right).
     static CONTEXT_ORIGIN: RefCell<TxCell<Option<(pg_sys::Oid, bool)>>> = const { RefCell::new(TxCell::none()) };
+    /// Whether a tenant context decided anything in this transaction (see context.rs, WITH HOLD).
+    static CONTEXT_USED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Counts transactions, so that a per-transaction judgement can be cached.
     static XACT_GEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// A (parameter, value) pg_tenant is about to apply; that parameter's check hook consumes it.
@@ -56,6 +63,18 @@ pub fn init() {
             Some(assign_tenant_guc),
             None,
         );
+        pg_sys::DefineCustomBoolVariable(
+            c"pg_tenant.transaction_only".as_ptr(),
+            c"Act as tenants only for a transaction at a time (set_local, set_token(..., local => true), SET LOCAL pg_tenant.token).".as_ptr(),
+            c"Superusers set it, for a role behind a transaction pooler: ALTER ROLE ... SET pg_tenant.transaction_only = on.".as_ptr(),
+            &raw mut TRANSACTION_ONLY,
+            false,
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GUC_NOT_IN_SAMPLE as c_int,
+            None,
+            None,
+            None,
+        );
         crate::tokens::init();
         // Drops any other "pg_tenant.*" placeholder and refuses new ones.
         #[cfg(not(any(feature = "pg13", feature = "pg14")))]
@@ -68,14 +87,24 @@ pub fn init() {
 #[inline]
 pub fn current_tenant() -> Option<pgrx::Uuid> {
     if let Some(id) = crate::tokens::parameter_tenant() {
+        CONTEXT_USED.with(|u| u.set(true));
         return Some(id);
     }
     let id = set_tenant()?;
     // A tenant chosen by a token lasts no longer than the token; one chosen by tenant.set() as
-    // long as the right of the role that chose it.
+    // long as the right of the role that chose it; a locked session's is the lock's.
     crate::tokens::refuse_if_expired(context_expiry());
     crate::context::refuse_if_no_longer_allowed(id);
+    if session_lock().is_some_and(|(locked, _)| locked != id) {
+        crate::error::TenantError::SessionLocked.raise();
+    }
+    CONTEXT_USED.with(|u| u.set(true));
     Some(id)
+}
+
+/// Whether pg_tenant.transaction_only is on for this session.
+pub fn transaction_only_setting() -> bool {
+    unsafe { TRANSACTION_ONLY }
 }
 
 /// The tenant chosen by tenant.set()/set_local()/set_token(), or None. No SPI, no catalog access.
@@ -148,6 +177,12 @@ pub fn on_xact(committed: bool) {
     CONTEXT_EXP.with(|e| e.borrow_mut().on_xact(committed));
     CONTEXT_ORIGIN.with(|o| o.borrow_mut().on_xact(committed));
     XACT_GEN.with(|g| g.set(g.get().wrapping_add(1)));
+    CONTEXT_USED.with(|u| u.set(false));
+}
+
+/// Whether tenant.current() found a tenant in force at any time in this transaction.
+pub fn context_used_in_transaction() -> bool {
+    CONTEXT_USED.with(|u| u.get())
 }
 
 pub fn on_subxact(committed: bool, level: i32) {

@@ -186,3 +186,26 @@ fn as_role_with<R>(role: pg_sys::Oid, flags: i32, f: impl FnOnce() -> R) -> R {
     };
     f()
 }
+
+/// Takes one of pg_tenant's named locks until the end of the transaction: `exclusive` (FOR
+/// UPDATE) or shared with other shared holders (FOR SHARE). They are row locks on
+/// tenant.locks, which only the extension owner may lock: an advisory lock's key is public, and
+/// a table lock in SHARE mode can be blocked by anyone's PREPARE of an INSERT (which locks the
+/// table while it is parsed, before privileges are checked). On a database not updated to 0.3.0
+/// (no tenant.locks), `fallback` is run instead.
+pub fn take_named_lock(name: &str, exclusive: bool, fallback: &str) {
+    let exists = read_one::<bool>(
+        "SELECT pg_catalog.to_regclass('tenant.locks') IS NOT NULL",
+        &[],
+    )
+    .unwrap_or(false);
+    if !exists {
+        run_as_owner(fallback, &[]);
+        return;
+    }
+    let mode = if exclusive { "UPDATE" } else { "SHARE" };
+    run_as_owner(
+        &format!("SELECT 1 FROM tenant.locks WHERE name OPERATOR(pg_catalog.=) $1 FOR {mode}"),
+        &[name.into()],
+    );
+}

@@ -1369,8 +1369,11 @@ fn resync_if_marked() {
     }
     // Every session meets the marker at its first count quota and waits here; the first one
     // counts, the others find the marker gone.
-    Spi::run("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_tenant.recount'))")
-        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    crate::owner::take_named_lock(
+        "recount",
+        true,
+        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_tenant.recount'))",
+    );
     if !marker_present() {
         return;
     }

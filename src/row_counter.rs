@@ -522,11 +522,22 @@ unsafe extern "C-unwind" {
 }
 
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
+    judge_parallel(query);
     match PREV_EXECUTOR_START {
         Some(prev) => prev(query, eflags),
         None => standard_ExecutorStart(query, eflags),
     }
     started(query);
+}
+
+/// In the leader of a plan with parallel workers: the tenant context is judged before the
+/// workers start (see context::judge_before_workers).
+#[pg_guard]
+unsafe extern "C-unwind" fn judge_parallel(query: *mut pg_sys::QueryDesc) {
+    let stmt = (*query).plannedstmt;
+    if pg_sys::ParallelWorkerNumber < 0 && !stmt.is_null() && (*stmt).parallelModeNeeded {
+        crate::context::judge_before_workers();
+    }
 }
 
 #[pg_guard]

@@ -46,6 +46,8 @@ pub fn schema_name_for(slug: &str) -> String {
 
 /// Creates the tenant's schema from the template (in the caller's transaction) and guards it.
 pub fn provision(tenant: pgrx::Uuid, template: &str, schema: &str) {
+    // Not while a migration runs: the clone and the migrations it records must agree.
+    crate::owner::take_named_lock("migrate", false, "SELECT 1");
     crate::clone::clone(template, schema, false);
     secure(schema, tenant);
     run_as_owner(
@@ -292,12 +294,13 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
     if ddl.trim().is_empty() {
         TenantError::invalid("ddl", "must not be empty").raise();
     }
-    // One migration at a time: two would both see a schema as pending. The lock is on
-    // pg_tenant's own table, which no role without rights on it can lock (an advisory lock's
-    // key is public: anyone could hold it and block every migration).
-    run_as_owner(
+    // One migration at a time (two would both see a schema as pending), and none while a schema
+    // tenant is being provisioned (it copies the template's migrations): a named lock no other
+    // role can take or block.
+    crate::owner::take_named_lock(
+        "migrate",
+        true,
         "LOCK TABLE tenant.schema_migrations IN SHARE ROW EXCLUSIVE MODE",
-        &[],
     );
     let pending: Vec<(String, Option<pgrx::Uuid>)> = as_extension_owner(|| {
         Spi::connect(|client| {
@@ -352,7 +355,7 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
                 elapsed.as_secs_f64().into(),
             ],
         );
-        notice!("pg_tenant: migration {version} applied to schema {schema} ({done} of {total}) in {:.1} ms", elapsed.as_secs_f64() * 1000.0);
+        crate::error::notice(&format!("pg_tenant: migration {version} applied to schema {schema} ({done} of {total}) in {:.1} ms", elapsed.as_secs_f64() * 1000.0));
     }
     done
 }

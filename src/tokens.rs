@@ -172,6 +172,7 @@ fn setting(ptr: *mut c_char) -> Option<String> {
 /// Defines the token parameters. Called from gucs::init() before the prefix is reserved.
 pub fn init() {
     unsafe {
+        // A change of what a token must say makes every token be verified again.
         let define =
             |name: &CStr, short: &CStr, boot: &CStr, var: *mut *mut c_char, flags: c_int| {
                 pg_sys::DefineCustomStringVariable(
@@ -183,7 +184,7 @@ pub fn init() {
                     pg_sys::GucContext::PGC_SUSET,
                     flags,
                     None,
-                    None,
+                    Some(verification_settings_changed),
                     None,
                 );
             };
@@ -344,10 +345,15 @@ pub fn verify(token: &str) -> Result<Verified, TokenError> {
             )))
         }
     };
+    // NumericDate may have a fraction (RFC 7519): whole seconds, rounded towards "sooner".
+    let seconds = |claim: &str| data.claims.get(claim).and_then(Value::as_f64).map(|f| f.floor() as i64);
+    let exp = seconds("exp").ok_or_else(|| {
+        TokenError::Claims("the exp claim must be a number of seconds".into())
+    })?;
     Ok(Verified {
         tenant,
-        iat: data.claims.get("iat").and_then(Value::as_i64),
-        exp: data.claims.get("exp").and_then(Value::as_i64),
+        iat: seconds("iat"),
+        exp: Some(exp),
         jti: data
             .claims
             .get("jti")
@@ -613,9 +619,16 @@ fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pg
         if !local {
             remember(&v);
         }
-        let new_lock = lock.then(|| (t.id, v.iat.unwrap_or(0)));
-        if new_lock.is_some() || crate::gucs::session_lock().is_some() {
-            crate::gucs::apply_lock(new_lock, local);
+        // A lock is never lifted by a token: a newer one (refuse_below_lock let it through)
+        // moves it to its tenant and iat, for the same scope as the token's context.
+        if lock || crate::gucs::session_lock().is_some() {
+            let iat = v.iat.unwrap_or_else(|| {
+                TenantError::Token(TokenError::Claims(
+                    "a token that changes a locked session needs an iat claim".into(),
+                ))
+                .raise()
+            });
+            crate::gucs::apply_lock(Some((t.id, iat)), local);
         }
         t.id
     })
@@ -664,6 +677,11 @@ unsafe extern "C-unwind" fn check_token_guc(
             false
         }
     }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn verification_settings_changed(_newval: *const c_char, _extra: *mut c_void) {
+    forget_verified();
 }
 
 /// What SHOW prints for the token: whether one is set, never the token.

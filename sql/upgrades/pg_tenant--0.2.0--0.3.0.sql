@@ -581,3 +581,10 @@ CREATE FUNCTION tenant.my_tenants()
 RETURNS TABLE (id uuid, slug text, name text, status text, transaction_only boolean)
 STABLE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'my_tenants_wrapper';
 COMMENT ON FUNCTION tenant.my_tenants() IS 'pg_tenant: the tenants the current role may act as (with transaction_only: for a transaction at a time only)';
+
+-- Named locks as row locks on an owner-only table (security review): the migration lock was a
+-- SHARE ROW EXCLUSIVE table lock, which any role could block by PREPAREing an INSERT into the
+-- table (the table is locked while the statement is parsed, before privileges are checked).
+CREATE TABLE tenant.locks (name text PRIMARY KEY);
+COMMENT ON TABLE tenant.locks IS 'pg_tenant: named locks (migrate, recount), taken as row locks by the extension owner';
+INSERT INTO tenant.locks (name) VALUES ('migrate'), ('recount');

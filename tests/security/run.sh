@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/suite_lib.sh"
 cd "$ROOT" || exit 1
 HERE=tests/security
-EXPECTED_CHECKS=66   # 33 per mode: control, items 1-17, review checks 1b 4b 6b 7b 10b, parallel, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=72   # 36 per mode: control, items 1-17, review checks 1b 4b 6b 7b 10b, parallel, r1-r3, 6 sweep roles, 3 closing checks
 ran=0
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
@@ -752,6 +752,167 @@ SQL
     " a-set=same b-set_local=same c-set_token=same d-token-parameter=same e-token-parameter-local=same" "$r"
 }
 
+# --- second review: parallel workers, held cursors, lock moves, float exp, PREPARE locks, role setting
+# Parallel workers have none of the leader's session state: every per-use check (exp, a revoked
+# grant, transaction_only, the session lock) must hold when only a worker evaluates the context.
+review_parallel() {
+  local tok old new out r=""
+  local par="SET force_parallel_mode = on; SET plan_cache_mode = force_generic_plan;"
+  tok=$(jwt "$SECRET" acme -10 2)
+  out=$(pg sec_token <<SQL
+SELECT tenant.set_token('$tok') IS NOT NULL;
+$par
+PREPARE q AS SELECT 'row:' || title FROM app.projects;
+EXECUTE q;
+SELECT pg_sleep(3.2);
+EXECUTE q;
+SELECT 'cur:' || tenant.current();
+SQL
+)
+  echo "$out" > "$work/$MODE.rp.expired.out"
+  [ "$(grep -c '^row:acme' <<<"$out")" = 2 ] && ! has "$out" '^cur:' && r+="expired=refused" || r+="expired=LEAK"
+  out=$(pg sec_tenant <<SQL
+SELECT tenant.set('acme') IS NOT NULL;
+$par
+PREPARE q AS SELECT 'row:' || title FROM app.projects;
+EXECUTE q;
+SELECT pg_sleep(0.1);
+\! PGOPTIONS= "$PG_BIN/psql" -X -q -h "$dir" -p "$port" -U postgres -d sec -c "SELECT tenant.revoke_access('acme', 'sec_tenant')" >/dev/null
+EXECUTE q;
+SELECT * FROM app.list_projects();
+SQL
+)
+  super -c "SELECT tenant.grant_access('acme', 'sec_tenant')" >/dev/null
+  echo "$out" > "$work/$MODE.rp.revoked.out"
+  [ "$(grep -c '^row:acme' <<<"$out")" = 2 ] && ! has "$out" '^acme' && r+=" revoked=refused" || r+=" revoked=LEAK"
+  tok=$(jwt "$SECRET" acme -10)
+  out=$(pg sec_txapp <<SQL
+BEGIN;
+SELECT set_config('pg_tenant.token', '$tok', false) IS NOT NULL;
+SET force_parallel_mode = on;
+SELECT 'a:' || count(*) FROM app.list_projects();
+COMMIT;
+SELECT 'b:' || p FROM app.list_projects() p;
+SELECT 'cur:' || tenant.current();
+SQL
+)
+  echo "$out" > "$work/$MODE.rp.txonly.out"
+  has "$out" '^a:2' && ! has "$out" '^b:' && ! has "$out" '^cur:' && r+=" transaction_only=refused" || r+=" transaction_only=LEAK"
+  old=$(jwt "$SECRET" globex -100)
+  new=$(jwt "$SECRET" acme -10)
+  out=$(OPTS="-c pg_tenant.token=$old" pg sec_token <<SQL
+SET pg_tenant.token = '';
+SELECT tenant.set_token('$new', lock => true) IS NOT NULL;
+SET force_parallel_mode = on;
+SELECT 'a:' || p FROM app.list_projects() p;
+RESET pg_tenant.token;
+SELECT 'b:' || p FROM app.list_projects() p;
+SELECT 'cur:' || tenant.current();
+SQL
+)
+  echo "$out" > "$work/$MODE.rp.lock.out"
+  has "$out" '^a:acme' && ! has "$out" '^b:' && ! has "$out" '^cur:' && r+=" lock=held" || r+=" lock=LOST"
+  t "r1 parallel workers never act on an expired, revoked, transaction-scoped or below-the-lock context" \
+    "expired=refused revoked=refused transaction_only=refused lock=held" "$r"
+}
+
+review_cursor_lock_exp() {
+  local out r="" v a b f
+  for v in "SELECT tenant.reset();" "ROLLBACK TO s;"; do
+    out=$(pg sec_tenant <<SQL
+SELECT tenant.current(true) IS NULL;
+BEGIN;
+DECLARE c CURSOR WITH HOLD FOR SELECT 'held:' || p FROM app.list_projects() p;
+SAVEPOINT s;
+SELECT tenant.set_local('acme') IS NOT NULL;
+FETCH 1 FROM c;
+$v
+COMMIT;
+FETCH ALL FROM c;
+SQL
+)
+    echo "$out" >> "$work/$MODE.r2.cursor.out"
+    [ "$(grep -c '^held:' <<<"$out")" -le 1 ] && r+="cursor(${v%%;*})=none-after " || r+="cursor(${v%%;*})=LEAKED "
+  done
+  a=$(jwt "$SECRET" acme -100)
+  b=$(jwt "$SECRET" acme -10)
+  out=$(pg sec_app <<SQL
+SELECT tenant.set_token('$a', lock => true) IS NOT NULL;
+BEGIN;
+SELECT tenant.set_token('$b', local => true) IS NOT NULL;
+SELECT 'in-tx:' || (tenant.set('globex') IS NOT NULL);
+COMMIT;
+SELECT tenant.set_token('$b') IS NOT NULL;
+SELECT 'after:' || (tenant.set('globex') IS NOT NULL);
+SELECT 'cur:' || COALESCE(tenant.current(true)::text, 'none');
+SQL
+)
+  echo "$out" > "$work/$MODE.r2.lock.out"
+  if has "$out" '^in-tx:t' || has "$out" '^after:t' || has "$out" "^cur:$GLOBEX"; then r+="newer-token=UNLOCKED "; else r+="newer-token=lock-moved "; fi
+  f=$(python3 - "$SECRET" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+secret = sys.argv[1]; now = time.time()
+b64 = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"tenant": "acme", "iat": now - 5.25, "exp": now + 2.5}).encode())
+sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
+)
+  out=$(pg sec_token <<SQL
+SET pg_tenant.token = '$f';
+SELECT 'before:' || title FROM app.projects;
+SELECT pg_sleep(4.2);  -- exp is judged in whole seconds, like an integer one: 2.5 s plus one
+SELECT 'after:' || title FROM app.projects;
+SQL
+)
+  echo "$out" > "$work/$MODE.r2.float.out"
+  has "$out" '^before:acme' && ! has "$out" '^after:' && r+="float-exp=expires" || r+="float-exp=NEVER-EXPIRES"
+  t "r2 held cursors keep no row read under a context ended before commit; a newer token moves a lock, never lifts it; a fractional exp expires" \
+    "cursor(SELECT tenant.reset())=none-after cursor(ROLLBACK TO s)=none-after newer-token=lock-moved float-exp=expires" "$r"
+}
+
+review_prepare_lock_setting() {
+  local out r="" tok
+  in_background sec_r3 sec_nobody <<'SQL'
+BEGIN;
+PREPARE x AS INSERT INTO tenant.schema_migrations DEFAULT VALUES;
+PREPARE y AS INSERT INTO tenant.locks DEFAULT VALUES;
+SELECT pg_sleep(60);
+SQL
+  wait_sleeping sec_r3
+  out=$(pg postgres <<'SQL'
+SET lock_timeout = '3s';
+SELECT 'migrated:' || tenant.migrate('r3', 'CREATE TABLE r3 (x int)');
+SQL
+)
+  end_background sec_r3
+  echo "$out" > "$work/$MODE.r3.out"
+  has "$out" '^migrated:' && r+="migrate=completed" || r+="migrate=BLOCKED"
+  # A role a superuser made transaction_only (ALTER ROLE ... SET), with no grant at all: tokens
+  # for the session are refused, SET LOCAL works.
+  super -c "ALTER ROLE sec_token SET pg_tenant.transaction_only = on" >/dev/null
+  tok=$(jwt "$SECRET" acme -10)
+  out=$(pg sec_token <<SQL
+SELECT 'session:' || (tenant.set_token('$tok') IS NOT NULL);
+SET pg_tenant.transaction_only = off;
+BEGIN;
+SELECT 'local:' || (tenant.set_token('$tok', local => true) IS NOT NULL);
+SELECT 'row:' || title FROM app.projects;
+COMMIT;
+SELECT 'after:' || COALESCE(tenant.current(true)::text, 'none');
+SQL
+)
+  super -c "ALTER ROLE sec_token RESET pg_tenant.transaction_only" >/dev/null
+  echo "$out" > "$work/$MODE.r3.setting.out"
+  has "$out" '^session:' && r+=" session-token=ALLOWED" || r+=" session-token=refused"
+  has "$out" '^row:acme-secret' && r+=" local=works" || r+=" local=BROKEN"
+  has "$out" '^after:none' && r+=" after=none" || r+=" after=LEFT"
+  has "$out" '42501.*transaction_only\|permission denied to set parameter' && r+=" cannot-unset=yes" || r+=" cannot-unset=NO"
+  t "r3 a PREPAREd INSERT on pg_tenant's tables blocks no migration; pg_tenant.transaction_only (set by a superuser) holds a token-only role to transactions" \
+    "migrate=completed session-token=refused local=works after=none cannot-unset=yes" "$r"
+}
+
 # --- 11: an unprivileged role cannot block tenant.migrate ---------------------------------------
 item11() {
   in_background sec_item11 sec_nobody <<'SQL'
@@ -1045,7 +1206,7 @@ run_mode() {  # MODE CLUSTER PORT
   ACME=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'acme'")
   GLOBEX=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'globex'")
   local test
-  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel item11 item12
+  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel review_parallel review_cursor_lock_exp review_prepare_lock_setting item11 item12
                                 item13 item14 item15 item16 item17 sweep}; do
     "$test"
   done

@@ -143,3 +143,9 @@ SELECT format('SELECT * FROM tenant.%I;', c.relname) FROM pg_class c
    AND has_table_privilege(role, c.oid, 'SELECT')
  ORDER BY 1
 $$;
+
+-- An application function whose plan the backend caches (PL/pgSQL), for the review's parallel
+-- and WITH HOLD attacks: its result is computed once and kept by a function scan.
+CREATE FUNCTION app.list_projects() RETURNS SETOF text LANGUAGE plpgsql STABLE AS
+$$BEGIN RETURN QUERY SELECT title FROM app.projects; END$$;
+GRANT EXECUTE ON FUNCTION app.list_projects() TO PUBLIC;
