@@ -359,7 +359,7 @@ impl TenantError {
                 "Make it a composite key over the tenant columns: {fix}"
             )),
             TenantError::TransactionOnly(_) => Some(
-                "Its grant was made with transaction_only => true (a transaction pooler hands the server session to other clients after each transaction): use tenant.set_local(), tenant.set_token(..., local => true) or SET LOCAL pg_tenant.token inside a transaction.".into(),
+                "Its grant was made with transaction_only => true, or pg_tenant.transaction_only is on for it (a transaction pooler hands the server session to other clients after each transaction): use tenant.set_local(), tenant.set_token(..., local => true) or SET LOCAL pg_tenant.token inside a transaction.".into(),
             ),
             TenantError::HoldableCursor(_) => Some(
                 "A holdable cursor keeps its rows after the transaction, past the tenant's context: declare it WITHOUT HOLD, or fetch its rows before the context ends.".into(),
