@@ -30,6 +30,7 @@ run_suite scripts/upgrade.sh lines
 run_suite scripts/faults.sh lines
 run_suite tests/security/run.sh lines
 run_suite scripts/admin_changes.sh lines
+run_suite scripts/standby.sh lines
 run_suite scripts/clients.sh lines
 run_suite scripts/unit.sh cargo
 

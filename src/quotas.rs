@@ -402,14 +402,24 @@ impl Quota {
             }
         }
         let ts = |v: i64| TimestampWithTimeZone::try_from(v).expect("valid timestamp");
-        let (start, end) = Spi::get_two_with_args::<TimestampWithTimeZone, TimestampWithTimeZone>(
-            "SELECT period_start, period_end FROM tenant.period_bounds($1, $2, $3)",
-            &[
-                ts(self.anchor).into(),
-                self.period.as_str().into(),
-                ts(now).into(),
-            ],
-        )
+        // Read-only SPI: no transaction id, so a hot standby can check quotas too.
+        let (start, end) = Spi::connect(|client| {
+            let row = client
+                .select(
+                    "SELECT period_start, period_end FROM tenant.period_bounds($1, $2, $3)",
+                    Some(1),
+                    &[
+                        ts(self.anchor).into(),
+                        self.period.as_str().into(),
+                        ts(now).into(),
+                    ],
+                )?
+                .first();
+            Ok::<_, pgrx::spi::Error>((
+                row.get::<TimestampWithTimeZone>(1)?,
+                row.get::<TimestampWithTimeZone>(2)?,
+            ))
+        })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"));
         let bounds = (
             start.expect("start").into_inner(),
@@ -512,13 +522,12 @@ fn add_usage(
 fn current_usage(tenant: pgrx::Uuid, resource: &str, period_start: i64) -> i64 {
     let start = TimestampWithTimeZone::try_from(period_start).expect("valid period start");
     as_extension_owner(|| {
-        Spi::get_one_with_args::<i64>(
-            "SELECT used FROM tenant.usage_counters WHERE tenant_id = $1 AND resource = $2 AND period_start = $3",
+        crate::owner::read_one::<i64>(
+            "SELECT used FROM tenant.usage_counters WHERE tenant_id OPERATOR(pg_catalog.=) $1
+                AND resource OPERATOR(pg_catalog.=) $2 AND period_start OPERATOR(pg_catalog.=) $3",
             &[tenant.into(), resource.into(), start.into()],
         )
     })
-    .ok()
-    .flatten()
     .unwrap_or(0)
 }
 
@@ -1346,14 +1355,12 @@ thread_local! {
 
 fn marker_present() -> bool {
     as_extension_owner(|| {
-        Spi::get_one_with_args::<bool>(
+        crate::owner::read_one::<bool>(
             "SELECT EXISTS (SELECT FROM tenant.usage_counters WHERE tenant_id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid
                               AND resource OPERATOR(pg_catalog.=) $2)",
             &[MARKER_TENANT.into(), MARKER_RESOURCE.into()],
         )
     })
-    .ok()
-    .flatten()
     .unwrap_or(false)
 }
 

@@ -242,12 +242,11 @@ fn current_search_path() -> String {
 
 fn registered_schemas() -> Vec<String> {
     as_extension_owner(|| {
-        Spi::get_one::<Vec<String>>(
+        crate::owner::read_one::<Vec<String>>(
             "SELECT coalesce(pg_catalog.array_agg(schema_name::pg_catalog.text), '{}') FROM tenant.tenants WHERE schema_name IS NOT NULL",
+            &[],
         )
     })
-    .ok()
-    .flatten()
     .unwrap_or_default()
 }
 
