@@ -181,7 +181,8 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Loads an export into an existing tenant that has no rows yet: rows get the target tenant's id;
--- with restore_quotas, its own limits (each as tenant.set_limit sets it) and usage are restored
+-- with restore_quotas, its plan (which must exist here), its own limits (each as tenant.set_limit
+-- sets it) and usage are restored
 -- from the document. Triggers (the write guard, quota triggers, foreign-key checks) are off while
 -- loading, so it needs a superuser and does all or nothing. It writes only where tenant.export
 -- reads: the shared protected tables (through their roots; never a table of a tenant schema) and
@@ -257,6 +258,12 @@ BEGIN
         IF jsonb_typeof(coalesce(data->'limits', '[]')) <> 'array' OR jsonb_typeof(coalesce(data->'usage', '[]')) <> 'array' THEN
             RAISE EXCEPTION 'invalid value for argument "data": "limits" and "usage" must be arrays' USING ERRCODE = '22023';
         END IF;
+        -- The plan must exist here (plans are not part of an export; create it first).
+        IF data->'plan'->>'name' IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM tenant.plans p WHERE p.name = data->'plan'->>'name') THEN
+            RAISE EXCEPTION 'plan "%" of the export does not exist here', data->'plan'->>'name'
+                USING ERRCODE = 'PT005', HINT = 'Create it with tenant.create_plan() first, or import without restore_quotas.';
+        END IF;
         FOR r IN SELECT u.resource, u.period_start, u.used
                    FROM jsonb_to_recordset(coalesce(data->'usage', '[]')) AS u(resource text, period_start timestamptz, used bigint)
         LOOP
@@ -301,6 +308,9 @@ BEGIN
     END IF;
     SET LOCAL session_replication_role = origin;
     IF restore_quotas THEN
+        IF data->'plan'->>'name' IS NOT NULL THEN
+            PERFORM tenant.change_plan(target::text, data->'plan'->>'name');
+        END IF;
         DELETE FROM tenant.limit_overrides WHERE tenant_id = target;
         PERFORM tenant.set_limit(target::text, o.resource, o."limit", o.period)
            FROM jsonb_to_recordset(coalesce(data->'limits', '[]')) AS o(resource text, "limit" bigint, period text);

@@ -84,6 +84,9 @@ SELECT test.try(format($$SELECT tenant.import('imp-new', %L, restore_quotas => t
 SELECT test.try(format($$SELECT tenant.import('imp-new', %L, restore_quotas => true)$$,
     jsonb_set(:'mallory'::jsonb, '{usage}', '[{"resource": "calls", "used": 3}]')));
 SELECT test.try($$SELECT tenant.import('imp-new', '{"format": "pg_tenant-export-1", "tables": {}}', NULL)$$);
+-- With restore_quotas the tenant's plan comes too, and must exist here (PT005).
+SELECT test.try(format($$SELECT tenant.import('imp-new', %L, restore_quotas => true)$$,
+    jsonb_set(:'mallory'::jsonb, '{plan}', '{"name": "no-such-plan", "limits": {}}')));
 -- Nothing changed.
 SELECT pg_temp.state() = :'before' AS nothing_changed;
 
