@@ -98,6 +98,30 @@ check "tokens: every row landed in the token's tenant" 0 \
 check "tokens: every token tenant has exactly its 40 rows" "$TOKEN_CLIENTS" \
   "$(psql_super -c "SELECT count(*) FROM (SELECT tenant_id FROM items WHERE val > 100 GROUP BY 1 HAVING count(*) = 40) s")"
 
+# The bind-parameter form through transaction pooling (psycopg 3, prepared statements off as the
+# README advises): the token travels as a parameter, so no server session's query text (what
+# pg_stat_activity shows other sessions of the role, and pg_stat_statements and logs keep) holds it.
+token=$(psql_super -c "SELECT pool_jwt('t1')")
+bound=$(python3 - "$BOUNCER_PORT" "$token" <<'PY' 2>&1
+import sys, psycopg
+port, token = sys.argv[1], sys.argv[2]
+with psycopg.connect(host="127.0.0.1", port=port, user="pool_token", dbname="pool",
+                     prepare_threshold=None, autocommit=False) as conn:
+    ok = 0
+    for i in range(20):
+        with conn.transaction():
+            conn.execute("SELECT tenant.set_token(%s, local => true)", (token,))
+            own, foreign = conn.execute(
+                "SELECT count(*) FILTER (WHERE val IN (1, 101)), count(*) FILTER (WHERE val NOT IN (1, 101)) FROM items").fetchone()
+            ok += own > 0 and foreign == 0
+    print(f"bound:{ok}")
+PY
+)
+check "tokens as a bind parameter (SELECT tenant.set_token(\$1, local => true)) through pgbouncer: 20 transactions see only their tenant" \
+  "bound:20" "$(grep -o 'bound:.*' <<<"$bound")"
+check "tokens as a bind parameter: no server session's query text holds the token" 0 \
+  "$(psql_super -c "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND strpos(query, split_part('$token', '.', 3)) > 0")"
+
 # Session pooling (one server connection, DISCARD ALL between clients): the next client of the
 # connection starts with no tenant.
 first=$(via_bouncer -d pool_session -c "SELECT tenant.set('t1') IS NOT NULL" -c "SELECT pg_backend_pid()" | tail -1)
