@@ -35,7 +35,7 @@ echo "(pg_tenant preloaded: count quotas in shared memory)"
 "$PG_REGRESS" --bindir="$($PG_CONFIG --bindir)" --host="$dir" --port="$PORT" --user=postgres \
   --inputdir="$preloaded" --outputdir="$preloaded" --dbname=pg_tenant_regress \
   00_install 01_registry 02_context 03_protect 04_isolation 05_drop 06_quotas 07_export 10_schema_tenants \
-  11_tokens 13_row_counter 16_startup_options \
+  11_tokens 13_row_counter 16_startup_options 18_shared_rows \
   | sed 's/^test \([0-9a-z_]*\) /test \1 (preloaded) /' \
   || { [ -f "$preloaded/regression.diffs" ] && head -200 "$preloaded/regression.diffs"; exit 1; }
 rm -rf "$preloaded"

@@ -59,6 +59,8 @@ sql v02 >/dev/null <<SQL || exit 1
 CREATE EXTENSION pg_tenant VERSION '0.2.0';
 CREATE ROLE up_app2 LOGIN;
 CREATE ROLE up_owner2;
+CREATE ROLE up_protector;
+GRANT EXECUTE ON FUNCTION tenant.protect(regclass, name) TO up_protector;
 SELECT tenant.grant_gateway('up_app2');
 SELECT tenant.set_signing_key('HS256', '$secret');
 SELECT tenant.create_plan('small', '{"notes": {"limit": 3}, "calls": {"limit": 5, "period": "day"}, "bytes": {"limit": 100000}}');
@@ -96,6 +98,24 @@ print(h + '.' + p + '.' + b(hmac.new(b'$secret', (h + '.' + p).encode(), hashlib
 check "0.2.0: a token signed with the kept key sets the tenant" 1 "$(as_app2 -c "SELECT tenant.set_token('$token') IS NULL" -c "SELECT count(*) FROM notes" | tail -1)"
 check "0.2.0: transaction_only gateways exist after the update" "refused" "$(sql v02 -c "CREATE ROLE up_tx LOGIN" -c "SELECT tenant.grant_gateway('up_tx', transaction_only => true)" >/dev/null; "$PG_BIN/psql" -X -q -t -A -U up_tx -d v02 -c "SELECT tenant.set('acme')" 2>&1 | grep -o 'only for a transaction' | sed s/.*/refused/)"
 check "0.2.0: the schema tenant's search_path ends with pg_temp" "tenant_initech, \"\$user\", public, pg_temp" "$(sql v02 -c "SELECT tenant.set('initech') IS NULL" -c "SHOW search_path" | tail -1)"
+# tenant.protect() gained shared_rows: the 0.2.0 function was replaced, its grants kept as the
+# database's own (pg_dump writes them), its calls and protected tables unchanged.
+check "0.2.0: EXECUTE granted on tenant.protect(regclass, name) is kept on the new function" t "$(sql v02 -c "SELECT has_function_privilege('up_protector', 'tenant.protect(regclass, name, boolean)', 'EXECUTE')")"
+init_privs="SELECT initprivs FROM pg_init_privs WHERE objoid = 'tenant.protect(regclass, name, boolean)'::regprocedure"
+check "0.2.0: the kept grant is not an initial privilege of the extension" "$(sql fresh -c "$init_privs")" "$(sql v02 -c "$init_privs")"
+check "0.2.0: pg_dump writes the kept grant" 1 "$("$PG_BIN/pg_dump" -U postgres -d v02 --schema-only 2>/dev/null | grep -c '^GRANT ALL ON FUNCTION tenant.protect(tbl regclass, tenant_column name, shared_rows boolean) TO up_protector;')"
+check "0.2.0: the upgraded table has no shared rows" "notes false" "$(sql v02 -c "SELECT table_name::text || ' ' || shared_rows FROM tenant.protected_tables")"
+sql v02 >/dev/null <<'SQL' || failed=1
+SET client_min_messages = warning;
+CREATE TABLE refs (id int, name text);
+INSERT INTO refs VALUES (1, 'shared default');
+SELECT tenant.protect('refs', shared_rows => true);
+GRANT SELECT ON refs TO up_app2;
+SELECT tenant.protect('notes', 'tenant_id');
+SQL
+check "0.2.0: after the update, a tenant reads shared rows of a table protected with shared_rows" "1 shared default" "$(as_app2 -c "SELECT tenant.set('acme') IS NULL" -c "SELECT id || ' ' || name FROM refs" | tail -1)"
+check "0.2.0: tenant.protect(tbl, column) still protects as before" "3 false" "$(as_app2 -c "SELECT tenant.set('acme') IS NULL" -c "SELECT count(*) || ' ' || (SELECT shared_rows FROM tenant.protected_tables WHERE table_name = 'notes'::regclass) FROM notes" | tail -1)"
+sql v02 -c "REVOKE EXECUTE ON FUNCTION tenant.protect(regclass, name, boolean) FROM up_protector" || failed=1
 v02=$(objects v02)
 check "the extension upgraded from 0.2.0 equals a fresh install, object for object" "$installed" "$v02"
 if [ "$v02" != "$installed" ]; then diff <(sql fresh -f tests/upgrade/objects.sql) <(sql v02 -f tests/upgrade/objects.sql) | head -20; fi

@@ -3,15 +3,17 @@
 CREATE OR REPLACE FUNCTION tenant.check()
 RETURNS TABLE (severity text, object text, problem text, fix text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-WITH protected AS (
-    SELECT p.table_name::oid AS relid, p.table_name, p.tenant_column, p.parent
+WITH protected AS (  -- with the protect() call that installs it again (shared_rows kept)
+    SELECT p.table_name::oid AS relid, p.table_name, p.tenant_column, p.parent, p.shared_rows,
+           format('SELECT tenant.protect(%L, %L%s);', p.table_name::text, p.tenant_column,
+                  CASE WHEN p.shared_rows THEN ', shared_rows => true' ELSE '' END) AS protect_call
       FROM tenant.protected_tables p
 ),
 tree AS (  -- every relation below a protected table, protected or not
-    WITH RECURSIVE t(relid, root, tenant_column) AS (
-        SELECT relid, relid, tenant_column FROM protected
+    WITH RECURSIVE t(relid, root, tenant_column, protect_call) AS (
+        SELECT relid, relid, tenant_column, protect_call FROM protected
         UNION
-        SELECT i.inhrelid, t.root, t.tenant_column FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
+        SELECT i.inhrelid, t.root, t.tenant_column, t.protect_call FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
     SELECT * FROM t
 ),
 app_roles AS (  -- roles that may act as tenants
@@ -35,15 +37,20 @@ SELECT 'high', c.oid::regclass::text, format('column %I looks like a tenant colu
    AND c.oid NOT IN (SELECT relid FROM tree)
 UNION ALL
 -- 2. A protected table that lost part of what protect() installed.
-SELECT 'high', p.table_name::text, 'row-level security is not enabled or not forced',
-       format('SELECT tenant.protect(%L, %L);', p.table_name::text, p.tenant_column)
+SELECT 'high', p.table_name::text, 'row-level security is not enabled or not forced', p.protect_call
   FROM protected p JOIN pg_class c ON c.oid = p.relid
  WHERE NOT (c.relrowsecurity AND c.relforcerowsecurity)
 UNION ALL
-SELECT 'high', p.table_name::text, 'the tenant_isolation policy is missing',
-       format('SELECT tenant.protect(%L, %L);', p.table_name::text, p.tenant_column)
+SELECT 'high', p.table_name::text, 'the tenant_isolation policy is missing', p.protect_call
   FROM protected p
  WHERE NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = p.relid AND polname = 'tenant_isolation')
+UNION ALL
+-- With shared_rows: tenants may update or delete the shared rows without these two.
+SELECT 'high', p.table_name::text, format('the %s policy of a table with shared rows is missing: tenants may %s its shared rows', w.polname, w.verb),
+       p.protect_call
+  FROM protected p CROSS JOIN (VALUES ('tenant_shared_update', 'update'), ('tenant_shared_delete', 'delete')) w(polname, verb)
+ WHERE p.shared_rows
+   AND NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = p.relid AND polname = w.polname AND NOT polpermissive)
 UNION ALL
 SELECT 'medium', p.table_name::text, format('no index leads with the tenant column %I: every query scans other tenants'' rows', p.tenant_column),
        format('CREATE INDEX ON %s (%I);', p.table_name, p.tenant_column)
@@ -53,7 +60,7 @@ SELECT 'medium', p.table_name::text, format('no index leads with the tenant colu
 UNION ALL
 -- 3. A partition or inheritance child that is not filtered when queried directly.
 SELECT 'high', t.relid::regclass::text, format('partition or child of protected table %s is not protected: querying it directly is not filtered', t.root::regclass),
-       format('SELECT tenant.protect(%L, %L);', t.root::regclass::text, t.tenant_column)
+       t.protect_call
   FROM tree t
  WHERE t.relid NOT IN (SELECT relid FROM protected)
 UNION ALL

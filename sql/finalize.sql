@@ -10,7 +10,7 @@ REVOKE EXECUTE ON FUNCTION
     tenant.suspend(text, text),
     tenant.resume(text),
     tenant."drop"(text),
-    tenant.protect(regclass, name),
+    tenant.protect(regclass, name, boolean),
     tenant.unprotect(regclass),
     tenant.grant_gateway(regrole, boolean),
     tenant.revoke_gateway(regrole),

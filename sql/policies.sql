@@ -7,7 +7,8 @@
 CREATE TABLE tenant.protected_relations (
     relid         regclass PRIMARY KEY,
     tenant_column name NOT NULL,
-    protected_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    protected_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    shared_rows   boolean NOT NULL DEFAULT false  -- rows without a tenant are read by every tenant
 );
 COMMENT ON TABLE tenant.protected_relations IS 'pg_tenant: the relations tenant.protect() isolated (read tenant.protected_tables)';
 SELECT pg_catalog.pg_extension_config_dump('tenant.protected_relations',
@@ -15,14 +16,16 @@ SELECT pg_catalog.pg_extension_config_dump('tenant.protected_relations',
 
 -- The registered relations that still are what protect() made: a permanent table or partitioned
 -- table whose tenant column is a uuid. A relation dropped since, a temporary relation or a view
--- is never listed.
+-- is never listed. shared_rows: protect(..., shared_rows => true), rows without a tenant are
+-- shared reference rows every tenant reads.
 CREATE VIEW tenant.protected_tables AS
 SELECT c.oid::regclass AS table_name,
        r.tenant_column,
        c.relkind = 'p' AS partitioned,
        (SELECT i.inhparent::regclass FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid LIMIT 1) AS parent,
        c.relrowsecurity AS rls_enabled,
-       c.relforcerowsecurity AS rls_forced
+       c.relforcerowsecurity AS rls_forced,
+       r.shared_rows
   FROM tenant.protected_relations r
   JOIN pg_catalog.pg_class c ON c.oid = r.relid::pg_catalog.oid
  WHERE c.relkind IN ('r', 'p')

@@ -6,6 +6,12 @@
 //! - ENABLE and FORCE ROW LEVEL SECURITY, so table owners are filtered too;
 //! - policy `tenant_isolation`, RESTRICTIVE, `tenant_column = tenant.current()` for reads and
 //!   writes: being restrictive, no other (permissive) policy can widen it;
+//! - with `shared_rows`: the column stays nullable, `tenant_isolation` reads
+//!   `tenant_column = tenant.current() OR tenant_column IS NULL` (rows without a tenant are shared
+//!   reference rows every tenant reads) and still checks `tenant_column = tenant.current()` for
+//!   every row written; the RESTRICTIVE policies `tenant_shared_update` and `tenant_shared_delete`
+//!   keep `tenant_column = tenant.current()` for UPDATE (and SELECT ... FOR UPDATE/SHARE) and
+//!   DELETE, so only roles that bypass row security write shared rows;
 //! - policy `tenant_access`, PERMISSIVE `true`: RLS needs one permissive policy to grant anything;
 //! - trigger `tenant_guard`, BEFORE INSERT/UPDATE/DELETE/TRUNCATE FOR EACH STATEMENT: refuses
 //!   writes for a suspended or unknown tenant, writes with no tenant, and TRUNCATE.
@@ -31,6 +37,9 @@ extension_sql_file!(
 
 pub const ISOLATION_POLICY: &str = "tenant_isolation";
 pub const ACCESS_POLICY: &str = "tenant_access";
+/// With shared_rows: UPDATE and DELETE stay on the tenant's own rows.
+pub const SHARED_UPDATE_POLICY: &str = "tenant_shared_update";
+pub const SHARED_DELETE_POLICY: &str = "tenant_shared_delete";
 pub const GUARD_TRIGGER: &str = "tenant_guard";
 /// The permissive policy's expression: always true, yet dependent on the extension.
 pub const ACCESS_QUAL: &str = "tenant.\"current\"(true) IS NULL OR true";
@@ -146,7 +155,11 @@ fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
         "SELECT ARRAY(SELECT polname::pg_catalog.text FROM pg_catalog.pg_policy
                        WHERE polrelid OPERATOR(pg_catalog.=) $1 AND polname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[])),
                 EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname OPERATOR(pg_catalog.=) $3::pg_catalog.name)",
-        &[rel.into(), vec![ISOLATION_POLICY, ACCESS_POLICY].into(), GUARD_TRIGGER.into()],
+        &[
+            rel.into(),
+            vec![ISOLATION_POLICY, ACCESS_POLICY, SHARED_UPDATE_POLICY, SHARED_DELETE_POLICY].into(),
+            GUARD_TRIGGER.into(),
+        ],
     )
     .unwrap_or_else(|e| error!("pg_tenant: {e}"));
     for policy in policies.unwrap_or_default() {
@@ -236,14 +249,15 @@ pub fn protection_catalog_exists() -> bool {
 }
 
 /// Records the copies (in schema `target`) of the protected tables of schema `source` as
-/// protected, with the same tenant column: tenant.clone_schema() copies their policies and guard.
+/// protected, with the same tenant column and shared_rows: tenant.clone_schema() copies their
+/// policies and guard.
 pub fn register_copies(source: &str, target: &str) {
     if !protection_catalog_exists() {
         return;
     }
     crate::owner::run_as_owner(
-        "INSERT INTO tenant.protected_relations (relid, tenant_column)
-         SELECT pg_catalog.format('%I.%I', $2::pg_catalog.text, c.relname)::pg_catalog.regclass, r.tenant_column
+        "INSERT INTO tenant.protected_relations (relid, tenant_column, shared_rows)
+         SELECT pg_catalog.format('%I.%I', $2::pg_catalog.text, c.relname)::pg_catalog.regclass, r.tenant_column, r.shared_rows
            FROM tenant.protected_relations r
            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid
            JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
@@ -253,9 +267,9 @@ pub fn register_copies(source: &str, target: &str) {
     );
 }
 
-/// Records `tree` in tenant.protected_relations with its tenant column (protect), or forgets it
-/// (None: unprotect). Rows of relations dropped since are forgotten too.
-fn register(tree: &[(pg_sys::Oid, String, String)], column: Option<&str>) {
+/// Records `tree` in tenant.protected_relations with its tenant column and shared_rows
+/// (protect), or forgets it (None: unprotect). Rows of relations dropped since are forgotten too.
+fn register(tree: &[(pg_sys::Oid, String, String)], column: Option<(&str, bool)>) {
     let rels: Vec<pg_sys::Oid> = tree.iter().map(|(rel, _, _)| *rel).collect();
     as_extension_owner(|| {
         // A database still at 0.1.0/0.2.0 reads protection from the guard triggers; the update
@@ -269,11 +283,11 @@ fn register(tree: &[(pg_sys::Oid, String, String)], column: Option<&str>) {
                  OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) relid::pg_catalog.oid)",
             &[rels.clone().into()],
         );
-        if let Some(column) = column {
+        if let Some((column, shared_rows)) = column {
             run_with_args(
-                "INSERT INTO tenant.protected_relations (relid, tenant_column)
-                 SELECT r::pg_catalog.regclass, $2::pg_catalog.name FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r",
-                &[rels.into(), column.into()],
+                "INSERT INTO tenant.protected_relations (relid, tenant_column, shared_rows)
+                 SELECT r::pg_catalog.regclass, $2::pg_catalog.name, $3 FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r",
+                &[rels.into(), column.into(), shared_rows.into()],
             );
         }
     })
@@ -303,10 +317,9 @@ fn table_root(tbl: Option<pg_sys::Oid>) -> (pg_sys::Oid, String) {
     (tbl, name)
 }
 
-/// protect() makes the tenant column NOT NULL: rows that have no tenant yet (or no tenant column
-/// at all) are refused with how to backfill them, instead of PostgreSQL's bare NOT NULL error.
-/// Counted as the caller (who owns the table), with row security off for the count.
-fn refuse_rows_without_tenant(name: &str, column: &str, column_exists: bool) {
+/// Rows of `name` without a tenant (every row when the column does not exist yet), counted as
+/// the table's owner (see owner::as_table_owner: no row is hidden from the count).
+fn rows_without_tenant(rel: pg_sys::Oid, name: &str, column: &str, column_exists: bool) -> i64 {
     let sql = if column_exists {
         format!(
             "SELECT pg_catalog.count(*) FROM {name} WHERE {} IS NULL",
@@ -315,11 +328,16 @@ fn refuse_rows_without_tenant(name: &str, column: &str, column_exists: bool) {
     } else {
         format!("SELECT pg_catalog.count(*) FROM {name}")
     };
-    let rows = crate::gucs::with_settings(&[("row_security", "off".to_string())], || {
-        Spi::get_one::<i64>(&sql)
-    })
-    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
-    .unwrap_or(0);
+    as_table_owner(rel, || Spi::get_one::<i64>(&sql))
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+        .unwrap_or(0)
+}
+
+/// protect() makes the tenant column NOT NULL (without shared_rows): rows that have no tenant yet
+/// (or no tenant column at all) are refused with how to backfill them, instead of PostgreSQL's
+/// bare NOT NULL error.
+fn refuse_rows_without_tenant(rel: pg_sys::Oid, name: &str, column: &str, column_exists: bool) {
+    let rows = rows_without_tenant(rel, name, column, column_exists);
     if rows > 0 {
         TenantError::RowsWithoutTenant {
             table: name.to_string(),
@@ -330,31 +348,65 @@ fn refuse_rows_without_tenant(name: &str, column: &str, column_exists: bool) {
     }
 }
 
+/// The restrictive policies of a protected relation: (name, command, USING, WITH CHECK).
+/// `tenant_column = tenant.current()` stays a plain comparison (an index condition); with shared
+/// rows the reads add `OR tenant_column IS NULL` (a second index condition: a BitmapOr). With no
+/// tenant set, tenant.current() raises for the first row either way: shared rows too fail closed.
+fn restrictive_policies(
+    col: &str,
+    shared_rows: bool,
+) -> Vec<(&'static str, &'static str, String, Option<String>)> {
+    let own = format!("{col} OPERATOR(pg_catalog.=) tenant.current()");
+    if !shared_rows {
+        return vec![(ISOLATION_POLICY, "ALL", own.clone(), Some(own))];
+    }
+    vec![
+        (
+            ISOLATION_POLICY,
+            "ALL",
+            format!("{own} OR {col} IS NULL"),
+            Some(own.clone()),
+        ),
+        (
+            SHARED_UPDATE_POLICY,
+            "UPDATE",
+            own.clone(),
+            Some(own.clone()),
+        ),
+        (SHARED_DELETE_POLICY, "DELETE", own, None),
+    ]
+}
+
 #[pg_extern(
     volatile,
     parallel_unsafe,
     sql = r#"
-CREATE FUNCTION tenant.protect(tbl regclass, tenant_column name DEFAULT 'tenant_id')
+CREATE FUNCTION tenant.protect(tbl regclass, tenant_column name DEFAULT 'tenant_id', shared_rows boolean DEFAULT false)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION tenant.protect(regclass, name) IS 'pg_tenant: isolate a table (and its partitions) by tenant with row-level security';
+COMMENT ON FUNCTION tenant.protect(regclass, name, boolean) IS 'pg_tenant: isolate a table (and its partitions) by tenant with row-level security (with shared_rows, rows without a tenant are read by every tenant and written only by roles that bypass row security)';
 "#,
     requires = [guard]
 )]
-fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
+fn protect_with_shared_rows(
+    tbl: Option<pg_sys::Oid>,
+    tenant_column: Option<&std::ffi::CStr>,
+    shared_rows: Option<bool>,
+) {
     guarded(|| {
         let (tbl, name) = table_root(tbl);
         let column = required(tenant_column, "tenant_column")
             .to_string_lossy()
             .into_owned();
+        let shared_rows = required(shared_rows, "shared_rows");
         let col = quote_identifier(&column);
+        // (Only for the owner: anyone else gets PostgreSQL's "must be owner" from the DDL.)
+        let owner = crate::owner::relation_owner(tbl)
+            .is_some_and(|o| crate::owner::has_privileges_of(current_role(), o));
         match column_info(tbl, &column) {
             Some((_, true, _)) => {}
-            // (Only for the owner: anyone else gets PostgreSQL's "must be owner" from the DDL.)
-            info if crate::owner::relation_owner(tbl)
-                .is_some_and(|o| crate::owner::has_privileges_of(current_role(), o)) =>
-            {
-                refuse_rows_without_tenant(&name, &column, info.is_some())
+            info if owner && !shared_rows => {
+                refuse_rows_without_tenant(tbl, &name, &column, info.is_some())
             }
             _ => {}
         }
@@ -371,9 +423,15 @@ fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
                         "ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT tenant.current()"
                     ));
                 }
-                if !not_null {
+                if !not_null && !shared_rows {
                     run(&format!(
                         "ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL"
+                    ));
+                }
+                if not_null && shared_rows {
+                    // Partitions and children follow (DROP NOT NULL recurses).
+                    run(&format!(
+                        "ALTER TABLE {name} ALTER COLUMN {col} DROP NOT NULL"
                     ));
                 }
             }
@@ -384,9 +442,11 @@ fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
                 run(&format!(
                     "ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT tenant.current()"
                 ));
-                run(&format!(
-                    "ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL"
-                ));
+                if !shared_rows {
+                    run(&format!(
+                        "ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL"
+                    ));
+                }
             }
         }
         let tree = relation_tree(tbl);
@@ -395,14 +455,18 @@ fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
             if !has_index_leading_with(*rel, &column) {
                 run(&format!("CREATE INDEX ON {rel_name} ({col})"));
             }
-            let check = format!("{col} OPERATOR(pg_catalog.=) tenant.current()");
             run(&format!(
                 "ALTER TABLE {rel_name} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"
             ));
             drop_installed_objects(*rel, rel_name);
-            run(&format!(
-                "CREATE POLICY {ISOLATION_POLICY} ON {rel_name} AS RESTRICTIVE FOR ALL TO PUBLIC USING ({check}) WITH CHECK ({check})"
-            ));
+            for (policy, command, using, check) in restrictive_policies(&col, shared_rows) {
+                let check = check
+                    .map(|c| format!(" WITH CHECK ({c})"))
+                    .unwrap_or_default();
+                run(&format!(
+                    "CREATE POLICY {policy} ON {rel_name} AS RESTRICTIVE FOR {command} TO PUBLIC USING ({using}){check}"
+                ));
+            }
             // Grants every row the restrictive policy lets through. It names tenant.current()
             // (and the planner folds it to true) so that DROP EXTENSION ... CASCADE drops it
             // with the restrictive one: the table is then left with row security and no
@@ -416,14 +480,27 @@ fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
                 quote_literal(&column)
             ));
         }
-        register(&tree, Some(&column));
+        register(&tree, Some((&column, shared_rows)));
+        if shared_rows && owner {
+            let shared = rows_without_tenant(tbl, &name, &column, true);
+            if shared > 0 {
+                notice!("{shared} row(s) of {name} have no tenant: they are shared rows, which every tenant reads");
+            }
+        }
         let children: Vec<&str> = tree.iter().skip(1).map(|(_, n, _)| n.as_str()).collect();
         audit::record(
             "protect",
             None,
-            json!({"table": name, "tenant_column": column, "children": children}),
+            json!({"table": name, "tenant_column": column, "shared_rows": shared_rows, "children": children}),
         );
     })
+}
+
+/// The C symbol 0.1.0's and 0.2.0's `tenant.protect(regclass, name)` call (until they are
+/// updated).
+#[pg_extern(volatile, parallel_unsafe, sql = false)]
+fn protect(tbl: Option<pg_sys::Oid>, tenant_column: Option<&std::ffi::CStr>) {
+    protect_with_shared_rows(tbl, tenant_column, Some(false))
 }
 
 #[pg_extern(

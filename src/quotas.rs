@@ -848,7 +848,8 @@ fn existing_usage(
         Spi::connect(|client| {
             let mut out = Vec::new();
             let sql = format!(
-                "SELECT {col}, {measure} FROM {table} t GROUP BY 1 ORDER BY 1",
+                // Shared rows (no tenant: protect(..., shared_rows => true)) count for nobody.
+                "SELECT {col}, {measure} FROM {table} t WHERE {col} IS NOT NULL GROUP BY 1 ORDER BY 1",
                 col = quote_identifier(column)
             );
             for row in client.select(&sql, None, &[])? {

@@ -5,11 +5,13 @@
 -- Which tables are protected comes from pg_tenant's own catalog, written by tenant.protect(),
 -- no longer from a trigger name anyone can create (a TEMP view with a "tenant_guard" trigger was
 -- taken for a protected table). The tables 0.2.0 protected are the permanent tables that carry
--- both the guard trigger and the restrictive policy protect() installed.
+-- both the guard trigger and the restrictive policy protect() installed (none with shared rows:
+-- 0.2.0 had no shared_rows).
 CREATE TABLE tenant.protected_relations (
     relid         regclass PRIMARY KEY,
     tenant_column name NOT NULL,
-    protected_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    protected_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    shared_rows   boolean NOT NULL DEFAULT false  -- rows without a tenant are read by every tenant
 );
 COMMENT ON TABLE tenant.protected_relations IS 'pg_tenant: the relations tenant.protect() isolated (read tenant.protected_tables)';
 -- (A row of a relation dropped since is not dumped: see the grants below.)
@@ -34,7 +36,8 @@ SELECT c.oid::regclass AS table_name,
        c.relkind = 'p' AS partitioned,
        (SELECT i.inhparent::regclass FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid LIMIT 1) AS parent,
        c.relrowsecurity AS rls_enabled,
-       c.relforcerowsecurity AS rls_forced
+       c.relforcerowsecurity AS rls_forced,
+       r.shared_rows
   FROM tenant.protected_relations r
   JOIN pg_catalog.pg_class c ON c.oid = r.relid::pg_catalog.oid
  WHERE c.relkind IN ('r', 'p')
@@ -44,6 +47,56 @@ SELECT c.oid::regclass AS table_name,
                   AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AND NOT a.attisdropped);
 COMMENT ON VIEW tenant.protected_tables IS 'pg_tenant: tables isolated by tenant.protect(), with their partitions and children';
 GRANT SELECT ON tenant.protected_tables TO PUBLIC;
+
+-- tenant.protect() gains shared_rows (rows without a tenant are shared reference rows every
+-- tenant reads, written only by roles that bypass row security). One function with a new
+-- defaulted argument, so that tenant.protect('t') and tenant.protect('t', 'col') keep working:
+-- the 0.2.0 function is replaced (the tables it protected keep their policies, trigger and
+-- catalog row). EXECUTE that was granted on the old function (to delegate protecting tables) is
+-- granted on the new one and stays a grant of the database's (pg_dump dumps it), not one of the
+-- extension's initial privileges. A user's object that depends on the old function (a
+-- BEGIN ATOMIC function calling it) stops the update with what to do.
+DO $$
+DECLARE
+    old_fn regprocedure := 'tenant.protect(regclass, name)'::regprocedure;
+    new_fn oid;
+    grantees oid[];
+    grantable boolean[];
+    initial aclitem[];
+BEGIN
+    SELECT pg_catalog.array_agg(a.grantee), pg_catalog.array_agg(a.is_grantable) INTO grantees, grantable
+      FROM pg_catalog.pg_proc p CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+     WHERE p.oid = old_fn AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_init_privs i CROSS JOIN LATERAL pg_catalog.aclexplode(i.initprivs) b
+                        WHERE i.objoid = old_fn AND i.classoid = 'pg_catalog.pg_proc'::regclass AND i.objsubid = 0
+                          AND b.grantee = a.grantee AND b.privilege_type = 'EXECUTE');
+    BEGIN
+        DROP FUNCTION tenant.protect(regclass, name);
+    EXCEPTION WHEN dependent_objects_still_exist THEN
+        RAISE EXCEPTION 'tenant.protect(regclass, name) is replaced by tenant.protect(regclass, name, boolean), and objects depend on it'
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Drop the objects that call it (SELECT pg_describe_object(classid, objid, objsubid) FROM pg_depend WHERE refobjid = ''tenant.protect(regclass, name)''::regprocedure), run ALTER EXTENSION pg_tenant UPDATE, then create them again.';
+    END;
+    CREATE FUNCTION tenant.protect(tbl regclass, tenant_column name DEFAULT 'tenant_id', shared_rows boolean DEFAULT false)
+    RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'protect_with_shared_rows_wrapper'
+    SET search_path = pg_catalog, pg_temp;
+    COMMENT ON FUNCTION tenant.protect(regclass, name, boolean) IS 'pg_tenant: isolate a table (and its partitions) by tenant with row-level security (with shared_rows, rows without a tenant are read by every tenant and written only by roles that bypass row security)';
+    REVOKE EXECUTE ON FUNCTION tenant.protect(regclass, name, boolean) FROM PUBLIC;
+    new_fn := 'tenant.protect(regclass, name, boolean)'::regprocedure;
+    SELECT p.proacl INTO initial FROM pg_catalog.pg_proc p WHERE p.oid = new_fn;
+    FOR i IN 1 .. COALESCE(pg_catalog.array_length(grantees, 1), 0) LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION tenant.protect(regclass, name, boolean) TO %s%s',
+                                  CASE WHEN grantees[i] = 0 THEN 'PUBLIC' ELSE grantees[i]::regrole::text END,
+                                  CASE WHEN grantable[i] THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    -- A GRANT in an extension script is recorded as an initial privilege of the extension: the
+    -- grants above are the database's own, as they were.
+    IF grantees IS NOT NULL THEN
+        UPDATE pg_catalog.pg_init_privs SET initprivs = initial
+         WHERE objoid = new_fn AND classoid = 'pg_catalog.pg_proc'::regclass AND objsubid = 0;
+    END IF;
+END
+$$;
 
 -- The permissive policies protect() and schema tenants install named no extension object, so
 -- DROP EXTENSION ... CASCADE dropped only the restrictive one and left every row readable. They
@@ -382,20 +435,23 @@ SELECT pg_catalog.pg_extension_config_dump('tenant.tenant_access',
 
 -- tenant.check() rates a foreign key between protected tables that does not pair the tenant
 -- columns high (its cascades cross tenants), and reports foreign keys from unprotected tables
--- into protected ones and roles that may act as tenants but lack the grants their tables need.
--- The whole of sql/check.sql as 0.3.0 has it follows.
+-- into protected ones and roles that may act as tenants but lack the grants their tables need;
+-- its fixes keep shared_rows, and it reports a table with shared rows that lost the policies that
+-- keep tenants from writing them. The whole of sql/check.sql as 0.3.0 has it follows.
 CREATE OR REPLACE FUNCTION tenant.check()
 RETURNS TABLE (severity text, object text, problem text, fix text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-WITH protected AS (
-    SELECT p.table_name::oid AS relid, p.table_name, p.tenant_column, p.parent
+WITH protected AS (  -- with the protect() call that installs it again (shared_rows kept)
+    SELECT p.table_name::oid AS relid, p.table_name, p.tenant_column, p.parent, p.shared_rows,
+           format('SELECT tenant.protect(%L, %L%s);', p.table_name::text, p.tenant_column,
+                  CASE WHEN p.shared_rows THEN ', shared_rows => true' ELSE '' END) AS protect_call
       FROM tenant.protected_tables p
 ),
 tree AS (  -- every relation below a protected table, protected or not
-    WITH RECURSIVE t(relid, root, tenant_column) AS (
-        SELECT relid, relid, tenant_column FROM protected
+    WITH RECURSIVE t(relid, root, tenant_column, protect_call) AS (
+        SELECT relid, relid, tenant_column, protect_call FROM protected
         UNION
-        SELECT i.inhrelid, t.root, t.tenant_column FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
+        SELECT i.inhrelid, t.root, t.tenant_column, t.protect_call FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
     SELECT * FROM t
 ),
 app_roles AS (  -- roles that may act as tenants
@@ -419,15 +475,20 @@ SELECT 'high', c.oid::regclass::text, format('column %I looks like a tenant colu
    AND c.oid NOT IN (SELECT relid FROM tree)
 UNION ALL
 -- 2. A protected table that lost part of what protect() installed.
-SELECT 'high', p.table_name::text, 'row-level security is not enabled or not forced',
-       format('SELECT tenant.protect(%L, %L);', p.table_name::text, p.tenant_column)
+SELECT 'high', p.table_name::text, 'row-level security is not enabled or not forced', p.protect_call
   FROM protected p JOIN pg_class c ON c.oid = p.relid
  WHERE NOT (c.relrowsecurity AND c.relforcerowsecurity)
 UNION ALL
-SELECT 'high', p.table_name::text, 'the tenant_isolation policy is missing',
-       format('SELECT tenant.protect(%L, %L);', p.table_name::text, p.tenant_column)
+SELECT 'high', p.table_name::text, 'the tenant_isolation policy is missing', p.protect_call
   FROM protected p
  WHERE NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = p.relid AND polname = 'tenant_isolation')
+UNION ALL
+-- With shared_rows: tenants may update or delete the shared rows without these two.
+SELECT 'high', p.table_name::text, format('the %s policy of a table with shared rows is missing: tenants may %s its shared rows', w.polname, w.verb),
+       p.protect_call
+  FROM protected p CROSS JOIN (VALUES ('tenant_shared_update', 'update'), ('tenant_shared_delete', 'delete')) w(polname, verb)
+ WHERE p.shared_rows
+   AND NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = p.relid AND polname = w.polname AND NOT polpermissive)
 UNION ALL
 SELECT 'medium', p.table_name::text, format('no index leads with the tenant column %I: every query scans other tenants'' rows', p.tenant_column),
        format('CREATE INDEX ON %s (%I);', p.table_name, p.tenant_column)
@@ -437,7 +498,7 @@ SELECT 'medium', p.table_name::text, format('no index leads with the tenant colu
 UNION ALL
 -- 3. A partition or inheritance child that is not filtered when queried directly.
 SELECT 'high', t.relid::regclass::text, format('partition or child of protected table %s is not protected: querying it directly is not filtered', t.root::regclass),
-       format('SELECT tenant.protect(%L, %L);', t.root::regclass::text, t.tenant_column)
+       t.protect_call
   FROM tree t
  WHERE t.relid NOT IN (SELECT relid FROM protected)
 UNION ALL

@@ -5,6 +5,7 @@
 #
 #   control   the planted objects work: run as a superuser they are recorded and escalate
 #   item 1-17 one check per numbered item of issue 11
+#   item 18   shared reference rows (issue 12, item 4): tenants read them, never write them
 #   sweep     as each role, under SET search_path = scratch, pg_catalog (then scratch, public),
 #             every pg_tenant function it may execute, every tenant view it may read, and the
 #             trigger paths of count, meter and bytes quotas; then: no planted object ran with
@@ -18,7 +19,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/suite_lib.sh"
 cd "$ROOT" || exit 1
 HERE=tests/security
-EXPECTED_CHECKS=72   # 36 per mode: control, items 1-17, review checks 1b 4b 6b 7b 10b, parallel, r1-r3, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=74   # 37 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 6b 7b 10b, parallel, r1-r3, 6 sweep roles, 3 closing checks
 ran=0
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
@@ -1191,6 +1192,53 @@ SQL
     "0" "$((all_rows > all_logs ? all_rows : all_logs))"
 }
 
+# --- 18: shared reference rows (issue 12, item 4) -----------------------------------------------
+# app.refs is protected with shared_rows: rows 1 and 2 have no tenant. A tenant (and the table's
+# owner acting as one) reads them and its own rows, and no statement form writes, locks or
+# creates a shared row, or reaches another tenant's; with no tenant set, nothing is read.
+item18() {
+  local out own verdict expected
+  out=$(pg sec_tenant <<SQL
+SELECT tenant.set('acme') IS NOT NULL;
+SELECT 'seen:' || string_agg(name, ',' ORDER BY id) FROM app.refs;
+INSERT INTO app.refs (id, name, tenant_id) VALUES (30, 'planted', NULL);
+INSERT INTO app.refs (id, name, tenant_id) VALUES (31, 'planted', '$GLOBEX');
+UPDATE app.refs SET tenant_id = NULL WHERE id = 20;
+UPDATE app.refs SET name = 'defaced' WHERE tenant_id IS NULL OR id IN (1, 2, 10);
+DELETE FROM app.refs WHERE tenant_id IS NULL OR id IN (1, 2, 10);
+INSERT INTO app.refs (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = 'defaced';
+MERGE INTO app.refs r USING (VALUES (1), (2), (40)) v(id) ON r.id = v.id
+  WHEN MATCHED THEN UPDATE SET name = 'defaced'
+  WHEN NOT MATCHED THEN INSERT (id, name, tenant_id) VALUES (v.id, 'planted', NULL);
+MERGE INTO app.refs r USING (VALUES (1), (2)) v(id) ON r.id = v.id WHEN MATCHED THEN DELETE;
+SELECT 'locked:' || count(*) FROM (SELECT 1 FROM app.refs WHERE tenant_id IS NULL FOR KEY SHARE) s;
+COPY app.refs (id, name, tenant_id) FROM STDIN;
+32	planted	\N
+\.
+SELECT tenant.reset();
+SELECT 'noctx:' || count(*) FROM app.refs;
+SQL
+)
+  echo "$out" > "$work/$MODE.18.tenant.out"
+  own=$(pg sec_owner <<'SQL'
+SELECT tenant.set('globex') IS NOT NULL;
+INSERT INTO app.refs (id, name, tenant_id) VALUES (33, 'planted', NULL);
+UPDATE app.refs SET name = 'defaced' WHERE tenant_id IS NULL;
+DELETE FROM app.refs WHERE tenant_id IS NULL;
+SQL
+)
+  echo "$own" > "$work/$MODE.18.owner.out"
+  verdict="seen=$(sed -n 's/^seen://p' <<<"$out")"
+  verdict+=" locked=$(sed -n 's/^locked://p' <<<"$out")"
+  has "$out" '^noctx:' && verdict+=" no-tenant=READ" || verdict+=" no-tenant=refused"
+  verdict+=" shared=$(super -c "SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM app.refs WHERE tenant_id IS NULL")"
+  verdict+=" planted=$(super -c "SELECT count(*) FROM app.refs WHERE name IN ('planted', 'defaced')")"
+  verdict+=" others=$(super -c "SELECT string_agg(r.id || '=' || t.slug, ',' ORDER BY r.id) FROM app.refs r JOIN tenant.tenants t ON t.id = r.tenant_id")"
+  expected="seen=shared-default,shared-other,acme-ref locked=0 no-tenant=refused shared=1=shared-default,2=shared-other planted=0 others=10=globex,20=acme"
+  t "18 shared rows: a tenant (or the table's owner) reads them but never writes, locks or creates one, nor reaches another tenant's rows" \
+    "$expected" "$verdict"
+}
+
 run_mode() {  # MODE CLUSTER PORT
   MODE=$1
   port=$3
@@ -1207,7 +1255,7 @@ run_mode() {  # MODE CLUSTER PORT
   GLOBEX=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'globex'")
   local test
   for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel review_parallel review_cursor_lock_exp review_prepare_lock_setting item11 item12
-                                item13 item14 item15 item16 item17 sweep}; do
+                                item13 item14 item15 item16 item17 item18 sweep}; do
     "$test"
   done
   [ "${SECURITY_KEEP:-0}" = 1 ] || scripts/cluster.sh stop "$2" >/dev/null 2>&1

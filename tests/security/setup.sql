@@ -43,12 +43,16 @@ CREATE TABLE app.crash16 (id bigserial PRIMARY KEY, v int);
 CREATE TABLE app.customers (id int PRIMARY KEY, name text);
 CREATE TABLE app.invoices (id serial PRIMARY KEY, customer_id int REFERENCES app.customers (id));
 CREATE TABLE app.inv2 (id serial PRIMARY KEY, customer_id int);
+-- Reference rows: the two without a tenant are shared (issue 12, item 4).
+CREATE TABLE app.refs (id int PRIMARY KEY, name text);
+INSERT INTO app.refs VALUES (1, 'shared-default'), (2, 'shared-other');
 -- 3,072,000 characters of random hex: stored out of line, practically incompressible.
 INSERT INTO app.blob_src SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 96000);
 RESET ROLE;
 
 SELECT tenant.protect(t) FROM unnest(ARRAY['app.projects', 'app.docs', 'app.events', 'app.blobs', 'app.crash16',
                                            'app.customers', 'app.inv2']::regclass[]) t;
+SELECT tenant.protect('app.refs', shared_rows => true);
 SELECT tenant.attach_quota('app.docs', 'docs', 'count');
 SELECT tenant.attach_quota('app.events', 'events', 'meter');
 SELECT tenant.attach_quota('app.blobs', 'blob_bytes', 'bytes');
@@ -67,8 +71,10 @@ GRANT EXECUTE ON FUNCTION tenant."drop"(text), tenant.export(text), tenant."chec
 -- Rows the attacks must never reach.
 SELECT tenant.set('acme') IS NOT NULL;
 INSERT INTO app.projects (title) VALUES ('acme-secret-1'), ('acme-secret-2');
+INSERT INTO app.refs VALUES (20, 'acme-ref');
 SELECT tenant.set('globex') IS NOT NULL;
 INSERT INTO app.projects (title) VALUES ('globex-row');
+INSERT INTO app.refs VALUES (10, 'globex-ref');
 SELECT tenant.set('somet') IS NOT NULL;
 INSERT INTO app.projects (title) VALUES ('somet-row');
 SELECT tenant.set('victim4') IS NOT NULL;

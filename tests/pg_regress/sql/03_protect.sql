@@ -86,12 +86,12 @@ SELECT test.try($$SELECT tenant.unprotect(NULL)$$);
 -- Only the table's owner (or a superuser) can protect it.
 CREATE ROLE protect_stranger;
 GRANT USAGE ON SCHEMA app TO protect_stranger;
-GRANT EXECUTE ON FUNCTION tenant.protect(regclass, name) TO protect_stranger;
+GRANT EXECUTE ON FUNCTION tenant.protect(regclass, name, boolean) TO protect_stranger;
 SET ROLE protect_stranger;
 SELECT test.try($$SELECT tenant.protect('app.legacy')$$);
 RESET ROLE;
 REVOKE ALL ON SCHEMA app FROM protect_stranger;
-REVOKE EXECUTE ON FUNCTION tenant.protect(regclass, name) FROM protect_stranger;
+REVOKE EXECUTE ON FUNCTION tenant.protect(regclass, name, boolean) FROM protect_stranger;
 DROP ROLE protect_stranger;
 
 -- unprotect removes policies, trigger, RLS and the default, and keeps column, index and data.
