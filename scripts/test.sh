@@ -20,6 +20,7 @@ run_suite() {  # command, "lines" or "cargo"
   if [ "$rc" != 0 ]; then status=1; [ "$f" -gt 0 ] || failed=$((failed + 1)); fi
 }
 
+run_suite scripts/lint.sh lines
 run_suite scripts/regress.sh lines
 run_suite scripts/clone_fidelity.sh lines
 run_suite scripts/concurrency.sh lines

@@ -109,10 +109,10 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
         | pg_sys::XactEvent::XACT_EVENT_ABORT
         | pg_sys::XactEvent::XACT_EVENT_PREPARE
         | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
-        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT => {
-            if CLEAR_AT_END.with(|c| c.replace(false)) {
-                clear();
-            }
+        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+            if CLEAR_AT_END.with(|c| c.replace(false)) =>
+        {
+            clear()
         }
         _ => {}
     }

@@ -4,10 +4,10 @@
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+use crate::cache::RoleGrant;
 use crate::error::{guarded, required, TenantError};
 use crate::gucs;
 use crate::owner::{current_role, extension_owner, has_privileges_of, is_superuser, role_name};
-use crate::cache::RoleGrant;
 use crate::registry::{self, Tenant};
 
 /// How far a role's right to act as a tenant reaches.

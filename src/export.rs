@@ -19,7 +19,12 @@ use crate::owner::{as_extension_owner, as_table_owner, read_one};
 extension_sql_file!(
     "../sql/export.sql",
     name = "export_import",
-    requires = ["registry_tables", "quota_tables", "protected_tables_view", table_data]
+    requires = [
+        "registry_tables",
+        "quota_tables",
+        "protected_tables_view",
+        table_data
+    ]
 );
 
 /// What tenant.table_data() may do.
@@ -100,12 +105,21 @@ fn describe(rel: pg_sys::Oid) -> Option<Target> {
 /// The statement for `op` on `t`; `$1` is the rows (Insert), `$2` the target tenant.
 fn statement(op: Operation, t: &Target, rel: pg_sys::Oid) -> String {
     let name = &t.name;
-    let only = if t.kind == pg_sys::RELKIND_PARTITIONED_TABLE as u8 { "" } else { "ONLY" };
+    let only = if t.kind == pg_sys::RELKIND_PARTITIONED_TABLE {
+        ""
+    } else {
+        "ONLY"
+    };
     let column = t.tenant_column.as_deref().map(quote_identifier);
     let without_column = t
         .tenant_column
         .as_deref()
-        .map(|c| format!(" OPERATOR(pg_catalog.-) {}::pg_catalog.text", pgrx::spi::quote_literal(c)))
+        .map(|c| {
+            format!(
+                " OPERATOR(pg_catalog.-) {}::pg_catalog.text",
+                pgrx::spi::quote_literal(c)
+            )
+        })
         .unwrap_or_default();
     let col = column.clone().unwrap_or_default();
     match op {
@@ -160,7 +174,7 @@ fn insert_columns(rel: pg_sys::Oid) -> Vec<String> {
     )
     .unwrap_or_default()
     .iter()
-    .map(|c| quote_identifier(c))
+    .map(|c| quote_identifier(c.as_str()))
     .collect()
 }
 
@@ -198,7 +212,7 @@ fn table_data(
         let t = describe(rel).unwrap_or_else(|| {
             TenantError::invalid("tbl", format!("relation {} does not exist", rel.to_u32())).raise()
         });
-        let sequence = t.kind == pg_sys::RELKIND_SEQUENCE as u8;
+        let sequence = t.kind == pg_sys::RELKIND_SEQUENCE;
         let allowed = match op {
             Operation::TenantRows | Operation::TenantCount | Operation::Counts => {
                 t.tenant_column.is_some()

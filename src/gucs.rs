@@ -26,6 +26,9 @@ static mut TRANSACTION_ONLY: bool = false;
 /// The C string PostgreSQL keeps for the parameter (PostgreSQL owns the memory).
 static mut TENANT_GUC_VALUE: *mut c_char = std::ptr::null_mut();
 
+/// A session lock: the locked tenant and the iat of the token that locked it.
+type Lock = ([u8; 16], i64);
+
 thread_local! {
     /// The parsed value, refreshed by the assign hook, so `tenant.current()` does no parsing.
     static CURRENT: std::cell::Cell<Option<[u8; 16]>> = const { std::cell::Cell::new(None) };
@@ -33,7 +36,7 @@ thread_local! {
     /// the token that locked it. Not a parameter: RESET and set_config(..., NULL) reach a
     /// parameter without its check hook. It rolls back with its transaction or savepoint like the
     /// tenant it locks, and ends only with a newer token, RESET ALL or DISCARD ALL.
-    static LOCK: RefCell<TxCell<Option<([u8; 16], i64)>>> = const { RefCell::new(TxCell::none()) };
+    static LOCK: RefCell<TxCell<Option<Lock>>> = const { RefCell::new(TxCell::none()) };
     /// The `exp` of the token that chose the tenant (tenant.set_token), scoped like the tenant:
     /// once it passes, the tenant it chose is no longer in force.
     static CONTEXT_EXP: RefCell<TxCell<Option<i64>>> = const { RefCell::new(TxCell::none()) };
@@ -286,7 +289,8 @@ unsafe extern "C-unwind" fn check_tenant_guc(
         }
         pg_sys::GUC_check_errcode(packed_sqlstate(sqlstate::CANT_CHANGE_PARAMETER));
         pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(
-            c"the session is locked to its tenant token: only a newer token can change the tenant".as_ptr(),
+            c"the session is locked to its tenant token: only a newer token can change the tenant"
+                .as_ptr(),
         );
         pg_sys::GUC_check_errhint_string =
             pg_sys::pstrdup(c"RESET ALL or DISCARD ALL end the lock.".as_ptr());

@@ -49,7 +49,9 @@ pub fn role_name(role: pg_sys::Oid) -> String {
 pub fn type_name(ty: pg_sys::Oid) -> String {
     unsafe {
         let name = pg_sys::format_type_be(ty);
-        std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -112,9 +114,8 @@ pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
 /// apply (as for referential checks): pg_tenant's maintenance sees every tenant's rows, and says
 /// in SQL which tenant's it touches. The search_path is pinned as for the extension owner.
 pub fn as_table_owner<R>(rel: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
-    let owner = relation_owner(rel).unwrap_or_else(|| {
-        error!("pg_tenant: relation {} does not exist", rel.to_u32())
-    });
+    let owner = relation_owner(rel)
+        .unwrap_or_else(|| error!("pg_tenant: relation {} does not exist", rel.to_u32()));
     elevated(
         owner,
         (pg_sys::SECURITY_RESTRICTED_OPERATION | pg_sys::SECURITY_NOFORCE_RLS) as i32,

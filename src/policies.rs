@@ -608,7 +608,10 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
     // wait for them, and keep new ones out until the drop commits (they then find no tenant).
     for (rel, name, _) in &tables {
         as_table_owner(*rel, || {
-            run_with_args(&format!("LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"), &[])
+            run_with_args(
+                &format!("LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"),
+                &[],
+            )
         });
     }
     let mut deleted = Map::new();

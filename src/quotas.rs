@@ -1407,7 +1407,8 @@ fn recount_all() {
                 );
                 // As the table's owner (see count_rows).
                 for row in as_table_owner(t.oid, || latest_select(&sql, &[])) {
-                    *totals.entry(row[0].clone()).or_insert(0) += row[1].parse::<i64>().unwrap_or(0);
+                    *totals.entry(row[0].clone()).or_insert(0) +=
+                        row[1].parse::<i64>().unwrap_or(0);
                 }
             }
         });

@@ -6,8 +6,8 @@ use pgrx::prelude::*;
 use serde_json::json;
 
 use crate::audit;
-use crate::error::{guarded, required, TenantError};
 use crate::cache::RoleGrant;
+use crate::error::{guarded, required, TenantError};
 use crate::owner::{as_extension_owner, role_name, run_as_owner};
 
 extension_sql_file!("../sql/registry.sql", name = "registry_tables", bootstrap);

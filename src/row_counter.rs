@@ -592,8 +592,8 @@ unsafe extern "C-unwind" fn process_utility(
     }
     if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_VariableSetStmt {
         let set = node as *mut pg_sys::VariableSetStmt;
-        let token = !(*set).name.is_null()
-            && std::ffi::CStr::from_ptr((*set).name) == c"pg_tenant.token";
+        let token =
+            !(*set).name.is_null() && std::ffi::CStr::from_ptr((*set).name) == c"pg_tenant.token";
         match (*set).kind {
             pg_sys::VariableSetKind::VAR_SET_VALUE if token && !(*set).is_local => {
                 setting_session_token()
@@ -611,7 +611,9 @@ unsafe extern "C-unwind" fn process_utility(
     }
     if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_DeclareCursorStmt {
         let declare = node as *mut pg_sys::DeclareCursorStmt;
-        if (*declare).options & pg_sys::CURSOR_OPT_HOLD as i32 != 0 && !(*declare).portalname.is_null() {
+        if (*declare).options & pg_sys::CURSOR_OPT_HOLD as i32 != 0
+            && !(*declare).portalname.is_null()
+        {
             declaring_holdable_cursor((*declare).portalname);
         }
     }

@@ -213,7 +213,10 @@ pub fn apply_search_path(previous: Option<pgrx::Uuid>, tenant: Option<&Tenant>, 
     }
     let schema_tenant = !wanted.is_empty();
     for e in elements {
-        if !tenant_schemas.contains(&unquoted(&e)) && !wanted.contains(&e) && unquoted(&e) != "pg_temp" {
+        if !tenant_schemas.contains(&unquoted(&e))
+            && !wanted.contains(&e)
+            && unquoted(&e) != "pg_temp"
+        {
             wanted.push(e);
         }
     }

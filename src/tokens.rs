@@ -238,8 +238,12 @@ const ALGORITHMS: &[(&str, Algorithm)] = &[
 /// The decoding key for `alg` from its key text (secret or PEM).
 fn decoding_key(alg: Algorithm, key: &str) -> Result<DecodingKey, String> {
     match alg {
-        Algorithm::EdDSA => DecodingKey::from_ed_pem(key.as_bytes()).map_err(|e| describe(e.kind())),
-        Algorithm::ES256 => DecodingKey::from_ec_pem(key.as_bytes()).map_err(|e| describe(e.kind())),
+        Algorithm::EdDSA => {
+            DecodingKey::from_ed_pem(key.as_bytes()).map_err(|e| describe(e.kind()))
+        }
+        Algorithm::ES256 => {
+            DecodingKey::from_ec_pem(key.as_bytes()).map_err(|e| describe(e.kind()))
+        }
         _ => Ok(DecodingKey::from_secret(key.as_bytes())),
     }
 }
@@ -346,10 +350,14 @@ pub fn verify(token: &str) -> Result<Verified, TokenError> {
         }
     };
     // NumericDate may have a fraction (RFC 7519): whole seconds, rounded towards "sooner".
-    let seconds = |claim: &str| data.claims.get(claim).and_then(Value::as_f64).map(|f| f.floor() as i64);
-    let exp = seconds("exp").ok_or_else(|| {
-        TokenError::Claims("the exp claim must be a number of seconds".into())
-    })?;
+    let seconds = |claim: &str| {
+        data.claims
+            .get(claim)
+            .and_then(Value::as_f64)
+            .map(|f| f.floor() as i64)
+    };
+    let exp = seconds("exp")
+        .ok_or_else(|| TokenError::Claims("the exp claim must be a number of seconds".into()))?;
     Ok(Verified {
         tenant,
         iat: seconds("iat"),
@@ -561,8 +569,7 @@ fn set_signing_key(algorithm: Option<&str>, key: Option<&str>) {
                     TenantError::invalid("key", "an HMAC secret needs at least 32 bytes").raise();
                 }
                 if decoding_key(alg, key).is_err() {
-                    TenantError::invalid("key", format!("not a PEM public key for {name}"))
-                        .raise();
+                    TenantError::invalid("key", format!("not a PEM public key for {name}")).raise();
                 }
                 crate::owner::run_as_owner(
                     "INSERT INTO tenant.signing_keys (algorithm, key) VALUES ($1, $2)
@@ -680,7 +687,10 @@ unsafe extern "C-unwind" fn check_token_guc(
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn verification_settings_changed(_newval: *const c_char, _extra: *mut c_void) {
+unsafe extern "C-unwind" fn verification_settings_changed(
+    _newval: *const c_char,
+    _extra: *mut c_void,
+) {
     forget_verified();
 }
 

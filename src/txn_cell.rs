@@ -33,7 +33,6 @@ impl<T: Clone> TxCell<Option<T>> {
 }
 
 impl<T: Clone> TxCell<T> {
-
     pub fn get(&self) -> &T {
         &self.current
     }
