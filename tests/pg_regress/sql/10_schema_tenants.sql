@@ -159,6 +159,9 @@ INSERT INTO tenant_st_late.projects (name) VALUES ('l1'), ('l2');
 INSERT INTO tenant_st_late.files (project_id, body) SELECT id, 'file of ' || name FROM tenant_st_late.projects;
 SELECT tenant.reset();
 SELECT jsonb_object_keys(tenant.export('st-late')->'schema'->'tables') AS exported_tables;
+-- Its shared part names no table of any tenant schema (its own come in "schema", others' never).
+SELECT count(*) AS tenant_schema_tables_in_shared_part
+  FROM jsonb_object_keys(tenant.export('st-late')->'tables') k WHERE k LIKE 'tenant\_%';
 SELECT tenant.create('st-import', isolation => 'schema', template => 'app_template') IS NOT NULL AS created;
 ALTER TABLE tenant_st_import.files ALTER COLUMN body SET NOT NULL;
 SELECT key AS imported_table, value AS imported_rows FROM jsonb_each(tenant.import('st-import', tenant.export('st-late')))
