@@ -129,7 +129,7 @@ pub enum TenantError {
         objects: Vec<String>,
     },
     /// A signed tenant token was refused.
-    Token(crate::tokens::TokenError),
+    Token(TokenError),
     /// A function only superusers may call.
     NotSuperuser(&'static str),
     /// A function that must run at READ COMMITTED.
@@ -496,6 +496,47 @@ fn inform(level: c_int, sqlstate: &str, message: &str) {
             errcode(packed_sqlstate(sqlstate));
             errmsg(c"%s".as_ptr(), message.as_ptr());
             errfinish(c"pg_tenant".as_ptr(), 0, c"pg_tenant".as_ptr());
+        }
+    }
+}
+
+/// Why a token was refused; each kind has its own SQLSTATE.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenError {
+    /// Not a JWT: bad structure, base64 or JSON.
+    Malformed(String),
+    /// Forged, signed with another key, or with an algorithm that is not accepted.
+    BadSignature(String),
+    /// `exp` passed or `nbf` not reached.
+    Expired(String),
+    /// Older than a token this session already used.
+    Replayed(String),
+    /// Signature fine, claims not: audience, issuer, missing exp or tenant claim.
+    Claims(String),
+    /// No key is configured for the token's algorithm.
+    NoKey(String),
+}
+
+impl TokenError {
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            TokenError::Malformed(_) => sqlstate::TOKEN_MALFORMED,
+            TokenError::BadSignature(_) => sqlstate::TOKEN_SIGNATURE,
+            TokenError::Expired(_) => sqlstate::TOKEN_EXPIRED,
+            TokenError::Replayed(_) => sqlstate::TOKEN_REPLAYED,
+            TokenError::Claims(_) => sqlstate::TOKEN_CLAIMS,
+            TokenError::NoKey(_) => sqlstate::TOKEN_NO_KEY,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            TokenError::Malformed(m) => format!("malformed tenant token: {m}"),
+            TokenError::BadSignature(m) => format!("tenant token signature rejected: {m}"),
+            TokenError::Expired(m) => format!("tenant token is not valid now: {m}"),
+            TokenError::Replayed(m) => format!("tenant token replayed: {m}"),
+            TokenError::Claims(m) => format!("tenant token claims rejected: {m}"),
+            TokenError::NoKey(m) => format!("tenant tokens cannot be verified: {m}"),
         }
     }
 }

@@ -52,8 +52,57 @@ thread_local! {
     static AUTHORIZED: RefCell<Option<(&'static CStr, String)>> = const { RefCell::new(None) };
 }
 
+/// Set when the library loaded (not preloaded) and a non-superuser's connection options had set
+/// one of pg_tenant's superuser-only parameters: PostgreSQL let that value replace the role's or
+/// database's configured one, then refuses it when the parameter is defined, leaving the built-in
+/// default. The session then fails closed: tokens are refused and it is transaction-only.
+static mut OVERRIDDEN_BY_CLIENT: bool = false;
+
+/// pg_tenant's parameters only a superuser may set.
+const SUPERUSER_ONLY: [&CStr; 4] = [
+    c"pg_tenant.transaction_only",
+    c"pg_tenant.jwt_claim",
+    c"pg_tenant.jwt_audience",
+    c"pg_tenant.jwt_issuer",
+];
+
+/// See [`OVERRIDDEN_BY_CLIENT`].
+pub fn settings_overridden_by_client() -> bool {
+    unsafe { OVERRIDDEN_BY_CLIENT }
+}
+
+/// Before the parameters are defined: whether a placeholder of a superuser-only one came from a
+/// non-superuser's connection options.
+fn client_overrode_superuser_settings() -> bool {
+    SUPERUSER_ONLY.iter().any(|name| {
+        let record = find_parameter(name);
+        !record.is_null()
+            && unsafe {
+                ((*record).flags & pg_sys::GUC_CUSTOM_PLACEHOLDER as c_int) != 0
+                    && ((*record).source == pg_sys::GucSource::PGC_S_CLIENT
+                        || (*record).reset_source == pg_sys::GucSource::PGC_S_CLIENT)
+                    && !pg_sys::superuser_arg(client_role(record))
+            }
+    })
+}
+
+#[cfg(any(feature = "pg13", feature = "pg14"))]
+unsafe fn client_role(_record: *mut pg_sys::config_generic) -> pg_sys::Oid {
+    pg_sys::GetSessionUserId()
+}
+
+#[cfg(not(any(feature = "pg13", feature = "pg14")))]
+unsafe fn client_role(record: *mut pg_sys::config_generic) -> pg_sys::Oid {
+    if (*record).source == pg_sys::GucSource::PGC_S_CLIENT {
+        (*record).srole
+    } else {
+        (*record).reset_srole
+    }
+}
+
 pub fn init() {
     unsafe {
+        OVERRIDDEN_BY_CLIENT = client_overrode_superuser_settings();
         pg_sys::DefineCustomStringVariable(
             TENANT_GUC.as_ptr(),
             c"The current tenant (read-only: change it with tenant.set(), tenant.set_local() or tenant.reset()).".as_ptr(),
@@ -107,7 +156,7 @@ pub fn current_tenant() -> Option<pgrx::Uuid> {
 
 /// Whether pg_tenant.transaction_only is on for this session.
 pub fn transaction_only_setting() -> bool {
-    unsafe { TRANSACTION_ONLY }
+    unsafe { TRANSACTION_ONLY || OVERRIDDEN_BY_CLIENT }
 }
 
 /// The tenant chosen by tenant.set()/set_local()/set_token(), or None. No SPI, no catalog access.

@@ -20,7 +20,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use serde_json::Value;
 
-use crate::error::{guarded, packed_sqlstate, required, sqlstate, TenantError};
+use crate::error::{guarded, packed_sqlstate, required, TenantError, TokenError};
 
 extension_sql_file!(
     "../sql/tokens.sql",
@@ -32,47 +32,6 @@ static mut JWT_CLAIM: *mut c_char = std::ptr::null_mut();
 static mut JWT_AUDIENCE: *mut c_char = std::ptr::null_mut();
 static mut JWT_ISSUER: *mut c_char = std::ptr::null_mut();
 static mut TOKEN: *mut c_char = std::ptr::null_mut();
-
-/// Why a token was refused; each kind has its own SQLSTATE.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TokenError {
-    /// Not a JWT: bad structure, base64 or JSON.
-    Malformed(String),
-    /// Forged, signed with another key, or with an algorithm that is not accepted.
-    BadSignature(String),
-    /// `exp` passed or `nbf` not reached.
-    Expired(String),
-    /// Older than a token this session already used.
-    Replayed(String),
-    /// Signature fine, claims not: audience, issuer, missing exp or tenant claim.
-    Claims(String),
-    /// No key is configured for the token's algorithm.
-    NoKey(String),
-}
-
-impl TokenError {
-    pub fn sqlstate(&self) -> &'static str {
-        match self {
-            TokenError::Malformed(_) => sqlstate::TOKEN_MALFORMED,
-            TokenError::BadSignature(_) => sqlstate::TOKEN_SIGNATURE,
-            TokenError::Expired(_) => sqlstate::TOKEN_EXPIRED,
-            TokenError::Replayed(_) => sqlstate::TOKEN_REPLAYED,
-            TokenError::Claims(_) => sqlstate::TOKEN_CLAIMS,
-            TokenError::NoKey(_) => sqlstate::TOKEN_NO_KEY,
-        }
-    }
-
-    pub fn message(&self) -> String {
-        match self {
-            TokenError::Malformed(m) => format!("malformed tenant token: {m}"),
-            TokenError::BadSignature(m) => format!("tenant token signature rejected: {m}"),
-            TokenError::Expired(m) => format!("tenant token is not valid now: {m}"),
-            TokenError::Replayed(m) => format!("tenant token replayed: {m}"),
-            TokenError::Claims(m) => format!("tenant token claims rejected: {m}"),
-            TokenError::NoKey(m) => format!("tenant tokens cannot be verified: {m}"),
-        }
-    }
-}
 
 /// A verified token: the tenant it names and what replay detection needs.
 #[derive(Debug, Clone)]
@@ -285,6 +244,11 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
 
 /// Verifies a token's signature, validity period and claims (not replay, not the registry).
 pub fn verify(token: &str) -> Result<Verified, TokenError> {
+    if crate::gucs::settings_overridden_by_client() {
+        return Err(TokenError::NoKey(
+            "this session's connection options tried to set pg_tenant's superuser-only token settings, which replaced their configured values: no token is accepted in it".into(),
+        ));
+    }
     let header = decode_header(token).map_err(|e| {
         // A header naming an algorithm jsonwebtoken does not know at all ("none" included).
         if e.to_string().contains("unknown variant") {
@@ -349,7 +313,16 @@ pub fn verify(token: &str) -> Result<Verified, TokenError> {
             )))
         }
     };
-    // NumericDate may have a fraction (RFC 7519): whole seconds, rounded towards "sooner".
+    // The dates are NumericDates (RFC 7519): a present one that is not a number is refused (a
+    // verifier could otherwise skip it).
+    for claim in ["exp", "nbf", "iat"] {
+        if data.claims.get(claim).is_some_and(|v| !v.is_number()) {
+            return Err(TokenError::Claims(format!(
+                "the {claim} claim must be a number of seconds"
+            )));
+        }
+    }
+    // NumericDate may have a fraction: whole seconds, rounded towards "sooner".
     let seconds = |claim: &str| {
         data.claims
             .get(claim)

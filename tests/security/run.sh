@@ -19,7 +19,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/suite_lib.sh"
 cd "$ROOT" || exit 1
 HERE=tests/security
-EXPECTED_CHECKS=74   # 37 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 6b 7b 10b, parallel, r1-r3, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=76   # 38 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 6b 7b 10b, parallel, r1-r4, 6 sweep roles, 3 closing checks
 ran=0
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
@@ -914,6 +914,52 @@ SQL
     "migrate=completed session-token=refused local=works after=none cannot-unset=yes" "$r"
 }
 
+# --- third review: superuser-only settings lost to a client's connection options; date claims ---
+review_client_options() {
+  local tok out r="" n
+  tok=$(jwt "$SECRET" acme -10)
+  super -c "ALTER ROLE sec_token SET pg_tenant.transaction_only = on" >/dev/null
+  out=$(OPTS="-c pg_tenant.transaction_only=off" pg sec_token <<SQL
+SELECT 'session:' || (tenant.set_token('$tok') IS NOT NULL);
+SELECT 'row:' || title FROM app.projects;
+SQL
+)
+  super -c "ALTER ROLE sec_token RESET pg_tenant.transaction_only" >/dev/null
+  echo "$out" > "$work/$MODE.rc.txonly.out"
+  if has "$out" '^session:' || has "$out" '^row:'; then r+="transaction_only=LOST"; else r+="transaction_only=held"; fi
+  super -c "ALTER DATABASE sec SET pg_tenant.jwt_audience = 'pg-tenant-prod'" >/dev/null
+  out=$(OPTS="-c pg_tenant.jwt_audience=" pg sec_token <<SQL
+BEGIN;
+SELECT 'local:' || (tenant.set_token('$tok', local => true) IS NOT NULL);
+SELECT 'row:' || title FROM app.projects;
+COMMIT;
+SQL
+)
+  super -c "ALTER DATABASE sec RESET pg_tenant.jwt_audience" >/dev/null
+  echo "$out" > "$work/$MODE.rc.audience.out"
+  if has "$out" '^local:' || has "$out" '^row:'; then r+=" audience=LOST"; else r+=" audience=held"; fi
+  n=$(python3 - "$SECRET" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+secret = sys.argv[1]; now = int(time.time())
+b64 = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"tenant": "acme", "iat": now - 5, "exp": now + 600, "nbf": "2999-01-01"}).encode())
+sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
+)
+  out=$(pg sec_token <<SQL
+BEGIN;
+SELECT 'local:' || (tenant.set_token('$n', local => true) IS NOT NULL);
+COMMIT;
+SQL
+)
+  echo "$out" > "$work/$MODE.rc.nbf.out"
+  has "$out" '^local:' && r+=" nbf-string=ACCEPTED" || r+=" nbf-string=refused"
+  t "r4 a client's connection options cannot drop a role's transaction_only or the database's jwt_audience; a date claim that is not a number is refused" \
+    "transaction_only=held audience=held nbf-string=refused" "$r"
+}
+
 # --- 11: an unprivileged role cannot block tenant.migrate ---------------------------------------
 item11() {
   in_background sec_item11 sec_nobody <<'SQL'
@@ -1254,7 +1300,7 @@ run_mode() {  # MODE CLUSTER PORT
   ACME=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'acme'")
   GLOBEX=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'globex'")
   local test
-  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel review_parallel review_cursor_lock_exp review_prepare_lock_setting item11 item12
+  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel review_parallel review_cursor_lock_exp review_prepare_lock_setting review_client_options item11 item12
                                 item13 item14 item15 item16 item17 item18 sweep}; do
     "$test"
   done
