@@ -623,3 +623,31 @@ mod tests {
         assert_eq!(caught.unwrap().as_deref(), Some("PT001"));
     }
 }
+
+#[cfg(test)]
+mod unit_tests {
+    use super::TokenError;
+
+    #[test]
+    fn token_errors_have_their_own_sqlstates_and_say_what_is_wrong() {
+        let all = [
+            TokenError::Malformed("m".into()),
+            TokenError::BadSignature("b".into()),
+            TokenError::Expired("e".into()),
+            TokenError::Replayed("r".into()),
+            TokenError::Claims("c".into()),
+            TokenError::NoKey("k".into()),
+        ];
+        let codes: Vec<_> = all.iter().map(|e| e.sqlstate()).collect();
+        assert_eq!(
+            codes,
+            ["PT020", "PT021", "PT022", "PT023", "PT024", "PT025"]
+        );
+        for e in &all {
+            assert!(
+                e.message().starts_with("malformed tenant token")
+                    || e.message().starts_with("tenant token")
+            );
+        }
+    }
+}

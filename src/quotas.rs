@@ -1581,3 +1581,40 @@ GRANT SELECT ON tenant.quota_attachments TO PUBLIC;
     name = "quota_attachments_view",
     requires = ["quota_tables", quota_trigger]
 );
+
+#[cfg(test)]
+mod unit_tests {
+    use super::{validate_limits, Period, RESOURCE_NAME_MAX};
+    use serde_json::json;
+
+    #[test]
+    fn limits_are_parsed_with_their_periods() {
+        let limits = validate_limits(&json!({
+            "calls": {"limit": 10, "period": "day"},
+            "seats": {"limit": -1},
+            "exports": {"limit": 0}
+        }))
+        .unwrap();
+        assert_eq!(limits["calls"], (10, Period::Day));
+        assert_eq!(limits["seats"], (-1, Period::None));
+        assert_eq!(limits["exports"], (0, Period::None));
+    }
+
+    #[test]
+    fn each_malformed_limit_is_refused_naming_its_key() {
+        let refused = |v: serde_json::Value| validate_limits(&v).unwrap_err();
+        assert!(refused(json!([])).contains("JSON object"));
+        assert!(refused(json!({"calls": 10})).contains("limits.\"calls\" must be an object"));
+        assert!(refused(json!({"calls": {"period": "day"}}))
+            .contains("limits.\"calls\".limit is missing"));
+        assert!(refused(json!({"calls": {"limit": -2}})).contains("at least -1"));
+        assert!(refused(json!({"calls": {"limit": 1.5}})).contains("integer"));
+        assert!(refused(json!({"calls": {"limit": 1, "period": "week"}}))
+            .contains("period must be one of"));
+        assert!(refused(json!({"calls": {"limit": 1, "every": "day"}}))
+            .contains("unknown key \"every\""));
+        assert!(refused(json!({"": {"limit": 1}})).contains("1 to"));
+        let long = "r".repeat(RESOURCE_NAME_MAX + 1);
+        assert!(refused(json!({ long: {"limit": 1} })).contains("1 to"));
+    }
+}
