@@ -587,7 +587,7 @@ UNION ALL
 SELECT 'medium', format('%s (%s)', con.conrelid::regclass, con.conname),
        format('foreign key from unprotected table %s into protected table %s: a row referencing a tenant''s row blocks tenant.drop() of that tenant',
               con.conrelid::regclass, con.confrelid::regclass),
-       format('SELECT tenant.protect(%L, ...); with a foreign key that pairs the tenant columns (see the README, composite foreign keys), or make it ON DELETE CASCADE / SET NULL', con.conrelid::regclass::text)
+       format('SELECT tenant.protect(%L, ...); with a foreign key that pairs the tenant columns (see docs/reference.md, composite foreign keys), or make it ON DELETE CASCADE / SET NULL', con.conrelid::regclass::text)
   FROM pg_constraint con
  WHERE con.contype = 'f' AND con.conparentid = 0
    AND con.confrelid IN (SELECT relid FROM protected)
