@@ -218,13 +218,9 @@ pub fn refuse_if_no_longer_allowed(tenant: pgrx::Uuid) {
     if CHECKED.with(|c| c.get()) == Some(key) {
         return;
     }
-    let any = right_to_any_tenant(role);
-    let own = right_of(role, &registry::access_roles(tenant));
-    let right = if own > any { own } else { any };
-    let allowed = match right {
-        Right::None => false,
-        Right::Transaction => local,
-        Right::Session => true,
+    let allowed = match right_to(role, tenant) {
+        None => false,
+        Some(transaction_only) => local || !transaction_only,
     };
     if !allowed {
         TenantError::NotAllowedToActAs {

@@ -372,8 +372,21 @@ unsafe extern "C-unwind" fn assign_tenant_guc(newval: *const c_char, _extra: *mu
 /// Whether parameter `name` was changed in the current transaction and the change is still in
 /// force: PostgreSQL keeps a stack entry for each change until its transaction or savepoint
 /// ends (a value committed earlier has none).
-pub fn changed_in_this_transaction(name: &CStr) -> bool {
-    let record = find_parameter(name);
+pub fn changed_in_this_transaction(name: &'static CStr) -> bool {
+    thread_local! {
+        /// The last record looked up (PostgreSQL never moves a parameter's record), so a hot
+        /// path does not search every parameter each time.
+        static FOUND: std::cell::Cell<(*const c_char, *mut pg_sys::config_generic)> =
+            const { std::cell::Cell::new((std::ptr::null(), std::ptr::null_mut())) };
+    }
+    let record = match FOUND.with(|f| f.get()) {
+        (cached, record) if cached == name.as_ptr() && !record.is_null() => record,
+        _ => {
+            let record = find_parameter(name);
+            FOUND.with(|f| f.set((name.as_ptr(), record)));
+            record
+        }
+    };
     !record.is_null() && unsafe { !(*record).stack.is_null() }
 }
 
