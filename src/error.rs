@@ -351,7 +351,7 @@ impl TenantError {
             ),
             TenantError::TokenParameterSet => Some("RESET pg_tenant.token first.".into()),
             TenantError::RowsWithoutTenant { table, column, .. } => Some(format!(
-                "Give every existing row its tenant first, then protect the table: ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {col} uuid; UPDATE {table} SET {col} = (SELECT id FROM tenant.tenants WHERE slug = '<its tenant>') WHERE <which rows>; (see the README, converting an existing application). Rows that are global defaults every tenant may read can keep no tenant: tenant.protect({table_literal}, {column_literal}, shared_rows => true)",
+                "Give every existing row its tenant first, then protect the table: ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {col} uuid; UPDATE {table} SET {col} = (SELECT id FROM tenant_data.tenants WHERE slug = '<its tenant>') WHERE <which rows>; (see the README, converting an existing application). Rows that are global defaults every tenant may read can keep no tenant: tenant.protect({table_literal}, {column_literal}, shared_rows => true)",
                 col = pgrx::spi::quote_identifier(column),
                 table_literal = pgrx::spi::quote_literal(table),
                 column_literal = pgrx::spi::quote_literal(column)

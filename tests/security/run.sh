@@ -471,7 +471,7 @@ item4b() {
   local projects keys
   # By oid: the delegate has no USAGE on the schemas (a regclass literal by oid needs none).
   projects=$(super -c "SELECT 'app.projects'::regclass::oid")
-  keys=$(super -c "SELECT 'tenant.signing_keys'::regclass::oid")
+  keys=$(super -c "SELECT 'tenant_data.signing_keys'::regclass::oid")
   out=$(OPTS="-c sec.item=4b" pg sec_delegate <<SQL
 SET search_path = scratch, pg_catalog;
 SELECT 'keys:' || tenant.table_data($keys::regclass, 'all_rows')::text;
@@ -877,8 +877,8 @@ review_prepare_lock_setting() {
   local out r="" tok
   in_background sec_r3 sec_nobody <<'SQL'
 BEGIN;
-PREPARE x AS INSERT INTO tenant.schema_migrations DEFAULT VALUES;
-PREPARE y AS INSERT INTO tenant.locks DEFAULT VALUES;
+PREPARE x AS INSERT INTO tenant_data.schema_migrations DEFAULT VALUES;
+PREPARE y AS INSERT INTO tenant_data.locks DEFAULT VALUES;
 SELECT pg_sleep(60);
 SQL
   wait_sleeping sec_r3
@@ -993,7 +993,7 @@ SELECT 'long:' || tenant.consume(repeat('x', 3000));
 SQL
 )
   echo "$out" > "$work/$MODE.12.out"
-  rows=$(super -c "SELECT count(*) FROM tenant.usage_counters WHERE resource LIKE 'junk\\_%' OR length(resource) >= 3000")
+  rows=$(super -c "SELECT count(*) FROM tenant_data.usage_counters WHERE resource LIKE 'junk\\_%' OR length(resource) >= 3000")
   [[ $rows =~ ^[0-9]+$ ]] && [ "$rows" -le 100 ] && rows=bounded || rows="UNBOUNDED($rows-rows)"
   has "$out" '^long:' && long=ACCEPTED || long=refused
   t "12 consume() of 1000 made-up resources stores no 1000 counter rows; a 3000-character name is refused" \
@@ -1051,9 +1051,9 @@ SQL
 )
   echo "$out" > "$work/$MODE.14.out"
   planted=$(super -c "SELECT count(*) FROM tenant_s14.documents WHERE title = 'planted14'")
-  usage=$(super -c "SELECT count(*) FROM tenant.usage_counters u JOIN tenant.tenants t ON t.id = u.tenant_id
+  usage=$(super -c "SELECT count(*) FROM tenant_data.usage_counters u JOIN tenant_data.tenants t ON t.id = u.tenant_id
                      WHERE t.slug = 'imp14b' AND u.used < 0")
-  lim=$(super -c "SELECT count(*) FROM tenant.limit_overrides o JOIN tenant.tenants t ON t.id = o.tenant_id
+  lim=$(super -c "SELECT count(*) FROM tenant_data.limit_overrides o JOIN tenant_data.tenants t ON t.id = o.tenant_id
                    WHERE t.slug = 'imp14b' AND o.\"limit\" < 0")
   t "14 import() writes no row into another tenant's schema and takes no negative usage or unlimited limit from the document" \
     "foreign-schema-rows=0 negative-usage=0 unlimited-from-document=0" \
@@ -1279,7 +1279,7 @@ SQL
   has "$out" '^noctx:' && verdict+=" no-tenant=READ" || verdict+=" no-tenant=refused"
   verdict+=" shared=$(super -c "SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM app.refs WHERE tenant_id IS NULL")"
   verdict+=" planted=$(super -c "SELECT count(*) FROM app.refs WHERE name IN ('planted', 'defaced')")"
-  verdict+=" others=$(super -c "SELECT string_agg(r.id || '=' || t.slug, ',' ORDER BY r.id) FROM app.refs r JOIN tenant.tenants t ON t.id = r.tenant_id")"
+  verdict+=" others=$(super -c "SELECT string_agg(r.id || '=' || t.slug, ',' ORDER BY r.id) FROM app.refs r JOIN tenant_data.tenants t ON t.id = r.tenant_id")"
   expected="seen=shared-default,shared-other,acme-ref locked=0 no-tenant=refused shared=1=shared-default,2=shared-other planted=0 others=10=globex,20=acme"
   t "18 shared rows: a tenant (or the table's owner) reads them but never writes, locks or creates one, nor reaches another tenant's rows" \
     "$expected" "$verdict"
@@ -1297,8 +1297,8 @@ run_mode() {  # MODE CLUSTER PORT
   # SECURITY_INJECT=file.sql: run as superuser now, to break something on purpose and see the
   # checks that must catch it fail.
   [ -n "${SECURITY_INJECT:-}" ] && super -f "$SECURITY_INJECT" > "$work/$MODE.inject.out" 2>&1
-  ACME=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'acme'")
-  GLOBEX=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'globex'")
+  ACME=$(super -c "SELECT id FROM tenant_data.tenants WHERE slug = 'acme'")
+  GLOBEX=$(super -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")
   local test
   for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel review_parallel review_cursor_lock_exp review_prepare_lock_setting review_client_options item11 item12
                                 item13 item14 item15 item16 item17 item18 sweep}; do
