@@ -15,7 +15,7 @@ SELECT tenant.attach_quota('items_quota', 'items', 'count');
 
 -- The hand-written alternative: a usage table and a row trigger that counts and checks.
 CREATE TABLE plpgsql_usage (tenant_id uuid PRIMARY KEY, used bigint NOT NULL, lim bigint NOT NULL);
-INSERT INTO plpgsql_usage SELECT id, 0, 100000000 FROM tenant.tenants;
+INSERT INTO plpgsql_usage SELECT id, 0, 100000000 FROM tenant_data.tenants;
 CREATE FUNCTION plpgsql_quota() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
 BEGIN
     UPDATE plpgsql_usage SET used = used + 1 WHERE tenant_id = NEW.tenant_id AND used < lim;

@@ -8,7 +8,7 @@ CREATE ROLE bench_app LOGIN;
 SELECT tenant.grant_gateway('bench_app');
 SELECT count(tenant.create('t' || g)) AS tenants FROM generate_series(1, 1000) g;
 CREATE TABLE tenant_ids (n int PRIMARY KEY, id uuid NOT NULL);
-INSERT INTO tenant_ids SELECT substr(slug, 2)::int, id FROM tenant.tenants;
+INSERT INTO tenant_ids SELECT substr(slug, 2)::int, id FROM tenant_data.tenants;
 
 -- Rows of all tenants interleaved, as concurrent inserts leave them.
 CREATE TABLE orders_explicit (id bigint PRIMARY KEY, tenant_id uuid NOT NULL, amount numeric NOT NULL, note text);

@@ -75,7 +75,7 @@ INSERT INTO projects (title) VALUES ('Dehydrated boulders');
 
 -- 6. What the DBA sees: the registry, protected tables, usage, the audit trail.
 \c - postgres
-SELECT slug, name, status, plan FROM tenant.tenants ORDER BY slug;
+SELECT slug, name, status, plan FROM tenant_data.tenants ORDER BY slug;
 SELECT tenant, resource, used, "limit", remaining FROM tenant.usage ORDER BY 1, 2;
 SELECT * FROM tenant.protected_tables;
-SELECT at::date AS day, actor, action, detail->>'slug' AS tenant FROM tenant.audit_log ORDER BY id;
+SELECT at::date AS day, actor, action, detail->>'slug' AS tenant FROM tenant_data.audit_log ORDER BY id;

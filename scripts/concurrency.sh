@@ -16,13 +16,13 @@ run_clients() { race_clients conc_app conc race-a "$@"; }
 
 won=$(run_clients consume "SELECT '@TAG@:' || tenant.consume('credits')" 20)
 check "consume: 16 clients x 20 attempts for 100 credits, exactly 100 win" 100 "$won"
-check "consume: the counter says 100" 100 "$(psql_super -c "SELECT sum(used) FROM tenant.usage_counters WHERE resource = 'credits'")"
+check "consume: the counter says 100" 100 "$(psql_super -c "SELECT sum(used) FROM tenant_data.usage_counters WHERE resource = 'credits'")"
 check "consume: the losers got the quota error" 1 "$(grep -l 'quota exceeded for "credits"' "$work"/consume.*.out | wc -l | awk '{print ($1 > 0)}')"
 
 won=$(run_clients docs "INSERT INTO conc.docs (body) VALUES ('d') RETURNING '@TAG@:' || id" 10)
 check "count quota: 16 clients x 10 inserts for 50 rows, exactly 50 win" 50 "$won"
 check "count quota: 50 rows exist" 50 "$(psql_super -c "SELECT count(*) FROM conc.docs")"
-check "count quota: the counter equals the rows" 50 "$(psql_super -c "SELECT sum(used) FROM tenant.usage_counters WHERE resource = 'docs'")"
+check "count quota: the counter equals the rows" 50 "$(psql_super -c "SELECT sum(used) FROM tenant_data.usage_counters WHERE resource = 'docs'")"
 
 won=$(run_clients events "INSERT INTO conc.events (kind) VALUES ('e') RETURNING '@TAG@:' || id" 10)
 check "meter quota: 16 clients x 10 inserts for 40 units, exactly 40 win" 40 "$won"
@@ -59,8 +59,8 @@ wait $dropper $granter $limiter
 check "grant_access and set_limit wait for a concurrent drop of their tenant" 2 "$waiting"
 check "... then fail: the tenant does not exist (PT002)" "1|1" "$(grep -c PT002 "$work/drop-grant.out")|$(grep -c PT002 "$work/drop-limit.out")"
 check "... and leave no grant or limit of the dropped tenant" "0|0" \
-  "$(psql_super -c "SELECT (SELECT count(*) FROM tenant.tenant_access a WHERE NOT EXISTS (SELECT FROM tenant.tenants t WHERE t.id = a.tenant_id)) || '|' ||
-                           (SELECT count(*) FROM tenant.limit_overrides o WHERE NOT EXISTS (SELECT FROM tenant.tenants t WHERE t.id = o.tenant_id))")"
+  "$(psql_super -c "SELECT (SELECT count(*) FROM tenant_data.tenant_access a WHERE NOT EXISTS (SELECT FROM tenant_data.tenants t WHERE t.id = a.tenant_id)) || '|' ||
+                           (SELECT count(*) FROM tenant_data.limit_overrides o WHERE NOT EXISTS (SELECT FROM tenant_data.tenants t WHERE t.id = o.tenant_id))")"
 
 [ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"
 exit $failed

@@ -11,9 +11,9 @@ SUITE=dump/restore
 start_cluster dump "${DUMP_PORT:-54323}"
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -U postgres -d "$db" "$@"; }
 # Rows of pg_tenant's catalog that name a role or relation that does not exist (any more).
-DANGLING="SELECT (SELECT count(*) FROM tenant.gateways g WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = g.role))
-               + (SELECT count(*) FROM tenant.tenant_access a WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = a.role))
-               + (SELECT count(*) FROM tenant.protected_relations p WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p.relid))"
+DANGLING="SELECT (SELECT count(*) FROM tenant_data.gateways g WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = g.role))
+               + (SELECT count(*) FROM tenant_data.tenant_access a WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = a.role))
+               + (SELECT count(*) FROM tenant_data.protected_relations p WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = p.relid))"
 as_role() { local role=$1 db=$2; shift 2; "$PG_BIN/psql" -X -q -t -A -U "$role" -d "$db" "$@" 2>&1; }
 # acting ROLE DB TENANT ARGS...: psql's output and messages as ROLE acting as TENANT.
 acting() { local role=$1 db=$2 tenant=$3; shift 3; as_role "$role" "$db" -c "SELECT tenant.set('$tenant') IS NULL" "$@"; }
@@ -52,7 +52,7 @@ restored() {
   done < "$dir/src.fingerprint"
   # A dropped object's oid, restored, would name whatever has that oid here.
   check "$1: no grant or protected relation names a missing role or table" 0 "$(sql "$db" -c "$DANGLING")"
-  check "$1: exactly one default plan" 1 "$(sql "$db" -c "SELECT count(*) FROM tenant.plans WHERE name = 'default'")"
+  check "$1: exactly one default plan" 1 "$(sql "$db" -c "SELECT count(*) FROM tenant_data.plans WHERE name = 'default'")"
 
   # Isolation: the application role sees its tenant's rows only, and needs a tenant.
   check "$1: isolation: acme sees its 5 docs" 5 "$(acting dump_app "$db" acme -c "SELECT count(*) FROM app.docs" | tail -1)"
@@ -97,7 +97,7 @@ check "... and restores nothing" 0 "$(sql nolib -c "SELECT count(*) FROM pg_clas
 # DROP EXTENSION: refused while tables depend on it; clean once they are unprotected.
 check "DROP EXTENSION is refused while tables are protected" 1 "$(sql restored_single -c "DROP EXTENSION pg_tenant" 2>&1 | grep -c 'other objects depend on it')"
 sql restored_single -c "SELECT tenant.detach_quota(t, r) FROM (VALUES ('app.docs'::regclass, 'docs'), ('app.events', 'event_rows'), ('app.files', 'file_bytes'), ('tpl.items', 'items')) q(t, r)" \
-  -c "SELECT tenant.drop(slug) FROM tenant.tenants WHERE isolation = 'schema'" \
+  -c "SELECT tenant.drop(slug) FROM tenant_data.tenants WHERE isolation = 'schema'" \
   -c "SELECT tenant.unprotect(table_name) FROM tenant.protected_tables WHERE parent IS NULL" >/dev/null
 # (The schema itself is not an extension member in PostgreSQL: it stays, empty.)
 check "after unprotect, DROP EXTENSION removes every object" "0|0|0" \

@@ -71,7 +71,7 @@ check "create: the pagila template has 22 tables" 22 "$tables"
 CREATE_SQL="SELECT tenant.create('victim', isolation => 'schema', template => 'pagila')"
 # victim_state: registry rows:schemas:tables in tenant_victim:audited creates of victim (committed).
 victim_state() {
-  sql $DB -c "SELECT (SELECT count(*) FROM tenant.tenants WHERE slug = 'victim' AND schema_name = 'tenant_victim')
+  sql $DB -c "SELECT (SELECT count(*) FROM tenant_data.tenants WHERE slug = 'victim' AND schema_name = 'tenant_victim')
                 || ':' || (SELECT count(*) FROM pg_namespace WHERE nspname = 'tenant_victim')
                 || ':' || (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                             WHERE n.nspname = 'tenant_victim' AND c.relkind IN ('r', 'p'))"
@@ -136,22 +136,22 @@ CREATE SCHEMA app_tpl;
 CREATE TABLE app_tpl.items (id serial PRIMARY KEY, name text);
 SELECT count(tenant.create('mig-' || lpad(i::text, 2, '0'), isolation => 'schema', template => 'app_tpl')) FROM generate_series(1, 30) i;
 SQL
-schemas=$(sql $DB -c "SELECT count(*) FROM (SELECT schema_name FROM tenant.schema_templates UNION SELECT schema_name FROM tenant.tenants WHERE schema_name IS NOT NULL) s")
+schemas=$(sql $DB -c "SELECT count(*) FROM (SELECT schema_name FROM tenant_data.schema_templates UNION SELECT schema_name FROM tenant_data.tenants WHERE schema_name IS NOT NULL) s")
 check "migrate: 31 schemas (the template and 30 tenants)" 31 "$schemas"
 # migration_state COLUMN VERSION: schemas with the column:schemas with a record:schemas where the
 # two disagree:duplicate records.
 migration_state() {
   sql $DB -v col="$1" -v ver="$2" <<'SQL'
-WITH s AS (SELECT schema_name FROM tenant.schema_templates
-           UNION SELECT schema_name FROM tenant.tenants WHERE schema_name IS NOT NULL),
+WITH s AS (SELECT schema_name FROM tenant_data.schema_templates
+           UNION SELECT schema_name FROM tenant_data.tenants WHERE schema_name IS NOT NULL),
      st AS (SELECT s.schema_name,
                    EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                             WHERE n.nspname = s.schema_name AND c.relname = 'items' AND a.attname = :'col' AND NOT a.attisdropped) AS has_column,
-                   EXISTS (SELECT 1 FROM tenant.schema_migrations m WHERE m.version = :'ver' AND m.schema_name = s.schema_name) AS recorded
+                   EXISTS (SELECT 1 FROM tenant_data.schema_migrations m WHERE m.version = :'ver' AND m.schema_name = s.schema_name) AS recorded
               FROM s)
 SELECT count(*) FILTER (WHERE has_column) || ':' || count(*) FILTER (WHERE recorded) || ':'
        || count(*) FILTER (WHERE has_column <> recorded) || ':'
-       || (SELECT count(*) - count(DISTINCT schema_name) FROM tenant.schema_migrations WHERE version = :'ver')
+       || (SELECT count(*) - count(DISTINCT schema_name) FROM tenant_data.schema_migrations WHERE version = :'ver')
   FROM st
 SQL
 }
@@ -212,12 +212,12 @@ SELECT tenant.create('calm', plan => 'life_small');
 SELECT tenant.set('calm');
 INSERT INTO things (body) SELECT 'calm' FROM generate_series(1, 10);
 SQL
-T=$(sql $DB -c "SELECT id FROM tenant.tenants WHERE slug = 'busy'")
+T=$(sql $DB -c "SELECT id FROM tenant_data.tenants WHERE slug = 'busy'")
 usage_and_rows() {  # TENANT_ID: counter:rows
-  sql $DB -v t="$1" <<<"SELECT coalesce((SELECT sum(used) FROM tenant.usage_counters WHERE tenant_id = :'t' AND resource = 'things'), 0)
+  sql $DB -v t="$1" <<<"SELECT coalesce((SELECT sum(used) FROM tenant_data.usage_counters WHERE tenant_id = :'t' AND resource = 'things'), 0)
                                || ':' || (SELECT count(*) FROM things WHERE tenant_id = :'t')"
 }
-C=$(sql $DB -c "SELECT id FROM tenant.tenants WHERE slug = 'calm'")
+C=$(sql $DB -c "SELECT id FROM tenant_data.tenants WHERE slug = 'calm'")
 calm_before=$(usage_and_rows "$C")
 
 # A worker: one connection of faults_app acting for busy, inserting (and now and then deleting)
@@ -280,12 +280,12 @@ check "lifecycle: writers saw only PT003 (suspended) and PT010 (quota) errors" "
 check "lifecycle: around the drop writers saw only PT003, PT010 and, once dropped, PT002" "" "$(unexpected 'PT002|PT003|PT010' "$work"/w.2.*.err)"
 check "lifecycle: both kinds of expected errors occurred (the quota and the suspension were hit)" "PT003 PT010" \
   "$(cat "$work"/w.1.*.err | grep -oE 'PT003|PT010' | sort -u | tr '\n' ' ' | sed 's/ $//')"
-check "lifecycle: busy is gone from the registry" 0 "$(sql $DB -c "SELECT count(*) FROM tenant.tenants WHERE id = '$T'")"
+check "lifecycle: busy is gone from the registry" 0 "$(sql $DB -c "SELECT count(*) FROM tenant_data.tenants WHERE id = '$T'")"
 check "lifecycle: no row of busy remains in the table after the drop" 0 "$(sql $DB -c "SELECT count(*) FROM things WHERE tenant_id = '$T'")"
-check "lifecycle: no usage counter of busy remains after the drop" 0 "$(sql $DB -c "SELECT count(*) FROM tenant.usage_counters WHERE tenant_id = '$T'")"
+check "lifecycle: no usage counter of busy remains after the drop" 0 "$(sql $DB -c "SELECT count(*) FROM tenant_data.usage_counters WHERE tenant_id = '$T'")"
 check "lifecycle: the other tenant's rows and counter are untouched" "$calm_before" "$(usage_and_rows "$C")"
 check "lifecycle: one audit row per call ($calls calls)" "change_plan:3 drop:1 resume:3 suspend:3" \
-  "$(sql $DB -c "SELECT string_agg(action || ':' || n, ' ' ORDER BY action) FROM (SELECT action, count(*) AS n FROM tenant.audit_log WHERE tenant_id = '$T' AND action IN ('suspend', 'resume', 'change_plan', 'drop') GROUP BY action) a")"
+  "$(sql $DB -c "SELECT string_agg(action || ':' || n, ' ' ORDER BY action) FROM (SELECT action, count(*) AS n FROM tenant_data.audit_log WHERE tenant_id = '$T' AND action IN ('suspend', 'resume', 'change_plan', 'drop') GROUP BY action) a")"
 
 echo "faults: $passed passed, $nfailed failed"
 [ "$nfailed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"

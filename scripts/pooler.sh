@@ -63,11 +63,11 @@ check "transaction pooling: a transaction that forgot tenant.set_local() fails w
   "$((CLIENTS * TXNS / 5))" "$(cat "$work"/client.*.out | grep -c 'ERROR:  PT001')"
 check "transaction pooling: nothing was read without a tenant" 0 "$(cat "$work"/client.*.out | grep -c '^inherited:')"
 check "transaction pooling: every row landed in its own tenant" 0 \
-  "$(psql_super -c "SELECT count(*) FROM items i JOIN tenant.tenants t ON t.id = i.tenant_id WHERE t.slug <> 't' || i.val")"
+  "$(psql_super -c "SELECT count(*) FROM items i JOIN tenant_data.tenants t ON t.id = i.tenant_id WHERE t.slug <> 't' || i.val")"
 check "transaction pooling: every tenant has exactly its $TXNS rows" "$CLIENTS" \
   "$(psql_super -c "SELECT count(*) FROM (SELECT tenant_id FROM items GROUP BY 1 HAVING count(*) = $TXNS) s")"
 check "transaction pooling: every tenant was charged exactly $TXNS units" "$CLIENTS" \
-  "$(psql_super -c "SELECT count(*) FROM tenant.usage_counters WHERE resource = 'calls' AND used = $TXNS")"
+  "$(psql_super -c "SELECT count(*) FROM tenant_data.usage_counters WHERE resource = 'calls' AND used = $TXNS")"
 check "transaction pooling: the clients really shared server connections" 1 \
   "$(psql_super -c "SELECT (count(*) <= 4)::int FROM pg_stat_activity WHERE usename = 'pool_app'")"
 
@@ -94,7 +94,7 @@ check "tokens: $TOKEN_CLIENTS clients x 40 transactions with SET LOCAL pg_tenant
 check "tokens: a transaction without its token fails with PT001" "$((TOKEN_CLIENTS * 8))" "$(cat "$work"/token.*.out | grep -c 'ERROR:  PT001')"
 check "tokens: nothing was read without a token" 0 "$(cat "$work"/token.*.out | grep -c '^token-inherited:')"
 check "tokens: every row landed in the token's tenant" 0 \
-  "$(psql_super -c "SELECT count(*) FROM items i JOIN tenant.tenants t ON t.id = i.tenant_id WHERE i.val > 100 AND t.slug <> 't' || (i.val - 100)")"
+  "$(psql_super -c "SELECT count(*) FROM items i JOIN tenant_data.tenants t ON t.id = i.tenant_id WHERE i.val > 100 AND t.slug <> 't' || (i.val - 100)")"
 check "tokens: every token tenant has exactly its 40 rows" "$TOKEN_CLIENTS" \
   "$(psql_super -c "SELECT count(*) FROM (SELECT tenant_id FROM items WHERE val > 100 GROUP BY 1 HAVING count(*) = 40) s")"
 

@@ -43,9 +43,9 @@ check "50 rows exist" 50 "$(super -c "SELECT count(*) FROM docs")"
 check "the losers got the quota error" 1 "$(grep -l 'quota exceeded for "docs": 50 of 50' "$work"/race.*.out | wc -l | awk '{print ($1 > 0)}')"
 check "check_quota says 50 (from shared memory)" 50 "$(used race-a)"
 check "the usage view says 50" 50 "$(super -c "SELECT used FROM tenant.usage WHERE tenant = 'race-a' AND resource = 'docs'")"
-check "the counters table was not written for it" 0 "$(super -c "SELECT count(*) FROM tenant.usage_counters WHERE resource = 'docs' AND used > 0")"
+check "the counters table was not written for it" 0 "$(super -c "SELECT count(*) FROM tenant_data.usage_counters WHERE resource = 'docs' AND used > 0")"
 # (At least one: first writers racing after a start may each leave one, keyed by their time.)
-check "marker rows say so" t "$(super -c "SELECT count(*) > 0 FROM tenant.usage_counters WHERE resource = 'pg_tenant.shared_counters'")"
+check "marker rows say so" t "$(super -c "SELECT count(*) > 0 FROM tenant_data.usage_counters WHERE resource = 'pg_tenant.shared_counters'")"
 
 # Deletes give units back at commit; a rolled-back delete gives nothing.
 app -c "SELECT tenant.set('race-a') IS NULL" -c "BEGIN" -c "DELETE FROM docs WHERE id IN (SELECT id FROM docs ORDER BY id LIMIT 5)" -c "ROLLBACK" >/dev/null
@@ -91,7 +91,7 @@ check "with one slot: race-a's limit still holds" 1 "$(app -c "SELECT tenant.set
 sed -i "/^shared_preload_libraries/d; /^pg_tenant.shared_counters/d" "$data/postgresql.conf"
 restart
 check "without the library: counters counted again at the first use" "50 3" "$(used race-a) $(used race-b)"
-check "... and the marker is gone" 0 "$(super -c "SELECT count(*) FROM tenant.usage_counters WHERE resource = 'pg_tenant.shared_counters'")"
+check "... and the marker is gone" 0 "$(super -c "SELECT count(*) FROM tenant_data.usage_counters WHERE resource = 'pg_tenant.shared_counters'")"
 app -c "SELECT tenant.set('race-b') IS NULL" -c "INSERT INTO docs (body) VALUES ('b5'), ('b6')" >/dev/null
 check "without the library: the counters table counts again" 5 "$(used race-b)"
 check "without the library: the limit holds" 1 "$(app -c "SELECT tenant.set('race-a') IS NULL" -c "INSERT INTO docs (body) VALUES ('51st')" | grep -c 'quota exceeded for "docs": 50 of 50')"

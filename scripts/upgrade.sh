@@ -30,14 +30,14 @@ check "starts at 0.1.0" 0.1.0 "$(sql old -c "SELECT extversion FROM pg_extension
 audit_before=$(sql old -c "SELECT count(*) FROM tenant.audit_log")
 sql old -c "ALTER EXTENSION pg_tenant UPDATE" || failed=1
 check "ALTER EXTENSION UPDATE reaches 0.3.0 (through 0.2.0)" 0.3.0 "$(sql old -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_tenant'")"
-check "the audit log is intact" "$audit_before" "$(sql old -c "SELECT count(*) FROM tenant.audit_log")"
+check "the audit log is intact" "$audit_before" "$(sql old -c "SELECT count(*) FROM tenant_data.audit_log")"
 check "isolation still holds (acme sees its 3 notes)" 3 "$(as_app -c "SELECT tenant.set('acme') IS NULL" -c "SELECT count(*) FROM notes" | tail -1)"
 check "the quota still holds (acme's 4th note is refused)" 1 "$(as_app -c "SELECT tenant.set('acme') IS NULL" -c "INSERT INTO notes (body) VALUES ('a4')" | grep -c 'quota exceeded for "notes": 3 of 3')"
 check "the count quota's INSERT trigger became a tenant_quota index" "0 1" "$(sql old -c "SELECT (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'notes'::regclass AND tgname LIKE 'tenant_quota%ins') || ' ' || (SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'notes'::regclass AND a.amname = 'tenant_quota' AND c.reloptions = '{resource=notes}')")"
 check "the index counts: globex (1 note) adds 2 more" 3 "$(as_app -c "SELECT tenant.set('globex') IS NULL" -c "INSERT INTO notes (body) VALUES ('g2'), ('g3')" -c "SELECT count(*) FROM notes" | tail -1)"
 check "the index counts: globex's 4th note is refused" 1 "$(as_app -c "SELECT tenant.set('globex') IS NULL" -c "INSERT INTO notes (body) VALUES ('g4')" | grep -c 'quota exceeded for "notes": 3 of 3')"
 check "the new tenant.export() works on the old data" 3 "$(sql old -c "SELECT jsonb_array_length(tenant.export('acme')->'tables'->'public.notes')")"
-check "a 0.1.0 database creates tenants before the update (old tenant.create signature)" 1 "$(sql old -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'acme'")"
+check "a 0.1.0 database creates tenants before the update (old tenant.create signature)" 1 "$(sql old -c "SELECT count(*) FROM tenant_data.tenants WHERE slug = 'acme'")"
 check "after the update a schema tenant can be provisioned" tenant_initech "$(sql old -c "CREATE SCHEMA tpl" -c "CREATE TABLE tpl.items (id int PRIMARY KEY)" -c "SELECT tenant.create('initech', isolation => 'schema', template => 'tpl') IS NOT NULL" -c "SELECT nspname FROM pg_namespace WHERE nspname = 'tenant_initech'" | tail -1)"
 sql fresh -c "CREATE EXTENSION pg_tenant" || failed=1
 # objects DB: the md5 of DB's object list, or "error in DB" when tests/upgrade/objects.sql fails

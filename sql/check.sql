@@ -7,7 +7,7 @@ WITH protected AS (  -- with the protect() call that installs it again (shared_r
     SELECT p.table_name::oid AS relid, p.table_name, p.tenant_column, p.parent, p.shared_rows,
            format('SELECT tenant.protect(%L, %L%s);', p.table_name::text, p.tenant_column,
                   CASE WHEN p.shared_rows THEN ', shared_rows => true' ELSE '' END) AS protect_call
-      FROM tenant.protected_tables p
+      FROM tenant_data.protected_tables p
 ),
 tree AS (  -- every relation below a protected table, protected or not
     WITH RECURSIVE t(relid, root, tenant_column, protect_call) AS (
@@ -17,15 +17,15 @@ tree AS (  -- every relation below a protected table, protected or not
     SELECT * FROM t
 ),
 app_roles AS (  -- roles that may act as tenants
-    SELECT g.role::oid AS roleid FROM tenant.gateways g
+    SELECT g.role::oid AS roleid FROM tenant_data.gateways g
     UNION
-    SELECT a.role::oid FROM tenant.tenant_access a
+    SELECT a.role::oid FROM tenant_data.tenant_access a
 ),
 app_tables AS (
     SELECT c.oid, c.relname, c.relkind, c.relowner, c.relacl
       FROM pg_class c
      WHERE c.relkind IN ('r', 'p', 'v', 'm')
-       AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'tenant'::regnamespace)
+       AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'tenant'::regnamespace, 'tenant_data'::regnamespace)
        AND c.relnamespace::regnamespace::text NOT LIKE 'pg\_%'
 )
 SELECT * FROM (

@@ -13,7 +13,7 @@ DECLARE
     r record;
 BEGIN
     FOR r IN SELECT c.oid::regclass AS tbl, c.relname, c.relkind, p.tenant_column
-               FROM pg_class c LEFT JOIN tenant.protected_tables p ON p.table_name = c.oid
+               FROM pg_class c LEFT JOIN tenant_data.protected_tables p ON p.table_name = c.oid
               WHERE c.relnamespace = export_schema.schema_name::regnamespace
                 AND (c.relkind = 'p' AND NOT c.relispartition OR c.relkind = 'r' AND NOT c.relispartition)
               ORDER BY c.relname
@@ -37,7 +37,7 @@ COMMENT ON FUNCTION tenant.export_schema(name) IS 'pg_tenant: the rows and seque
 CREATE OR REPLACE FUNCTION tenant.export(tenant text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    t tenant.tenants;
+    t tenant_data.tenants;
     tables jsonb := '{}';
     rows jsonb;
     r record;
@@ -46,16 +46,16 @@ BEGIN
     IF tenant IS NULL THEN
         RAISE EXCEPTION 'argument "tenant" must not be NULL' USING ERRCODE = '22004';
     END IF;
-    SELECT * INTO t FROM tenant.tenants x
+    SELECT * INTO t FROM tenant_data.tenants x
      WHERE x.slug = export.tenant OR x.id::text = lower(export.tenant);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant "%" does not exist', tenant USING ERRCODE = 'PT002';
     END IF;
     -- Shared protected tables (tables in tenant schemas are exported with their tenant below).
-    FOR r IN SELECT p.table_name, p.tenant_column FROM tenant.protected_tables p
+    FOR r IN SELECT p.table_name, p.tenant_column FROM tenant_data.protected_tables p
               JOIN pg_class c ON c.oid = p.table_name JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE (p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant.protected_tables))
-                AND n.nspname NOT IN (SELECT x.schema_name FROM tenant.tenants x WHERE x.schema_name IS NOT NULL)
+              WHERE (p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant_data.protected_tables))
+                AND n.nspname NOT IN (SELECT x.schema_name FROM tenant_data.tenants x WHERE x.schema_name IS NOT NULL)
               ORDER BY p.table_name::text
     LOOP
         -- Rows in a stable order (by their text form), so that two exports of the same data are equal.
@@ -69,9 +69,9 @@ BEGIN
         'format', 'pg_tenant-export-1',
         'exported_at', now(),
         'tenant', to_jsonb(t),
-        'plan', (SELECT to_jsonb(p) FROM tenant.plans p WHERE p.name = t.plan),
+        'plan', (SELECT to_jsonb(p) FROM tenant_data.plans p WHERE p.name = t.plan),
         'limits', (SELECT COALESCE(jsonb_agg(to_jsonb(o) - 'tenant_id' ORDER BY o.resource), '[]')
-                     FROM tenant.limit_overrides o WHERE o.tenant_id = t.id),
+                     FROM tenant_data.limit_overrides o WHERE o.tenant_id = t.id),
         -- Count quotas kept in shared memory (src/shared_counters.rs) are read from there.
         'usage', (SELECT COALESCE(jsonb_agg(jsonb_build_object('resource', x.resource, 'period_start', x.period_start,
                                                                'used', x.used)
@@ -80,13 +80,13 @@ BEGIN
                                  CASE WHEN u.period_start = '-infinity'
                                       THEN COALESCE(tenant.counted_usage(u.tenant_id, u.resource), u.used)
                                       ELSE u.used END AS used
-                            FROM tenant.usage_counters u WHERE u.tenant_id = t.id
+                            FROM tenant_data.usage_counters u WHERE u.tenant_id = t.id
                           UNION ALL
                           SELECT c.resource, '-infinity'::timestamptz, c.used
                             FROM (SELECT a.resource, tenant.counted_usage(t.id, a.resource) AS used
-                                    FROM (SELECT DISTINCT q.resource FROM tenant.quota_attachments q WHERE q.mode = 'count') a) c
+                                    FROM (SELECT DISTINCT q.resource FROM tenant_data.quota_attachments q WHERE q.mode = 'count') a) c
                            WHERE c.used IS NOT NULL
-                             AND NOT EXISTS (SELECT FROM tenant.usage_counters u
+                             AND NOT EXISTS (SELECT FROM tenant_data.usage_counters u
                                               WHERE u.tenant_id = t.id AND u.resource = c.resource
                                                 AND u.period_start = '-infinity')) x),
         'tables', tables)
@@ -133,7 +133,7 @@ BEGIN
         RAISE EXCEPTION 'invalid value for argument "data": not a pg_tenant export (format pg_tenant-export-1)'
             USING ERRCODE = '22023';
     END IF;
-    SELECT x.id, x.schema_name INTO target, own FROM tenant.tenants x
+    SELECT x.id, x.schema_name INTO target, own FROM tenant_data.tenants x
      WHERE x.slug = import.tenant OR x.id::text = lower(import.tenant);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant "%" does not exist', tenant USING ERRCODE = 'PT002';
@@ -142,18 +142,18 @@ BEGIN
     -- must have no rows in it yet.
     FOR r IN SELECT key AS name, value AS rows FROM jsonb_each(data->'tables') LOOP
         tbl := to_regclass(r.name);
-        SELECT p.tenant_column, p.parent INTO col, root FROM tenant.protected_tables p WHERE p.table_name = tbl;
+        SELECT p.tenant_column, p.parent INTO col, root FROM tenant_data.protected_tables p WHERE p.table_name = tbl;
         IF tbl IS NULL OR col IS NULL THEN
             RAISE EXCEPTION 'table % of the export is not a protected table here', r.name USING ERRCODE = '42809';
         END IF;
         SELECT x.slug INTO owner_slug FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          JOIN tenant.tenants x ON x.schema_name = n.nspname WHERE c.oid = tbl;
+          JOIN tenant_data.tenants x ON x.schema_name = n.nspname WHERE c.oid = tbl;
         IF FOUND THEN
             RAISE EXCEPTION 'table % of the export belongs to the schema of tenant "%"', tbl, owner_slug
                 USING ERRCODE = '42501',
                       HINT = 'import() writes only into the importing tenant''s own tables: a schema tenant''s tables come in the export''s "schema" part, into its own schema.';
         END IF;
-        IF root IS NOT NULL AND root IN (SELECT p.table_name FROM tenant.protected_tables p) THEN
+        IF root IS NOT NULL AND root IN (SELECT p.table_name FROM tenant_data.protected_tables p) THEN
             RAISE EXCEPTION 'table % of the export is a partition or child of protected table %', tbl, root
                 USING ERRCODE = '42809', HINT = 'An export holds a protected table''s rows through its root.';
         END IF;
@@ -183,7 +183,7 @@ BEGIN
         END IF;
         -- The plan must exist here (plans are not part of an export; create it first).
         IF data->'plan'->>'name' IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM tenant.plans p WHERE p.name = data->'plan'->>'name') THEN
+           AND NOT EXISTS (SELECT 1 FROM tenant_data.plans p WHERE p.name = data->'plan'->>'name') THEN
             RAISE EXCEPTION 'plan "%" of the export does not exist here', data->'plan'->>'name'
                 USING ERRCODE = 'PT005', HINT = 'Create it with tenant.create_plan() first, or import without restore_quotas.';
         END IF;
@@ -234,18 +234,18 @@ BEGIN
         IF data->'plan'->>'name' IS NOT NULL THEN
             PERFORM tenant.change_plan(target::text, data->'plan'->>'name');
         END IF;
-        DELETE FROM tenant.limit_overrides WHERE tenant_id = target;
+        DELETE FROM tenant_data.limit_overrides WHERE tenant_id = target;
         PERFORM tenant.set_limit(target::text, o.resource, o."limit", o.period)
            FROM jsonb_to_recordset(coalesce(data->'limits', '[]')) AS o(resource text, "limit" bigint, period text);
-        DELETE FROM tenant.usage_counters WHERE tenant_id = target;
-        INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
+        DELETE FROM tenant_data.usage_counters WHERE tenant_id = target;
+        INSERT INTO tenant_data.usage_counters (tenant_id, resource, period_start, used)
         SELECT target, u.resource, u.period_start, u.used
           FROM jsonb_to_recordset(coalesce(data->'usage', '[]')) AS u(resource text, period_start timestamptz, used bigint);
     END IF;
     -- Count quotas are the rows just loaded, whatever the document says.
     PERFORM tenant.recount_tenant(target);
-    INSERT INTO tenant.audit_log (tenant_id, action, detail)
-    VALUES (target, 'import', jsonb_build_object('slug', (SELECT slug FROM tenant.tenants WHERE id = target),
+    INSERT INTO tenant_data.audit_log (tenant_id, action, detail)
+    VALUES (target, 'import', jsonb_build_object('slug', (SELECT slug FROM tenant_data.tenants WHERE id = target),
                                                  'from', data->'tenant'->>'slug', 'rows', counts,
                                                  'restore_quotas', restore_quotas));
     RETURN counts;

@@ -4,21 +4,21 @@
 -- list survives pg_dump/pg_restore; a row of a relation dropped since is left out (a regclass
 -- that names no relation is written as its bare oid, which a restore would take for whichever
 -- relation has that oid there).
-CREATE TABLE tenant.protected_relations (
+CREATE TABLE tenant_data.protected_relations (
     relid         regclass PRIMARY KEY,
     tenant_column name NOT NULL,
     protected_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     shared_rows   boolean NOT NULL DEFAULT false  -- rows without a tenant are read by every tenant
 );
-COMMENT ON TABLE tenant.protected_relations IS 'pg_tenant: the relations tenant.protect() isolated (read tenant.protected_tables)';
-SELECT pg_catalog.pg_extension_config_dump('tenant.protected_relations',
+COMMENT ON TABLE tenant_data.protected_relations IS 'pg_tenant: the relations tenant.protect() isolated (read tenant.protected_tables)';
+SELECT pg_catalog.pg_extension_config_dump('tenant_data.protected_relations',
     'WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) protected_relations.relid::pg_catalog.oid)');
 
 -- The registered relations that still are what protect() made: a permanent table or partitioned
 -- table whose tenant column is a uuid. A relation dropped since, a temporary relation or a view
 -- is never listed. shared_rows: protect(..., shared_rows => true), rows without a tenant are
 -- shared reference rows every tenant reads.
-CREATE VIEW tenant.protected_tables AS
+CREATE VIEW tenant_data.protected_tables AS
 SELECT c.oid::regclass AS table_name,
        r.tenant_column,
        c.relkind = 'p' AS partitioned,
@@ -26,12 +26,19 @@ SELECT c.oid::regclass AS table_name,
        c.relrowsecurity AS rls_enabled,
        c.relforcerowsecurity AS rls_forced,
        r.shared_rows
-  FROM tenant.protected_relations r
+  FROM tenant_data.protected_relations r
   JOIN pg_catalog.pg_class c ON c.oid = r.relid::pg_catalog.oid
  WHERE c.relkind IN ('r', 'p')
    AND c.relpersistence <> 't'
    AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                 WHERE a.attrelid = c.oid AND a.attname = r.tenant_column
                   AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AND NOT a.attisdropped);
+-- pg_tenant's own code reads tenant_data.protected_tables; tenant.protected_tables, the one others
+-- read, selects from it. A role that can name a view can queue an ACCESS EXCLUSIVE lock on it
+-- (CREATE RULE locks before it checks ownership): such a queue then holds up only readers of
+-- the public view, never protect(), attach_quota() or the write paths.
+CREATE VIEW tenant.protected_tables AS
+SELECT table_name, tenant_column, partitioned, parent, rls_enabled, rls_forced, shared_rows
+  FROM tenant_data.protected_tables;
 COMMENT ON VIEW tenant.protected_tables IS 'pg_tenant: tables isolated by tenant.protect(), with their partitions and children';
 GRANT SELECT ON tenant.protected_tables TO PUBLIC;

@@ -21,7 +21,16 @@ $$;
 REVOKE ALL ON SCHEMA tenant FROM PUBLIC;
 GRANT USAGE ON SCHEMA tenant TO PUBLIC;
 
-CREATE TABLE tenant.tenants (
+-- The tables live in schema tenant_data, which only the extension owner may use: PostgreSQL locks
+-- the tables a statement names while it parses it, before it checks privileges, so a role that
+-- could name them could hold a lock (PREPARE in an open transaction) and queue an ACCESS EXCLUSIVE
+-- one behind it (CREATE RULE, refused only once granted) that every later tenant.set() waits
+-- for. A role without USAGE on a schema cannot name what is in it. The API (functions, views)
+-- is in schema tenant. (CREATE SCHEMA fails when a tenant_data schema exists already.)
+CREATE SCHEMA tenant_data;
+COMMENT ON SCHEMA tenant_data IS 'pg_tenant: its tables (only the extension owner uses this schema; the API is in schema tenant)';
+
+CREATE TABLE tenant_data.tenants (
     id               uuid PRIMARY KEY,
     slug             text NOT NULL UNIQUE
                      CHECK (slug ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
@@ -38,36 +47,36 @@ CREATE TABLE tenant.tenants (
     template         name,                 -- the schema it was cloned from
     CONSTRAINT tenants_schema_check CHECK ((isolation = 'schema') = (schema_name IS NOT NULL AND template IS NOT NULL))
 );
-COMMENT ON TABLE tenant.tenants IS 'pg_tenant: the tenant registry';
+COMMENT ON TABLE tenant_data.tenants IS 'pg_tenant: the tenant registry';
 
 -- Roles that may act as any tenant (an application's connection role behind a pooler, say).
-CREATE TABLE tenant.gateways (
+CREATE TABLE tenant_data.gateways (
     role       regrole PRIMARY KEY,
     granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     -- Since 0.3.0: may act as a tenant only for a transaction (behind a transaction pooler).
     transaction_only boolean NOT NULL DEFAULT false
 );
-COMMENT ON TABLE tenant.gateways IS 'pg_tenant: roles that may act as any tenant (tenant.grant_gateway)';
+COMMENT ON TABLE tenant_data.gateways IS 'pg_tenant: roles that may act as any tenant (tenant.grant_gateway)';
 
--- Roles that may act as one tenant. tenant_id names a row of tenant.tenants, kept so by
+-- Roles that may act as one tenant. tenant_id names a row of tenant_data.tenants, kept so by
 -- grant_access() (which holds that row while it writes) and drop() (which deletes the tenant's
 -- grants), not by a foreign key: pg_restore -j copies configuration tables in parallel, in no
 -- order, and a foreign key between two of them fails the copy that comes first.
-CREATE TABLE tenant.tenant_access (
+CREATE TABLE tenant_data.tenant_access (
     tenant_id  uuid NOT NULL,
     role       regrole NOT NULL,
     granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (tenant_id, role),
-    -- Since 0.3.0 (see tenant.gateways).
+    -- Since 0.3.0 (see tenant_data.gateways).
     transaction_only boolean NOT NULL DEFAULT false
 );
-COMMENT ON TABLE tenant.tenant_access IS 'pg_tenant: roles that may act as one tenant (tenant.grant_access)';
+COMMENT ON TABLE tenant_data.tenant_access IS 'pg_tenant: roles that may act as one tenant (tenant.grant_access)';
 
 -- Configuration tables are dumped by pg_dump with their rows. A grant to a role dropped since
 -- is left out: a regrole that names no role is written as its bare oid, which a restore takes for
 -- whichever role has that oid there (in another cluster, quite possibly one).
-SELECT pg_catalog.pg_extension_config_dump('tenant.tenants', '');
-SELECT pg_catalog.pg_extension_config_dump('tenant.gateways',
+SELECT pg_catalog.pg_extension_config_dump('tenant_data.tenants', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant_data.gateways',
     'WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) gateways.role::pg_catalog.oid)');
-SELECT pg_catalog.pg_extension_config_dump('tenant.tenant_access',
+SELECT pg_catalog.pg_extension_config_dump('tenant_data.tenant_access',
     'WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) tenant_access.role::pg_catalog.oid)');

@@ -1,29 +1,29 @@
 -- Schema-isolated tenants (src/schemas.rs): templates, migrations, drift, schema sizes.
 
 -- Template schemas tenants were cloned from; tenant.migrate changes them along with the tenants.
-CREATE TABLE tenant.schema_templates (
+CREATE TABLE tenant_data.schema_templates (
     schema_name   name PRIMARY KEY,
     registered_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
-COMMENT ON TABLE tenant.schema_templates IS 'pg_tenant: template schemas of schema tenants (registered by tenant.create)';
+COMMENT ON TABLE tenant_data.schema_templates IS 'pg_tenant: template schemas of schema tenants (registered by tenant.create)';
 
-CREATE TABLE tenant.schema_migrations (
+CREATE TABLE tenant_data.schema_migrations (
     version     text NOT NULL,
     schema_name name NOT NULL,
     applied_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     duration    interval NOT NULL,
     PRIMARY KEY (version, schema_name)
 );
-COMMENT ON TABLE tenant.schema_migrations IS 'pg_tenant: which migration (tenant.migrate) ran in which schema, when, and how long it took';
+COMMENT ON TABLE tenant_data.schema_migrations IS 'pg_tenant: which migration (tenant.migrate) ran in which schema, when, and how long it took';
 
 -- Locks pg_tenant serializes on, by name (src/owner.rs, take_named_lock): row locks on this table,
 -- which only the extension owner may lock. Since 0.3.0.
-CREATE TABLE tenant.locks (name text PRIMARY KEY);
-COMMENT ON TABLE tenant.locks IS 'pg_tenant: named locks (migrate, recount), taken as row locks by the extension owner';
-INSERT INTO tenant.locks (name) VALUES ('migrate'), ('recount');
+CREATE TABLE tenant_data.locks (name text PRIMARY KEY);
+COMMENT ON TABLE tenant_data.locks IS 'pg_tenant: named locks (migrate, recount), taken as row locks by the extension owner';
+INSERT INTO tenant_data.locks (name) VALUES ('migrate'), ('recount');
 
-SELECT pg_catalog.pg_extension_config_dump('tenant.schema_templates', '');
-SELECT pg_catalog.pg_extension_config_dump('tenant.schema_migrations', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant_data.schema_templates', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant_data.schema_migrations', '');
 
 -- Runs tenant.migrate_next until every schema has the migration, committing after each batch:
 -- a failure keeps the batches before it, and a re-run finishes the rest. No SET clause (a
@@ -107,7 +107,7 @@ RETURNS TABLE (tenant text, schema_name name, template name, object text, differ
                template_definition text, tenant_definition text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 SELECT t.slug, t.schema_name, t.template, d.object, d.difference, d.template_definition, d.tenant_definition
-FROM tenant.tenants t
+FROM tenant_data.tenants t
 CROSS JOIN LATERAL (
     SELECT coalesce(a.object, b.object) AS object,
            CASE WHEN b.object IS NULL THEN 'missing in tenant schema'

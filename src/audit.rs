@@ -1,4 +1,4 @@
-//! The audit trail: one row in `tenant.audit_log` per administrative change. Rows outlive the
+//! The audit trail: one row in `tenant_data.audit_log` per administrative change. Rows outlive the
 //! tenant they describe (no foreign key), so `tenant.drop()` keeps them.
 
 use pgrx::prelude::*;
@@ -16,7 +16,9 @@ extension_sql_file!(
 pub fn record(action: &str, tenant_id: Option<pgrx::Uuid>, detail: Value) {
     as_extension_owner(|| {
         Spi::run_with_args(
-            "INSERT INTO tenant.audit_log (tenant_id, action, detail) VALUES ($1, $2, $3)",
+            crate::owner::data_sql(
+                "INSERT INTO tenant_data.audit_log (tenant_id, action, detail) VALUES ($1, $2, $3)",
+            ),
             &[tenant_id.into(), action.into(), pgrx::JsonB(detail).into()],
         )
         .unwrap_or_else(|e| error!("pg_tenant: could not write the audit log: {e}"));

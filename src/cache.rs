@@ -126,7 +126,7 @@ fn remember_relids() {
     if REGISTRY_RELIDS.with(|r| r.get()).is_some() && !RELIDS_STALE.with(|s| s.get()) {
         return;
     }
-    let ns = unsafe { pg_sys::get_namespace_oid(c"tenant".as_ptr(), true) };
+    let ns = crate::owner::data_namespace();
     // A table missing (signing_keys, in a database still at 0.1.0) is InvalidOid, which matches
     // nothing more than the invalidation of every relation already does.
     let relids = CACHED_TABLES.map(|name| unsafe { pg_sys::get_relname_relid(name.as_ptr(), ns) });
@@ -139,7 +139,7 @@ fn remember_relids() {
 /// Tells every session (this one at once, the others at their next transaction) to drop its
 /// cache, as a change of the registry tables does.
 pub fn invalidate_everywhere() {
-    let ns = unsafe { pg_sys::get_namespace_oid(c"tenant".as_ptr(), true) };
+    let ns = crate::owner::data_namespace();
     let plans = unsafe { pg_sys::get_relname_relid(c"plans".as_ptr(), ns) };
     if plans != pg_sys::Oid::INVALID {
         unsafe { pg_sys::CacheInvalidateRelcacheByRelid(plans) };
@@ -243,12 +243,12 @@ DO $$
 DECLARE t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['tenants', 'gateways', 'tenant_access', 'plans', 'limit_overrides', 'signing_keys'] LOOP
-        EXECUTE format('CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE ON tenant.%I
+        EXECUTE format('CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE ON tenant_data.%I
                         FOR EACH ROW EXECUTE FUNCTION tenant.registry_changed()', t);
-        EXECUTE format('CREATE TRIGGER registry_truncated AFTER TRUNCATE ON tenant.%I
+        EXECUTE format('CREATE TRIGGER registry_truncated AFTER TRUNCATE ON tenant_data.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed()', t);
         -- Also under session_replication_role = replica (as logical replication applies changes).
-        EXECUTE format('ALTER TABLE tenant.%I ENABLE ALWAYS TRIGGER registry_changed,
+        EXECUTE format('ALTER TABLE tenant_data.%I ENABLE ALWAYS TRIGGER registry_changed,
                                               ENABLE ALWAYS TRIGGER registry_truncated', t);
     END LOOP;
 END

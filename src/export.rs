@@ -84,12 +84,14 @@ fn describe(rel: pg_sys::Oid) -> Option<Target> {
     };
     let (tenant_column, in_tenant_schema) = as_extension_owner(|| {
         let column = read_one::<String>(
-            "SELECT tenant_column::pg_catalog.text FROM tenant.protected_tables
+            crate::owner::data_sql(
+                "SELECT tenant_column::pg_catalog.text FROM tenant_data.protected_tables
               WHERE table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+            ),
             &[rel.into()],
         );
         let own = read_one::<bool>(
-            "SELECT EXISTS (SELECT 1 FROM tenant.tenants WHERE schema_name OPERATOR(pg_catalog.=) $1)",
+            crate::owner::data_sql("SELECT EXISTS (SELECT 1 FROM tenant_data.tenants WHERE schema_name OPERATOR(pg_catalog.=) $1)"),
             &[schema.as_str().into()],
         );
         (column, own.unwrap_or(false))

@@ -39,14 +39,14 @@ fn info() -> TableIterator<
             Spi::connect(|client| {
                 let row = client
                     .select(
-                        "SELECT t.name, t.plan,
+                        crate::owner::data_sql("SELECT t.name, t.plan,
                                 ARRAY(SELECT r FROM (SELECT pg_catalog.jsonb_object_keys(p.limits) AS r
-                                                       FROM tenant.plans p WHERE p.name OPERATOR(pg_catalog.=) t.plan
+                                                       FROM tenant_data.plans p WHERE p.name OPERATOR(pg_catalog.=) t.plan
                                                      UNION
-                                                     SELECT o.resource FROM tenant.limit_overrides o
+                                                     SELECT o.resource FROM tenant_data.limit_overrides o
                                                       WHERE o.tenant_id OPERATOR(pg_catalog.=) t.id) x
                                       ORDER BY r)
-                           FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) $1",
+                           FROM tenant_data.tenants t WHERE t.id OPERATOR(pg_catalog.=) $1"),
                         Some(1),
                         &[t.id.into()],
                     )?
@@ -112,11 +112,13 @@ fn my_tenants() -> TableIterator<
         // for (then checked one by one: the strongest of its grants wins).
         let any = crate::context::right_to_any(role);
         let query = if any.is_some() {
-            "SELECT id, slug, name, status FROM tenant.tenants ORDER BY slug"
+            crate::owner::data_sql(
+                "SELECT id, slug, name, status FROM tenant_data.tenants ORDER BY slug",
+            )
         } else {
-            "SELECT id, slug, name, status FROM tenant.tenants t
-              WHERE EXISTS (SELECT 1 FROM tenant.tenant_access a WHERE a.tenant_id OPERATOR(pg_catalog.=) t.id)
-              ORDER BY slug"
+            crate::owner::data_sql("SELECT id, slug, name, status FROM tenant_data.tenants t
+              WHERE EXISTS (SELECT 1 FROM tenant_data.tenant_access a WHERE a.tenant_id OPERATOR(pg_catalog.=) t.id)
+              ORDER BY slug")
         };
         let rows = as_extension_owner(|| {
             Spi::connect(|client| {

@@ -4,7 +4,8 @@
 //! write guard run as the caller. They switch to the owner for their lookups the way PostgreSQL's
 //! own code does (SetUserIdAndSecContext), and switch back however the closure ends.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -25,6 +26,55 @@ pub fn extension_owner() -> pg_sys::Oid {
     .unwrap_or_else(|| error!("pg_tenant: the extension is not installed in this database"));
     OWNER.with(|o| o.set(Some(owner)));
     owner
+}
+
+/// The schema pg_tenant keeps its tables in. Since 0.3.0 that is "tenant_data", on which PUBLIC
+/// has no USAGE: a role that cannot name a table cannot lock it either (PostgreSQL takes a
+/// statement's table locks while it parses it, before it checks privileges, so anyone who could
+/// name the registry could queue an ACCESS EXCLUSIVE lock on it behind a lock they hold, and stop
+/// every tenant.set() after it). A database still at 0.1.0 or 0.2.0 (the library updated, the
+/// extension not yet) keeps them in "tenant"; only the extension owner can create a table there,
+/// so "tenant.tenants" being a table tells the layout apart safely (a schema "tenant_data" somebody
+/// created in such a database is never read).
+pub fn tables_in_old_schema() -> bool {
+    unsafe {
+        let ns = pg_sys::get_namespace_oid(c"tenant".as_ptr(), true);
+        if ns == pg_sys::Oid::INVALID {
+            return false;
+        }
+        // Since 0.3.0 "tenant.tenants" is a view over tenant_data.tenants: only a table counts.
+        let rel = pg_sys::get_relname_relid(c"tenants".as_ptr(), ns);
+        rel != pg_sys::Oid::INVALID
+            && pg_sys::get_rel_relkind(rel) == pg_sys::RELKIND_RELATION as std::ffi::c_char
+    }
+}
+
+/// The oid of the schema pg_tenant's tables are in (InvalidOid when there is none).
+pub fn data_namespace() -> pg_sys::Oid {
+    let name = if tables_in_old_schema() {
+        c"tenant"
+    } else {
+        c"tenant_data"
+    };
+    unsafe { pg_sys::get_namespace_oid(name.as_ptr(), true) }
+}
+
+thread_local! {
+    static OLD_SCHEMA_SQL: RefCell<HashMap<&'static str, &'static str>> = RefCell::new(HashMap::new());
+}
+
+/// `sql`, which names pg_tenant's tables as tenant_data.x, for this database: unchanged since
+/// 0.3.0, with tenant.x in a database not updated yet (see [`tables_in_old_schema`]). Each
+/// statement is rewritten once per session (a fixed set of literals).
+pub fn data_sql(sql: &'static str) -> &'static str {
+    if !tables_in_old_schema() {
+        return sql;
+    }
+    OLD_SCHEMA_SQL.with(|m| {
+        *m.borrow_mut()
+            .entry(sql)
+            .or_insert_with(|| Box::leak(sql.replace("tenant_data.", "tenant.").into_boxed_str()))
+    })
 }
 
 /// The role whose privileges apply now (current_user).
@@ -190,23 +240,20 @@ fn as_role_with<R>(role: pg_sys::Oid, flags: i32, f: impl FnOnce() -> R) -> R {
 
 /// Takes one of pg_tenant's named locks until the end of the transaction: `exclusive` (FOR
 /// UPDATE) or shared with other shared holders (FOR SHARE). They are row locks on
-/// tenant.locks, which only the extension owner may lock: an advisory lock's key is public, and
+/// tenant_data.locks, which only the extension owner may lock: an advisory lock's key is public, and
 /// a table lock in SHARE mode can be blocked by anyone's PREPARE of an INSERT (which locks the
 /// table while it is parsed, before privileges are checked). On a database not updated to 0.3.0
-/// (no tenant.locks), `fallback` is run instead.
+/// (no tenant_data.locks), `fallback` is run instead.
 pub fn take_named_lock(name: &str, exclusive: bool, fallback: &str) {
-    let exists = read_one::<bool>(
-        "SELECT pg_catalog.to_regclass('tenant.locks') IS NOT NULL",
-        &[],
-    )
-    .unwrap_or(false);
+    // (Not to_regclass('tenant_data.locks'): naming a schema the caller may not use is an error.)
+    let exists = !tables_in_old_schema();
     if !exists {
         run_as_owner(fallback, &[]);
         return;
     }
     let mode = if exclusive { "UPDATE" } else { "SHARE" };
     run_as_owner(
-        &format!("SELECT 1 FROM tenant.locks WHERE name OPERATOR(pg_catalog.=) $1 FOR {mode}"),
+        &format!("SELECT 1 FROM tenant_data.locks WHERE name OPERATOR(pg_catalog.=) $1 FOR {mode}"),
         &[name.into()],
     );
 }

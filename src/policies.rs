@@ -140,12 +140,14 @@ fn has_index_leading_with(rel: pg_sys::Oid, column: &str) -> bool {
 
 /// The tenant column of a protected table, read back from its guard trigger's argument.
 pub fn protected_column(rel: pg_sys::Oid) -> Option<String> {
-    Spi::get_one_with_args::<String>(
-        "SELECT tenant_column::pg_catalog.text FROM tenant.protected_tables WHERE table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+    crate::owner::as_extension_owner(|| {
+        Spi::get_one_with_args::<String>(
+        crate::owner::data_sql("SELECT tenant_column::pg_catalog.text FROM tenant_data.protected_tables WHERE table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1"),
         &[rel.into()],
     )
     .ok()
     .flatten()
+    })
 }
 
 /// Drops the policies and trigger protect() installs on `rel`, where they exist (quietly: DROP
@@ -178,13 +180,14 @@ fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
 /// so such a key lets a row reference another tenant's row, a cascade delete another tenant's
 /// rows, and a failed insert reveal another tenant's keys. The HINT gives the composite key.
 fn refuse_cross_tenant_foreign_keys(tree: &[(pg_sys::Oid, String, String)], column: &str) {
-    let rels: Vec<pg_sys::Oid> = tree.iter().map(|(rel, _, _)| *rel).collect();
-    let found = Spi::connect(|client| {
+    crate::owner::as_extension_owner(|| {
+        let rels: Vec<pg_sys::Oid> = tree.iter().map(|(rel, _, _)| *rel).collect();
+        let found = Spi::connect(|client| {
         let rows = client.select(
-            "WITH cols(rel, col) AS (
+            crate::owner::data_sql("WITH cols(rel, col) AS (
                  SELECT r, $2::pg_catalog.name FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r
                  UNION ALL
-                 SELECT p.table_name::pg_catalog.oid, p.tenant_column FROM tenant.protected_tables p
+                 SELECT p.table_name::pg_catalog.oid, p.tenant_column FROM tenant_data.protected_tables p
                   WHERE p.table_name::pg_catalog.oid OPERATOR(pg_catalog.<>) ALL ($1::pg_catalog.oid[]))
              SELECT con.conname::pg_catalog.text, con.conrelid::pg_catalog.regclass::pg_catalog.text,
                     con.confrelid::pg_catalog.regclass::pg_catalog.text, src.col::pg_catalog.text, dst.col::pg_catalog.text,
@@ -204,7 +207,7 @@ fn refuse_cross_tenant_foreign_keys(tree: &[(pg_sys::Oid, String, String)], colu
                                   JOIN pg_catalog.pg_attribute da ON da.attrelid OPERATOR(pg_catalog.=) con.confrelid AND da.attnum OPERATOR(pg_catalog.=) k.b
                                  WHERE sa.attname OPERATOR(pg_catalog.=) src.col AND da.attname OPERATOR(pg_catalog.=) dst.col)
               ORDER BY 2, 1
-              LIMIT 1",
+              LIMIT 1"),
             None,
             &[rels.into(), column.into()],
         )?;
@@ -223,9 +226,9 @@ fn refuse_cross_tenant_foreign_keys(tree: &[(pg_sys::Oid, String, String)], colu
         Ok::<_, pgrx::spi::Error>(found)
     })
     .unwrap_or_else(|e| error!("pg_tenant: {e}"));
-    if let Some((constraint, table, referenced, src_col, dst_col, cols, ref_cols)) = found {
-        let (src_col, dst_col) = (quote_identifier(&src_col), quote_identifier(&dst_col));
-        TenantError::CrossTenantForeignKey {
+        if let Some((constraint, table, referenced, src_col, dst_col, cols, ref_cols)) = found {
+            let (src_col, dst_col) = (quote_identifier(&src_col), quote_identifier(&dst_col));
+            TenantError::CrossTenantForeignKey {
             constraint: constraint.clone(),
             table: table.clone(),
             referenced: referenced.clone(),
@@ -236,16 +239,16 @@ fn refuse_cross_tenant_foreign_keys(tree: &[(pg_sys::Oid, String, String)], colu
             ),
         }
         .raise();
-    }
+        }
+    })
 }
 
-/// Whether this database has tenant.protected_relations (0.3.0 on); a database still at 0.1.0 or
-/// 0.2.0 reads protection from the guard triggers until it is updated.
+/// Whether this database has tenant_data.protected_relations (0.3.0 on); a database still at
+/// 0.1.0 or 0.2.0 reads protection from the guard triggers until it is updated.
 pub fn protection_catalog_exists() -> bool {
-    Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('tenant.protected_relations') IS NOT NULL")
-        .ok()
-        .flatten()
-        .unwrap_or(false)
+    // (Not to_regclass('tenant_data.protected_relations'): naming a schema the caller may not
+    // use is an error, not NULL.)
+    !crate::owner::tables_in_old_schema()
 }
 
 /// Records the copies (in schema `target`) of the protected tables of schema `source` as
@@ -256,18 +259,18 @@ pub fn register_copies(source: &str, target: &str) {
         return;
     }
     crate::owner::run_as_owner(
-        "INSERT INTO tenant.protected_relations (relid, tenant_column, shared_rows)
+        crate::owner::data_sql("INSERT INTO tenant_data.protected_relations (relid, tenant_column, shared_rows)
          SELECT pg_catalog.format('%I.%I', $2::pg_catalog.text, c.relname)::pg_catalog.regclass, r.tenant_column, r.shared_rows
-           FROM tenant.protected_relations r
+           FROM tenant_data.protected_relations r
            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid
            JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
           WHERE n.nspname OPERATOR(pg_catalog.=) $1
-         ON CONFLICT (relid) DO NOTHING",
+         ON CONFLICT (relid) DO NOTHING"),
         &[source.into(), target.into()],
     );
 }
 
-/// Records `tree` in tenant.protected_relations with its tenant column and shared_rows
+/// Records `tree` in tenant_data.protected_relations with its tenant column and shared_rows
 /// (protect), or forgets it (None: unprotect). Rows of relations dropped since are forgotten too.
 fn register(tree: &[(pg_sys::Oid, String, String)], column: Option<(&str, bool)>) {
     let rels: Vec<pg_sys::Oid> = tree.iter().map(|(rel, _, _)| *rel).collect();
@@ -278,15 +281,15 @@ fn register(tree: &[(pg_sys::Oid, String, String)], column: Option<(&str, bool)>
             return;
         }
         run_with_args(
-            "DELETE FROM tenant.protected_relations
+            crate::owner::data_sql("DELETE FROM tenant_data.protected_relations
               WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])
-                 OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) relid::pg_catalog.oid)",
+                 OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) relid::pg_catalog.oid)"),
             &[rels.clone().into()],
         );
         if let Some((column, shared_rows)) = column {
             run_with_args(
-                "INSERT INTO tenant.protected_relations (relid, tenant_column, shared_rows)
-                 SELECT r::pg_catalog.regclass, $2::pg_catalog.name, $3 FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r",
+                crate::owner::data_sql("INSERT INTO tenant_data.protected_relations (relid, tenant_column, shared_rows)
+                 SELECT r::pg_catalog.regclass, $2::pg_catalog.name, $3 FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r"),
                 &[rels.into(), column.into(), shared_rows.into()],
             );
         }
@@ -576,14 +579,14 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
             let mut tables: Vec<(pg_sys::Oid, String, String)> = Vec::new();
             for row in client.select(
                 // Tables in schema tenants' schemas hold only their own tenant's rows: skipped.
-                "SELECT p.table_name::pg_catalog.oid, p.table_name::pg_catalog.text, p.tenant_column::pg_catalog.text
-                   FROM tenant.protected_tables p
+                crate::owner::data_sql("SELECT p.table_name::pg_catalog.oid, p.table_name::pg_catalog.text, p.tenant_column::pg_catalog.text
+                   FROM tenant_data.protected_tables p
                    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid
                    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-                  WHERE (p.parent IS NULL OR NOT EXISTS (SELECT 1 FROM tenant.protected_tables q
+                  WHERE (p.parent IS NULL OR NOT EXISTS (SELECT 1 FROM tenant_data.protected_tables q
                                                           WHERE q.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) p.parent::pg_catalog.oid))
-                    AND NOT EXISTS (SELECT 1 FROM tenant.tenants t WHERE t.schema_name OPERATOR(pg_catalog.=) n.nspname)
-                  ORDER BY 2",
+                    AND NOT EXISTS (SELECT 1 FROM tenant_data.tenants t WHERE t.schema_name OPERATOR(pg_catalog.=) n.nspname)
+                  ORDER BY 2"),
                 None,
                 &[],
             )? {

@@ -107,7 +107,9 @@ pub fn validate_limits(limits: &Value) -> Result<BTreeMap<String, (i64, Period)>
 fn plan_exists(name: &str) -> bool {
     as_extension_owner(|| {
         Spi::get_one_with_args::<bool>(
-            "SELECT EXISTS (SELECT 1 FROM tenant.plans WHERE name = $1)",
+            crate::owner::data_sql(
+                "SELECT EXISTS (SELECT 1 FROM tenant_data.plans WHERE name = $1)",
+            ),
             &[name.into()],
         )
     })
@@ -152,7 +154,7 @@ fn create_plan(name: Option<&str>, limits: Option<pgrx::JsonB>) {
             TenantError::DuplicatePlan(name.to_string()).raise();
         }
         run_as_owner(
-            "INSERT INTO tenant.plans (name, limits) VALUES ($1, $2)",
+            crate::owner::data_sql("INSERT INTO tenant_data.plans (name, limits) VALUES ($1, $2)"),
             &[name.into(), pgrx::JsonB(limits.clone()).into()],
         );
         audit::record("create_plan", None, json!({"plan": name, "limits": limits}));
@@ -175,7 +177,7 @@ fn alter_plan(name: Option<&str>, limits: Option<pgrx::JsonB>) {
         let limits = checked_limits(limits);
         require_plan(name);
         run_as_owner(
-            "UPDATE tenant.plans SET limits = $2, updated_at = pg_catalog.now() WHERE name = $1",
+            crate::owner::data_sql("UPDATE tenant_data.plans SET limits = $2, updated_at = pg_catalog.now() WHERE name = $1"),
             &[name.into(), pgrx::JsonB(limits.clone()).into()],
         );
         audit::record("alter_plan", None, json!({"plan": name, "limits": limits}));
@@ -198,7 +200,7 @@ fn drop_plan(name: Option<&str>) {
         require_plan(name);
         let users = as_extension_owner(|| {
             Spi::get_one_with_args::<i64>(
-                "SELECT count(*) FROM tenant.tenants WHERE plan = $1",
+                crate::owner::data_sql("SELECT count(*) FROM tenant_data.tenants WHERE plan = $1"),
                 &[name.into()],
             )
         })
@@ -212,7 +214,10 @@ fn drop_plan(name: Option<&str>) {
             }
             .raise();
         }
-        run_as_owner("DELETE FROM tenant.plans WHERE name = $1", &[name.into()]);
+        run_as_owner(
+            crate::owner::data_sql("DELETE FROM tenant_data.plans WHERE name = $1"),
+            &[name.into()],
+        );
         audit::record("drop_plan", None, json!({"plan": name}));
     })
 }
@@ -238,8 +243,8 @@ fn change_plan(tenant: Option<&str>, plan: Option<&str>) {
             Spi::connect_mut(|client| {
                 client
                     .update(
-                        "UPDATE tenant.tenants SET plan = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1
-                         RETURNING (SELECT plan FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1)",
+                        crate::owner::data_sql("UPDATE tenant_data.tenants SET plan = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1
+                         RETURNING (SELECT plan FROM tenant_data.tenants WHERE id OPERATOR(pg_catalog.=) $1)"),
                         None,
                         &[t.id.into(), plan.into()],
                     )?
@@ -291,8 +296,8 @@ fn set_limit(
         }
         registry::hold(&t);
         run_as_owner(
-            "INSERT INTO tenant.limit_overrides (tenant_id, resource, \"limit\", period) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (tenant_id, resource) DO UPDATE SET \"limit\" = EXCLUDED.\"limit\", period = EXCLUDED.period",
+            crate::owner::data_sql("INSERT INTO tenant_data.limit_overrides (tenant_id, resource, \"limit\", period) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, resource) DO UPDATE SET \"limit\" = EXCLUDED.\"limit\", period = EXCLUDED.period"),
             &[t.id.into(), resource.into(), limit.into(), period.into()],
         );
         audit::record(
@@ -318,7 +323,9 @@ fn clear_limit(tenant: Option<&str>, resource: Option<&str>) {
         let t = registry::resolve(tenant);
         let resource = required(resource, "resource");
         run_as_owner(
-            "DELETE FROM tenant.limit_overrides WHERE tenant_id = $1 AND resource = $2",
+            crate::owner::data_sql(
+                "DELETE FROM tenant_data.limit_overrides WHERE tenant_id = $1 AND resource = $2",
+            ),
             &[t.id.into(), resource.into()],
         );
         audit::record(
@@ -352,14 +359,14 @@ impl Quota {
         let row = as_extension_owner(|| {
             Spi::connect(|client| {
                 let rows = client.select(
-                    "SELECT plan, \"limit\", period, anchor,
-                            EXISTS (SELECT FROM tenant.quota_attachments a
+                    crate::owner::data_sql("SELECT plan, \"limit\", period, anchor,
+                            EXISTS (SELECT FROM tenant_data.quota_attachments a
                                      WHERE a.resource OPERATOR(pg_catalog.=) $2 AND a.mode OPERATOR(pg_catalog.=) 'count'),
-                            EXISTS (SELECT FROM tenant.limit_overrides o
+                            EXISTS (SELECT FROM tenant_data.limit_overrides o
                                      WHERE o.tenant_id OPERATOR(pg_catalog.=) $1 AND o.resource OPERATOR(pg_catalog.=) $2)
-                            OR EXISTS (SELECT FROM tenant.tenants t JOIN tenant.plans p ON p.name OPERATOR(pg_catalog.=) t.plan
+                            OR EXISTS (SELECT FROM tenant_data.tenants t JOIN tenant_data.plans p ON p.name OPERATOR(pg_catalog.=) t.plan
                                         WHERE t.id OPERATOR(pg_catalog.=) $1 AND pg_catalog.jsonb_exists(p.limits, $2))
-                       FROM tenant.effective_limit($1, $2)",
+                       FROM tenant.effective_limit($1, $2)"),
                     Some(1),
                     &[tenant.into(), resource.into()],
                 )?;
@@ -498,13 +505,13 @@ fn add_usage(
             run_kept(
                 client,
                 &ADD_USAGE,
-                "INSERT INTO tenant.usage_counters AS u (tenant_id, resource, period_start, used)
+                crate::owner::data_sql("INSERT INTO tenant_data.usage_counters AS u (tenant_id, resource, period_start, used)
                  VALUES ($1, $2, $3, $4)
                  ON CONFLICT (tenant_id, resource, period_start) DO UPDATE
                     SET used = u.used OPERATOR(pg_catalog.+) EXCLUDED.used
                   WHERE $5 OPERATOR(pg_catalog.<) 0 OR EXCLUDED.used OPERATOR(pg_catalog.<=) 0
                      OR u.used OPERATOR(pg_catalog.+) EXCLUDED.used OPERATOR(pg_catalog.<=) $5
-                 RETURNING u.used",
+                 RETURNING u.used"),
                 &[uuid, text, tstz, int8, int8],
                 &[
                     tenant.into(),
@@ -523,8 +530,8 @@ fn current_usage(tenant: pgrx::Uuid, resource: &str, period_start: i64) -> i64 {
     let start = TimestampWithTimeZone::try_from(period_start).expect("valid period start");
     as_extension_owner(|| {
         crate::owner::read_one::<i64>(
-            "SELECT used FROM tenant.usage_counters WHERE tenant_id OPERATOR(pg_catalog.=) $1
-                AND resource OPERATOR(pg_catalog.=) $2 AND period_start OPERATOR(pg_catalog.=) $3",
+            crate::owner::data_sql("SELECT used FROM tenant_data.usage_counters WHERE tenant_id OPERATOR(pg_catalog.=) $1
+                AND resource OPERATOR(pg_catalog.=) $2 AND period_start OPERATOR(pg_catalog.=) $3"),
             &[tenant.into(), resource.into(), start.into()],
         )
     })
@@ -822,13 +829,15 @@ fn trigger_prefix(resource: &str) -> String {
 
 /// The mode of `resource`'s quota on `tbl`, if attached.
 fn attached_mode(tbl: pg_sys::Oid, resource: &str) -> Option<Mode> {
-    Spi::get_one_with_args::<String>(
-        "SELECT mode FROM tenant.quota_attachments WHERE table_name OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass AND resource OPERATOR(pg_catalog.=) $2",
+    crate::owner::as_extension_owner(|| {
+        Spi::get_one_with_args::<String>(
+        crate::owner::data_sql("SELECT mode FROM tenant_data.quota_attachments WHERE table_name OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass AND resource OPERATOR(pg_catalog.=) $2"),
         &[tbl.into(), resource.into()],
     )
     .ok()
     .flatten()
     .and_then(|m| Mode::parse(&m))
+    })
 }
 
 /// Per-tenant usage of the rows now in `tbl` (count or bytes), for attaching and detaching.
@@ -1072,9 +1081,10 @@ fn lock_counted_tables(resource: &str) {
 
 /// The resources attached as count quotas to some table.
 fn count_resources() -> Vec<String> {
-    Spi::connect(|client| {
+    crate::owner::as_extension_owner(|| {
+        Spi::connect(|client| {
         let rows = client.select(
-            "SELECT DISTINCT resource FROM tenant.quota_attachments WHERE mode OPERATOR(pg_catalog.=) 'count' ORDER BY 1",
+            crate::owner::data_sql("SELECT DISTINCT resource FROM tenant_data.quota_attachments WHERE mode OPERATOR(pg_catalog.=) 'count' ORDER BY 1"),
             None,
             &[],
         )?;
@@ -1085,13 +1095,14 @@ fn count_resources() -> Vec<String> {
         Ok::<_, pgrx::spi::Error>(out)
     })
     .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+    })
 }
 
 /// Sets the counter rows of a count quota to 0 for every tenant (its first table attached, its
 /// last detached, or before every tenant's rows are counted again).
 fn zero_counter_rows(resource: &str) {
     run_as_owner(
-        "UPDATE tenant.usage_counters SET used = 0 WHERE resource = $1 AND period_start = '-infinity'",
+        crate::owner::data_sql("UPDATE tenant_data.usage_counters SET used = 0 WHERE resource = $1 AND period_start = '-infinity'"),
         &[resource.into()],
     );
 }
@@ -1102,7 +1113,7 @@ fn set_counter_to_rows(tenant: pgrx::Uuid, resource: &str, hide_own: bool) {
     add_usage(tenant, resource, i64::MIN, 0, -1);
     let rows = count_rows(tenant, resource, hide_own);
     run_as_owner(
-        "UPDATE tenant.usage_counters SET used = $3 WHERE tenant_id = $1 AND resource = $2 AND period_start = '-infinity'",
+        crate::owner::data_sql("UPDATE tenant_data.usage_counters SET used = $3 WHERE tenant_id = $1 AND resource = $2 AND period_start = '-infinity'"),
         &[tenant.into(), resource.into(), rows.into()],
     );
 }
@@ -1340,8 +1351,10 @@ const MARKER_RESOURCE: &str = "pg_tenant.shared_counters";
 
 pub fn write_shared_marker() {
     run_as_owner(
-        "INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
+        crate::owner::data_sql(
+            "INSERT INTO tenant_data.usage_counters (tenant_id, resource, period_start, used)
          VALUES ($1::pg_catalog.uuid, $2, pg_catalog.clock_timestamp(), 0) ON CONFLICT DO NOTHING",
+        ),
         &[MARKER_TENANT.into(), MARKER_RESOURCE.into()],
     );
 }
@@ -1357,8 +1370,8 @@ thread_local! {
 fn marker_present() -> bool {
     as_extension_owner(|| {
         crate::owner::read_one::<bool>(
-            "SELECT EXISTS (SELECT FROM tenant.usage_counters WHERE tenant_id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid
-                              AND resource OPERATOR(pg_catalog.=) $2)",
+            crate::owner::data_sql("SELECT EXISTS (SELECT FROM tenant_data.usage_counters WHERE tenant_id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid
+                              AND resource OPERATOR(pg_catalog.=) $2)"),
             &[MARKER_TENANT.into(), MARKER_RESOURCE.into()],
         )
     })
@@ -1387,7 +1400,7 @@ fn resync_if_marked() {
     }
     recount_all();
     run_as_owner(
-        "DELETE FROM tenant.usage_counters WHERE tenant_id = $1::pg_catalog.uuid AND resource = $2",
+        crate::owner::data_sql("DELETE FROM tenant_data.usage_counters WHERE tenant_id = $1::pg_catalog.uuid AND resource = $2"),
         &[MARKER_TENANT.into(), MARKER_RESOURCE.into()],
     );
 }
@@ -1415,9 +1428,9 @@ fn recount_all() {
         zero_counter_rows(&resource);
         for (tenant, n) in totals {
             run_as_owner(
-                "INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
+                crate::owner::data_sql("INSERT INTO tenant_data.usage_counters (tenant_id, resource, period_start, used)
                  VALUES ($1::pg_catalog.uuid, $2, '-infinity', $3)
-                 ON CONFLICT (tenant_id, resource, period_start) DO UPDATE SET used = EXCLUDED.used",
+                 ON CONFLICT (tenant_id, resource, period_start) DO UPDATE SET used = EXCLUDED.used"),
                 &[tenant.as_str().into(), resource.as_str().into(), n.into()],
             );
         }
@@ -1557,24 +1570,27 @@ unsafe fn out_of_line_bytes(slot: *mut pg_sys::TupleTableSlot, desc: pg_sys::Tup
 /// Deletes a dropped tenant's usage and overrides.
 pub fn forget_tenant(tenant: pgrx::Uuid) {
     run_as_owner(
-        "DELETE FROM tenant.usage_counters WHERE tenant_id = $1",
+        crate::owner::data_sql("DELETE FROM tenant_data.usage_counters WHERE tenant_id = $1"),
         &[tenant.into()],
     );
     run_as_owner(
-        "DELETE FROM tenant.limit_overrides WHERE tenant_id = $1",
+        crate::owner::data_sql("DELETE FROM tenant_data.limit_overrides WHERE tenant_id = $1"),
         &[tenant.into()],
     );
 }
 
 extension_sql!(
     r#"
-CREATE VIEW tenant.quota_attachments AS
+CREATE VIEW tenant_data.quota_attachments AS
 SELECT DISTINCT ON (t.tgrelid, args[1])
        t.tgrelid::regclass AS table_name, args[1] AS resource, args[2] AS mode, args[3]::name AS tenant_column
   FROM pg_catalog.pg_trigger t
  CROSS JOIN LATERAL (SELECT pg_catalog.string_to_array(pg_catalog.encode(t.tgargs, 'escape'), '\000') AS args) a
  WHERE t.tgfoid = 'tenant.quota_trigger()'::regprocedure
  ORDER BY t.tgrelid, args[1];
+-- pg_tenant's own code reads tenant_data.quota_attachments (see tenant.protected_tables).
+CREATE VIEW tenant.quota_attachments AS
+SELECT table_name, resource, mode, tenant_column FROM tenant_data.quota_attachments;
 COMMENT ON VIEW tenant.quota_attachments IS 'pg_tenant: quotas attached to tables (tenant.attach_quota)';
 GRANT SELECT ON tenant.quota_attachments TO PUBLIC;
 "#,

@@ -62,9 +62,9 @@ fn load_tenant(key: &str) -> Option<Tenant> {
     let by_id = uuid::Uuid::parse_str(key).ok();
     as_extension_owner(|| {
         let query = if by_id.is_some() {
-            "SELECT id, slug, status, suspended_reason, pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->>) 'schema_name' FROM tenant.tenants t WHERE id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid"
+            crate::owner::data_sql("SELECT id, slug, status, suspended_reason, pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->>) 'schema_name' FROM tenant_data.tenants t WHERE id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid")
         } else {
-            "SELECT id, slug, status, suspended_reason, pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->>) 'schema_name' FROM tenant.tenants t WHERE slug OPERATOR(pg_catalog.=) $1"
+            crate::owner::data_sql("SELECT id, slug, status, suspended_reason, pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->>) 'schema_name' FROM tenant_data.tenants t WHERE slug OPERATOR(pg_catalog.=) $1")
         };
         let key = by_id
             .map(|u| u.to_string())
@@ -88,9 +88,13 @@ pub fn gateway_roles() -> Vec<RoleGrant> {
     crate::cache::gateways(|| {
         role_list(
             if legacy_grants() {
-                "SELECT role::pg_catalog.oid, false FROM tenant.gateways"
+                crate::owner::data_sql(
+                    "SELECT role::pg_catalog.oid, false FROM tenant_data.gateways",
+                )
             } else {
-                "SELECT role::pg_catalog.oid, transaction_only FROM tenant.gateways"
+                crate::owner::data_sql(
+                    "SELECT role::pg_catalog.oid, transaction_only FROM tenant_data.gateways",
+                )
             },
             &[],
         )
@@ -102,9 +106,9 @@ pub fn access_roles(tenant: pgrx::Uuid) -> Vec<RoleGrant> {
     crate::cache::access(tenant, || {
         role_list(
             if legacy_grants() {
-                "SELECT role::pg_catalog.oid, false FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1"
+                crate::owner::data_sql("SELECT role::pg_catalog.oid, false FROM tenant_data.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1")
             } else {
-                "SELECT role::pg_catalog.oid, transaction_only FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1"
+                crate::owner::data_sql("SELECT role::pg_catalog.oid, transaction_only FROM tenant_data.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1")
             },
             &[tenant.into()],
         )
@@ -117,7 +121,7 @@ pub fn transaction_only_access_roles() -> Vec<pg_sys::Oid> {
         if legacy_grants() {
             "SELECT NULL::pg_catalog.oid, true WHERE false"
         } else {
-            "SELECT DISTINCT role::pg_catalog.oid, true FROM tenant.tenant_access WHERE transaction_only"
+            crate::owner::data_sql("SELECT DISTINCT role::pg_catalog.oid, true FROM tenant_data.tenant_access WHERE transaction_only")
         },
         &[],
     )
@@ -132,9 +136,9 @@ fn legacy_grants() -> bool {
     crate::cache::legacy_grants(|| {
         as_extension_owner(|| {
             crate::owner::read_one::<bool>(
-                "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                                     WHERE attrelid OPERATOR(pg_catalog.=) 'tenant.gateways'::pg_catalog.regclass
-                                       AND attname OPERATOR(pg_catalog.=) 'transaction_only' AND NOT attisdropped)",
+                crate::owner::data_sql("SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                                     WHERE attrelid OPERATOR(pg_catalog.=) 'tenant_data.gateways'::pg_catalog.regclass
+                                       AND attname OPERATOR(pg_catalog.=) 'transaction_only' AND NOT attisdropped)"),
                 &[],
             )
         })
@@ -197,7 +201,7 @@ pub fn hold(t: &Tenant) {
         Spi::connect_mut(|client| {
             client
                 .update(
-                    "SELECT FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
+                    crate::owner::data_sql("SELECT FROM tenant_data.tenants WHERE id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE"),
                     None,
                     &[t.id.into()],
                 )
@@ -263,12 +267,12 @@ fn create_tenant(
         let settings_arg = pgrx::JsonB(settings.clone());
         match (&schema, &template) {
             (Some(schema), Some(template)) => run_as_owner(
-                "INSERT INTO tenant.tenants (id, slug, name, plan, settings, isolation, schema_name, template) VALUES ($1, $2, $3, $4, $5, 'schema', $6, $7)",
+                crate::owner::data_sql("INSERT INTO tenant_data.tenants (id, slug, name, plan, settings, isolation, schema_name, template) VALUES ($1, $2, $3, $4, $5, 'schema', $6, $7)"),
                 &[id.into(), slug.into(), name.into(), plan.into(), settings_arg.into(), schema.as_str().into(), template.as_str().into()],
             ),
             // Without the 0.2.0 columns, so that a database still at 0.1.0 keeps working.
             _ => run_as_owner(
-                "INSERT INTO tenant.tenants (id, slug, name, plan, settings) VALUES ($1, $2, $3, $4, $5)",
+                crate::owner::data_sql("INSERT INTO tenant_data.tenants (id, slug, name, plan, settings) VALUES ($1, $2, $3, $4, $5)"),
                 &[id.into(), slug.into(), name.into(), plan.into(), settings_arg.into()],
             ),
         }
@@ -301,7 +305,7 @@ fn create(
 fn set_status(tenant: Option<&str>, status: &str, reason: Option<&str>) {
     let t = resolve(tenant);
     run_as_owner(
-        "UPDATE tenant.tenants SET status = $2, suspended_reason = $3, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+        crate::owner::data_sql("UPDATE tenant_data.tenants SET status = $2, suspended_reason = $3, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1"),
         &[t.id.into(), status.into(), reason.into()],
     );
     let action = if status == "suspended" {
@@ -365,11 +369,15 @@ fn drop_tenant(tenant: Option<&str>) {
         let deleted = crate::policies::delete_tenant_rows(t.id);
         crate::quotas::forget_tenant(t.id);
         run_as_owner(
-            "DELETE FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1",
+            crate::owner::data_sql(
+                "DELETE FROM tenant_data.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1",
+            ),
             &[t.id.into()],
         );
         run_as_owner(
-            "DELETE FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1",
+            crate::owner::data_sql(
+                "DELETE FROM tenant_data.tenants WHERE id OPERATOR(pg_catalog.=) $1",
+            ),
             &[t.id.into()],
         );
         audit::record(
@@ -398,13 +406,13 @@ fn grant_gateway_scoped(role: Option<pg_sys::Oid>, transaction_only: Option<bool
         let transaction_only = required(transaction_only, "transaction_only");
         if legacy_grants() {
             run_as_owner(
-                "INSERT INTO tenant.gateways (role) VALUES ($1::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING",
+                crate::owner::data_sql("INSERT INTO tenant_data.gateways (role) VALUES ($1::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING"),
                 &[role.into()],
             );
         } else {
             run_as_owner(
-                "INSERT INTO tenant.gateways (role, transaction_only) VALUES ($1::pg_catalog.oid::pg_catalog.regrole, $2)
-                 ON CONFLICT (role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only",
+                crate::owner::data_sql("INSERT INTO tenant_data.gateways (role, transaction_only) VALUES ($1::pg_catalog.oid::pg_catalog.regrole, $2)
+                 ON CONFLICT (role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only"),
                 &[role.into(), transaction_only.into()],
             );
         }
@@ -441,7 +449,7 @@ fn revoke_gateway(role: Option<pg_sys::Oid>) {
     guarded(|| {
         let role = required(role, "role");
         run_as_owner(
-            "DELETE FROM tenant.gateways WHERE role::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+            crate::owner::data_sql("DELETE FROM tenant_data.gateways WHERE role::pg_catalog.oid OPERATOR(pg_catalog.=) $1"),
             &[role.into()],
         );
         audit::record(
@@ -473,13 +481,13 @@ fn grant_access_scoped(
         hold(&t);
         if legacy_grants() {
             run_as_owner(
-                "INSERT INTO tenant.tenant_access (tenant_id, role) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING",
+                crate::owner::data_sql("INSERT INTO tenant_data.tenant_access (tenant_id, role) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING"),
                 &[t.id.into(), role.into()],
             );
         } else {
             run_as_owner(
-                "INSERT INTO tenant.tenant_access (tenant_id, role, transaction_only) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole, $3)
-                 ON CONFLICT (tenant_id, role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only",
+                crate::owner::data_sql("INSERT INTO tenant_data.tenant_access (tenant_id, role, transaction_only) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole, $3)
+                 ON CONFLICT (tenant_id, role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only"),
                 &[t.id.into(), role.into(), transaction_only.into()],
             );
         }
@@ -505,7 +513,7 @@ fn revoke_access(tenant: Option<&str>, role: Option<pg_sys::Oid>) {
         let t = resolve(tenant);
         let role = required(role, "role");
         run_as_owner(
-            "DELETE FROM tenant.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND role::pg_catalog.oid OPERATOR(pg_catalog.=) $2",
+            crate::owner::data_sql("DELETE FROM tenant_data.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND role::pg_catalog.oid OPERATOR(pg_catalog.=) $2"),
             &[t.id.into(), role.into()],
         );
         audit::record(

@@ -51,14 +51,14 @@ pub fn provision(tenant: pgrx::Uuid, template: &str, schema: &str) {
     crate::clone::clone(template, schema, false);
     secure(schema, tenant);
     run_as_owner(
-        "INSERT INTO tenant.schema_templates (schema_name) VALUES ($1) ON CONFLICT DO NOTHING",
+        crate::owner::data_sql("INSERT INTO tenant_data.schema_templates (schema_name) VALUES ($1) ON CONFLICT DO NOTHING"),
         &[template.into()],
     );
     // The clone has the template's structure, migrations included.
     run_as_owner(
-        "INSERT INTO tenant.schema_migrations (version, schema_name, applied_at, duration)
-         SELECT version, $2, pg_catalog.now(), '0'::pg_catalog.interval FROM tenant.schema_migrations
-         WHERE schema_name OPERATOR(pg_catalog.=) $1",
+        crate::owner::data_sql("INSERT INTO tenant_data.schema_migrations (version, schema_name, applied_at, duration)
+         SELECT version, $2, pg_catalog.now(), '0'::pg_catalog.interval FROM tenant_data.schema_migrations
+         WHERE schema_name OPERATOR(pg_catalog.=) $1"),
         &[template.into(), schema.into()],
     );
 }
@@ -141,7 +141,9 @@ pub fn drop_schema(schema: &str) {
         )
     });
     run_as_owner(
-        "DELETE FROM tenant.schema_migrations WHERE schema_name OPERATOR(pg_catalog.=) $1",
+        crate::owner::data_sql(
+            "DELETE FROM tenant_data.schema_migrations WHERE schema_name OPERATOR(pg_catalog.=) $1",
+        ),
         &[schema.into()],
     );
 }
@@ -246,7 +248,7 @@ fn current_search_path() -> String {
 fn registered_schemas() -> Vec<String> {
     as_extension_owner(|| {
         crate::owner::read_one::<Vec<String>>(
-            "SELECT coalesce(pg_catalog.array_agg(schema_name::pg_catalog.text), '{}') FROM tenant.tenants WHERE schema_name IS NOT NULL",
+            crate::owner::data_sql("SELECT coalesce(pg_catalog.array_agg(schema_name::pg_catalog.text), '{}') FROM tenant_data.tenants WHERE schema_name IS NOT NULL"),
             &[],
         )
     })
@@ -302,21 +304,23 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
     crate::owner::take_named_lock(
         "migrate",
         true,
-        "LOCK TABLE tenant.schema_migrations IN SHARE ROW EXCLUSIVE MODE",
+        crate::owner::data_sql(
+            "LOCK TABLE tenant_data.schema_migrations IN SHARE ROW EXCLUSIVE MODE",
+        ),
     );
     let pending: Vec<(String, Option<pgrx::Uuid>)> = as_extension_owner(|| {
         Spi::connect(|client| {
             let mut pending = Vec::new();
             for row in client.select(
-                "SELECT s.schema_name::pg_catalog.text, s.tenant_id FROM (
-                     SELECT schema_name, NULL::pg_catalog.uuid AS tenant_id, 0 AS rank, ''::pg_catalog.text AS slug FROM tenant.schema_templates
+                crate::owner::data_sql("SELECT s.schema_name::pg_catalog.text, s.tenant_id FROM (
+                     SELECT schema_name, NULL::pg_catalog.uuid AS tenant_id, 0 AS rank, ''::pg_catalog.text AS slug FROM tenant_data.schema_templates
                      -- a template dropped since has nothing left to migrate
                      WHERE schema_name IN (SELECT nspname FROM pg_catalog.pg_namespace)
                      UNION ALL
-                     SELECT schema_name, id, 1, slug FROM tenant.tenants WHERE schema_name IS NOT NULL) s
-                 WHERE NOT EXISTS (SELECT 1 FROM tenant.schema_migrations m
+                     SELECT schema_name, id, 1, slug FROM tenant_data.tenants WHERE schema_name IS NOT NULL) s
+                 WHERE NOT EXISTS (SELECT 1 FROM tenant_data.schema_migrations m
                                    WHERE m.version OPERATOR(pg_catalog.=) $1 AND m.schema_name OPERATOR(pg_catalog.=) s.schema_name)
-                 ORDER BY s.rank, s.slug",
+                 ORDER BY s.rank, s.slug"),
                 None,
                 &[version.into()],
             )? {
@@ -349,8 +353,8 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
         }
         let elapsed = started.elapsed();
         run_as_owner(
-            "INSERT INTO tenant.schema_migrations (version, schema_name, applied_at, duration)
-             VALUES ($1, $2, pg_catalog.clock_timestamp(), pg_catalog.make_interval(secs => $3))",
+            crate::owner::data_sql("INSERT INTO tenant_data.schema_migrations (version, schema_name, applied_at, duration)
+             VALUES ($1, $2, pg_catalog.clock_timestamp(), pg_catalog.make_interval(secs => $3))"),
             &[
                 version.into(),
                 schema.as_str().into(),
@@ -378,9 +382,9 @@ fn refresh_usage() -> i32 {
         let count = sizes.len() as i32;
         let (ids, bytes): (Vec<pgrx::Uuid>, Vec<i64>) = sizes.into_iter().unzip();
         run_as_owner(
-            "INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
+            crate::owner::data_sql("INSERT INTO tenant_data.usage_counters (tenant_id, resource, period_start, used)
              SELECT t, $3, '-infinity', b FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.uuid[]), pg_catalog.unnest($2::pg_catalog.int8[])) AS u(t, b)
-             ON CONFLICT (tenant_id, resource, period_start) DO UPDATE SET used = EXCLUDED.used",
+             ON CONFLICT (tenant_id, resource, period_start) DO UPDATE SET used = EXCLUDED.used"),
             &[ids.into(), bytes.into(), SCHEMA_BYTES.into()],
         );
         count
@@ -396,9 +400,9 @@ fn schema_sizes() -> Vec<(pgrx::Uuid, i64)> {
         Spi::connect(|client| {
             let mut files = Vec::new();
             for row in client.select(
-                "WITH own AS (
+                crate::owner::data_sql("WITH own AS (
                      SELECT t.id, c.oid, c.reltoastrelid
-                       FROM tenant.tenants t
+                       FROM tenant_data.tenants t
                        JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) t.schema_name
                        JOIN pg_catalog.pg_depend d ON d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
                                                   AND d.refobjid OPERATOR(pg_catalog.=) n.oid
@@ -411,7 +415,7 @@ fn schema_sizes() -> Vec<(pgrx::Uuid, i64)> {
                      SELECT id, oid FROM stored
                      UNION ALL SELECT s.id, i.indexrelid FROM stored s JOIN pg_catalog.pg_index i ON i.indrelid OPERATOR(pg_catalog.=) s.oid
                  )
-                 SELECT id, pg_catalog.pg_relation_filepath(oid) FROM with_indexes",
+                 SELECT id, pg_catalog.pg_relation_filepath(oid) FROM with_indexes"),
                 None,
                 &[],
             )? {
@@ -427,7 +431,7 @@ fn schema_sizes() -> Vec<(pgrx::Uuid, i64)> {
     // Every schema tenant gets a row, an empty schema too.
     for id in as_extension_owner(|| {
         Spi::get_one::<Vec<pgrx::Uuid>>(
-            "SELECT pg_catalog.array_agg(id) FROM tenant.tenants WHERE schema_name IS NOT NULL",
+            crate::owner::data_sql("SELECT pg_catalog.array_agg(id) FROM tenant_data.tenants WHERE schema_name IS NOT NULL"),
         )
     })
     .ok()

@@ -91,7 +91,7 @@ pub fn init() {
         }
         pg_sys::DefineCustomIntVariable(
             c"pg_tenant.shared_counters".as_ptr(),
-            c"Slots for count quotas in shared memory (one per database, tenant and resource in use); 0 keeps them in tenant.usage_counters.".as_ptr(),
+            c"Slots for count quotas in shared memory (one per database, tenant and resource in use); 0 keeps them in tenant_data.usage_counters.".as_ptr(),
             c"Takes effect at server start; needs pg_tenant in shared_preload_libraries.".as_ptr(),
             &raw mut CAPACITY_SETTING,
             100_000,

@@ -5,7 +5,7 @@
 //! is jsonwebtoken's: the signature (HS256/384/512 with a shared secret, EdDSA or ES256 with a
 //! PEM public key; never `none`, never an algorithm no key is registered for), `exp` (required)
 //! and `nbf`, and `aud`/`iss` when `pg_tenant.jwt_audience`/`jwt_issuer` are set. The keys live
-//! in `tenant.signing_keys`, which only the extension owner reads and only a superuser changes
+//! in `tenant_data.signing_keys`, which only the extension owner reads and only a superuser changes
 //! (`tenant.set_signing_key`): a parameter would show through SHOW in sessions that have not
 //! loaded the library yet. Replay: `set_token` for the session refuses a token older (`iat`)
 //! than one the session already used, and a `jti` seen before; transaction-scoped tokens
@@ -211,7 +211,7 @@ fn decoding_key(alg: Algorithm, key: &str) -> Result<DecodingKey, String> {
 fn registered_key(alg: &str) -> Option<String> {
     crate::owner::as_extension_owner(|| {
         crate::owner::read_one::<String>(
-            "SELECT key FROM tenant.signing_keys WHERE algorithm OPERATOR(pg_catalog.=) $1",
+            crate::owner::data_sql("SELECT key FROM tenant_data.signing_keys WHERE algorithm OPERATOR(pg_catalog.=) $1"),
             &[alg.into()],
         )
     })
@@ -532,7 +532,7 @@ fn set_signing_key(algorithm: Option<&str>, key: Option<&str>) {
         };
         match key {
             None => crate::owner::run_as_owner(
-                "DELETE FROM tenant.signing_keys WHERE algorithm OPERATOR(pg_catalog.=) $1",
+                crate::owner::data_sql("DELETE FROM tenant_data.signing_keys WHERE algorithm OPERATOR(pg_catalog.=) $1"),
                 &[name.into()],
             ),
             Some(key) => {
@@ -545,8 +545,8 @@ fn set_signing_key(algorithm: Option<&str>, key: Option<&str>) {
                     TenantError::invalid("key", format!("not a PEM public key for {name}")).raise();
                 }
                 crate::owner::run_as_owner(
-                    "INSERT INTO tenant.signing_keys (algorithm, key) VALUES ($1, $2)
-                     ON CONFLICT (algorithm) DO UPDATE SET key = EXCLUDED.key, updated_at = pg_catalog.now()",
+                    crate::owner::data_sql("INSERT INTO tenant_data.signing_keys (algorithm, key) VALUES ($1, $2)
+                     ON CONFLICT (algorithm) DO UPDATE SET key = EXCLUDED.key, updated_at = pg_catalog.now()"),
                     &[name.into(), key.into()],
                 );
             }

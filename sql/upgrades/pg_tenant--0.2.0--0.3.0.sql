@@ -2,22 +2,87 @@
 -- equals a fresh 0.3.0 install object for object).
 \echo Use "ALTER EXTENSION pg_tenant UPDATE TO '0.3.0'" to load this file. \quit
 
+-- pg_tenant's tables move to schema tenant_data, which only the extension owner may use (security
+-- review N2): PostgreSQL locks the tables a statement names while it parses it, before it checks
+-- privileges, so any role that could name tenant.tenants could hold a lock on it (PREPARE in an
+-- open transaction) and queue an ACCESS EXCLUSIVE one behind it (CREATE RULE, refused only once
+-- granted), and every later tenant.set() waited. A role without USAGE on a schema cannot name
+-- what is in it. The functions and views stay in "tenant"; the views follow their tables by oid,
+-- and so do the configuration-dump registrations, indexes, sequences, triggers and row types.
+CREATE SCHEMA tenant_data;
+COMMENT ON SCHEMA tenant_data IS 'pg_tenant: its tables (only the extension owner uses this schema; the API is in schema tenant)';
+ALTER TABLE tenant.tenants SET SCHEMA tenant_data;
+ALTER TABLE tenant.gateways SET SCHEMA tenant_data;
+ALTER TABLE tenant.tenant_access SET SCHEMA tenant_data;
+ALTER TABLE tenant.signing_keys SET SCHEMA tenant_data;
+ALTER TABLE tenant.audit_log SET SCHEMA tenant_data;
+ALTER TABLE tenant.plans SET SCHEMA tenant_data;
+ALTER TABLE tenant.limit_overrides SET SCHEMA tenant_data;
+ALTER TABLE tenant.usage_counters SET SCHEMA tenant_data;
+ALTER TABLE tenant.schema_templates SET SCHEMA tenant_data;
+ALTER TABLE tenant.schema_migrations SET SCHEMA tenant_data;
+
+-- The SQL functions of 0.2.0 that name pg_tenant's tables, as they are now (their bodies are kept
+-- as text and looked up when they run: they name the tables in tenant_data).
+CREATE OR REPLACE FUNCTION tenant.plans_insert_as_update() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE tenant_data.plans SET limits = NEW.limits, created_at = NEW.created_at, updated_at = NEW.updated_at
+     WHERE name = NEW.name;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE FUNCTION tenant.effective_limit(tenant_id uuid, resource text,
+                                       OUT plan text, OUT "limit" bigint, OUT period text, OUT anchor timestamptz)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT t.plan,
+           COALESCE(o."limit", (p.limits -> effective_limit.resource ->> 'limit')::bigint, -1),
+           COALESCE(o.period, p.limits -> effective_limit.resource ->> 'period', 'none'),
+           COALESCE((t.settings ->> 'billing_anchor')::timestamptz, t.created_at)
+      FROM tenant_data.tenants t
+      LEFT JOIN tenant_data.plans p ON p.name = t.plan
+      LEFT JOIN tenant_data.limit_overrides o ON o.tenant_id = t.id AND o.resource = effective_limit.resource
+     WHERE t.id = effective_limit.tenant_id
+$$;
+CREATE OR REPLACE FUNCTION tenant.schema_drift()
+RETURNS TABLE (tenant text, schema_name name, template name, object text, difference text,
+               template_definition text, tenant_definition text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT t.slug, t.schema_name, t.template, d.object, d.difference, d.template_definition, d.tenant_definition
+FROM tenant_data.tenants t
+CROSS JOIN LATERAL (
+    SELECT coalesce(a.object, b.object) AS object,
+           CASE WHEN b.object IS NULL THEN 'missing in tenant schema'
+                WHEN a.object IS NULL THEN 'not in template'
+                ELSE 'differs' END AS difference,
+           a.definition AS template_definition, b.definition AS tenant_definition
+    FROM tenant.schema_structure(t.template) a
+    FULL JOIN tenant.schema_structure(t.schema_name) b ON a.object = b.object
+    WHERE a.definition IS DISTINCT FROM b.definition OR a.object IS NULL OR b.object IS NULL
+) d
+WHERE t.isolation = 'schema'
+ORDER BY t.slug, d.object
+$$;
+
 -- Which tables are protected comes from pg_tenant's own catalog, written by tenant.protect(),
 -- no longer from a trigger name anyone can create (a TEMP view with a "tenant_guard" trigger was
 -- taken for a protected table). The tables 0.2.0 protected are the permanent tables that carry
 -- both the guard trigger and the restrictive policy protect() installed (none with shared rows:
 -- 0.2.0 had no shared_rows).
-CREATE TABLE tenant.protected_relations (
+CREATE TABLE tenant_data.protected_relations (
     relid         regclass PRIMARY KEY,
     tenant_column name NOT NULL,
     protected_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     shared_rows   boolean NOT NULL DEFAULT false  -- rows without a tenant are read by every tenant
 );
-COMMENT ON TABLE tenant.protected_relations IS 'pg_tenant: the relations tenant.protect() isolated (read tenant.protected_tables)';
+COMMENT ON TABLE tenant_data.protected_relations IS 'pg_tenant: the relations tenant.protect() isolated (read tenant.protected_tables)';
 -- (A row of a relation dropped since is not dumped: see the grants below.)
-SELECT pg_catalog.pg_extension_config_dump('tenant.protected_relations',
+SELECT pg_catalog.pg_extension_config_dump('tenant_data.protected_relations',
     'WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) protected_relations.relid::pg_catalog.oid)');
-INSERT INTO tenant.protected_relations (relid, tenant_column)
+INSERT INTO tenant_data.protected_relations (relid, tenant_column)
 SELECT c.oid::regclass,
        pg_catalog.encode(pg_catalog.substr(t.tgargs, 1, pg_catalog.position(t.tgargs, '\x00'::bytea) - 1), 'escape')::name
   FROM pg_catalog.pg_trigger t
@@ -30,7 +95,7 @@ SELECT c.oid::regclass,
                 WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation' AND NOT p.polpermissive);
 
 DROP VIEW tenant.protected_tables;
-CREATE VIEW tenant.protected_tables AS
+CREATE VIEW tenant_data.protected_tables AS
 SELECT c.oid::regclass AS table_name,
        r.tenant_column,
        c.relkind = 'p' AS partitioned,
@@ -38,15 +103,37 @@ SELECT c.oid::regclass AS table_name,
        c.relrowsecurity AS rls_enabled,
        c.relforcerowsecurity AS rls_forced,
        r.shared_rows
-  FROM tenant.protected_relations r
+  FROM tenant_data.protected_relations r
   JOIN pg_catalog.pg_class c ON c.oid = r.relid::pg_catalog.oid
  WHERE c.relkind IN ('r', 'p')
    AND c.relpersistence <> 't'
    AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                 WHERE a.attrelid = c.oid AND a.attname = r.tenant_column
                   AND a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype AND NOT a.attisdropped);
+-- pg_tenant's own code reads tenant_data.protected_tables; tenant.protected_tables, the one others
+-- read, selects from it. A role that can name a view can queue an ACCESS EXCLUSIVE lock on it
+-- (CREATE RULE locks before it checks ownership): such a queue then holds up only readers of
+-- the public view, never protect(), attach_quota() or the write paths.
+CREATE VIEW tenant.protected_tables AS
+SELECT table_name, tenant_column, partitioned, parent, rls_enabled, rls_forced, shared_rows
+  FROM tenant_data.protected_tables;
 COMMENT ON VIEW tenant.protected_tables IS 'pg_tenant: tables isolated by tenant.protect(), with their partitions and children';
 GRANT SELECT ON tenant.protected_tables TO PUBLIC;
+
+-- Likewise tenant.quota_attachments (pg_tenant's quota code reads tenant_data.quota_attachments).
+DROP VIEW tenant.quota_attachments;
+CREATE VIEW tenant_data.quota_attachments AS
+SELECT DISTINCT ON (t.tgrelid, args[1])
+       t.tgrelid::regclass AS table_name, args[1] AS resource, args[2] AS mode, args[3]::name AS tenant_column
+  FROM pg_catalog.pg_trigger t
+ CROSS JOIN LATERAL (SELECT pg_catalog.string_to_array(pg_catalog.encode(t.tgargs, 'escape'), '\000') AS args) a
+ WHERE t.tgfoid = 'tenant.quota_trigger()'::regprocedure
+ ORDER BY t.tgrelid, args[1];
+-- pg_tenant's own code reads tenant_data.quota_attachments (see tenant.protected_tables).
+CREATE VIEW tenant.quota_attachments AS
+SELECT table_name, resource, mode, tenant_column FROM tenant_data.quota_attachments;
+COMMENT ON VIEW tenant.quota_attachments IS 'pg_tenant: quotas attached to tables (tenant.attach_quota)';
+GRANT SELECT ON tenant.quota_attachments TO PUBLIC;
 
 -- tenant.protect() gains shared_rows (rows without a tenant are shared reference rows every
 -- tenant reads, written only by roles that bypass row security). One function with a new
@@ -142,7 +229,7 @@ DECLARE
     r record;
 BEGIN
     FOR r IN SELECT c.oid::regclass AS tbl, c.relname, c.relkind, p.tenant_column
-               FROM pg_class c LEFT JOIN tenant.protected_tables p ON p.table_name = c.oid
+               FROM pg_class c LEFT JOIN tenant_data.protected_tables p ON p.table_name = c.oid
               WHERE c.relnamespace = export_schema.schema_name::regnamespace
                 AND (c.relkind = 'p' AND NOT c.relispartition OR c.relkind = 'r' AND NOT c.relispartition)
               ORDER BY c.relname
@@ -166,7 +253,7 @@ COMMENT ON FUNCTION tenant.export_schema(name) IS 'pg_tenant: the rows and seque
 CREATE OR REPLACE FUNCTION tenant.export(tenant text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    t tenant.tenants;
+    t tenant_data.tenants;
     tables jsonb := '{}';
     rows jsonb;
     r record;
@@ -175,16 +262,16 @@ BEGIN
     IF tenant IS NULL THEN
         RAISE EXCEPTION 'argument "tenant" must not be NULL' USING ERRCODE = '22004';
     END IF;
-    SELECT * INTO t FROM tenant.tenants x
+    SELECT * INTO t FROM tenant_data.tenants x
      WHERE x.slug = export.tenant OR x.id::text = lower(export.tenant);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant "%" does not exist', tenant USING ERRCODE = 'PT002';
     END IF;
     -- Shared protected tables (tables in tenant schemas are exported with their tenant below).
-    FOR r IN SELECT p.table_name, p.tenant_column FROM tenant.protected_tables p
+    FOR r IN SELECT p.table_name, p.tenant_column FROM tenant_data.protected_tables p
               JOIN pg_class c ON c.oid = p.table_name JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE (p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant.protected_tables))
-                AND n.nspname NOT IN (SELECT x.schema_name FROM tenant.tenants x WHERE x.schema_name IS NOT NULL)
+              WHERE (p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant_data.protected_tables))
+                AND n.nspname NOT IN (SELECT x.schema_name FROM tenant_data.tenants x WHERE x.schema_name IS NOT NULL)
               ORDER BY p.table_name::text
     LOOP
         -- Rows in a stable order (by their text form), so that two exports of the same data are equal.
@@ -198,9 +285,9 @@ BEGIN
         'format', 'pg_tenant-export-1',
         'exported_at', now(),
         'tenant', to_jsonb(t),
-        'plan', (SELECT to_jsonb(p) FROM tenant.plans p WHERE p.name = t.plan),
+        'plan', (SELECT to_jsonb(p) FROM tenant_data.plans p WHERE p.name = t.plan),
         'limits', (SELECT COALESCE(jsonb_agg(to_jsonb(o) - 'tenant_id' ORDER BY o.resource), '[]')
-                     FROM tenant.limit_overrides o WHERE o.tenant_id = t.id),
+                     FROM tenant_data.limit_overrides o WHERE o.tenant_id = t.id),
         -- Count quotas kept in shared memory (src/shared_counters.rs) are read from there.
         'usage', (SELECT COALESCE(jsonb_agg(jsonb_build_object('resource', x.resource, 'period_start', x.period_start,
                                                                'used', x.used)
@@ -209,13 +296,13 @@ BEGIN
                                  CASE WHEN u.period_start = '-infinity'
                                       THEN COALESCE(tenant.counted_usage(u.tenant_id, u.resource), u.used)
                                       ELSE u.used END AS used
-                            FROM tenant.usage_counters u WHERE u.tenant_id = t.id
+                            FROM tenant_data.usage_counters u WHERE u.tenant_id = t.id
                           UNION ALL
                           SELECT c.resource, '-infinity'::timestamptz, c.used
                             FROM (SELECT a.resource, tenant.counted_usage(t.id, a.resource) AS used
-                                    FROM (SELECT DISTINCT q.resource FROM tenant.quota_attachments q WHERE q.mode = 'count') a) c
+                                    FROM (SELECT DISTINCT q.resource FROM tenant_data.quota_attachments q WHERE q.mode = 'count') a) c
                            WHERE c.used IS NOT NULL
-                             AND NOT EXISTS (SELECT FROM tenant.usage_counters u
+                             AND NOT EXISTS (SELECT FROM tenant_data.usage_counters u
                                               WHERE u.tenant_id = t.id AND u.resource = c.resource
                                                 AND u.period_start = '-infinity')) x),
         'tables', tables)
@@ -263,7 +350,7 @@ BEGIN
         RAISE EXCEPTION 'invalid value for argument "data": not a pg_tenant export (format pg_tenant-export-1)'
             USING ERRCODE = '22023';
     END IF;
-    SELECT x.id, x.schema_name INTO target, own FROM tenant.tenants x
+    SELECT x.id, x.schema_name INTO target, own FROM tenant_data.tenants x
      WHERE x.slug = import.tenant OR x.id::text = lower(import.tenant);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant "%" does not exist', tenant USING ERRCODE = 'PT002';
@@ -272,18 +359,18 @@ BEGIN
     -- must have no rows in it yet.
     FOR r IN SELECT key AS name, value AS rows FROM jsonb_each(data->'tables') LOOP
         tbl := to_regclass(r.name);
-        SELECT p.tenant_column, p.parent INTO col, root FROM tenant.protected_tables p WHERE p.table_name = tbl;
+        SELECT p.tenant_column, p.parent INTO col, root FROM tenant_data.protected_tables p WHERE p.table_name = tbl;
         IF tbl IS NULL OR col IS NULL THEN
             RAISE EXCEPTION 'table % of the export is not a protected table here', r.name USING ERRCODE = '42809';
         END IF;
         SELECT x.slug INTO owner_slug FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          JOIN tenant.tenants x ON x.schema_name = n.nspname WHERE c.oid = tbl;
+          JOIN tenant_data.tenants x ON x.schema_name = n.nspname WHERE c.oid = tbl;
         IF FOUND THEN
             RAISE EXCEPTION 'table % of the export belongs to the schema of tenant "%"', tbl, owner_slug
                 USING ERRCODE = '42501',
                       HINT = 'import() writes only into the importing tenant''s own tables: a schema tenant''s tables come in the export''s "schema" part, into its own schema.';
         END IF;
-        IF root IS NOT NULL AND root IN (SELECT p.table_name FROM tenant.protected_tables p) THEN
+        IF root IS NOT NULL AND root IN (SELECT p.table_name FROM tenant_data.protected_tables p) THEN
             RAISE EXCEPTION 'table % of the export is a partition or child of protected table %', tbl, root
                 USING ERRCODE = '42809', HINT = 'An export holds a protected table''s rows through its root.';
         END IF;
@@ -313,7 +400,7 @@ BEGIN
         END IF;
         -- The plan must exist here (plans are not part of an export; create it first).
         IF data->'plan'->>'name' IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM tenant.plans p WHERE p.name = data->'plan'->>'name') THEN
+           AND NOT EXISTS (SELECT 1 FROM tenant_data.plans p WHERE p.name = data->'plan'->>'name') THEN
             RAISE EXCEPTION 'plan "%" of the export does not exist here', data->'plan'->>'name'
                 USING ERRCODE = 'PT005', HINT = 'Create it with tenant.create_plan() first, or import without restore_quotas.';
         END IF;
@@ -364,18 +451,18 @@ BEGIN
         IF data->'plan'->>'name' IS NOT NULL THEN
             PERFORM tenant.change_plan(target::text, data->'plan'->>'name');
         END IF;
-        DELETE FROM tenant.limit_overrides WHERE tenant_id = target;
+        DELETE FROM tenant_data.limit_overrides WHERE tenant_id = target;
         PERFORM tenant.set_limit(target::text, o.resource, o."limit", o.period)
            FROM jsonb_to_recordset(coalesce(data->'limits', '[]')) AS o(resource text, "limit" bigint, period text);
-        DELETE FROM tenant.usage_counters WHERE tenant_id = target;
-        INSERT INTO tenant.usage_counters (tenant_id, resource, period_start, used)
+        DELETE FROM tenant_data.usage_counters WHERE tenant_id = target;
+        INSERT INTO tenant_data.usage_counters (tenant_id, resource, period_start, used)
         SELECT target, u.resource, u.period_start, u.used
           FROM jsonb_to_recordset(coalesce(data->'usage', '[]')) AS u(resource text, period_start timestamptz, used bigint);
     END IF;
     -- Count quotas are the rows just loaded, whatever the document says.
     PERFORM tenant.recount_tenant(target);
-    INSERT INTO tenant.audit_log (tenant_id, action, detail)
-    VALUES (target, 'import', jsonb_build_object('slug', (SELECT slug FROM tenant.tenants WHERE id = target),
+    INSERT INTO tenant_data.audit_log (tenant_id, action, detail)
+    VALUES (target, 'import', jsonb_build_object('slug', (SELECT slug FROM tenant_data.tenants WHERE id = target),
                                                  'from', data->'tenant'->>'slug', 'rows', counts,
                                                  'restore_quotas', restore_quotas));
     RETURN counts;
@@ -395,8 +482,8 @@ DECLARE
     counts jsonb := '{}';
     r record;
 BEGIN
-    FOR r IN SELECT p.table_name, p.tenant_column FROM tenant.protected_tables p
-              WHERE p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant.protected_tables)
+    FOR r IN SELECT p.table_name, p.tenant_column FROM tenant_data.protected_tables p
+              WHERE p.parent IS NULL OR p.parent NOT IN (SELECT table_name FROM tenant_data.protected_tables)
     LOOP
         counts := counts || COALESCE((SELECT jsonb_object_agg(k, COALESCE((counts->>k)::bigint, 0) + v::bigint)
           FROM (SELECT key AS k, value AS v
@@ -409,8 +496,8 @@ $$;
 
 -- Gateways and access grants for a transaction at a time (behind a transaction pooler, a
 -- session-level tenant.set() would stay with the server session for the next client).
-ALTER TABLE tenant.gateways ADD COLUMN transaction_only boolean NOT NULL DEFAULT false;
-ALTER TABLE tenant.tenant_access ADD COLUMN transaction_only boolean NOT NULL DEFAULT false;
+ALTER TABLE tenant_data.gateways ADD COLUMN transaction_only boolean NOT NULL DEFAULT false;
+ALTER TABLE tenant_data.tenant_access ADD COLUMN transaction_only boolean NOT NULL DEFAULT false;
 DROP FUNCTION tenant.grant_gateway(regrole);
 CREATE FUNCTION tenant.grant_gateway(role regrole, transaction_only boolean DEFAULT false)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'grant_gateway_scoped_wrapper';
@@ -424,13 +511,13 @@ REVOKE EXECUTE ON FUNCTION tenant.grant_gateway(regrole, boolean), tenant.grant_
 -- No foreign key between configuration tables: pg_restore -j copies them in parallel, in no
 -- order, and the copy of tenant_access or limit_overrides failed when it came before the one of
 -- tenants. grant_access(), set_limit() and drop() keep them consistent instead.
-ALTER TABLE tenant.tenant_access DROP CONSTRAINT tenant_access_tenant_id_fkey;
-ALTER TABLE tenant.limit_overrides DROP CONSTRAINT limit_overrides_tenant_id_fkey;
+ALTER TABLE tenant_data.tenant_access DROP CONSTRAINT tenant_access_tenant_id_fkey;
+ALTER TABLE tenant_data.limit_overrides DROP CONSTRAINT limit_overrides_tenant_id_fkey;
 -- A grant to a role dropped since is not dumped: a regrole that names no role is written as its
 -- bare oid, which a restore took for whichever role had that oid there.
-SELECT pg_catalog.pg_extension_config_dump('tenant.gateways',
+SELECT pg_catalog.pg_extension_config_dump('tenant_data.gateways',
     'WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) gateways.role::pg_catalog.oid)');
-SELECT pg_catalog.pg_extension_config_dump('tenant.tenant_access',
+SELECT pg_catalog.pg_extension_config_dump('tenant_data.tenant_access',
     'WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) tenant_access.role::pg_catalog.oid)');
 
 -- tenant.check() rates a foreign key between protected tables that does not pair the tenant
@@ -445,7 +532,7 @@ WITH protected AS (  -- with the protect() call that installs it again (shared_r
     SELECT p.table_name::oid AS relid, p.table_name, p.tenant_column, p.parent, p.shared_rows,
            format('SELECT tenant.protect(%L, %L%s);', p.table_name::text, p.tenant_column,
                   CASE WHEN p.shared_rows THEN ', shared_rows => true' ELSE '' END) AS protect_call
-      FROM tenant.protected_tables p
+      FROM tenant_data.protected_tables p
 ),
 tree AS (  -- every relation below a protected table, protected or not
     WITH RECURSIVE t(relid, root, tenant_column, protect_call) AS (
@@ -455,15 +542,15 @@ tree AS (  -- every relation below a protected table, protected or not
     SELECT * FROM t
 ),
 app_roles AS (  -- roles that may act as tenants
-    SELECT g.role::oid AS roleid FROM tenant.gateways g
+    SELECT g.role::oid AS roleid FROM tenant_data.gateways g
     UNION
-    SELECT a.role::oid FROM tenant.tenant_access a
+    SELECT a.role::oid FROM tenant_data.tenant_access a
 ),
 app_tables AS (
     SELECT c.oid, c.relname, c.relkind, c.relowner, c.relacl
       FROM pg_class c
      WHERE c.relkind IN ('r', 'p', 'v', 'm')
-       AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'tenant'::regnamespace)
+       AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'tenant'::regnamespace, 'tenant_data'::regnamespace)
        AND c.relnamespace::regnamespace::text NOT LIKE 'pg\_%'
 )
 SELECT * FROM (
@@ -630,14 +717,14 @@ DO $$
 DECLARE t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['tenants', 'gateways', 'tenant_access', 'plans', 'limit_overrides'] LOOP
-        EXECUTE format('DROP TRIGGER registry_changed ON tenant.%I', t);
+        EXECUTE format('DROP TRIGGER registry_changed ON tenant_data.%I', t);
     END LOOP;
     FOREACH t IN ARRAY ARRAY['tenants', 'gateways', 'tenant_access', 'plans', 'limit_overrides', 'signing_keys'] LOOP
-        EXECUTE format('CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE ON tenant.%I
+        EXECUTE format('CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE ON tenant_data.%I
                         FOR EACH ROW EXECUTE FUNCTION tenant.registry_changed()', t);
-        EXECUTE format('CREATE TRIGGER registry_truncated AFTER TRUNCATE ON tenant.%I
+        EXECUTE format('CREATE TRIGGER registry_truncated AFTER TRUNCATE ON tenant_data.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed()', t);
-        EXECUTE format('ALTER TABLE tenant.%I ENABLE ALWAYS TRIGGER registry_changed,
+        EXECUTE format('ALTER TABLE tenant_data.%I ENABLE ALWAYS TRIGGER registry_changed,
                                               ENABLE ALWAYS TRIGGER registry_truncated', t);
     END LOOP;
 END
@@ -656,6 +743,23 @@ COMMENT ON FUNCTION tenant.my_tenants() IS 'pg_tenant: the tenants the current r
 -- Named locks as row locks on an owner-only table (security review): the migration lock was a
 -- SHARE ROW EXCLUSIVE table lock, which any role could block by PREPAREing an INSERT into the
 -- table (the table is locked while the statement is parsed, before privileges are checked).
-CREATE TABLE tenant.locks (name text PRIMARY KEY);
-COMMENT ON TABLE tenant.locks IS 'pg_tenant: named locks (migrate, recount), taken as row locks by the extension owner';
-INSERT INTO tenant.locks (name) VALUES ('migrate'), ('recount');
+CREATE TABLE tenant_data.locks (name text PRIMARY KEY);
+COMMENT ON TABLE tenant_data.locks IS 'pg_tenant: named locks (migrate, recount), taken as row locks by the extension owner';
+INSERT INTO tenant_data.locks (name) VALUES ('migrate'), ('recount');
+
+-- The tables under their 0.2.0 names, for administrators' SQL (SELECT ... FROM tenant.audit_log):
+-- simple views (so updatable too) that only the extension owner and superusers may use, as the
+-- tables were. pg_tenant itself reads tenant_data; a lock held on one of these views holds up
+-- only readers of that view. tenant_data.signing_keys has no such view.
+CREATE VIEW tenant.tenants AS SELECT * FROM tenant_data.tenants;
+CREATE VIEW tenant.gateways AS SELECT * FROM tenant_data.gateways;
+CREATE VIEW tenant.tenant_access AS SELECT * FROM tenant_data.tenant_access;
+CREATE VIEW tenant.audit_log AS SELECT * FROM tenant_data.audit_log;
+CREATE VIEW tenant.plans AS SELECT * FROM tenant_data.plans;
+CREATE VIEW tenant.limit_overrides AS SELECT * FROM tenant_data.limit_overrides;
+CREATE VIEW tenant.usage_counters AS SELECT * FROM tenant_data.usage_counters;
+CREATE VIEW tenant.schema_templates AS SELECT * FROM tenant_data.schema_templates;
+CREATE VIEW tenant.schema_migrations AS SELECT * FROM tenant_data.schema_migrations;
+REVOKE ALL ON tenant.tenants, tenant.gateways, tenant.tenant_access, tenant.audit_log, tenant.plans,
+    tenant.limit_overrides, tenant.usage_counters, tenant.schema_templates, tenant.schema_migrations
+    FROM PUBLIC;

@@ -246,7 +246,8 @@ fn check_names(source: &str, target: &str) -> pg_sys::Oid {
         || source == "information_schema"
         || source.starts_with("pg_toast")
         || source.starts_with("pg_temp")
-        || source == "tenant";
+        || source == "tenant"
+        || source == "tenant_data";
     if system {
         TenantError::invalid("source", format!("\"{source}\" is a system schema")).raise();
     }

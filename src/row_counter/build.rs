@@ -115,16 +115,18 @@ pub(super) unsafe extern "C-unwind" fn ambuildempty(_index: pg_sys::Relation) {}
 /// Rule 1: `resource` is attached as a count quota to `table` or a partitioned ancestor, on the
 /// column `attnum` names.
 fn attached(table: pg_sys::Oid, resource: &str, attnum: i16) -> bool {
-    Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (SELECT FROM tenant.quota_attachments a
+    crate::owner::as_extension_owner(|| {
+        Spi::get_one_with_args::<bool>(
+        crate::owner::data_sql("SELECT EXISTS (SELECT FROM tenant_data.quota_attachments a
                          WHERE a.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (SELECT $1 UNION SELECT relid FROM pg_catalog.pg_partition_ancestors($1))
                            AND a.resource OPERATOR(pg_catalog.=) $2 AND a.mode OPERATOR(pg_catalog.=) 'count'
                            AND a.tenant_column OPERATOR(pg_catalog.=) (SELECT attname FROM pg_catalog.pg_attribute
-                                                    WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum OPERATOR(pg_catalog.=) $3))",
+                                                    WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum OPERATOR(pg_catalog.=) $3))"),
         &[table.into(), resource.into(), attnum.into()],
     )
     .unwrap_or_else(|e| error!("pg_tenant: {e}"))
     .unwrap_or(false)
+    })
 }
 
 /// Whether `role` may run tenant.attach_quota() (superusers, the extension owner, and roles it

@@ -124,7 +124,7 @@ check("alter_plan: the plan's new limit applies", "alt 3 true -> alt 7 true / 3"
 # loads tenants before plans) is unlimited until create_plan defines it.
 create("t-newplan")
 s = session("t-newplan")
-q(admin, "UPDATE tenant.tenants SET plan = 'gold' WHERE slug = 't-newplan'")
+q(admin, "UPDATE tenant_data.tenants SET plan = 'gold' WHERE slug = 't-newplan'")
 middle = quota(s)
 q(admin, """SELECT tenant.create_plan('gold', '{"calls": {"limit": 5}}')""")
 check("create_plan: a tenant on the plan gets its limits (plain SQL UPDATE of tenants before)",
@@ -141,8 +141,8 @@ check("drop_plan: a connected session can no longer move a tenant onto the plan"
 # Plain SQL by the extension owner: a plan row deleted while a tenant is on it.
 create("t-delplan", "alt")
 s = session("t-delplan")
-q(admin, "DELETE FROM tenant.plans WHERE name = 'alt'")
-check("plain SQL DELETE FROM tenant.plans: the tenant's limit is gone", "alt -1 true", quota(s))
+q(admin, "DELETE FROM tenant_data.plans WHERE name = 'alt'")
+check("plain SQL DELETE FROM tenant_data.plans: the tenant's limit is gone", "alt -1 true", quota(s))
 
 create("t-limit")
 s = session("t-limit")
@@ -154,8 +154,8 @@ check("clear_limit: the plan's limit applies again", "free 10 true / 6",
       quota(s) + " / " + str(q(s, "SELECT tenant.consume('calls')")))
 q(admin, "SELECT tenant.set_limit('t-limit', 'calls', 4)")
 quota(s)
-q(admin, "TRUNCATE tenant.limit_overrides")
-check("plain SQL TRUNCATE tenant.limit_overrides: the plan's limit applies again", "free 10 true", quota(s))
+q(admin, "TRUNCATE tenant_data.limit_overrides")
+check("plain SQL TRUNCATE tenant_data.limit_overrides: the plan's limit applies again", "free 10 true", quota(s))
 
 # --- lifecycle --------------------------------------------------------------------------------
 create("t-susp")
@@ -168,12 +168,12 @@ check("suspend: consume and inserts are refused, check_quota says not allowed",
 q(admin, "SELECT tenant.resume('t-susp')")
 check("resume: writes work again", "8 / None / free 10 true",
       f"{q(s, 'SELECT tenant.consume(%s)', 'calls')} / {q(s, 'INSERT INTO items (body) VALUES (%s)', 'x')} / {quota(s)}")
-q(admin, "UPDATE tenant.tenants SET status = 'suspended' WHERE slug = 't-susp'")
-check("plain SQL UPDATE tenant.tenants SET status: the tenant is suspended", "ERROR PT003",
+q(admin, "UPDATE tenant_data.tenants SET status = 'suspended' WHERE slug = 't-susp'")
+check("plain SQL UPDATE tenant_data.tenants SET status: the tenant is suspended", "ERROR PT003",
       q(s, "SELECT tenant.consume('calls')"))
 q(admin, "BEGIN")
 q(admin, "SET LOCAL session_replication_role = replica")
-q(admin, "UPDATE tenant.tenants SET status = 'active' WHERE slug = 't-susp'")
+q(admin, "UPDATE tenant_data.tenants SET status = 'active' WHERE slug = 't-susp'")
 q(admin, "COMMIT")
 check("plain SQL under session_replication_role = replica (as a subscriber applies it): resumed",
       "7", q(s, "SELECT tenant.consume('calls')"))
@@ -231,7 +231,7 @@ q(admin, "SELECT tenant.set_signing_key('HS256', %s)", KEY1)
 s = connect("ac_tok")
 q(s, "SELECT tenant.current(true)")  # loads the library (without shared_preload_libraries)
 s.execute(sql.SQL("SET pg_tenant.token = {}").format(sql.Literal(jwt(KEY1, "t-token"))))
-tid = q(admin, "SELECT id FROM tenant.tenants WHERE slug = 't-token'")
+tid = q(admin, "SELECT id FROM tenant_data.tenants WHERE slug = 't-token'")
 before = q(s, "SELECT tenant.current()") == tid
 q(admin, "SELECT tenant.set_signing_key('HS256', %s)", KEY2)
 check("set_signing_key: a token set in the session no longer verifies once its key is replaced",
@@ -266,7 +266,7 @@ check("detach_quota meter: inserts are no longer metered", "None", q(s, "INSERT 
 # --- protection -------------------------------------------------------------------------------
 create("t-docs")
 create("t-other")
-q(admin, "INSERT INTO docs SELECT 1, id FROM tenant.tenants WHERE slug IN ('t-docs', 't-other')")
+q(admin, "INSERT INTO docs SELECT 1, id FROM tenant_data.tenants WHERE slug IN ('t-docs', 't-other')")
 s = session("t-docs")
 before = q(s, "SELECT count(*) FROM docs")
 q(admin, "SELECT tenant.protect('docs')")

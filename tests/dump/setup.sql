@@ -15,7 +15,7 @@ SELECT tenant.create('acme', 'Acme', plan => 'free', settings => '{"billing_anch
 SELECT tenant.create('globex', plan => 'default');
 SELECT tenant.grant_access('acme', 'dump_acme');
 SELECT tenant.set_limit('globex', 'docs', 2);
--- A registry of a real size: pg_restore -j then still copies tenant.tenants while other jobs copy
+-- A registry of a real size: pg_restore -j then still copies tenant_data.tenants while other jobs copy
 -- the grants and limits that name its tenants (whose order nothing in the dump fixes).
 SELECT count(tenant.create('bulk-' || g)) FROM generate_series(1, 3000) g;
 CREATE SCHEMA app AUTHORIZATION dump_owner;

@@ -19,7 +19,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/suite_lib.sh"
 cd "$ROOT" || exit 1
 HERE=tests/security
-EXPECTED_CHECKS=76   # 38 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 6b 7b 10b, parallel, r1-r4, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=78   # 39 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 6b 7b 10b, parallel, r1-r5, 6 sweep roles, 3 closing checks
 ran=0
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
@@ -471,7 +471,7 @@ item4b() {
   local projects keys
   # By oid: the delegate has no USAGE on the schemas (a regclass literal by oid needs none).
   projects=$(super -c "SELECT 'app.projects'::regclass::oid")
-  keys=$(super -c "SELECT 'tenant.signing_keys'::regclass::oid")
+  keys=$(super -c "SELECT 'tenant_data.signing_keys'::regclass::oid")
   out=$(OPTS="-c sec.item=4b" pg sec_delegate <<SQL
 SET search_path = scratch, pg_catalog;
 SELECT 'keys:' || tenant.table_data($keys::regclass, 'all_rows')::text;
@@ -877,8 +877,8 @@ review_prepare_lock_setting() {
   local out r="" tok
   in_background sec_r3 sec_nobody <<'SQL'
 BEGIN;
-PREPARE x AS INSERT INTO tenant.schema_migrations DEFAULT VALUES;
-PREPARE y AS INSERT INTO tenant.locks DEFAULT VALUES;
+SAVEPOINT a; PREPARE x AS INSERT INTO tenant_data.schema_migrations DEFAULT VALUES; ROLLBACK TO a;
+SAVEPOINT b; PREPARE y AS INSERT INTO tenant_data.locks DEFAULT VALUES; ROLLBACK TO b;
 SELECT pg_sleep(60);
 SQL
   wait_sleeping sec_r3
@@ -912,6 +912,83 @@ SQL
   has "$out" '42501.*transaction_only\|permission denied to set parameter' && r+=" cannot-unset=yes" || r+=" cannot-unset=NO"
   t "r3 a PREPAREd INSERT on pg_tenant's tables blocks no migration; pg_tenant.transaction_only (set by a superuser) holds a token-only role to transactions" \
     "migrate=completed session-token=refused local=works after=none cannot-unset=yes" "$r"
+}
+
+# --- security review N2: a lock queue on pg_tenant's tables, from a role with LOGIN only ---
+# PostgreSQL takes a statement's table locks while it parses it, before it checks privileges: one
+# session holds a lock (PREPARE in an open transaction), another queues ACCESS EXCLUSIVE behind it
+# (CREATE RULE, refused only once granted), and every later lock on the table waits. The tables
+# are in schema tenant_data, which sec_nobody may not use, so it cannot name them. It can still
+# name the views in schema tenant: a PREPARE of a view it may not read runs the rewriter, which
+# locks the tables under it (ACCESS SHARE: it blocks only DDL on them), and a CREATE RULE queues
+# on the view itself, which holds up readers of that view and nothing of pg_tenant's (its own
+# code reads tenant_data's copies of protected_tables and quota_attachments). New sessions'
+# tenant.set(), tenant.migrate() and tenant.protect() run with lock_timeout, to fail fast.
+review_registry_lock_queue() {
+  local out r="" v n tbl
+  super -c "CREATE TABLE app.r5t (id int, tenant_id uuid)" >/dev/null
+  in_background sec_r5 sec_nobody <<'SQL'
+BEGIN;
+SAVEPOINT a; PREPARE p0 AS SELECT * FROM tenant_data.tenants; ROLLBACK TO a;
+PREPARE p1 AS SELECT * FROM tenant.overview;
+PREPARE p2 AS SELECT * FROM tenant.protected_tables;
+PREPARE p3 AS SELECT * FROM tenant.quota_attachments;
+SELECT pg_sleep(60);
+SQL
+  wait_sleeping sec_r5
+  has "$(cat "$work/$MODE.sec_r5.out")" 'permission denied for schema tenant_data' && r+="registry=unnameable" || r+="registry=NAMEABLE"
+  # Documented, not prevented: the rewriter locked the registry under the view (ACCESS SHARE).
+  n=$(super -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE a.application_name = 'sec_r5' AND l.relation = 'tenant_data.tenants'::regclass AND l.mode = 'AccessShareLock'")
+  [ "$n" = 1 ] && r+=" view-prepare-locks-registry=share" || r+=" view-prepare-locks-registry=$n"
+  for v in tenants overview protected_tables quota_attachments; do
+    [ "$v" = tenants ] && tbl=tenant_data.tenants || tbl=tenant.$v
+    in_background "sec_r5_$v" sec_nobody <<SQL
+SET lock_timeout = 0;
+CREATE RULE r5 AS ON INSERT TO $tbl DO INSTEAD NOTHING;
+SQL
+  done
+  for _ in $(seq 1 100); do
+    n=$(super -c "SELECT count(*) FROM pg_locks WHERE NOT granted AND mode = 'AccessExclusiveLock'
+                   AND relation IN ('tenant.overview'::regclass, 'tenant.protected_tables'::regclass, 'tenant.quota_attachments'::regclass)")
+    [ "$n" = 3 ] && break
+    sleep 0.1
+  done
+  [ "$n" = 3 ] && r+=" queued-on-views=3" || r+=" queued-on-views=$n"
+  out=$(pg sec_app <<'SQL'
+SET lock_timeout = '3s';
+SELECT 'set:' || (tenant.set('acme') IS NOT NULL);
+SELECT 'rows:' || count(*) FROM app.projects;
+SQL
+)
+  echo "$out" > "$work/$MODE.r5.set.out"
+  has "$out" '^set:true' && has "$out" '^rows:' && r+=" set=completed" || r+=" set=BLOCKED"
+  out=$(pg postgres <<'SQL'
+SET lock_timeout = '3s';
+SELECT 'migrated:' || tenant.migrate('r5', 'CREATE TABLE r5 (x int)');
+SELECT 'protected:' || (tenant.protect('app.r5t') IS NULL);
+SELECT 'unprotected:' || (tenant.unprotect('app.r5t') IS NULL);
+SQL
+)
+  echo "$out" > "$work/$MODE.r5.admin.out"
+  has "$out" '^migrated:' && r+=" migrate=completed" || r+=" migrate=BLOCKED"
+  has "$out" '^protected:' && has "$out" '^unprotected:' && r+=" protect=completed" || r+=" protect=BLOCKED"
+  # What stays: a reader of the public view waits (lock_timeout ends it).
+  out=$(pg sec_app <<'SQL'
+SET lock_timeout = '1s';
+SELECT 'read:' || count(*) FROM tenant.protected_tables;
+SQL
+)
+  echo "$out" > "$work/$MODE.r5.view.out"
+  has "$out" '55P03' && r+=" public-view-reader=waits" || r+=" public-view-reader=$(tr '\n' ' ' <<<"$out")"
+  super -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'sec\\_r5\\_%'" >/dev/null
+  end_background sec_r5
+  for v in tenants overview protected_tables quota_attachments; do
+    has "$(cat "$work/$MODE.sec_r5_$v.out")" 'rule "r5"' && r+=" RULE-CREATED-ON-$v"
+  done
+  super -c "DROP TABLE app.r5t" >/dev/null
+  t "r5 (review N2) a role with LOGIN cannot name pg_tenant's tables; the lock queues it can build on the views in schema tenant hold up no tenant.set(), migrate() or protect()" \
+    "registry=unnameable view-prepare-locks-registry=share queued-on-views=3 set=completed migrate=completed protect=completed public-view-reader=waits" "$r"
 }
 
 # --- third review: superuser-only settings lost to a client's connection options; date claims ---
@@ -993,7 +1070,7 @@ SELECT 'long:' || tenant.consume(repeat('x', 3000));
 SQL
 )
   echo "$out" > "$work/$MODE.12.out"
-  rows=$(super -c "SELECT count(*) FROM tenant.usage_counters WHERE resource LIKE 'junk\\_%' OR length(resource) >= 3000")
+  rows=$(super -c "SELECT count(*) FROM tenant_data.usage_counters WHERE resource LIKE 'junk\\_%' OR length(resource) >= 3000")
   [[ $rows =~ ^[0-9]+$ ]] && [ "$rows" -le 100 ] && rows=bounded || rows="UNBOUNDED($rows-rows)"
   has "$out" '^long:' && long=ACCEPTED || long=refused
   t "12 consume() of 1000 made-up resources stores no 1000 counter rows; a 3000-character name is refused" \
@@ -1051,9 +1128,9 @@ SQL
 )
   echo "$out" > "$work/$MODE.14.out"
   planted=$(super -c "SELECT count(*) FROM tenant_s14.documents WHERE title = 'planted14'")
-  usage=$(super -c "SELECT count(*) FROM tenant.usage_counters u JOIN tenant.tenants t ON t.id = u.tenant_id
+  usage=$(super -c "SELECT count(*) FROM tenant_data.usage_counters u JOIN tenant_data.tenants t ON t.id = u.tenant_id
                      WHERE t.slug = 'imp14b' AND u.used < 0")
-  lim=$(super -c "SELECT count(*) FROM tenant.limit_overrides o JOIN tenant.tenants t ON t.id = o.tenant_id
+  lim=$(super -c "SELECT count(*) FROM tenant_data.limit_overrides o JOIN tenant_data.tenants t ON t.id = o.tenant_id
                    WHERE t.slug = 'imp14b' AND o.\"limit\" < 0")
   t "14 import() writes no row into another tenant's schema and takes no negative usage or unlimited limit from the document" \
     "foreign-schema-rows=0 negative-usage=0 unlimited-from-document=0" \
@@ -1279,7 +1356,7 @@ SQL
   has "$out" '^noctx:' && verdict+=" no-tenant=READ" || verdict+=" no-tenant=refused"
   verdict+=" shared=$(super -c "SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM app.refs WHERE tenant_id IS NULL")"
   verdict+=" planted=$(super -c "SELECT count(*) FROM app.refs WHERE name IN ('planted', 'defaced')")"
-  verdict+=" others=$(super -c "SELECT string_agg(r.id || '=' || t.slug, ',' ORDER BY r.id) FROM app.refs r JOIN tenant.tenants t ON t.id = r.tenant_id")"
+  verdict+=" others=$(super -c "SELECT string_agg(r.id || '=' || t.slug, ',' ORDER BY r.id) FROM app.refs r JOIN tenant_data.tenants t ON t.id = r.tenant_id")"
   expected="seen=shared-default,shared-other,acme-ref locked=0 no-tenant=refused shared=1=shared-default,2=shared-other planted=0 others=10=globex,20=acme"
   t "18 shared rows: a tenant (or the table's owner) reads them but never writes, locks or creates one, nor reaches another tenant's rows" \
     "$expected" "$verdict"
@@ -1297,10 +1374,10 @@ run_mode() {  # MODE CLUSTER PORT
   # SECURITY_INJECT=file.sql: run as superuser now, to break something on purpose and see the
   # checks that must catch it fail.
   [ -n "${SECURITY_INJECT:-}" ] && super -f "$SECURITY_INJECT" > "$work/$MODE.inject.out" 2>&1
-  ACME=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'acme'")
-  GLOBEX=$(super -c "SELECT id FROM tenant.tenants WHERE slug = 'globex'")
+  ACME=$(super -c "SELECT id FROM tenant_data.tenants WHERE slug = 'acme'")
+  GLOBEX=$(super -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")
   local test
-  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel review_parallel review_cursor_lock_exp review_prepare_lock_setting review_client_options item11 item12
+  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel review_parallel review_cursor_lock_exp review_prepare_lock_setting review_registry_lock_queue review_client_options item11 item12
                                 item13 item14 item15 item16 item17 item18 sweep}; do
     "$test"
   done

@@ -104,7 +104,7 @@ LANGUAGE sql STABLE AS $$
 SELECT CASE atype::regtype::text
   WHEN 'regclass' THEN '''app.docs''::regclass'
   WHEN 'regrole' THEN quote_literal(role) || '::regrole'
-  WHEN 'uuid' THEN COALESCE(quote_literal((SELECT id::text FROM tenant.tenants WHERE slug = tenant)), 'NULL') || '::uuid'
+  WHEN 'uuid' THEN COALESCE(quote_literal((SELECT id::text FROM tenant_data.tenants WHERE slug = tenant)), 'NULL') || '::uuid'
   WHEN 'jsonb' THEN CASE aname WHEN 'data' THEN '''{"format": "pg_tenant-export-1", "tables": {}}'''
                                WHEN 'limits' THEN '''{"api_calls": {"limit": 1000}}''' ELSE '''{}''' END || '::jsonb'
   WHEN 'bigint' THEN '1'

@@ -9,12 +9,17 @@ SELECT p.oid::regprocedure AS function,
   FROM pg_proc p
  WHERE p.pronamespace = 'tenant'::regnamespace
  ORDER BY p.oid::regprocedure::text;
--- Tables and views; only the extension owner reads the registry.
+-- Tables and views; only the extension owner reads the registry. The tables (and the views
+-- pg_tenant's own code reads) are in schema tenant_data, which PUBLIC may not use: a role that
+-- cannot name them cannot lock them either.
 SELECT c.oid::regclass, c.relkind,
        has_table_privilege('public', c.oid, 'SELECT') AS public_select
   FROM pg_class c
- WHERE c.relnamespace = 'tenant'::regnamespace AND c.relkind IN ('r', 'v')
+ WHERE c.relnamespace IN ('tenant'::regnamespace, 'tenant_data'::regnamespace) AND c.relkind IN ('r', 'v')
  ORDER BY c.oid::regclass::text;
+SELECT nspname, nspowner::regrole, has_schema_privilege('public', oid, 'USAGE') AS public_usage,
+       has_schema_privilege('public', oid, 'CREATE') AS public_create
+  FROM pg_namespace WHERE nspname IN ('tenant', 'tenant_data') ORDER BY 1;
 -- Configuration tables are kept by pg_dump.
 SELECT unnest(extconfig)::regclass::text AS config_table FROM pg_extension WHERE extname = 'pg_tenant' ORDER BY config_table;
 -- The schema is the extension's and cannot be moved.

@@ -16,7 +16,7 @@ SELECT tenant.create('acme', 'Acme Corp') IS NOT NULL AS created;
 SELECT tenant.create_plan('pro', '{}');
 SELECT tenant.create('globex', plan => 'pro', settings => '{"region": "eu"}') IS NOT NULL AS created;
 SELECT slug, name, status, plan, settings, created_at <= now() AS created_ok, updated_at = created_at AS fresh
-  FROM tenant.tenants ORDER BY slug;
+  FROM tenant_data.tenants ORDER BY slug;
 
 -- Slugs: 1 to 63 of [a-z0-9_-], first a letter or digit, not shaped like a uuid.
 SELECT tenant.create('a') IS NOT NULL AS one_char;
@@ -41,14 +41,35 @@ SELECT test.try($$SELECT tenant.create('initech', plan => 'no-such-plan')$$);
 -- The plain error text, with its hint.
 SELECT tenant.create('Bad Slug');
 -- None of the failed calls left a tenant or an audit row behind.
-SELECT count(*) AS tenants FROM tenant.tenants;
-SELECT action, count(*) FROM tenant.audit_log GROUP BY action ORDER BY action;
+SELECT count(*) AS tenants FROM tenant_data.tenants;
+SELECT action, count(*) FROM tenant_data.audit_log GROUP BY action ORDER BY action;
+-- The tables keep their 0.2.0 names as views for administrators (superusers and the extension
+-- owner only, as the tables were): same rows, and writable like the table.
+SELECT (SELECT count(*) FROM tenant.tenants) = (SELECT count(*) FROM tenant_data.tenants) AS same_tenants,
+       (SELECT count(*) FROM tenant.audit_log) = (SELECT count(*) FROM tenant_data.audit_log) AS same_audit;
+SELECT c.relname, c.relkind,
+       NOT EXISTS (SELECT 1 FROM aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+                    WHERE a.grantee <> c.relowner) AS owner_only
+  FROM pg_class c WHERE c.relnamespace = 'tenant'::regnamespace
+   AND c.relname IN ('tenants', 'gateways', 'tenant_access', 'audit_log', 'plans', 'limit_overrides',
+                     'usage_counters', 'schema_templates', 'schema_migrations', 'signing_keys', 'locks')
+ ORDER BY 1;
+UPDATE tenant.tenants SET name = 'Acme Inc' WHERE slug = 'acme';
+SELECT name FROM tenant_data.tenants WHERE slug = 'acme';
+UPDATE tenant.tenants SET name = 'Acme Corp' WHERE slug = 'acme';
+CREATE ROLE reg_nobody;
+SET ROLE reg_nobody;
+SELECT test.try($$SELECT count(*) FROM tenant.tenants$$);
+SELECT test.try($$SELECT count(*) FROM tenant.audit_log$$);
+SELECT test.try($$SELECT count(*) FROM tenant_data.tenants$$);
+RESET ROLE;
+DROP ROLE reg_nobody;
 
 -- Every function accepts the slug or the id.
 SELECT tenant.suspend('acme', 'invoice overdue');
-SELECT slug, status, suspended_reason, updated_at > created_at AS touched FROM tenant.tenants WHERE slug = 'acme';
-SELECT tenant.resume((SELECT id::text FROM tenant.tenants WHERE slug = 'acme'));
-SELECT slug, status, suspended_reason FROM tenant.tenants WHERE slug = 'acme';
+SELECT slug, status, suspended_reason, updated_at > created_at AS touched FROM tenant_data.tenants WHERE slug = 'acme';
+SELECT tenant.resume((SELECT id::text FROM tenant_data.tenants WHERE slug = 'acme'));
+SELECT slug, status, suspended_reason FROM tenant_data.tenants WHERE slug = 'acme';
 SELECT test.try($$SELECT tenant.suspend('nope')$$);
 SELECT test.try($$SELECT tenant.resume('00000000-0000-0000-0000-000000000000')$$);
 SELECT test.try($$SELECT tenant.suspend(NULL)$$);
@@ -61,16 +82,16 @@ CREATE ROLE reg_member;
 SELECT tenant.grant_gateway('reg_gateway');
 SELECT tenant.grant_gateway('reg_gateway');  -- idempotent
 SELECT tenant.grant_access('acme', 'reg_member');
-SELECT role FROM tenant.gateways;
-SELECT t.slug, a.role FROM tenant.tenant_access a JOIN tenant.tenants t ON t.id = a.tenant_id;
+SELECT role FROM tenant_data.gateways;
+SELECT t.slug, a.role FROM tenant_data.tenant_access a JOIN tenant_data.tenants t ON t.id = a.tenant_id;
 SELECT test.try($$SELECT tenant.grant_access('nope', 'reg_member')$$);
 SELECT test.try($$SELECT tenant.grant_access('acme', 'no_such_role')$$);
 SELECT test.try($$SELECT tenant.grant_access('acme', NULL)$$);
 SELECT test.try($$SELECT tenant.grant_gateway(NULL)$$);
 SELECT tenant.revoke_access('acme', 'reg_member');
 SELECT tenant.revoke_gateway('reg_gateway');
-SELECT count(*) AS gateways FROM tenant.gateways;
-SELECT count(*) AS access_rows FROM tenant.tenant_access;
+SELECT count(*) AS gateways FROM tenant_data.gateways;
+SELECT count(*) AS access_rows FROM tenant_data.tenant_access;
 
 -- Administrative functions are not for PUBLIC.
 SET ROLE reg_member;
@@ -78,26 +99,26 @@ SELECT test.try($$SELECT tenant.create('sneaky')$$);
 SELECT test.try($$SELECT tenant.suspend('acme')$$);
 SELECT test.try($$SELECT tenant.drop('acme')$$);
 SELECT test.try($$SELECT tenant.grant_gateway('reg_member')$$);
-SELECT test.try($$SELECT * FROM tenant.tenants$$);
-SELECT test.try($$SELECT * FROM tenant.audit_log$$);
-SELECT test.try($$UPDATE tenant.tenants SET status = 'active'$$);
+SELECT test.try($$SELECT * FROM tenant_data.tenants$$);
+SELECT test.try($$SELECT * FROM tenant_data.audit_log$$);
+SELECT test.try($$UPDATE tenant_data.tenants SET status = 'active'$$);
 RESET ROLE;
 
 -- Drop: the registry row and grants go, the audit trail stays.
 SELECT tenant.grant_access('globex', 'reg_member');
 SELECT tenant.drop('globex');
-SELECT count(*) AS globex_rows FROM tenant.tenants WHERE slug = 'globex';
-SELECT count(*) AS access_rows FROM tenant.tenant_access;
+SELECT count(*) AS globex_rows FROM tenant_data.tenants WHERE slug = 'globex';
+SELECT count(*) AS access_rows FROM tenant_data.tenant_access;
 SELECT test.try($$SELECT tenant.drop('globex')$$);
 SELECT test.try($$SELECT tenant.drop(NULL)$$);
 -- The same slug can be registered again, with a new id.
-SELECT tenant.create('globex') <> (SELECT tenant_id FROM tenant.audit_log WHERE action = 'drop') AS new_id;
+SELECT tenant.create('globex') <> (SELECT tenant_id FROM tenant_data.audit_log WHERE action = 'drop') AS new_id;
 
 -- The audit log: one row per change, actor is the session user.
 SELECT action, actor = session_user AS by_me,
        (tenant_id IS NOT NULL) AS has_tenant,
        detail - 'settings' AS detail
-  FROM tenant.audit_log ORDER BY id;
+  FROM tenant_data.audit_log ORDER BY id;
 -- Audit rows of the dropped tenant are still there.
-SELECT count(*) AS globex_history FROM tenant.audit_log WHERE detail->>'slug' = 'globex';
+SELECT count(*) AS globex_history FROM tenant_data.audit_log WHERE detail->>'slug' = 'globex';
 DROP ROLE reg_gateway, reg_member;

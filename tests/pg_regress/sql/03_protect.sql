@@ -109,7 +109,7 @@ DROP POLICY mine ON app.orders;
 SELECT tenant.protect('app.orders', 'org');
 
 -- The audit log records protect and unprotect.
-SELECT action, detail->>'table' AS tbl FROM tenant.audit_log WHERE action IN ('protect', 'unprotect') ORDER BY id;
+SELECT action, detail->>'table' AS tbl FROM tenant_data.audit_log WHERE action IN ('protect', 'unprotect') ORDER BY id;
 
 -- Converting an existing application (the README's worked example, as written there).
 CREATE SCHEMA conv;
@@ -161,11 +161,11 @@ SELECT tenant.set_local('acct-1') IS NOT NULL;
 INSERT INTO tasks (account_id, project_id) VALUES (1, 2);
 ROLLBACK;
 RESET ROLE;
-SELECT slug FROM tenant.tenants WHERE slug LIKE 'acct-%' ORDER BY slug;
+SELECT slug FROM tenant_data.tenants WHERE slug LIKE 'acct-%' ORDER BY slug;
 SET client_min_messages = warning;
 SELECT tenant.unprotect('conv.tasks'), tenant.unprotect('conv.projects');
 DROP SCHEMA conv CASCADE;
-SELECT tenant.drop(slug) FROM tenant.tenants WHERE slug LIKE 'acct-%';
+SELECT tenant.drop(slug) FROM tenant_data.tenants WHERE slug LIKE 'acct-%';
 SELECT tenant.revoke_gateway('web');
 DROP ROLE web;
 RESET client_min_messages;

@@ -194,10 +194,12 @@ SELECT '00000000-0000-0000-0000-000000000000'::uuid = '11111111-1111-1111-1111-1
 -- already looked the tenant up would read nothing, and prove nothing).
 BEGIN;
 SELECT sum(seq_scan + coalesce(idx_scan, 0)) AS registry_scans FROM pg_stat_xact_user_tables
- WHERE relid IN ('tenant.tenants'::regclass, 'tenant.gateways'::regclass, 'tenant.tenant_access'::regclass) \gset
+ WHERE relid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) 'tenant_data'::pg_catalog.regnamespace
+                   AND c.relname IN ('tenants', 'gateways', 'tenant_access')) \gset
 SELECT test.try($$SELECT tenant.set('iso-globex')$$);
 SELECT sum(seq_scan + coalesce(idx_scan, 0)) > :registry_scans AS refusal_read_the_registry_here FROM pg_stat_xact_user_tables
- WHERE relid IN ('tenant.tenants'::regclass, 'tenant.gateways'::regclass, 'tenant.tenant_access'::regclass);
+ WHERE relid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) 'tenant_data'::pg_catalog.regnamespace
+                   AND c.relname IN ('tenants', 'gateways', 'tenant_access'));
 SELECT tenant.current(true) IS NULL AS still_no_tenant;
 SELECT tenant.set('iso-acme') IS NOT NULL AS ok;
 SELECT id, name FROM iso.items ORDER BY id;
@@ -235,9 +237,9 @@ SELECT test.try($$SELECT * FROM dblink('app', 'SELECT tenant.set(''iso-globex'')
 SELECT tenant.grant_gateway('iso_app');
 SELECT * FROM dblink('app', 'SELECT tenant.set(''iso-acme'') IS NOT NULL') AS t(ok boolean);
 -- ... and a status changed by hand in the registry is honoured too.
-UPDATE tenant.tenants SET status = 'suspended' WHERE slug = 'iso-acme';
+UPDATE tenant_data.tenants SET status = 'suspended' WHERE slug = 'iso-acme';
 SELECT test.try($$SELECT dblink_exec('app', 'INSERT INTO iso.items VALUES (13, ''x'')')$$);
-UPDATE tenant.tenants SET status = 'active' WHERE slug = 'iso-acme';
+UPDATE tenant_data.tenants SET status = 'active' WHERE slug = 'iso-acme';
 SELECT dblink_disconnect('app');
 -- The plain message of a suspended tenant's write.
 SELECT tenant.suspend('iso-globex', 'abuse report');
@@ -252,6 +254,6 @@ SELECT tenant.resume('iso-globex');
 -- globex's row 3 survived every attempt (UPDATE, DELETE, ON CONFLICT, MERGE) from acme, in the
 -- partition and in the inheritance child too.
 SELECT id, name FROM iso.items WHERE id = 3;
-SELECT t.slug, count(*) FROM iso.items i JOIN tenant.tenants t ON t.id = i.tenant_id GROUP BY t.slug ORDER BY t.slug;
+SELECT t.slug, count(*) FROM iso.items i JOIN tenant_data.tenants t ON t.id = i.tenant_id GROUP BY t.slug ORDER BY t.slug;
 SELECT id, at, tenant_id = :'globex' AS globex_row FROM iso.logs_2025 ORDER BY id;
 SELECT id, body, tenant_id = :'globex' AS globex_row FROM iso.docs_archived ORDER BY id;

@@ -49,7 +49,7 @@ SELECT tenant.reset();
 CREATE TABLE shop.notes (order_id int REFERENCES shop.orders (id));
 INSERT INTO shop.notes VALUES (10);
 SELECT test.try($$SELECT tenant.drop('drop-me')$$);
-SELECT (SELECT count(*) FROM shop.order_lines) AS lines, (SELECT count(*) FROM tenant.tenants WHERE slug = 'drop-me') AS registered;
+SELECT (SELECT count(*) FROM shop.order_lines) AS lines, (SELECT count(*) FROM tenant_data.tenants WHERE slug = 'drop-me') AS registered;
 DROP TABLE shop.notes;
 
 -- Suspended tenants can be dropped too; its access grants and own limits go with it.
@@ -57,9 +57,9 @@ CREATE ROLE drop_role;
 SELECT tenant.grant_access('drop-me', 'drop_role'), tenant.set_limit('drop-me', 'things', 3);
 SELECT tenant.suspend('drop-me');
 SELECT tenant.drop('drop-me');
-SELECT (SELECT count(*) FROM tenant.tenant_access WHERE tenant_id = :'doomed') AS grants_left,
-       (SELECT count(*) FROM tenant.limit_overrides WHERE tenant_id = :'doomed') AS limits_left,
-       (SELECT count(*) FROM tenant.tenant_access t JOIN pg_roles r ON r.oid = t.role WHERE r.rolname = 'drop_role') AS role_grants_left;
+SELECT (SELECT count(*) FROM tenant_data.tenant_access WHERE tenant_id = :'doomed') AS grants_left,
+       (SELECT count(*) FROM tenant_data.limit_overrides WHERE tenant_id = :'doomed') AS limits_left,
+       (SELECT count(*) FROM tenant_data.tenant_access t JOIN pg_roles r ON r.oid = t.role WHERE r.rolname = 'drop_role') AS role_grants_left;
 DROP ROLE drop_role;
 SELECT 'customers' AS tbl, tenant_id = :'kept' AS kept_only, count(*) FROM shop.customers GROUP BY 2
 UNION ALL SELECT 'orders', tenant_id = :'kept', count(*) FROM shop.orders GROUP BY 2
@@ -69,7 +69,7 @@ ORDER BY 1;
 SELECT action, CASE WHEN action = 'drop'
                     THEN (SELECT jsonb_object_agg(k, v) FROM jsonb_each(detail->'deleted_rows') e(k, v) WHERE k LIKE 'shop.%')
                     ELSE detail END AS detail
-  FROM tenant.audit_log WHERE tenant_id = :'doomed' ORDER BY id;
+  FROM tenant_data.audit_log WHERE tenant_id = :'doomed' ORDER BY id;
 
 -- A session still set to the dropped tenant can no longer write, and reads nothing.
 SELECT tenant.create('drop-me-too') AS doomed2 \gset

@@ -15,11 +15,11 @@ END
 $$;
 
 -- ===== Plans =====
-SELECT name, limits FROM tenant.plans WHERE name = 'default';
+SELECT name, limits FROM tenant_data.plans WHERE name = 'default';
 SELECT tenant.create_plan('free', '{"articles": {"limit": 10, "period": "month"}, "images": {"limit": 25}, "videos": {"limit": 0}}');
 SELECT tenant.create_plan('paid', '{"articles": {"limit": 100, "period": "month"}, "videos": {"limit": 20}}');
 SELECT tenant.create_plan('enterprise', '{"articles": {"limit": -1}}');
-SELECT name, limits FROM tenant.plans WHERE name IN ('free', 'paid', 'enterprise') ORDER BY name;
+SELECT name, limits FROM tenant_data.plans WHERE name IN ('free', 'paid', 'enterprise') ORDER BY name;
 -- Malformed limits are refused with the offending key named.
 SELECT test.try($$SELECT tenant.create_plan('bad', '[]')$$);
 SELECT test.try($$SELECT tenant.create_plan('bad', '{"articles": 10}')$$);
@@ -37,7 +37,7 @@ SELECT test.try($$SELECT tenant.create_plan('free', '{}')$$);
 SELECT test.try($$SELECT tenant.alter_plan('nope', '{}')$$);
 SELECT test.try($$SELECT tenant.alter_plan('free', '{"x": {}}')$$);
 SELECT test.try($$SELECT tenant.drop_plan('nope')$$);
-SELECT count(*) AS plans FROM tenant.plans;
+SELECT count(*) AS plans FROM tenant_data.plans;
 
 -- ===== consume() and check_quota() =====
 SELECT tenant.create('q-free', plan => 'free') AS free_id \gset
@@ -110,7 +110,7 @@ SELECT test.try($$SELECT tenant.drop_plan('paid')$$);
 SELECT tenant.change_plan('q-free', 'free');
 SELECT tenant.create_plan('unused', '{}');
 SELECT tenant.drop_plan('unused');
-SELECT action, detail->>'from' AS from_plan, detail->>'to' AS to_plan FROM tenant.audit_log WHERE action = 'change_plan' ORDER BY id;
+SELECT action, detail->>'from' AS from_plan, detail->>'to' AS to_plan FROM tenant_data.audit_log WHERE action = 'change_plan' ORDER BY id;
 -- Suspended tenants cannot consume.
 SELECT tenant.suspend('q-paid');
 SELECT tenant.set('q-paid') IS NOT NULL AS ok;
@@ -131,7 +131,7 @@ SELECT tenant.create('q-roll', plan => 'free',
 SELECT tenant.set('q-roll') IS NOT NULL AS ok;
 SELECT count(tenant.consume('articles')) AS consumed FROM generate_series(1, 10);
 SELECT (test.error_of($$SELECT tenant.consume('articles')$$))->>'sqlstate' AS exhausted;
-UPDATE tenant.tenants SET settings = jsonb_build_object('billing_anchor', now() - interval '2 hours') WHERE slug = 'q-roll';
+UPDATE tenant_data.tenants SET settings = jsonb_build_object('billing_anchor', now() - interval '2 hours') WHERE slug = 'q-roll';
 SELECT tenant.consume('articles') AS remaining_in_new_period;
 SELECT resource, used, is_current, period_end - period_start > interval '27 days' AS month_long
   FROM tenant.usage_history WHERE tenant = 'q-roll' ORDER BY period_start;
@@ -173,13 +173,13 @@ COPY media.images (id, name) FROM STDIN;
 SELECT used, (SELECT count(*) FROM media.images) AS rows FROM tenant.check_quota('images');
 -- One counter update per tenant for a bulk statement, not one per row.
 BEGIN;
-SELECT n_tup_ins + n_tup_upd AS writes_before FROM pg_stat_xact_user_tables WHERE relid = 'tenant.usage_counters'::regclass \gset
+SELECT n_tup_ins + n_tup_upd AS writes_before FROM pg_stat_xact_user_tables WHERE relid = 'tenant_data.usage_counters'::regclass \gset
 DELETE FROM media.images WHERE id >= 3;
 -- (None when count quotas live in shared memory: pg_tenant preloaded, see 13_row_counter.)
 SELECT n_tup_ins + n_tup_upd - :writes_before
        = CASE WHEN coalesce(current_setting('pg_tenant.shared_counters', true), '0') <> '0' THEN 0 ELSE 1 END
        AS one_counter_write
-  FROM pg_stat_xact_user_tables WHERE relid = 'tenant.usage_counters'::regclass;
+  FROM pg_stat_xact_user_tables WHERE relid = 'tenant_data.usage_counters'::regclass;
 ROLLBACK;
 -- TRUNCATE of a table with a count quota is refused, even for a superuser (it would leave the
 -- counters wrong); DELETE is the way.
@@ -238,10 +238,10 @@ GRANT SELECT, INSERT, DELETE ON media.images TO quota_app;
 \c - quota_app
 SELECT tenant.set('q-free') IS NOT NULL AS ok;
 SELECT tenant.consume('api_calls') AS remaining;
-SELECT test.try($$UPDATE tenant.usage_counters SET used = 0$$);
-SELECT test.try($$DELETE FROM tenant.usage_counters$$);
-SELECT test.try($$INSERT INTO tenant.limit_overrides VALUES (tenant.current(), 'images', -1)$$);
-SELECT test.try($$UPDATE tenant.plans SET limits = '{}'$$);
+SELECT test.try($$UPDATE tenant_data.usage_counters SET used = 0$$);
+SELECT test.try($$DELETE FROM tenant_data.usage_counters$$);
+SELECT test.try($$INSERT INTO tenant_data.limit_overrides VALUES (tenant.current(), 'images', -1)$$);
+SELECT test.try($$UPDATE tenant_data.plans SET limits = '{}'$$);
 SELECT test.try($$SELECT tenant.set_limit('q-free', 'images', -1)$$);
 SELECT test.try($$SELECT tenant.alter_plan('free', '{}')$$);
 SELECT test.try($$SELECT tenant.change_plan('q-free', 'enterprise')$$);

@@ -63,4 +63,4 @@ SELECT test.try($$SELECT tenant.export('exp-src')$$);
 RESET ROLE;
 DROP ROLE exp_app;
 SELECT action, detail->>'slug' AS slug, detail->>'from' AS from_slug, detail->'rows'->'crm.contacts' AS contacts
-  FROM tenant.audit_log WHERE action = 'import';
+  FROM tenant_data.audit_log WHERE action = 'import';

@@ -19,7 +19,7 @@ SELECT tenant.create_plan('st_small', '{"projects": {"limit": 2}, "schema_bytes"
 
 SELECT tenant.create('st-acme', plan => 'st_small', isolation => 'schema', template => 'app_template') IS NOT NULL AS created;
 SELECT tenant.create('st-globex', isolation => 'schema', template => 'app_template') IS NOT NULL AS created;
-SELECT slug, isolation, schema_name, template FROM tenant.tenants WHERE slug LIKE 'st-%' ORDER BY slug;
+SELECT slug, isolation, schema_name, template FROM tenant_data.tenants WHERE slug LIKE 'st-%' ORDER BY slug;
 SELECT count(*) AS tables_in_tenant_schema FROM pg_class WHERE relnamespace = 'tenant_st_acme'::regnamespace AND relkind = 'r';
 -- The guard on every table of a tenant schema.
 SELECT c.relname, c.relforcerowsecurity,
@@ -41,7 +41,7 @@ CREATE SCHEMA tenant_st_taken;
 SELECT test.try($$SELECT tenant.create('st-taken', isolation => 'schema', template => 'app_template')$$);
 DROP SCHEMA tenant_st_taken;
 SELECT count(*) AS registered, (SELECT count(*) FROM pg_namespace WHERE nspname IN ('tenant_st_x', 'tenant_st_taken')) AS schemas
-  FROM tenant.tenants WHERE slug IN ('st-x', 'st-taken');
+  FROM tenant_data.tenants WHERE slug IN ('st-x', 'st-taken');
 
 \c - st_app
 SET client_min_messages = warning;
@@ -132,7 +132,7 @@ SELECT tenant.clear_limit('st-acme', 'schema_bytes');
 -- Migrations: the template and every tenant schema, recorded, skipped when already applied.
 SELECT tenant.migrate('001_tags', 'CREATE TABLE tags (id serial PRIMARY KEY, label text NOT NULL)');
 SELECT tenant.migrate('001_tags', 'CREATE TABLE tags (id serial PRIMARY KEY, label text NOT NULL)');
-SELECT version, schema_name FROM tenant.schema_migrations ORDER BY schema_name;
+SELECT version, schema_name FROM tenant_data.schema_migrations ORDER BY schema_name;
 SELECT c.relname, c.relforcerowsecurity, (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
   FROM pg_class c WHERE c.relname = 'tags' AND c.relnamespace = 'tenant_st_acme'::regnamespace;
 SELECT test.try($$SELECT tenant.migrate(NULL, 'SELECT 1')$$);
@@ -143,7 +143,7 @@ SELECT test.try($$SELECT tenant.migrate_next('002', 'SELECT 1', 0)$$);
 -- A tenant created after a migration has it, and records it.
 SELECT tenant.create('st-late', isolation => 'schema', template => 'app_template') IS NOT NULL AS created;
 SELECT to_regclass('tenant_st_late.tags') IS NOT NULL AS has_tags,
-       (SELECT count(*) FROM tenant.schema_migrations WHERE schema_name = 'tenant_st_late') AS recorded;
+       (SELECT count(*) FROM tenant_data.schema_migrations WHERE schema_name = 'tenant_st_late') AS recorded;
 
 -- Drift: none, then what a hand change did.
 SELECT count(*) AS drift FROM tenant.schema_drift();
@@ -181,17 +181,17 @@ SELECT count(*) AS tenant_schemas FROM pg_namespace WHERE nspname LIKE 'tenant_s
 -- All or nothing: a failure in one schema (st-many-99 already has the column) leaves none changed.
 ALTER TABLE tenant_st_many_99.projects ADD COLUMN archived boolean;
 SELECT test.try($$SELECT tenant.migrate('003_archived', 'ALTER TABLE projects ADD COLUMN archived boolean NOT NULL DEFAULT false')$$);
-SELECT count(*) AS recorded FROM tenant.schema_migrations WHERE version = '003_archived';
+SELECT count(*) AS recorded FROM tenant_data.schema_migrations WHERE version = '003_archived';
 SELECT count(*) AS changed FROM pg_attribute
  WHERE attname = 'archived' AND attrelid::regclass::text LIKE '%.projects' AND attrelid <> 'tenant_st_many_99.projects'::regclass;
 -- The procedure commits per batch (schemas in slug order, the template first): the failure
 -- keeps the batches before the one holding st-many-99 ...
 CALL tenant.migrate_batches('003_archived', 'ALTER TABLE projects ADD COLUMN archived boolean NOT NULL DEFAULT false', 50);
-SELECT count(*) AS recorded_before_the_failure FROM tenant.schema_migrations WHERE version = '003_archived';
+SELECT count(*) AS recorded_before_the_failure FROM tenant_data.schema_migrations WHERE version = '003_archived';
 -- ... and a re-run after the fix finishes the rest.
 ALTER TABLE tenant_st_many_99.projects DROP COLUMN archived;
 CALL tenant.migrate_batches('003_archived', 'ALTER TABLE projects ADD COLUMN archived boolean NOT NULL DEFAULT false', 50);
-SELECT count(*) AS recorded, count(DISTINCT schema_name) AS schemas FROM tenant.schema_migrations WHERE version = '003_archived';
+SELECT count(*) AS recorded, count(DISTINCT schema_name) AS schemas FROM tenant_data.schema_migrations WHERE version = '003_archived';
 SELECT count(*) AS tenant_schemas_with_the_column FROM pg_attribute
  WHERE attname = 'archived' AND attrelid::regclass::text LIKE 'tenant_st_%.projects' AND NOT attisdropped;
 
@@ -200,12 +200,12 @@ SELECT count(*) AS tenant_schemas_with_the_column FROM pg_attribute
 SELECT count(tenant.drop('st-many-' || i)) AS dropped FROM generate_series(1, 200) i;
 SELECT tenant.drop('st-acme');
 SELECT count(*) AS schemas_left FROM pg_namespace WHERE nspname = 'tenant_st_acme' OR nspname LIKE 'tenant_st_many%';
-SELECT count(*) AS migrations_left FROM tenant.schema_migrations WHERE schema_name = 'tenant_st_acme';
-SELECT action, detail->>'schema' AS schema FROM tenant.audit_log WHERE detail->>'slug' = 'st-acme' ORDER BY id;
+SELECT count(*) AS migrations_left FROM tenant_data.schema_migrations WHERE schema_name = 'tenant_st_acme';
+SELECT action, detail->>'schema' AS schema FROM tenant_data.audit_log WHERE detail->>'slug' = 'st-acme' ORDER BY id;
 SELECT tenant.create('st-acme', isolation => 'schema', template => 'app_template') IS NOT NULL AS recreated;
 SELECT count(*) AS old_projects FROM tenant_st_acme.projects;
 
-SELECT tenant.drop(slug) FROM tenant.tenants WHERE slug LIKE 'st-%' ORDER BY slug;
+SELECT tenant.drop(slug) FROM tenant_data.tenants WHERE slug LIKE 'st-%' ORDER BY slug;
 SELECT tenant.unprotect('st_shared_settings');
 DROP TABLE st_shared_settings;
 SELECT tenant.detach_quota('app_template.projects', 'projects');

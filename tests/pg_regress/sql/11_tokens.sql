@@ -32,14 +32,14 @@ SELECT test.try($$SELECT tenant.set_signing_key('EdDSA', 'not a pem')$$);
 SELECT test.try($$SELECT tenant.set_signing_key(NULL, repeat('k', 40))$$);
 SELECT tenant.set_signing_key('HS256', 'tok-secret-0123456789-0123456789-abc');
 SELECT tenant.set_signing_key('ES256', NULL);
-SELECT algorithm FROM tenant.signing_keys;
-SELECT action, detail FROM tenant.audit_log WHERE action = 'set_signing_key' ORDER BY id;
+SELECT algorithm FROM tenant_data.signing_keys;
+SELECT action, detail FROM tenant_data.audit_log WHERE action = 'set_signing_key' ORDER BY id;
 
 \c - tok_app
 SET client_min_messages = warning;
 \set secret '''tok-secret-0123456789-0123456789-abc'''
 SELECT test.try($$SELECT tenant.set_signing_key('HS256', repeat('x', 40))$$);
-SELECT test.try($$SELECT * FROM tenant.signing_keys$$);
+SELECT test.try($$SELECT * FROM tenant_data.signing_keys$$);
 -- The token is the credential: a role with no gateway or access grant acts as the tenant it names.
 SELECT test.try($$SELECT tenant.set('tok-acme')$$);
 -- (That loaded the library:) the claim settings are a superuser's.
@@ -138,14 +138,14 @@ RESET pg_tenant.jwt_audience;
 RESET pg_tenant.jwt_issuer;
 SET pg_tenant.jwt_claim = 'org';
 SELECT test.try(format('SELECT tenant.set_token(%L)', test.jwt(test.claims('tok-globex', 25), :secret)));
-SELECT tenant.set_token(test.jwt(test.claims('ignored', 26, '{"org": "tok-globex"}'), :secret)) = (SELECT id FROM tenant.tenants WHERE slug = 'tok-globex') AS claim_renamed;
+SELECT tenant.set_token(test.jwt(test.claims('ignored', 26, '{"org": "tok-globex"}'), :secret)) = (SELECT id FROM tenant_data.tenants WHERE slug = 'tok-globex') AS claim_renamed;
 RESET pg_tenant.jwt_claim;
 SELECT tenant.reset();
 SELECT tenant.revoke_gateway('tok_app');
 SELECT tenant.unprotect('tok_notes');
 DROP TABLE tok_notes;
 SELECT tenant.set_signing_key('HS256', NULL);
-SELECT count(*) AS keys_left FROM tenant.signing_keys;
+SELECT count(*) AS keys_left FROM tenant_data.signing_keys;
 SELECT tenant.drop('tok-acme'), tenant.drop('tok-globex');
 DROP OWNED BY tok_app;
 DROP ROLE tok_app;

@@ -47,10 +47,10 @@ INSERT INTO "Wëird; DROP TABLE adv_canary; --"."Tab'le ""x"" 名前" (body) VAL
 SELECT test.try($$INSERT INTO "Wëird; DROP TABLE adv_canary; --"."Tab'le ""x"" 名前" (body) VALUES ('three')$$);
 SELECT allowed, used, "limit" FROM tenant.check_quota('res''; DROP TABLE adv_canary; --');
 -- Case 17: the quota machinery is out of the application role's reach.
-SELECT test.try($$SELECT * FROM tenant.usage_counters$$);
-SELECT test.try($$UPDATE tenant.usage_counters SET used = 0$$);
-SELECT test.try($$UPDATE tenant.plans SET limits = '{}'$$);
-SELECT test.try($$INSERT INTO tenant.limit_overrides VALUES (tenant.current(), 'res', -1, 'none')$$);
+SELECT test.try($$SELECT * FROM tenant_data.usage_counters$$);
+SELECT test.try($$UPDATE tenant_data.usage_counters SET used = 0$$);
+SELECT test.try($$UPDATE tenant_data.plans SET limits = '{}'$$);
+SELECT test.try($$INSERT INTO tenant_data.limit_overrides VALUES (tenant.current(), 'res', -1, 'none')$$);
 SELECT test.try($$SET session_replication_role = replica$$);
 SELECT test.try($$SELECT set_config('session_replication_role', 'replica', true)$$);
 SELECT test.try(format('ALTER TABLE %s DISABLE TRIGGER ALL', :'weird_table'));
@@ -80,7 +80,7 @@ SELECT tenant.migrate('adv-1; DROP TABLE adv_canary; --', $$ALTER TABLE "Tab'le 
 SELECT count(*) AS drift FROM tenant.schema_drift() WHERE tenant = 'adv-schema';
 SELECT count(*) AS canary_rows FROM adv_canary;
 
-SELECT tenant.drop(slug) FROM tenant.tenants WHERE slug LIKE 'adv-%' ORDER BY slug;
+SELECT tenant.drop(slug) FROM tenant_data.tenants WHERE slug LIKE 'adv-%' ORDER BY slug;
 SELECT tenant.detach_quota(:'weird_table', 'res''; DROP TABLE adv_canary; --');
 SELECT tenant.unprotect(:'weird_table');
 SELECT tenant.drop_plan('adv_plan');

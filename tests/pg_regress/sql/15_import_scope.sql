@@ -41,9 +41,9 @@ CREATE FUNCTION pg_temp.state() RETURNS text LANGUAGE sql AS $$
         'notes ' || (SELECT count(*) FROM imp.notes),
         'events ' || (SELECT count(*) FROM imp.events),
         'unprotected ' || (SELECT count(*) FROM imp.unprotected),
-        'limits ' || (SELECT count(*) FROM tenant.limit_overrides o JOIN tenant.tenants t ON t.id = o.tenant_id WHERE t.slug LIKE 'imp-%'),
-        'usage ' || (SELECT coalesce(sum(used), 0) FROM tenant.usage_counters u JOIN tenant.tenants t ON t.id = u.tenant_id WHERE t.slug LIKE 'imp-%'),
-        'imports ' || (SELECT count(*) FROM tenant.audit_log WHERE action = 'import'))
+        'limits ' || (SELECT count(*) FROM tenant_data.limit_overrides o JOIN tenant_data.tenants t ON t.id = o.tenant_id WHERE t.slug LIKE 'imp-%'),
+        'usage ' || (SELECT coalesce(sum(used), 0) FROM tenant_data.usage_counters u JOIN tenant_data.tenants t ON t.id = u.tenant_id WHERE t.slug LIKE 'imp-%'),
+        'imports ' || (SELECT count(*) FROM tenant_data.audit_log WHERE action = 'import'))
 $$;
 SELECT pg_temp.state() AS before \gset
 SELECT :'before' AS state;
@@ -101,23 +101,23 @@ SELECT (SELECT count(*) FROM tenant_imp_initech.items) AS initech_items, (SELECT
 SELECT tenant.import('imp-new', jsonb_set(jsonb_set(:'mallory'::jsonb,
            '{limits}', '[{"resource": "calls", "limit": -1, "period": null}]'),
            '{usage}', '[{"resource": "calls", "period_start": "-infinity", "used": -1000000000}]'))->'imp.notes' AS imported_notes;
-SELECT count(*) AS new_limits FROM tenant.limit_overrides o JOIN tenant.tenants t ON t.id = o.tenant_id WHERE t.slug = 'imp-new';
-SELECT count(*) AS new_calls_usage FROM tenant.usage_counters u JOIN tenant.tenants t ON t.id = u.tenant_id
+SELECT count(*) AS new_limits FROM tenant_data.limit_overrides o JOIN tenant_data.tenants t ON t.id = o.tenant_id WHERE t.slug = 'imp-new';
+SELECT count(*) AS new_calls_usage FROM tenant_data.usage_counters u JOIN tenant_data.tenants t ON t.id = u.tenant_id
  WHERE t.slug = 'imp-new' AND u.resource = 'calls';
-SELECT count(*) AS negative_usage_rows FROM tenant.usage_counters WHERE used < 0;
-SELECT body FROM imp.notes n JOIN tenant.tenants t ON t.id = n.tenant_id WHERE t.slug = 'imp-new';
+SELECT count(*) AS negative_usage_rows FROM tenant_data.usage_counters WHERE used < 0;
+SELECT body FROM imp.notes n JOIN tenant_data.tenants t ON t.id = n.tenant_id WHERE t.slug = 'imp-new';
 -- With restore_quotas, valid limits and usage are restored (-1: unlimited, as set_limit allows).
 SELECT tenant.create('imp-restored') IS NOT NULL AS created;
 SELECT tenant.import('imp-restored', jsonb_set(jsonb_set(:'mallory'::jsonb, '{tables,imp.notes}', '[]'),
            '{limits}', '[{"resource": "calls", "limit": -1, "period": null}]'), restore_quotas => true)->'imp.notes' AS imported_notes;
 SELECT o.resource, o."limit", o.period, u.used
-  FROM tenant.tenants t JOIN tenant.limit_overrides o ON o.tenant_id = t.id
-  JOIN tenant.usage_counters u ON u.tenant_id = t.id AND u.resource = o.resource
+  FROM tenant_data.tenants t JOIN tenant_data.limit_overrides o ON o.tenant_id = t.id
+  JOIN tenant_data.usage_counters u ON u.tenant_id = t.id AND u.resource = o.resource
  WHERE t.slug = 'imp-restored';
-SELECT action, detail->>'slug' AS slug, detail->'restore_quotas' AS restore_quotas FROM tenant.audit_log
+SELECT action, detail->>'slug' AS slug, detail->'restore_quotas' AS restore_quotas FROM tenant_data.audit_log
  WHERE action IN ('import', 'set_limit') AND detail->>'slug' IN ('imp-new', 'imp-initech', 'imp-restored') ORDER BY id;
 
-SELECT count(tenant.drop(slug)) AS dropped FROM tenant.tenants WHERE slug LIKE 'imp-%';
+SELECT count(tenant.drop(slug)) AS dropped FROM tenant_data.tenants WHERE slug LIKE 'imp-%';
 SELECT tenant.unprotect('imp.notes'), tenant.unprotect('imp.events'), tenant.unprotect('imp_tpl.items');
 DROP SCHEMA imp, imp_tpl CASCADE;
 SELECT tenant.drop_plan('imp_plan');

@@ -37,7 +37,7 @@ SELECT a.attrelid::regclass AS rel, a.attnotnull, pg_get_expr(d.adbin, d.adrelid
 SELECT polrelid::regclass AS rel, polname, polcmd, polpermissive,
        pg_get_expr(polqual, polrelid) AS using, pg_get_expr(polwithcheck, polrelid) AS with_check
   FROM pg_policy WHERE polrelid IN ('sh.price_types'::regclass, 'sh.categories_a'::regclass) ORDER BY polrelid::regclass::text, 2;
-SELECT detail->'shared_rows' AS audited FROM tenant.audit_log
+SELECT detail->'shared_rows' AS audited FROM tenant_data.audit_log
  WHERE action = 'protect' AND detail->>'table' = 'sh.categories';
 -- Existing calls keep their meaning: tenant.protect(tbl) and tenant.protect(tbl, column).
 SELECT pg_get_function_identity_arguments('tenant.protect'::regproc) AS args,
@@ -114,7 +114,7 @@ SELECT tenant.attach_quota('sh.categories', 'sh_cats');
 SELECT tenant.attach_quota('sh.price_types', 'sh_bytes', 'bytes');
 -- (A count quota's usage is read where it lives: in shared memory when pg_tenant is preloaded.)
 SELECT t.slug, u.resource, COALESCE(tenant.counted_usage(u.tenant_id, u.resource), u.used) AS used
-  FROM tenant.usage_counters u JOIN tenant.tenants t ON t.id = u.tenant_id
+  FROM tenant_data.usage_counters u JOIN tenant_data.tenants t ON t.id = u.tenant_id
  WHERE u.resource LIKE 'sh\_%' AND u.period_start = '-infinity' ORDER BY 1, 2;
 SELECT tenant.set('sh-acme') IS NOT NULL AS ok;
 SELECT used AS bytes_before FROM tenant.check_quota('sh_bytes') \gset
@@ -144,7 +144,7 @@ SELECT used, "limit" FROM tenant.check_quota('sh_cats');
 SELECT tenant.reset();
 SELECT tenant.recount_tenant(:'acme');
 SELECT t.slug, u.resource, COALESCE(tenant.counted_usage(u.tenant_id, u.resource), u.used) AS used
-  FROM tenant.usage_counters u JOIN tenant.tenants t ON t.id = u.tenant_id
+  FROM tenant_data.usage_counters u JOIN tenant_data.tenants t ON t.id = u.tenant_id
  WHERE u.resource = 'sh_cats' AND u.period_start = '-infinity' ORDER BY 1;
 SELECT tenant_id::text = :'acme' AS acme, row_count FROM tenant.protected_row_counts()
  WHERE tenant_id IN (:'acme', :'globex') ORDER BY 1;
