@@ -40,4 +40,10 @@ if [ ! -d "$here/clients/node/node_modules/pg" ]; then
   echo "bootstrap: installing the Node.js client's packages"
   (cd "$here/clients/node" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# Citus 13.2.2 (the distributed engine, for the Citus suite), built from the source in
+# ../shared/vendor because its packages are not reachable here (about 2 minutes the first time).
+if ! grep -qs "default_version = '13.2-1'" "$($PG_CONFIG --sharedir)/extension/citus.control"; then
+  echo "bootstrap: building Citus 13.2.2 from ../shared/vendor/citus (about 2 minutes)"
+  PG_CONFIG="$PG_CONFIG" bash "$here/../shared/vendor/citus/build.sh"
+fi
 echo "bootstrap: ok"

@@ -3,7 +3,8 @@
 #   scripts/cluster.sh start NAME PORT   (re)create and start /tmp/pg_tenant_NAME, listening on a
 #                                        private Unix socket in that directory and on PORT
 #   scripts/cluster.sh stop NAME         stop it (the files stay for inspection)
-# With PG_TENANT_PRELOAD=1 the cluster preloads pg_tenant (count quotas in shared memory).
+# With PG_TENANT_PRELOAD=1 the cluster preloads pg_tenant (count quotas in shared memory);
+# PG_TENANT_CONF adds postgresql.conf lines.
 # PostgreSQL refuses to run as root, so the cluster belongs to the unprivileged OS user
 # "postgres" (created by Debian's postgresql package); root drives it through runuser.
 set -euo pipefail
@@ -48,6 +49,10 @@ CONF
     # PG_TENANT_PRELOAD=1: count quotas in shared memory (src/shared_counters.rs).
     if [ "${PG_TENANT_PRELOAD:-0}" = 1 ]; then
       echo "shared_preload_libraries = 'pg_tenant'" >>"$dir/data/postgresql.conf"
+    fi
+    # PG_TENANT_CONF: more postgresql.conf lines (they win over the ones above), e.g. for Citus.
+    if [ -n "${PG_TENANT_CONF:-}" ]; then
+      printf '%s\n' "$PG_TENANT_CONF" >>"$dir/data/postgresql.conf"
     fi
     as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
     echo "$dir"

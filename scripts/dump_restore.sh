@@ -26,7 +26,10 @@ check "the application's tables and the template belong to an ordinary role" "du
                   WHERE c.relnamespace IN ('app'::regnamespace, 'tpl'::regnamespace, 'tenant_initech'::regnamespace) AND c.relkind IN ('r', 'p')")"
 check "the source's catalog names 3 objects dropped since (a role's two grants, a protected table)" 3 "$(sql src -c "$DANGLING")"
 "$PG_BIN/pg_dump" -U postgres -Fc -f "$dir/src.dump" src || exit 1
-sql src -f tests/dump/fingerprint.sql > "$dir/src.fingerprint"
+sql src -v ON_ERROR_STOP=1 -f tests/dump/fingerprint.sql > "$dir/src.fingerprint" || exit 1
+# One line per part (a part that fails to run stops psql above; none may go missing silently).
+check "the source's fingerprint has all its parts" "$(grep -cE "^(UNION ALL )?SELECT '" tests/dump/fingerprint.sql)" \
+  "$(wc -l < "$dir/src.fingerprint")"
 
 # restore MODE: a new database restored_MODE, restored from the dump the way MODE says; prints
 # what the tools reported (nothing when all went well) and their exit status.
@@ -47,7 +50,7 @@ restore() {
 restored() {
   local db=restored_$1 kind value other
   while IFS='|' read -r kind value; do
-    other=$(sql "$db" -f tests/dump/fingerprint.sql | grep "^$kind|" | cut -d'|' -f2-)
+    other=$(sql "$db" -v ON_ERROR_STOP=1 -f tests/dump/fingerprint.sql | grep "^$kind|" | cut -d'|' -f2-)
     check "$1: $kind identical after restore" "$value" "$other"
   done < "$dir/src.fingerprint"
   # A dropped object's oid, restored, would name whatever has that oid here.
