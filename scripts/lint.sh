@@ -1,20 +1,18 @@
 #!/usr/bin/env bash
 # The code gate: rustfmt's layout and no clippy warning (pg15, the version this machine tests).
-set -uo pipefail
-cd "$(dirname "$0")/.."
-failed=0
+SUITE=lint
+. "$(dirname "$0")/../tests/lib.sh"
+EXPECTED_CHECKS=2
 if cargo fmt --check >/tmp/pg_tenant_fmt.$$ 2>&1; then
-  echo "test lint: cargo fmt --check ... ok"
+  check "cargo fmt --check" ok ok
 else
-  echo "test lint: cargo fmt --check ... FAILED ($(grep -c '^Diff in' /tmp/pg_tenant_fmt.$$) places; run cargo fmt)"
-  failed=1
+  check "cargo fmt --check" ok "$(grep -c '^Diff in' /tmp/pg_tenant_fmt.$$) places differ; run cargo fmt"
 fi
 rm -f /tmp/pg_tenant_fmt.$$
 if out=$(cargo clippy --no-default-features --features pg15 -- -D warnings 2>&1); then
-  echo "test lint: cargo clippy -D warnings ... ok"
+  check "cargo clippy -D warnings" ok ok
 else
-  echo "test lint: cargo clippy -D warnings ... FAILED"
+  check "cargo clippy -D warnings" ok "warnings"
   grep -E '^(error|warning)' -A6 <<<"$out" | head -40
-  failed=1
 fi
 exit $failed

@@ -5,9 +5,10 @@
 # rows; slots that run out fall back to the counters table, still exact; PREPARE TRANSACTION is
 # refused. Prints "test NAME ... ok|FAILED" lines.
 SUITE=shared-counters
-. "$(dirname "$0")/suite_lib.sh"
+. "$(dirname "$0")/../lib.sh"
+EXPECTED_CHECKS=27
 CLIENTS=16
-PORT=${SHARED_COUNTERS_PORT:-54318}
+PORT=$(suite_port shared_counters)
 export PG_TENANT_PRELOAD=1
 start_cluster shared "$PORT"
 data=$dir/data

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # pg_dump of a database using pg_tenant, whose application tables and template belong to an
-# ordinary role (tests/dump/setup.sql), restored into fresh databases four ways: pg_restore with
+# ordinary role (tests/dump_restore/setup.sql), restored into fresh databases four ways: pg_restore with
 # its default options, with --single-transaction, with -j 4, and a plain-format dump replayed by
 # psql (pg_dump | psql). Each restore must finish without an error; then the registry, plans,
 # usage, audit log, protected tables with their owners, policies, triggers and counting indexes,
 # and quotas all come back once, and isolation and every kind of quota are enforced as before.
 # Prints "test NAME ... ok|FAILED" lines.
 SUITE=dump/restore
-. "$(dirname "$0")/suite_lib.sh"
-start_cluster dump "${DUMP_PORT:-54323}"
+. "$(dirname "$0")/../lib.sh"
+EXPECTED_CHECKS=91
+start_cluster dump "$(suite_port dump_restore)"
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -U postgres -d "$db" "$@"; }
 # Rows of pg_tenant's catalog that name a role or relation that does not exist (any more).
 DANGLING="SELECT (SELECT count(*) FROM tenant_data.gateways g WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = g.role))
@@ -19,14 +20,14 @@ as_role() { local role=$1 db=$2; shift 2; "$PG_BIN/psql" -X -q -t -A -U "$role" 
 acting() { local role=$1 db=$2 tenant=$3; shift 3; as_role "$role" "$db" -c "SELECT tenant.set('$tenant') IS NULL" "$@"; }
 
 sql postgres -c "CREATE DATABASE src" || exit 1
-sql src -f tests/dump/setup.sql >/dev/null || exit 1
+sql src -f tests/dump_restore/setup.sql >/dev/null || exit 1
 check "the application's tables and the template belong to an ordinary role" "dump_owner|false" \
   "$(sql src -c "SELECT string_agg(DISTINCT c.relowner::regrole::text, ',') || '|' || bool_or(r.rolsuper)
                    FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
                   WHERE c.relnamespace IN ('app'::regnamespace, 'tpl'::regnamespace, 'tenant_initech'::regnamespace) AND c.relkind IN ('r', 'p')")"
 check "the source's catalog names 3 objects dropped since (a role's two grants, a protected table)" 3 "$(sql src -c "$DANGLING")"
 "$PG_BIN/pg_dump" -U postgres -Fc -f "$dir/src.dump" src || exit 1
-sql src -f tests/dump/fingerprint.sql > "$dir/src.fingerprint"
+sql src -f tests/dump_restore/fingerprint.sql > "$dir/src.fingerprint"
 
 # restore MODE: a new database restored_MODE, restored from the dump the way MODE says; prints
 # what the tools reported (nothing when all went well) and their exit status.
@@ -47,7 +48,7 @@ restore() {
 restored() {
   local db=restored_$1 kind value other
   while IFS='|' read -r kind value; do
-    other=$(sql "$db" -f tests/dump/fingerprint.sql | grep "^$kind|" | cut -d'|' -f2-)
+    other=$(sql "$db" -f tests/dump_restore/fingerprint.sql | grep "^$kind|" | cut -d'|' -f2-)
     check "$1: $kind identical after restore" "$value" "$other"
   done < "$dir/src.fingerprint"
   # A dropped object's oid, restored, would name whatever has that oid here.

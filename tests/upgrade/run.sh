@@ -4,8 +4,9 @@
 # upgraded extension is object for object the same as a fresh install (definitions, privileges,
 # settings). Prints "test NAME ... ok|FAILED".
 SUITE=upgrade
-. "$(dirname "$0")/suite_lib.sh"
-start_cluster upgrade "${UPGRADE_PORT:-54322}"
+. "$(dirname "$0")/../lib.sh"
+EXPECTED_CHECKS=28
+start_cluster upgrade "$(suite_port upgrade)"
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -U postgres -d "$db" "$@"; }
 as_app() { "$PG_BIN/psql" -X -q -t -A -U up_app -d old "$@" 2>&1; }
 sql postgres -c "CREATE DATABASE old" -c "CREATE DATABASE fresh" -c "CREATE DATABASE v02" || exit 1
