@@ -13,7 +13,7 @@ UNION ALL SELECT 'triggers', string_agg(format('%s:%s', tgrelid::regclass, tgnam
 UNION ALL SELECT 'quota_indexes', string_agg(format('%s:%s', i.indrelid::regclass, pg_get_indexdef(i.indexrelid)), ',' ORDER BY i.indrelid::regclass::text) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'tenant_quota'
 UNION ALL SELECT 'owners_and_row_security', string_agg(format('%s:%s:%s:%s', c.oid::regclass, c.relowner::regrole, c.relrowsecurity, c.relforcerowsecurity), ',' ORDER BY c.oid::regclass::text) FROM pg_class c WHERE c.relnamespace IN ('app'::regnamespace, 'tpl'::regnamespace, 'tenant_initech'::regnamespace) AND c.relkind IN ('r', 'p', 'S')
 UNION ALL SELECT 'rows', string_agg(format('%s:%s:%s', t, tenant_id, n), ',' ORDER BY t, tenant_id) FROM (SELECT 'docs' t, tenant_id, count(*) n FROM app.docs GROUP BY 2 UNION ALL SELECT 'events', tenant_id, count(*) FROM app.events GROUP BY 2 UNION ALL SELECT 'files', tenant_id, sum(length(data)) FROM app.files GROUP BY 2) d
-UNION ALL SELECT 'audit_next_id', (SELECT last_value::text FROM tenant.audit_log_id_seq)
+UNION ALL SELECT 'audit_next_id', (SELECT last_value::text FROM tenant_data.audit_log_id_seq)
 UNION ALL SELECT 'schema_tenants', string_agg(format('%s:%s:%s:%s', slug, isolation, schema_name, template), ',' ORDER BY slug) FROM tenant_data.tenants WHERE isolation = 'schema'
 UNION ALL SELECT 'schema_templates', string_agg(schema_name::text, ',' ORDER BY schema_name) FROM tenant_data.schema_templates
 UNION ALL SELECT 'schema_migrations', string_agg(format('%s:%s', version, schema_name), ',' ORDER BY version, schema_name) FROM tenant_data.schema_migrations
