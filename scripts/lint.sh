@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The code gate: rustfmt's layout and no clippy warning (pg15, the version this machine tests).
+# The code gate: rustfmt's layout and no clippy warning (pg15, the version this machine tests);
+# no finding of shellcheck in any shell script (.shellcheckrc; skipped when shellcheck is not
+# installed: scripts/bootstrap.sh installs it).
 SUITE=lint
 . "$(dirname "$0")/../tests/lib.sh"
 EXPECTED_CHECKS=2
@@ -15,4 +17,24 @@ else
   check "cargo clippy -D warnings" ok "warnings"
   grep -E '^(error|warning)' -A6 <<<"$out" | head -40
 fi
-exit $failed
+
+# Every shell script: *.sh, and files whose first line runs a shell (tracked ones in a git checkout).
+shell_scripts() {
+  { git ls-files 2>/dev/null || find . -path ./target -prune -o -type f -print; } |
+    while read -r f; do
+      case $f in *.sh) echo "$f" ;; *) head -1 "$f" 2>/dev/null | grep -qE '^#!.*/(env )?(ba)?sh$' && echo "$f" ;; esac
+    done
+}
+if command -v shellcheck >/dev/null; then
+  EXPECTED_CHECKS=3
+  mapfile -t scripts < <(shell_scripts)
+  if out=$(shellcheck -x "${scripts[@]}" 2>&1); then
+    check "shellcheck (${#scripts[@]} scripts)" ok ok
+  else
+    check "shellcheck (${#scripts[@]} scripts)" ok "$(grep -c '^In ' <<<"$out") findings"
+    head -60 <<<"$out"
+  fi
+else
+  echo "# lint: shellcheck is not installed (scripts/bootstrap.sh installs it): skipped"
+fi
+exit "$failed"

@@ -5,7 +5,7 @@
 # (missing checks, those of a suite that stopped early, count as failed); a pg_regress file counts
 # as one check per pass; cargo's unit tests count from "test result: ok. N passed; M failed".
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 passed=0; failed=0; status=0
 log=$(mktemp)
 
@@ -27,19 +27,12 @@ run_suite() {  # command, "summary" or "cargo"
   if [ "$rc" != 0 ]; then status=1; [ "$f" -gt 0 ] || failed=$((failed + 1)); fi
 }
 
-run_suite scripts/lint.sh summary
-run_suite tests/pg_regress/run.sh summary
-run_suite tests/clone_fidelity/run.sh summary
-run_suite tests/concurrency/run.sh summary
-run_suite tests/shared_counters/run.sh summary
-run_suite tests/pooler/run.sh summary
-run_suite tests/dump_restore/run.sh summary
-run_suite tests/upgrade/run.sh summary
-run_suite tests/faults/run.sh summary
-run_suite tests/security/run.sh summary
-run_suite tests/admin_changes/run.sh summary
-run_suite tests/standby/run.sh summary
-run_suite tests/clients/run.sh summary
+for suite in scripts/lint.sh tests/pg_regress/run.sh tests/clone_fidelity/run.sh tests/concurrency/run.sh \
+             tests/shared_counters/run.sh tests/pooler/run.sh tests/dump_restore/run.sh tests/upgrade/run.sh \
+             tests/faults/run.sh tests/security/run.sh tests/admin_changes/run.sh tests/standby/run.sh \
+             tests/clients/run.sh; do
+  run_suite "$suite" summary
+done
 run_suite scripts/unit.sh cargo
 
 rm -f "$log"

@@ -16,4 +16,4 @@ for mode in plain preload; do
   count_checks python3 tests/admin_changes/run.py "$dir" "$port" $mode
   scripts/cluster.sh stop $name
 done
-exit $failed
+exit "$failed"

@@ -19,4 +19,4 @@ cd clients/node && count_checks node app.js "postgresql://client_app@127.0.0.1:$
 cd "$ROOT" && fresh_db client_rust || failed=1
 cd clients/rust && count_checks cargo run --quiet --release -- "host=127.0.0.1 port=$PORT user=client_app dbname=client_rust"
 cd "$ROOT" || exit 1
-exit $failed
+exit "$failed"

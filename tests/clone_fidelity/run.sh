@@ -273,4 +273,4 @@ check "e) after the errors no schema was created (clone_err_target does not exis
   "$(schemas)|$(sql -c "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'clone_err_target')")"
 
 [ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"
-exit $failed
+exit "$failed"

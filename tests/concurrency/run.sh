@@ -64,4 +64,4 @@ check "... and leave no grant or limit of the dropped tenant" "0|0" \
                            (SELECT count(*) FROM tenant_data.limit_overrides o WHERE NOT EXISTS (SELECT FROM tenant_data.tenants t WHERE t.id = o.tenant_id))")"
 
 [ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"
-exit $failed
+exit "$failed"

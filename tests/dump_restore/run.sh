@@ -106,4 +106,4 @@ sql restored_single -c "SELECT tenant.detach_quota(t, r) FROM (VALUES ('app.docs
 check "after unprotect, DROP EXTENSION removes every object" "0|0|0" \
   "$(sql restored_single -c "DROP EXTENSION pg_tenant" 2>&1; sql restored_single -c "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'tenant'::regnamespace) || '|' || (SELECT count(*) FROM pg_proc WHERE pronamespace = 'tenant'::regnamespace) || '|' || (SELECT count(*) FROM pg_policy)")"
 check "the data stays" 6 "$(sql restored_single -c "SELECT count(*) FROM app.docs")"
-exit $failed
+exit "$failed"

@@ -40,4 +40,4 @@ cp -r "$HERE/sql" "$HERE/expected" "$work/"
 echo "(pg_tenant preloaded: count quotas in shared memory)"
 regress "$work" "${preloaded[@]}" > >(sed 's/^test \([0-9a-z_]*\) /test \1 (preloaded) /') || exit 1
 rm -rf "$work"
-exit $failed
+exit "$failed"

@@ -11,6 +11,7 @@ BOUNCER_PORT=$(suite_port pgbouncer)
 CLIENTS=20
 TXNS=100
 start_cluster pool "$PORT"
+# shellcheck disable=SC2016 # expanded when the suite exits
 on_exit '[ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null'
 psql_super() { "$PG_BIN/psql" -X -q -t -A -h "$dir" -p "$PORT" -U postgres -d pool "$@"; }
 "$PG_BIN/psql" -X -q -h "$dir" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE pool" || exit 1
@@ -127,4 +128,4 @@ check "session pooling: the next client gets the same server connection" "$first
 check "session pooling: DISCARD ALL left it without a tenant" true "${second#*:}"
 
 [ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"
-exit $failed
+exit "$failed"

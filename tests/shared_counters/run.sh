@@ -108,4 +108,4 @@ check "the dump restores" 0 "$(grep -c ERROR "$work/restore.err")"
 check "restored without the library: usage counted from the rows" "50 3" "$("$PG_BIN/psql" -X -q -t -A -U postgres -d restored -c "SELECT tenant.set('race-a') IS NULL" -c "SELECT used FROM tenant.check_quota('docs')" | tail -1) $("$PG_BIN/psql" -X -q -t -A -U postgres -d restored -c "SELECT tenant.set('race-b') IS NULL" -c "SELECT used FROM tenant.check_quota('docs')" | tail -1)"
 
 [ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"
-exit $failed
+exit "$failed"

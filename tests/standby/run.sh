@@ -110,4 +110,4 @@ SQL
     "$(grep -o '^fn:.*' <<<"$out") $(grep -o '^fn-rows:.*' <<<"$out") $(grep -o '^param-rows:.*' <<<"$out") $(grep -o '^local-parallel:.*' <<<"$out")"
   check "$mode: no transaction id was needed" "0" "$(grep -c 'cannot assign' <<<"$out$(cat /tmp/pg_tenant_standby.$mode.gateway.out)")"
 done
-exit $failed
+exit "$failed"

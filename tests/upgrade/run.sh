@@ -123,4 +123,4 @@ if [ "$v02" != "$installed" ]; then diff <(sql fresh -f tests/upgrade/objects.sq
 # The permissive policy the update rewrote goes with DROP EXTENSION ... CASCADE: fail closed.
 sql v02 -c "DROP EXTENSION pg_tenant CASCADE" >/dev/null 2>&1 || failed=1
 check "0.2.0: after DROP EXTENSION CASCADE the upgraded table shows no row" 0 "$(as_app2 -c "SELECT count(*) FROM notes" | tail -1)"
-exit $failed
+exit "$failed"
