@@ -21,7 +21,7 @@ install: bootstrap
 	scripts/install.sh
 
 regress: install
-	scripts/regress.sh
+	tests/pg_regress/run.sh
 
 unit: bootstrap
 	scripts/unit.sh

@@ -2,9 +2,8 @@
 # The benchmark (not a test): pgbench, side by side in one run, on a throwaway cluster.
 # Prints TPS and ratios to the explicit-filter baseline, plus the plans.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-PG_BIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
-PORT=${BENCH_PORT:-54327}
+. "$(dirname "$0")/../tests/lib.sh"   # PG_BIN and the port (no SUITE: no check counting)
+PORT=$(suite_port bench)
 SECONDS_PER_RUN=${BENCH_SECONDS:-8}
 ROUNDS=${BENCH_ROUNDS:-5}
 CLIENTS=${BENCH_CLIENTS:-2}

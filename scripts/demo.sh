@@ -2,8 +2,8 @@
 # The tour: a throwaway cluster, examples/demo.sql run through psql with every statement shown,
 # then the cluster is stopped.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-PORT=${DEMO_PORT:-54328}
+. "$(dirname "$0")/../tests/lib.sh"   # the port (no SUITE: no check counting)
+PORT=$(suite_port demo)
 dir=$(scripts/cluster.sh start demo "$PORT")
 trap 'scripts/cluster.sh stop demo' EXIT
 PSQL="$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)/psql"

@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
-# The code gate: rustfmt's layout and no clippy warning (pg15, the version this machine tests).
-set -uo pipefail
-cd "$(dirname "$0")/.."
-failed=0
+# The code gate: rustfmt's layout and no clippy warning (pg15, the version this machine tests);
+# no finding of shellcheck in any shell script (.shellcheckrc; skipped when shellcheck is not
+# installed: scripts/bootstrap.sh installs it).
+SUITE=lint
+. "$(dirname "$0")/../tests/lib.sh"
+EXPECTED_CHECKS=2
 if cargo fmt --check >/tmp/pg_tenant_fmt.$$ 2>&1; then
-  echo "test lint: cargo fmt --check ... ok"
+  check "cargo fmt --check" ok ok
 else
-  echo "test lint: cargo fmt --check ... FAILED ($(grep -c '^Diff in' /tmp/pg_tenant_fmt.$$) places; run cargo fmt)"
-  failed=1
+  check "cargo fmt --check" ok "$(grep -c '^Diff in' /tmp/pg_tenant_fmt.$$) places differ; run cargo fmt"
 fi
 rm -f /tmp/pg_tenant_fmt.$$
 if out=$(cargo clippy --no-default-features --features pg15 -- -D warnings 2>&1); then
-  echo "test lint: cargo clippy -D warnings ... ok"
+  check "cargo clippy -D warnings" ok ok
 else
-  echo "test lint: cargo clippy -D warnings ... FAILED"
+  check "cargo clippy -D warnings" ok "warnings"
   grep -E '^(error|warning)' -A6 <<<"$out" | head -40
-  failed=1
 fi
-exit $failed
+
+# Every shell script: *.sh, and files whose first line runs a shell (tracked ones in a git checkout).
+shell_scripts() {
+  { git ls-files 2>/dev/null || find . -path ./target -prune -o -type f -print; } |
+    while read -r f; do
+      case $f in *.sh) echo "$f" ;; *) head -1 "$f" 2>/dev/null | grep -qE '^#!.*/(env )?(ba)?sh$' && echo "$f" ;; esac
+    done
+}
+if command -v shellcheck >/dev/null; then
+  EXPECTED_CHECKS=3
+  mapfile -t scripts < <(shell_scripts)
+  if out=$(shellcheck -x "${scripts[@]}" 2>&1); then
+    check "shellcheck (${#scripts[@]} scripts)" ok ok
+  else
+    check "shellcheck (${#scripts[@]} scripts)" ok "$(grep -c '^In ' <<<"$out") findings"
+    head -60 <<<"$out"
+  fi
+else
+  echo "# lint: shellcheck is not installed (scripts/bootstrap.sh installs it): skipped"
+fi
+exit "$failed"

@@ -13,14 +13,13 @@
 #
 # Roles and data: tests/security/setup.sql; planted objects: tests/security/plant.sql.
 # Prints "test security: MODE: NAME ... ok|FAILED" lines; exits non-zero if any check failed or
-# fewer checks than EXPECTED_CHECKS ran.
+# fewer checks than EXPECTED_CHECKS ran (tests/lib.sh counts them at exit).
+# shellcheck disable=SC2317 # the tests are functions run by name ("$test" in run_mode)
 SUITE=security
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-. "$ROOT/scripts/suite_lib.sh"
-cd "$ROOT" || exit 1
+. "$(dirname "$0")/../lib.sh"
 HERE=tests/security
+[ "${SECURITY_KEEP:-0}" = 1 ] && PG_TENANT_KEEP_CLUSTERS=1
 EXPECTED_CHECKS=78   # 39 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 6b 7b 10b, parallel, r1-r5, 6 sweep roles, 3 closing checks
-ran=0
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
 BASEOPTS='-c statement_timeout=20s -c lock_timeout=8s'
@@ -34,7 +33,7 @@ cleanup() {
   scripts/cluster.sh stop security >/dev/null 2>&1
   scripts/cluster.sh stop security_pre >/dev/null 2>&1
 }
-trap cleanup EXIT
+on_exit cleanup
 
 if ! ls /usr/share/postgresql/15/extension/pg_tenant.control >/dev/null 2>&1 \
    && ! ls "$("$PG_BIN/pg_config" --sharedir)/extension/pg_tenant.control" >/dev/null 2>&1; then
@@ -43,7 +42,6 @@ if ! ls /usr/share/postgresql/15/extension/pg_tenant.control >/dev/null 2>&1 \
 fi
 
 t() {  # name, expected, actual: one check line, counted
-  ran=$((ran + 1))
   check "$MODE: $1" "$2" "$3"
 }
 
@@ -361,24 +359,22 @@ SQL
 )
   echo "$out" > "$work/$MODE.6.b.out"
   has "$out" "^cur:$GLOBEX" && b="LOST" || b=held
-  out=$(pg sec_app <<SQL
+  # ended_by STATEMENT PART: a session locked by t1's token runs STATEMENT, then sets globex:
+  # "ended" when it acts for globex (the lock is gone).
+  ended_by() {
+    local out
+    out=$(pg sec_app <<SQL
 SELECT tenant.set_token('$t1', lock => true) IS NOT NULL;
-RESET ALL;
+$1;
 SELECT tenant.set('globex') IS NOT NULL;
 SELECT 'cur:' || COALESCE(tenant.current(true)::text, 'none');
 SQL
 )
-  echo "$out" > "$work/$MODE.6.c.out"
-  [ "$(cur_of "$out")" = "cur:$GLOBEX" ] && c=ended || c="STUCK($(cur_of "$out"))"
-  out=$(pg sec_app <<SQL
-SELECT tenant.set_token('$t1', lock => true) IS NOT NULL;
-DISCARD ALL;
-SELECT tenant.set('globex') IS NOT NULL;
-SELECT 'cur:' || COALESCE(tenant.current(true)::text, 'none');
-SQL
-)
-  echo "$out" > "$work/$MODE.6.d.out"
-  [ "$(cur_of "$out")" = "cur:$GLOBEX" ] && d=ended || d="STUCK($(cur_of "$out"))"
+    echo "$out" > "$work/$MODE.6.$2.out"
+    if [ "$(cur_of "$out")" = "cur:$GLOBEX" ]; then echo ended; else echo "STUCK($(cur_of "$out"))"; fi
+  }
+  c=$(ended_by "RESET ALL" c)
+  d=$(ended_by "DISCARD ALL" d)
   t "6 a locked session changes tenant only with a newer token; RESET ALL/DISCARD ALL end the lock" \
     "older-token-parameter=held reset-tenant_id=held reset-all=ended discard-all=ended" \
     "older-token-parameter=$a reset-tenant_id=$b reset-all=$c discard-all=$d"
@@ -1154,6 +1150,7 @@ SQL
   echo "$out" > "$work/$MODE.15.out"
   path=$(sed -n 's/^path://p' <<<"$out")
   landed=$(super -c "SELECT count(*) FROM tenant_s15.documents WHERE title = 'w15'")
+  # shellcheck disable=SC2015 # echo does not fail: A && echo || echo is if-then-else here
   t "15 after set_local() of a schema tenant, pg_temp is searched last: writes and reads reach the tenant schema" \
     "path-ends-with-pg_temp=yes landed-in-tenant-schema=1 read-tenant-schema=yes" \
     "path-ends-with-pg_temp=$([[ $path =~ pg_temp$ ]] && echo yes || echo "NO($path)") landed-in-tenant-schema=$landed read-tenant-schema=$(has "$out" '^read:temp-row' && echo NO-TEMP-TABLE || (has "$out" '^read:w15' && echo yes || echo NO))"
@@ -1248,7 +1245,7 @@ sweep() {
   local role tenant enter tok pass path victim f hits live=0 sessions=0 became=""
   for role in sec_app sec_tenant sec_owner sec_nobody sec_delegate sec_token; do
     for pass in 1 2; do
-      [ $pass = 1 ] && path="scratch, pg_catalog" || path="scratch, public"
+      if [ "$pass" = 1 ]; then path="scratch, pg_catalog"; else path="scratch, public"; fi
       victim=sweep$pass
       case $role in
         sec_owner) tenant=globex ;;
@@ -1256,7 +1253,7 @@ sweep() {
         *) tenant=acme ;;
       esac
       tok=$(jwt "$SECRET" "$tenant" -$((300 - pass)))
-      if [ $role = sec_token ]; then enter="SELECT tenant.set_token('$tok', local => false) IS NOT NULL;"
+      if [ "$role" = sec_token ]; then enter="SELECT tenant.set_token('$tok', local => false) IS NOT NULL;"
       else enter="SELECT tenant.set('$tenant') IS NOT NULL;"; fi
       f="$work/$MODE.sweep.$role.$pass.sql"
       {
@@ -1289,7 +1286,7 @@ SELECT 'hits:' || COALESCE(current_setting('sec.hits', true), '0');
 SQL
       } > "$f"
       OPTS="-c sec.item=sweep" pg "$role" < "$f" > "${f%.sql}.out"
-      if [ $pass = 1 ]; then
+      if [ "$pass" = 1 ]; then
         sessions=$((sessions + 1))
         hits=$(sed -n 's/^hits://p' "${f%.sql}.out" | tail -1)
         [[ $hits =~ ^[0-9]+$ ]] && [ "$hits" -gt 0 ] && live=$((live + 1))
@@ -1366,7 +1363,6 @@ run_mode() {  # MODE CLUSTER PORT
   MODE=$1
   port=$3
   start_cluster "$2" "$3"
-  trap cleanup EXIT
   "$PG_BIN/psql" -X -q -h "$dir" -p "$port" -U postgres -d postgres -c "CREATE DATABASE sec" >/dev/null
   super -v ON_ERROR_STOP=1 -v secret="$SECRET" -f "$HERE/setup.sql" > "$work/$MODE.setup.out" 2>&1 \
     || echo "setup failed, see $work/$MODE.setup.out" >&2
@@ -1389,14 +1385,10 @@ run_mode() {  # MODE CLUSTER PORT
 # SECURITY_INJECT=file.sql (see run_mode).
 for mode in ${SECURITY_MODES:-plain preload}; do
   case $mode in
-    plain) export PG_TENANT_PRELOAD=0; run_mode plain security "${SECURITY_PORT:-54318}" ;;
-    preload) export PG_TENANT_PRELOAD=1; run_mode preload security_pre "${SECURITY_PRE_PORT:-54317}" ;;
+    plain) export PG_TENANT_PRELOAD=0; run_mode plain security "$(suite_port security)" ;;
+    preload) export PG_TENANT_PRELOAD=1; run_mode preload security_pre "$(suite_port security_pre)" ;;
   esac
 done
 
-if [ "$ran" != "$EXPECTED_CHECKS" ]; then
-  echo "test $SUITE: ran $ran of the $EXPECTED_CHECKS checks it declares ... FAILED"
-  failed=1
-fi
 [ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work" >&2
-exit $failed
+exit "$failed"

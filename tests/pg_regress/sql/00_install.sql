@@ -38,3 +38,14 @@ CREATE EXTENSION pg_tenant;
 SELECT count(*) AS installed FROM pg_extension WHERE extname = 'pg_tenant';
 \c pg_tenant_regress
 DROP DATABASE pg_tenant_planted;
+
+-- Every function of schema tenant, whether PUBLIC may execute it and whether it runs with its
+-- owner's rights (SECURITY DEFINER). The REVOKE lists (sql/finalize.sql and the module files)
+-- decide the first column: a change to them, or a new function, shows up here.
+SELECT p.oid::regprocedure AS function,
+       p.proacl IS NULL OR EXISTS (SELECT FROM aclexplode(p.proacl) a
+                                    WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') AS public_execute,
+       p.prosecdef AS security_definer
+  FROM pg_proc p
+ WHERE p.pronamespace = 'tenant'::regnamespace
+ ORDER BY p.oid::regprocedure::text;

@@ -1,6 +1,6 @@
 -- tenant.clone_schema: what it copies, how references to the source are rewritten, data, and
 -- every error (with nothing left behind). The pagila fidelity proof (pg_dump of source and
--- clone identical) is scripts/clone_fidelity.sh.
+-- clone identical) is tests/clone_fidelity/run.sh.
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 CREATE ROLE clone_reader NOLOGIN;
@@ -74,11 +74,20 @@ SELECT p.proname, p.prosrc LIKE '%"Src Schema"%' AS names_source, p.prosrc LIKE 
   FROM pg_proc p WHERE p.pronamespace = '"Copy"'::regnamespace AND p.proname = 'people_count';
 SELECT pg_get_viewdef('"Copy".happy_people'::regclass) LIKE '%Src Schema%' AS view_names_source,
        (SELECT reloptions FROM pg_class WHERE oid = '"Copy".happy_people'::regclass) AS view_options;
--- Nothing in the clone depends on anything in the source.
-SELECT count(*) AS dependencies_on_source
-  FROM pg_depend d
- WHERE (pg_identify_object(d.classid, d.objid, 0)).schema = 'Copy'
-   AND (pg_identify_object(d.refclassid, d.refobjid, 0)).schema = 'Src Schema';
+-- Nothing in the clone depends on anything in the source. pg_identify_object() quotes the schema
+-- ("Copy"); an object without a schema of its own (a column default, a view's rule, a trigger, a
+-- policy) is in its table's. The clone's dependencies on itself show the query sees them.
+WITH deps AS (
+  SELECT coalesce(o.schema, (pg_identify_object('pg_class'::regclass, CASE d.classid
+           WHEN 'pg_attrdef'::regclass THEN (SELECT adrelid FROM pg_attrdef WHERE oid = d.objid)
+           WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = d.objid)
+           WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = d.objid)
+           WHEN 'pg_policy'::regclass THEN (SELECT polrelid FROM pg_policy WHERE oid = d.objid) END, 0)).schema) AS dependent,
+         (pg_identify_object(d.refclassid, d.refobjid, 0)).schema AS referenced
+    FROM pg_depend d CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, 0) o)
+SELECT count(*) FILTER (WHERE referenced = quote_ident('Src Schema')) AS dependencies_on_source,
+       count(*) FILTER (WHERE referenced = quote_ident('Copy')) > 10 AS dependencies_within_clone
+  FROM deps WHERE dependent = quote_ident('Copy');
 -- Row security, policies, grants, revokes, owners and comments are as in the source.
 SELECT relname, relrowsecurity, relforcerowsecurity, pg_get_userbyid(relowner) = 'clone_owner' AS owned_by_clone_owner,
        coalesce(relacl::text LIKE '%clone_reader=r/%', false) AS reader_grant

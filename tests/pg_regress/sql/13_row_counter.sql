@@ -177,7 +177,7 @@ CREATE INDEX ON rc_own.counted USING tenant_quota (tenant_id) WITH (resource = '
 REINDEX TABLE rc_own.counted;
 RESET ROLE;
 -- A superuser's own CREATE INDEX on plain columns makes one: what pg_restore and psql replay
--- from a dump (scripts/dump_restore.sh restores such tables).
+-- from a dump (tests/dump_restore/run.sh restores such tables).
 CREATE INDEX by_superuser ON rc_own.mine USING tenant_quota (tenant_id) WITH (resource = 'rc_rows');
 SELECT i.indrelid::regclass AS "table", c.relname AS index, pg_get_indexdef(i.indexrelid) LIKE '%USING tenant_quota%' AS counting
   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid

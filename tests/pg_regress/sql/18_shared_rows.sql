@@ -1,6 +1,6 @@
 -- Shared reference rows: tenant.protect(..., shared_rows => true). Rows whose tenant column is
 -- NULL are read by every tenant and written only by roles that bypass row security; everything
--- else is as for any protected table. Run in both modes (see scripts/regress.sh).
+-- else is as for any protected table. Run in both modes (see tests/pg_regress/run.sh).
 \set SHOW_CONTEXT never
 CREATE ROLE sh_owner;
 CREATE ROLE sh_app;                  -- the application: a gateway, subject to row security

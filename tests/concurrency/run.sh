@@ -4,9 +4,10 @@
 # and a meter quota, with rolled-back attempts in the mix; and one tenant's contention does not
 # block another tenant. Prints "test NAME ... ok|FAILED" lines.
 SUITE=concurrency
-. "$(dirname "$0")/suite_lib.sh"
+. "$(dirname "$0")/../lib.sh"
+EXPECTED_CHECKS=13
 CLIENTS=16
-start_cluster conc "${CONCURRENCY_PORT:-54326}"
+start_cluster conc "$(suite_port concurrency)"
 psql_super() { "$PG_BIN/psql" -X -q -t -A -U postgres -d conc "$@"; }
 "$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE conc" || exit 1
 psql_super -f tests/concurrency/setup.sql >/dev/null || exit 1
@@ -63,4 +64,4 @@ check "... and leave no grant or limit of the dropped tenant" "0|0" \
                            (SELECT count(*) FROM tenant_data.limit_overrides o WHERE NOT EXISTS (SELECT FROM tenant_data.tenants t WHERE t.id = o.tenant_id))")"
 
 [ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"
-exit $failed
+exit "$failed"

@@ -4,17 +4,15 @@
 # tenant.set_local(); and session pooling with server_reset_query = DISCARD ALL.
 # Prints "test NAME ... ok|FAILED" lines.
 SUITE=pooler
-. "$(dirname "$0")/suite_lib.sh"
-PORT=${POOLER_PG_PORT:-54324}
-BOUNCER_PORT=${POOLER_PORT:-64324}
+. "$(dirname "$0")/../lib.sh"
+EXPECTED_CHECKS=16
+PORT=$(suite_port pooler)
+BOUNCER_PORT=$(suite_port pgbouncer)
 CLIENTS=20
 TXNS=100
 start_cluster pool "$PORT"
-cleanup() {
-  [ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null
-  scripts/cluster.sh stop pool
-}
-trap cleanup EXIT
+# shellcheck disable=SC2016 # expanded when the suite exits
+on_exit '[ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null'
 psql_super() { "$PG_BIN/psql" -X -q -t -A -h "$dir" -p "$PORT" -U postgres -d pool "$@"; }
 "$PG_BIN/psql" -X -q -h "$dir" -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE pool" || exit 1
 psql_super -f tests/pooler/setup.sql >/dev/null || exit 1
@@ -130,4 +128,4 @@ check "session pooling: the next client gets the same server connection" "$first
 check "session pooling: DISCARD ALL left it without a tenant" true "${second#*:}"
 
 [ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"
-exit $failed
+exit "$failed"

@@ -5,9 +5,10 @@
 # rows; slots that run out fall back to the counters table, still exact; PREPARE TRANSACTION is
 # refused. Prints "test NAME ... ok|FAILED" lines.
 SUITE=shared-counters
-. "$(dirname "$0")/suite_lib.sh"
+. "$(dirname "$0")/../lib.sh"
+EXPECTED_CHECKS=28
 CLIENTS=16
-PORT=${SHARED_COUNTERS_PORT:-54318}
+PORT=$(suite_port shared_counters)
 export PG_TENANT_PRELOAD=1
 start_cluster shared "$PORT"
 data=$dir/data
@@ -63,9 +64,13 @@ check "... and nothing stays reserved" 3 "$(used race-b)"
 "$PG_BIN/psql" -X -q -U shared_app -d shared -c "SELECT tenant.set('race-b') IS NULL" -c "BEGIN" -c "INSERT INTO docs (body) VALUES ('lost')" -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
 sleep 1
 victim=$(super -c "SELECT pid FROM pg_stat_activity WHERE usename = 'shared_app' AND query LIKE '%pg_sleep%'")
+restarts() { grep -c 'all server processes terminated; reinitializing' "$dir/server.log"; }
+restarts_before=$(restarts)
 kill -9 "$victim" 2>/dev/null
 wait
 for _ in $(seq 1 30); do super -c "SELECT 1" >/dev/null 2>&1 && break; sleep 1; done
+check "the kill -9 of a backend (pid '$victim') crashed the server: the postmaster reinitialized, the backend is gone" \
+  "$((restarts_before + 1)) 0" "$(restarts) $(super -c "SELECT count(*) FROM pg_stat_activity WHERE pid = ${victim:-0}")"
 check "after a crash: counted again from the rows (race-a)" 45 "$(used race-a)"
 check "after a crash: the insert under way left nothing (race-b)" 3 "$(used race-b)"
 added=$(app -c "SELECT tenant.set('race-a') IS NULL" -c "INSERT INTO docs (body) SELECT 'r' FROM generate_series(1, 5) RETURNING 'won'" | grep -c '^won')
@@ -103,4 +108,4 @@ check "the dump restores" 0 "$(grep -c ERROR "$work/restore.err")"
 check "restored without the library: usage counted from the rows" "50 3" "$("$PG_BIN/psql" -X -q -t -A -U postgres -d restored -c "SELECT tenant.set('race-a') IS NULL" -c "SELECT used FROM tenant.check_quota('docs')" | tail -1) $("$PG_BIN/psql" -X -q -t -A -U postgres -d restored -c "SELECT tenant.set('race-b') IS NULL" -c "SELECT used FROM tenant.check_quota('docs')" | tail -1)"
 
 [ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"
-exit $failed
+exit "$failed"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fidelity of tenant.clone_schema(): pagila and the hard cases of tests/fixtures/clone_hard_cases.sql
+# Fidelity of tenant.clone_schema(): pagila and the hard cases of tests/clone_fidelity/hard_cases.sql
 # are each cloned twice (without and with data) and compared with their source: pg_dump
 # --schema-only identical once the schema is renamed, the same rows, no dependency of a clone on
 # its source, the clones behaving as their own (pagila: sequence, trigger, foreign key, views,
@@ -7,19 +7,12 @@
 # creating nothing. Prints "test NAME ... ok|FAILED" lines.
 set -euo pipefail
 SUITE=clone
-. "$(dirname "$0")/suite_lib.sh"
-set -e  # suite_lib.sh sets -uo pipefail; keep -e too
-start_cluster clone "${CLONE_PORT:-54325}"
+. "$(dirname "$0")/../lib.sh"
+set -e  # tests/lib.sh sets -uo pipefail; keep -e too
+EXPECTED_CHECKS=75
+start_cluster clone "$(suite_port clone_fidelity)"
 DB=clone_fidelity
 work=$(mktemp -d)
-
-# A tally for the closing line.
-eval "suite_$(declare -f check)"
-passed=0; nfailed=0
-check() {
-  suite_check "$@"
-  if [ "$2" = "$3" ]; then passed=$((passed + 1)); else nfailed=$((nfailed + 1)); fi
-}
 
 # sql [psql options]: runs SQL from -c/-f or stdin, stops at the first error.
 sql() { "$PG_BIN/psql" -X -q -t -A -U postgres -d "$DB" -v ON_ERROR_STOP=1 "$@"; }
@@ -34,7 +27,7 @@ qi() { sql -v n="$1" <<<"SELECT quote_ident(:'n')"; }
 "$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE $DB" >/dev/null
 sql -c "CREATE EXTENSION pg_tenant" >/dev/null
 sql -f ../shared/fixtures/pagila/pagila-in-schema-pagila.sql >/dev/null
-sql -f tests/fixtures/clone_hard_cases.sql >/dev/null
+sql -f tests/clone_fidelity/hard_cases.sql >/dev/null
 
 # ---- the dumps ----------------------------------------------------------------------------------
 # dump SCHEMA [pg_dump options]: pg_dump of one schema, without the \restrict lines (their key is
@@ -279,7 +272,5 @@ check "e) NULL with_data: 22004" 22004 "$(sqlstate "SELECT * FROM tenant.clone_s
 check "e) after the errors no schema was created (clone_err_target does not exist)" "$before|f" \
   "$(schemas)|$(sql -c "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'clone_err_target')")"
 
-echo
-echo "clone: $passed passed, $nfailed failed"
 [ "$failed" = 0 ] && rm -rf "$work" || echo "outputs kept in $work"
-exit $failed
+exit "$failed"

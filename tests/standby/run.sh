@@ -4,14 +4,15 @@
 # the tenant's rows (serial and parallel), quotas can be checked, and writes are refused by
 # PostgreSQL as on any standby; with and without shared_preload_libraries on the standby.
 SUITE=standby
-. "$(dirname "$0")/suite_lib.sh"
-start_cluster standby_primary "${STANDBY_PORT-54313}"
+. "$(dirname "$0")/../lib.sh"
+EXPECTED_CHECKS=12   # 6 per mode
+start_cluster standby_primary "$(suite_port standby)"
 primary_dir=$dir
-SPORT=${STANDBY_REPLICA_PORT-54314}
+SPORT=$(suite_port standby_replica)
 sdir=${PG_TENANT_CLUSTER_DIR:-/tmp}/pg_tenant_standby_replica
 as_owner() { if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi; }
 stop_standby() { [ -f "$sdir/data/postgresql.conf" ] && as_owner "$PG_BIN/pg_ctl" -D "$sdir/data" -m immediate -w stop >/dev/null 2>&1; }
-trap 'stop_standby; scripts/cluster.sh stop standby_primary' EXIT
+on_exit stop_standby
 SECRET='standby-suite-secret-0123456789-abcdef'
 psql() { "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=0 "$@" 2>&1; }
 
@@ -109,4 +110,4 @@ SQL
     "$(grep -o '^fn:.*' <<<"$out") $(grep -o '^fn-rows:.*' <<<"$out") $(grep -o '^param-rows:.*' <<<"$out") $(grep -o '^local-parallel:.*' <<<"$out")"
   check "$mode: no transaction id was needed" "0" "$(grep -c 'cannot assign' <<<"$out$(cat /tmp/pg_tenant_standby.$mode.gateway.out)")"
 done
-exit $failed
+exit "$failed"

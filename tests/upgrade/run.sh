@@ -4,8 +4,9 @@
 # upgraded extension is object for object the same as a fresh install (definitions, privileges,
 # settings). Prints "test NAME ... ok|FAILED".
 SUITE=upgrade
-. "$(dirname "$0")/suite_lib.sh"
-start_cluster upgrade "${UPGRADE_PORT:-54322}"
+. "$(dirname "$0")/../lib.sh"
+EXPECTED_CHECKS=28
+start_cluster upgrade "$(suite_port upgrade)"
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -U postgres -d "$db" "$@"; }
 as_app() { "$PG_BIN/psql" -X -q -t -A -U up_app -d old "$@" 2>&1; }
 sql postgres -c "CREATE DATABASE old" -c "CREATE DATABASE fresh" -c "CREATE DATABASE v02" || exit 1
@@ -122,4 +123,4 @@ if [ "$v02" != "$installed" ]; then diff <(sql fresh -f tests/upgrade/objects.sq
 # The permissive policy the update rewrote goes with DROP EXTENSION ... CASCADE: fail closed.
 sql v02 -c "DROP EXTENSION pg_tenant CASCADE" >/dev/null 2>&1 || failed=1
 check "0.2.0: after DROP EXTENSION CASCADE the upgraded table shows no row" 0 "$(as_app2 -c "SELECT count(*) FROM notes" | tail -1)"
-exit $failed
+exit "$failed"
