@@ -27,8 +27,7 @@ use std::collections::HashMap;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use crate::quotas::Quota;
-use crate::registry::Tenant;
+use crate::types::{Quota, RoleGrant, Tenant};
 
 #[derive(Default)]
 struct RegistryCache {
@@ -38,14 +37,6 @@ struct RegistryCache {
     quotas: HashMap<([u8; 16], String), Quota>,
     /// The grant tables still lack transaction_only (a database not updated to 0.3.0 yet).
     legacy_grants: Option<bool>,
-}
-
-/// A role granted tenant.grant_gateway() or tenant.grant_access().
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RoleGrant {
-    pub role: pg_sys::Oid,
-    /// Granted with transaction_only => true: may act as a tenant for a transaction only.
-    pub transaction_only: bool,
 }
 
 thread_local! {

@@ -4,11 +4,12 @@
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use crate::cache::RoleGrant;
+use crate::types::RoleGrant;
 use crate::error::{guarded, required, TenantError};
 use crate::gucs;
 use crate::owner::{current_role, extension_owner, has_privileges_of, is_superuser, role_name};
-use crate::registry::{self, Tenant};
+use crate::registry;
+use crate::types::Tenant;
 
 /// How far a role's right to act as a tenant reaches.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]

@@ -23,6 +23,7 @@ mod schemas;
 mod shared_counters;
 mod tokens;
 mod txn_cell;
+mod types;
 
 ::pgrx::pg_module_magic!(name, version);
 

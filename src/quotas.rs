@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 use crate::audit;
 use crate::error::{guarded, required, TenantError};
 use crate::owner::{as_extension_owner, as_table_owner, run_as_owner, run_with_args};
-use crate::registry::{self, Tenant};
+use crate::registry;
+use crate::types::{Period, Quota, Tenant};
 use crate::shared_counters::{self, Charged};
 
 extension_sql_file!(
@@ -27,41 +28,6 @@ extension_sql_file!(
     name = "quota_tables",
     requires = ["registry_tables", "protected_tables_view"]
 );
-
-/// How long a period lasts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Period {
-    None,
-    Minute,
-    Hour,
-    Day,
-    Month,
-}
-
-impl Period {
-    pub const NAMES: &'static str = "none, minute, hour, day, month";
-
-    pub fn parse(s: &str) -> Option<Period> {
-        Some(match s {
-            "none" => Period::None,
-            "minute" => Period::Minute,
-            "hour" => Period::Hour,
-            "day" => Period::Day,
-            "month" => Period::Month,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Period::None => "none",
-            Period::Minute => "minute",
-            Period::Hour => "hour",
-            Period::Day => "day",
-            Period::Month => "month",
-        }
-    }
-}
 
 /// Validates a plan's `limits`: `{"resource": {"limit": N, "period": P}, ...}` with N >= -1.
 /// The error names the offending key.
@@ -334,20 +300,6 @@ fn clear_limit(tenant: Option<&str>, resource: Option<&str>) {
             json!({"slug": t.slug, "resource": resource}),
         );
     })
-}
-
-/// The limit in force for a tenant and resource, with the bounds of the current period.
-#[derive(Debug, Clone)]
-pub struct Quota {
-    pub plan: String,
-    pub limit: i64,
-    pub period: Period,
-    /// The resource is a count quota on some table (its usage is rows, see charge_counted).
-    pub counted: bool,
-    /// A plan or a per-tenant limit names the resource (else it is unlimited and unmetered).
-    pub named: bool,
-    anchor: i64,
-    bounds: Option<(i64, i64)>,
 }
 
 impl Quota {

@@ -6,28 +6,11 @@ use pgrx::prelude::*;
 use serde_json::json;
 
 use crate::audit;
-use crate::cache::RoleGrant;
+use crate::types::{RoleGrant, Tenant};
 use crate::error::{guarded, required, TenantError};
 use crate::owner::{as_extension_owner, role_name, run_as_owner};
 
 extension_sql_file!("../sql/registry.sql", name = "registry_tables", bootstrap);
-
-/// A registry row, as much of it as the Rust side needs.
-#[derive(Debug, Clone)]
-pub struct Tenant {
-    pub id: pgrx::Uuid,
-    pub slug: String,
-    pub status: String,
-    pub suspended_reason: Option<String>,
-    /// The tenant's own schema, for `isolation => 'schema'` tenants.
-    pub schema_name: Option<String>,
-}
-
-impl Tenant {
-    pub fn is_suspended(&self) -> bool {
-        self.status == "suspended"
-    }
-}
 
 /// Checks a slug: 1 to 63 characters of [a-z0-9_-], starting with a letter or digit, and not
 /// shaped like a uuid (every function accepts a slug or an id, so the two must not overlap).

@@ -20,7 +20,8 @@ use crate::owner::{
     as_extension_owner, bypasses_rls, current_role, run_as_owner, run_with_args, PINNED_SEARCH_PATH,
 };
 use crate::policies::ACCESS_QUAL;
-use crate::registry::{self, Tenant};
+use crate::registry;
+use crate::types::Tenant;
 
 extension_sql_file!(
     "../sql/schemas.sql",
