@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The code gate: rustfmt's layout and no clippy warning (pg15, the version this machine tests).
+# The code gate: rustfmt's layout, no clippy warning (pg15, the version this machine tests), and
+# the layering of src/ (scripts/layers.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 failed=0
@@ -17,4 +18,5 @@ else
   grep -E '^(error|warning)' -A6 <<<"$out" | head -40
   failed=1
 fi
+scripts/layers.sh || failed=1
 exit $failed
