@@ -44,7 +44,7 @@ thread_local! {
     /// only), scoped like the tenant: that role's right is checked again in each transaction, so
     /// a revoked grant ends the context. None when a token chose it (the token is the right).
     static CONTEXT_ORIGIN: RefCell<TxCell<Option<(pg_sys::Oid, bool)>>> = const { RefCell::new(TxCell::none()) };
-    /// Whether a tenant context decided anything in this transaction (see context.rs, WITH HOLD).
+    /// Whether a tenant context decided anything in this transaction (see context/mod.rs, WITH HOLD).
     static CONTEXT_USED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Counts transactions, so that a per-transaction judgement can be cached.
     static XACT_GEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
@@ -165,7 +165,7 @@ fn context_rules() -> &'static ContextRules {
 }
 
 /// The current tenant, or None: the one `pg_tenant.token` names when that is set (resolved once
-/// per token, see tokens.rs), else the one tenant.set()/set_local()/set_token() chose.
+/// per token, see context/tokens/parameter.rs), else the one tenant.set()/set_local()/set_token() chose.
 #[inline]
 pub fn current_tenant() -> Option<pgrx::Uuid> {
     let rules = context_rules();

@@ -21,6 +21,17 @@ impl Tenant {
     }
 }
 
+/// A relation of a table tree: the table, or a partition or inheritance child below it
+/// (isolation::policies::relation_tree).
+#[derive(Debug, Clone)]
+pub struct TreeRelation {
+    pub oid: pg_sys::Oid,
+    /// As regclass prints it: schema-qualified and quoted when needed.
+    pub name: String,
+    /// pg_class.relkind.
+    pub relkind: String,
+}
+
 /// A role granted tenant.grant_gateway() or tenant.grant_access().
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RoleGrant {

@@ -24,6 +24,7 @@ use pgrx::prelude::*;
 use crate::error::{guarded, TenantError};
 use crate::owner::{as_extension_owner, bypasses_rls, current_role, run_with_args};
 use crate::registry;
+use crate::types::TreeRelation;
 
 extension_sql_file!(
     "../../sql/policies.sql",
@@ -75,7 +76,7 @@ fn guard<'a>(
 
 /// A relation and everything that inherits from it (partitions at every level included),
 /// parents first.
-pub fn relation_tree(root: pg_sys::Oid) -> Vec<(pg_sys::Oid, String, String)> {
+pub fn relation_tree(root: pg_sys::Oid) -> Vec<TreeRelation> {
     Spi::connect(|client| {
         let rows = client.select(
             "WITH RECURSIVE tree(relid, depth) AS (
@@ -90,11 +91,11 @@ pub fn relation_tree(root: pg_sys::Oid) -> Vec<(pg_sys::Oid, String, String)> {
         )?;
         let mut out = Vec::new();
         for row in rows {
-            out.push((
-                row.get::<pg_sys::Oid>(1)?.expect("oid"),
-                row.get::<String>(2)?.expect("name"),
-                row.get::<String>(3)?.expect("relkind"),
-            ));
+            out.push(TreeRelation {
+                oid: row.get::<pg_sys::Oid>(1)?.expect("oid"),
+                name: row.get::<String>(2)?.expect("name"),
+                relkind: row.get::<String>(3)?.expect("relkind"),
+            });
         }
         Ok::<_, pgrx::spi::Error>(out)
     })
@@ -142,8 +143,8 @@ pub fn register_copies(source: &str, target: &str) {
 
 /// Records `tree` in tenant_data.protected_relations with its tenant column and shared_rows
 /// (protect), or forgets it (None: unprotect). Rows of relations dropped since are forgotten too.
-pub(super) fn register(tree: &[(pg_sys::Oid, String, String)], column: Option<(&str, bool)>) {
-    let rels: Vec<pg_sys::Oid> = tree.iter().map(|(rel, _, _)| *rel).collect();
+pub(super) fn register(tree: &[TreeRelation], column: Option<(&str, bool)>) {
+    let rels: Vec<pg_sys::Oid> = tree.iter().map(|r| r.oid).collect();
     as_extension_owner(|| {
         // A database still at 0.1.0/0.2.0 reads protection from the guard triggers; the update
         // to 0.3.0 fills the catalog from them.

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::error::{guarded, required, TenantError};
 use crate::owner::{as_table_owner, current_role, run_with_args};
 use crate::registry::audit;
+use crate::types::TreeRelation;
 
 use super::policies::{
     protected_column, register, relation_tree, ACCESS_POLICY, ACCESS_QUAL, GUARD_TRIGGER,
@@ -79,12 +80,9 @@ pub(super) fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
 /// without pairing the two tenant columns: referential checks and cascades bypass row security,
 /// so such a key lets a row reference another tenant's row, a cascade delete another tenant's
 /// rows, and a failed insert reveal another tenant's keys. The HINT gives the composite key.
-pub(super) fn refuse_cross_tenant_foreign_keys(
-    tree: &[(pg_sys::Oid, String, String)],
-    column: &str,
-) {
+pub(super) fn refuse_cross_tenant_foreign_keys(tree: &[TreeRelation], column: &str) {
     crate::owner::as_extension_owner(|| {
-        let rels: Vec<pg_sys::Oid> = tree.iter().map(|(rel, _, _)| *rel).collect();
+        let rels: Vec<pg_sys::Oid> = tree.iter().map(|r| r.oid).collect();
         let found = Spi::connect(|client| {
         let rows = client.select(
             crate::owner::data_sql("WITH cols(rel, col) AS (
@@ -153,7 +151,11 @@ pub(super) fn run(sql: &str) {
 pub(super) fn table_root(tbl: Option<pg_sys::Oid>) -> (pg_sys::Oid, String) {
     let tbl = required(tbl, "tbl");
     let tree = relation_tree(tbl);
-    let (_, name, kind) = tree.first().cloned().unwrap_or_else(|| {
+    let TreeRelation {
+        name,
+        relkind: kind,
+        ..
+    } = tree.first().cloned().unwrap_or_else(|| {
         TenantError::WrongObjectType {
             object: format!("relation {}", tbl.to_u32()),
             expected: "a table",
@@ -312,7 +314,12 @@ fn protect_with_shared_rows(
         }
         let tree = relation_tree(tbl);
         refuse_cross_tenant_foreign_keys(&tree, &column);
-        for (rel, rel_name, _) in &tree {
+        for TreeRelation {
+            oid: rel,
+            name: rel_name,
+            ..
+        } in &tree
+        {
             if !has_index_leading_with(*rel, &column) {
                 run(&format!("CREATE INDEX ON {rel_name} ({col})"));
             }
@@ -348,7 +355,7 @@ fn protect_with_shared_rows(
                 notice!("{shared} row(s) of {name} have no tenant: they are shared rows, which every tenant reads");
             }
         }
-        let children: Vec<&str> = tree.iter().skip(1).map(|(_, n, _)| n.as_str()).collect();
+        let children: Vec<&str> = tree.iter().skip(1).map(|r| r.name.as_str()).collect();
         audit::record(
             "protect",
             None,
@@ -381,7 +388,12 @@ fn unprotect(tbl: Option<pg_sys::Oid>) {
         let col = quote_identifier(&column);
         let tree = relation_tree(tbl);
         register(&tree, None);
-        for (rel, rel_name, _) in tree {
+        for TreeRelation {
+            oid: rel,
+            name: rel_name,
+            ..
+        } in tree
+        {
             drop_installed_objects(rel, &rel_name);
             let other_policies = Spi::get_one_with_args::<bool>(
                 "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid OPERATOR(pg_catalog.=) $1)",

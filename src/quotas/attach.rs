@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::error::{guarded, required, TenantError};
 use crate::owner::{as_table_owner, run_as_owner, run_with_args};
 use crate::registry::audit;
+use crate::types::TreeRelation;
 
 use super::recount::{count_rows, counted_tables};
 use super::shared_counters::{self};
@@ -110,7 +111,7 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
             TenantError::invalid("mode", "must be one of count, meter, bytes").raise()
         });
         let tree = crate::isolation::policies::relation_tree(tbl);
-        let name = tree.first().map(|t| t.1.clone()).unwrap_or_default();
+        let name = tree.first().map(|t| t.name.clone()).unwrap_or_default();
         let column = crate::isolation::policies::protected_column(tbl)
             .unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
         match attached_mode(tbl, resource) {
@@ -131,7 +132,7 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
             quote_literal(&column)
         );
         // Inserted rows of a count quota are counted by an index that stores nothing
-        // (src/row_counter.rs); a database still at version 0.1.0 has no such index yet and
+        // (row_counter/); a database still at version 0.1.0 has no such index yet and
         // keeps the INSERT trigger until ALTER EXTENSION UPDATE replaces it.
         let counted_by_index = mode == Mode::Count
             && Spi::get_one::<bool>(
@@ -140,7 +141,7 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
             .ok()
             .flatten()
             .unwrap_or(false);
-        for (_, rel, _) in &tree {
+        for TreeRelation { name: rel, .. } in &tree {
             let create = |suffix: &str, event: &str, transition: &str| {
                 run_with_args(
                     &format!(
@@ -182,7 +183,12 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
         if counted_by_index {
             // On the table and each inheritance child; a partition gets it from its partitioned
             // parent's index (PostgreSQL does not do that for inheritance children).
-            for (rel_oid, rel, _) in &tree {
+            for TreeRelation {
+                oid: rel_oid,
+                name: rel,
+                ..
+            } in &tree
+            {
                 if *rel_oid != tbl && is_partition(*rel_oid) {
                     continue;
                 }
@@ -223,7 +229,7 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
         let tbl = required(tbl, "tbl");
         let resource = required(resource, "resource");
         let tree = crate::isolation::policies::relation_tree(tbl);
-        let name = tree.first().map(|t| t.1.clone()).unwrap_or_default();
+        let name = tree.first().map(|t| t.name.clone()).unwrap_or_default();
         let mode = attached_mode(tbl, resource).unwrap_or_else(|| {
             TenantError::QuotaNotAttached {
                 table: name.clone(),
@@ -234,7 +240,12 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
         let column = crate::isolation::policies::protected_column(tbl)
             .unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
         let prefix = trigger_prefix(resource);
-        for (rel_oid, rel, _) in &tree {
+        for TreeRelation {
+            oid: rel_oid,
+            name: rel,
+            ..
+        } in &tree
+        {
             let names = Spi::get_one_with_args::<Vec<String>>(
                 "SELECT ARRAY(SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger
                                WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2))",
@@ -251,7 +262,7 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
         }
         if mode == Mode::Count {
             prepare_count_change(resource);
-            for (rel_oid, _, _) in &tree {
+            for TreeRelation { oid: rel_oid, .. } in &tree {
                 if let Some(index) = counting_index(*rel_oid, resource) {
                     run_with_args(&format!("DROP INDEX {index}"), &[]);
                 }
@@ -287,7 +298,7 @@ pub(super) fn prepare_count_change(resource: &str) {
 pub(super) fn lock_counted_tables(resource: &str) {
     let tables: Vec<String> = counted_tables(resource)
         .into_iter()
-        .map(|(t, _, _)| t)
+        .map(|t| t.name)
         .collect();
     if !tables.is_empty() {
         run_with_args(

@@ -40,7 +40,7 @@ fn recount_tenant(tenant_id: Option<pgrx::Uuid>) {
     })
 }
 
-/// Charges `rows` new rows of a count quota to a tenant (src/row_counter.rs calls this once per
+/// Charges `rows` new rows of a count quota to a tenant (row_counter/insert.rs calls this once per
 /// resource and tenant when a statement finishes).
 pub fn charge_rows(resource: &str, tenant: pgrx::Uuid, rows: i64) {
     // Rows of the current tenant (nearly always, and the only ones RLS lets a role subject to it
@@ -114,16 +114,18 @@ pub(super) const COUNTED_TABLES: &str = "SELECT i.indrelid::pg_catalog.regclass:
         AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhrelid OPERATOR(pg_catalog.=) i.indexrelid)
       ORDER BY 1";
 
-pub(super) fn counted_tables(resource: &str) -> Vec<(String, String, bool)> {
+/// The tables of a count quota, in this statement's snapshot (see COUNTED_TABLES).
+pub(super) fn counted_tables(resource: &str) -> Vec<CountedTable> {
     Spi::connect(|client| {
         let rows = client.select(COUNTED_TABLES, None, &[resource.into()])?;
         let mut out = Vec::new();
         for row in rows {
-            out.push((
+            out.push(CountedTable::from_text([
                 row.get::<String>(1)?.unwrap_or_default(),
                 row.get::<String>(2)?.unwrap_or_default(),
-                row.get::<String>(3)?.as_deref() == Some("true"),
-            ));
+                row.get::<String>(3)?.unwrap_or_default(),
+                row.get::<String>(4)?.unwrap_or_default(),
+            ]));
         }
         Ok::<_, pgrx::spi::Error>(out)
     })
@@ -193,23 +195,37 @@ pub(super) fn text_datum(s: &str) -> (pg_sys::Oid, pg_sys::Datum) {
     (pg_sys::TEXTOID, s.into_datum().expect("text"))
 }
 
-/// A table a count quota counts, as committed now.
+/// A table a count quota counts (a row of COUNTED_TABLES).
 pub(super) struct CountedTable {
-    oid: pg_sys::Oid,
-    name: String,
-    column: String,
-    only: bool,
+    pub(super) oid: pg_sys::Oid,
+    /// As regclass prints it.
+    pub(super) name: String,
+    /// The tenant column.
+    pub(super) column: String,
+    /// Read with `ONLY` (it has inheritance children that count by themselves).
+    pub(super) only: bool,
+}
+
+impl CountedTable {
+    /// From COUNTED_TABLES' columns, as text.
+    fn from_text([name, column, only, oid]: [String; 4]) -> CountedTable {
+        CountedTable {
+            oid: pg_sys::Oid::from(oid.parse::<u32>().unwrap_or(0)),
+            name,
+            column,
+            only: only == "true",
+        }
+    }
 }
 
 /// The tables of a count quota as committed now (see COUNTED_TABLES).
 pub(super) fn latest_counted_tables(resource: &str) -> Vec<CountedTable> {
     latest_select(COUNTED_TABLES, &[text_datum(resource)])
         .into_iter()
-        .map(|r| CountedTable {
-            oid: pg_sys::Oid::from(r[3].parse::<u32>().unwrap_or(0)),
-            name: r[0].clone(),
-            column: r[1].clone(),
-            only: r[2] == "true",
+        .map(|r| {
+            let mut r = r.into_iter();
+            let mut next = || r.next().unwrap_or_default();
+            CountedTable::from_text([next(), next(), next(), next()])
         })
         .collect()
 }

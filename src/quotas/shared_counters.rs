@@ -16,7 +16,7 @@
 //!
 //! The usage counters table then holds nothing for count quotas. So that a server started later
 //! without the library (or a restored dump) does not trust it, the first use in each database
-//! after a start leaves a marker row there; quotas.rs counts every count quota again when it
+//! after a start leaves a marker row there; quotas/recount.rs counts every count quota again when it
 //! finds one. Without the library, or when the slots are full, count quotas use the counters
 //! table like every other quota.
 
