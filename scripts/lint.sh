@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # The code gate: rustfmt's layout and no clippy warning (pg15, the version this machine tests);
-# no finding of shellcheck in any shell script (.shellcheckrc; skipped when shellcheck is not
+# the layering of src/ (scripts/layers.sh); no finding of shellcheck in any shell script (.shellcheckrc; skipped when shellcheck is not
 # installed: scripts/bootstrap.sh installs it).
 SUITE=lint
 . "$(dirname "$0")/../tests/lib.sh"
-EXPECTED_CHECKS=2
+EXPECTED_CHECKS=3
 if cargo fmt --check >/tmp/pg_tenant_fmt.$$ 2>&1; then
   check "cargo fmt --check" ok ok
 else
   check "cargo fmt --check" ok "$(grep -c '^Diff in' /tmp/pg_tenant_fmt.$$) places differ; run cargo fmt"
 fi
 rm -f /tmp/pg_tenant_fmt.$$
+if out=$(scripts/layers.sh 2>&1); then
+  check "layers: no module imports a higher layer, no cycle" ok ok
+else
+  check "layers: no module imports a higher layer, no cycle" ok "violations"
+  head -20 <<<"$out"
+fi
 if out=$(cargo clippy --no-default-features --features pg15 -- -D warnings 2>&1); then
   check "cargo clippy -D warnings" ok ok
 else
@@ -26,7 +32,7 @@ shell_scripts() {
     done
 }
 if command -v shellcheck >/dev/null; then
-  EXPECTED_CHECKS=3
+  EXPECTED_CHECKS=4
   mapfile -t scripts < <(shell_scripts)
   if out=$(shellcheck -x "${scripts[@]}" 2>&1); then
     check "shellcheck (${#scripts[@]} scripts)" ok ok

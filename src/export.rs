@@ -181,8 +181,6 @@ fn insert_columns(rel: pg_sys::Oid) -> Vec<String> {
 }
 
 #[pg_extern(
-    volatile,
-    parallel_unsafe,
     sql = r#"
 CREATE FUNCTION tenant.table_data(tbl regclass, operation text, target uuid DEFAULT NULL, "rows" jsonb DEFAULT NULL)
 RETURNS jsonb VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';

@@ -44,7 +44,7 @@ thread_local! {
     /// only), scoped like the tenant: that role's right is checked again in each transaction, so
     /// a revoked grant ends the context. None when a token chose it (the token is the right).
     static CONTEXT_ORIGIN: RefCell<TxCell<Option<(pg_sys::Oid, bool)>>> = const { RefCell::new(TxCell::none()) };
-    /// Whether a tenant context decided anything in this transaction (see context.rs, WITH HOLD).
+    /// Whether a tenant context decided anything in this transaction (see context/mod.rs, WITH HOLD).
     static CONTEXT_USED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Counts transactions, so that a per-transaction judgement can be cached.
     static XACT_GEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
@@ -127,26 +127,57 @@ pub fn init() {
             None,
             None,
         );
-        crate::tokens::init();
-        // Drops any other "pg_tenant.*" placeholder and refuses new ones.
-        #[cfg(not(any(feature = "pg13", feature = "pg14")))]
-        pg_sys::MarkGUCPrefixReserved(c"pg_tenant".as_ptr());
     }
 }
 
+/// After every pg_tenant parameter is defined (here and by the features, from _PG_init): drops
+/// any other "pg_tenant.*" placeholder and refuses new ones.
+pub fn reserve_prefix() {
+    #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+    unsafe {
+        pg_sys::MarkGUCPrefixReserved(c"pg_tenant".as_ptr())
+    };
+}
+
+/// What the tenant context (context/, a feature above this layer) decides about the tenant that
+/// [`current_tenant`] returns; registered from _PG_init by [`on_current_tenant`].
+#[derive(Clone, Copy)]
+pub struct ContextRules {
+    /// The tenant the parameter `pg_tenant.token` names, when it is set.
+    pub token_parameter_tenant: fn() -> Option<pgrx::Uuid>,
+    /// Raises when the token that chose the tenant (its `exp`, if a token did) has expired.
+    pub refuse_if_expired: fn(Option<i64>),
+    /// Raises when the role that chose the tenant may no longer act as it.
+    pub refuse_if_no_longer_allowed: fn(pgrx::Uuid),
+}
+
+static CONTEXT_RULES: std::sync::OnceLock<ContextRules> = std::sync::OnceLock::new();
+
+/// Registers the tenant context's rules (once, from _PG_init).
+pub fn on_current_tenant(rules: ContextRules) {
+    let _ = CONTEXT_RULES.set(rules);
+}
+
+fn context_rules() -> &'static ContextRules {
+    CONTEXT_RULES
+        .get()
+        .expect("_PG_init registers the tenant context's rules")
+}
+
 /// The current tenant, or None: the one `pg_tenant.token` names when that is set (resolved once
-/// per token, see tokens.rs), else the one tenant.set()/set_local()/set_token() chose.
+/// per token, see context/tokens/parameter.rs), else the one tenant.set()/set_local()/set_token() chose.
 #[inline]
 pub fn current_tenant() -> Option<pgrx::Uuid> {
-    if let Some(id) = crate::tokens::parameter_tenant() {
+    let rules = context_rules();
+    if let Some(id) = (rules.token_parameter_tenant)() {
         CONTEXT_USED.with(|u| u.set(true));
         return Some(id);
     }
     let id = set_tenant()?;
     // A tenant chosen by a token lasts no longer than the token; one chosen by tenant.set() as
     // long as the right of the role that chose it; a locked session's is the lock's.
-    crate::tokens::refuse_if_expired(context_expiry());
-    crate::context::refuse_if_no_longer_allowed(id);
+    (rules.refuse_if_expired)(context_expiry());
+    (rules.refuse_if_no_longer_allowed)(id);
     if session_lock().is_some_and(|(locked, _)| locked != id) {
         crate::error::TenantError::SessionLocked.raise();
     }
@@ -223,8 +254,12 @@ pub fn transaction_generation() -> u64 {
     XACT_GEN.with(|g| g.get())
 }
 
-/// Transaction events for the session lock and the context expiry (from the xact callbacks).
-pub fn on_xact(committed: bool) {
+/// Transaction events for the session lock and the context expiry (registered with crate::xact
+/// from _PG_init).
+pub fn on_xact(event: pg_sys::XactEvent::Type) {
+    let Some(committed) = crate::xact::ended(event) else {
+        return;
+    };
     LOCK.with(|l| l.borrow_mut().on_xact(committed));
     CONTEXT_EXP.with(|e| e.borrow_mut().on_xact(committed));
     CONTEXT_ORIGIN.with(|o| o.borrow_mut().on_xact(committed));
@@ -237,7 +272,13 @@ pub fn context_used_in_transaction() -> bool {
     CONTEXT_USED.with(|u| u.get())
 }
 
-pub fn on_subxact(committed: bool, level: i32) {
+/// Subtransaction events for the same (registered with crate::xact).
+pub fn on_subxact(event: pg_sys::SubXactEvent::Type, level: i32) {
+    let committed = match event {
+        pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => true,
+        pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => false,
+        _ => return,
+    };
     LOCK.with(|l| l.borrow_mut().on_subxact(committed, level));
     CONTEXT_EXP.with(|e| e.borrow_mut().on_subxact(committed, level));
     CONTEXT_ORIGIN.with(|o| o.borrow_mut().on_subxact(committed, level));

@@ -5,24 +5,22 @@
 
 use pgrx::prelude::*;
 
-mod audit;
-mod cache;
-mod check;
-mod clone;
-mod context;
+// The bottom layer: data and errors.
 mod error;
-mod export;
+mod types;
+// Plumbing: PostgreSQL machinery the features share.
 mod gucs;
-mod info;
 mod owner;
-mod policies;
+mod txn_cell;
+mod xact;
+// Features (scripts/layers.sh checks that imports only go down and features form no cycle).
+mod context;
+mod export;
+mod isolation;
+mod lifecycle;
 mod quotas;
 mod registry;
-mod row_counter;
 mod schemas;
-mod shared_counters;
-mod tokens;
-mod txn_cell;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -33,12 +31,31 @@ pub extern "C-unwind" fn _PG_init() {
     // backtraces (RUST_BACKTRACE): no backtrace ever reaches a client. (The backend is single
     // threaded, and Backtrace::capture reads this once.)
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
-    // Before gucs::init(), which reserves the "pg_tenant" prefix (dropping placeholders such as
-    // a pg_tenant.shared_counters set in postgresql.conf that is not defined yet).
-    shared_counters::init();
+    // Before gucs::init(), which defines the parameters (reserving the "pg_tenant" prefix then
+    // drops placeholders such as a pg_tenant.shared_counters set in postgresql.conf that is not
+    // defined yet).
+    quotas::shared_counters::init();
     gucs::init();
-    cache::init();
-    row_counter::init();
+    context::tokens::init();
+    gucs::reserve_prefix();
+    registry::cache::init();
+    quotas::row_counter::init();
+    // After row_counter's hooks, so that the context's run first.
+    context::init();
+    // The transaction callbacks, in the order they run: a statement's counted rows are flushed
+    // before the context's commit checks, shared counters settle after both, and the settings
+    // and caches end with the transaction last.
+    xact::on_xact(quotas::row_counter::on_xact);
+    xact::on_xact(quotas::on_xact);
+    xact::on_xact(context::on_xact);
+    xact::on_xact(quotas::shared_counters::on_xact);
+    xact::on_xact(gucs::on_xact);
+    xact::on_xact(context::tokens::on_xact);
+    xact::on_xact(registry::cache::on_xact);
+    xact::on_subxact(quotas::shared_counters::on_subxact);
+    xact::on_subxact(gucs::on_subxact);
+    xact::on_subxact(quotas::row_counter::on_subxact);
+    xact::init();
     // Loaded in the middle of a transaction (not preloaded): a cursor WITH HOLD may have been
     // declared before the utility hook was installed; the first commit checks every one.
     if unsafe { pgrx::pg_sys::IsTransactionState() } {

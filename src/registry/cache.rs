@@ -27,8 +27,7 @@ use std::collections::HashMap;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use crate::quotas::Quota;
-use crate::registry::Tenant;
+use crate::types::{Quota, RoleGrant, Tenant};
 
 #[derive(Default)]
 struct RegistryCache {
@@ -40,15 +39,9 @@ struct RegistryCache {
     legacy_grants: Option<bool>,
 }
 
-/// A role granted tenant.grant_gateway() or tenant.grant_access().
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RoleGrant {
-    pub role: pg_sys::Oid,
-    /// Granted with transaction_only => true: may act as a tenant for a transaction only.
-    pub transaction_only: bool,
-}
-
 thread_local! {
+    /// See [`on_keys_changed`].
+    static KEYS_CHANGED: Cell<Option<fn()>> = const { Cell::new(None) };
     static CACHE: RefCell<RegistryCache> = RefCell::new(RegistryCache::default());
     /// Oids of CACHED_TABLES, once known.
     static REGISTRY_RELIDS: Cell<Option<[pg_sys::Oid; 6]>> = const { Cell::new(None) };
@@ -76,7 +69,6 @@ pub fn init() {
             Some(on_relcache_invalidation),
             pg_sys::Datum::from(0),
         );
-        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
     }
 }
 
@@ -95,15 +87,24 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
     RELIDS_STALE.with(|s| s.set(true));
     // Tokens this session verified are verified again with the keys as they are now.
     if relids.is_none_or(|r| relid == pg_sys::Oid::INVALID || relid == r[5]) {
-        crate::tokens::forget_verified();
+        if let Some(keys_changed) = KEYS_CHANGED.with(|k| k.get()) {
+            keys_changed();
+        }
     }
     if pg_sys::IsTransactionState() {
         CLEAR_AT_END.with(|c| c.set(true));
     }
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+/// Registers what to do when the signing keys change (the tokens verified with them, in
+/// context::tokens, a feature that reads this cache).
+pub fn on_keys_changed(f: fn()) {
+    KEYS_CHANGED.with(|k| k.set(Some(f)));
+}
+
+/// The end of a transaction that processed an invalidation empties the cache again (registered
+/// with crate::xact from _PG_init).
+pub fn on_xact(event: pg_sys::XactEvent::Type) {
     match event {
         pg_sys::XactEvent::XACT_EVENT_COMMIT
         | pg_sys::XactEvent::XACT_EVENT_ABORT

@@ -10,20 +10,23 @@
 //! - trigger `tenant_schema_guard`, BEFORE each statement: no tenant, a suspended tenant, or a
 //!   `schema_bytes` quota already passed (see tenant.refresh_usage) stop writes; so does TRUNCATE.
 
+pub mod clone;
+
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::{quote_identifier, quote_literal};
 
 use crate::error::{guarded, required, TenantError};
 use crate::gucs::with_settings;
+use crate::isolation::policies::ACCESS_QUAL;
 use crate::owner::{
     as_extension_owner, bypasses_rls, current_role, run_as_owner, run_with_args, PINNED_SEARCH_PATH,
 };
-use crate::policies::ACCESS_QUAL;
-use crate::registry::{self, Tenant};
+use crate::registry;
+use crate::types::Tenant;
 
 extension_sql_file!(
-    "../sql/schemas.sql",
+    "../../sql/schemas.sql",
     name = "schema_tenants",
     requires = ["registry_tables", "quota_tables", schema_guard]
 );
@@ -48,7 +51,7 @@ pub fn schema_name_for(slug: &str) -> String {
 pub fn provision(tenant: pgrx::Uuid, template: &str, schema: &str) {
     // Not while a migration runs: the clone and the migrations it records must agree.
     crate::owner::take_named_lock("migrate", false, "SELECT 1");
-    crate::clone::clone(template, schema, false);
+    crate::schemas::clone::clone(template, schema, false);
     secure(schema, tenant);
     run_as_owner(
         crate::owner::data_sql("INSERT INTO tenant_data.schema_templates (schema_name) VALUES ($1) ON CONFLICT DO NOTHING"),
@@ -256,8 +259,6 @@ fn registered_schemas() -> Vec<String> {
 }
 
 #[pg_extern(
-    volatile,
-    parallel_unsafe,
     sql = r#"
 CREATE FUNCTION tenant.migrate(version text, ddl text)
 RETURNS integer VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
@@ -270,8 +271,6 @@ fn migrate(version: Option<&str>, ddl: Option<&str>) -> i32 {
 }
 
 #[pg_extern(
-    volatile,
-    parallel_unsafe,
     sql = r#"
 CREATE FUNCTION tenant.migrate_next(version text, ddl text, batch_size integer DEFAULT 100)
 RETURNS integer VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
@@ -346,7 +345,10 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
         done += 1;
         let started = std::time::Instant::now();
         with_settings(&[("search_path", quote_identifier(&schema))], || {
-            crate::clone::run_reporting(ddl, &format!("migration {version} in schema {schema}"))
+            crate::schemas::clone::run_reporting(
+                ddl,
+                &format!("migration {version} in schema {schema}"),
+            )
         });
         if let Some(tenant) = tenant {
             secure(&schema, tenant);
@@ -367,8 +369,6 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
 }
 
 #[pg_extern(
-    volatile,
-    parallel_unsafe,
     sql = r#"
 CREATE FUNCTION tenant.refresh_usage()
 RETURNS integer VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::owner::as_extension_owner;
 
 extension_sql_file!(
-    "../sql/audit.sql",
+    "../../sql/audit.sql",
     name = "audit_tables",
     requires = ["registry_tables"]
 );

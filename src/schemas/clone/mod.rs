@@ -72,15 +72,11 @@ const KINDS: &[&str] = &[
     "rows",
 ];
 
-#[pg_extern(
-    volatile,
-    parallel_unsafe,
-    sql = r#"
+#[pg_extern(sql = r#"
 CREATE FUNCTION tenant.clone_schema(source name, target name, with_data boolean DEFAULT false)
 RETURNS TABLE (kind text, cloned bigint) VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION tenant.clone_schema(name, name, boolean) IS 'pg_tenant: create schema target as an exact copy of schema source (and its rows with with_data); returns how many objects of each kind were cloned';
-"#
-)]
+"#)]
 fn clone_schema(
     source: Option<&core::ffi::CStr>,
     target: Option<&core::ffi::CStr>,
@@ -161,7 +157,7 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
                 // A copy of a count quota's index, built (as its table's owner) before the
                 // triggers that record the quota on the copy exist: the caller issues it.
                 (None, None) if counting_index_step(step) => {
-                    crate::row_counter::issuing(|| execute(&ddl, false))
+                    crate::quotas::row_counter::issuing(|| execute(&ddl, false))
                 }
                 (None, None) => execute(&ddl, false),
             };
@@ -173,7 +169,7 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
     });
     // The copies of the source's protected tables are protected as the originals are (their
     // policies and guard were cloned with them).
-    crate::policies::register_copies(source, target);
+    crate::isolation::policies::register_copies(source, target);
     counts
 }
 
@@ -181,7 +177,7 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
 /// without a predicate; its `ord` is the source index).
 fn counting_index_step(step: &Step) -> bool {
     step.kind.as_deref() == Some("index")
-        && crate::row_counter::is_plain_quota_index(pg_sys::Oid::from(step.ord as u32))
+        && crate::quotas::row_counter::is_plain_quota_index(pg_sys::Oid::from(step.ord as u32))
 }
 
 /// Runs `f` as `owner` (of something the source holds, and so of its clone) inside a

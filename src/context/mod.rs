@@ -1,14 +1,19 @@
 //! The tenant context: `tenant.set`, `set_local`, `reset` and `current`, and the rule for who may
 //! act as which tenant.
 
+mod hooks;
+pub mod info;
+pub mod tokens;
+
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use crate::cache::RoleGrant;
 use crate::error::{guarded, required, TenantError};
 use crate::gucs;
 use crate::owner::{current_role, extension_owner, has_privileges_of, is_superuser, role_name};
-use crate::registry::{self, Tenant};
+use crate::registry;
+use crate::types::RoleGrant;
+use crate::types::Tenant;
 
 /// How far a role's right to act as a tenant reaches.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
@@ -119,36 +124,28 @@ pub fn enter(t: &Tenant, local: bool, exp: Option<i64>) {
     crate::schemas::apply_search_path(previous, Some(t), local);
 }
 
-#[pg_extern(
-    volatile,
-    parallel_unsafe,
-    sql = r#"
+#[pg_extern(sql = r#"
 CREATE FUNCTION tenant."set"(tenant text)
 RETURNS uuid VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION tenant."set"(text) IS 'pg_tenant: act as this tenant (slug or id) for the rest of the session';
-"#
-)]
+"#)]
 fn set(tenant: Option<&str>) -> pgrx::Uuid {
     guarded(|| {
-        crate::tokens::refuse_if_locked();
+        crate::context::tokens::refuse_if_locked();
         let t = authorize(tenant, false);
         enter(&t, false, None);
         t.id
     })
 }
 
-#[pg_extern(
-    volatile,
-    parallel_unsafe,
-    sql = r#"
+#[pg_extern(sql = r#"
 CREATE FUNCTION tenant.set_local(tenant text)
 RETURNS uuid VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION tenant.set_local(text) IS 'pg_tenant: act as this tenant (slug or id) until the end of the current transaction';
-"#
-)]
+"#)]
 fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
     guarded(|| {
-        crate::tokens::refuse_if_locked();
+        crate::context::tokens::refuse_if_locked();
         let t = authorize(tenant, true);
         if !unsafe { pg_sys::IsTransactionBlock() } {
             crate::error::warn("tenant.set_local() outside a transaction block lasts only until the end of this statement");
@@ -158,18 +155,14 @@ fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
     })
 }
 
-#[pg_extern(
-    volatile,
-    parallel_unsafe,
-    sql = r#"
+#[pg_extern(sql = r#"
 CREATE FUNCTION tenant.reset()
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION tenant.reset() IS 'pg_tenant: leave the tenant context (no tenant is set afterwards)';
-"#
-)]
+"#)]
 fn reset() {
     guarded(|| {
-        crate::tokens::refuse_if_locked();
+        crate::context::tokens::refuse_if_locked();
         let previous = gucs::set_tenant();
         gucs::apply("", false);
         gucs::apply_context_expiry(None, false);
@@ -180,15 +173,11 @@ fn reset() {
 
 /// The current tenant. STABLE (never IMMUTABLE: cached plans must see a switch) and parallel
 /// safe; reads a value the GUC's assign hook already parsed, with no SPI or catalog access.
-#[pg_extern(
-    stable,
-    parallel_safe,
-    sql = r#"
+#[pg_extern(sql = r#"
 CREATE FUNCTION tenant."current"(missing_ok boolean DEFAULT false)
 RETURNS uuid STABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION tenant."current"(boolean) IS 'pg_tenant: the current tenant''s id; raises PT001 when none is set unless missing_ok';
-"#
-)]
+"#)]
 fn current(missing_ok: Option<bool>) -> Option<pgrx::Uuid> {
     guarded(|| match gucs::current_tenant() {
         Some(id) => Some(id),
@@ -246,7 +235,7 @@ pub fn check_all_holdable_cursors_at_next_commit() {
 
 /// Whether a tenant context (tenant.set, set_local, set_token or the token parameter) is in force.
 fn in_tenant_context() -> bool {
-    gucs::set_tenant().is_some() || crate::tokens::parameter_is_set()
+    gucs::set_tenant().is_some() || crate::context::tokens::parameter_is_set()
 }
 
 /// `DECLARE ... WITH HOLD`: a holdable cursor keeps its rows after its transaction, so rows read
@@ -264,7 +253,7 @@ pub fn declaring_holdable_cursor(name: &std::ffi::CStr) {
 
 /// At commit, a holdable cursor of this transaction is materialized with the context then in
 /// force; if there is one, the commit fails (and the cursor goes with the transaction).
-pub fn holdable_cursors_at_commit() {
+fn holdable_cursors_at_commit() {
     let mut names = HOLDABLE.with(|h| std::mem::take(&mut *h.borrow_mut()));
     let check_all = CHECK_ALL_HOLDABLE.with(|c| c.replace(false));
     if names.is_empty() && !check_all {
@@ -331,8 +320,34 @@ pub fn judge_before_workers() {
     })
 }
 
+/// The context's part of each transaction event (registered with crate::xact from _PG_init): the
+/// holdable cursors checked at commit, forgotten when the transaction ends.
+pub fn on_xact(event: pg_sys::XactEvent::Type) {
+    match event {
+        pg_sys::XactEvent::XACT_EVENT_PRE_COMMIT | pg_sys::XactEvent::XACT_EVENT_PRE_PREPARE => {
+            holdable_cursors_at_commit()
+        }
+        pg_sys::XactEvent::XACT_EVENT_ABORT
+        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+        | pg_sys::XactEvent::XACT_EVENT_COMMIT
+        | pg_sys::XactEvent::XACT_EVENT_PREPARE => forget_holdable_cursors(),
+        _ => {}
+    }
+}
+
+/// Tells crate::gucs how to judge the tenant it returns, and installs the hooks (from _PG_init).
+pub fn init() {
+    gucs::on_current_tenant(gucs::ContextRules {
+        token_parameter_tenant: tokens::parameter_tenant,
+        refuse_if_expired: tokens::refuse_if_expired,
+        refuse_if_no_longer_allowed,
+    });
+    crate::registry::cache::on_keys_changed(tokens::forget_verified);
+    hooks::init();
+}
+
 /// The transaction ended: its cursor list goes with it.
-pub fn forget_holdable_cursors() {
+fn forget_holdable_cursors() {
     HOLDABLE.with(|h| h.borrow_mut().clear());
     CHECK_ALL_HOLDABLE.with(|c| c.set(false));
 }

@@ -16,7 +16,7 @@
 //!
 //! The usage counters table then holds nothing for count quotas. So that a server started later
 //! without the library (or a restored dump) does not trust it, the first use in each database
-//! after a start leaves a marker row there; quotas.rs counts every count quota again when it
+//! after a start leaves a marker row there; quotas/recount.rs counts every count quota again when it
 //! finds one. Without the library, or when the slots are full, count quotas use the counters
 //! table like every other quota.
 
@@ -273,7 +273,7 @@ pub fn charge(tenant: pgrx::Uuid, resource: &str, delta: i64, limit: i64) -> Opt
     let (index, s) = slot(&id, resource)?;
     ensure_counted(s, tenant, resource);
     ensure_marked();
-    let level = crate::row_counter::nest_level();
+    let level = crate::xact::nest_level();
     if delta <= 0 {
         // Deleted rows: their units come back only if the delete commits.
         if delta < 0 {
@@ -339,7 +339,7 @@ fn ensure_counted(s: &'static Slot, tenant: pgrx::Uuid, resource: &str) {
         if word & 3 == 2 {
             return;
         }
-        let rows = crate::quotas::count_rows(tenant, resource, true);
+        let rows = crate::quotas::recount::count_rows(tenant, resource, true);
         with_fill_lock(s, || {
             // Publish only into the generation that was counted, and only once.
             if s.load.load(Ordering::Acquire) == word {
@@ -390,8 +390,8 @@ fn ensure_marked() {
     if MARKING.with(|m| m.get()) > 0 {
         return;
     }
-    crate::quotas::write_shared_marker();
-    MARKING.with(|m| m.set(crate::row_counter::nest_level()));
+    crate::quotas::recount::write_shared_marker();
+    MARKING.with(|m| m.set(crate::xact::nest_level()));
 }
 
 /// attach_quota/detach_quota changed what `resource` counts: its slots count again after commit.

@@ -1,33 +1,22 @@
 //! The tenant registry and its lifecycle: create, suspend, resume, drop, and the grants that say
 //! which roles may act as which tenant.
 
+pub mod audit;
+pub mod cache;
+
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use serde_json::json;
 
-use crate::audit;
-use crate::cache::RoleGrant;
 use crate::error::{guarded, required, TenantError};
 use crate::owner::{as_extension_owner, role_name, run_as_owner};
+use crate::types::{RoleGrant, Tenant};
 
-extension_sql_file!("../sql/registry.sql", name = "registry_tables", bootstrap);
-
-/// A registry row, as much of it as the Rust side needs.
-#[derive(Debug, Clone)]
-pub struct Tenant {
-    pub id: pgrx::Uuid,
-    pub slug: String,
-    pub status: String,
-    pub suspended_reason: Option<String>,
-    /// The tenant's own schema, for `isolation => 'schema'` tenants.
-    pub schema_name: Option<String>,
-}
-
-impl Tenant {
-    pub fn is_suspended(&self) -> bool {
-        self.status == "suspended"
-    }
-}
+extension_sql_file!(
+    "../../sql/registry.sql",
+    name = "registry_tables",
+    bootstrap
+);
 
 /// Checks a slug: 1 to 63 characters of [a-z0-9_-], starting with a letter or digit, and not
 /// shaped like a uuid (every function accepts a slug or an id, so the two must not overlap).
@@ -55,7 +44,7 @@ pub fn validate_slug(slug: &str) -> Result<(), &'static str> {
 
 /// Finds a tenant by id (when `key` parses as a uuid) or by slug (cached; see cache.rs).
 pub fn lookup(key: &str) -> Option<Tenant> {
-    crate::cache::tenant(key, || load_tenant(key))
+    crate::registry::cache::tenant(key, || load_tenant(key))
 }
 
 fn load_tenant(key: &str) -> Option<Tenant> {
@@ -85,7 +74,7 @@ fn load_tenant(key: &str) -> Option<Tenant> {
 
 /// Roles given tenant.grant_gateway() (cached).
 pub fn gateway_roles() -> Vec<RoleGrant> {
-    crate::cache::gateways(|| {
+    crate::registry::cache::gateways(|| {
         role_list(
             if legacy_grants() {
                 crate::owner::data_sql(
@@ -103,7 +92,7 @@ pub fn gateway_roles() -> Vec<RoleGrant> {
 
 /// Roles given tenant.grant_access() for this tenant (cached).
 pub fn access_roles(tenant: pgrx::Uuid) -> Vec<RoleGrant> {
-    crate::cache::access(tenant, || {
+    crate::registry::cache::access(tenant, || {
         role_list(
             if legacy_grants() {
                 crate::owner::data_sql("SELECT role::pg_catalog.oid, false FROM tenant_data.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1")
@@ -133,7 +122,7 @@ pub fn transaction_only_access_roles() -> Vec<pg_sys::Oid> {
 /// A database still at 0.1.0 or 0.2.0 (not updated yet): the grant tables have no
 /// transaction_only column, and every grant is for the session.
 fn legacy_grants() -> bool {
-    crate::cache::legacy_grants(|| {
+    crate::registry::cache::legacy_grants(|| {
         as_extension_owner(|| {
             crate::owner::read_one::<bool>(
                 crate::owner::data_sql("SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
@@ -214,192 +203,11 @@ pub fn hold(t: &Tenant) {
     }
 }
 
-#[pg_extern(
-    volatile,
-    parallel_unsafe,
-    sql = r#"
-CREATE FUNCTION tenant."create"(slug text, name text DEFAULT NULL, plan text DEFAULT 'default', settings jsonb DEFAULT '{}',
-                                isolation text DEFAULT 'shared', template name DEFAULT NULL)
-RETURNS uuid VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION tenant."create"(text, text, text, jsonb, text, name) IS 'pg_tenant: register a tenant (with isolation => ''schema'', in its own schema cloned from template); returns its id';
-"#
-)]
-fn create_tenant(
-    slug: Option<&str>,
-    name: Option<&str>,
-    plan: Option<&str>,
-    settings: Option<pgrx::JsonB>,
-    isolation: Option<&str>,
-    template: Option<&core::ffi::CStr>,
-) -> pgrx::Uuid {
-    guarded(|| {
-        let slug = required(slug, "slug");
-        let plan = required(plan, "plan");
-        let settings = required(settings, "settings").0;
-        let isolation = required(isolation, "isolation");
-        let template = template.map(|t| t.to_string_lossy().into_owned());
-        if let Err(reason) = validate_slug(slug) {
-            TenantError::InvalidSlug {
-                slug: slug.to_string(),
-                reason,
-            }
-            .raise();
-        }
-        if !settings.is_object() {
-            TenantError::invalid("settings", "must be a JSON object").raise();
-        }
-        let schema = match (isolation, &template) {
-            ("shared", None) => None,
-            ("shared", Some(_)) => {
-                TenantError::invalid("template", "is only used with isolation => 'schema'").raise()
-            }
-            ("schema", None) => {
-                TenantError::invalid("template", "is required with isolation => 'schema'").raise()
-            }
-            ("schema", Some(_)) => Some(crate::schemas::schema_name_for(slug)),
-            _ => TenantError::invalid("isolation", "must be 'shared' or 'schema'").raise(),
-        };
-        if lookup(slug).is_some() {
-            TenantError::DuplicateSlug(slug.to_string()).raise();
-        }
-        crate::quotas::require_plan(plan);
-        let id = pgrx::Uuid::from_bytes(*uuid::Uuid::new_v4().as_bytes());
-        let settings_arg = pgrx::JsonB(settings.clone());
-        match (&schema, &template) {
-            (Some(schema), Some(template)) => run_as_owner(
-                crate::owner::data_sql("INSERT INTO tenant_data.tenants (id, slug, name, plan, settings, isolation, schema_name, template) VALUES ($1, $2, $3, $4, $5, 'schema', $6, $7)"),
-                &[id.into(), slug.into(), name.into(), plan.into(), settings_arg.into(), schema.as_str().into(), template.as_str().into()],
-            ),
-            // Without the 0.2.0 columns, so that a database still at 0.1.0 keeps working.
-            _ => run_as_owner(
-                crate::owner::data_sql("INSERT INTO tenant_data.tenants (id, slug, name, plan, settings) VALUES ($1, $2, $3, $4, $5)"),
-                &[id.into(), slug.into(), name.into(), plan.into(), settings_arg.into()],
-            ),
-        }
-        if let (Some(schema), Some(template)) = (&schema, &template) {
-            crate::schemas::provision(id, template, schema);
-        }
-        let mut detail = json!({"slug": slug, "name": name, "plan": plan, "settings": settings});
-        if let (Some(schema), Some(template)) = (&schema, &template) {
-            detail["isolation"] = json!("schema");
-            detail["schema"] = json!(schema);
-            detail["template"] = json!(template);
-        }
-        audit::record("create", Some(id), detail);
-        id
-    })
-}
-
-/// tenant.create as 0.1.0 declared it (four arguments): a database still at 0.1.0 calls this
-/// symbol until ALTER EXTENSION pg_tenant UPDATE, since the library is shared by every version.
-#[pg_extern(volatile, parallel_unsafe, sql = false)]
-fn create(
-    slug: Option<&str>,
-    name: Option<&str>,
-    plan: Option<&str>,
-    settings: Option<pgrx::JsonB>,
-) -> pgrx::Uuid {
-    create_tenant(slug, name, plan, settings, Some("shared"), None)
-}
-
-fn set_status(tenant: Option<&str>, status: &str, reason: Option<&str>) {
-    let t = resolve(tenant);
-    run_as_owner(
-        crate::owner::data_sql("UPDATE tenant_data.tenants SET status = $2, suspended_reason = $3, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1"),
-        &[t.id.into(), status.into(), reason.into()],
-    );
-    let action = if status == "suspended" {
-        "suspend"
-    } else {
-        "resume"
-    };
-    audit::record(
-        action,
-        Some(t.id),
-        json!({"slug": t.slug, "reason": reason, "previous_status": t.status}),
-    );
-}
-
-#[pg_extern(
-    volatile,
-    parallel_unsafe,
-    sql = r#"
-CREATE FUNCTION tenant.suspend(tenant text, reason text DEFAULT NULL)
-RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION tenant.suspend(text, text) IS 'pg_tenant: stop writes for a tenant (reads keep working)';
-"#
-)]
-fn suspend(tenant: Option<&str>, reason: Option<&str>) {
-    guarded(|| set_status(tenant, "suspended", reason))
-}
-
-#[pg_extern(
-    volatile,
-    parallel_unsafe,
-    sql = r#"
-CREATE FUNCTION tenant.resume(tenant text)
-RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION tenant.resume(text) IS 'pg_tenant: allow writes again for a suspended tenant';
-"#
-)]
-fn resume(tenant: Option<&str>) {
-    guarded(|| set_status(tenant, "active", None))
-}
-
-#[pg_extern(
-    volatile,
-    parallel_unsafe,
-    sql = r#"
-CREATE FUNCTION tenant."drop"(tenant text)
-RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION tenant."drop"(text) IS 'pg_tenant: delete a tenant, all of its rows in protected tables and its registry row (the audit trail stays)';
-"#
-)]
-fn drop_tenant(tenant: Option<&str>) {
-    guarded(|| {
-        // Under one snapshot for the whole transaction, rows committed by the tenant's writers
-        // while the drop waits for them would stay invisible to its deletes, and stay behind.
-        if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
-            TenantError::NeedsReadCommitted("tenant.drop").raise();
-        }
-        let t = resolve(tenant);
-        if let Some(schema) = &t.schema_name {
-            crate::schemas::drop_schema(schema);
-        }
-        let deleted = crate::policies::delete_tenant_rows(t.id);
-        crate::quotas::forget_tenant(t.id);
-        run_as_owner(
-            crate::owner::data_sql(
-                "DELETE FROM tenant_data.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1",
-            ),
-            &[t.id.into()],
-        );
-        run_as_owner(
-            crate::owner::data_sql(
-                "DELETE FROM tenant_data.tenants WHERE id OPERATOR(pg_catalog.=) $1",
-            ),
-            &[t.id.into()],
-        );
-        audit::record(
-            "drop",
-            Some(t.id),
-            match &t.schema_name {
-                Some(schema) => json!({"slug": t.slug, "deleted_rows": deleted, "schema": schema}),
-                None => json!({"slug": t.slug, "deleted_rows": deleted}),
-            },
-        );
-    })
-}
-
-#[pg_extern(
-    volatile,
-    parallel_unsafe,
-    sql = r#"
+#[pg_extern(sql = r#"
 CREATE FUNCTION tenant.grant_gateway(role regrole, transaction_only boolean DEFAULT false)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION tenant.grant_gateway(regrole, boolean) IS 'pg_tenant: let a role (and its members) act as any tenant (with transaction_only, for a transaction at a time: behind a transaction pooler)';
-"#
-)]
+"#)]
 fn grant_gateway_scoped(role: Option<pg_sys::Oid>, transaction_only: Option<bool>) {
     guarded(|| {
         let role = required(role, "role");
@@ -425,26 +233,22 @@ fn grant_gateway_scoped(role: Option<pg_sys::Oid>, transaction_only: Option<bool
 }
 
 /// The C symbol 0.1.0's and 0.2.0's `tenant.grant_gateway(regrole)` call (until they are updated).
-#[pg_extern(volatile, parallel_unsafe, sql = false)]
+#[pg_extern(sql = false)]
 fn grant_gateway(role: Option<pg_sys::Oid>) {
     grant_gateway_scoped(role, Some(false))
 }
 
 /// The C symbol 0.1.0's and 0.2.0's `tenant.grant_access(text, regrole)` call.
-#[pg_extern(volatile, parallel_unsafe, sql = false)]
+#[pg_extern(sql = false)]
 fn grant_access(tenant: Option<&str>, role: Option<pg_sys::Oid>) {
     grant_access_scoped(tenant, role, Some(false))
 }
 
-#[pg_extern(
-    volatile,
-    parallel_unsafe,
-    sql = r#"
+#[pg_extern(sql = r#"
 CREATE FUNCTION tenant.revoke_gateway(role regrole)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION tenant.revoke_gateway(regrole) IS 'pg_tenant: take back tenant.grant_gateway()';
-"#
-)]
+"#)]
 fn revoke_gateway(role: Option<pg_sys::Oid>) {
     guarded(|| {
         let role = required(role, "role");
@@ -460,15 +264,11 @@ fn revoke_gateway(role: Option<pg_sys::Oid>) {
     })
 }
 
-#[pg_extern(
-    volatile,
-    parallel_unsafe,
-    sql = r#"
+#[pg_extern(sql = r#"
 CREATE FUNCTION tenant.grant_access(tenant text, role regrole, transaction_only boolean DEFAULT false)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION tenant.grant_access(text, regrole, boolean) IS 'pg_tenant: let a role (and its members) act as this one tenant (with transaction_only, for a transaction at a time)';
-"#
-)]
+"#)]
 fn grant_access_scoped(
     tenant: Option<&str>,
     role: Option<pg_sys::Oid>,
@@ -499,15 +299,11 @@ fn grant_access_scoped(
     })
 }
 
-#[pg_extern(
-    volatile,
-    parallel_unsafe,
-    sql = r#"
+#[pg_extern(sql = r#"
 CREATE FUNCTION tenant.revoke_access(tenant text, role regrole)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION tenant.revoke_access(text, regrole) IS 'pg_tenant: take back tenant.grant_access()';
-"#
-)]
+"#)]
 fn revoke_access(tenant: Option<&str>, role: Option<pg_sys::Oid>) {
     guarded(|| {
         let t = resolve(tenant);

@@ -40,7 +40,7 @@ use pgrx::prelude::*;
 
 use crate::error::TenantError;
 
-use super::resource_of;
+use super::handler::resource_of;
 
 thread_local! {
     /// The role a CREATE INDEX that pg_tenant itself is running was issued by (see [`issuing`]).

@@ -10,8 +10,6 @@ use crate::error::{guarded, TenantError};
 use crate::owner::{as_extension_owner, current_role};
 
 #[pg_extern(
-    stable,
-    parallel_unsafe,
     sql = r#"
 CREATE FUNCTION tenant.info()
 RETURNS TABLE (id uuid, slug text, name text, status text, plan text, limits jsonb, usage jsonb)
@@ -85,16 +83,12 @@ fn info() -> TableIterator<
     })
 }
 
-#[pg_extern(
-    stable,
-    parallel_unsafe,
-    sql = r#"
+#[pg_extern(sql = r#"
 CREATE FUNCTION tenant.my_tenants()
 RETURNS TABLE (id uuid, slug text, name text, status text, transaction_only boolean)
 STABLE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 COMMENT ON FUNCTION tenant.my_tenants() IS 'pg_tenant: the tenants the current role may act as (with transaction_only: for a transaction at a time only)';
-"#
-)]
+"#)]
 #[allow(clippy::type_complexity)]
 fn my_tenants() -> TableIterator<
     'static,

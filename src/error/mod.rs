@@ -6,12 +6,10 @@
 //! [`guarded`] wrapper around every SQL entry point catches it once all Rust destructors have run
 //! and only then hands it to PostgreSQL's `ereport`, exactly like pgrx's own error path does.
 
-use std::cell::{Cell, RefCell};
-use std::ffi::{c_char, c_int, CString};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+mod report;
 
-use pgrx::pg_sys;
-use pgrx::pg_sys::panic::CaughtError;
+pub use report::{guarded, notice, packed_sqlstate, warn};
+
 use pgrx::prelude::*;
 
 /// SQLSTATEs of pg_tenant. Class `PT` is not used by PostgreSQL.
@@ -376,7 +374,7 @@ impl TenantError {
 
     /// Raise this error. Must be reached from inside [`guarded`].
     pub fn raise(self) -> ! {
-        if GUARD_DEPTH.with(|d| d.get()) == 0 {
+        if !report::under_guard() {
             // Not under a guard (should not happen): fall back to pgrx's reporting, which keeps
             // the message but can only use a standard SQLSTATE.
             let mut report = pgrx::pg_sys::panic::ErrorReport::new(
@@ -400,103 +398,6 @@ impl TenantError {
 impl std::fmt::Display for TenantError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.sqlstate(), self.message())
-    }
-}
-
-thread_local! {
-    static GUARD_DEPTH: Cell<u32> = const { Cell::new(0) };
-    /// The last error reported, so that an outer entry point can restore its SQLSTATE when the
-    /// error came back through SPI (where pgrx keeps only PostgreSQL's own SQLSTATEs).
-    static LAST_REPORTED: RefCell<Option<TenantError>> = const { RefCell::new(None) };
-}
-
-/// Runs an SQL entry point so that a [`TenantError`] raised inside it reaches the client with
-/// its own SQLSTATE. Other panics (including PostgreSQL errors caught by pgrx) pass through.
-pub fn guarded<R>(f: impl FnOnce() -> R) -> R {
-    GUARD_DEPTH.with(|d| d.set(d.get() + 1));
-    let result = catch_unwind(AssertUnwindSafe(f));
-    GUARD_DEPTH.with(|d| d.set(d.get() - 1));
-    match result {
-        Ok(value) => value,
-        Err(payload) => match payload.downcast::<TenantError>() {
-            Ok(err) => report(*err),
-            Err(other) => {
-                if let Some(CaughtError::PostgresError(e)) = other.downcast_ref::<CaughtError>() {
-                    let ours = LAST_REPORTED.with(|l| l.borrow_mut().take());
-                    if let Some(ours) = ours.filter(|o| o.message() == e.message()) {
-                        drop(other);
-                        report(ours);
-                    }
-                }
-                resume_unwind(other)
-            }
-        },
-    }
-}
-
-/// Turns a five-character SQLSTATE into PostgreSQL's packed integer form (MAKE_SQLSTATE).
-pub fn packed_sqlstate(code: &str) -> c_int {
-    let b = code.as_bytes();
-    let six = |c: u8| ((c.wrapping_sub(b'0')) & 0x3F) as c_int;
-    six(b[0]) | (six(b[1]) << 6) | (six(b[2]) << 12) | (six(b[3]) << 18) | (six(b[4]) << 24)
-}
-
-unsafe extern "C-unwind" {
-    fn errstart(elevel: c_int, domain: *const c_char) -> bool;
-    fn errcode(sqlerrcode: c_int) -> c_int;
-    fn errmsg(fmt: *const c_char, ...) -> c_int;
-    fn errdetail(fmt: *const c_char, ...) -> c_int;
-    fn errhint(fmt: *const c_char, ...) -> c_int;
-    fn errfinish(filename: *const c_char, lineno: c_int, funcname: *const c_char);
-}
-
-/// Reports `err` at ERROR level. Every Rust value is dropped before `errfinish` jumps back into
-/// PostgreSQL, so the only frames skipped are this one and pgrx's entry-point wrapper.
-fn report(err: TenantError) -> ! {
-    let to_c = |s: String| CString::new(s.replace('\0', "")).unwrap_or_default();
-    let code = packed_sqlstate(err.sqlstate());
-    let message = to_c(err.message());
-    let detail = err.detail().map(to_c);
-    let hint = err.hint().map(to_c);
-    LAST_REPORTED.with(|l| *l.borrow_mut() = Some(err));
-    unsafe {
-        if errstart(pg_sys::PGERROR as c_int, std::ptr::null()) {
-            errcode(code);
-            errmsg(c"%s".as_ptr(), message.as_ptr());
-            if let Some(d) = &detail {
-                errdetail(c"%s".as_ptr(), d.as_ptr());
-            }
-            if let Some(h) = &hint {
-                errhint(c"%s".as_ptr(), h.as_ptr());
-            }
-        }
-        // errmsg() and friends copied the strings into the error's own memory.
-        drop(message);
-        drop(detail);
-        drop(hint);
-        errfinish(c"pg_tenant".as_ptr(), 0, c"pg_tenant".as_ptr());
-    }
-    unreachable!("errfinish returned at ERROR level")
-}
-
-/// Reports a WARNING (SQLSTATE 01000) with pg_tenant as its location, never a source file.
-pub fn warn(message: &str) {
-    inform(pg_sys::WARNING as c_int, "01000", message);
-}
-
-/// Reports a NOTICE, located like [`warn`].
-pub fn notice(message: &str) {
-    inform(pg_sys::NOTICE as c_int, "00000", message);
-}
-
-fn inform(level: c_int, sqlstate: &str, message: &str) {
-    let message = CString::new(message.replace('\0', "")).unwrap_or_default();
-    unsafe {
-        if errstart(level, std::ptr::null()) {
-            errcode(packed_sqlstate(sqlstate));
-            errmsg(c"%s".as_ptr(), message.as_ptr());
-            errfinish(c"pg_tenant".as_ptr(), 0, c"pg_tenant".as_ptr());
-        }
     }
 }
 
@@ -550,6 +451,7 @@ pub fn required<T>(value: Option<T>, argument: &'static str) -> T {
 #[pg_schema]
 mod tests {
     use super::*;
+    use std::ffi::c_int;
 
     #[pg_test]
     fn packs_sqlstates_like_postgres() {

@@ -4,7 +4,7 @@
 use pgrx::prelude::*;
 
 extension_sql_file!(
-    "../sql/check.sql",
+    "../../sql/check.sql",
     name = "isolation_checker",
     requires = ["protected_tables_view"]
 );

@@ -1,0 +1,137 @@
+//! The tenant context's executor and utility hooks: a parallel plan's leader judges the context
+//! before its workers start; `SET pg_tenant.token`, `RESET ALL`, `DISCARD ALL` and
+//! `DECLARE ... WITH HOLD` are seen before they run. Installed from _PG_init after
+//! quotas::row_counter's, so they run first; the statements they act on are disjoint from
+//! those.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+
+// As in quotas::row_counter: the hooks call the next hook or PostgreSQL's own function directly,
+// and the Rust work runs in guarded functions.
+unsafe extern "C-unwind" {
+    fn standard_ExecutorStart(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int);
+    fn standard_ProcessUtility(
+        stmt: *mut pg_sys::PlannedStmt,
+        query_string: *const std::ffi::c_char,
+        read_only_tree: bool,
+        context: pg_sys::ProcessUtilityContext::Type,
+        params: pg_sys::ParamListInfo,
+        query_env: *mut pg_sys::QueryEnvironment,
+        dest: *mut pg_sys::DestReceiver,
+        qc: *mut pg_sys::QueryCompletion,
+    );
+}
+
+unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
+    judge_parallel(query);
+    match PREV_EXECUTOR_START {
+        Some(prev) => prev(query, eflags),
+        None => standard_ExecutorStart(query, eflags),
+    }
+}
+
+/// In the leader of a plan with parallel workers: the tenant context is judged before the
+/// workers start (see [`super::judge_before_workers`]).
+#[pg_guard]
+unsafe extern "C-unwind" fn judge_parallel(query: *mut pg_sys::QueryDesc) {
+    let stmt = (*query).plannedstmt;
+    if pg_sys::ParallelWorkerNumber < 0 && !stmt.is_null() && (*stmt).parallelModeNeeded {
+        super::judge_before_workers();
+    }
+}
+
+unsafe extern "C-unwind" fn process_utility(
+    stmt: *mut pg_sys::PlannedStmt,
+    query_string: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    let node = (*stmt).utilityStmt;
+    if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_VariableSetStmt {
+        let set = node as *mut pg_sys::VariableSetStmt;
+        let token =
+            !(*set).name.is_null() && std::ffi::CStr::from_ptr((*set).name) == c"pg_tenant.token";
+        match (*set).kind {
+            pg_sys::VariableSetKind::VAR_SET_VALUE if token && !(*set).is_local => {
+                setting_session_token()
+            }
+            pg_sys::VariableSetKind::VAR_SET_CURRENT if token => setting_token_from_current(),
+            pg_sys::VariableSetKind::VAR_RESET_ALL => resetting_all(),
+            _ => {}
+        }
+    }
+    if !node.is_null()
+        && (*node).type_ == pg_sys::NodeTag::T_DiscardStmt
+        && (*(node as *mut pg_sys::DiscardStmt)).target == pg_sys::DiscardMode::DISCARD_ALL
+    {
+        resetting_all();
+    }
+    if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_DeclareCursorStmt {
+        let declare = node as *mut pg_sys::DeclareCursorStmt;
+        if (*declare).options & pg_sys::CURSOR_OPT_HOLD as i32 != 0
+            && !(*declare).portalname.is_null()
+        {
+            declaring_holdable_cursor((*declare).portalname);
+        }
+    }
+    match PREV_PROCESS_UTILITY {
+        Some(prev) => prev(
+            stmt,
+            query_string,
+            read_only_tree,
+            context,
+            params,
+            query_env,
+            dest,
+            qc,
+        ),
+        None => standard_ProcessUtility(
+            stmt,
+            query_string,
+            read_only_tree,
+            context,
+            params,
+            query_env,
+            dest,
+            qc,
+        ),
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn setting_session_token() {
+    super::setting_session_token();
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn setting_token_from_current() {
+    super::setting_token_from_current();
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn resetting_all() {
+    super::resetting_all();
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn declaring_holdable_cursor(name: *const std::ffi::c_char) {
+    super::declaring_holdable_cursor(std::ffi::CStr::from_ptr(name));
+}
+
+/// Installs the hooks (from _PG_init).
+pub fn init() {
+    unsafe {
+        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
+        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
+    }
+}

@@ -1,0 +1,8 @@
+//! Row isolation: what protects a table (policies.rs: the policies, the write guard, the catalog
+//! of protected relations), `tenant.protect()` and `unprotect()` (protect.rs), deleting a dropped
+//! tenant's rows (tenant_rows.rs), and the isolation checker `tenant.check()` (check.rs).
+
+pub mod check;
+pub mod policies;
+mod protect;
+pub mod tenant_rows;

@@ -1,0 +1,168 @@
+//! Row-level isolation: what `tenant.protect()` installs (protect.rs), the per-statement write
+//! guard, and the catalog of protected relations.
+//!
+//! What `protect` installs on a table and on every partition or inheritance child below it:
+//! - the tenant column (`uuid NOT NULL DEFAULT tenant.current()`) and an index leading with it;
+//! - ENABLE and FORCE ROW LEVEL SECURITY, so table owners are filtered too;
+//! - policy `tenant_isolation`, RESTRICTIVE, `tenant_column = tenant.current()` for reads and
+//!   writes: being restrictive, no other (permissive) policy can widen it;
+//! - with `shared_rows`: the column stays nullable, `tenant_isolation` reads
+//!   `tenant_column = tenant.current() OR tenant_column IS NULL` (rows without a tenant are shared
+//!   reference rows every tenant reads) and still checks `tenant_column = tenant.current()` for
+//!   every row written; the RESTRICTIVE policies `tenant_shared_update` and `tenant_shared_delete`
+//!   keep `tenant_column = tenant.current()` for UPDATE (and SELECT ... FOR UPDATE/SHARE) and
+//!   DELETE, so only roles that bypass row security write shared rows;
+//! - policy `tenant_access`, PERMISSIVE `true`: RLS needs one permissive policy to grant anything;
+//! - trigger `tenant_guard`, BEFORE INSERT/UPDATE/DELETE/TRUNCATE FOR EACH STATEMENT: refuses
+//!   writes for a suspended or unknown tenant, writes with no tenant, and TRUNCATE.
+
+use std::cell::Cell;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::error::{guarded, TenantError};
+use crate::owner::{as_extension_owner, bypasses_rls, current_role, run_with_args};
+use crate::registry;
+use crate::types::TreeRelation;
+
+extension_sql_file!(
+    "../../sql/policies.sql",
+    name = "protected_tables_view",
+    requires = ["registry_tables", guard]
+);
+
+pub const ISOLATION_POLICY: &str = "tenant_isolation";
+pub const ACCESS_POLICY: &str = "tenant_access";
+/// With shared_rows: UPDATE and DELETE stay on the tenant's own rows.
+pub const SHARED_UPDATE_POLICY: &str = "tenant_shared_update";
+pub const SHARED_DELETE_POLICY: &str = "tenant_shared_delete";
+pub const GUARD_TRIGGER: &str = "tenant_guard";
+/// The permissive policy's expression: always true, yet dependent on the extension.
+pub const ACCESS_QUAL: &str = "tenant.\"current\"(true) IS NULL OR true";
+
+thread_local! {
+    /// Set while tenant.drop() deletes a tenant's rows: the guard lets those deletes through.
+    pub(super) static MAINTENANCE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The statement-level write guard installed by protect().
+#[pg_trigger]
+fn guard<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
+    guarded(|| {
+        let role = current_role();
+        if trigger.event().fired_by_truncate() {
+            if !bypasses_rls(role) {
+                let table = format!("{}.{}", trigger.table_schema()?, trigger.table_name()?);
+                TenantError::TruncateRefused(table).raise();
+            }
+            return Ok(None);
+        }
+        if MAINTENANCE.with(|m| m.get()) {
+            return Ok(None);
+        }
+        match registry::current() {
+            None if bypasses_rls(role) => {}
+            None => TenantError::NoTenant.raise(),
+            Some(t) => {
+                registry::require_writable(t);
+            }
+        }
+        Ok(None)
+    })
+}
+
+/// A relation and everything that inherits from it (partitions at every level included),
+/// parents first.
+pub fn relation_tree(root: pg_sys::Oid) -> Vec<TreeRelation> {
+    Spi::connect(|client| {
+        let rows = client.select(
+            "WITH RECURSIVE tree(relid, depth) AS (
+                 SELECT $1::pg_catalog.oid, 0
+                 UNION ALL
+                 SELECT i.inhrelid, t.depth + 1 FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid)
+             SELECT c.oid, c.oid::pg_catalog.regclass::pg_catalog.text, c.relkind::pg_catalog.text
+               FROM tree JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.relid
+              ORDER BY tree.depth",
+            None,
+            &[root.into()],
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(TreeRelation {
+                oid: row.get::<pg_sys::Oid>(1)?.expect("oid"),
+                name: row.get::<String>(2)?.expect("name"),
+                relkind: row.get::<String>(3)?.expect("relkind"),
+            });
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+}
+
+/// The tenant column of a protected table, read back from its guard trigger's argument.
+pub fn protected_column(rel: pg_sys::Oid) -> Option<String> {
+    crate::owner::as_extension_owner(|| {
+        Spi::get_one_with_args::<String>(
+        crate::owner::data_sql("SELECT tenant_column::pg_catalog.text FROM tenant_data.protected_tables WHERE table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1"),
+        &[rel.into()],
+    )
+    .ok()
+    .flatten()
+    })
+}
+
+/// Whether this database has tenant_data.protected_relations (0.3.0 on); a database still at
+/// 0.1.0 or 0.2.0 reads protection from the guard triggers until it is updated.
+pub fn protection_catalog_exists() -> bool {
+    // (Not to_regclass('tenant_data.protected_relations'): naming a schema the caller may not
+    // use is an error, not NULL.)
+    !crate::owner::tables_in_old_schema()
+}
+
+/// Records the copies (in schema `target`) of the protected tables of schema `source` as
+/// protected, with the same tenant column and shared_rows: tenant.clone_schema() copies their
+/// policies and guard.
+pub fn register_copies(source: &str, target: &str) {
+    if !protection_catalog_exists() {
+        return;
+    }
+    crate::owner::run_as_owner(
+        crate::owner::data_sql("INSERT INTO tenant_data.protected_relations (relid, tenant_column, shared_rows)
+         SELECT pg_catalog.format('%I.%I', $2::pg_catalog.text, c.relname)::pg_catalog.regclass, r.tenant_column, r.shared_rows
+           FROM tenant_data.protected_relations r
+           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+          WHERE n.nspname OPERATOR(pg_catalog.=) $1
+         ON CONFLICT (relid) DO NOTHING"),
+        &[source.into(), target.into()],
+    );
+}
+
+/// Records `tree` in tenant_data.protected_relations with its tenant column and shared_rows
+/// (protect), or forgets it (None: unprotect). Rows of relations dropped since are forgotten too.
+pub(super) fn register(tree: &[TreeRelation], column: Option<(&str, bool)>) {
+    let rels: Vec<pg_sys::Oid> = tree.iter().map(|r| r.oid).collect();
+    as_extension_owner(|| {
+        // A database still at 0.1.0/0.2.0 reads protection from the guard triggers; the update
+        // to 0.3.0 fills the catalog from them.
+        if !protection_catalog_exists() {
+            return;
+        }
+        run_with_args(
+            crate::owner::data_sql("DELETE FROM tenant_data.protected_relations
+              WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])
+                 OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) relid::pg_catalog.oid)"),
+            &[rels.clone().into()],
+        );
+        if let Some((column, shared_rows)) = column {
+            run_with_args(
+                crate::owner::data_sql("INSERT INTO tenant_data.protected_relations (relid, tenant_column, shared_rows)
+                 SELECT r::pg_catalog.regclass, $2::pg_catalog.name, $3 FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r"),
+                &[rels.into(), column.into(), shared_rows.into()],
+            );
+        }
+    })
+}

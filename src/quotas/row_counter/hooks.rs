@@ -1,0 +1,183 @@
+//! The executor and utility hooks that keep the stack of what each running statement can write
+//! (see the module comment), and flush when a statement (or COPY FROM) finishes.
+
+#![allow(clippy::too_many_arguments)] // PostgreSQL's callback signatures
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::xact::nest_level;
+
+use super::insert::flush;
+use super::{Frame, Writes, STATE};
+
+pub(super) static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+pub(super) static mut PREV_EXECUTOR_FINISH: pg_sys::ExecutorFinish_hook_type = None;
+pub(super) static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
+pub(super) static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+
+/// What a planned statement can write (see the module comment).
+pub(super) unsafe fn classify(stmt: *mut pg_sys::PlannedStmt) -> Option<Writes> {
+    if (*stmt).hasModifyingCTE {
+        return Some(Writes::Either);
+    }
+    match (*stmt).commandType {
+        pg_sys::CmdType::CMD_INSERT => {
+            let plan = (*stmt).planTree;
+            if !plan.is_null() && (*plan).type_ == pg_sys::NodeTag::T_ModifyTable {
+                let modify = plan as *mut pg_sys::ModifyTable;
+                if (*modify).onConflictAction == pg_sys::OnConflictAction::ONCONFLICT_NONE {
+                    return Some(Writes::Rows);
+                }
+            }
+            Some(Writes::Either)
+        }
+        pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE => Some(Writes::Versions),
+        // A plain query writes nothing itself: no frame, so that one left open (a cursor, a
+        // set-returning function) cannot hide the statement that runs it.
+        pg_sys::CmdType::CMD_SELECT => None,
+        _ => Some(Writes::Either),
+    }
+}
+
+pub(super) fn push_frame(key: usize, writes: Writes) {
+    let level = nest_level();
+    STATE.with(|s| s.borrow_mut().frames.push(Frame { key, writes, level }));
+}
+
+pub(super) fn pop_frame(key: usize) {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        if let Some(i) = s.frames.iter().rposition(|f| f.key == key) {
+            s.frames.remove(i);
+        }
+    });
+}
+
+// The hooks call the next hook or PostgreSQL's own function directly, not through pgrx's
+// wrappers: those turn an error into a Rust panic and back, which keeps only PostgreSQL's own
+// SQLSTATEs, and every error of every statement passes through these hooks. Their own frames
+// hold nothing to drop; the Rust work runs in guarded functions after the call returns.
+unsafe extern "C-unwind" {
+    fn standard_ExecutorStart(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int);
+    fn standard_ExecutorFinish(query: *mut pg_sys::QueryDesc);
+    fn standard_ExecutorEnd(query: *mut pg_sys::QueryDesc);
+    fn standard_ProcessUtility(
+        stmt: *mut pg_sys::PlannedStmt,
+        query_string: *const std::ffi::c_char,
+        read_only_tree: bool,
+        context: pg_sys::ProcessUtilityContext::Type,
+        params: pg_sys::ParamListInfo,
+        query_env: *mut pg_sys::QueryEnvironment,
+        dest: *mut pg_sys::DestReceiver,
+        qc: *mut pg_sys::QueryCompletion,
+    );
+}
+
+pub(super) unsafe extern "C-unwind" fn executor_start(
+    query: *mut pg_sys::QueryDesc,
+    eflags: std::ffi::c_int,
+) {
+    match PREV_EXECUTOR_START {
+        Some(prev) => prev(query, eflags),
+        None => standard_ExecutorStart(query, eflags),
+    }
+    started(query);
+}
+
+#[pg_guard]
+pub(super) unsafe extern "C-unwind" fn started(query: *mut pg_sys::QueryDesc) {
+    if let Some(writes) = classify((*query).plannedstmt) {
+        push_frame(query as usize, writes);
+    }
+}
+
+pub(super) unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
+    match PREV_EXECUTOR_FINISH {
+        Some(prev) => prev(query),
+        None => standard_ExecutorFinish(query),
+    }
+    flush_guarded();
+}
+
+#[pg_guard]
+pub(super) unsafe extern "C-unwind" fn flush_guarded() {
+    crate::error::guarded(flush);
+}
+
+pub(super) unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
+    ended(query as usize);
+    match PREV_EXECUTOR_END {
+        Some(prev) => prev(query),
+        None => standard_ExecutorEnd(query),
+    }
+}
+
+#[pg_guard]
+pub(super) unsafe extern "C-unwind" fn ended(key: usize) {
+    pop_frame(key);
+}
+
+pub(super) unsafe extern "C-unwind" fn process_utility(
+    stmt: *mut pg_sys::PlannedStmt,
+    query_string: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    let node = (*stmt).utilityStmt;
+    let copy_from = !node.is_null()
+        && (*node).type_ == pg_sys::NodeTag::T_CopyStmt
+        && (*(node as *mut pg_sys::CopyStmt)).is_from;
+    if copy_from {
+        started_copy(stmt as usize);
+    }
+    match PREV_PROCESS_UTILITY {
+        Some(prev) => prev(
+            stmt,
+            query_string,
+            read_only_tree,
+            context,
+            params,
+            query_env,
+            dest,
+            qc,
+        ),
+        None => standard_ProcessUtility(
+            stmt,
+            query_string,
+            read_only_tree,
+            context,
+            params,
+            query_env,
+            dest,
+            qc,
+        ),
+    }
+    if copy_from {
+        ended(stmt as usize);
+        flush_guarded();
+    }
+}
+
+#[pg_guard]
+pub(super) unsafe extern "C-unwind" fn started_copy(key: usize) {
+    push_frame(key, Writes::Rows);
+}
+
+/// Installs the hooks (from [`super::init`]).
+pub(super) fn install() {
+    unsafe {
+        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
+        PREV_EXECUTOR_FINISH = pg_sys::ExecutorFinish_hook;
+        pg_sys::ExecutorFinish_hook = Some(executor_finish);
+        PREV_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
+        pg_sys::ExecutorEnd_hook = Some(executor_end);
+        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
+    }
+}
