@@ -4,7 +4,7 @@
 # layer or a lower one; the modules together form no import cycle. Fails naming the offending
 # file and path, or the modules of a cycle.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 # Bottom to top. A new top-level module must be added here (an unknown one fails).
 declare -A layer_of=(
@@ -54,7 +54,7 @@ if loops=$(sort -u "$edges" | tsort 2>&1 >/dev/null) && [ -z "$loops" ]; then
   :
 else
   echo "test layers: import cycle between top-level modules:"
-  sed 's/^/  /' <<<"$loops"
+  while IFS= read -r l; do echo "  $l"; done <<<"$loops"
   failed=1
 fi
 
