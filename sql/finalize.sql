@@ -23,7 +23,8 @@ REVOKE EXECUTE ON FUNCTION
     tenant.set_limit(text, text, bigint, text),
     tenant.clear_limit(text, text),
     tenant.attach_quota(regclass, text, text),
-    tenant.detach_quota(regclass, text)
+    tenant.detach_quota(regclass, text),
+    tenant.citus_setup()
 FROM PUBLIC;
 -- The quota trigger charges whatever tenant ids the rows of its table hold: only attach_quota
 -- (and DDL by those who may run it) creates it. Firing needs no EXECUTE privilege.

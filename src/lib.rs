@@ -9,11 +9,13 @@ use pgrx::prelude::*;
 mod error;
 mod types;
 // Plumbing: PostgreSQL machinery the features share.
+mod citus;
 mod gucs;
 mod owner;
 mod txn_cell;
 mod xact;
 // Features (scripts/layers.sh checks that imports only go down and features form no cycle).
+mod citus_setup;
 mod context;
 mod export;
 mod isolation;

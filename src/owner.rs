@@ -68,7 +68,7 @@ thread_local! {
 /// statement is rewritten once per session (a fixed set of literals).
 pub fn data_sql(sql: &'static str) -> &'static str {
     if !tables_in_old_schema() {
-        return sql;
+        return crate::citus::local_reads(sql);
     }
     OLD_SCHEMA_SQL.with(|m| {
         *m.borrow_mut()

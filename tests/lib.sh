@@ -53,6 +53,9 @@ suite_port() {
     bench) var=BENCH_PORT off=27 ;;
     demo) var=DEMO_PORT off=28 ;;
     regress) var=REGRESS_PORT off=29 ;;
+    citus_coord) var=CITUS_PORT off=31 ;;
+    citus_w1) var=CITUS_W1_PORT off=32 ;;
+    citus_w2) var=CITUS_W2_PORT off=33 ;;
     *) echo "suite_port: no port for '$1' (tests/lib.sh)" >&2; return 1 ;;
   esac
   echo "${!var:-$((PG_TENANT_PORT_BASE + off))}"

@@ -763,3 +763,10 @@ CREATE VIEW tenant.schema_migrations AS SELECT * FROM tenant_data.schema_migrati
 REVOKE ALL ON tenant.tenants, tenant.gateways, tenant.tenant_access, tenant.audit_log, tenant.plans,
     tenant.limit_overrides, tenant.usage_counters, tenant.schema_templates, tenant.schema_migrations
     FROM PUBLIC;
+
+-- pg_tenant on Citus (issue 14): the registry tables workers need become reference tables.
+CREATE FUNCTION tenant.citus_setup()
+RETURNS text[] VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'citus_setup_wrapper'
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION tenant.citus_setup() IS 'pg_tenant on Citus (run on the coordinator, superusers only): makes the tables workers need (tenants, plans, limit_overrides, signing_keys) reference tables and lets SET LOCAL of pg_tenant.token reach the workers; returns the tables it converted';
+REVOKE EXECUTE ON FUNCTION tenant.citus_setup() FROM PUBLIC;

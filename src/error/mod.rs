@@ -43,6 +43,7 @@ pub mod sqlstate {
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const INVALID_FOREIGN_KEY: &str = "42830";
     pub const NOT_NULL_VIOLATION: &str = "23502";
+    pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +156,12 @@ pub enum TenantError {
         column: String,
         rows: i64,
     },
+    /// protect(..., shared_rows => true) of a hash-distributed Citus table.
+    SharedRowsDistributed {
+        table: String,
+    },
+    /// A Citus function in a database without Citus, or not on the coordinator.
+    CitusRequired(String),
 }
 
 impl TenantError {
@@ -197,6 +204,8 @@ impl TenantError {
             TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
             TenantError::TokenParameterSet | TenantError::TokenFromCurrent => CANT_CHANGE_PARAMETER,
             TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
+            TenantError::SharedRowsDistributed { .. } => FEATURE_NOT_SUPPORTED,
+            TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
             TenantError::TransactionOnly(_) => INSUFFICIENT_PRIVILEGE,
             TenantError::CrossTenantForeignKey { .. } => INVALID_FOREIGN_KEY,
@@ -295,6 +304,10 @@ impl TenantError {
             TenantError::RowsWithoutTenant { table, column, rows } => format!(
                 "{rows} row(s) of {table} have no tenant in column \"{column}\""
             ),
+            TenantError::SharedRowsDistributed { table } => format!(
+                "table {table} is distributed by Citus: a hash-distributed table cannot keep shared rows (rows without a tenant)"
+            ),
+            TenantError::CitusRequired(what) => what.clone(),
             TenantError::CloneUnsupported { schema, objects } => format!(
                 "schema \"{schema}\" holds {} object(s) clone_schema cannot reproduce",
                 objects.len()
@@ -322,6 +335,9 @@ impl TenantError {
 
     pub fn hint(&self) -> Option<String> {
         match self {
+            TenantError::SharedRowsDistributed { .. } => Some(
+                "Keep shared rows in a reference table (create_reference_table()), or protect this table without shared_rows.".into(),
+            ),
             TenantError::NoTenant => {
                 Some("Call tenant.set() or tenant.set_local() before using protected tables.".into())
             }

@@ -37,6 +37,8 @@ pub const ACCESS_POLICY: &str = "tenant_access";
 /// With shared_rows: UPDATE and DELETE stay on the tenant's own rows.
 pub const SHARED_UPDATE_POLICY: &str = "tenant_shared_update";
 pub const SHARED_DELETE_POLICY: &str = "tenant_shared_delete";
+/// In a database with Citus, with shared_rows: INSERT stays on the tenant's own rows.
+pub const SHARED_INSERT_POLICY: &str = "tenant_shared_insert";
 pub const GUARD_TRIGGER: &str = "tenant_guard";
 /// The permissive policy's expression: always true, yet dependent on the extension.
 pub const ACCESS_QUAL: &str = "tenant.\"current\"(true) IS NULL OR true";

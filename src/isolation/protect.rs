@@ -15,7 +15,7 @@ use crate::types::TreeRelation;
 
 use super::policies::{
     protected_column, register, relation_tree, ACCESS_POLICY, ACCESS_QUAL, GUARD_TRIGGER,
-    ISOLATION_POLICY, SHARED_DELETE_POLICY, SHARED_UPDATE_POLICY,
+    ISOLATION_POLICY, SHARED_DELETE_POLICY, SHARED_INSERT_POLICY, SHARED_UPDATE_POLICY,
 };
 
 /// (type name, not null, has default) of a live column, if it exists.
@@ -60,7 +60,14 @@ pub(super) fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
                 EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname OPERATOR(pg_catalog.=) $3::pg_catalog.name)",
         &[
             rel.into(),
-            vec![ISOLATION_POLICY, ACCESS_POLICY, SHARED_UPDATE_POLICY, SHARED_DELETE_POLICY].into(),
+            vec![
+                ISOLATION_POLICY,
+                ACCESS_POLICY,
+                SHARED_UPDATE_POLICY,
+                SHARED_DELETE_POLICY,
+                SHARED_INSERT_POLICY,
+            ]
+            .into(),
             GUARD_TRIGGER.into(),
         ],
     )
@@ -242,6 +249,70 @@ pub(super) fn restrictive_policies(
     ]
 }
 
+/// The policies protect() installs in a database with Citus: permissive only, each of which
+/// means the same alone, because Citus copies every policy to the shards as PERMISSIVE (a
+/// RESTRICTIVE `tenant_isolation` beside the permissive `tenant_access` would admit every row
+/// there). One policy per command; a command no policy allows is refused by row security.
+/// With shared rows, PostgreSQL also applies the SELECT policy to the rows an UPDATE or DELETE
+/// reads, so the shared rows stay read-only for tenants.
+pub(super) fn permissive_policies(
+    col: &str,
+    shared_rows: bool,
+) -> Vec<(&'static str, &'static str, Option<String>, Option<String>)> {
+    let own = format!("{col} OPERATOR(pg_catalog.=) tenant.current()");
+    if !shared_rows {
+        return vec![(ISOLATION_POLICY, "ALL", Some(own.clone()), Some(own))];
+    }
+    vec![
+        (
+            ISOLATION_POLICY,
+            "SELECT",
+            Some(format!("{own} OR {col} IS NULL")),
+            None,
+        ),
+        (SHARED_INSERT_POLICY, "INSERT", None, Some(own.clone())),
+        (
+            SHARED_UPDATE_POLICY,
+            "UPDATE",
+            Some(own.clone()),
+            Some(own.clone()),
+        ),
+        (SHARED_DELETE_POLICY, "DELETE", Some(own), None),
+    ]
+}
+
+/// Creates the policies on `rel_name`: the restrictive set and `tenant_access`, or in a database
+/// with Citus the permissive set.
+fn create_policies(rel_name: &str, col: &str, shared_rows: bool, citus: bool) {
+    if citus {
+        for (policy, command, using, check) in permissive_policies(col, shared_rows) {
+            let using = using.map(|u| format!(" USING ({u})")).unwrap_or_default();
+            let check = check
+                .map(|c| format!(" WITH CHECK ({c})"))
+                .unwrap_or_default();
+            run(&format!(
+                "CREATE POLICY {policy} ON {rel_name} AS PERMISSIVE FOR {command} TO PUBLIC{using}{check}"
+            ));
+        }
+        return;
+    }
+    for (policy, command, using, check) in restrictive_policies(col, shared_rows) {
+        let check = check
+            .map(|c| format!(" WITH CHECK ({c})"))
+            .unwrap_or_default();
+        run(&format!(
+            "CREATE POLICY {policy} ON {rel_name} AS RESTRICTIVE FOR {command} TO PUBLIC USING ({using}){check}"
+        ));
+    }
+    // Grants every row the restrictive policy lets through. It names tenant.current() (and the
+    // planner folds it to true) so that DROP EXTENSION ... CASCADE drops it with the restrictive
+    // one: the table is then left with row security and no policy, which shows no row to a role
+    // subject to it (fails closed).
+    run(&format!(
+        "CREATE POLICY {ACCESS_POLICY} ON {rel_name} AS PERMISSIVE FOR ALL TO PUBLIC USING ({ACCESS_QUAL}) WITH CHECK ({ACCESS_QUAL})"
+    ));
+}
+
 #[pg_extern(
     sql = r#"
 CREATE FUNCTION tenant.protect(tbl regclass, tenant_column name DEFAULT 'tenant_id', shared_rows boolean DEFAULT false)
@@ -263,6 +334,14 @@ fn protect_with_shared_rows(
             .into_owned();
         let shared_rows = required(shared_rows, "shared_rows");
         let col = quote_identifier(&column);
+        let citus = crate::citus::installed();
+        let distributed_by = crate::citus::distribution_column(tbl);
+        if shared_rows && distributed_by.is_some() {
+            TenantError::SharedRowsDistributed {
+                table: name.clone(),
+            }
+            .raise();
+        }
         // (Only for the owner: anyone else gets PostgreSQL's "must be owner" from the DDL.)
         let owner = crate::owner::relation_owner(tbl)
             .is_some_and(|o| crate::owner::has_privileges_of(current_role(), o));
@@ -282,9 +361,14 @@ fn protect_with_shared_rows(
             .raise(),
             Some((_, not_null, has_default)) => {
                 if !has_default {
-                    run(&format!(
-                        "ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT tenant.current()"
-                    ));
+                    // Citus refuses to change a distribution column's default; the coordinator
+                    // evaluates it (the shards need none).
+                    let on_distribution_column = distributed_by.as_deref() == Some(column.as_str());
+                    crate::citus::with_ddl_settings(on_distribution_column, || {
+                        run(&format!(
+                            "ALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT tenant.current()"
+                        ))
+                    });
                 }
                 if !not_null && !shared_rows {
                     run(&format!(
@@ -327,26 +411,16 @@ fn protect_with_shared_rows(
                 "ALTER TABLE {rel_name} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"
             ));
             drop_installed_objects(*rel, rel_name);
-            for (policy, command, using, check) in restrictive_policies(&col, shared_rows) {
-                let check = check
-                    .map(|c| format!(" WITH CHECK ({c})"))
-                    .unwrap_or_default();
+            create_policies(rel_name, &col, shared_rows, citus);
+            // (A trigger on a Citus table, which Citus copies to its shards, is allowed only when
+            // asked for: the guard fires on the workers.)
+            crate::citus::with_ddl_settings(false, || {
                 run(&format!(
-                    "CREATE POLICY {policy} ON {rel_name} AS RESTRICTIVE FOR {command} TO PUBLIC USING ({using}){check}"
-                ));
-            }
-            // Grants every row the restrictive policy lets through. It names tenant.current()
-            // (and the planner folds it to true) so that DROP EXTENSION ... CASCADE drops it
-            // with the restrictive one: the table is then left with row security and no
-            // policy, which shows no row to a role subject to it (fails closed).
-            run(&format!(
-                "CREATE POLICY {ACCESS_POLICY} ON {rel_name} AS PERMISSIVE FOR ALL TO PUBLIC USING ({ACCESS_QUAL}) WITH CHECK ({ACCESS_QUAL})"
-            ));
-            run(&format!(
-                "CREATE TRIGGER {GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {rel_name} \
-                 FOR EACH STATEMENT EXECUTE FUNCTION tenant.guard({})",
-                quote_literal(&column)
-            ));
+                    "CREATE TRIGGER {GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {rel_name} \
+                     FOR EACH STATEMENT EXECUTE FUNCTION tenant.guard({})",
+                    quote_literal(&column)
+                ))
+            });
         }
         register(&tree, Some((&column, shared_rows)));
         if shared_rows && owner {

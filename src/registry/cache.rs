@@ -45,6 +45,9 @@ thread_local! {
     static CACHE: RefCell<RegistryCache> = RefCell::new(RegistryCache::default());
     /// Oids of CACHED_TABLES, once known.
     static REGISTRY_RELIDS: Cell<Option<[pg_sys::Oid; 6]>> = const { Cell::new(None) };
+    /// With Citus: this node's placements of those that are reference tables (else InvalidOid);
+    /// Citus fires their triggers on the placements.
+    static PLACEMENT_RELIDS: Cell<[pg_sys::Oid; 6]> = const { Cell::new([pg_sys::Oid::INVALID; 6]) };
     /// Look the oids up again before the next load (DROP EXTENSION and CREATE EXTENSION make new
     /// tables; the old oids still match until then, and the cache is empty meanwhile).
     static RELIDS_STALE: Cell<bool> = const { Cell::new(false) };
@@ -76,8 +79,11 @@ pub fn init() {
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     // Until the registry's oids are known every invalidation clears the cache; that is cheap.
     let relids = REGISTRY_RELIDS.with(|r| r.get());
+    let placements = PLACEMENT_RELIDS.with(|p| p.get());
     let ours = match relids {
-        Some(relids) => relid == pg_sys::Oid::INVALID || relids.contains(&relid),
+        Some(relids) => {
+            relid == pg_sys::Oid::INVALID || relids.contains(&relid) || placements.contains(&relid)
+        }
         None => true,
     };
     if !ours {
@@ -86,7 +92,9 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
     clear();
     RELIDS_STALE.with(|s| s.set(true));
     // Tokens this session verified are verified again with the keys as they are now.
-    if relids.is_none_or(|r| relid == pg_sys::Oid::INVALID || relid == r[5]) {
+    if relids
+        .is_none_or(|r| relid == pg_sys::Oid::INVALID || relid == r[5] || relid == placements[5])
+    {
         if let Some(keys_changed) = KEYS_CHANGED.with(|k| k.get()) {
             keys_changed();
         }
@@ -121,6 +129,7 @@ pub fn on_xact(event: pg_sys::XactEvent::Type) {
 
 pub fn clear() {
     CACHE.with(|c| *c.borrow_mut() = RegistryCache::default());
+    crate::citus::forget();
 }
 
 fn remember_relids() {
@@ -132,6 +141,9 @@ fn remember_relids() {
     // nothing more than the invalidation of every relation already does.
     let relids = CACHED_TABLES.map(|name| unsafe { pg_sys::get_relname_relid(name.as_ptr(), ns) });
     if relids[0] != pg_sys::Oid::INVALID {
+        let placements =
+            CACHED_TABLES.map(|name| crate::citus::placement_relid(name.to_str().unwrap_or("")));
+        PLACEMENT_RELIDS.with(|p| p.set(placements));
         REGISTRY_RELIDS.with(|r| r.set(Some(relids)));
         RELIDS_STALE.with(|s| s.set(false));
     }

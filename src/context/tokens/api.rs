@@ -50,7 +50,7 @@ fn set_signing_key(algorithm: Option<&str>, key: Option<&str>) {
                 }
                 crate::owner::run_as_owner(
                     crate::owner::data_sql("INSERT INTO tenant_data.signing_keys (algorithm, key) VALUES ($1, $2)
-                     ON CONFLICT (algorithm) DO UPDATE SET key = EXCLUDED.key, updated_at = pg_catalog.now()"),
+                     ON CONFLICT (algorithm) DO UPDATE SET key = EXCLUDED.key, updated_at = EXCLUDED.updated_at"),
                     &[name.into(), key.into()],
                 );
             }

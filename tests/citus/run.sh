@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# pg_tenant on Citus (issue 14): a coordinator and two workers, three local clusters. The registry
+# reaches every node (tenant.citus_setup()), protect() works on distributed and reference tables in
+# either order with policies Citus copies faithfully (permissive only: Citus drops AS RESTRICTIVE
+# on the shards), and a token set with SET LOCAL pg_tenant.token is verified on each worker, which
+# then shows and accepts only that tenant's rows. Attacks from the application role, on the
+# coordinator and directly on a worker and its shards. Both modes: pg_tenant preloaded beside
+# Citus, and loaded on demand (Citus is always preloaded; it must be).
+SUITE=citus
+. "$(dirname "$0")/../lib.sh"
+EXPECTED_CHECKS=58   # 29 per mode
+if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
+  echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
+  exit 1
+fi
+SECRET='citus-suite-secret-0123456789-abcdef'
+C=$(suite_port citus_coord); W1=$(suite_port citus_w1); W2=$(suite_port citus_w2)
+# q PORT ROLE SQL...: one psql session over TCP (as Citus connects), unaligned, errors included.
+q() { local port=$1 role=$2; shift 2; "$PG_BIN/psql" -X -q -t -A -h 127.0.0.1 -p "$port" -U "$role" -d app "$@" 2>&1; }
+# token TENANT [SECRET]: an HS256 token naming TENANT, valid for 10 minutes.
+token() {
+  python3 - "$1" "${2:-$SECRET}" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+tenant, secret = sys.argv[1], sys.argv[2]
+now = int(time.time())
+b64 = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"tenant": tenant, "iat": now, "exp": now + 600}).encode())
+sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
+}
+# as_tenant PORT TOKEN SQL: SQL run by the application role in a transaction that set the token
+# (with command tags: INSERT 0 1).
+as_tenant() {
+  "$PG_BIN/psql" -X -t -A -h 127.0.0.1 -p "$1" -U app -d app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$2'" -c "$3" -c "COMMIT" 2>&1
+}
+# refused PORT ROLE -c SQL...: "refused" when the statements fail for want of a tenant (PT001), a
+# bad token (PT02x) or a parameter the role may not set (55P02); else the SQLSTATE or "none".
+refused() {
+  local state
+  state=$(err "$@")
+  case $state in PT001 | PT02? | 55P02) echo refused ;; *) echo "$state" ;; esac
+}
+# err PORT ROLE -c SQL...: the SQLSTATE of the first error the statements raise ("none" if none).
+err() {
+  local port=$1 role=$2; shift 2
+  q "$port" "$role" -c '\set VERBOSITY sqlstate' "$@" | awk '/^ERROR:/ { print $2; found = 1; exit } END { if (!found) print "none" }'
+}
+
+run_mode() {
+  local mode=$1 preload
+  if [ "$mode" = preload ]; then preload="citus,pg_tenant"; else preload="citus"; fi
+  local conf="shared_preload_libraries = '$preload'
+max_prepared_transactions = 100
+wal_level = logical
+citus.node_conninfo = 'sslmode=disable'
+max_connections = 100
+shared_buffers = 128MB"
+  for node in citus_coord:$C citus_w1:$W1 citus_w2:$W2; do
+    PG_TENANT_CONF="$conf" start_cluster "${node%%:*}" "${node##*:}"
+    "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "${node##*:}" -U postgres -d postgres -c "CREATE DATABASE app" >/dev/null || exit 1
+    q "${node##*:}" postgres -c "CREATE EXTENSION citus" >/dev/null || exit 1
+  done
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<SQL || exit 1
+SELECT citus_set_coordinator_host('127.0.0.1', $C);
+SELECT citus_add_node('127.0.0.1', $W1);
+SELECT citus_add_node('127.0.0.1', $W2);
+CREATE EXTENSION pg_tenant;
+CREATE ROLE app LOGIN;
+SQL
+
+  # 1. Set-up: the registry on every node.
+  check "$mode: citus_setup() makes the four tables workers need reference tables" \
+    "{tenant_data.tenants,tenant_data.plans,tenant_data.limit_overrides,tenant_data.signing_keys}" \
+    "$(q "$C" postgres -c "SELECT tenant.citus_setup()")"
+  check "$mode: a second citus_setup() has nothing left to do" "{}" "$(q "$C" postgres -c "SELECT tenant.citus_setup()")"
+  check "$mode: each has a placement on all three nodes" 12 \
+    "$(q "$C" postgres -c "SELECT count(*) FROM pg_dist_placement pl JOIN pg_dist_shard s USING (shardid)
+                            WHERE s.logicalrelid::regclass::text LIKE 'tenant_data.%'")"
+  check "$mode: citus_setup() is for superusers only" 42501 \
+    "$(err "$C" app -c "SELECT tenant.citus_setup()")"
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<SQL || exit 1
+SELECT tenant.set_signing_key('HS256', '$SECRET');
+SELECT tenant.create('acme'), tenant.create('globex');
+SQL
+  check "$mode: keys and tenants written on the coordinator are on both workers" "1|2 1|2" \
+    "$(for p in $W1 $W2; do q "$p" postgres -c "SELECT (SELECT count(*) FROM tenant_data.signing_keys) || '|' || (SELECT count(*) FROM tenant_data.tenants)"; done | tr '\n' ' ' | sed 's/ $//')"
+
+  # 2. Protection, both orders.
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+CREATE TABLE docs (id bigserial, tenant_id uuid, body text);
+SELECT tenant.protect('docs');
+SET citus.enable_unsafe_triggers = on;
+SELECT create_distributed_table('docs', 'tenant_id');
+RESET citus.enable_unsafe_triggers;
+CREATE TABLE notes (id bigserial, tenant_id uuid, body text);
+SELECT create_distributed_table('notes', 'tenant_id', colocate_with => 'docs');
+SELECT tenant.protect('notes');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON docs, notes TO app;
+GRANT USAGE ON SEQUENCE docs_id_seq, notes_id_seq TO app;
+SQL
+  check "$mode: on the coordinator protect() installs one permissive policy (no tenant_access)" "docs|tenant_isolation|true notes|tenant_isolation|true" \
+    "$(q "$C" postgres -c "SELECT polrelid::regclass || '|' || polname || '|' || polpermissive FROM pg_policy WHERE polrelid IN ('docs'::regclass, 'notes'::regclass) ORDER BY 1" | tr '\n' ' ' | sed 's/ $//')"
+  check "$mode: every shard on a worker has exactly that policy, row security forced" "0" \
+    "$(q "$W1" postgres -c "SET citus.show_shards_for_app_name_prefixes = '*';
+        SELECT count(*) FROM pg_class c WHERE c.relname ~ '^(docs|notes)_[0-9]+$'
+           AND NOT (c.relrowsecurity AND c.relforcerowsecurity
+                    AND (SELECT array_agg(polname::text || polpermissive) FROM pg_policy WHERE polrelid = c.oid) = '{tenant_isolationtrue}')" | tail -1)"
+  check "$mode: the tenant column of both tables has its default on the coordinator" "2" \
+    "$(q "$C" postgres -c "SELECT count(*) FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+                            WHERE d.adrelid IN ('docs'::regclass, 'notes'::regclass) AND a.attname = 'tenant_id'
+                              AND pg_get_expr(d.adbin, d.adrelid) = 'tenant.""current""()'")"
+  check "$mode: shared_rows on a hash-distributed table is refused" "0A000" \
+    "$(err "$C" postgres -c "SELECT tenant.protect('notes', shared_rows => true)")"
+
+  # 3. Context: SET LOCAL pg_tenant.token, verified on the workers.
+  local acme globex
+  acme=$(token acme); globex=$(token globex)
+  check "$mode: acme inserts without the tenant column (the coordinator fills it)" "INSERT 0 3" \
+    "$(as_tenant "$C" "$acme" "INSERT INTO docs (body) VALUES ('a1'), ('a2'), ('a3')" | grep INSERT)"
+  as_tenant "$C" "$globex" "INSERT INTO docs (body) VALUES ('g1'); INSERT INTO notes (body) VALUES ('gn')" >/dev/null
+  check "$mode: the rows carry their tenant's id and sit on that tenant's shard" "acme|3|1 globex|1|1" \
+    "$(q "$C" postgres -c "SELECT t.slug || '|' || count(*) || '|' || count(DISTINCT get_shard_id_for_distribution_column('docs', d.tenant_id))
+                            FROM docs d JOIN tenant_data.tenants t ON t.id = d.tenant_id GROUP BY t.slug ORDER BY 1" | tr '\n' ' ' | sed 's/ $//')"
+  check "$mode: acme reads its 3 rows only (every shard filters)" "3|a1,a2,a3" \
+    "$(as_tenant "$C" "$acme" "SELECT count(*) || '|' || string_agg(body, ',' ORDER BY body) FROM docs" | grep '|')"
+  check "$mode: globex reads its 1 row only" "1" "$(as_tenant "$C" "$globex" "SELECT count(*) FROM docs" | grep -E '^[0-9]+$')"
+  check "$mode: a join of colocated tables sees the tenant's rows only" "1" \
+    "$(as_tenant "$C" "$globex" "SELECT count(*) FROM docs d JOIN notes n ON n.tenant_id = d.tenant_id" | grep -E '^[0-9]+$')"
+  check "$mode: acme cannot write a row for globex (WITH CHECK on the shard)" "1" \
+    "$(as_tenant "$C" "$acme" "INSERT INTO docs (tenant_id, body) SELECT id, 'forged' FROM (VALUES ('$(q "$C" postgres -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")'::uuid)) v(id)" | grep -c 'row-level security')"
+  check "$mode: acme's UPDATE and DELETE reach only its rows" "UPDATE 3|DELETE 1" \
+    "$(as_tenant "$C" "$acme" "UPDATE docs SET body = body || '!'" | grep UPDATE)|$(as_tenant "$C" "$acme" "DELETE FROM docs WHERE body = 'a3!'" | grep DELETE)"
+  check "$mode: globex's row is untouched" "g1" "$(q "$C" postgres -c "SELECT string_agg(body, ',') FROM docs WHERE body LIKE 'g%'")"
+  check "$mode: a savepoint rolled back keeps the token of the transaction" "2" \
+    "$(q "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$acme'" -c "SAVEPOINT s" -c "INSERT INTO docs (body) VALUES ('x')" -c "ROLLBACK TO s" -c "SELECT count(*) FROM docs" -c "COMMIT" | grep -E '^[0-9]+$')"
+
+  # 4. Attacks by the application role.
+  check "$mode: no tenant: an error, never rows (coordinator)" "PT001" \
+    "$(err "$C" app -c "SELECT count(*) FROM docs")"
+  check "$mode: tenant.set_local() does not reach the workers yet: an error, never rows" "PT001" \
+    "$(q "$C" postgres -c "SELECT tenant.grant_gateway('app')" >/dev/null; err "$C" app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NOT NULL" -c "SELECT count(*) FROM docs")"
+  # (Preloaded, the token is judged when set (PT021); loaded on demand, at its first use, where a
+  # value the library did not verify is no tenant (PT001).)
+  check "$mode: a token signed with another key is refused, no row read" "refused" \
+    "$(refused "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token acme wrong-secret-0123456789-0123456789)'" -c "SELECT count(*) FROM docs")"
+  check "$mode: TRUNCATE by the application role is refused" "PT004" \
+    "$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$acme'" -c "TRUNCATE docs")"
+  local shard
+  shard=$(q "$C" postgres -c "SELECT 'docs_' || get_shard_id_for_distribution_column('docs', id) FROM tenant_data.tenants WHERE slug = 'globex'")
+  local wport
+  wport=$(q "$C" postgres -c "SELECT nodeport FROM pg_dist_placement pl JOIN pg_dist_node n USING (groupid)
+                               WHERE shardid = get_shard_id_for_distribution_column('docs', (SELECT id FROM tenant_data.tenants WHERE slug = 'globex'))")
+  check "$mode: on the worker, globex's shard read directly without a token: an error" "PT001" \
+    "$(err "$wport" app -c "SELECT count(*) FROM $shard")"
+  check "$mode: on the worker, globex's shard read with acme's token: no globex row" "0" \
+    "$(q "$wport" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$acme'" -c "SELECT count(*) FROM $shard WHERE body LIKE 'g%'" | grep -E '^[0-9]+$')"
+  check "$mode: on the worker, SET pg_tenant.tenant_id naming globex reads no row of globex's shard" "refused" \
+    "$(refused "$wport" app -c "SET pg_tenant.tenant_id = '$(q "$C" postgres -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")'" -c "SELECT count(*) FROM $shard")"
+  q "$C" postgres -c "SELECT tenant.suspend('globex', 'citus suite')" >/dev/null
+  check "$mode: a tenant suspended on the coordinator cannot write on the workers" "PT003" \
+    "$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$globex'" -c "INSERT INTO docs (body) VALUES ('g2')")"
+  check "$mode: ... and still reads" "1" "$(as_tenant "$C" "$globex" "SELECT count(*) FROM docs" | grep -E '^[0-9]+$')"
+  q "$C" postgres -c "SELECT tenant.resume('globex')" >/dev/null
+
+  # 5. A reference table with shared rows.
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+CREATE TABLE categories (name text, tenant_id uuid);
+INSERT INTO categories VALUES ('shared-1', NULL), ('shared-2', NULL);
+SELECT tenant.protect('categories', shared_rows => true);
+SET citus.enable_unsafe_triggers = on;
+SELECT create_reference_table('categories');
+GRANT SELECT, INSERT, UPDATE, DELETE ON categories TO app;
+SQL
+  check "$mode: reference table: acme reads the shared rows and writes its own" "INSERT 0 1|3" \
+    "$(as_tenant "$C" "$acme" "INSERT INTO categories (name) VALUES ('acme-only')" | grep INSERT)|$(as_tenant "$C" "$acme" "SELECT count(*) FROM categories" | grep -E '^[0-9]+$')"
+  check "$mode: reference table: acme cannot change a shared row; globex does not see acme's" "UPDATE 0|2" \
+    "$(as_tenant "$C" "$acme" "UPDATE categories SET name = 'x' WHERE name = 'shared-1'" | grep UPDATE)|$(as_tenant "$C" "$globex" "SELECT count(*) FROM categories" | grep -E '^[0-9]+$')"
+
+  for node in citus_coord citus_w1 citus_w2; do scripts/cluster.sh stop "$node" >/dev/null 2>&1; done
+}
+
+run_mode preload
+run_mode plain
