@@ -110,7 +110,7 @@ SQL
   check "$mode: the tenant column of both tables has its default on the coordinator" "2" \
     "$(q "$C" postgres -c "SELECT count(*) FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
                             WHERE d.adrelid IN ('docs'::regclass, 'notes'::regclass) AND a.attname = 'tenant_id'
-                              AND pg_get_expr(d.adbin, d.adrelid) = 'tenant.""current""()'")"
+                              AND pg_get_expr(d.adbin, d.adrelid) = 'tenant.current()'")"
   check "$mode: shared_rows on a hash-distributed table is refused" "0A000" \
     "$(err "$C" postgres -c "SELECT tenant.protect('notes', shared_rows => true)")"
 
