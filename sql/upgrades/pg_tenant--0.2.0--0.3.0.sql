@@ -748,21 +748,23 @@ COMMENT ON TABLE tenant_data.locks IS 'pg_tenant: named locks (migrate, recount)
 INSERT INTO tenant_data.locks (name) VALUES ('migrate'), ('recount');
 
 -- The tables under their 0.2.0 names, for administrators' SQL (SELECT ... FROM tenant.audit_log):
--- simple views (so updatable too) that only the extension owner and superusers may use, as the
--- tables were. pg_tenant itself reads tenant_data; a lock held on one of these views holds up
--- only readers of that view. tenant_data.signing_keys has no such view.
-CREATE VIEW tenant.tenants AS SELECT * FROM tenant_data.tenants;
-CREATE VIEW tenant.gateways AS SELECT * FROM tenant_data.gateways;
-CREATE VIEW tenant.tenant_access AS SELECT * FROM tenant_data.tenant_access;
-CREATE VIEW tenant.audit_log AS SELECT * FROM tenant_data.audit_log;
-CREATE VIEW tenant.plans AS SELECT * FROM tenant_data.plans;
-CREATE VIEW tenant.limit_overrides AS SELECT * FROM tenant_data.limit_overrides;
-CREATE VIEW tenant.usage_counters AS SELECT * FROM tenant_data.usage_counters;
-CREATE VIEW tenant.schema_templates AS SELECT * FROM tenant_data.schema_templates;
-CREATE VIEW tenant.schema_migrations AS SELECT * FROM tenant_data.schema_migrations;
-REVOKE ALL ON tenant.tenants, tenant.gateways, tenant.tenant_access, tenant.audit_log, tenant.plans,
-    tenant.limit_overrides, tenant.usage_counters, tenant.schema_templates, tenant.schema_migrations
-    FROM PUBLIC;
+-- read-only views that only the extension owner and superusers may use, as the tables were. Each
+-- reads its table through a function in tenant_data (EXECUTE revoked from PUBLIC): a statement
+-- naming the view, prepared by anyone, locks the view only, never the table (a simple view would
+-- let a PREPAREd INSERT hold ROW EXCLUSIVE on it). tenant_data.signing_keys has no such view.
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['tenants', 'gateways', 'tenant_access', 'audit_log', 'plans', 'limit_overrides',
+                             'usage_counters', 'schema_templates', 'schema_migrations'] LOOP
+        EXECUTE format('CREATE FUNCTION tenant_data.%I() RETURNS SETOF tenant_data.%I LANGUAGE sql STABLE
+                        SET search_path = pg_catalog, pg_temp AS %L', t || '_rows', t, format('SELECT * FROM tenant_data.%I', t));
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION tenant_data.%I() FROM PUBLIC', t || '_rows');
+        EXECUTE format('CREATE VIEW tenant.%I AS SELECT * FROM tenant_data.%I()', t, t || '_rows');
+        EXECUTE format('REVOKE ALL ON tenant.%I FROM PUBLIC', t);
+    END LOOP;
+END
+$$;
 
 -- pg_tenant on Citus (issue 14): the registry tables workers need become reference tables.
 CREATE FUNCTION tenant.citus_setup()
