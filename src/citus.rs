@@ -28,6 +28,9 @@ thread_local! {
     /// read. Emptied with the registry cache (crate::cache::clear), which every change of a
     /// registry table and citus_setup() trigger.
     static PLACEMENTS: RefCell<Option<HashMap<&'static str, String>>> = const { RefCell::new(None) };
+    /// The placements REWRITTEN was made with: kept across forget(), so that the statements
+    /// (leaked, 'static) are rewritten again only when the placements really changed.
+    static REWRITTEN_WITH: RefCell<HashMap<&'static str, String>> = RefCell::new(HashMap::new());
     /// Statements rewritten by local_reads, per original text.
     static REWRITTEN: RefCell<HashMap<&'static str, &'static str>> = RefCell::new(HashMap::new());
 }
@@ -40,7 +43,6 @@ pub fn installed() -> bool {
 /// Forgets the placements (called when the registry cache is emptied).
 pub fn forget() {
     PLACEMENTS.with(|p| *p.borrow_mut() = None);
-    REWRITTEN.with(|r| r.borrow_mut().clear());
 }
 
 fn placements() -> HashMap<&'static str, String> {
@@ -90,6 +92,10 @@ fn placements() -> HashMap<&'static str, String> {
         }
     }
     PLACEMENTS.with(|p| *p.borrow_mut() = Some(found.clone()));
+    if REWRITTEN_WITH.with(|w| *w.borrow() != found) {
+        REWRITTEN.with(|r| r.borrow_mut().clear());
+        REWRITTEN_WITH.with(|w| *w.borrow_mut() = found.clone());
+    }
     found
 }
 
@@ -126,6 +132,10 @@ fn only_reads(sql: &str) -> bool {
 /// `sql` with each reference table it reads named by this node's placement when the statement
 /// only reads; unchanged otherwise (and without Citus).
 pub fn local_reads(sql: &'static str) -> &'static str {
+    // (Known placements first: a change of them empties REWRITTEN.)
+    if PLACEMENTS.with(|p| p.borrow().is_none()) {
+        placements();
+    }
     if let Some(done) = REWRITTEN.with(|r| r.borrow().get(sql).copied()) {
         return done;
     }
