@@ -26,7 +26,19 @@ GRANT USAGE ON SCHEMA tenant TO PUBLIC;
 -- could name them could hold a lock (PREPARE in an open transaction) and queue an ACCESS EXCLUSIVE
 -- one behind it (CREATE RULE, refused only once granted) that every later tenant.set() waits
 -- for. A role without USAGE on a schema cannot name what is in it. The API (functions, views)
--- is in schema tenant. (CREATE SCHEMA fails when a tenant_data schema exists already.)
+-- is in schema tenant. A tenant_data schema made by someone else (a role with CREATE on the
+-- database can) is refused with a clear error before anything is created.
+DO $guard$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) 'tenant_data') THEN
+        RAISE EXCEPTION 'pg_tenant needs schema "tenant_data" for its tables, and a schema of that name exists already'
+            USING ERRCODE = '42P06',
+                  DETAIL = pg_catalog.format('Schema "tenant_data" belongs to role %s; pg_tenant did not create it and reads nothing from it.',
+                      (SELECT pg_catalog.quote_ident(r.rolname) FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner WHERE n.nspname OPERATOR(pg_catalog.=) 'tenant_data')),
+                  HINT = 'Look at what it holds, then rename or drop it (ALTER SCHEMA tenant_data RENAME TO ...) and run the command again.';
+    END IF;
+END
+$guard$;
 CREATE SCHEMA tenant_data;
 COMMENT ON SCHEMA tenant_data IS 'pg_tenant: its tables (only the extension owner uses this schema; the API is in schema tenant)';
 

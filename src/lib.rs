@@ -11,6 +11,7 @@ mod types;
 // Plumbing: PostgreSQL machinery the features share.
 mod citus;
 mod gucs;
+mod hooks;
 mod owner;
 mod txn_cell;
 mod xact;

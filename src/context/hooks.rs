@@ -10,28 +10,11 @@ use pgrx::prelude::*;
 static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
-// As in quotas::row_counter: the hooks call the next hook or PostgreSQL's own function directly,
-// and the Rust work runs in guarded functions.
-unsafe extern "C-unwind" {
-    fn standard_ExecutorStart(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int);
-    fn standard_ProcessUtility(
-        stmt: *mut pg_sys::PlannedStmt,
-        query_string: *const std::ffi::c_char,
-        read_only_tree: bool,
-        context: pg_sys::ProcessUtilityContext::Type,
-        params: pg_sys::ParamListInfo,
-        query_env: *mut pg_sys::QueryEnvironment,
-        dest: *mut pg_sys::DestReceiver,
-        qc: *mut pg_sys::QueryCompletion,
-    );
-}
+// The next hook is called through crate::hooks (see there); the Rust work runs in guarded functions.
 
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
     judge_parallel(query);
-    match PREV_EXECUTOR_START {
-        Some(prev) => prev(query, eflags),
-        None => standard_ExecutorStart(query, eflags),
-    }
+    crate::hooks::executor_start(PREV_EXECUTOR_START, query, eflags);
 }
 
 /// In the leader of a plan with parallel workers: the tenant context is judged before the
@@ -82,28 +65,17 @@ unsafe extern "C-unwind" fn process_utility(
             declaring_holdable_cursor((*declare).portalname);
         }
     }
-    match PREV_PROCESS_UTILITY {
-        Some(prev) => prev(
-            stmt,
-            query_string,
-            read_only_tree,
-            context,
-            params,
-            query_env,
-            dest,
-            qc,
-        ),
-        None => standard_ProcessUtility(
-            stmt,
-            query_string,
-            read_only_tree,
-            context,
-            params,
-            query_env,
-            dest,
-            qc,
-        ),
-    }
+    crate::hooks::process_utility(
+        PREV_PROCESS_UTILITY,
+        stmt,
+        query_string,
+        read_only_tree,
+        context,
+        params,
+        query_env,
+        dest,
+        qc,
+    );
 }
 
 #[pg_guard]

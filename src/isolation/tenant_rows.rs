@@ -9,6 +9,22 @@ use crate::owner::{as_extension_owner, as_table_owner, run_with_args};
 
 use super::policies::MAINTENANCE;
 
+/// A protected table whose rows a dropped tenant leaves behind.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct TenantTable {
+    pub rel: pg_sys::Oid,
+    /// Its qualified, quoted name.
+    pub name: String,
+    pub tenant_column: String,
+}
+
+/// A foreign key, from the referencing table to the referenced one (partition roots).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ForeignKey {
+    pub from: pg_sys::Oid,
+    pub to: pg_sys::Oid,
+}
+
 /// Deletes a tenant's rows from every protected table, referencing tables before the tables they
 /// reference, and returns the count per table. Each table is locked and deleted from by its owner
 /// inside a security-restricted operation (as VACUUM works on a table): the owner's triggers and
@@ -22,10 +38,10 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
     }
     let _end = EndMaintenance;
     MAINTENANCE.with(|m| m.set(true));
-    let (tables, edges) = as_extension_owner(|| {
+    let (tables, keys) = as_extension_owner(|| {
         Spi::connect(|client| {
             // Top-level protected tables: a partition's rows go with its parent's.
-            let mut tables: Vec<(pg_sys::Oid, String, String)> = Vec::new();
+            let mut tables: Vec<TenantTable> = Vec::new();
             for row in client.select(
                 // Tables in schema tenants' schemas hold only their own tenant's rows: skipped.
                 crate::owner::data_sql("SELECT p.table_name::pg_catalog.oid, p.table_name::pg_catalog.text, p.tenant_column::pg_catalog.text
@@ -39,9 +55,13 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
                 None,
                 &[],
             )? {
-                tables.push((row.get(1)?.expect("oid"), row.get(2)?.expect("name"), row.get(3)?.expect("column")));
+                tables.push(TenantTable {
+                    rel: row.get(1)?.expect("oid"),
+                    name: row.get(2)?.expect("name"),
+                    tenant_column: row.get(3)?.expect("column"),
+                });
             }
-            let mut edges: Vec<(pg_sys::Oid, pg_sys::Oid)> = Vec::new();
+            let mut keys: Vec<ForeignKey> = Vec::new();
             for row in client.select(
                 "SELECT DISTINCT COALESCE(pg_catalog.pg_partition_root(conrelid), conrelid)::pg_catalog.oid,
                                  COALESCE(pg_catalog.pg_partition_root(confrelid), confrelid)::pg_catalog.oid
@@ -49,32 +69,36 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
                 None,
                 &[],
             )? {
-                edges.push((row.get(1)?.expect("oid"), row.get(2)?.expect("oid")));
+                keys.push(ForeignKey {
+                    from: row.get(1)?.expect("oid"),
+                    to: row.get(2)?.expect("oid"),
+                });
             }
-            Ok::<_, pgrx::spi::Error>((tables, edges))
+            Ok::<_, pgrx::spi::Error>((tables, keys))
         })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"))
     });
 
     // Writers of the tenant still under way would commit rows after the deletes' snapshot:
     // wait for them, and keep new ones out until the drop commits (they then find no tenant).
-    for (rel, name, _) in &tables {
-        as_table_owner(*rel, || {
+    for table in &tables {
+        as_table_owner(table.rel, || {
             run_with_args(
-                &format!("LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"),
+                &format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", table.name),
                 &[],
             )
         });
     }
     let mut deleted = Map::new();
-    for (rel, name, column) in delete_order(tables, &edges) {
-        let count = as_table_owner(rel, || {
+    for table in delete_order(tables, &keys) {
+        let count = as_table_owner(table.rel, || {
             Spi::connect_mut(|client| {
                 client
                     .update(
                         &format!(
-                            "DELETE FROM {name} WHERE {} OPERATOR(pg_catalog.=) $1",
-                            quote_identifier(&column)
+                            "DELETE FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
+                            table.name,
+                            quote_identifier(&table.tenant_column)
                         ),
                         None,
                         &[tenant.into()],
@@ -83,69 +107,76 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
             })
         })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"));
-        deleted.insert(name, json!(count));
+        deleted.insert(table.name, json!(count));
     }
     Value::Object(deleted)
 }
 
 /// Orders tables so that a table referencing another (by foreign key) comes first. Cycles are
 /// broken in name order; a cycle of non-cascading keys then fails with PostgreSQL's own error.
-pub(super) fn delete_order<T: Clone>(
-    mut tables: Vec<(pg_sys::Oid, String, T)>,
-    edges: &[(pg_sys::Oid, pg_sys::Oid)],
-) -> Vec<(pg_sys::Oid, String, T)> {
+pub(super) fn delete_order(mut tables: Vec<TenantTable>, keys: &[ForeignKey]) -> Vec<TenantTable> {
     let mut ordered = Vec::with_capacity(tables.len());
     while !tables.is_empty() {
-        let pending: Vec<pg_sys::Oid> = tables.iter().map(|t| t.0).collect();
+        let pending: Vec<pg_sys::Oid> = tables.iter().map(|t| t.rel).collect();
         let referenced_by_pending = |rel: pg_sys::Oid| {
-            edges
-                .iter()
-                .any(|(from, to)| *to == rel && *from != rel && pending.contains(from))
+            keys.iter()
+                .any(|k| k.to == rel && k.from != rel && pending.contains(&k.from))
         };
         let next = tables
             .iter()
-            .position(|t| !referenced_by_pending(t.0))
+            .position(|t| !referenced_by_pending(t.rel))
             .unwrap_or(0);
         ordered.push(tables.remove(next));
     }
     ordered
 }
 
-#[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests {
-    use super::delete_order;
+#[cfg(test)]
+mod unit {
+    use super::{delete_order, ForeignKey, TenantTable};
     use pgrx::pg_sys::Oid;
-    use pgrx::prelude::*;
 
-    fn names(v: Vec<(Oid, String, ())>) -> Vec<String> {
-        v.into_iter().map(|t| t.1).collect()
+    fn table(rel: u32, name: &str) -> TenantTable {
+        TenantTable {
+            rel: Oid::from(rel),
+            name: name.into(),
+            tenant_column: "tenant_id".into(),
+        }
+    }
+    fn key(from: u32, to: u32) -> ForeignKey {
+        ForeignKey {
+            from: Oid::from(from),
+            to: Oid::from(to),
+        }
+    }
+    fn names(v: Vec<TenantTable>) -> Vec<String> {
+        v.into_iter().map(|t| t.name).collect()
     }
 
-    #[pg_test]
+    #[test]
     fn referencing_tables_are_deleted_first() {
-        let (c, o, l) = (Oid::from(1u32), Oid::from(2u32), Oid::from(3u32));
-        let tables = vec![
-            (c, "customers".into(), ()),
-            (o, "orders".into(), ()),
-            (l, "lines".into(), ()),
-        ];
+        let tables = vec![table(1, "customers"), table(2, "orders"), table(3, "lines")];
         // orders -> customers, lines -> orders, and a self reference on customers.
-        let edges = [(o, c), (l, o), (c, c)];
+        let keys = [key(2, 1), key(3, 2), key(1, 1)];
         assert_eq!(
-            names(delete_order(tables, &edges)),
+            names(delete_order(tables, &keys)),
             ["lines", "orders", "customers"]
         );
     }
 
-    #[pg_test]
+    #[test]
     fn a_cycle_still_yields_every_table_once() {
-        let (a, b) = (Oid::from(1u32), Oid::from(2u32));
-        let tables = vec![(a, "a".into(), ()), (b, "b".into(), ())];
-        let mut out = names(delete_order(tables, &[(a, b), (b, a)]));
+        let tables = vec![table(1, "a"), table(2, "b")];
+        let mut out = names(delete_order(tables, &[key(1, 2), key(2, 1)]));
         out.sort();
         assert_eq!(out, ["a", "b"]);
     }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
 
     /// pg_tests run as a superuser, who bypasses row-level security: switch to a plain role.
     #[pg_test]

@@ -19,7 +19,7 @@ SUITE=security
 . "$(dirname "$0")/../lib.sh"
 HERE=tests/security
 [ "${SECURITY_KEEP:-0}" = 1 ] && PG_TENANT_KEEP_CLUSTERS=1
-EXPECTED_CHECKS=78   # 39 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 6b 7b 10b, parallel, r1-r5, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=80   # 40 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
 BASEOPTS='-c statement_timeout=20s -c lock_timeout=8s'
@@ -987,6 +987,48 @@ SQL
     "registry=unnameable view-prepare-locks-registry=share queued-on-views=3 set=completed migrate=completed protect=completed public-view-reader=waits" "$r"
 }
 
+# --- attack review F1: the 0.2.0-name views lock only themselves --------------------------------
+# tenant.tenants, tenant.audit_log and the other views that keep the 0.2.0 table names read their
+# tables through functions in tenant_data (EXECUTE revoked), so a PREPARE on one by a LOGIN-only
+# role locks the view and nothing under it, and the views are read-only: no table lock for an
+# ACCESS EXCLUSIVE one (a database owner's VACUUM FULL) to queue behind, which every later
+# tenant.set() would wait for.
+review_old_name_views() {
+  local out r="" n v sql views="tenants gateways tenant_access audit_log plans limit_overrides usage_counters schema_templates schema_migrations"
+  sql="BEGIN;"
+  for v in $views; do sql+=$'\n'"PREPARE p_$v AS SELECT * FROM tenant.$v;"; done
+  in_background sec_r6 sec_nobody <<SQL
+$sql
+SAVEPOINT w; PREPARE w1 AS INSERT INTO tenant.tenants (id, slug) VALUES (gen_random_uuid(), 'r6'); ROLLBACK TO w;
+SAVEPOINT w; PREPARE w2 AS DELETE FROM tenant.audit_log; ROLLBACK TO w;
+SELECT pg_sleep(60);
+SQL
+  wait_sleeping sec_r6
+  out=$(cat "$work/$MODE.sec_r6.out")
+  n=$(grep -c 'ERROR:  55000: cannot \(insert into\|delete from\) view' <<<"$out")
+  r+="writes-refused=$n"
+  n=$(super -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE a.application_name = 'sec_r6' AND l.locktype = 'relation'
+                   AND l.relation IN (SELECT oid FROM pg_class WHERE relnamespace = 'tenant'::regnamespace AND relkind = 'v')")
+  r+=" view-locks=$n"
+  n=$(super -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE a.application_name = 'sec_r6' AND l.locktype = 'relation'
+                   AND l.relation IN (SELECT oid FROM pg_class WHERE relnamespace = 'tenant_data'::regnamespace)")
+  r+=" table-locks=$n"
+  # The database owner's maintenance is not held up, and neither is a new tenant.set().
+  out=$(super -c "SET lock_timeout = '3s'" -c "VACUUM FULL tenant_data.tenants" -c "VACUUM FULL tenant_data.audit_log" -c "SELECT 'vacuumed'")
+  has "$out" '^vacuumed$' && r+=" vacuum-full=completed" || r+=" vacuum-full=BLOCKED"
+  out=$(pg sec_app <<'SQL'
+SET lock_timeout = '3s';
+SELECT 'set:' || (tenant.set('acme') IS NOT NULL);
+SQL
+)
+  has "$out" '^set:true' && r+=" set=completed" || r+=" set=BLOCKED"
+  end_background sec_r6
+  t "r6 (review F1) a LOGIN role's PREPAREs on the 0.2.0-name views lock only the views, never pg_tenant's tables; the views are read-only" \
+    "writes-refused=2 view-locks=9 table-locks=0 vacuum-full=completed set=completed" "$r"
+}
+
 # --- third review: superuser-only settings lost to a client's connection options; date claims ---
 review_client_options() {
   local tok out r="" n
@@ -1373,7 +1415,7 @@ run_mode() {  # MODE CLUSTER PORT
   ACME=$(super -c "SELECT id FROM tenant_data.tenants WHERE slug = 'acme'")
   GLOBEX=$(super -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")
   local test
-  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel review_parallel review_cursor_lock_exp review_prepare_lock_setting review_registry_lock_queue review_client_options item11 item12
+  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel review_parallel review_cursor_lock_exp review_prepare_lock_setting review_registry_lock_queue review_old_name_views review_client_options item11 item12
                                 item13 item14 item15 item16 item17 item18 sweep}; do
     "$test"
   done

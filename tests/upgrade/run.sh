@@ -5,7 +5,7 @@
 # settings). Prints "test NAME ... ok|FAILED".
 SUITE=upgrade
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=28
+EXPECTED_CHECKS=32
 start_cluster upgrade "$(suite_port upgrade)"
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -U postgres -d "$db" "$@"; }
 as_app() { "$PG_BIN/psql" -X -q -t -A -U up_app -d old "$@" 2>&1; }
@@ -123,4 +123,17 @@ if [ "$v02" != "$installed" ]; then diff <(sql fresh -f tests/upgrade/objects.sq
 # The permissive policy the update rewrote goes with DROP EXTENSION ... CASCADE: fail closed.
 sql v02 -c "DROP EXTENSION pg_tenant CASCADE" >/dev/null 2>&1 || failed=1
 check "0.2.0: after DROP EXTENSION CASCADE the upgraded table shows no row" 0 "$(as_app2 -c "SELECT count(*) FROM notes" | tail -1)"
+# A schema named tenant_data that someone else made first (a role with CREATE on the database can)
+# is refused with a clear error, and nothing changes; renamed away, the update goes through.
+sql postgres -c "CREATE DATABASE planted" -c "CREATE ROLE up_planter LOGIN" -c "GRANT CREATE ON DATABASE planted TO up_planter" >/dev/null || exit 1
+sql planted -c "CREATE EXTENSION pg_tenant VERSION '0.2.0'" -c "SELECT tenant.create('acme')" >/dev/null || exit 1
+"$PG_BIN/psql" -X -q -U up_planter -d planted -c "CREATE SCHEMA tenant_data" -c "CREATE TABLE tenant_data.tenants (id uuid)" || failed=1
+planted_err=$(sql planted -c '\set VERBOSITY verbose' -c "ALTER EXTENSION pg_tenant UPDATE" 2>&1)
+check "a planted tenant_data schema stops the update with 42P06, naming its owner, with a hint" "ERROR:  42P06: pg_tenant needs schema \"tenant_data\" for its tables, and a schema of that name exists already|DETAIL:  Schema \"tenant_data\" belongs to role up_planter; pg_tenant did not create it and reads nothing from it.|HINT:  Look at what it holds, then rename or drop it (ALTER SCHEMA tenant_data RENAME TO ...) and run the command again." "$(echo "$planted_err" | grep -E '^(ERROR|DETAIL|HINT)' | paste -sd'|')"
+check "after the refused update the extension is still 0.2.0, its tables where they were" "0.2.0 1 0" "$(sql planted -c "SELECT extversion || ' ' || (SELECT count(*) FROM tenant.tenants) || ' ' || (SELECT count(*) FROM tenant_data.tenants) FROM pg_extension WHERE extname = 'pg_tenant'")"
+sql planted -c "ALTER SCHEMA tenant_data RENAME TO planted_data" -c "ALTER EXTENSION pg_tenant UPDATE" >/dev/null 2>&1 || failed=1
+check "renamed away, the update goes through and leaves the renamed schema alone" "0.3.0 1 planted_data.tenants" "$(sql planted -c "SELECT extversion || ' ' || (SELECT count(*) FROM tenant_data.tenants) || ' ' || (SELECT string_agg(c.oid::regclass::text, ',') FROM pg_class c WHERE c.relnamespace = 'planted_data'::regnamespace) FROM pg_extension WHERE extname = 'pg_tenant'")"
+sql postgres -c "CREATE DATABASE planted_fresh" -c "GRANT CREATE ON DATABASE planted_fresh TO up_planter" >/dev/null || exit 1
+"$PG_BIN/psql" -X -q -U up_planter -d planted_fresh -c "CREATE SCHEMA tenant_data" || failed=1
+check "a planted tenant_data schema stops CREATE EXTENSION with the same error, leaving nothing" "42P06 0" "$(sql planted_fresh -c '\set VERBOSITY verbose' -c "CREATE EXTENSION pg_tenant" 2>&1 | grep -o '^ERROR:  42P06' | sed 's/ERROR:  //') $(sql planted_fresh -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'tenant'")"
 exit "$failed"

@@ -136,6 +136,21 @@ pub(super) fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
     }
 }
 
+/// The `alg` a token's header names, when the header is base64url-encoded JSON with a string
+/// `alg` (read apart from jsonwebtoken, which refuses a header naming an algorithm it does not
+/// know without saying which).
+fn header_algorithm(token: &str) -> Option<String> {
+    use base64::Engine;
+    let header = token.split('.').next()?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .ok()?;
+    match serde_json::from_slice::<Value>(&json).ok()?.get("alg")? {
+        Value::String(alg) => Some(alg.clone()),
+        _ => None,
+    }
+}
+
 /// Verifies a token's signature, validity period and claims (not replay, not the registry).
 pub fn verify(token: &str) -> Result<Verified, TokenError> {
     if crate::gucs::settings_overridden_by_client() {
@@ -143,15 +158,17 @@ pub fn verify(token: &str) -> Result<Verified, TokenError> {
             "this session's connection options tried to set pg_tenant's superuser-only token settings, which replaced their configured values: no token is accepted in it".into(),
         ));
     }
-    let header = decode_header(token).map_err(|e| {
-        // A header naming an algorithm jsonwebtoken does not know at all ("none" included).
-        if e.to_string().contains("unknown variant") {
+    let header = decode_header(token).map_err(|e| match (e.kind(), header_algorithm(token)) {
+        // A header jsonwebtoken could not read because it names an algorithm that is not
+        // accepted (one jsonwebtoken does not know at all, "none" included).
+        (jsonwebtoken::errors::ErrorKind::Json(_), Some(alg))
+            if !ALGORITHMS.iter().any(|(name, _)| *name == alg) =>
+        {
             TokenError::BadSignature(
                 "the header names an algorithm that is not accepted (HS256, HS384, HS512, EdDSA, ES256 are)".into(),
             )
-        } else {
-            TokenError::Malformed(describe(e.kind()))
         }
+        (kind, _) => TokenError::Malformed(describe(kind)),
     })?;
     let Some((name, alg)) = ALGORITHMS.iter().find(|(_, a)| *a == header.alg).copied() else {
         return Err(TokenError::BadSignature(format!(
@@ -331,5 +348,33 @@ mod tests {
             matches!(unkeyed, Err(super::TokenError::NoKey(_))),
             "{unkeyed:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::header_algorithm;
+
+    fn b64(s: &str) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    }
+
+    #[test]
+    fn the_header_algorithm_is_read_from_the_first_part() {
+        let token = |h: &str| format!("{}.e30.sig", b64(h));
+        assert_eq!(
+            header_algorithm(&token(r#"{"alg":"none"}"#)).as_deref(),
+            Some("none")
+        );
+        assert_eq!(
+            header_algorithm(&token(r#"{"alg":"HS256","typ":"JWT"}"#)).as_deref(),
+            Some("HS256")
+        );
+        assert_eq!(header_algorithm(&token(r#"{"alg":7}"#)), None);
+        assert_eq!(header_algorithm(&token(r#"{"typ":"JWT"}"#)), None);
+        assert_eq!(header_algorithm(&token("not json")), None);
+        assert_eq!(header_algorithm("!!!.e30.sig"), None);
+        assert_eq!(header_algorithm(""), None);
     }
 }

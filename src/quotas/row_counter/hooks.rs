@@ -54,34 +54,14 @@ pub(super) fn pop_frame(key: usize) {
     });
 }
 
-// The hooks call the next hook or PostgreSQL's own function directly, not through pgrx's
-// wrappers: those turn an error into a Rust panic and back, which keeps only PostgreSQL's own
-// SQLSTATEs, and every error of every statement passes through these hooks. Their own frames
-// hold nothing to drop; the Rust work runs in guarded functions after the call returns.
-unsafe extern "C-unwind" {
-    fn standard_ExecutorStart(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int);
-    fn standard_ExecutorFinish(query: *mut pg_sys::QueryDesc);
-    fn standard_ExecutorEnd(query: *mut pg_sys::QueryDesc);
-    fn standard_ProcessUtility(
-        stmt: *mut pg_sys::PlannedStmt,
-        query_string: *const std::ffi::c_char,
-        read_only_tree: bool,
-        context: pg_sys::ProcessUtilityContext::Type,
-        params: pg_sys::ParamListInfo,
-        query_env: *mut pg_sys::QueryEnvironment,
-        dest: *mut pg_sys::DestReceiver,
-        qc: *mut pg_sys::QueryCompletion,
-    );
-}
+// The next hook is called through crate::hooks (see there, on why not through pgrx's wrappers);
+// the Rust work runs in guarded functions after the call returns.
 
 pub(super) unsafe extern "C-unwind" fn executor_start(
     query: *mut pg_sys::QueryDesc,
     eflags: std::ffi::c_int,
 ) {
-    match PREV_EXECUTOR_START {
-        Some(prev) => prev(query, eflags),
-        None => standard_ExecutorStart(query, eflags),
-    }
+    crate::hooks::executor_start(PREV_EXECUTOR_START, query, eflags);
     started(query);
 }
 
@@ -93,10 +73,7 @@ pub(super) unsafe extern "C-unwind" fn started(query: *mut pg_sys::QueryDesc) {
 }
 
 pub(super) unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
-    match PREV_EXECUTOR_FINISH {
-        Some(prev) => prev(query),
-        None => standard_ExecutorFinish(query),
-    }
+    crate::hooks::executor_finish(PREV_EXECUTOR_FINISH, query);
     flush_guarded();
 }
 
@@ -107,10 +84,7 @@ pub(super) unsafe extern "C-unwind" fn flush_guarded() {
 
 pub(super) unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
     ended(query as usize);
-    match PREV_EXECUTOR_END {
-        Some(prev) => prev(query),
-        None => standard_ExecutorEnd(query),
-    }
+    crate::hooks::executor_end(PREV_EXECUTOR_END, query);
 }
 
 #[pg_guard]
@@ -135,28 +109,17 @@ pub(super) unsafe extern "C-unwind" fn process_utility(
     if copy_from {
         started_copy(stmt as usize);
     }
-    match PREV_PROCESS_UTILITY {
-        Some(prev) => prev(
-            stmt,
-            query_string,
-            read_only_tree,
-            context,
-            params,
-            query_env,
-            dest,
-            qc,
-        ),
-        None => standard_ProcessUtility(
-            stmt,
-            query_string,
-            read_only_tree,
-            context,
-            params,
-            query_env,
-            dest,
-            qc,
-        ),
-    }
+    crate::hooks::process_utility(
+        PREV_PROCESS_UTILITY,
+        stmt,
+        query_string,
+        read_only_tree,
+        context,
+        params,
+        query_env,
+        dest,
+        qc,
+    );
     if copy_from {
         ended(stmt as usize);
         flush_guarded();

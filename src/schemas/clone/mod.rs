@@ -48,6 +48,18 @@ struct Step {
     as_owner: Option<pg_sys::Oid>,
 }
 
+/// A dependency between two definitions (their `node` keys): `object` needs `needs` first.
+struct Dependency {
+    object: String,
+    needs: String,
+}
+
+/// What the catalogs say the clone must do: its statements and the dependencies that order them.
+struct Plan {
+    steps: Vec<Step>,
+    dependencies: Vec<Dependency>,
+}
+
 /// The kinds clone_schema reports, in the order it reports them.
 const KINDS: &[&str] = &[
     "collation",
@@ -113,8 +125,8 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
             )
         },
     );
-    let (steps, names) = steps;
-    let steps = order(steps, with_data);
+    let (plan, names) = steps;
+    let steps = order(plan, with_data);
     let rewriter = Rewriter::new(source, target, names);
     let mut counts: HashMap<String, i64> = HashMap::new();
     let target_path = format!("pg_catalog, {}, pg_temp", quote_identifier(target));
@@ -359,12 +371,7 @@ fn refuse_unsupported(source_oid: pg_sys::Oid, source: &str, members: &Members) 
     }
 }
 
-fn read_steps(
-    source_oid: pg_sys::Oid,
-    source: &str,
-    target: &str,
-    members: &Members,
-) -> (Vec<Step>, Vec<(String, String)>) {
+fn read_steps(source_oid: pg_sys::Oid, source: &str, target: &str, members: &Members) -> Plan {
     Spi::connect(|client| {
         let args = members.args(source_oid, source, target);
         let mut steps = Vec::new();
@@ -386,20 +393,29 @@ fn read_steps(
                 });
             }
         }
-        let mut edges = Vec::new();
+        let mut dependencies = Vec::new();
         for row in client.select(catalog::DEPENDENCIES, None, &args)? {
-            if let (Some(a), Some(b)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
-                edges.push((a, b));
+            if let (Some(object), Some(needs)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+                dependencies.push(Dependency { object, needs });
             }
         }
-        Ok::<_, pgrx::spi::Error>((steps, edges))
+        Ok::<_, pgrx::spi::Error>(Plan {
+            steps,
+            dependencies,
+        })
     })
     .unwrap_or_else(|e| error!("pg_tenant: reading schema {source} failed: {e}"))
 }
 
 /// Phases in order; definitions in an order their dependencies allow (oid order otherwise, which
 /// is creation order); materialized views refreshed in their definitions' order.
-fn order((steps, edges): (Vec<Step>, Vec<(String, String)>), with_data: bool) -> Vec<Step> {
+fn order(
+    Plan {
+        steps,
+        dependencies,
+    }: Plan,
+    with_data: bool,
+) -> Vec<Step> {
     let (definitions, rest): (Vec<Step>, Vec<Step>) = steps
         .into_iter()
         .partition(|s| s.phase == phase::DEFINITION);
@@ -412,8 +428,8 @@ fn order((steps, edges): (Vec<Step>, Vec<(String, String)>), with_data: bool) ->
         .collect();
     let mut needs: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); definitions.len()];
     let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); definitions.len()];
-    for (a, b) in &edges {
-        if let (Some(&ia), Some(&ib)) = (position.get(a), position.get(b)) {
+    for d in &dependencies {
+        if let (Some(&ia), Some(&ib)) = (position.get(&d.object), position.get(&d.needs)) {
             if needs[ia].insert(ib) {
                 needed_by[ib].push(ia);
             }

@@ -1,0 +1,91 @@
+//! Calling the next executor or utility hook: the hook installed before ours, or PostgreSQL's own
+//! function when there is none. The features' hooks (context::hooks, quotas::row_counter::hooks)
+//! save the previous hook when they install theirs and pass it here.
+//!
+//! The hooks call these directly, not through pgrx's wrappers: those turn an error into a Rust
+//! panic and back, which keeps only PostgreSQL's own SQLSTATEs, and every error of every statement
+//! passes through these hooks. Neither these functions nor the hooks hold anything to drop; the
+//! Rust work runs in guarded functions before or after the call.
+
+use pgrx::pg_sys;
+
+unsafe extern "C-unwind" {
+    fn standard_ExecutorStart(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int);
+    fn standard_ExecutorFinish(query: *mut pg_sys::QueryDesc);
+    fn standard_ExecutorEnd(query: *mut pg_sys::QueryDesc);
+    fn standard_ProcessUtility(
+        stmt: *mut pg_sys::PlannedStmt,
+        query_string: *const std::ffi::c_char,
+        read_only_tree: bool,
+        context: pg_sys::ProcessUtilityContext::Type,
+        params: pg_sys::ParamListInfo,
+        query_env: *mut pg_sys::QueryEnvironment,
+        dest: *mut pg_sys::DestReceiver,
+        qc: *mut pg_sys::QueryCompletion,
+    );
+}
+
+/// # Safety
+/// From an ExecutorStart hook, with its arguments.
+#[inline(always)]
+pub unsafe fn executor_start(
+    prev: pg_sys::ExecutorStart_hook_type,
+    query: *mut pg_sys::QueryDesc,
+    eflags: std::ffi::c_int,
+) {
+    match prev {
+        Some(prev) => prev(query, eflags),
+        None => standard_ExecutorStart(query, eflags),
+    }
+}
+
+/// # Safety
+/// From an ExecutorFinish hook, with its argument.
+#[inline(always)]
+pub unsafe fn executor_finish(
+    prev: pg_sys::ExecutorFinish_hook_type,
+    query: *mut pg_sys::QueryDesc,
+) {
+    match prev {
+        Some(prev) => prev(query),
+        None => standard_ExecutorFinish(query),
+    }
+}
+
+/// # Safety
+/// From an ExecutorEnd hook, with its argument.
+#[inline(always)]
+pub unsafe fn executor_end(prev: pg_sys::ExecutorEnd_hook_type, query: *mut pg_sys::QueryDesc) {
+    match prev {
+        Some(prev) => prev(query),
+        None => standard_ExecutorEnd(query),
+    }
+}
+
+/// # Safety
+/// From a ProcessUtility hook, with its arguments.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub unsafe fn process_utility(
+    prev: pg_sys::ProcessUtility_hook_type,
+    stmt: *mut pg_sys::PlannedStmt,
+    query_string: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    let next = prev.unwrap_or(standard_ProcessUtility);
+    next(
+        stmt,
+        query_string,
+        read_only_tree,
+        context,
+        params,
+        query_env,
+        dest,
+        qc,
+    )
+}
