@@ -43,6 +43,127 @@ pub const GUARD_TRIGGER: &str = "tenant_guard";
 /// The permissive policy's expression: always true, yet dependent on the extension.
 pub const ACCESS_QUAL: &str = "tenant.\"current\"(true) IS NULL OR true";
 
+/// One policy protect() creates.
+pub(super) struct Policy {
+    name: &'static str,
+    restrictive: bool,
+    command: &'static str,
+    using: Option<String>,
+    check: Option<String>,
+}
+
+impl Policy {
+    fn new(
+        name: &'static str,
+        command: &'static str,
+        using: Option<String>,
+        check: Option<String>,
+    ) -> Self {
+        Policy {
+            name,
+            restrictive: false,
+            command,
+            using,
+            check,
+        }
+    }
+
+    fn restrictive(self) -> Self {
+        Policy {
+            restrictive: true,
+            ..self
+        }
+    }
+
+    pub(super) fn create_sql(&self, rel_name: &str) -> String {
+        format!(
+            "CREATE POLICY {} ON {rel_name} AS {} FOR {} TO PUBLIC{}{}",
+            self.name,
+            if self.restrictive {
+                "RESTRICTIVE"
+            } else {
+                "PERMISSIVE"
+            },
+            self.command,
+            self.using
+                .as_ref()
+                .map(|u| format!(" USING ({u})"))
+                .unwrap_or_default(),
+            self.check
+                .as_ref()
+                .map(|c| format!(" WITH CHECK ({c})"))
+                .unwrap_or_default(),
+        )
+    }
+}
+
+/// The restrictive policies of a protected relation.
+/// `tenant_column = tenant.current()` stays a plain comparison (an index condition); with shared
+/// rows the reads add `OR tenant_column IS NULL` (a second index condition: a BitmapOr). With no
+/// tenant set, tenant.current() raises for the first row either way: shared rows too fail closed.
+pub(super) fn restrictive_policies(col: &str, shared_rows: bool) -> Vec<Policy> {
+    let own = format!("{col} OPERATOR(pg_catalog.=) tenant.current()");
+    let policies = if !shared_rows {
+        vec![Policy::new(
+            ISOLATION_POLICY,
+            "ALL",
+            Some(own.clone()),
+            Some(own),
+        )]
+    } else {
+        vec![
+            Policy::new(
+                ISOLATION_POLICY,
+                "ALL",
+                Some(format!("{own} OR {col} IS NULL")),
+                Some(own.clone()),
+            ),
+            Policy::new(
+                SHARED_UPDATE_POLICY,
+                "UPDATE",
+                Some(own.clone()),
+                Some(own.clone()),
+            ),
+            Policy::new(SHARED_DELETE_POLICY, "DELETE", Some(own), None),
+        ]
+    };
+    policies.into_iter().map(Policy::restrictive).collect()
+}
+
+/// The policies protect() installs in a database with Citus: permissive only, each of which
+/// means the same alone, because Citus copies every policy to the shards as PERMISSIVE (a
+/// RESTRICTIVE `tenant_isolation` beside the permissive `tenant_access` would admit every row
+/// there). One policy per command; a command no policy allows is refused by row security.
+/// With shared rows, PostgreSQL also applies the SELECT policy to the rows an UPDATE or DELETE
+/// reads, so the shared rows stay read-only for tenants.
+pub(super) fn permissive_policies(col: &str, shared_rows: bool) -> Vec<Policy> {
+    let own = format!("{col} OPERATOR(pg_catalog.=) tenant.current()");
+    if !shared_rows {
+        return vec![Policy::new(
+            ISOLATION_POLICY,
+            "ALL",
+            Some(own.clone()),
+            Some(own),
+        )];
+    }
+    vec![
+        Policy::new(
+            ISOLATION_POLICY,
+            "SELECT",
+            Some(format!("{own} OR {col} IS NULL")),
+            None,
+        ),
+        Policy::new(SHARED_INSERT_POLICY, "INSERT", None, Some(own.clone())),
+        Policy::new(
+            SHARED_UPDATE_POLICY,
+            "UPDATE",
+            Some(own.clone()),
+            Some(own.clone()),
+        ),
+        Policy::new(SHARED_DELETE_POLICY, "DELETE", Some(own), None),
+    ]
+}
+
 thread_local! {
     /// Set while tenant.drop() deletes a tenant's rows: the guard lets those deletes through.
     pub(super) static MAINTENANCE: Cell<bool> = const { Cell::new(false) };
@@ -167,4 +288,47 @@ pub(super) fn register(tree: &[TreeRelation], column: Option<(&str, bool)>) {
             );
         }
     })
+}
+
+#[cfg(test)]
+mod unit {
+    use super::{permissive_policies, restrictive_policies};
+
+    #[test]
+    fn a_table_without_shared_rows_gets_one_isolation_policy() {
+        let sql: Vec<String> = restrictive_policies("tenant_id", false)
+            .iter()
+            .map(|p| p.create_sql("public.t"))
+            .collect();
+        assert_eq!(
+            sql,
+            ["CREATE POLICY tenant_isolation ON public.t AS RESTRICTIVE FOR ALL TO PUBLIC USING (tenant_id OPERATOR(pg_catalog.=) tenant.current()) WITH CHECK (tenant_id OPERATOR(pg_catalog.=) tenant.current())"]
+        );
+    }
+
+    #[test]
+    fn shared_rows_are_read_by_every_tenant_and_written_by_none() {
+        let restrictive = restrictive_policies("t", true);
+        assert!(restrictive.iter().all(|p| p.restrictive));
+        assert_eq!(
+            restrictive[0].using.as_deref(),
+            Some("t OPERATOR(pg_catalog.=) tenant.current() OR t IS NULL")
+        );
+        assert!(restrictive
+            .iter()
+            .all(|p| p.check.as_deref().is_none_or(|c| !c.contains("IS NULL"))));
+        // With Citus: permissive only, and only SELECT admits a shared row.
+        let permissive = permissive_policies("t", true);
+        assert!(permissive.iter().all(|p| !p.restrictive));
+        let admitting_null: Vec<&str> = permissive
+            .iter()
+            .filter(|p| {
+                [&p.using, &p.check]
+                    .iter()
+                    .any(|q| q.as_deref().is_some_and(|q| q.contains("IS NULL")))
+            })
+            .map(|p| p.command)
+            .collect();
+        assert_eq!(admitting_null, ["SELECT"]);
+    }
 }

@@ -14,12 +14,20 @@ use crate::registry::audit;
 use crate::types::TreeRelation;
 
 use super::policies::{
-    protected_column, register, relation_tree, ACCESS_POLICY, ACCESS_QUAL, GUARD_TRIGGER,
-    ISOLATION_POLICY, SHARED_DELETE_POLICY, SHARED_INSERT_POLICY, SHARED_UPDATE_POLICY,
+    permissive_policies, protected_column, register, relation_tree, restrictive_policies,
+    ACCESS_POLICY, ACCESS_QUAL, GUARD_TRIGGER, ISOLATION_POLICY, SHARED_DELETE_POLICY,
+    SHARED_INSERT_POLICY, SHARED_UPDATE_POLICY,
 };
 
-/// (type name, not null, has default) of a live column, if it exists.
-pub(super) fn column_info(rel: pg_sys::Oid, column: &str) -> Option<(String, bool, bool)> {
+/// What protect() needs to know of a live column.
+pub(super) struct ColumnInfo {
+    pub type_name: String,
+    pub not_null: bool,
+    pub has_default: bool,
+}
+
+/// The live column `column` of `rel`, if it exists.
+pub(super) fn column_info(rel: pg_sys::Oid, column: &str) -> Option<ColumnInfo> {
     Spi::connect(|client| {
         let rows = client.select(
             "SELECT atttypid::pg_catalog.regtype::pg_catalog.text, attnotnull, atthasdef FROM pg_catalog.pg_attribute
@@ -28,12 +36,10 @@ pub(super) fn column_info(rel: pg_sys::Oid, column: &str) -> Option<(String, boo
             Some(1),
             &[rel.into(), column.into()],
         )?;
-        Ok::<_, pgrx::spi::Error>(rows.into_iter().next().map(|r| {
-            (
-                r.get::<String>(1).ok().flatten().unwrap_or_default(),
-                r.get::<bool>(2).ok().flatten().unwrap_or(false),
-                r.get::<bool>(3).ok().flatten().unwrap_or(false),
-            )
+        Ok::<_, pgrx::spi::Error>(rows.into_iter().next().map(|r| ColumnInfo {
+            type_name: r.get::<String>(1).ok().flatten().unwrap_or_default(),
+            not_null: r.get::<bool>(2).ok().flatten().unwrap_or(false),
+            has_default: r.get::<bool>(3).ok().flatten().unwrap_or(false),
         }))
     })
     .unwrap_or_else(|e| error!("pg_tenant: {e}"))
@@ -220,127 +226,6 @@ pub(super) fn refuse_rows_without_tenant(
     }
 }
 
-/// One policy protect() creates.
-struct Policy {
-    name: &'static str,
-    restrictive: bool,
-    command: &'static str,
-    using: Option<String>,
-    check: Option<String>,
-}
-
-impl Policy {
-    fn new(
-        name: &'static str,
-        command: &'static str,
-        using: Option<String>,
-        check: Option<String>,
-    ) -> Self {
-        Policy {
-            name,
-            restrictive: false,
-            command,
-            using,
-            check,
-        }
-    }
-
-    fn restrictive(self) -> Self {
-        Policy {
-            restrictive: true,
-            ..self
-        }
-    }
-
-    fn create_sql(&self, rel_name: &str) -> String {
-        format!(
-            "CREATE POLICY {} ON {rel_name} AS {} FOR {} TO PUBLIC{}{}",
-            self.name,
-            if self.restrictive {
-                "RESTRICTIVE"
-            } else {
-                "PERMISSIVE"
-            },
-            self.command,
-            self.using
-                .as_ref()
-                .map(|u| format!(" USING ({u})"))
-                .unwrap_or_default(),
-            self.check
-                .as_ref()
-                .map(|c| format!(" WITH CHECK ({c})"))
-                .unwrap_or_default(),
-        )
-    }
-}
-
-/// The restrictive policies of a protected relation.
-/// `tenant_column = tenant.current()` stays a plain comparison (an index condition); with shared
-/// rows the reads add `OR tenant_column IS NULL` (a second index condition: a BitmapOr). With no
-/// tenant set, tenant.current() raises for the first row either way: shared rows too fail closed.
-fn restrictive_policies(col: &str, shared_rows: bool) -> Vec<Policy> {
-    let own = format!("{col} OPERATOR(pg_catalog.=) tenant.current()");
-    let policies = if !shared_rows {
-        vec![Policy::new(
-            ISOLATION_POLICY,
-            "ALL",
-            Some(own.clone()),
-            Some(own),
-        )]
-    } else {
-        vec![
-            Policy::new(
-                ISOLATION_POLICY,
-                "ALL",
-                Some(format!("{own} OR {col} IS NULL")),
-                Some(own.clone()),
-            ),
-            Policy::new(
-                SHARED_UPDATE_POLICY,
-                "UPDATE",
-                Some(own.clone()),
-                Some(own.clone()),
-            ),
-            Policy::new(SHARED_DELETE_POLICY, "DELETE", Some(own), None),
-        ]
-    };
-    policies.into_iter().map(Policy::restrictive).collect()
-}
-
-/// The policies protect() installs in a database with Citus: permissive only, each of which
-/// means the same alone, because Citus copies every policy to the shards as PERMISSIVE (a
-/// RESTRICTIVE `tenant_isolation` beside the permissive `tenant_access` would admit every row
-/// there). One policy per command; a command no policy allows is refused by row security.
-/// With shared rows, PostgreSQL also applies the SELECT policy to the rows an UPDATE or DELETE
-/// reads, so the shared rows stay read-only for tenants.
-fn permissive_policies(col: &str, shared_rows: bool) -> Vec<Policy> {
-    let own = format!("{col} OPERATOR(pg_catalog.=) tenant.current()");
-    if !shared_rows {
-        return vec![Policy::new(
-            ISOLATION_POLICY,
-            "ALL",
-            Some(own.clone()),
-            Some(own),
-        )];
-    }
-    vec![
-        Policy::new(
-            ISOLATION_POLICY,
-            "SELECT",
-            Some(format!("{own} OR {col} IS NULL")),
-            None,
-        ),
-        Policy::new(SHARED_INSERT_POLICY, "INSERT", None, Some(own.clone())),
-        Policy::new(
-            SHARED_UPDATE_POLICY,
-            "UPDATE",
-            Some(own.clone()),
-            Some(own.clone()),
-        ),
-        Policy::new(SHARED_DELETE_POLICY, "DELETE", Some(own), None),
-    ]
-}
-
 /// Creates the policies on `rel_name`: the restrictive set and `tenant_access`, or in a database
 /// with Citus the permissive set.
 fn create_policies(rel_name: &str, col: &str, shared_rows: bool, citus: bool) {
@@ -395,20 +280,26 @@ fn protect_with_shared_rows(
         let owner = crate::owner::relation_owner(tbl)
             .is_some_and(|o| crate::owner::has_privileges_of(current_role(), o));
         match column_info(tbl, &column) {
-            Some((_, true, _)) => {}
+            Some(ColumnInfo { not_null: true, .. }) => {}
             info if owner && !shared_rows => {
                 refuse_rows_without_tenant(tbl, &name, &column, info.is_some())
             }
             _ => {}
         }
         match column_info(tbl, &column) {
-            Some((ty, _, _)) if ty != "uuid" => TenantError::WrongColumnType {
-                table: name.clone(),
-                column: column.clone(),
-                found: ty,
+            Some(ColumnInfo { type_name, .. }) if type_name != "uuid" => {
+                TenantError::WrongColumnType {
+                    table: name.clone(),
+                    column: column.clone(),
+                    found: type_name,
+                }
+                .raise()
             }
-            .raise(),
-            Some((_, not_null, has_default)) => {
+            Some(ColumnInfo {
+                not_null,
+                has_default,
+                ..
+            }) => {
                 if !has_default {
                     // Citus refuses to change a distribution column's default; the coordinator
                     // evaluates it (the shards need none).
@@ -549,47 +440,4 @@ fn unprotect(tbl: Option<pg_sys::Oid>) {
             json!({"table": name, "tenant_column": column}),
         );
     })
-}
-
-#[cfg(test)]
-mod unit {
-    use super::{permissive_policies, restrictive_policies};
-
-    #[test]
-    fn a_table_without_shared_rows_gets_one_isolation_policy() {
-        let sql: Vec<String> = restrictive_policies("tenant_id", false)
-            .iter()
-            .map(|p| p.create_sql("public.t"))
-            .collect();
-        assert_eq!(
-            sql,
-            ["CREATE POLICY tenant_isolation ON public.t AS RESTRICTIVE FOR ALL TO PUBLIC USING (tenant_id OPERATOR(pg_catalog.=) tenant.current()) WITH CHECK (tenant_id OPERATOR(pg_catalog.=) tenant.current())"]
-        );
-    }
-
-    #[test]
-    fn shared_rows_are_read_by_every_tenant_and_written_by_none() {
-        let restrictive = restrictive_policies("t", true);
-        assert!(restrictive.iter().all(|p| p.restrictive));
-        assert_eq!(
-            restrictive[0].using.as_deref(),
-            Some("t OPERATOR(pg_catalog.=) tenant.current() OR t IS NULL")
-        );
-        assert!(restrictive
-            .iter()
-            .all(|p| p.check.as_deref().is_none_or(|c| !c.contains("IS NULL"))));
-        // With Citus: permissive only, and only SELECT admits a shared row.
-        let permissive = permissive_policies("t", true);
-        assert!(permissive.iter().all(|p| !p.restrictive));
-        let admitting_null: Vec<&str> = permissive
-            .iter()
-            .filter(|p| {
-                [&p.using, &p.check]
-                    .iter()
-                    .any(|q| q.as_deref().is_some_and(|q| q.contains("IS NULL")))
-            })
-            .map(|p| p.command)
-            .collect();
-        assert_eq!(admitting_null, ["SELECT"]);
-    }
 }
