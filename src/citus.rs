@@ -21,7 +21,13 @@ use pgrx::prelude::*;
 
 /// The registry tables that are reference tables after `citus_setup()`: what a worker needs to
 /// verify a token, resolve its tenant, refuse a suspended tenant's writes and know its limits.
-pub const REFERENCE_TABLES: [&str; 4] = ["tenants", "plans", "limit_overrides", "signing_keys"];
+pub const REFERENCE_TABLES: [&str; 5] = [
+    "tenants",
+    "plans",
+    "limit_overrides",
+    "signing_keys",
+    "node_key",
+];
 
 thread_local! {
     /// This node's placement of each reference table ("tenants" -> "tenants_102008"); None until

@@ -14,7 +14,7 @@ use crate::registry::{audit, cache};
 CREATE FUNCTION tenant.citus_setup()
 RETURNS text[] VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION tenant.citus_setup() IS 'pg_tenant on Citus (run on the coordinator, superusers only): makes the tables workers need (tenants, plans, limit_overrides, signing_keys) reference tables and lets SET LOCAL of pg_tenant.token reach the workers; returns the tables it converted';
+COMMENT ON FUNCTION tenant.citus_setup() IS 'pg_tenant on Citus (run on the coordinator, superusers only): makes the tables workers need (tenants, plans, limit_overrides, signing_keys, node_key) reference tables, makes the node key that signs the context tenant.set_local() passes to the workers, and lets SET LOCAL reach the workers; returns the tables it converted';
 "#)]
 fn citus_setup() -> Vec<String> {
     guarded(|| {
@@ -81,9 +81,17 @@ fn citus_setup() -> Vec<String> {
             ),
             &[],
         );
+        // The key that signs the tenant context set_local() passes to the workers
+        // (context/node.rs), read from this node's placement.
+        citus::forget();
+        let node_key_made = crate::context::node::make_node_key();
         citus::forget();
         cache::invalidate_everywhere();
-        audit::record("citus_setup", None, json!({"reference_tables": converted}));
+        audit::record(
+            "citus_setup",
+            None,
+            json!({"reference_tables": converted, "node_key_made": node_key_made}),
+        );
         converted
     })
 }

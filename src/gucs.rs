@@ -145,6 +145,8 @@ pub fn reserve_prefix() {
 pub struct ContextRules {
     /// The tenant the parameter `pg_tenant.token` names, when it is set.
     pub token_parameter_tenant: fn() -> Option<pgrx::Uuid>,
+    /// The tenant a Citus coordinator passed to this node for the current role (pg_tenant.context).
+    pub node_tenant: fn() -> Option<pgrx::Uuid>,
     /// Raises when the token that chose the tenant (its `exp`, if a token did) has expired.
     pub refuse_if_expired: fn(Option<i64>),
     /// Raises when the role that chose the tenant may no longer act as it.
@@ -165,7 +167,8 @@ fn context_rules() -> &'static ContextRules {
 }
 
 /// The current tenant, or None: the one `pg_tenant.token` names when that is set (resolved once
-/// per token, see context/tokens/parameter.rs), else the one tenant.set()/set_local()/set_token() chose.
+/// per token, see context/tokens/parameter.rs), else the one tenant.set()/set_local()/set_token()
+/// chose, else the one a Citus coordinator passed to this node (context/node.rs).
 #[inline]
 pub fn current_tenant() -> Option<pgrx::Uuid> {
     let rules = context_rules();
@@ -173,7 +176,11 @@ pub fn current_tenant() -> Option<pgrx::Uuid> {
         CONTEXT_USED.with(|u| u.set(true));
         return Some(id);
     }
-    let id = set_tenant()?;
+    let Some(id) = set_tenant() else {
+        let id = (rules.node_tenant)()?;
+        CONTEXT_USED.with(|u| u.set(true));
+        return Some(id);
+    };
     // A tenant chosen by a token lasts no longer than the token; one chosen by tenant.set() as
     // long as the right of the role that chose it; a locked session's is the lock's.
     (rules.refuse_if_expired)(context_expiry());
@@ -414,21 +421,45 @@ unsafe extern "C-unwind" fn assign_tenant_guc(newval: *const c_char, _extra: *mu
 /// force: PostgreSQL keeps a stack entry for each change until its transaction or savepoint
 /// ends (a value committed earlier has none).
 pub fn changed_in_this_transaction(name: &'static CStr) -> bool {
-    thread_local! {
-        /// The last record looked up (PostgreSQL never moves a parameter's record), so a hot
-        /// path does not search every parameter each time.
-        static FOUND: std::cell::Cell<(*const c_char, *mut pg_sys::config_generic)> =
-            const { std::cell::Cell::new((std::ptr::null(), std::ptr::null_mut())) };
-    }
-    let record = match FOUND.with(|f| f.get()) {
-        (cached, record) if cached == name.as_ptr() && !record.is_null() => record,
-        _ => {
-            let record = find_parameter(name);
-            FOUND.with(|f| f.set((name.as_ptr(), record)));
-            record
-        }
-    };
+    let record = record_of(name);
     !record.is_null() && unsafe { !(*record).stack.is_null() }
+}
+
+/// Whether the value of parameter `name` in force was set with `SET LOCAL` in the current
+/// transaction (not `SET`, nor a value applied when the library loaded, which are `SET`s).
+pub fn set_locally_in_this_transaction(name: &'static CStr) -> bool {
+    let record = record_of(name);
+    if record.is_null() {
+        return false;
+    }
+    let stack = unsafe { (*record).stack };
+    !stack.is_null()
+        && matches!(
+            unsafe { (*stack).state },
+            pg_sys::GucStackState::GUC_LOCAL | pg_sys::GucStackState::GUC_SET_LOCAL
+        )
+}
+
+/// PostgreSQL's record of parameter `name`, looked up once per name (PostgreSQL never moves a
+/// parameter's record), so a hot path does not search every parameter each time.
+fn record_of(name: &'static CStr) -> *mut pg_sys::config_generic {
+    thread_local! {
+        static FOUND: std::cell::RefCell<Vec<(*const c_char, *mut pg_sys::config_generic)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    if let Some(record) = FOUND.with(|f| {
+        f.borrow()
+            .iter()
+            .find(|(n, _)| *n == name.as_ptr())
+            .map(|(_, r)| *r)
+    }) {
+        return record;
+    }
+    let record = find_parameter(name);
+    if !record.is_null() {
+        FOUND.with(|f| f.borrow_mut().push((name.as_ptr(), record)));
+    }
+    record
 }
 
 /// PostgreSQL's record of a parameter (null if there is none).

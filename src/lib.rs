@@ -40,6 +40,7 @@ pub extern "C-unwind" fn _PG_init() {
     quotas::shared_counters::init();
     gucs::init();
     context::tokens::init();
+    context::node::init();
     gucs::reserve_prefix();
     registry::cache::init();
     quotas::row_counter::init();

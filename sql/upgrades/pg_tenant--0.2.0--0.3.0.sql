@@ -781,5 +781,14 @@ $$;
 CREATE FUNCTION tenant.citus_setup()
 RETURNS text[] VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'citus_setup_wrapper'
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION tenant.citus_setup() IS 'pg_tenant on Citus (run on the coordinator, superusers only): makes the tables workers need (tenants, plans, limit_overrides, signing_keys) reference tables and lets SET LOCAL of pg_tenant.token reach the workers; returns the tables it converted';
+COMMENT ON FUNCTION tenant.citus_setup() IS 'pg_tenant on Citus (run on the coordinator, superusers only): makes the tables workers need (tenants, plans, limit_overrides, signing_keys, node_key) reference tables, makes the node key that signs the context tenant.set_local() passes to the workers, and lets SET LOCAL reach the workers; returns the tables it converted';
 REVOKE EXECUTE ON FUNCTION tenant.citus_setup() FROM PUBLIC;
+
+-- The key that signs the tenant context tenant.set_local() passes to Citus workers (see
+-- sql/tokens.sql).
+CREATE TABLE tenant_data.node_key (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    secret     text NOT NULL CHECK (secret ~ '^[0-9a-f]{64}$'),
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE tenant_data.node_key IS 'pg_tenant: the key that signs the tenant context passed to Citus workers (tenant.citus_setup); readable by the extension owner only';

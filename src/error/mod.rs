@@ -338,6 +338,9 @@ impl TenantError {
             TenantError::SharedRowsDistributed { .. } => Some(
                 "Keep shared rows in a reference table (create_reference_table()), or protect this table without shared_rows.".into(),
             ),
+            TenantError::NoTenant if serving_citus_coordinator() => Some(
+                "On a Citus worker: no tenant context reached it. tenant.set() and session-level tokens stay on the coordinator; call tenant.set_local() (or SET LOCAL pg_tenant.token) inside a transaction block.".into(),
+            ),
             TenantError::NoTenant => {
                 Some("Call tenant.set() or tenant.set_local() before using protected tables.".into())
             }
@@ -540,6 +543,16 @@ mod tests {
         );
         assert_eq!(caught.unwrap().as_deref(), Some("PT001"));
     }
+}
+
+/// Whether this backend serves a Citus coordinator (a connection Citus opened to run shard tasks;
+/// its application_name says so). Only chooses a hint's words, never a decision.
+fn serving_citus_coordinator() -> bool {
+    let name = unsafe { pgrx::pg_sys::application_name };
+    !name.is_null()
+        && unsafe { std::ffi::CStr::from_ptr(name) }
+            .to_bytes()
+            .starts_with(b"citus_internal")
 }
 
 #[cfg(test)]

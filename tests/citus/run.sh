@@ -8,7 +8,7 @@
 # Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=58   # 29 per mode
+EXPECTED_CHECKS=90   # 45 per mode
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -26,6 +26,22 @@ now = int(time.time())
 b64 = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()
 head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
 body = b64(json.dumps({"tenant": tenant, "iat": now, "exp": now + 600}).encode())
+sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
+}
+# node_token ROLE TENANT_ID SECRET [EXP_OFFSET] [AUD]: a node context token (context/node.rs) for
+# ROLE, signed with SECRET (the database's node key, read by the suite as a superuser).
+node_token() {
+  python3 - "$@" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+role, tenant, secret = sys.argv[1], sys.argv[2], sys.argv[3]
+exp_off = int(sys.argv[4]) if len(sys.argv) > 4 else 120
+aud = sys.argv[5] if len(sys.argv) > 5 else "pg_tenant-node"
+now = int(time.time())
+b64 = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"tenant": tenant, "role": role, "aud": aud, "iat": now, "exp": now + exp_off}).encode())
 sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
 print(f"{head}.{body}.{sig}")
 PY
@@ -71,11 +87,11 @@ CREATE ROLE app LOGIN;
 SQL
 
   # 1. Set-up: the registry on every node.
-  check "$mode: citus_setup() makes the four tables workers need reference tables" \
-    "{tenant_data.tenants,tenant_data.plans,tenant_data.limit_overrides,tenant_data.signing_keys}" \
+  check "$mode: citus_setup() makes the five tables workers need reference tables" \
+    "{tenant_data.tenants,tenant_data.plans,tenant_data.limit_overrides,tenant_data.signing_keys,tenant_data.node_key}" \
     "$(q "$C" postgres -c "SELECT tenant.citus_setup()")"
   check "$mode: a second citus_setup() has nothing left to do" "{}" "$(q "$C" postgres -c "SELECT tenant.citus_setup()")"
-  check "$mode: each has a placement on all three nodes" 12 \
+  check "$mode: each has a placement on all three nodes" 15 \
     "$(q "$C" postgres -c "SELECT count(*) FROM pg_dist_placement pl JOIN pg_dist_shard s USING (shardid)
                             WHERE s.logicalrelid::regclass::text LIKE 'tenant_data.%'")"
   check "$mode: citus_setup() is for superusers only" 42501 \
@@ -86,6 +102,10 @@ SELECT tenant.create('acme'), tenant.create('globex');
 SQL
   check "$mode: keys and tenants written on the coordinator are on both workers" "1|2 1|2" \
     "$(for p in $W1 $W2; do q "$p" postgres -c "SELECT (SELECT count(*) FROM tenant_data.signing_keys) || '|' || (SELECT count(*) FROM tenant_data.tenants)"; done | tr '\n' ' ' | sed 's/ $//')"
+  local node_secret
+  node_secret=$(q "$C" postgres -c "SELECT secret FROM tenant_data.node_key")
+  check "$mode: citus_setup() made one node key, the same on every node" "1 1 1" \
+    "$(for p in $C $W1 $W2; do q "$p" postgres -c "SELECT count(*) FROM tenant_data.node_key WHERE secret = '$node_secret'"; done | tr '\n' ' ' | sed 's/ $//')"
 
   # 2. Protection, both orders.
   q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
@@ -139,8 +159,6 @@ SQL
   # 4. Attacks by the application role.
   check "$mode: no tenant: an error, never rows (coordinator)" "PT001" \
     "$(err "$C" app -c "SELECT count(*) FROM docs")"
-  check "$mode: tenant.set_local() does not reach the workers yet: an error, never rows" "PT001" \
-    "$(q "$C" postgres -c "SELECT tenant.grant_gateway('app')" >/dev/null; err "$C" app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NOT NULL" -c "SELECT count(*) FROM docs")"
   # (Preloaded, the token is judged when set (PT021); loaded on demand, at its first use, where a
   # value the library did not verify is no tenant (PT001).)
   check "$mode: a token signed with another key is refused, no row read" "refused" \
@@ -164,7 +182,50 @@ SQL
   check "$mode: ... and still reads" "1" "$(as_tenant "$C" "$globex" "SELECT count(*) FROM docs" | grep -E '^[0-9]+$')"
   q "$C" postgres -c "SELECT tenant.resume('globex')" >/dev/null
 
-  # 5. A reference table with shared rows.
+  # 5. tenant.set_local() on the coordinator reaches the workers as a node token they verify.
+  q "$C" postgres -c "SELECT tenant.grant_gateway('app')" -c "CREATE ROLE app2 LOGIN" -c "GRANT SELECT, INSERT ON docs TO app2" >/dev/null
+  # gw SQL...: one transaction of the gateway role that set_local()s acme first.
+  gw() { q "$C" app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" "$@" -c "COMMIT" | grep -v '^f$'; }
+  check "$mode: set_local(): acme reads its rows only, on every shard" "2|a1!,a2!" \
+    "$(gw -c "SELECT count(*) || '|' || string_agg(body, ',' ORDER BY body) FROM docs")"
+  check "$mode: set_local(): insert without the tenant column, update, delete reach acme's rows only" "INSERT 0 1|UPDATE 3|DELETE 1" \
+    "$("$PG_BIN/psql" -X -t -A -h 127.0.0.1 -p "$C" -U app -d app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "INSERT INTO docs (body) VALUES ('a4')" -c "UPDATE docs SET body = body || '+'" -c "DELETE FROM docs WHERE body = 'a4+'" -c "COMMIT" 2>&1 | grep -E '^(INSERT|UPDATE|DELETE)' | paste -sd'|')"
+  # (COPY FROM into a table with row security is refused by PostgreSQL itself, Citus or not.
+  # COPY table TO runs on connections of its own, outside the transaction's: fails closed.)
+  check "$mode: set_local(): COPY (SELECT ...) TO reads acme's rows only; COPY docs TO fails closed" "a1!+,a2!+|PT001" \
+    "$(gw -c "COPY (SELECT body FROM docs) TO STDOUT" | sort | paste -sd,)|$(err "$C" app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "COPY docs (body) TO STDOUT")"
+  check "$mode: set_local(): a router query by id finds acme's row, not globex's" "1|0" \
+    "$(gw -c "SELECT count(*) FROM docs WHERE id = (SELECT min(id) FROM docs)")|$(gw -c "SELECT count(*) FROM docs WHERE tenant_id = '$(q "$C" postgres -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")'")"
+  check "$mode: set_local(): a prepared statement runs as the tenant of its transaction" "2|1" \
+    "$(q "$C" app -c "PREPARE c AS SELECT count(*) FROM docs" -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "EXECUTE c" -c "COMMIT" -c "BEGIN" -c "SELECT tenant.set_local('globex') IS NULL" -c "EXECUTE c" -c "COMMIT" | grep -E '^[0-9]+$' | paste -sd'|')"
+  check "$mode: set_local() twice in one transaction: each tenant in turn, on connections already open" "2|1|2" \
+    "$(gw -c "SELECT count(*) FROM docs" -c "SELECT tenant.set_local('globex') IS NULL" -c "SELECT count(*) FROM docs" -c "SELECT tenant.set_local('acme') IS NULL" -c "SELECT count(*) FROM docs" | grep -E '^[0-9]+$' | paste -sd'|')"
+  check "$mode: set_token(local => true) reaches the workers too" "1" \
+    "$(q "$C" app -c "BEGIN" -c "SELECT tenant.set_token('$globex', local => true) IS NULL" -c "SELECT count(*) FROM docs" -c "COMMIT" | grep -E '^[0-9]+$')"
+  check "$mode: after the transaction, no context is left on the workers" "PT001" \
+    "$(err "$C" app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "COMMIT" -c "SELECT count(*) FROM docs")"
+  check "$mode: session-level tenant.set() does not reach the workers: an error with a hint, never rows" "PT001|HINT:  On a Citus worker: no tenant context reached it." \
+    "$(err "$C" app -c "SELECT tenant.set('acme') IS NULL" -c "SELECT count(*) FROM docs")|$(q "$C" app -c "SELECT tenant.set('acme') IS NULL" -c "BEGIN" -c "SELECT count(*) FROM docs" | grep -o '^HINT:  On a Citus worker: no tenant context reached it.')"
+  check "$mode: SHOW pg_tenant.context never prints the token" "(hidden)" \
+    "$(gw -c "SHOW pg_tenant.context")"
+  # Attacks on the node token, as the application roles (the suite signs tokens with the node key
+  # it read as a superuser, to try what a role that saw one could do).
+  local acme_id
+  acme_id=$(q "$C" postgres -c "SELECT id FROM tenant_data.tenants WHERE slug = 'acme'")
+  check "$mode: a node token signed with another key is refused" "refused" \
+    "$(refused "$wport" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef)'" -c "SELECT count(*) FROM $shard")"
+  check "$mode: a node token for another role names no tenant (coordinator and worker)" "PT001 PT001" \
+    "$(err "$C" app2 -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret")'" -c "SELECT count(*) FROM docs") $(err "$wport" app2 -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret")'" -c "SELECT count(*) FROM $shard")"
+  check "$mode: an expired node token is refused" "refused" \
+    "$(refused "$wport" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret" -5)'" -c "SELECT count(*) FROM $shard")"
+  check "$mode: a token of the right key with another audience is refused" "refused" \
+    "$(refused "$wport" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret" 120 my-app)'" -c "SELECT count(*) FROM $shard")"
+  check "$mode: a node token set for the session names no tenant in later transactions" "PT001" \
+    "$(err "$wport" app -c "SET pg_tenant.context = '$(node_token app "$acme_id" "$node_secret")'" -c "SELECT count(*) FROM $shard")"
+  check "$mode: an application's token is not a node token" "refused" \
+    "$(refused "$wport" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$acme'" -c "SELECT count(*) FROM $shard")"
+
+  # 6. A reference table with shared rows.
   q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
 CREATE TABLE categories (name text, tenant_id uuid);
 INSERT INTO categories VALUES ('shared-1', NULL), ('shared-2', NULL);

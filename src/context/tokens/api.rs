@@ -96,6 +96,9 @@ fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pg
         let t = crate::registry::lookup(&v.tenant)
             .unwrap_or_else(|| TenantError::UnknownTenant(v.tenant.clone()).raise());
         crate::context::enter(&t, local, v.exp);
+        if local {
+            super::super::node::pass_to_workers(t.id, v.exp);
+        }
         if !local {
             remember(&v);
         }

@@ -1,0 +1,282 @@
+//! The node context: how a tenant chosen with `tenant.set_local()` (or `set_token(..., local =>
+//! true)`) on a Citus coordinator reaches the workers.
+//!
+//! Citus forwards a parameter to the workers only as a `SET LOCAL` statement run in a transaction
+//! block (with `citus.propagate_set_commands = 'local'`, which `tenant.citus_setup()` sets for the
+//! database); a value set from C, as set_local() sets the tenant, never leaves the node. So after
+//! set_local() has judged the role's right, pg_tenant mints a short-lived token for that tenant and
+//! that role, signed with the database's node key (`tenant_data.node_key`, made by citus_setup(),
+//! a reference table only the extension owner reads), and runs `SET LOCAL pg_tenant.context =
+//! '<token>'`, which Citus sends to every worker connection of the transaction. Each node
+//! verifies it (its check hook) with the key it holds, and it names the tenant there only:
+//! - for the role it was minted for (Citus sends the statement to the connections of every role
+//!   in the transaction; another role's connection ignores it),
+//! - until it expires (`exp`: NODE_CONTEXT_SECONDS, or the choosing token's `exp` if sooner),
+//! - when set with SET LOCAL in the current transaction (a session-level SET is ignored),
+//! - in a backend whose session is not locked to a tenant (tenant.set_token(..., lock => true)).
+//!
+//! What reaches a worker is thus a credential it verifies, never a bare id. The token is visible
+//! to its own role (and to pg_read_all_stats members) in the worker's pg_stat_activity while the
+//! statement runs: that role could set it again within its lifetime, which grants nothing it did
+//! not have minutes before (docs/security.md).
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void, CStr};
+
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{packed_sqlstate, TenantError, TokenError};
+
+/// How long a node context is valid at most, in seconds.
+const NODE_CONTEXT_SECONDS: i64 = 300;
+/// The audience of node tokens (never accepted as an application's token: another key).
+const AUDIENCE: &str = "pg_tenant-node";
+
+static mut CONTEXT: *mut c_char = std::ptr::null_mut();
+
+thread_local! {
+    /// The value of `pg_tenant.context` as PostgreSQL last assigned it.
+    static VALUE: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Node tokens this backend verified, newest last.
+    static VERIFIED: RefCell<Vec<(String, NodeClaims)>> = const { RefCell::new(Vec::new()) };
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NodeClaims {
+    tenant: String,
+    role: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The database's node key, if citus_setup() made one (read as the extension owner, from this
+/// node's placement).
+fn node_key() -> Option<String> {
+    crate::owner::as_extension_owner(|| {
+        crate::owner::read_one::<String>(
+            crate::owner::data_sql("SELECT secret FROM tenant_data.node_key"),
+            &[],
+        )
+    })
+}
+
+/// Makes a new node key when there is none (tenant.citus_setup(); superuser, as the extension
+/// owner). Returns whether it made one.
+pub fn make_node_key() -> bool {
+    if node_key().is_some() {
+        return false;
+    }
+    let mut bytes = [0u8; 32];
+    if !unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr() as *mut c_void, bytes.len()) } {
+        error!("pg_tenant: could not generate a random node key");
+    }
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    crate::owner::as_extension_owner(|| {
+        crate::owner::run_with_args(
+            crate::owner::data_sql("INSERT INTO tenant_data.node_key (secret) VALUES ($1)"),
+            &[secret.as_str().into()],
+        )
+    });
+    true
+}
+
+/// After set_local()/set_token(..., local => true) chose `tenant` (and judged the role's right):
+/// passes it to the Citus workers of this transaction as a node token, when Citus is installed,
+/// citus_setup() made the node key, and a transaction block is open (outside one the context
+/// ends with the statement). `exp` is the choosing token's, if a token chose the tenant.
+pub fn pass_to_workers(tenant: pgrx::Uuid, exp: Option<i64>) {
+    if !crate::citus::installed() || !unsafe { pg_sys::IsTransactionBlock() } {
+        return;
+    }
+    let Some(key) = node_key() else {
+        return;
+    };
+    let now = now();
+    let claims = NodeClaims {
+        tenant: tenant.to_string(),
+        role: crate::owner::role_name(crate::owner::current_role()),
+        aud: AUDIENCE.into(),
+        iat: now,
+        exp: exp.map_or(now + NODE_CONTEXT_SECONDS, |e| {
+            e.min(now + NODE_CONTEXT_SECONDS)
+        }),
+    };
+    let token = encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(key.as_bytes()),
+    )
+    .unwrap_or_else(|_| error!("pg_tenant: could not sign the node context"));
+    remember(&token, &claims);
+    // A real SET LOCAL statement, as the caller: Citus forwards only those. The token is
+    // base64url and dots, quoted anyway.
+    Spi::run(&format!(
+        "SET LOCAL pg_tenant.context = {}",
+        pgrx::spi::quote_literal(&token)
+    ))
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+}
+
+fn remember(token: &str, claims: &NodeClaims) {
+    VERIFIED.with(|v| {
+        let mut v = v.borrow_mut();
+        v.retain(|(t, _)| t != token);
+        v.push((token.to_string(), claims.clone()));
+        if v.len() > 16 {
+            v.remove(0);
+        }
+    });
+}
+
+fn verified(token: &str) -> Option<NodeClaims> {
+    VERIFIED.with(|v| {
+        v.borrow()
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, c)| c.clone())
+    })
+}
+
+/// Verifies a node token with this node's key (signature, audience, exp).
+fn verify(token: &str) -> Result<NodeClaims, TokenError> {
+    let key = node_key().ok_or_else(|| {
+        TokenError::NoKey(
+            "this database has no node key (tenant.citus_setup() on the coordinator makes it)"
+                .into(),
+        )
+    })?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "aud"]);
+    decode::<NodeClaims>(
+        token,
+        &DecodingKey::from_secret(key.as_bytes()),
+        &validation,
+    )
+    .map(|d| d.claims)
+    .map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind::*;
+        match e.kind() {
+            ExpiredSignature => TokenError::Expired("the node context has expired".into()),
+            InvalidAudience | MissingRequiredClaim(_) => {
+                TokenError::Claims("it is not a node context".into())
+            }
+            InvalidSignature | InvalidAlgorithm => TokenError::BadSignature(
+                "the node context is not signed with this database's node key".into(),
+            ),
+            _ => TokenError::Malformed("the node context is not a node token".into()),
+        }
+    })
+}
+
+/// The tenant `pg_tenant.context` names for the current role in this transaction, or None.
+/// Raises when the value is not a valid node token or has expired.
+pub fn node_tenant() -> Option<pgrx::Uuid> {
+    let token = VALUE.with(|v| v.borrow().clone())?;
+    let claims = match verified(&token) {
+        Some(c) => c,
+        None => {
+            let c = verify(&token).unwrap_or_else(|e| TenantError::Token(e).raise());
+            remember(&token, &c);
+            c
+        }
+    };
+    // A parallel worker runs for its leader, which judged the context when the statement began.
+    if unsafe { pg_sys::ParallelWorkerNumber } < 0 {
+        if claims.exp <= now() {
+            TenantError::Token(TokenError::Expired("the node context has expired".into())).raise();
+        }
+        if claims.role != crate::owner::role_name(crate::owner::current_role())
+            || !crate::gucs::set_locally_in_this_transaction(c"pg_tenant.context")
+            || crate::gucs::session_lock().is_some()
+        {
+            return None;
+        }
+    }
+    uuid::Uuid::parse_str(&claims.tenant)
+        .ok()
+        .map(|u| pgrx::Uuid::from_bytes(*u.as_bytes()))
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn check_context_guc(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    let value = if newval.is_null() || (*newval).is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(*newval).to_string_lossy().into_owned()
+    };
+    if value.is_empty() || pg_sys::InitializingParallelWorker || verified(&value).is_some() {
+        return true;
+    }
+    // No transaction to read the key with (connection options): verified at first use.
+    if !pg_sys::IsTransactionState()
+        || (!pg_sys::ActiveSnapshotSet() && pg_sys::ActivePortal.is_null())
+    {
+        return true;
+    }
+    match verify(&value) {
+        Ok(c) => {
+            remember(&value, &c);
+            true
+        }
+        Err(e) => {
+            pg_sys::GUC_check_errcode(packed_sqlstate(e.sqlstate()));
+            let message = std::ffi::CString::new(e.message()).unwrap_or_default();
+            pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(message.as_ptr());
+            false
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn assign_context_guc(newval: *const c_char, _extra: *mut c_void) {
+    let value = if newval.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(newval).to_string_lossy().into_owned()
+    };
+    VALUE.with(|v| *v.borrow_mut() = (!value.is_empty()).then_some(value));
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn show_context_guc() -> *const c_char {
+    if VALUE.with(|v| v.borrow().is_some()) {
+        c"(hidden)".as_ptr()
+    } else {
+        c"".as_ptr()
+    }
+}
+
+/// Defines `pg_tenant.context` (from _PG_init, before gucs::reserve_prefix).
+pub fn init() {
+    unsafe {
+        pg_sys::DefineCustomStringVariable(
+            c"pg_tenant.context".as_ptr(),
+            c"The tenant context a Citus coordinator passes to its workers (set by tenant.set_local(); a signed node token).".as_ptr(),
+            c"Set by pg_tenant itself with SET LOCAL; applications do not set it.".as_ptr(),
+            &raw mut CONTEXT,
+            c"".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            (pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_NO_SHOW_ALL) as c_int,
+            Some(check_context_guc),
+            Some(assign_context_guc),
+            Some(show_context_guc),
+        );
+    }
+}
