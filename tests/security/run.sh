@@ -1143,6 +1143,8 @@ CREATE INDEX items_partial ON tpl.items (x) WHERE x > tpl.imm(2);
 CREATE TABLE tpl.rows (id int PRIMARY KEY, x int CHECK (tpl.imm(x) IS NOT NULL));
 CREATE INDEX rows_imm ON tpl.rows ((tpl.imm(x)));
 INSERT INTO tpl.rows VALUES (1, 1), (2, 2);
+-- (second attack review) ALTER DOMAIN ... ADD CONSTRAINT folds the constant call.
+CREATE DOMAIN tpl.d13 AS int DEFAULT tpl.imm(4) CHECK (VALUE > tpl.imm(3));
 SQL
   OPTS="-c sec.item=13" pg postgres > "$work/$MODE.13.create.out" <<'SQL'
 SELECT 'created:' || (tenant.create('x13', isolation => 'schema', template => 'tpl') IS NOT NULL);

@@ -35,7 +35,8 @@
 /// running it (generated columns and partition keys when a table is created, partition
 /// constraints and CHECK constraints when a partition is attached, the generated columns, CHECK
 /// and domain constraints and casts of a data copy, index expressions while a foreign key's check
-/// is planned, an aggregate's initial value through its type's input function).
+/// is planned, an aggregate's initial value through its type's input function, the constant
+/// calls of a domain's CHECK constraint when it is added).
 pub mod phase {
     pub const DEFINITION: i32 = 1;
     pub const DATA: i32 = 3;
@@ -152,7 +153,9 @@ SELECT 1, 'type:' OPERATOR(pg_catalog.||) t.oid, t.oid::pg_catalog.int8, 'domain
        OPERATOR(pg_catalog.||) coalesce((SELECT pg_catalog.string_agg(pg_catalog.format('; ALTER DOMAIN %I.%I ADD CONSTRAINT %I %s', $2, t.typname, k.conname,
                                              pg_catalog.pg_get_constraintdef(k.oid)), '' ORDER BY k.conname)
                     FROM pg_catalog.pg_constraint k WHERE k.contypid OPERATOR(pg_catalog.=) t.oid AND k.contype OPERATOR(pg_catalog.=) 'c'), ''),
-       false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+       false, NULL::pg_catalog.oid,
+       -- ALTER DOMAIN ... ADD CONSTRAINT folds constant calls of the owner's functions.
+       t.typowner
 FROM pg_catalog.pg_type t JOIN pg_catalog.pg_type bt ON bt.oid OPERATOR(pg_catalog.=) t.typbasetype WHERE t.oid OPERATOR(pg_catalog.=) ANY($5) AND t.typtype OPERATOR(pg_catalog.=) 'd'"#.into());
 
     q.push(r#"
