@@ -792,3 +792,49 @@ CREATE TABLE tenant_data.node_key (
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE tenant_data.node_key IS 'pg_tenant: the key that signs the tenant context passed to Citus workers (tenant.citus_setup); readable by the extension owner only';
+
+-- In a database with Citus, protect() gives a table permissive policies only, because Citus turns
+-- every policy into a permissive one on the shards: there, any other permissive policy beside
+-- the permissive tenant_isolation (tenant_schema_isolation for a schema tenant's table) would
+-- admit other tenants' rows. This event trigger refuses every CREATE/ALTER POLICY (on any node,
+-- Citus's own shard DDL included) that leaves such a relation with another permissive policy: an
+-- application's policy on a protected table, a table protected before Citus was installed
+-- (whose tenant_access Citus copies to the shards) being distributed, a schema tenant's schema
+-- being distributed. It runs as whoever ran the DDL, reads only pg_catalog, and does nothing
+-- where Citus is not installed.
+CREATE FUNCTION tenant_data.citus_policy_guard() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel pg_catalog.oid;
+    others text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RETURN;
+    END IF;
+    FOR rel IN SELECT DISTINCT p.polrelid
+                 FROM pg_catalog.pg_event_trigger_ddl_commands() c
+                 JOIN pg_catalog.pg_policy p ON p.oid OPERATOR(pg_catalog.=) c.objid
+                WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass LOOP
+        CONTINUE WHEN NOT EXISTS (
+            SELECT FROM pg_catalog.pg_policy
+             WHERE polrelid OPERATOR(pg_catalog.=) rel AND polpermissive
+               AND polname OPERATOR(pg_catalog.=) ANY ('{tenant_isolation,tenant_schema_isolation}'::pg_catalog.name[]));
+        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(polname), ', ' ORDER BY polname) INTO others
+          FROM pg_catalog.pg_policy
+         WHERE polrelid OPERATOR(pg_catalog.=) rel AND polpermissive
+           AND NOT polname OPERATOR(pg_catalog.=) ANY ('{tenant_isolation,tenant_schema_isolation,tenant_shared_insert,tenant_shared_update,tenant_shared_delete}'::pg_catalog.name[]);
+        IF others IS NOT NULL THEN
+            RAISE EXCEPTION 'a table isolated by pg_tenant in a database with Citus can have no other permissive policy'
+                USING ERRCODE = '0A000',
+                      DETAIL = pg_catalog.format('Table %s would have the permissive policies tenant_isolation and %s. Citus makes every policy permissive on the shards, where any other one admits other tenants'' rows.', rel::pg_catalog.regclass, others),
+                      HINT = 'Drop the other policy (an application''s own policy cannot narrow a protected table on Citus). A table protected before Citus was installed: run tenant.protect() on it again before distributing it. A schema tenant''s schema cannot be distributed.';
+        END IF;
+    END LOOP;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION tenant_data.citus_policy_guard() FROM PUBLIC;
+CREATE EVENT TRIGGER tenant_citus_policy_guard ON ddl_command_end
+    WHEN TAG IN ('CREATE POLICY', 'ALTER POLICY')
+    EXECUTE FUNCTION tenant_data.citus_policy_guard();
+-- Also under session_replication_role = replica.
+ALTER EVENT TRIGGER tenant_citus_policy_guard ENABLE ALWAYS;

@@ -8,7 +8,7 @@
 # Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=90   # 45 per mode
+EXPECTED_CHECKS=98   # 49 per mode
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -225,7 +225,35 @@ SQL
   check "$mode: an application's token is not a node token" "refused" \
     "$(refused "$wport" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$acme'" -c "SELECT count(*) FROM $shard")"
 
-  # 6. A reference table with shared rows.
+  # 6. No other permissive policy beside a permissive tenant_isolation (second attack review):
+  # Citus makes every policy permissive on the shards.
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+CREATE TABLE owned (id int, tenant_id uuid, owner_name text DEFAULT current_user);
+ALTER TABLE owned ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON owned USING (owner_name = current_user);
+SQL
+  check "$mode: protect() of a table with a policy of its own is refused, nothing changed" "0A000|0|own_rows" \
+    "$(err "$C" postgres -c "SELECT tenant.protect('owned')")|$(q "$C" postgres -c "SELECT count(*) FROM tenant.protected_tables WHERE table_name = 'owned'::regclass")|$(q "$C" postgres -c "SELECT string_agg(polname, ',') FROM pg_policy WHERE polrelid = 'owned'::regclass")"
+  check "$mode: a permissive policy added to a protected table is refused (even by a superuser)" "0A000" \
+    "$(err "$C" postgres -c "CREATE POLICY wide ON docs USING (true)")"
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+-- What protect() made before Citus was installed: RESTRICTIVE tenant_isolation, PERMISSIVE tenant_access.
+CREATE TABLE before_citus (id int, tenant_id uuid NOT NULL DEFAULT tenant.current());
+ALTER TABLE before_citus ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON before_citus AS RESTRICTIVE USING (tenant_id = tenant.current()) WITH CHECK (tenant_id = tenant.current());
+CREATE POLICY tenant_access ON before_citus USING (true) WITH CHECK (true);
+SQL
+  check "$mode: a table protected the pre-Citus way cannot be distributed (the shards would admit every row)" "0A000|0" \
+    "$(err "$C" postgres -c "SELECT create_distributed_table('before_citus', 'tenant_id')")|$(q "$C" postgres -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'before_citus'::regclass")"
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+CREATE SCHEMA tplc;
+CREATE TABLE tplc.items (id int, title text);
+SELECT tenant.create('sc', isolation => 'schema', template => 'tplc');
+SQL
+  check "$mode: a schema tenant's schema cannot be distributed (its shards would admit every row)" "0A000|0" \
+    "$(err "$C" postgres -c "SET citus.enable_unsafe_triggers = on" -c "SELECT citus_schema_distribute('tenant_sc')")|$(q "$C" postgres -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'tenant_sc.items'::regclass")"
+
+  # 7. A reference table with shared rows.
   q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
 CREATE TABLE categories (name text, tenant_id uuid);
 INSERT INTO categories VALUES ('shared-1', NULL), ('shared-2', NULL);
