@@ -13,7 +13,7 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use crate::error::{packed_sqlstate, sqlstate};
+use crate::error::{refuse_setting, sqlstate};
 use crate::txn_cell::TxCell;
 
 pub const TENANT_GUC: &CStr = c"pg_tenant.tenant_id";
@@ -384,23 +384,17 @@ unsafe extern "C-unwind" fn check_tenant_guc(
         if session_lock().is_none() {
             return true;
         }
-        pg_sys::GUC_check_errcode(packed_sqlstate(sqlstate::CANT_CHANGE_PARAMETER));
-        pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(
-            c"the session is locked to its tenant token: only a newer token can change the tenant"
-                .as_ptr(),
+        return refuse_setting(
+            sqlstate::CANT_CHANGE_PARAMETER,
+            "the session is locked to its tenant token: only a newer token can change the tenant",
+            Some("RESET ALL or DISCARD ALL end the lock."),
         );
-        pg_sys::GUC_check_errhint_string =
-            pg_sys::pstrdup(c"RESET ALL or DISCARD ALL end the lock.".as_ptr());
-        return false;
     }
-    pg_sys::GUC_check_errcode(packed_sqlstate(sqlstate::CANT_CHANGE_PARAMETER));
-    pg_sys::GUC_check_errmsg_string =
-        pg_sys::pstrdup(c"parameter \"pg_tenant.tenant_id\" can only be changed by tenant.set(), tenant.set_local() or tenant.reset()".as_ptr());
-    pg_sys::GUC_check_errhint_string = pg_sys::pstrdup(
-        c"SET, set_config() and role, database or connection defaults cannot choose the tenant."
-            .as_ptr(),
-    );
-    false
+    refuse_setting(
+        sqlstate::CANT_CHANGE_PARAMETER,
+        "parameter \"pg_tenant.tenant_id\" can only be changed by tenant.set(), tenant.set_local() or tenant.reset()",
+        Some("SET, set_config() and role, database or connection defaults cannot choose the tenant."),
+    )
 }
 
 #[pg_guard]

@@ -28,7 +28,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{packed_sqlstate, TenantError, TokenError};
+use crate::error::{refuse_setting, TenantError, TokenError};
 
 /// How long a node context is valid at most, in seconds.
 const NODE_CONTEXT_SECONDS: i64 = 300;
@@ -235,12 +235,7 @@ unsafe extern "C-unwind" fn check_context_guc(
             remember(&value, &c);
             true
         }
-        Err(e) => {
-            pg_sys::GUC_check_errcode(packed_sqlstate(e.sqlstate()));
-            let message = std::ffi::CString::new(e.message()).unwrap_or_default();
-            pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(message.as_ptr());
-            false
-        }
+        Err(e) => refuse_setting(e.sqlstate(), &e.message(), None),
     }
 }
 

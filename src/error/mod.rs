@@ -8,7 +8,7 @@
 
 mod report;
 
-pub use report::{guarded, notice, packed_sqlstate, warn};
+pub use report::{guarded, notice, packed_sqlstate, refuse_setting, warn};
 
 use pgrx::prelude::*;
 

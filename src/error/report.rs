@@ -47,6 +47,21 @@ pub fn guarded<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// What a parameter's check hook does to refuse a value: PostgreSQL then raises `message` (and
+/// `hint`) with `sqlstate`. Returns false, the hook's answer.
+///
+/// # Safety
+/// Only from a GUC check hook.
+pub unsafe fn refuse_setting(sqlstate: &str, message: &str, hint: Option<&str>) -> bool {
+    let text = |s: &str| std::ffi::CString::new(s.replace('\0', "")).unwrap_or_default();
+    pgrx::pg_sys::GUC_check_errcode(packed_sqlstate(sqlstate));
+    pgrx::pg_sys::GUC_check_errmsg_string = pgrx::pg_sys::pstrdup(text(message).as_ptr());
+    if let Some(hint) = hint {
+        pgrx::pg_sys::GUC_check_errhint_string = pgrx::pg_sys::pstrdup(text(hint).as_ptr());
+    }
+    false
+}
+
 /// Turns a five-character SQLSTATE into PostgreSQL's packed integer form (MAKE_SQLSTATE).
 pub fn packed_sqlstate(code: &str) -> c_int {
     let b = code.as_bytes();

@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_void, CStr};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use crate::error::{packed_sqlstate, TenantError};
+use crate::error::{refuse_setting, TenantError};
 
 use super::replay::refuse_below_lock;
 use super::settings::{setting, TOKEN};
@@ -170,12 +170,7 @@ pub(super) unsafe extern "C-unwind" fn check_token_guc(
             });
             true
         }
-        Err(e) => {
-            pg_sys::GUC_check_errcode(packed_sqlstate(e.sqlstate()));
-            let message = std::ffi::CString::new(e.message()).unwrap_or_default();
-            pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(message.as_ptr());
-            false
-        }
+        Err(e) => refuse_setting(e.sqlstate(), &e.message(), None),
     }
 }
 
