@@ -19,6 +19,13 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   systemctl disable --now pgbouncer >/dev/null 2>&1 || service pgbouncer stop >/dev/null 2>&1 || true
 fi
 
+# The test clusters' private ports (tests/lib.sh, from 54300) lie in the kernel's ephemeral range:
+# keep them out of it where the machine lets us (scripts/cluster.sh also retries a busy port).
+reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
+if [ -w "$reserved" ] && [ -z "$(cat "$reserved" 2>/dev/null)" ]; then
+  echo 54300-54399 >"$reserved" 2>/dev/null || true
+fi
+
 if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
   echo "bootstrap: installing cargo-pgrx $PGRX_VERSION (takes several minutes)"
   cargo install cargo-pgrx --version "$PGRX_VERSION" --locked

@@ -54,7 +54,18 @@ CONF
     if [ -n "${PG_TENANT_CONF:-}" ]; then
       printf '%s\n' "$PG_TENANT_CONF" >>"$dir/data/postgresql.conf"
     fi
-    as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+    # The private ports lie in the kernel's ephemeral range: a client connection of another
+    # cluster may hold one for a moment ("Address already in use"). Wait and try again.
+    for attempt in 1 2 3 4 5 6; do
+      if as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null; then
+        break
+      fi
+      if [ "$attempt" = 6 ] || ! grep -q 'Address already in use' "$dir/server.log"; then
+        echo "cluster.sh: $name did not start (see $dir/server.log)" >&2
+        exit 1
+      fi
+      sleep 2
+    done
     echo "$dir"
     ;;
   stop)

@@ -51,6 +51,10 @@ struct NodeClaims {
     aud: String,
     iat: i64,
     exp: i64,
+    /// Minted by tenant.drop() for a table owner: the write guard lets its deletes through, as
+    /// it does on the coordinator (the tenant may be suspended).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    drop: bool,
 }
 
 fn now() -> i64 {
@@ -96,7 +100,22 @@ pub fn make_node_key() -> bool {
 /// citus_setup() made the node key, and a transaction block is open (outside one the context
 /// ends with the statement). `exp` is the choosing token's, if a token chose the tenant.
 pub fn pass_to_workers(tenant: pgrx::Uuid, exp: Option<i64>) {
-    if !crate::citus::installed() || !unsafe { pg_sys::IsTransactionBlock() } {
+    if unsafe { pg_sys::IsTransactionBlock() } {
+        send(tenant, exp, false);
+    }
+}
+
+/// Before tenant.drop() deletes a tenant's rows from a table as the table's owner (the current
+/// role): the workers' shards of the table then show the owner that tenant's rows, which the
+/// DELETE reaches there. Nothing without Citus.
+pub fn pass_to_workers_for_maintenance(tenant: pgrx::Uuid) {
+    send(tenant, None, true);
+}
+
+/// Mints the node token for `tenant` and the current role and sets it with SET LOCAL (which
+/// Citus forwards), when Citus is installed and citus_setup() made the node key.
+fn send(tenant: pgrx::Uuid, exp: Option<i64>, drop: bool) {
+    if !crate::citus::installed() {
         return;
     }
     let Some(key) = node_key() else {
@@ -111,6 +130,7 @@ pub fn pass_to_workers(tenant: pgrx::Uuid, exp: Option<i64>) {
         exp: exp.map_or(now + NODE_CONTEXT_SECONDS, |e| {
             e.min(now + NODE_CONTEXT_SECONDS)
         }),
+        drop,
     };
     let token = encode(
         &Header::new(Algorithm::HS256),
@@ -119,10 +139,12 @@ pub fn pass_to_workers(tenant: pgrx::Uuid, exp: Option<i64>) {
     )
     .unwrap_or_else(|_| error!("pg_tenant: could not sign the node context"));
     remember(&token, &claims);
-    // A real SET LOCAL statement, as the caller: Citus forwards only those. The token is
-    // base64url and dots, quoted anyway.
+    // A real SET LOCAL statement, as the caller: Citus forwards only those, and only in what it
+    // counts as a multi-statement transaction: a transaction block, or a DO block (so also when
+    // tenant.drop() runs as a statement of its own). The token is base64url and dots, quoted
+    // anyway (and dollar-quoting cannot be closed by it).
     Spi::run(&format!(
-        "SET LOCAL pg_tenant.context = {}",
+        "DO $pg_tenant$BEGIN SET LOCAL pg_tenant.context = {}; END$pg_tenant$",
         pgrx::spi::quote_literal(&token)
     ))
     .unwrap_or_else(|e| error!("pg_tenant: {e}"));
@@ -184,6 +206,20 @@ fn verify(token: &str) -> Result<NodeClaims, TokenError> {
 /// The tenant `pg_tenant.context` names for the current role in this transaction, or None.
 /// Raises when the value is not a valid node token or has expired.
 pub fn node_tenant() -> Option<pgrx::Uuid> {
+    let claims = judged()?;
+    uuid::Uuid::parse_str(&claims.tenant)
+        .ok()
+        .map(|u| pgrx::Uuid::from_bytes(*u.as_bytes()))
+}
+
+/// Whether this node acts for tenant.drop() on the coordinator (a node token it minted for the
+/// current role, judged as node_tenant() judges it).
+pub fn acting_for_drop() -> bool {
+    VALUE.with(|v| v.borrow().is_some()) && judged().is_some_and(|c| c.drop)
+}
+
+/// The claims of `pg_tenant.context` when they count for the current role in this transaction.
+fn judged() -> Option<NodeClaims> {
     let token = VALUE.with(|v| v.borrow().clone())?;
     let claims = match verified(&token) {
         Some(c) => c,
@@ -205,9 +241,7 @@ pub fn node_tenant() -> Option<pgrx::Uuid> {
             return None;
         }
     }
-    uuid::Uuid::parse_str(&claims.tenant)
-        .ok()
-        .map(|u| pgrx::Uuid::from_bytes(*u.as_bytes()))
+    Some(claims)
 }
 
 #[pg_guard]

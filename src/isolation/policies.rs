@@ -183,7 +183,7 @@ fn guard<'a>(
             }
             return Ok(None);
         }
-        if MAINTENANCE.with(|m| m.get()) {
+        if MAINTENANCE.with(|m| m.get()) || crate::context::node::acting_for_drop() {
             return Ok(None);
         }
         match registry::current() {

@@ -8,7 +8,7 @@
 # Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=98   # 49 per mode
+EXPECTED_CHECKS=102   # 51 per mode
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -224,6 +224,20 @@ SQL
     "$(err "$wport" app -c "SET pg_tenant.context = '$(node_token app "$acme_id" "$node_secret")'" -c "SELECT count(*) FROM $shard")"
   check "$mode: an application's token is not a node token" "refused" \
     "$(refused "$wport" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$acme'" -c "SELECT count(*) FROM $shard")"
+
+  # Lifecycle: tenant.drop() deletes the tenant's rows on every worker (as each table's owner,
+  # with a node token minted for it), a suspended tenant's too.
+  # (Tables of an ordinary owner, who is subject to the tables' row security; Citus connects to the
+  # workers as the current role, so it must be able to log in.)
+  q "$C" postgres -c "CREATE ROLE tblowner LOGIN" -c "ALTER TABLE docs OWNER TO tblowner" -c "ALTER TABLE notes OWNER TO tblowner" -c "SELECT tenant.create('gone')" >/dev/null
+  as_tenant "$C" "$(token gone)" "INSERT INTO docs (body) VALUES ('x1'), ('x2'); INSERT INTO notes (body) VALUES ('xn')" >/dev/null
+  local gone_id
+  gone_id=$(q "$C" postgres -c "SELECT id FROM tenant_data.tenants WHERE slug = 'gone'")
+  q "$C" postgres -c "SELECT tenant.suspend('gone', 'leaving')" >/dev/null
+  check "$mode: tenant.drop() of a suspended tenant deletes its rows on every shard" "2|1|0" \
+    "$(q "$C" postgres -c "SELECT count(*) FROM docs WHERE tenant_id = '$gone_id'")|$(q "$C" postgres -c "SELECT count(*) FROM notes WHERE tenant_id = '$gone_id'")|$(q "$C" postgres -c "SELECT tenant.drop('gone')" >/dev/null; q "$C" postgres -c "SELECT (SELECT count(*) FROM docs WHERE tenant_id = '$gone_id') + (SELECT count(*) FROM notes WHERE tenant_id = '$gone_id') + (SELECT count(*) FROM tenant_data.tenants WHERE id = '$gone_id')")"
+  check "$mode: ... and no other tenant's row" "2|1" \
+    "$(gw -c "SELECT count(*) FROM docs")|$(q "$C" postgres -c "SELECT count(*) FROM docs WHERE body LIKE 'g%'")"
 
   # 6. No other permissive policy beside a permissive tenant_isolation (second attack review):
   # Citus makes every policy permissive on the shards.
