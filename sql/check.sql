@@ -1,3 +1,69 @@
+-- The checker's findings for Citus (none where Citus is not installed): its catalogs exist only
+-- there, so they are read with EXECUTE. Added in 0.3.0.
+CREATE FUNCTION tenant_data.citus_findings()
+RETURNS TABLE (severity text, object text, problem text, fix text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    node record;
+    here text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RETURN;
+    END IF;
+    -- The registry tables workers need are reference tables (tenant.citus_setup()).
+    RETURN QUERY EXECUTE $q$
+        SELECT 'high'::text, ('tenant_data.' OPERATOR(pg_catalog.||) t)::text,
+               'not a Citus reference table: the workers cannot verify tokens or know the tenants'::text,
+               'SELECT tenant.citus_setup();'::text
+          FROM pg_catalog.unnest('{tenants,plans,limit_overrides,signing_keys,node_key}'::text[]) t
+         WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition
+                            WHERE logicalrelid OPERATOR(pg_catalog.=) ('tenant_data.' OPERATOR(pg_catalog.||) t)::pg_catalog.regclass
+                              AND partmethod OPERATOR(pg_catalog.=) 'n')$q$;
+    -- A protected table with the policies protect() makes without Citus: on the shards, Citus
+    -- makes them all permissive, and tenant_access then admits every row.
+    RETURN QUERY
+        SELECT 'high'::text, p.table_name::text,
+               'protected before Citus was installed (a RESTRICTIVE tenant_isolation or a tenant_access policy): distributed, its shards would admit every row'::text,
+               pg_catalog.format('SELECT tenant.protect(%L, %L%s);', p.table_name::text, p.tenant_column,
+                                 CASE WHEN p.shared_rows THEN ', shared_rows => true' ELSE '' END)
+          FROM tenant_data.protected_tables p
+         WHERE EXISTS (SELECT FROM pg_catalog.pg_policy po
+                        WHERE po.polrelid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid
+                          AND (po.polname OPERATOR(pg_catalog.=) 'tenant_access'
+                               OR (po.polname OPERATOR(pg_catalog.=) 'tenant_isolation' AND NOT po.polpermissive)));
+    -- A protected hash-distributed table distributed by another column than its tenant column.
+    RETURN QUERY EXECUTE $q$
+        SELECT 'medium'::text, p.table_name::text,
+               pg_catalog.format('distributed by column %I, not by its tenant column %I: each tenant''s rows are on every shard, and every query reaches all of them',
+                                 pg_catalog.column_to_column_name(d.logicalrelid, d.partkey), p.tenant_column),
+               pg_catalog.format('SELECT undistribute_table(%L); SELECT create_distributed_table(%L, %L);',
+                                 p.table_name::text, p.table_name::text, p.tenant_column)
+          FROM tenant_data.protected_tables p
+          JOIN pg_catalog.pg_dist_partition d ON d.logicalrelid OPERATOR(pg_catalog.=) p.table_name
+         WHERE d.partmethod OPERATOR(pg_catalog.=) 'h'
+           AND pg_catalog.column_to_column_name(d.logicalrelid, d.partkey) OPERATOR(pg_catalog.<>) p.tenant_column::text$q$;
+    -- A node without the signing keys or the node key this node has (one added before its
+    -- reference tables were copied to it, say).
+    here := (SELECT pg_catalog.md5(pg_catalog.concat(
+                 (SELECT pg_catalog.string_agg(algorithm OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) key, ',' ORDER BY algorithm) FROM tenant_data.signing_keys),
+                 '|', (SELECT secret FROM tenant_data.node_key))));
+    FOR node IN EXECUTE $q$
+        SELECT nodename, nodeport, success, result
+          FROM pg_catalog.run_command_on_workers($c$SELECT pg_catalog.md5(pg_catalog.concat(
+                 (SELECT pg_catalog.string_agg(algorithm OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) key, ',' ORDER BY algorithm) FROM tenant_data.signing_keys),
+                 '|', (SELECT secret FROM tenant_data.node_key)))$c$)$q$ LOOP
+        IF NOT node.success OR node.result IS DISTINCT FROM here THEN
+            severity := 'high';
+            object := pg_catalog.format('node %s:%s', node.nodename, node.nodeport);
+            problem := 'does not have the signing keys or the node key this node has: tokens and tenant.set_local() fail there';
+            fix := 'SELECT replicate_reference_tables();';
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION tenant_data.citus_findings() FROM PUBLIC;
+
 -- The isolation checker: where a tenancy setup is weak. Added in 0.2.0.
 -- One row per finding; a clean setup returns none. Each finding is described in docs/reference.md.
 CREATE OR REPLACE FUNCTION tenant.check()
@@ -50,7 +116,9 @@ SELECT 'high', p.table_name::text, format('the %s policy of a table with shared 
        p.protect_call
   FROM protected p CROSS JOIN (VALUES ('tenant_shared_update', 'update'), ('tenant_shared_delete', 'delete')) w(polname, verb)
  WHERE p.shared_rows
-   AND NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = p.relid AND polname = w.polname AND NOT polpermissive)
+   -- (RESTRICTIVE, or PERMISSIVE where Citus is installed: see tenant.protect())
+   AND NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = p.relid AND polname = w.polname
+                      AND polpermissive = EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus'))
 UNION ALL
 SELECT 'medium', p.table_name::text, format('no index leads with the tenant column %I: every query scans other tenants'' rows', p.tenant_column),
        format('CREATE INDEX ON %s (%I);', p.table_name, p.tenant_column)
@@ -179,6 +247,9 @@ SELECT 'low', r.roleid::regrole::text, 'may act as tenants but has no privilege 
   FROM app_roles r
  WHERE EXISTS (SELECT 1 FROM protected)
    AND NOT EXISTS (SELECT 1 FROM protected p WHERE has_table_privilege(r.roleid, p.relid, 'SELECT, INSERT, UPDATE, DELETE'))
+UNION ALL
+-- 14. On Citus (tenant_data.citus_findings above).
+SELECT * FROM tenant_data.citus_findings()
 ) AS findings (severity, object, problem, fix)
 ORDER BY CASE severity WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, object, problem
 $$;

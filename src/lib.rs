@@ -12,6 +12,7 @@ mod types;
 mod citus;
 mod gucs;
 mod hooks;
+mod node_context;
 mod owner;
 mod txn_cell;
 mod xact;
@@ -40,7 +41,7 @@ pub extern "C-unwind" fn _PG_init() {
     quotas::shared_counters::init();
     gucs::init();
     context::tokens::init();
-    context::node::init();
+    node_context::init();
     gucs::reserve_prefix();
     registry::cache::init();
     quotas::row_counter::init();

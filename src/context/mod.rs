@@ -3,7 +3,6 @@
 
 mod hooks;
 pub mod info;
-pub mod node;
 pub mod tokens;
 
 use pgrx::pg_sys;
@@ -152,7 +151,7 @@ fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
             crate::error::warn("tenant.set_local() outside a transaction block lasts only until the end of this statement");
         }
         enter(&t, true, None);
-        node::pass_to_workers(t.id, None);
+        crate::node_context::pass_to_workers(t.id, None);
         t.id
     })
 }
@@ -341,7 +340,7 @@ pub fn on_xact(event: pg_sys::XactEvent::Type) {
 pub fn init() {
     gucs::on_current_tenant(gucs::ContextRules {
         token_parameter_tenant: tokens::parameter_tenant,
-        node_tenant: node::node_tenant,
+        node_tenant: crate::node_context::node_tenant,
         refuse_if_expired: tokens::refuse_if_expired,
         refuse_if_no_longer_allowed,
     });

@@ -8,7 +8,7 @@
 
 mod report;
 
-pub use report::{guarded, notice, packed_sqlstate, refuse_setting, warn};
+pub use report::{guarded, notice, refuse_setting, warn};
 
 use pgrx::prelude::*;
 
@@ -469,6 +469,7 @@ pub fn required<T>(value: Option<T>, argument: &'static str) -> T {
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
+    use super::report::packed_sqlstate;
     use super::*;
     use std::ffi::c_int;
 

@@ -183,7 +183,7 @@ fn guard<'a>(
             }
             return Ok(None);
         }
-        if MAINTENANCE.with(|m| m.get()) || crate::context::node::acting_for_drop() {
+        if MAINTENANCE.with(|m| m.get()) || crate::node_context::acting_for_drop() {
             return Ok(None);
         }
         match registry::current() {

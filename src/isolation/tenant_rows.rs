@@ -93,7 +93,7 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
     for table in delete_order(tables, &keys) {
         let count = as_table_owner(table.rel, || {
             // On Citus: the owner's connections to the workers act as the tenant (node token).
-            crate::context::node::pass_to_workers_for_maintenance(tenant);
+            crate::node_context::pass_to_workers_for_maintenance(tenant);
             Spi::connect_mut(|client| {
                 client
                     .update(

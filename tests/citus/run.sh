@@ -8,7 +8,7 @@
 # Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=102   # 51 per mode
+EXPECTED_CHECKS=112   # 56 per mode
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -87,6 +87,8 @@ CREATE ROLE app LOGIN;
 SQL
 
   # 1. Set-up: the registry on every node.
+  check "$mode: before citus_setup(), tenant.check() says the five registry tables are not reference tables" 5 \
+    "$(q "$C" postgres -c "SELECT count(*) FROM tenant.check() WHERE severity = 'high' AND problem LIKE 'not a Citus reference table%'")"
   check "$mode: citus_setup() makes the five tables workers need reference tables" \
     "{tenant_data.tenants,tenant_data.plans,tenant_data.limit_overrides,tenant_data.signing_keys,tenant_data.node_key}" \
     "$(q "$C" postgres -c "SELECT tenant.citus_setup()")"
@@ -280,6 +282,31 @@ SQL
     "$(as_tenant "$C" "$acme" "INSERT INTO categories (name) VALUES ('acme-only')" | grep INSERT)|$(as_tenant "$C" "$acme" "SELECT count(*) FROM categories" | grep -E '^[0-9]+$')"
   check "$mode: reference table: acme cannot change a shared row; globex does not see acme's" "UPDATE 0|2" \
     "$(as_tenant "$C" "$acme" "UPDATE categories SET name = 'x' WHERE name = 'shared-1'" | grep UPDATE)|$(as_tenant "$C" "$globex" "SELECT count(*) FROM categories" | grep -E '^[0-9]+$')"
+
+  # 8. tenant.check() on Citus.
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+CREATE TABLE by_id (id bigint, tenant_id uuid);
+SELECT tenant.protect('by_id');
+SET citus.enable_unsafe_triggers = on;
+SELECT create_distributed_table('by_id', 'id');
+-- What a table protected before Citus was installed looks like.
+CREATE TABLE old_layout (id int, tenant_id uuid);
+SELECT tenant.protect('old_layout');
+DROP POLICY tenant_isolation ON old_layout;
+CREATE POLICY tenant_isolation ON old_layout AS RESTRICTIVE USING (tenant_id = tenant.current());
+CREATE POLICY tenant_access ON old_layout USING (true);
+SQL
+  check "$mode: check() after citus_setup(): no registry table left to convert, no node without the keys" "0|0" \
+    "$(q "$C" postgres -c "SELECT count(*) FROM tenant.check() WHERE problem LIKE 'not a Citus reference table%'")|$(q "$C" postgres -c "SELECT count(*) FROM tenant.check() WHERE object LIKE 'node %'")"
+  check "$mode: check() rates a protected table distributed by another column medium" "medium|public.by_id|distributed by column id, not by its tenant column tenant_id" \
+    "$(q "$C" postgres -c "SELECT severity || '|' || object || '|' || split_part(problem, ':', 1) FROM tenant.check() WHERE problem LIKE 'distributed by column%'")"
+  check "$mode: check() rates a table protected the pre-Citus way high" "high|public.old_layout" \
+    "$(q "$C" postgres -c "SELECT severity || '|' || object FROM tenant.check() WHERE problem LIKE 'protected before Citus%'")"
+  local key_shard
+  key_shard=$(q "$C" postgres -c "SELECT 'tenant_data.node_key_' || shardid FROM pg_dist_shard WHERE logicalrelid = 'tenant_data.node_key'::regclass")
+  q "$W1" postgres -c "SET citus.enable_manual_changes_to_shards = on" -c "DELETE FROM $key_shard" >/dev/null
+  check "$mode: check() rates a node without the node key high" "high|node 127.0.0.1:$W1" \
+    "$(q "$C" postgres -c "SELECT severity || '|' || object FROM tenant.check() WHERE object LIKE 'node %'")"
 
   for node in citus_coord citus_w1 citus_w2; do scripts/cluster.sh stop "$node" >/dev/null 2>&1; done
 }
