@@ -1145,6 +1145,21 @@ CREATE INDEX rows_imm ON tpl.rows ((tpl.imm(x)));
 INSERT INTO tpl.rows VALUES (1, 1), (2, 2);
 -- (second attack review) ALTER DOMAIN ... ADD CONSTRAINT folds the constant call.
 CREATE DOMAIN tpl.d13 AS int DEFAULT tpl.imm(4) CHECK (VALUE > tpl.imm(3));
+-- (third attack review) A literal of an array of the domain runs the domain's CHECK through
+-- array_in while a statement holding it is parsed: in a view, a default, a CHECK constraint, an
+-- index expression and predicate, an exclusion constraint, a trigger's WHEN, a rule, a policy,
+-- a function's default argument.
+CREATE VIEW tpl.v13 AS SELECT '{5}'::tpl.d13[] AS x;
+CREATE FUNCTION tpl.f13(a tpl.d13[] DEFAULT '{6}') RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE TABLE tpl.t13 (id int, y int[] DEFAULT '{7}'::tpl.d13[]::int[] CHECK (y <> '{8}'::tpl.d13[]::int[]));
+CREATE INDEX t13_expr ON tpl.t13 ((y || '{9}'::tpl.d13[]::int[]));
+CREATE INDEX t13_pred ON tpl.t13 (id) WHERE y <> '{10}'::tpl.d13[]::int[];
+ALTER TABLE tpl.t13 ADD CONSTRAINT t13_excl EXCLUDE (id WITH =) WHERE (y <> '{11}'::tpl.d13[]::int[]);
+CREATE FUNCTION tpl.trg13() RETURNS trigger LANGUAGE plpgsql AS $f$BEGIN RETURN NEW; END$f$;
+CREATE TRIGGER t13_when BEFORE INSERT ON tpl.t13 FOR EACH ROW WHEN (NEW.y <> '{12}'::tpl.d13[]::int[]) EXECUTE FUNCTION tpl.trg13();
+CREATE RULE r13 AS ON UPDATE TO tpl.t13 WHERE NEW.y = '{13}'::tpl.d13[]::int[] DO INSTEAD NOTHING;
+ALTER TABLE tpl.t13 ENABLE ROW LEVEL SECURITY;
+CREATE POLICY p13 ON tpl.t13 USING (y <> '{14}'::tpl.d13[]::int[]);
 SQL
   OPTS="-c sec.item=13" pg postgres > "$work/$MODE.13.create.out" <<'SQL'
 SELECT 'created:' || (tenant.create('x13', isolation => 'schema', template => 'tpl') IS NOT NULL);

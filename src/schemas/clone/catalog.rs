@@ -32,15 +32,21 @@
 /// The last column, `as_owner`, names the owner of what the statement creates or acts on (the
 /// source object's owner, who owns its clone): the statement runs as that role inside a
 /// security-restricted operation, because PostgreSQL evaluates expressions of that owner while
-/// running it (generated columns and partition keys when a table is created, partition
-/// constraints and CHECK constraints when a partition is attached, the generated columns, CHECK
-/// and domain constraints and casts of a data copy, index expressions while a foreign key's check
-/// is planned, an aggregate's initial value through its type's input function, the constant
-/// calls of a domain's CHECK constraint when it is added).
+/// parsing or running it (a literal of the owner's array, composite or range type runs its
+/// element domain's CHECK through the type's input function in every statement that holds one:
+/// views, defaults, CHECK constraints, index expressions and predicates, trigger conditions,
+/// rules, policies, function defaults; generated columns and partition keys when a table is
+/// created, partition constraints and CHECK constraints when a partition is attached, the
+/// generated columns, CHECK and domain constraints and casts of a data copy, index expressions
+/// while a foreign key's check is planned, an aggregate's initial value through its type's input
+/// function, the constant calls of a domain's CHECK constraint when it is added). Statements
+/// that evaluate nothing of anyone's (types without expressions, sequences, comments, owners,
+/// grants) run as the caller.
 pub mod phase {
     pub const DEFINITION: i32 = 1;
     pub const DATA: i32 = 3;
     pub const SEQUENCE_VALUES: i32 = 4;
+    pub const STATISTICS: i32 = 9;
     pub const OWNER: i32 = 11;
     pub const REFRESH: i32 = 15;
 }
@@ -176,7 +182,7 @@ WHERE t.oid OPERATOR(pg_catalog.=) ANY($5) AND t.typtype OPERATOR(pg_catalog.=) 
     // the header and the body (`body` = true). Internal ones (range constructors) come with their type.
     q.push(r#"
 SELECT 1, 'func:' OPERATOR(pg_catalog.||) p.oid, p.oid::pg_catalog.int8, CASE WHEN p.prokind OPERATOR(pg_catalog.=) 'p' THEN 'procedure' ELSE 'function' END,
-       pg_catalog.pg_get_functiondef(p.oid), true, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+       pg_catalog.pg_get_functiondef(p.oid), true, NULL::pg_catalog.oid, p.proowner
 FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) ANY($6) AND p.prokind OPERATOR(pg_catalog.=) ANY ('{f,p,w}'::pg_catalog."char"[])
 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid OPERATOR(pg_catalog.=) p.oid AND d.deptype OPERATOR(pg_catalog.=) ANY ('{i,e}'::pg_catalog."char"[]))"#.into());
 
@@ -234,13 +240,10 @@ SELECT 1, 'rel:' OPERATOR(pg_catalog.||) c.oid, c.oid::pg_catalog.int8, 'table',
        OPERATOR(pg_catalog.||) coalesce(extras.list, ''),
        false, NULL::pg_catalog.oid,
        -- PostgreSQL plans generated columns and partition key expressions when it creates the
-       -- table (to check that they are immutable): an immutable function of the owner's with
-       -- constant arguments runs then.
-       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute g WHERE g.attrelid OPERATOR(pg_catalog.=) c.oid
-                                AND g.attgenerated OPERATOR(pg_catalog.<>) '' AND NOT g.attisdropped)
-                 OR EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table pt WHERE pt.partrelid OPERATOR(pg_catalog.=) c.oid
-                                AND pt.partexprs IS NOT NULL)
-            THEN c.relowner END
+       -- table (to check that they are immutable), and parses CHECK constraints and literals of
+       -- the owner's array, composite and range types (their element domains' input functions
+       -- run then): the owner creates it.
+       c.relowner
 FROM pg_catalog.pg_class c
 LEFT JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
 LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid OPERATOR(pg_catalog.=) c.reltablespace
@@ -301,7 +304,7 @@ SELECT 1, 'rel:' OPERATOR(pg_catalog.||) c.oid, c.oid::pg_catalog.int8, CASE WHE
                    coalesce(' WITH (' OPERATOR(pg_catalog.||) {opts} OPERATOR(pg_catalog.||) ')', ''),
                    CASE WHEN c.reltablespace OPERATOR(pg_catalog.<>) 0 THEN ' TABLESPACE ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ts.spcname) ELSE '' END,
                    pg_catalog.rtrim(pg_catalog.pg_get_viewdef(c.oid), ';')) END,
-       false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+       false, NULL::pg_catalog.oid, c.relowner
 FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid OPERATOR(pg_catalog.=) c.reltablespace
 WHERE c.oid OPERATOR(pg_catalog.=) ANY($4) AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{v,m}}'::pg_catalog."char"[])"#, opts = options("c.reloptions")));
 
@@ -323,12 +326,12 @@ AND s.relkind OPERATOR(pg_catalog.=) 'S' AND s.oid OPERATOR(pg_catalog.=) ANY($4
     // may call a function whose body reads the table. Not needed before: the data load gives
     // every column a value.
     q.push(r#"
-SELECT 2, NULL, c.oid::pg_catalog.int8, NULL, pg_catalog.format('ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET DEFAULT %s', $2, c.relname, a.attname, pg_catalog.pg_get_expr(d.adbin, d.adrelid)), false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+SELECT 2, NULL, c.oid::pg_catalog.int8, NULL, pg_catalog.format('ALTER TABLE ONLY %I.%I ALTER COLUMN %I SET DEFAULT %s', $2, c.relname, a.attname, pg_catalog.pg_get_expr(d.adbin, d.adrelid)), false, NULL::pg_catalog.oid, c.relowner
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) c.oid JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.=) d.adnum
 WHERE d.adrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog."char"[]) AND a.attgenerated OPERATOR(pg_catalog.=) '' AND NOT a.attisdropped"#.into());
 
     q.push(r#"
-SELECT 2, NULL, c.oid::pg_catalog.int8, NULL, pg_catalog.format('ALTER VIEW %I.%I ALTER COLUMN %I SET DEFAULT %s', $2, c.relname, a.attname, pg_catalog.pg_get_expr(d.adbin, d.adrelid)), false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+SELECT 2, NULL, c.oid::pg_catalog.int8, NULL, pg_catalog.format('ALTER VIEW %I.%I ALTER COLUMN %I SET DEFAULT %s', $2, c.relname, a.attname, pg_catalog.pg_get_expr(d.adbin, d.adrelid)), false, NULL::pg_catalog.oid, c.relowner
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) c.oid JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.=) d.adnum
 WHERE d.adrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND c.relkind OPERATOR(pg_catalog.=) 'v'"#.into());
 
@@ -363,18 +366,20 @@ ORDER BY c.oid, s.n"#.into());
     q.push(r#"
 SELECT 4, NULL, c.oid::pg_catalog.int8, NULL,
        pg_catalog.format('SELECT pg_catalog.setval(%L, last_value, is_called) FROM %I.%I', pg_catalog.format('%I.%I', $2, c.relname), $3, c.relname),
-       false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+       -- The owner reads the source by name: what it finds there (a view it put in place
+       -- meanwhile, say) runs with its own rights, never the caller's.
+       false, NULL::pg_catalog.oid, c.relowner
 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) ANY($4) AND c.relkind OPERATOR(pg_catalog.=) 'S'"#.into());
 
     // Indexes and the constraints that own one; partition indexes are attached to their parent's.
     q.push(r#"
 SELECT 5, NULL, k.oid::pg_catalog.int8, 'constraint',
-       pg_catalog.format('ALTER TABLE ONLY %I.%I ADD CONSTRAINT %I %s', $2, c.relname, k.conname, pg_catalog.pg_get_constraintdef(k.oid)), false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+       pg_catalog.format('ALTER TABLE ONLY %I.%I ADD CONSTRAINT %I %s', $2, c.relname, k.conname, pg_catalog.pg_get_constraintdef(k.oid)), false, NULL::pg_catalog.oid, c.relowner
 FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) k.conrelid
 WHERE k.conrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND (k.contype OPERATOR(pg_catalog.=) ANY ('{p,u,x}'::pg_catalog."char"[]) OR (k.contype OPERATOR(pg_catalog.=) 'c' AND NOT k.convalidated AND k.conislocal))"#.into());
 
     q.push(r#"
-SELECT 5, NULL, i.indexrelid::pg_catalog.int8, 'index', pg_catalog.pg_get_indexdef(i.indexrelid), false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+SELECT 5, NULL, i.indexrelid::pg_catalog.int8, 'index', pg_catalog.pg_get_indexdef(i.indexrelid), false, NULL::pg_catalog.oid, c.relowner
 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indrelid
 WHERE i.indrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4)
 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid OPERATOR(pg_catalog.=) i.indexrelid AND k.conrelid OPERATOR(pg_catalog.=) i.indrelid AND k.contype OPERATOR(pg_catalog.=) ANY ('{p,u,x}'::pg_catalog."char"[]))"#.into());
@@ -432,7 +437,7 @@ SELECT 8, NULL, t.oid::pg_catalog.int8, 'trigger',
            WHEN t.tgenabled OPERATOR(pg_catalog.=) 'D' THEN pg_catalog.format('; ALTER TABLE %I.%I DISABLE TRIGGER %I', $2, c.relname, t.tgname)
            WHEN t.tgenabled OPERATOR(pg_catalog.=) 'R' THEN pg_catalog.format('; ALTER TABLE %I.%I ENABLE REPLICA TRIGGER %I', $2, c.relname, t.tgname)
            WHEN t.tgenabled OPERATOR(pg_catalog.=) 'A' THEN pg_catalog.format('; ALTER TABLE %I.%I ENABLE ALWAYS TRIGGER %I', $2, c.relname, t.tgname) ELSE '' END,
-       false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+       false, NULL::pg_catalog.oid, c.relowner
 FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
 WHERE t.tgrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND NOT t.tgisinternal AND t.tgparentid OPERATOR(pg_catalog.=) 0"#.into());
 
@@ -451,7 +456,7 @@ SELECT 8, NULL, w.oid::pg_catalog.int8, 'rule',
            WHEN w.ev_enabled OPERATOR(pg_catalog.=) 'D' THEN pg_catalog.format('; ALTER TABLE %I.%I DISABLE RULE %I', $2, c.relname, w.rulename)
            WHEN w.ev_enabled OPERATOR(pg_catalog.=) 'R' THEN pg_catalog.format('; ALTER TABLE %I.%I ENABLE REPLICA RULE %I', $2, c.relname, w.rulename)
            WHEN w.ev_enabled OPERATOR(pg_catalog.=) 'A' THEN pg_catalog.format('; ALTER TABLE %I.%I ENABLE ALWAYS RULE %I', $2, c.relname, w.rulename) ELSE '' END,
-       false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+       false, NULL::pg_catalog.oid, c.relowner
 FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) w.ev_class
 WHERE w.ev_class OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND w.rulename OPERATOR(pg_catalog.<>) '_RETURN'"#.into());
 
@@ -464,7 +469,7 @@ SELECT 8, NULL, p.oid::pg_catalog.int8, 'policy',
                FROM pg_catalog.unnest(p.polroles) WITH ORDINALITY u(r, n)),
               CASE WHEN p.polqual IS NOT NULL THEN ' USING (' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.polqual, p.polrelid) OPERATOR(pg_catalog.||) ')' ELSE '' END,
               CASE WHEN p.polwithcheck IS NOT NULL THEN ' WITH CHECK (' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) OPERATOR(pg_catalog.||) ')' ELSE '' END),
-       false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+       false, NULL::pg_catalog.oid, c.relowner
 FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.polrelid WHERE p.polrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4)"#.into());
 
     q.push(r#"
@@ -478,7 +483,7 @@ FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) ANY($4) AND (c.rel
 SELECT 9, NULL, s.oid::pg_catalog.int8, 'statistics',
        pg_catalog.pg_get_statisticsobjdef(s.oid) OPERATOR(pg_catalog.||) CASE WHEN s.stxstattarget OPERATOR(pg_catalog.>=) 0
            THEN pg_catalog.format('; ALTER STATISTICS %I.%I SET STATISTICS %s', $2, s.stxname, s.stxstattarget) ELSE '' END,
-       false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+       false, NULL::pg_catalog.oid, s.stxowner
 FROM pg_catalog.pg_statistic_ext s WHERE s.stxnamespace OPERATOR(pg_catalog.=) $1"#.into());
 
     // Comments, owners and privileges of everything above, through one list of objects.
