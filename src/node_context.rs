@@ -42,6 +42,34 @@ thread_local! {
     static VALUE: RefCell<Option<String>> = const { RefCell::new(None) };
     /// Node tokens this backend verified, newest last.
     static VERIFIED: RefCell<Vec<(String, NodeClaims)>> = const { RefCell::new(Vec::new()) };
+    /// Node tokens this backend minted (pass_to_workers), newest last: on a coordinator only
+    /// these count.
+    static MINTED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// Set while pass_to_workers runs its own SET LOCAL.
+    static ISSUING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Whether this node is a Citus worker (its group is not the coordinator's), once known.
+    static WORKER: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether this node is a Citus worker: a node whose Citus group is not the coordinator's (0).
+/// There a node token Citus forwards counts; on the coordinator (or without Citus) only one this
+/// backend minted does. Needs a transaction to find out the first time; false until then.
+fn this_node_is_worker() -> bool {
+    if let Some(known) = WORKER.with(|w| w.get()) {
+        return known;
+    }
+    if !unsafe { pg_sys::IsTransactionState() } || !crate::citus::installed() {
+        return false;
+    }
+    let worker =
+        crate::owner::read_one::<i32>("SELECT groupid FROM pg_catalog.pg_dist_local_group", &[])
+            .is_some_and(|group| group != 0);
+    WORKER.with(|w| w.set(Some(worker)));
+    worker
+}
+
+fn minted_here(token: &str) -> bool {
+    MINTED.with(|m| m.borrow().iter().any(|t| t == token))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,10 +167,25 @@ fn send(tenant: pgrx::Uuid, exp: Option<i64>, drop: bool) {
     )
     .unwrap_or_else(|_| error!("pg_tenant: could not sign the node context"));
     remember(&token, &claims);
+    MINTED.with(|m| {
+        let mut m = m.borrow_mut();
+        m.push(token.clone());
+        if m.len() > 16 {
+            m.remove(0);
+        }
+    });
     // A real SET LOCAL statement, as the caller: Citus forwards only those, and only in what it
     // counts as a multi-statement transaction: a transaction block, or a DO block (so also when
     // tenant.drop() runs as a statement of its own). The token is base64url and dots, quoted
     // anyway (and dollar-quoting cannot be closed by it).
+    struct EndIssuing;
+    impl Drop for EndIssuing {
+        fn drop(&mut self) {
+            ISSUING.with(|i| i.set(false));
+        }
+    }
+    let _end = EndIssuing;
+    ISSUING.with(|i| i.set(true));
     Spi::run(&format!(
         "DO $pg_tenant$BEGIN SET LOCAL pg_tenant.context = {}; END$pg_tenant$",
         pgrx::spi::quote_literal(&token)
@@ -237,6 +280,7 @@ fn judged() -> Option<NodeClaims> {
         if claims.role != crate::owner::role_name(crate::owner::current_role())
             || !crate::gucs::set_locally_in_this_transaction(c"pg_tenant.context")
             || crate::gucs::session_lock().is_some()
+            || !(minted_here(&token) || this_node_is_worker())
         {
             return None;
         }
@@ -255,7 +299,26 @@ unsafe extern "C-unwind" fn check_context_guc(
     } else {
         CStr::from_ptr(*newval).to_string_lossy().into_owned()
     };
-    if value.is_empty() || pg_sys::InitializingParallelWorker || verified(&value).is_some() {
+    if value.is_empty() || pg_sys::InitializingParallelWorker || ISSUING.with(|i| i.get()) {
+        return true;
+    }
+    // Set by anyone but pg_tenant itself: never in a session locked to a tenant (Citus would
+    // pass it on to the workers, where no lock is known), and on a coordinator never at all.
+    if crate::gucs::session_lock().is_some() {
+        return refuse_setting(
+            crate::error::sqlstate::CANT_CHANGE_PARAMETER,
+            "the session is locked to its tenant token: only a newer token can change the tenant",
+            Some("RESET ALL or DISCARD ALL end the lock."),
+        );
+    }
+    if pg_sys::IsTransactionState() && !this_node_is_worker() {
+        return refuse_setting(
+            crate::error::sqlstate::CANT_CHANGE_PARAMETER,
+            "parameter \"pg_tenant.context\" is set by pg_tenant itself",
+            Some("On a Citus coordinator, call tenant.set_local() (or SET LOCAL pg_tenant.token) instead."),
+        );
+    }
+    if verified(&value).is_some() {
         return true;
     }
     // No transaction to read the key with (connection options): verified at first use.
