@@ -344,11 +344,23 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
         }
         done += 1;
         let started = std::time::Instant::now();
-        with_settings(&[("search_path", quote_identifier(&schema))], || {
-            crate::schemas::clone::run_reporting(
-                ddl,
-                &format!("migration {version} in schema {schema}"),
-            )
+        // As the schema's owner (the template's, who owns what is in it) inside a
+        // security-restricted operation, as PostgreSQL's maintenance commands act: the owner's
+        // constraints, defaults, index expressions and triggers that the DDL evaluates never run
+        // with the caller's rights; row security set aside for the owner (NOFORCE), so data
+        // migrations see every row of the tenant's own schema.
+        let owner = crate::owner::read_one::<pg_sys::Oid>(
+            "SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) $1",
+            &[schema.as_str().into()],
+        )
+        .unwrap_or_else(|| TenantError::UnknownSchema(schema.clone()).raise());
+        crate::owner::as_role_restricted(owner, false, || {
+            with_settings(&[("search_path", quote_identifier(&schema))], || {
+                crate::schemas::clone::run_reporting(
+                    ddl,
+                    &format!("migration {version} in schema {schema}"),
+                )
+            })
         });
         if let Some(tenant) = tenant {
             secure(&schema, tenant);

@@ -216,16 +216,17 @@ SQL
   acme_id=$(q "$C" postgres -c "SELECT id FROM tenant_data.tenants WHERE slug = 'acme'")
   check "$mode: a node token signed with another key is refused" "refused" \
     "$(refused "$wport" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef)'" -c "SELECT count(*) FROM $shard")"
-  check "$mode: a node token for another role: refused on the coordinator, names no tenant on a worker" "55P02 PT001" \
-    "$(err "$C" app2 -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret")'" -c "SELECT count(*) FROM docs") $(err "$wport" app2 -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret")'" -c "SELECT count(*) FROM $shard")"
+  # (Loaded on demand, a value set before the library is refused when it loads, with a WARNING: PT001 follows.)
+  check "$mode: a node token for another role: refused on the coordinator, names no tenant on a worker" "refused PT001" \
+    "$(refused "$C" app2 -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret")'" -c "SELECT count(*) FROM docs") $(err "$wport" app2 -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret")'" -c "SELECT count(*) FROM $shard")"
   check "$mode: an expired node token is refused" "refused" \
     "$(refused "$wport" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret" -5)'" -c "SELECT count(*) FROM $shard")"
   check "$mode: a token of the right key with another audience is refused" "refused" \
     "$(refused "$wport" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret" 120 my-app)'" -c "SELECT count(*) FROM $shard")"
   check "$mode: a node token set for the session names no tenant in later transactions" "PT001" \
     "$(err "$wport" app -c "SET pg_tenant.context = '$(node_token app "$acme_id" "$node_secret")'" -c "SELECT count(*) FROM $shard")"
-  check "$mode: on the coordinator only pg_tenant sets pg_tenant.context (a valid node token replayed by its own role is refused)" "55P02" \
-    "$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret")'" -c "SELECT count(*) FROM docs")"
+  check "$mode: on the coordinator only pg_tenant sets pg_tenant.context (a valid node token replayed by its own role is refused)" "refused" \
+    "$(refused "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret")'" -c "SELECT count(*) FROM docs")"
   check "$mode: a session locked to acme's token cannot pass globex to the workers with a node token" "55P02|0" \
     "$(err "$C" app -c "SELECT tenant.set_token('$acme', lock => true) IS NULL" -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$(q "$C" postgres -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")" "$node_secret")'" -c "SELECT count(*) FROM docs WHERE body LIKE 'g%'")|$(q "$C" app -c "SELECT tenant.set_token('$acme', lock => true) IS NULL" -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$(q "$C" postgres -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")" "$node_secret")'" -c "SELECT count(*) FROM docs WHERE body LIKE 'g%'" 2>&1 | grep -cx 'g1')"
   check "$mode: an application's token is not a node token" "refused" \

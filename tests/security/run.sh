@@ -1164,9 +1164,13 @@ SQL
   OPTS="-c sec.item=13" pg postgres > "$work/$MODE.13.create.out" <<'SQL'
 SELECT 'created:' || (tenant.create('x13', isolation => 'schema', template => 'tpl') IS NOT NULL);
 SELECT 'cloned:' || (tenant.clone_schema('tpl', 'tpl_copy13', with_data => true) IS NULL);
+-- (third attack review) a migration validates the new constraint over the template's rows.
+SELECT 'migrated:' || tenant.migrate('v13', 'ALTER TABLE IF EXISTS rows ADD CONSTRAINT c13 CHECK (tpl.imm(x) > -1)');
 SQL
-  t "13 a schema tenant (or clone_schema with data) from a template owned by an ordinary role runs none of its code as superuser" \
-    "elevated_runs=0 superusers=none via=none" "$(escalation 13)"
+  local migrated=" migrate=ran"
+  has "$(cat "$work/$MODE.13.create.out")" '^migrated:' || migrated=" migrate=FAILED"
+  t "13 a schema tenant (or clone_schema with data, or migrate) from a template owned by an ordinary role runs none of its code as superuser" \
+    "elevated_runs=0 superusers=none via=none migrate=ran" "$(escalation 13)$migrated"
 }
 
 # --- 14: import writes where export never would ----------------------------------------------------

@@ -46,7 +46,6 @@ pub mod phase {
     pub const DEFINITION: i32 = 1;
     pub const DATA: i32 = 3;
     pub const SEQUENCE_VALUES: i32 = 4;
-    pub const STATISTICS: i32 = 9;
     pub const OWNER: i32 = 11;
     pub const REFRESH: i32 = 15;
 }
@@ -365,11 +364,14 @@ ORDER BY c.oid, s.n"#.into());
 
     q.push(r#"
 SELECT 4, NULL, c.oid::pg_catalog.int8, NULL,
-       pg_catalog.format('SELECT pg_catalog.setval(%L, last_value, is_called) FROM %I.%I', pg_catalog.format('%I.%I', $2, c.relname), $3, c.relname),
-       -- The owner reads the source by name: what it finds there (a view it put in place
-       -- meanwhile, say) runs with its own rights, never the caller's.
-       false, NULL::pg_catalog.oid, c.relowner
-FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) ANY($4) AND c.relkind OPERATOR(pg_catalog.=) 'S'"#.into());
+       -- The source's value read now, by oid (never by name later: the owner could have put a
+       -- view of its own in the sequence's place meanwhile).
+       pg_catalog.format('SELECT pg_catalog.setval(%L, %s, %s)', pg_catalog.format('%I.%I', $2, c.relname),
+                         coalesce(pg_catalog.pg_sequence_last_value(c.oid), s.seqstart),
+                         CASE WHEN pg_catalog.pg_sequence_last_value(c.oid) IS NULL THEN 'false' ELSE 'true' END),
+       false, NULL::pg_catalog.oid, NULL::pg_catalog.oid
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_sequence s ON s.seqrelid OPERATOR(pg_catalog.=) c.oid
+WHERE c.oid OPERATOR(pg_catalog.=) ANY($4) AND c.relkind OPERATOR(pg_catalog.=) 'S'"#.into());
 
     // Indexes and the constraints that own one; partition indexes are attached to their parent's.
     q.push(r#"

@@ -200,10 +200,11 @@ fn counting_index_step(step: &Step) -> bool {
 /// statements act on the owner's own tables, as the owner with FORCE ROW LEVEL SECURITY set
 /// aside (as PostgreSQL's referential checks do).
 fn as_owner<R>(owner: pg_sys::Oid, target: &str, step_phase: i32, f: impl FnOnce() -> R) -> R {
-    let wanted: &[&str] = if step_phase == phase::DEFINITION || step_phase == phase::STATISTICS {
-        &["USAGE", "CREATE"]
-    } else {
+    // (CREATE for what it creates, indexes included; a data copy only writes.)
+    let wanted: &[&str] = if step_phase == phase::DATA {
         &["USAGE"]
+    } else {
+        &["USAGE", "CREATE"]
     };
     let missing: Vec<&str> = wanted
         .iter()
