@@ -363,17 +363,37 @@ pub fn set_parameter(name: &CStr, value: &str, action: pg_sys::GucAction::Type) 
     }
 }
 
+/// The value a string parameter's check hook is asked about ("" for none).
+///
+/// # Safety
+/// `newval` as PostgreSQL passes it to a check hook.
+pub unsafe fn check_hook_value(newval: *mut *mut c_char) -> String {
+    if newval.is_null() {
+        String::new()
+    } else {
+        assign_hook_value(*newval)
+    }
+}
+
+/// The value a string parameter's assign hook receives ("" for none).
+///
+/// # Safety
+/// `newval` as PostgreSQL passes it to an assign hook.
+pub unsafe fn assign_hook_value(newval: *const c_char) -> String {
+    if newval.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(newval).to_string_lossy().into_owned()
+    }
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn check_tenant_guc(
     newval: *mut *mut c_char,
     _extra: *mut *mut c_void,
     source: pg_sys::GucSource::Type,
 ) -> bool {
-    let value = if newval.is_null() || (*newval).is_null() {
-        String::new()
-    } else {
-        CStr::from_ptr(*newval).to_string_lossy().into_owned()
-    };
+    let value = check_hook_value(newval);
     // A parallel worker copying its leader's value: the leader already authorized it.
     if pg_sys::InitializingParallelWorker || take_authorized(TENANT_GUC, &value) {
         return true;

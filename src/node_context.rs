@@ -21,7 +21,7 @@
 //! not have minutes before (docs/security.md).
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void};
 
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use pgrx::pg_sys;
@@ -294,11 +294,7 @@ unsafe extern "C-unwind" fn check_context_guc(
     _extra: *mut *mut c_void,
     _source: pg_sys::GucSource::Type,
 ) -> bool {
-    let value = if newval.is_null() || (*newval).is_null() {
-        String::new()
-    } else {
-        CStr::from_ptr(*newval).to_string_lossy().into_owned()
-    };
+    let value = crate::gucs::check_hook_value(newval);
     if value.is_empty() || pg_sys::InitializingParallelWorker || ISSUING.with(|i| i.get()) {
         return true;
     }
@@ -338,11 +334,7 @@ unsafe extern "C-unwind" fn check_context_guc(
 
 #[pg_guard]
 unsafe extern "C-unwind" fn assign_context_guc(newval: *const c_char, _extra: *mut c_void) {
-    let value = if newval.is_null() {
-        String::new()
-    } else {
-        CStr::from_ptr(newval).to_string_lossy().into_owned()
-    };
+    let value = crate::gucs::assign_hook_value(newval);
     VALUE.with(|v| *v.borrow_mut() = (!value.is_empty()).then_some(value));
 }
 

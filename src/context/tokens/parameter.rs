@@ -2,7 +2,7 @@
 //! assign hooks, and the tenant it names, judged again at every use.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, c_void};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -140,11 +140,7 @@ pub(super) unsafe extern "C-unwind" fn check_token_guc(
     _extra: *mut *mut c_void,
     _source: pg_sys::GucSource::Type,
 ) -> bool {
-    let value = if newval.is_null() || (*newval).is_null() {
-        String::new()
-    } else {
-        CStr::from_ptr(*newval).to_string_lossy().into_owned()
-    };
+    let value = crate::gucs::check_hook_value(newval);
     // No token, or a parallel worker copying its leader's (already verified) value.
     if value.is_empty() || pg_sys::InitializingParallelWorker {
         return true;
@@ -190,10 +186,6 @@ pub(super) unsafe extern "C-unwind" fn assign_token_guc(
     _extra: *mut c_void,
 ) {
     // No decoding here: the value counts only once it is found verified (parameter_tenant).
-    let value = if newval.is_null() {
-        String::new()
-    } else {
-        CStr::from_ptr(newval).to_string_lossy().into_owned()
-    };
+    let value = crate::gucs::assign_hook_value(newval);
     PARAMETER.with(|p| *p.borrow_mut() = ((!value.is_empty()).then_some(value), None));
 }
