@@ -83,6 +83,15 @@ pub(super) fn checked_limits(limits: Option<pgrx::JsonB>) -> Value {
     limits
 }
 
+/// Writes a plan's limits with `sql` ($1 the name, $2 the limits) and records `action`.
+fn write_plan(action: &str, sql: &'static str, name: &str, limits: serde_json::Value) {
+    run_as_owner(
+        crate::owner::data_sql(sql),
+        &[name.into(), pgrx::JsonB(limits.clone()).into()],
+    );
+    audit::record(action, None, json!({"plan": name, "limits": limits}));
+}
+
 #[pg_extern(
     sql = r#"
 CREATE FUNCTION tenant.create_plan(name text, limits jsonb)
@@ -101,11 +110,12 @@ fn create_plan(name: Option<&str>, limits: Option<pgrx::JsonB>) {
         if plan_exists(name) {
             TenantError::DuplicatePlan(name.to_string()).raise();
         }
-        run_as_owner(
-            crate::owner::data_sql("INSERT INTO tenant_data.plans (name, limits) VALUES ($1, $2)"),
-            &[name.into(), pgrx::JsonB(limits.clone()).into()],
+        write_plan(
+            "create_plan",
+            "INSERT INTO tenant_data.plans (name, limits) VALUES ($1, $2)",
+            name,
+            limits,
         );
-        audit::record("create_plan", None, json!({"plan": name, "limits": limits}));
     })
 }
 
@@ -122,11 +132,12 @@ fn alter_plan(name: Option<&str>, limits: Option<pgrx::JsonB>) {
         let name = required(name, "name");
         let limits = checked_limits(limits);
         require_plan(name);
-        run_as_owner(
-            crate::owner::data_sql("UPDATE tenant_data.plans SET limits = $2, updated_at = pg_catalog.now() WHERE name = $1"),
-            &[name.into(), pgrx::JsonB(limits.clone()).into()],
+        write_plan(
+            "alter_plan",
+            "UPDATE tenant_data.plans SET limits = $2, updated_at = pg_catalog.now() WHERE name = $1",
+            name,
+            limits,
         );
-        audit::record("alter_plan", None, json!({"plan": name, "limits": limits}));
     })
 }
 
