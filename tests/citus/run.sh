@@ -8,13 +8,13 @@
 # Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=116   # 58 per mode
+EXPECTED_CHECKS=122   # 61 per mode
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
 fi
 SECRET='citus-suite-secret-0123456789-abcdef'
-C=$(suite_port citus_coord); W1=$(suite_port citus_w1); W2=$(suite_port citus_w2)
+C=$(suite_port citus_coord); W1=$(suite_port citus_w1); W2=$(suite_port citus_w2); W3=$(suite_port citus_w3)
 # q PORT ROLE SQL...: one psql session over TCP (as Citus connects), unaligned, errors included.
 q() { local port=$1 role=$2; shift 2; "$PG_BIN/psql" -X -q -t -A -h 127.0.0.1 -p "$port" -U "$role" -d app "$@" 2>&1; }
 # token TENANT [SECRET]: an HS256 token naming TENANT, valid for 10 minutes.
@@ -313,7 +313,31 @@ SQL
   check "$mode: check() rates a node without the node key high" "high|node 127.0.0.1:$W1" \
     "$(q "$C" postgres -c "SELECT severity || '|' || object FROM tenant.check() WHERE object LIKE 'node %'")"
 
-  for node in citus_coord citus_w1 citus_w2; do scripts/cluster.sh stop "$node" >/dev/null 2>&1; done
+  # 9. A worker added later: Citus creates the extension there; the registry's reference tables
+  # reach it with replicate_reference_tables() (check() says so until then); then it verifies
+  # tokens and node tokens itself.
+  PG_TENANT_CONF="$conf" start_cluster citus_w3 "$W3"
+  "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$W3" -U postgres -d postgres -c "CREATE DATABASE app" >/dev/null || exit 1
+  q "$W3" postgres -c "CREATE EXTENSION citus" >/dev/null || exit 1
+  q "$C" postgres -c "SELECT citus_add_node('127.0.0.1', $W3)" >/dev/null || exit 1
+  check "$mode: a worker added later has pg_tenant (Citus creates the extension there)" "0.3.0" \
+    "$(q "$W3" postgres -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_tenant'")"
+  q "$C" postgres -c "SELECT replicate_reference_tables()" >/dev/null
+  check "$mode: after replicate_reference_tables() it holds the registry, the keys and the node key" "3|1|1" \
+    "$(q "$W3" postgres -c "SELECT (SELECT count(*) FROM tenant_data.tenants) || '|' || (SELECT count(*) FROM tenant_data.signing_keys) || '|' || (SELECT count(*) FROM tenant_data.node_key)")"
+  check "$mode: check() then finds no node without the keys (other than the one this suite broke)" "node 127.0.0.1:$W1" \
+    "$(q "$C" postgres -c "SELECT string_agg(object, ',') FROM tenant.check() WHERE object LIKE 'node %'")"
+  check "$mode: the new worker verifies a token itself (SET LOCAL pg_tenant.token, direct connection)" "$acme_id" \
+    "$(q "$W3" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$acme'" -c "SELECT tenant.current()" | grep -E '^[0-9a-f-]{36}$')"
+  check "$mode: ... and a node token for its role, and refuses one signed with another key" "$acme_id|refused" \
+    "$(q "$W3" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" "$node_secret")'" -c "SELECT tenant.current()" | grep -E '^[0-9a-f-]{36}$')|$(refused "$W3" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$acme_id" 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef)'" -c "SELECT tenant.current()")"
+  check "$mode: shards rebalanced onto it are protected as the others" "true|0" \
+    "$(q "$C" postgres -c "SELECT citus_rebalance_start(shard_transfer_mode => 'block_writes')" -c "SELECT citus_rebalance_wait()" >/dev/null 2>&1; q "$W3" postgres -c "SET citus.show_shards_for_app_name_prefixes = '*';
+        SELECT (count(*) > 0) || '|' || count(*) FILTER (WHERE NOT (c.relrowsecurity AND c.relforcerowsecurity
+                    AND (SELECT array_agg(polname::text || polpermissive) FROM pg_policy WHERE polrelid = c.oid) = '{tenant_isolationtrue}'))
+          FROM pg_class c WHERE c.relname ~ '^(docs|notes)_[0-9]+$' AND c.relkind = 'r'" | tail -1)"
+
+  for node in citus_coord citus_w1 citus_w2 citus_w3; do scripts/cluster.sh stop "$node" >/dev/null 2>&1; done
 }
 
 run_mode preload

@@ -151,6 +151,12 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
             };
             debug1!("clone_schema: {ddl}");
             let processed = match (step.as_owner, step.run_as) {
+                // A copy of a count quota's index (on plain columns, without a predicate: it
+                // evaluates nothing), built before the triggers that record the quota on the
+                // copy exist: the caller issues it, as attach_quota() would.
+                _ if counting_index_step(step) => {
+                    crate::quotas::row_counter::issuing(|| execute(&ddl, false))
+                }
                 (Some(owner), _) => as_owner(owner, target, step.phase, || {
                     if step.phase == phase::DATA {
                         // Row security never silently thins the copy out: a source table the
@@ -166,11 +172,6 @@ pub fn clone(source: &str, target: &str, with_data: bool) -> HashMap<String, i64
                     }
                 }),
                 (None, Some(role)) => as_role(role, || execute(&ddl, false)),
-                // A copy of a count quota's index, built (as its table's owner) before the
-                // triggers that record the quota on the copy exist: the caller issues it.
-                (None, None) if counting_index_step(step) => {
-                    crate::quotas::row_counter::issuing(|| execute(&ddl, false))
-                }
                 (None, None) => execute(&ddl, false),
             };
             if let Some(kind) = &step.kind {
