@@ -439,7 +439,9 @@ SELECT 8, NULL, t.oid::pg_catalog.int8, 'trigger',
            WHEN t.tgenabled OPERATOR(pg_catalog.=) 'D' THEN pg_catalog.format('; ALTER TABLE %I.%I DISABLE TRIGGER %I', $2, c.relname, t.tgname)
            WHEN t.tgenabled OPERATOR(pg_catalog.=) 'R' THEN pg_catalog.format('; ALTER TABLE %I.%I ENABLE REPLICA TRIGGER %I', $2, c.relname, t.tgname)
            WHEN t.tgenabled OPERATOR(pg_catalog.=) 'A' THEN pg_catalog.format('; ALTER TABLE %I.%I ENABLE ALWAYS TRIGGER %I', $2, c.relname, t.tgname) ELSE '' END,
-       false, NULL::pg_catalog.oid, c.relowner
+       -- Only a WHEN condition is parsed (the owner creates those); pg_tenant's own triggers
+       -- (the quota trigger, which only attach_quota's callers may attach) have none.
+       false, NULL::pg_catalog.oid, CASE WHEN t.tgqual IS NOT NULL THEN c.relowner END
 FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
 WHERE t.tgrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND NOT t.tgisinternal AND t.tgparentid OPERATOR(pg_catalog.=) 0"#.into());
 
