@@ -329,10 +329,12 @@ pub fn set_action(local: bool) -> pg_sys::GucAction::Type {
 /// Runs `f` with these settings, then restores them (as a function's SET clause does), however
 /// `f` ends: an error caught further up (without a subtransaction) finds the caller's settings.
 pub fn with_settings<R>(settings: &[(&str, String)], f: impl FnOnce() -> R) -> R {
+    // Every change made inside is undone, these settings and any the code run inside made (a
+    // plain SET in user code it runs included), as a function's SET clause does on error.
     struct Restore(c_int);
     impl Drop for Restore {
         fn drop(&mut self) {
-            unsafe { pg_sys::AtEOXact_GUC(!std::thread::panicking(), self.0) };
+            unsafe { pg_sys::AtEOXact_GUC(false, self.0) };
         }
     }
     let _restore = Restore(unsafe { pg_sys::NewGUCNestLevel() });

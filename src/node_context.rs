@@ -61,9 +61,11 @@ fn this_node_is_worker() -> bool {
     if !unsafe { pg_sys::IsTransactionState() } || !crate::citus::installed() {
         return false;
     }
-    let worker =
+    // (Citus's catalog, read as the extension owner: not every role may read it.)
+    let worker = crate::owner::as_extension_owner(|| {
         crate::owner::read_one::<i32>("SELECT groupid FROM pg_catalog.pg_dist_local_group", &[])
-            .is_some_and(|group| group != 0);
+    })
+    .is_some_and(|group| group != 0);
     WORKER.with(|w| w.set(Some(worker)));
     worker
 }

@@ -222,13 +222,21 @@ fn as_role_with<R>(role: pg_sys::Oid, flags: i32, f: impl FnOnce() -> R) -> R {
     let mut saved_context: i32 = 0;
     unsafe { pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context) };
 
-    struct Restore(pg_sys::Oid, i32);
+    // As PostgreSQL's maintenance commands do: every setting changed while the role acts (a
+    // plain SET or set_config(..., false) in its code included, which would otherwise outlive
+    // this and reach the caller's session) is undone when it is done.
+    struct Restore(pg_sys::Oid, i32, std::ffi::c_int);
     impl Drop for Restore {
         fn drop(&mut self) {
-            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) };
+            unsafe {
+                pg_sys::AtEOXact_GUC(false, self.2);
+                pg_sys::SetUserIdAndSecContext(self.0, self.1);
+            }
         }
     }
-    let _restore = Restore(saved_user, saved_context);
+    let _restore = Restore(saved_user, saved_context, unsafe {
+        pg_sys::NewGUCNestLevel()
+    });
     unsafe {
         pg_sys::SetUserIdAndSecContext(
             role,

@@ -267,6 +267,8 @@ item4() {
 CREATE FUNCTION app.owner_trap() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 BEGIN
     PERFORM scratch.pwn('owner row trigger ' || TG_WHEN || ' ' || TG_OP);
+    -- (third attack review) a setting changed here must not outlive the owner's turn.
+    PERFORM pg_catalog.set_config('search_path', 'app, scratch, pg_catalog', false);
     BEGIN
         ALTER ROLE sec_owner SUPERUSER;
     EXCEPTION WHEN OTHERS THEN NULL;
@@ -292,23 +294,25 @@ ALTER TABLE app.projects ADD CONSTRAINT zz_trap_check CHECK (app.owner_check(tit
 SQL
   OPTS="-c sec.item=4" pg sec_delegate > "$work/$MODE.4.delegate.out" <<'SQL'
 SELECT 'dropped' FROM (SELECT tenant.drop('victim4')) d;
+SELECT 'path:' || pg_catalog.current_setting('search_path');
 SQL
   # import() (a superuser's function) writes into the same table: the owner's ALWAYS trigger and
   # CHECK constraint must not run as superuser either.
   OPTS="-c sec.item=4" pg postgres > "$work/$MODE.4.import.out" <<'SQL'
 SELECT 'imported:' || tenant.import('imp4', '{"format": "pg_tenant-export-1", "tenant": {"slug": "old4"},
     "tables": {"app.projects": [{"id": 94001, "title": "imported4"}]}, "limits": [], "usage": []}'::jsonb)::text;
+SELECT 'path:' || pg_catalog.current_setting('search_path');
 SQL
   local verdict
-  verdict=$(escalation 4)
+  verdict="$(escalation 4) paths=$(cat "$work/$MODE.4.delegate.out" "$work/$MODE.4.import.out" | sed -n 's/^path://p' | paste -sd';')"
   pg sec_owner >/dev/null <<'SQL'
 DROP TRIGGER zz_trap_before ON app.projects;
 DROP TRIGGER zz_trap_after ON app.projects;
 DROP TRIGGER zz_trap_always ON app.projects;
 ALTER TABLE app.projects DROP CONSTRAINT zz_trap_check;
 SQL
-  t "4 the table owner's triggers and CHECK functions never run as superuser (tenant.drop() by a delegate, import())" \
-    "elevated_runs=0 superusers=none via=none" "$verdict"
+  t "4 the table owner's triggers and CHECK functions never run as superuser (tenant.drop() by a delegate, import()), and leave the caller's settings alone" \
+    "elevated_runs=0 superusers=none via=none paths=\"\$user\", public;\"\$user\", public" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------
@@ -1160,17 +1164,29 @@ CREATE TRIGGER t13_when BEFORE INSERT ON tpl.t13 FOR EACH ROW WHEN (NEW.y <> '{1
 CREATE RULE r13 AS ON UPDATE TO tpl.t13 WHERE NEW.y = '{13}'::tpl.d13[]::int[] DO INSTEAD NOTHING;
 ALTER TABLE tpl.t13 ENABLE ROW LEVEL SECURITY;
 CREATE POLICY p13 ON tpl.t13 USING (y <> '{14}'::tpl.d13[]::int[]);
+-- (fourth attack review) a setting the owner's code changes must not reach the caller's session.
+CREATE FUNCTION tpl.leak(int) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'tpl, pg_catalog', false);
+    RETURN true;
+END
+$f$;
+CREATE DOMAIN tpl.dleak AS int CHECK (tpl.leak(VALUE));
+CREATE VIEW tpl.vleak AS SELECT '{1}'::tpl.dleak[] AS x;
 SQL
   OPTS="-c sec.item=13" pg postgres > "$work/$MODE.13.create.out" <<'SQL'
 SELECT 'created:' || (tenant.create('x13', isolation => 'schema', template => 'tpl') IS NOT NULL);
 SELECT 'cloned:' || (tenant.clone_schema('tpl', 'tpl_copy13', with_data => true) IS NULL);
 -- (third attack review) a migration validates the new constraint over the template's rows.
 SELECT 'migrated:' || tenant.migrate('v13', 'ALTER TABLE IF EXISTS rows ADD CONSTRAINT c13 CHECK (tpl.imm(x) > -1)');
+SELECT 'migrated:' || tenant.migrate('v13b', 'ALTER TABLE IF EXISTS rows ADD CONSTRAINT c13b CHECK (tpl.leak(x))');
+SELECT 'path:' || pg_catalog.current_setting('search_path');
 SQL
   local migrated=" migrate=ran"
-  has "$(cat "$work/$MODE.13.create.out")" '^migrated:' || migrated=" migrate=FAILED"
+  [ "$(grep -c '^migrated:' "$work/$MODE.13.create.out")" = 2 ] || migrated=" migrate=FAILED"
+  migrated+=" path=$(sed -n 's/^path://p' "$work/$MODE.13.create.out")"
   t "13 a schema tenant (or clone_schema with data, or migrate) from a template owned by an ordinary role runs none of its code as superuser" \
-    "elevated_runs=0 superusers=none via=none migrate=ran" "$(escalation 13)$migrated"
+    "elevated_runs=0 superusers=none via=none migrate=ran path=\"\$user\", public" "$(escalation 13)$migrated"
 }
 
 # --- 14: import writes where export never would ----------------------------------------------------
