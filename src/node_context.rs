@@ -47,6 +47,8 @@ thread_local! {
     static MINTED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     /// Set while pass_to_workers runs its own SET LOCAL.
     static ISSUING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Whether follow_drop_token set SECURITY_NOFORCE_RLS.
+    static NOFORCE_SET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Whether this node is a Citus worker (its group is not the coordinator's), once known.
     static WORKER: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
 }
@@ -252,6 +254,12 @@ fn verify(token: &str) -> Result<NodeClaims, TokenError> {
 /// Raises when the value is not a valid node token or has expired.
 pub fn node_tenant() -> Option<pgrx::Uuid> {
     let claims = judged()?;
+    // A token tenant.drop() minted names no tenant: the owner's code that runs during the drop
+    // (its triggers) must not read the tenant's rows elsewhere. The owner's deletes reach its
+    // own tables' rows because FORCE ROW LEVEL SECURITY is set aside for it (follow_drop_token).
+    if claims.drop {
+        return None;
+    }
     uuid::Uuid::parse_str(&claims.tenant)
         .ok()
         .map(|u| pgrx::Uuid::from_bytes(*u.as_bytes()))
@@ -337,7 +345,33 @@ unsafe extern "C-unwind" fn check_context_guc(
 #[pg_guard]
 unsafe extern "C-unwind" fn assign_context_guc(newval: *const c_char, _extra: *mut c_void) {
     let value = crate::gucs::assign_hook_value(newval);
+    follow_drop_token(&value);
     VALUE.with(|v| *v.borrow_mut() = (!value.is_empty()).then_some(value));
+}
+
+/// On a worker, while a token tenant.drop() minted for the current role (a table's owner) is set
+/// (SET LOCAL, so until the transaction ends): that role is not subject to FORCE ROW LEVEL
+/// SECURITY on its own tables, as on the coordinator, where the drop deletes as the owner with
+/// FORCE set aside (owner::as_table_owner); it acts as no tenant (node_tenant). PostgreSQL's
+/// SECURITY_NOFORCE_RLS, which its referential checks use the same way.
+unsafe fn follow_drop_token(value: &str) {
+    let want = !value.is_empty()
+        && pg_sys::IsTransactionState()
+        && WORKER.with(|w| w.get()) == Some(true)
+        && verified(value).is_some_and(|c| {
+            c.drop
+                && c.exp > now()
+                && c.role == crate::owner::role_name(crate::owner::current_role())
+        });
+    if want == NOFORCE_SET.with(|n| n.get()) {
+        return;
+    }
+    let mut user = pg_sys::Oid::INVALID;
+    let mut context: c_int = 0;
+    pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+    let bit = pg_sys::SECURITY_NOFORCE_RLS as c_int;
+    pg_sys::SetUserIdAndSecContext(user, if want { context | bit } else { context & !bit });
+    NOFORCE_SET.with(|n| n.set(want));
 }
 
 #[pg_guard]
