@@ -15,6 +15,11 @@
 //! - when set with SET LOCAL in the current transaction (a session-level SET is ignored),
 //! - in a backend whose session is not locked to a tenant (tenant.set_token(..., lock => true)).
 //!
+//! tenant.drop() mints one for each table's owner with the claim `drop`, which names no tenant
+//! and sets FORCE ROW LEVEL SECURITY aside for that owner on the workers (follow_drop_token). On
+//! the coordinator only pg_tenant itself sets the parameter, and only tokens this backend minted
+//! count; on a worker, those Citus forwards.
+//!
 //! What reaches a worker is thus a credential it verifies, never a bare id. The token is visible
 //! to its own role (and to pg_read_all_stats members) in the worker's pg_stat_activity while the
 //! statement runs: that role could set it again within its lifetime, which grants nothing it did
@@ -83,8 +88,9 @@ struct NodeClaims {
     aud: String,
     iat: i64,
     exp: i64,
-    /// Minted by tenant.drop() for a table owner: the write guard lets its deletes through, as
-    /// it does on the coordinator (the tenant may be suspended).
+    /// Minted by tenant.drop() for a table owner: it names no tenant; on a worker it sets FORCE
+    /// ROW LEVEL SECURITY aside for the owner (follow_drop_token), and the write guard lets the
+    /// owner's deletes through (the tenant may be suspended), as on the coordinator.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     drop: bool,
 }
@@ -138,8 +144,9 @@ pub fn pass_to_workers(tenant: pgrx::Uuid, exp: Option<i64>) {
 }
 
 /// Before tenant.drop() deletes a tenant's rows from a table as the table's owner (the current
-/// role): the workers' shards of the table then show the owner that tenant's rows, which the
-/// DELETE reaches there. Nothing without Citus.
+/// role): on the workers the owner is then not subject to its tables' FORCE ROW LEVEL SECURITY
+/// (as on the coordinator), so the DELETE (which names the tenant) reaches the rows there, and
+/// the owner's code acts as no tenant. Nothing without Citus.
 pub fn pass_to_workers_for_maintenance(tenant: pgrx::Uuid) {
     send(tenant, None, true);
 }
