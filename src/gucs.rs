@@ -168,7 +168,7 @@ fn context_rules() -> &'static ContextRules {
 
 /// The current tenant, or None: the one `pg_tenant.token` names when that is set (resolved once
 /// per token, see context/tokens/parameter.rs), else the one tenant.set()/set_local()/set_token()
-/// chose, else the one a Citus coordinator passed to this node (context/node.rs).
+/// chose, else the one a Citus coordinator passed to this node (node_context.rs).
 #[inline]
 pub fn current_tenant() -> Option<pgrx::Uuid> {
     let rules = context_rules();
