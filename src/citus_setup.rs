@@ -82,7 +82,7 @@ fn citus_setup() -> Vec<String> {
             &[],
         );
         // The key that signs the tenant context set_local() passes to the workers
-        // (context/node.rs), read from this node's placement.
+        // (node_context.rs), read from this node's placement.
         citus::forget();
         let node_key_made = crate::node_context::make_node_key();
         citus::forget();
