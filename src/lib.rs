@@ -56,6 +56,7 @@ pub extern "C-unwind" fn _PG_init() {
     xact::on_xact(quotas::shared_counters::on_xact);
     xact::on_xact(gucs::on_xact);
     xact::on_xact(context::tokens::on_xact);
+    xact::on_xact(node_context::on_xact);
     xact::on_xact(registry::cache::on_xact);
     xact::on_subxact(quotas::shared_counters::on_subxact);
     xact::on_subxact(gucs::on_subxact);

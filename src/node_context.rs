@@ -365,11 +365,18 @@ unsafe fn follow_drop_token(value: &str) {
     let want = !value.is_empty()
         && pg_sys::IsTransactionState()
         && WORKER.with(|w| w.get()) == Some(true)
+        && crate::gucs::set_locally_in_this_transaction(c"pg_tenant.context")
+        && crate::gucs::session_lock().is_none()
         && verified(value).is_some_and(|c| {
             c.drop
                 && c.exp > now()
                 && c.role == crate::owner::role_name(crate::owner::current_role())
         });
+    set_noforce(want);
+}
+
+/// Sets or clears SECURITY_NOFORCE_RLS, if follow_drop_token's state says it must change.
+unsafe fn set_noforce(want: bool) {
     if want == NOFORCE_SET.with(|n| n.get()) {
         return;
     }
@@ -405,5 +412,13 @@ pub fn init() {
             Some(assign_context_guc),
             Some(show_context_guc),
         );
+    }
+}
+
+/// The end of a transaction (registered with crate::xact from _PG_init): whatever a drop token
+/// set aside ends with it (a commit keeps the backend's security context as it is).
+pub fn on_xact(event: pg_sys::XactEvent::Type) {
+    if crate::xact::ended(event).is_some() {
+        unsafe { set_noforce(false) };
     }
 }

@@ -131,6 +131,7 @@ COMMENT ON FUNCTION tenant."set"(text) IS 'pg_tenant: act as this tenant (slug o
 "#)]
 fn set(tenant: Option<&str>) -> pgrx::Uuid {
     guarded(|| {
+        refuse_in_restricted_operation("tenant.set()");
         crate::context::tokens::refuse_if_locked();
         let t = authorize(tenant, false);
         enter(&t, false, None);
@@ -145,6 +146,7 @@ COMMENT ON FUNCTION tenant.set_local(text) IS 'pg_tenant: act as this tenant (sl
 "#)]
 fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
     guarded(|| {
+        refuse_in_restricted_operation("tenant.set_local()");
         crate::context::tokens::refuse_if_locked();
         let t = authorize(tenant, true);
         if !unsafe { pg_sys::IsTransactionBlock() } {
@@ -163,6 +165,7 @@ COMMENT ON FUNCTION tenant.reset() IS 'pg_tenant: leave the tenant context (no t
 "#)]
 fn reset() {
     guarded(|| {
+        refuse_in_restricted_operation("tenant.reset()");
         crate::context::tokens::refuse_if_locked();
         let previous = gucs::set_tenant();
         gucs::apply("", false);
@@ -374,5 +377,17 @@ pub fn setting_token_from_current() {
 /// `RESET ALL` or `DISCARD ALL`: a pooler's reset ends a session lock (with the statement's
 /// transaction; a rollback keeps it).
 pub fn resetting_all() {
-    gucs::end_lock();
+    // (Not from owner code run on someone else's behalf: see refuse_in_restricted_operation.)
+    if !unsafe { pg_sys::InSecurityRestrictedOperation() } {
+        gucs::end_lock();
+    }
+}
+
+/// Owner code (a trigger, a CHECK function) that pg_tenant or PostgreSQL runs on someone else's
+/// behalf inside a security-restricted operation may not change that session's tenant context:
+/// it would outlive the owner's turn (the context is session state, not only a setting).
+pub fn refuse_in_restricted_operation(function: &'static str) {
+    if unsafe { pg_sys::InSecurityRestrictedOperation() } {
+        TenantError::InRestrictedOperation(function).raise();
+    }
 }

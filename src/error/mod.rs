@@ -131,6 +131,9 @@ pub enum TenantError {
     Token(TokenError),
     /// A function only superusers may call.
     NotSuperuser(&'static str),
+    /// tenant.set()/set_local()/set_token()/reset() called inside a security-restricted
+    /// operation (code run as a table's owner by pg_tenant or by PostgreSQL's maintenance).
+    InRestrictedOperation(&'static str),
     /// A function that must run at READ COMMITTED.
     NeedsReadCommitted(&'static str),
     /// tenant.set/set_local/reset while set_token(..., lock => true) holds the session.
@@ -200,7 +203,9 @@ impl TenantError {
             TenantError::SchemaExists(_) => DUPLICATE_SCHEMA,
             TenantError::CloneUnsupported { .. } => FEATURE_NOT_SUPPORTED,
             TenantError::Token(e) => e.sqlstate(),
-            TenantError::SessionLocked | TenantError::NotSuperuser(_) => INSUFFICIENT_PRIVILEGE,
+            TenantError::SessionLocked
+            | TenantError::NotSuperuser(_)
+            | TenantError::InRestrictedOperation(_) => INSUFFICIENT_PRIVILEGE,
             TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
             TenantError::TokenParameterSet | TenantError::TokenFromCurrent => CANT_CHANGE_PARAMETER,
             TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
@@ -278,6 +283,9 @@ impl TenantError {
             TenantError::Token(e) => e.message(),
             TenantError::SessionLocked => "the session is locked to the tenant of its token".into(),
             TenantError::NotSuperuser(f) => format!("only superusers may call {f}"),
+            TenantError::InRestrictedOperation(f) => format!(
+                "{f} cannot be called inside a security-restricted operation (code run as a table's owner on someone else's behalf)"
+            ),
             TenantError::NeedsReadCommitted(f) => {
                 format!("{f} must run at the READ COMMITTED isolation level")
             }

@@ -8,7 +8,7 @@
 # Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=126   # 63 per mode
+EXPECTED_CHECKS=128   # 64 per mode
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -30,18 +30,23 @@ sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).d
 print(f"{head}.{body}.{sig}")
 PY
 }
-# node_token ROLE TENANT_ID SECRET [EXP_OFFSET] [AUD]: a node context token (context/node.rs) for
-# ROLE, signed with SECRET (the database's node key, read by the suite as a superuser).
+# node_token ROLE TENANT_ID SECRET [EXP_OFFSET] [AUD] [drop]: a node context token
+# (src/node_context.rs) for ROLE, signed with SECRET (the database's node key, read by the suite as
+# a superuser); with "drop", one tenant.drop() mints for a table's owner.
 node_token() {
   python3 - "$@" <<'PY'
 import base64, hashlib, hmac, json, sys, time
 role, tenant, secret = sys.argv[1], sys.argv[2], sys.argv[3]
 exp_off = int(sys.argv[4]) if len(sys.argv) > 4 else 120
 aud = sys.argv[5] if len(sys.argv) > 5 else "pg_tenant-node"
+drop = len(sys.argv) > 6 and sys.argv[6] == "drop"
 now = int(time.time())
 b64 = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()
 head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-body = b64(json.dumps({"tenant": tenant, "role": role, "aud": aud, "iat": now, "exp": now + exp_off}).encode())
+claims = {"tenant": tenant, "role": role, "aud": aud, "iat": now, "exp": now + exp_off}
+if drop:
+    claims["drop"] = True
+body = b64(json.dumps(claims).encode())
 sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
 print(f"{head}.{body}.{sig}")
 PY
@@ -280,6 +285,10 @@ SQL
     "$(q "$C" postgres -c "SELECT count(*) FROM docs WHERE tenant_id = '$gone_id'")|$(q "$C" postgres -c "SELECT count(*) FROM notes WHERE tenant_id = '$gone_id'")|$(q "$C" postgres -c "SELECT tenant.drop('gone')" >/dev/null; q "$C" postgres -c "SELECT (SELECT count(*) FROM docs WHERE tenant_id = '$gone_id') + (SELECT count(*) FROM notes WHERE tenant_id = '$gone_id') + (SELECT count(*) FROM tenant_data.tenants WHERE id = '$gone_id')")"
   check "$mode: ... and no other tenant's row" "2|1" \
     "$(gw -c "SELECT count(*) FROM docs")|$(q "$C" postgres -c "SELECT count(*) FROM docs WHERE body LIKE 'g%'")"
+  local drop_tok
+  drop_tok=$(node_token tblowner "$gone_id" "$node_secret" 120 pg_tenant-node drop)
+  check "$mode: a drop token set at session level, or in an earlier transaction, sets nothing aside for its owner" "PT001|PT001" \
+    "$(err "$wport" tblowner -c "SET pg_tenant.context = '$drop_tok'" -c "SELECT count(*) FROM $shard")|$(err "$wport" tblowner -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$drop_tok'" -c "COMMIT" -c "SELECT count(*) FROM $shard")"
   check "$mode: the owner's trigger run by the drop read none of the tenant's rows elsewhere" "$([ "$mode" = plain ] && echo none || echo 'refused: PT001')" \
     "$(q "$C" postgres -c "SELECT coalesce(string_agg(what, ','), 'none') FROM loot")"
 

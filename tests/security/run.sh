@@ -269,6 +269,11 @@ BEGIN
     PERFORM scratch.pwn('owner row trigger ' || TG_WHEN || ' ' || TG_OP);
     -- (third attack review) a setting changed here must not outlive the owner's turn.
     PERFORM pg_catalog.set_config('search_path', 'app, scratch, pg_catalog', false);
+    -- (fifth attack review) nor may the owner change the caller's tenant context.
+    BEGIN
+        PERFORM tenant.set('globex');
+    EXCEPTION WHEN OTHERS THEN NULL;
+    END;
     BEGIN
         ALTER ROLE sec_owner SUPERUSER;
     EXCEPTION WHEN OTHERS THEN NULL;
@@ -299,12 +304,15 @@ SQL
   # import() (a superuser's function) writes into the same table: the owner's ALWAYS trigger and
   # CHECK constraint must not run as superuser either.
   OPTS="-c sec.item=4" pg postgres > "$work/$MODE.4.import.out" <<'SQL'
+SELECT tenant.set('acme') IS NULL;
 SELECT 'imported:' || tenant.import('imp4', '{"format": "pg_tenant-export-1", "tenant": {"slug": "old4"},
     "tables": {"app.projects": [{"id": 94001, "title": "imported4"}]}, "limits": [], "usage": []}'::jsonb)::text;
 SELECT 'path:' || pg_catalog.current_setting('search_path');
+SELECT 'ctx:' || tenant.current();
 SQL
   local verdict
   verdict="$(escalation 4) paths=$(cat "$work/$MODE.4.delegate.out" "$work/$MODE.4.import.out" | sed -n 's/^path://p' | paste -sd';')"
+  verdict+=" ctx=$(sed -n 's/^ctx://p' "$work/$MODE.4.import.out" | sed "s/^$ACME\$/acme/")"
   pg sec_owner >/dev/null <<'SQL'
 DROP TRIGGER zz_trap_before ON app.projects;
 DROP TRIGGER zz_trap_after ON app.projects;
@@ -312,7 +320,7 @@ DROP TRIGGER zz_trap_always ON app.projects;
 ALTER TABLE app.projects DROP CONSTRAINT zz_trap_check;
 SQL
   t "4 the table owner's triggers and CHECK functions never run as superuser (tenant.drop() by a delegate, import()), and leave the caller's settings alone" \
-    "elevated_runs=0 superusers=none via=none paths=\"\$user\", public;\"\$user\", public" "$verdict"
+    "elevated_runs=0 superusers=none via=none paths=\"\$user\", public;\"\$user\", public ctx=acme" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------

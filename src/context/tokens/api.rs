@@ -70,6 +70,7 @@ COMMENT ON FUNCTION tenant.set_token(text, boolean, boolean) IS 'pg_tenant: veri
 "#)]
 fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pgrx::Uuid {
     guarded(|| {
+        crate::context::refuse_in_restricted_operation("tenant.set_token()");
         let token = required(token, "token");
         let local = required(local, "local");
         let lock = required(lock, "lock");
