@@ -44,6 +44,7 @@ pub extern "C-unwind" fn _PG_init() {
     node_context::init();
     gucs::reserve_prefix();
     registry::cache::init();
+    owner::init();
     quotas::row_counter::init();
     // After row_counter's hooks, so that the context's run first.
     context::init();

@@ -217,6 +217,82 @@ pub fn as_role<R>(role: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     as_role_with(role, 0, f)
 }
 
+thread_local! {
+    /// The roles pg_tenant acts as with FORCE ROW LEVEL SECURITY set aside (innermost last).
+    static NOFORCE_ROLES: std::cell::RefCell<Vec<pg_sys::Oid>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// pg_tenant acts as `role` with FORCE ROW LEVEL SECURITY set aside (until `noforce_left`): a
+/// SECURITY DEFINER function of another role, which PostgreSQL would run with the same exemption
+/// on its owner's tables, is refused meanwhile (see `refuse_foreign_definer`).
+pub fn noforce_entered(role: pg_sys::Oid) {
+    NOFORCE_ROLES.with(|r| r.borrow_mut().push(role));
+}
+
+pub fn noforce_left() {
+    NOFORCE_ROLES.with(|r| r.borrow_mut().pop());
+}
+
+static mut PREV_FMGR_HOOK: pg_sys::fmgr_hook_type = None;
+
+/// Installs the fmgr hook (from _PG_init): PostgreSQL calls it as a SECURITY DEFINER function
+/// (or one with SET clauses) starts and ends.
+pub fn init() {
+    unsafe {
+        PREV_FMGR_HOOK = pg_sys::fmgr_hook;
+        pg_sys::fmgr_hook = Some(fmgr_hook);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn fmgr_hook(
+    event: pg_sys::FmgrHookEventType::Type,
+    flinfo: *mut pg_sys::FmgrInfo,
+    arg: *mut pg_sys::Datum,
+) {
+    if event == pg_sys::FmgrHookEventType::FHET_START && !flinfo.is_null() {
+        let function = (*flinfo).fn_oid;
+        crate::error::guarded(|| refuse_foreign_definer(function));
+    }
+    if let Some(prev) = PREV_FMGR_HOOK {
+        prev(event, flinfo, arg);
+    }
+}
+
+/// While pg_tenant acts as a table's owner with FORCE ROW LEVEL SECURITY set aside, PostgreSQL
+/// passes that exemption on to every SECURITY DEFINER function the owner's code calls: one of
+/// another role would read that role's protected tables unfiltered. Refused (42501).
+fn refuse_foreign_definer(function: pg_sys::Oid) {
+    let Some(acting) = NOFORCE_ROLES.with(|r| r.borrow().last().copied()) else {
+        return;
+    };
+    let (definer, owner) = unsafe {
+        let tuple = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::PROCOID as _,
+            pg_sys::Datum::from(function),
+        );
+        if tuple.is_null() {
+            return;
+        }
+        let form = pg_sys::GETSTRUCT(tuple) as pg_sys::Form_pg_proc;
+        let found = ((*form).prosecdef, (*form).proowner);
+        pg_sys::ReleaseSysCache(tuple);
+        found
+    };
+    // (A definer that bypasses row security anyway, a superuser's, gains nothing from it.)
+    if definer && owner != acting && !bypasses_rls(owner) {
+        crate::error::TenantError::DefinerInMaintenance {
+            function: unsafe {
+                std::ffi::CStr::from_ptr(pg_sys::format_procedure(function))
+                    .to_string_lossy()
+                    .into_owned()
+            },
+            owner: role_name(owner),
+        }
+        .raise();
+    }
+}
+
 fn as_role_with<R>(role: pg_sys::Oid, flags: i32, f: impl FnOnce() -> R) -> R {
     let mut saved_user = pg_sys::Oid::INVALID;
     let mut saved_context: i32 = 0;
@@ -225,18 +301,28 @@ fn as_role_with<R>(role: pg_sys::Oid, flags: i32, f: impl FnOnce() -> R) -> R {
     // As PostgreSQL's maintenance commands do: every setting changed while the role acts (a
     // plain SET or set_config(..., false) in its code included, which would otherwise outlive
     // this and reach the caller's session) is undone when it is done.
-    struct Restore(pg_sys::Oid, i32, std::ffi::c_int);
+    let noforce = flags & pg_sys::SECURITY_NOFORCE_RLS as i32 != 0;
+    struct Restore(pg_sys::Oid, i32, std::ffi::c_int, bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             unsafe {
                 pg_sys::AtEOXact_GUC(false, self.2);
                 pg_sys::SetUserIdAndSecContext(self.0, self.1);
             }
+            if self.3 {
+                noforce_left();
+            }
         }
     }
-    let _restore = Restore(saved_user, saved_context, unsafe {
-        pg_sys::NewGUCNestLevel()
-    });
+    if noforce {
+        noforce_entered(role);
+    }
+    let _restore = Restore(
+        saved_user,
+        saved_context,
+        unsafe { pg_sys::NewGUCNestLevel() },
+        noforce,
+    );
     unsafe {
         pg_sys::SetUserIdAndSecContext(
             role,

@@ -134,6 +134,12 @@ pub enum TenantError {
     /// tenant.set()/set_local()/set_token()/reset() called inside a security-restricted
     /// operation (code run as a table's owner by pg_tenant or by PostgreSQL's maintenance).
     InRestrictedOperation(&'static str),
+    /// A SECURITY DEFINER function of another role called by a table owner's code that
+    /// pg_tenant runs with FORCE ROW LEVEL SECURITY set aside.
+    DefinerInMaintenance {
+        function: String,
+        owner: String,
+    },
     /// A function that must run at READ COMMITTED.
     NeedsReadCommitted(&'static str),
     /// tenant.set/set_local/reset while set_token(..., lock => true) holds the session.
@@ -205,7 +211,8 @@ impl TenantError {
             TenantError::Token(e) => e.sqlstate(),
             TenantError::SessionLocked
             | TenantError::NotSuperuser(_)
-            | TenantError::InRestrictedOperation(_) => INSUFFICIENT_PRIVILEGE,
+            | TenantError::InRestrictedOperation(_)
+            | TenantError::DefinerInMaintenance { .. } => INSUFFICIENT_PRIVILEGE,
             TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
             TenantError::TokenParameterSet | TenantError::TokenFromCurrent => CANT_CHANGE_PARAMETER,
             TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
@@ -283,6 +290,9 @@ impl TenantError {
             TenantError::Token(e) => e.message(),
             TenantError::SessionLocked => "the session is locked to the tenant of its token".into(),
             TenantError::NotSuperuser(f) => format!("only superusers may call {f}"),
+            TenantError::DefinerInMaintenance { function, owner } => format!(
+                "SECURITY DEFINER function {function} of role {owner} cannot run in a table owner's code that pg_tenant runs on someone else's behalf"
+            ),
             TenantError::InRestrictedOperation(f) => format!(
                 "{f} cannot be called inside a security-restricted operation (code run as a table's owner on someone else's behalf)"
             ),

@@ -263,16 +263,38 @@ SQL
 
 # --- 4: the table owner's row triggers during tenant.drop() by a delegate ----------------------
 item4() {
+  # (Fifth attack review) a SECURITY DEFINER function of another role over that role's protected
+  # table, which a table owner's trigger calls while pg_tenant acts as that owner.
+  super > "$work/$MODE.4.definer.out" <<SQL
+CREATE SCHEMA xs4 AUTHORIZATION sec_nobody;
+GRANT USAGE ON SCHEMA xs4 TO PUBLIC;
+CREATE TABLE xs4.secrets (s text, tenant_id uuid);
+ALTER TABLE xs4.secrets OWNER TO sec_nobody;
+SELECT tenant.protect('xs4.secrets');
+INSERT INTO xs4.secrets VALUES ('acme-secret', '$ACME'), ('globex-secret', '$GLOBEX');
+CREATE FUNCTION xs4.peek() RETURNS text LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog
+    AS \$f\$SELECT coalesce(string_agg(s, ',' ORDER BY s), 'no rows') FROM xs4.secrets\$f\$;
+ALTER FUNCTION xs4.peek() OWNER TO sec_nobody;
+GRANT EXECUTE ON FUNCTION xs4.peek() TO PUBLIC;
+CREATE TABLE app.loot4 (what text);
+ALTER TABLE app.loot4 OWNER TO sec_owner;
+SQL
   pg sec_owner > "$work/$MODE.4.owner.out" <<'SQL'
 CREATE FUNCTION app.owner_trap() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
 BEGIN
     PERFORM scratch.pwn('owner row trigger ' || TG_WHEN || ' ' || TG_OP);
     -- (third attack review) a setting changed here must not outlive the owner's turn.
     PERFORM pg_catalog.set_config('search_path', 'app, scratch, pg_catalog', false);
-    -- (fifth attack review) nor may the owner change the caller's tenant context.
+    -- (fifth attack review) nor may the owner change the caller's tenant context,
     BEGIN
         PERFORM tenant.set('globex');
     EXCEPTION WHEN OTHERS THEN NULL;
+    END;
+    -- nor read another role's protected rows through its SECURITY DEFINER function.
+    BEGIN
+        INSERT INTO app.loot4 SELECT 'read:' || xs4.peek();
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO app.loot4 VALUES ('refused:' || SQLSTATE);
     END;
     BEGIN
         ALTER ROLE sec_owner SUPERUSER;
@@ -313,14 +335,16 @@ SQL
   local verdict
   verdict="$(escalation 4) paths=$(cat "$work/$MODE.4.delegate.out" "$work/$MODE.4.import.out" | sed -n 's/^path://p' | paste -sd';')"
   verdict+=" ctx=$(sed -n 's/^ctx://p' "$work/$MODE.4.import.out" | sed "s/^$ACME\$/acme/")"
+  verdict+=" definer=$(super -c "SELECT string_agg(DISTINCT what, ',') FROM app.loot4")"
   pg sec_owner >/dev/null <<'SQL'
 DROP TRIGGER zz_trap_before ON app.projects;
 DROP TRIGGER zz_trap_after ON app.projects;
 DROP TRIGGER zz_trap_always ON app.projects;
 ALTER TABLE app.projects DROP CONSTRAINT zz_trap_check;
+DROP TABLE app.loot4;
 SQL
   t "4 the table owner's triggers and CHECK functions never run as superuser (tenant.drop() by a delegate, import()), and leave the caller's settings alone" \
-    "elevated_runs=0 superusers=none via=none paths=\"\$user\", public;\"\$user\", public ctx=acme" "$verdict"
+    "elevated_runs=0 superusers=none via=none paths=\"\$user\", public;\"\$user\", public ctx=acme definer=refused:42501" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------
