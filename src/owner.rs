@@ -293,6 +293,53 @@ fn refuse_foreign_definer(function: pg_sys::Oid) {
     }
 }
 
+/// The same for a view: PostgreSQL reads the tables under a view with its owner's rights, and
+/// with FORCE ROW LEVEL SECURITY set aside it would read the view owner's own protected table
+/// unfiltered. Called as each statement's executor starts: a statement that reads a table with
+/// FORCE ROW LEVEL SECURITY through a view of that table's owner (another role, subject to row
+/// security) is refused (42501) while pg_tenant acts as an owner with FORCE set aside.
+///
+/// # Safety
+/// `stmt` is the statement's plan.
+pub unsafe fn refuse_foreign_views(stmt: *mut pg_sys::PlannedStmt) {
+    let Some(acting) = NOFORCE_ROLES.with(|r| r.borrow().last().copied()) else {
+        return;
+    };
+    if stmt.is_null() {
+        return;
+    }
+    let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*stmt).rtable);
+    for rte in rtable.iter_ptr() {
+        if rte.is_null() || (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION {
+            continue;
+        }
+        let reader = (*rte).checkAsUser;
+        if reader == pg_sys::Oid::INVALID || reader == acting || bypasses_rls(reader) {
+            continue;
+        }
+        let tuple = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::RELOID as _,
+            pg_sys::Datum::from((*rte).relid),
+        );
+        if tuple.is_null() {
+            continue;
+        }
+        let form = pg_sys::GETSTRUCT(tuple) as pg_sys::Form_pg_class;
+        let exempted =
+            (*form).relowner == reader && (*form).relrowsecurity && (*form).relforcerowsecurity;
+        pg_sys::ReleaseSysCache(tuple);
+        if exempted {
+            crate::error::TenantError::ViewInMaintenance {
+                table: std::ffi::CStr::from_ptr(pg_sys::get_rel_name((*rte).relid))
+                    .to_string_lossy()
+                    .into_owned(),
+                owner: role_name(reader),
+            }
+            .raise();
+        }
+    }
+}
+
 fn as_role_with<R>(role: pg_sys::Oid, flags: i32, f: impl FnOnce() -> R) -> R {
     let mut saved_user = pg_sys::Oid::INVALID;
     let mut saved_context: i32 = 0;

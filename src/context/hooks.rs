@@ -14,7 +14,15 @@ static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
     judge_parallel(query);
+    refuse_foreign_views(query);
     crate::hooks::executor_start(PREV_EXECUTOR_START, query, eflags);
+}
+
+/// While pg_tenant acts as a table's owner with FORCE ROW LEVEL SECURITY set aside: no view of
+/// another owner reads that owner's protected table unfiltered (crate::owner::refuse_foreign_views).
+#[pg_guard]
+unsafe extern "C-unwind" fn refuse_foreign_views(query: *mut pg_sys::QueryDesc) {
+    crate::error::guarded(|| crate::owner::refuse_foreign_views((*query).plannedstmt));
 }
 
 /// In the leader of a plan with parallel workers: the tenant context is judged before the

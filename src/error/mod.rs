@@ -140,6 +140,11 @@ pub enum TenantError {
         function: String,
         owner: String,
     },
+    /// The same for a table read through a view of its owner's.
+    ViewInMaintenance {
+        table: String,
+        owner: String,
+    },
     /// A function that must run at READ COMMITTED.
     NeedsReadCommitted(&'static str),
     /// tenant.set/set_local/reset while set_token(..., lock => true) holds the session.
@@ -212,7 +217,8 @@ impl TenantError {
             TenantError::SessionLocked
             | TenantError::NotSuperuser(_)
             | TenantError::InRestrictedOperation(_)
-            | TenantError::DefinerInMaintenance { .. } => INSUFFICIENT_PRIVILEGE,
+            | TenantError::DefinerInMaintenance { .. }
+            | TenantError::ViewInMaintenance { .. } => INSUFFICIENT_PRIVILEGE,
             TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
             TenantError::TokenParameterSet | TenantError::TokenFromCurrent => CANT_CHANGE_PARAMETER,
             TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
@@ -292,6 +298,9 @@ impl TenantError {
             TenantError::NotSuperuser(f) => format!("only superusers may call {f}"),
             TenantError::DefinerInMaintenance { function, owner } => format!(
                 "SECURITY DEFINER function {function} of role {owner} cannot run in a table owner's code that pg_tenant runs on someone else's behalf"
+            ),
+            TenantError::ViewInMaintenance { table, owner } => format!(
+                "table {table}, read through a view of its owner {owner}, cannot be read in a table owner's code that pg_tenant runs on someone else's behalf"
             ),
             TenantError::InRestrictedOperation(f) => format!(
                 "{f} cannot be called inside a security-restricted operation (code run as a table's owner on someone else's behalf)"

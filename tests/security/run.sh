@@ -276,6 +276,9 @@ CREATE FUNCTION xs4.peek() RETURNS text LANGUAGE sql SECURITY DEFINER SET search
     AS \$f\$SELECT coalesce(string_agg(s, ',' ORDER BY s), 'no rows') FROM xs4.secrets\$f\$;
 ALTER FUNCTION xs4.peek() OWNER TO sec_nobody;
 GRANT EXECUTE ON FUNCTION xs4.peek() TO PUBLIC;
+CREATE VIEW xs4.v AS SELECT s FROM xs4.secrets;
+ALTER VIEW xs4.v OWNER TO sec_nobody;
+GRANT SELECT ON xs4.v TO PUBLIC;
 CREATE TABLE app.loot4 (what text);
 ALTER TABLE app.loot4 OWNER TO sec_owner;
 SQL
@@ -293,6 +296,12 @@ BEGIN
     -- nor read another role's protected rows through its SECURITY DEFINER function.
     BEGIN
         INSERT INTO app.loot4 SELECT 'read:' || xs4.peek();
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO app.loot4 VALUES ('refused:' || SQLSTATE);
+    END;
+    -- nor through a view of that role's over it (views read with their owner's rights).
+    BEGIN
+        INSERT INTO app.loot4 SELECT 'view:' || coalesce(string_agg(s, ',' ORDER BY s), 'no rows') FROM xs4.v;
     EXCEPTION WHEN OTHERS THEN
         INSERT INTO app.loot4 VALUES ('refused:' || SQLSTATE);
     END;
