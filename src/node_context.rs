@@ -385,11 +385,7 @@ unsafe fn set_noforce(want: bool) {
     pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
     let bit = pg_sys::SECURITY_NOFORCE_RLS as c_int;
     pg_sys::SetUserIdAndSecContext(user, if want { context | bit } else { context & !bit });
-    if want {
-        crate::owner::noforce_entered(user);
-    } else {
-        crate::owner::noforce_left();
-    }
+    crate::owner::noforce_for_drop(want.then_some(user));
     NOFORCE_SET.with(|n| n.set(want));
 }
 

@@ -220,6 +220,21 @@ pub fn as_role<R>(role: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
 thread_local! {
     /// The roles pg_tenant acts as with FORCE ROW LEVEL SECURITY set aside (innermost last).
     static NOFORCE_ROLES: std::cell::RefCell<Vec<pg_sys::Oid>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The role a Citus worker acts as for tenant.drop() with FORCE set aside (node_context).
+    static NOFORCE_DROP_ROLE: std::cell::Cell<Option<pg_sys::Oid>> = const { std::cell::Cell::new(None) };
+}
+
+/// A Citus worker sets FORCE ROW LEVEL SECURITY aside for `role` while a drop token is in force
+/// (None when it ends): the same refusals as for pg_tenant's own owner operations apply.
+pub fn noforce_for_drop(role: Option<pg_sys::Oid>) {
+    NOFORCE_DROP_ROLE.with(|r| r.set(role));
+}
+
+/// The role pg_tenant acts as with FORCE ROW LEVEL SECURITY set aside, if any (innermost).
+fn noforce_role() -> Option<pg_sys::Oid> {
+    NOFORCE_ROLES
+        .with(|r| r.borrow().last().copied())
+        .or_else(|| NOFORCE_DROP_ROLE.with(|r| r.get()))
 }
 
 /// pg_tenant acts as `role` with FORCE ROW LEVEL SECURITY set aside (until `noforce_left`): a
@@ -263,7 +278,7 @@ unsafe extern "C-unwind" fn fmgr_hook(
 /// passes that exemption on to every SECURITY DEFINER function the owner's code calls: one of
 /// another role would read that role's protected tables unfiltered. Refused (42501).
 fn refuse_foreign_definer(function: pg_sys::Oid) {
-    let Some(acting) = NOFORCE_ROLES.with(|r| r.borrow().last().copied()) else {
+    let Some(acting) = noforce_role() else {
         return;
     };
     let (definer, owner) = unsafe {
@@ -302,7 +317,7 @@ fn refuse_foreign_definer(function: pg_sys::Oid) {
 /// # Safety
 /// `stmt` is the statement's plan.
 pub unsafe fn refuse_foreign_views(stmt: *mut pg_sys::PlannedStmt) {
-    let Some(acting) = NOFORCE_ROLES.with(|r| r.borrow().last().copied()) else {
+    let Some(acting) = noforce_role() else {
         return;
     };
     if stmt.is_null() {

@@ -279,6 +279,14 @@ GRANT EXECUTE ON FUNCTION xs4.peek() TO PUBLIC;
 CREATE VIEW xs4.v AS SELECT s FROM xs4.secrets;
 ALTER VIEW xs4.v OWNER TO sec_nobody;
 GRANT SELECT ON xs4.v TO PUBLIC;
+-- (sixth attack review) a rule's action also reads with its table owner's rights.
+CREATE TABLE xs4.inbox (n int);
+CREATE TABLE xs4.outbox (s text);
+ALTER TABLE xs4.inbox OWNER TO sec_nobody;
+ALTER TABLE xs4.outbox OWNER TO sec_nobody;
+CREATE RULE copy_out AS ON INSERT TO xs4.inbox DO ALSO INSERT INTO xs4.outbox SELECT s FROM xs4.secrets;
+ALTER TABLE xs4.inbox OWNER TO sec_nobody;
+GRANT INSERT ON xs4.inbox TO PUBLIC;
 CREATE TABLE app.loot4 (what text);
 ALTER TABLE app.loot4 OWNER TO sec_owner;
 SQL
@@ -296,6 +304,12 @@ BEGIN
     -- nor read another role's protected rows through its SECURITY DEFINER function.
     BEGIN
         INSERT INTO app.loot4 SELECT 'read:' || xs4.peek();
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO app.loot4 VALUES ('refused:' || SQLSTATE);
+    END;
+    -- nor through a rule of that role's,
+    BEGIN
+        INSERT INTO xs4.inbox VALUES (1);
     EXCEPTION WHEN OTHERS THEN
         INSERT INTO app.loot4 VALUES ('refused:' || SQLSTATE);
     END;
@@ -345,6 +359,7 @@ SQL
   verdict="$(escalation 4) paths=$(cat "$work/$MODE.4.delegate.out" "$work/$MODE.4.import.out" | sed -n 's/^path://p' | paste -sd';')"
   verdict+=" ctx=$(sed -n 's/^ctx://p' "$work/$MODE.4.import.out" | sed "s/^$ACME\$/acme/")"
   verdict+=" definer=$(super -c "SELECT string_agg(DISTINCT what, ',') FROM app.loot4")"
+  verdict+=" rule-copied=$(super -c "SELECT count(*) FROM xs4.outbox")"
   pg sec_owner >/dev/null <<'SQL'
 DROP TRIGGER zz_trap_before ON app.projects;
 DROP TRIGGER zz_trap_after ON app.projects;
@@ -353,7 +368,7 @@ ALTER TABLE app.projects DROP CONSTRAINT zz_trap_check;
 DROP TABLE app.loot4;
 SQL
   t "4 the table owner's triggers and CHECK functions never run as superuser (tenant.drop() by a delegate, import()), and leave the caller's settings alone" \
-    "elevated_runs=0 superusers=none via=none paths=\"\$user\", public;\"\$user\", public ctx=acme definer=refused:42501" "$verdict"
+    "elevated_runs=0 superusers=none via=none paths=\"\$user\", public;\"\$user\", public ctx=acme definer=refused:42501 rule-copied=0" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------
