@@ -227,7 +227,26 @@ thread_local! {
 /// A Citus worker sets FORCE ROW LEVEL SECURITY aside for `role` while a drop token is in force
 /// (None when it ends): the same refusals as for pg_tenant's own owner operations apply.
 pub fn noforce_for_drop(role: Option<pg_sys::Oid>) {
+    let ended = role.is_none() && NOFORCE_DROP_ROLE.with(|r| r.get()).is_some();
     NOFORCE_DROP_ROLE.with(|r| r.set(role));
+    if ended {
+        forget_exempt_plans();
+    }
+}
+
+/// Row security is decided when a statement is planned: plans the owner's code saved while FORCE
+/// ROW LEVEL SECURITY was set aside (a PL/pgSQL function's, say) would read without it later in
+/// the session. When the exemption ends, every cached plan of this backend is invalidated (as
+/// DISCARD PLANS does) and made again, with row security, at its next use.
+fn forget_exempt_plans() {
+    unsafe { pg_sys::ResetPlanCache() };
+}
+
+pub fn noforce_left() {
+    NOFORCE_ROLES.with(|r| r.borrow_mut().pop());
+    if noforce_role().is_none() {
+        forget_exempt_plans();
+    }
 }
 
 /// The role pg_tenant acts as with FORCE ROW LEVEL SECURITY set aside, if any (innermost).
@@ -242,10 +261,6 @@ fn noforce_role() -> Option<pg_sys::Oid> {
 /// on its owner's tables, is refused meanwhile (see `refuse_foreign_definer`).
 pub fn noforce_entered(role: pg_sys::Oid) {
     NOFORCE_ROLES.with(|r| r.borrow_mut().push(role));
-}
-
-pub fn noforce_left() {
-    NOFORCE_ROLES.with(|r| r.borrow_mut().pop());
 }
 
 static mut PREV_FMGR_HOOK: pg_sys::fmgr_hook_type = None;
@@ -340,8 +355,10 @@ pub unsafe fn refuse_foreign_views(stmt: *mut pg_sys::PlannedStmt) {
             continue;
         }
         let form = pg_sys::GETSTRUCT(tuple) as pg_sys::Form_pg_class;
-        let exempted =
-            (*form).relowner == reader && (*form).relrowsecurity && (*form).relforcerowsecurity;
+        let exempted = (*form).relrowsecurity
+            && (*form).relforcerowsecurity
+            // (Owner as PostgreSQL decides it: a member of the owning role counts.)
+            && pg_sys::has_privs_of_role(reader, (*form).relowner);
         pg_sys::ReleaseSysCache(tuple);
         if exempted {
             crate::error::TenantError::ViewInMaintenance {
