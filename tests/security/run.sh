@@ -335,6 +335,22 @@ BEGIN
     RETURN true;
 END
 $f$;
+-- (seventh attack review) a plan the owner's code saves while FORCE is set aside must not be
+-- reused after it: its own SECURITY DEFINER function, called by a statement trigger during an
+-- administrator's drop(), and later in that session for a tenant.
+CREATE FUNCTION app.visible4() RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $f$
+BEGIN
+    RETURN (SELECT count(*) FROM app.projects);
+END
+$f$;
+GRANT EXECUTE ON FUNCTION app.visible4() TO PUBLIC;
+CREATE FUNCTION app.plan_trap() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM app.visible4();
+    RETURN NULL;
+END
+$f$;
+CREATE TRIGGER zz_plan_trap BEFORE DELETE ON app.projects FOR EACH STATEMENT EXECUTE FUNCTION app.plan_trap();
 CREATE TRIGGER zz_trap_before BEFORE DELETE ON app.projects FOR EACH ROW EXECUTE FUNCTION app.owner_trap();
 CREATE TRIGGER zz_trap_after AFTER DELETE ON app.projects FOR EACH ROW EXECUTE FUNCTION app.owner_trap();
 -- Fires even under session_replication_role = replica (import()), as does a CHECK constraint.
@@ -355,20 +371,38 @@ SELECT 'imported:' || tenant.import('imp4', '{"format": "pg_tenant-export-1", "t
 SELECT 'path:' || pg_catalog.current_setting('search_path');
 SELECT 'ctx:' || tenant.current();
 SQL
+  local plans fresh
+  plans=$(super <<'SQL' | sed -n 's/^visible://p'
+SELECT tenant.create('victim4b') IS NULL;
+SELECT tenant.drop('victim4b') IS NULL;
+SET ROLE sec_tenant;
+SELECT tenant.set('acme') IS NULL;
+SELECT 'visible:' || app.visible4();
+SQL
+)
+  fresh=$(pg sec_tenant <<'SQL' | sed -n 's/^visible://p'
+SELECT tenant.set('acme') IS NULL;
+SELECT 'visible:' || app.visible4();
+SQL
+)
   local verdict
   verdict="$(escalation 4) paths=$(cat "$work/$MODE.4.delegate.out" "$work/$MODE.4.import.out" | sed -n 's/^path://p' | paste -sd';')"
   verdict+=" ctx=$(sed -n 's/^ctx://p' "$work/$MODE.4.import.out" | sed "s/^$ACME\$/acme/")"
   verdict+=" definer=$(super -c "SELECT string_agg(DISTINCT what, ',') FROM app.loot4")"
+  [ -n "$fresh" ] && [ "$plans" = "$fresh" ] && verdict+=" cached-plan=fresh" || verdict+=" cached-plan=STALE($plans vs $fresh)"
   verdict+=" rule-copied=$(super -c "SELECT count(*) FROM xs4.outbox")"
   pg sec_owner >/dev/null <<'SQL'
+DROP TRIGGER zz_plan_trap ON app.projects;
 DROP TRIGGER zz_trap_before ON app.projects;
 DROP TRIGGER zz_trap_after ON app.projects;
 DROP TRIGGER zz_trap_always ON app.projects;
 ALTER TABLE app.projects DROP CONSTRAINT zz_trap_check;
 DROP TABLE app.loot4;
+DROP FUNCTION app.plan_trap();
+DROP FUNCTION app.visible4();
 SQL
   t "4 the table owner's triggers and CHECK functions never run as superuser (tenant.drop() by a delegate, import()), and leave the caller's settings alone" \
-    "elevated_runs=0 superusers=none via=none paths=\"\$user\", public;\"\$user\", public ctx=acme definer=refused:42501 rule-copied=0" "$verdict"
+    "elevated_runs=0 superusers=none via=none paths=\"\$user\", public;\"\$user\", public ctx=acme definer=refused:42501 cached-plan=fresh rule-copied=0" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------
