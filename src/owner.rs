@@ -242,7 +242,14 @@ fn forget_exempt_plans() {
     unsafe { pg_sys::ResetPlanCache() };
 }
 
-pub fn noforce_left() {
+/// pg_tenant acts as `role` with FORCE ROW LEVEL SECURITY set aside (until `noforce_left`): a
+/// SECURITY DEFINER function of another role, which PostgreSQL would run with the same exemption
+/// on its owner's tables, is refused meanwhile (see `refuse_foreign_definer`).
+fn noforce_entered(role: pg_sys::Oid) {
+    NOFORCE_ROLES.with(|r| r.borrow_mut().push(role));
+}
+
+fn noforce_left() {
     NOFORCE_ROLES.with(|r| r.borrow_mut().pop());
     if noforce_role().is_none() {
         forget_exempt_plans();
@@ -254,13 +261,6 @@ fn noforce_role() -> Option<pg_sys::Oid> {
     NOFORCE_ROLES
         .with(|r| r.borrow().last().copied())
         .or_else(|| NOFORCE_DROP_ROLE.with(|r| r.get()))
-}
-
-/// pg_tenant acts as `role` with FORCE ROW LEVEL SECURITY set aside (until `noforce_left`): a
-/// SECURITY DEFINER function of another role, which PostgreSQL would run with the same exemption
-/// on its owner's tables, is refused meanwhile (see `refuse_foreign_definer`).
-pub fn noforce_entered(role: pg_sys::Oid) {
-    NOFORCE_ROLES.with(|r| r.borrow_mut().push(role));
 }
 
 static mut PREV_FMGR_HOOK: pg_sys::fmgr_hook_type = None;
