@@ -14,7 +14,7 @@ use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
 
 use crate::error::{guarded, required, TenantError};
-use crate::owner::{as_extension_owner, as_table_owner, read_one};
+use crate::owner::{as_extension_owner, as_table_owner, read_one, unfiltered};
 
 extension_sql_file!(
     "../sql/export.sql",
@@ -254,8 +254,7 @@ fn table_data(
         let sql = statement(op, &t, rel);
         as_table_owner(rel, || {
             Spi::connect_mut(|client| {
-                client
-                    .update(&sql, Some(1), &[rows.into(), target.into()])?
+                unfiltered(|| client.update(&sql, Some(1), &[rows.into(), target.into()]))?
                     .first()
                     .get_one::<pgrx::JsonB>()
             })

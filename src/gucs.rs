@@ -7,7 +7,7 @@
 //! leader's state. `SET`, `set_config()`, `ALTER ROLE/DATABASE ... SET`, `PGOPTIONS` and placeholder
 //! values from before the library was loaded all go through the hook and are refused.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
 use pgrx::pg_sys;
@@ -171,6 +171,9 @@ fn context_rules() -> &'static ContextRules {
 /// chose, else the one a Citus coordinator passed to this node (node_context.rs).
 #[inline]
 pub fn current_tenant() -> Option<pgrx::Uuid> {
+    if tenant_hidden() {
+        return None;
+    }
     let rules = context_rules();
     if let Some(id) = (rules.token_parameter_tenant)() {
         CONTEXT_USED.with(|u| u.set(true));
@@ -190,6 +193,31 @@ pub fn current_tenant() -> Option<pgrx::Uuid> {
     }
     CONTEXT_USED.with(|u| u.set(true));
     Some(id)
+}
+
+thread_local! {
+    /// How many [`without_tenant`] calls are under way.
+    static HIDDEN: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `f` acting as no tenant, whatever the session's context: for a table owner's code that
+/// pg_tenant runs on someone else's behalf (owner::as_table_owner), which must not borrow the
+/// caller's tenant. The context itself is untouched and back when `f` ends, however it ends.
+pub fn without_tenant<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            HIDDEN.with(|h| h.set(h.get() - 1));
+        }
+    }
+    HIDDEN.with(|h| h.set(h.get() + 1));
+    let _restore = Restore;
+    f()
+}
+
+/// Whether the session's tenant is hidden now (see [`without_tenant`]).
+pub fn tenant_hidden() -> bool {
+    HIDDEN.with(|h| h.get() > 0)
 }
 
 /// Whether pg_tenant.transaction_only is on for this session.

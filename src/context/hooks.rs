@@ -14,15 +14,15 @@ static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
     judge_parallel(query);
-    refuse_foreign_views(query);
+    exempt_statement_executes((*query).plannedstmt);
     crate::hooks::executor_start(PREV_EXECUTOR_START, query, eflags);
 }
 
-/// While pg_tenant acts as a table's owner with FORCE ROW LEVEL SECURITY set aside: no view of
-/// another owner reads that owner's protected table unfiltered (crate::owner::refuse_foreign_views).
+/// A statement pg_tenant rewrote with FORCE ROW LEVEL SECURITY set aside is planned: the
+/// exemption is over before it runs (crate::owner::statement_executes).
 #[pg_guard]
-unsafe extern "C-unwind" fn refuse_foreign_views(query: *mut pg_sys::QueryDesc) {
-    crate::error::guarded(|| crate::owner::refuse_foreign_views((*query).plannedstmt));
+unsafe extern "C-unwind" fn exempt_statement_executes(stmt: *mut pg_sys::PlannedStmt) {
+    crate::error::guarded(|| unsafe { crate::owner::statement_executes(stmt) });
 }
 
 /// In the leader of a plan with parallel workers: the tenant context is judged before the
@@ -73,6 +73,7 @@ unsafe extern "C-unwind" fn process_utility(
             declaring_holdable_cursor((*declare).portalname);
         }
     }
+    exempt_statement_executes(stmt);
     crate::hooks::process_utility(
         PREV_PROCESS_UTILITY,
         stmt,

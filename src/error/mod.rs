@@ -140,11 +140,14 @@ pub enum TenantError {
         function: String,
         owner: String,
     },
-    /// The same for a table read through a view of its owner's.
+    /// A table read through a view of its owner's in a rule of a table pg_tenant maintains.
     ViewInMaintenance {
         table: String,
         owner: String,
     },
+    /// A parallel plan in a table owner's code that pg_tenant runs while a tenant is set (its
+    /// workers would see the session's tenant, which that code must not).
+    ParallelInMaintenance,
     /// A function that must run at READ COMMITTED.
     NeedsReadCommitted(&'static str),
     /// tenant.set/set_local/reset while set_token(..., lock => true) holds the session.
@@ -224,7 +227,9 @@ impl TenantError {
             TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
             TenantError::SharedRowsDistributed { .. } => FEATURE_NOT_SUPPORTED,
             TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
-            TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
+            TenantError::HoldableCursor(_) | TenantError::ParallelInMaintenance => {
+                FEATURE_NOT_SUPPORTED
+            }
             TenantError::TransactionOnly(_) => INSUFFICIENT_PRIVILEGE,
             TenantError::CrossTenantForeignKey { .. } => INVALID_FOREIGN_KEY,
         }
@@ -300,8 +305,9 @@ impl TenantError {
                 "SECURITY DEFINER function {function} of role {owner} cannot run in a table owner's code that pg_tenant runs on someone else's behalf"
             ),
             TenantError::ViewInMaintenance { table, owner } => format!(
-                "table {table}, read through a view of its owner {owner}, cannot be read in a table owner's code that pg_tenant runs on someone else's behalf"
+                "table {table}, read through a view of its owner {owner} in a rule of a table pg_tenant maintains, cannot be read with FORCE ROW LEVEL SECURITY set aside"
             ),
+            TenantError::ParallelInMaintenance => "a table owner's code that pg_tenant runs cannot use parallel workers while the session acts as a tenant".into(),
             TenantError::InRestrictedOperation(f) => format!(
                 "{f} cannot be called inside a security-restricted operation (code run as a table's owner on someone else's behalf)"
             ),

@@ -9,7 +9,7 @@ use pgrx::spi::quote_literal;
 use serde_json::json;
 
 use crate::error::{guarded, required, TenantError};
-use crate::owner::{as_table_owner, current_role, run_with_args};
+use crate::owner::{as_table_owner, current_role, run_with_args, unfiltered};
 use crate::registry::audit;
 use crate::types::TreeRelation;
 
@@ -201,7 +201,7 @@ pub(super) fn rows_without_tenant(
     } else {
         format!("SELECT pg_catalog.count(*) FROM {name}")
     };
-    as_table_owner(rel, || Spi::get_one::<i64>(&sql))
+    as_table_owner(rel, || unfiltered(|| Spi::get_one::<i64>(&sql)))
         .unwrap_or_else(|e| error!("pg_tenant: {e}"))
         .unwrap_or(0)
 }

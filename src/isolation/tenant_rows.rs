@@ -5,7 +5,7 @@ use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
 use serde_json::{json, Map, Value};
 
-use crate::owner::{as_extension_owner, as_table_owner, run_with_args};
+use crate::owner::{as_extension_owner, as_table_owner, run_with_args, unfiltered};
 
 use super::policies::MAINTENANCE;
 
@@ -94,9 +94,11 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
         let count = as_table_owner(table.rel, || {
             // On Citus: the owner's connections to the workers act as the tenant (node token).
             crate::node_context::pass_to_workers_for_maintenance(tenant);
+            // Every row of the tenant, FORCE notwithstanding; the owner's triggers run with row
+            // security as usual (see owner::unfiltered).
             Spi::connect_mut(|client| {
-                client
-                    .update(
+                unfiltered(|| {
+                    client.update(
                         &format!(
                             "DELETE FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
                             table.name,
@@ -105,7 +107,8 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
                         None,
                         &[tenant.into()],
                     )
-                    .map(|t| t.len())
+                })
+                .map(|t| t.len())
             })
         })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"));

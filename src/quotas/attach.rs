@@ -7,7 +7,7 @@ use pgrx::spi::{quote_identifier, quote_literal};
 use serde_json::json;
 
 use crate::error::{guarded, required, TenantError};
-use crate::owner::{as_table_owner, run_as_owner, run_with_args};
+use crate::owner::{as_table_owner, run_as_owner, run_with_args, unfiltered};
 use crate::registry::audit;
 use crate::types::TreeRelation;
 
@@ -84,7 +84,7 @@ pub(super) fn existing_usage(
                 "SELECT {col}, {measure} FROM {table} t WHERE {col} IS NOT NULL GROUP BY 1 ORDER BY 1",
                 col = quote_identifier(column)
             );
-            for row in client.select(&sql, None, &[])? {
+            for row in unfiltered(|| client.select(&sql, None, &[]))? {
                 out.push((row.get(1)?.expect("tenant"), row.get(2)?.unwrap_or(0)));
             }
             Ok::<_, pgrx::spi::Error>(out)

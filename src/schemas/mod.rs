@@ -297,6 +297,9 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
     if ddl.trim().is_empty() {
         TenantError::invalid("ddl", "must not be empty").raise();
     }
+    // Run one statement at a time (each is exempt from FORCE on its own, see below); a syntax
+    // error stops the migration before any schema is touched.
+    let statements = split_statements(ddl);
     // One migration at a time (two would both see a schema as pending), and none while a schema
     // tenant is being provisioned (it copies the template's migrations): a named lock no other
     // role can take or block.
@@ -347,19 +350,24 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
         // As the schema's owner (the template's, who owns what is in it) inside a
         // security-restricted operation, as PostgreSQL's maintenance commands act: the owner's
         // constraints, defaults, index expressions and triggers that the DDL evaluates never run
-        // with the caller's rights; row security set aside for the owner (NOFORCE), so data
-        // migrations see every row of the tenant's own schema.
+        // with the caller's rights. Each statement of the migration sees every row of the
+        // schema's tables (FORCE notwithstanding, see owner::unfiltered); the owner's code it
+        // runs (triggers, defaults, functions) does so with row security as usual.
         let owner = crate::owner::read_one::<pg_sys::Oid>(
             "SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) $1",
             &[schema.as_str().into()],
         )
         .unwrap_or_else(|| TenantError::UnknownSchema(schema.clone()).raise());
-        crate::owner::as_role_restricted(owner, false, || {
+        crate::owner::as_role_restricted(owner, || {
             with_settings(&[("search_path", quote_identifier(&schema))], || {
-                crate::schemas::clone::run_reporting(
-                    ddl,
-                    &format!("migration {version} in schema {schema}"),
-                )
+                for statement in &statements {
+                    crate::owner::unfiltered(|| {
+                        crate::schemas::clone::run_reporting(
+                            statement,
+                            &format!("migration {version} in schema {schema}"),
+                        )
+                    })
+                }
             })
         });
         if let Some(tenant) = tenant {
@@ -484,4 +492,34 @@ fn relation_file_bytes(path: &str) -> i64 {
         }
     }
     total
+}
+
+/// The statements of `sql`, as PostgreSQL's parser splits them (empty ones left out).
+fn split_statements(sql: &str) -> Vec<String> {
+    let text = std::ffi::CString::new(sql)
+        .unwrap_or_else(|_| TenantError::invalid("ddl", "must not contain a NUL byte").raise());
+    let bytes = sql.as_bytes();
+    let parsed = unsafe { pg_sys::pg_parse_query(text.as_ptr()) };
+    let list = unsafe { pgrx::PgList::<pg_sys::RawStmt>::from_pg(parsed) };
+    let mut out = Vec::new();
+    for raw in list.iter_ptr() {
+        let (start, len) = unsafe {
+            (
+                (*raw).stmt_location.max(0) as usize,
+                (*raw).stmt_len as usize,
+            )
+        };
+        let end = if len == 0 {
+            bytes.len()
+        } else {
+            (start + len).min(bytes.len())
+        };
+        let statement = String::from_utf8_lossy(&bytes[start.min(end)..end])
+            .trim()
+            .to_string();
+        if !statement.is_empty() {
+            out.push(statement);
+        }
+    }
+    out
 }

@@ -19,7 +19,7 @@ SUITE=security
 . "$(dirname "$0")/../lib.sh"
 HERE=tests/security
 [ "${SECURITY_KEEP:-0}" = 1 ] && PG_TENANT_KEEP_CLUSTERS=1
-EXPECTED_CHECKS=80   # 40 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=82   # 41 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
 BASEOPTS='-c statement_timeout=20s -c lock_timeout=8s'
@@ -289,6 +289,10 @@ ALTER TABLE xs4.inbox OWNER TO sec_nobody;
 GRANT INSERT ON xs4.inbox TO PUBLIC;
 CREATE TABLE app.loot4 (what text);
 ALTER TABLE app.loot4 OWNER TO sec_owner;
+-- (eighth review) a harmless SECURITY DEFINER function of another role.
+CREATE FUNCTION xs4.harmless() RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS 'SELECT 1';
+ALTER FUNCTION xs4.harmless() OWNER TO sec_nobody;
+GRANT EXECUTE ON FUNCTION xs4.harmless() TO PUBLIC;
 SQL
   pg sec_owner > "$work/$MODE.4.owner.out" <<'SQL'
 CREATE FUNCTION app.owner_trap() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
@@ -335,9 +339,10 @@ BEGIN
     RETURN true;
 END
 $f$;
--- (seventh attack review) a plan the owner's code saves while FORCE is set aside must not be
--- reused after it: its own SECURITY DEFINER function, called by a statement trigger during an
--- administrator's drop(), and later in that session for a tenant.
+-- (seventh attack review) a plan the owner's code saves while pg_tenant maintains its table must
+-- not read without row security later: its own SECURITY DEFINER function, called by a statement
+-- trigger during an administrator's drop(), and later in that session for a tenant. (Since the
+-- eighth review the owner's code itself reads with row security, as no tenant: PT001.)
 CREATE FUNCTION app.visible4() RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $f$
 BEGIN
     RETURN (SELECT count(*) FROM app.projects);
@@ -346,7 +351,13 @@ $f$;
 GRANT EXECUTE ON FUNCTION app.visible4() TO PUBLIC;
 CREATE FUNCTION app.plan_trap() RETURNS trigger LANGUAGE plpgsql AS $f$
 BEGIN
-    PERFORM app.visible4();
+    BEGIN
+        INSERT INTO app.loot4 SELECT 'own-rows:' || app.visible4();
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO app.loot4 VALUES ('own-rows:' || SQLSTATE);
+    END;
+    -- (eighth review) a harmless definer function of another role does not stop the drop.
+    INSERT INTO app.loot4 SELECT 'harmless:' || xs4.harmless();
     RETURN NULL;
 END
 $f$;
@@ -402,7 +413,37 @@ DROP FUNCTION app.plan_trap();
 DROP FUNCTION app.visible4();
 SQL
   t "4 the table owner's triggers and CHECK functions never run as superuser (tenant.drop() by a delegate, import()), and leave the caller's settings alone" \
-    "elevated_runs=0 superusers=none via=none paths=\"\$user\", public;\"\$user\", public ctx=acme definer=refused:42501 cached-plan=fresh rule-copied=0" "$verdict"
+    "elevated_runs=0 superusers=none via=none paths=\"\$user\", public;\"\$user\", public ctx=acme definer=harmless:1,own-rows:PT001,refused:PT001 cached-plan=fresh rule-copied=0" "$verdict"
+
+  # (Eighth review) pg_tenant's own delete is exempt from FORCE; a rule of the table owner's on
+  # the dropped table is rewritten with it, and one whose action reads another role's protected
+  # table through that role's view (which reads with its owner's rights) would read it
+  # unfiltered: the drop is refused, nothing is deleted.
+  pg sec_owner >/dev/null <<'SQL'
+CREATE TABLE app.loot4b (s text);
+CREATE RULE zz_rule4 AS ON DELETE TO app.projects DO ALSO INSERT INTO app.loot4b SELECT s FROM xs4.v;
+SQL
+  super >/dev/null <<'SQL'
+SELECT tenant.create('victim4c');
+SELECT tenant.set('victim4c');
+INSERT INTO app.projects (title) VALUES ('victim4c-a');
+SQL
+  local out4b
+  out4b=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4c')) d;")
+  echo "$out4b" > "$work/$MODE.4b.out"
+  verdict="refused=$(grep -o '42501' <<<"$out4b" | head -1)"
+  has "$out4b" 'ERROR:  42501: table secrets, read through a view of its owner sec_nobody' && verdict+=" message=ok" || verdict+=" message=other"
+  verdict+=" tenant=$(super -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'victim4c'")"
+  verdict+=" rows=$(super -c "SELECT count(*) FROM app.projects WHERE title = 'victim4c-a'")"
+  verdict+=" copied=$(super -c "SELECT count(*) FROM app.loot4b")"
+  pg sec_owner >/dev/null <<'SQL'
+DROP RULE zz_rule4 ON app.projects;
+DROP TABLE app.loot4b;
+SQL
+  verdict+=" then=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4c')) d;")"
+  verdict+=" rows=$(super -c "SELECT count(*) FROM app.projects WHERE title = 'victim4c-a'")"
+  t "4c a rule on a table tenant.drop() deletes from cannot read another role's protected rows through that role's view (42501, nothing deleted)" \
+    "refused=42501 message=ok tenant=1 rows=1 copied=0 then=dropped rows=0" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------

@@ -197,9 +197,8 @@ fn counting_index_step(step: &Step) -> bool {
 /// security-restricted operation. The target schema belongs to the source schema's owner; an
 /// owner of something in it who may not use it (or, to create something, create in it) is
 /// granted that on the new schema for the statement only. A data copy reads the source through
-/// the caller's view, so row security applies to it as to the caller (FORCE included); other
-/// statements act on the owner's own tables, as the owner with FORCE ROW LEVEL SECURITY set
-/// aside (as PostgreSQL's referential checks do).
+/// the caller's view, so row security applies to it as to the caller (FORCE included); nothing
+/// else of the clone reads rows.
 fn as_owner<R>(owner: pg_sys::Oid, target: &str, step_phase: i32, f: impl FnOnce() -> R) -> R {
     // (CREATE for what it creates, indexes included; a data copy only writes.)
     let wanted: &[&str] = if step_phase == phase::DATA {
@@ -232,7 +231,7 @@ fn as_owner<R>(owner: pg_sys::Oid, target: &str, step_phase: i32, f: impl FnOnce
         }
     };
     schema_grant("GRANT", "TO");
-    let result = as_role_restricted(owner, step_phase == phase::DATA, f);
+    let result = as_role_restricted(owner, f);
     schema_grant("REVOKE", "FROM");
     result
 }
