@@ -14,7 +14,8 @@ use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
 
 use crate::error::{guarded, required, TenantError};
-use crate::owner::{as_extension_owner, as_table_owner, read_one, unfiltered};
+use crate::exemption::unfiltered;
+use crate::owner::{as_extension_owner, as_table_owner, read_one};
 
 extension_sql_file!(
     "../sql/export.sql",

@@ -7,7 +7,7 @@
 //! leader's state. `SET`, `set_config()`, `ALTER ROLE/DATABASE ... SET`, `PGOPTIONS` and placeholder
 //! values from before the library was loaded all go through the hook and are refused.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
 use pgrx::pg_sys;
@@ -22,6 +22,9 @@ pub const TENANT_GUC: &CStr = c"pg_tenant.tenant_id";
 /// roles may act as tenants only for a transaction at a time, whatever their grants, tokens
 /// included (a role that presents tokens needs no grant, so a grant cannot say it).
 static mut TRANSACTION_ONLY: bool = false;
+/// pg_tenant.tenant_hidden: see [`without_tenant`].
+static mut TENANT_HIDDEN: bool = false;
+const TENANT_HIDDEN_GUC: &CStr = c"pg_tenant.tenant_hidden";
 
 /// The C string PostgreSQL keeps for the parameter (PostgreSQL owns the memory).
 static mut TENANT_GUC_VALUE: *mut c_char = std::ptr::null_mut();
@@ -127,6 +130,22 @@ pub fn init() {
             None,
             None,
         );
+        pg_sys::DefineCustomBoolVariable(
+            TENANT_HIDDEN_GUC.as_ptr(),
+            c"Set by pg_tenant while it runs a table owner's code on someone else's behalf: the session acts as no tenant.".as_ptr(),
+            c"A setting, not a flag in memory, so that parallel workers (a parallel index build in the owner's code, say) copy it.".as_ptr(),
+            &raw mut TENANT_HIDDEN,
+            false,
+            pg_sys::GucContext::PGC_SUSET,
+            (pg_sys::GUC_NOT_IN_SAMPLE
+                | pg_sys::GUC_NO_SHOW_ALL
+                | pg_sys::GUC_NO_RESET_ALL
+                | pg_sys::GUC_DISALLOW_IN_FILE
+                | pg_sys::GUC_DISALLOW_IN_AUTO_FILE) as c_int,
+            None,
+            None,
+            None,
+        );
     }
 }
 
@@ -195,29 +214,37 @@ pub fn current_tenant() -> Option<pgrx::Uuid> {
     Some(id)
 }
 
-thread_local! {
-    /// How many [`without_tenant`] calls are under way.
-    static HIDDEN: Cell<u32> = const { Cell::new(0) };
-}
-
 /// Runs `f` acting as no tenant, whatever the session's context: for a table owner's code that
-/// pg_tenant runs on someone else's behalf (owner::as_table_owner), which must not borrow the
-/// caller's tenant. The context itself is untouched and back when `f` ends, however it ends.
+/// pg_tenant runs on someone else's behalf (owner::as_table_owner, as_role_restricted), which
+/// must not borrow the caller's tenant. pg_tenant.tenant_hidden is on meanwhile, as a function's
+/// SET clause would set it (parallel workers copy it; only a superuser could change it, RESET ALL
+/// leaves it); the context itself is untouched and back when `f` ends, however it ends.
 pub fn without_tenant<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore;
+    struct Restore(c_int);
     impl Drop for Restore {
         fn drop(&mut self) {
-            HIDDEN.with(|h| h.set(h.get() - 1));
+            unsafe { pg_sys::AtEOXact_GUC(false, self.0) };
         }
     }
-    HIDDEN.with(|h| h.set(h.get() + 1));
-    let _restore = Restore;
+    let _restore = Restore(unsafe { pg_sys::NewGUCNestLevel() });
+    unsafe {
+        pg_sys::set_config_option(
+            TENANT_HIDDEN_GUC.as_ptr(),
+            c"on".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            pg_sys::PGERROR as c_int,
+            false,
+        );
+    }
     f()
 }
 
 /// Whether the session's tenant is hidden now (see [`without_tenant`]).
 pub fn tenant_hidden() -> bool {
-    HIDDEN.with(|h| h.get() > 0)
+    unsafe { TENANT_HIDDEN }
 }
 
 /// Whether pg_tenant.transaction_only is on for this session.

@@ -10,6 +10,7 @@ mod error;
 mod types;
 // Plumbing: PostgreSQL machinery the features share.
 mod citus;
+mod exemption;
 mod gucs;
 mod hooks;
 mod node_context;
@@ -44,7 +45,7 @@ pub extern "C-unwind" fn _PG_init() {
     node_context::init();
     gucs::reserve_prefix();
     registry::cache::init();
-    owner::init();
+    exemption::init();
     quotas::row_counter::init();
     // After row_counter's hooks, so that the context's run first.
     context::init();

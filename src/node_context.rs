@@ -359,9 +359,9 @@ unsafe extern "C-unwind" fn assign_context_guc(newval: *const c_char, _extra: *m
 /// On a worker, while a token tenant.drop() minted for the current role (a table's owner) is set
 /// (SET LOCAL, so until the transaction ends): that role is not subject to FORCE ROW LEVEL
 /// SECURITY on its own tables, as on the coordinator, where the drop's own deletes are exempt
-/// (owner::unfiltered); it acts as no tenant (node_tenant). PostgreSQL's SECURITY_NOFORCE_RLS,
+/// (exemption::unfiltered); it acts as no tenant (node_tenant). PostgreSQL's SECURITY_NOFORCE_RLS,
 /// which its referential checks use the same way. Unlike the coordinator's, this exemption covers
-/// whole statements Citus sends and what they run: owner::noforce_for_drop refuses definer
+/// whole statements Citus sends and what they run: exemption::noforce_for_drop refuses definer
 /// functions and views of other roles meanwhile and forgets the plans made meanwhile.
 unsafe fn follow_drop_token(value: &str) {
     let want = !value.is_empty()
@@ -387,7 +387,7 @@ unsafe fn set_noforce(want: bool) {
     pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
     let bit = pg_sys::SECURITY_NOFORCE_RLS as c_int;
     pg_sys::SetUserIdAndSecContext(user, if want { context | bit } else { context & !bit });
-    crate::owner::noforce_for_drop(want.then_some(user));
+    crate::exemption::noforce_for_drop(want.then_some(user));
     NOFORCE_SET.with(|n| n.set(want));
 }
 

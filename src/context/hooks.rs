@@ -19,10 +19,10 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
 }
 
 /// A statement pg_tenant rewrote with FORCE ROW LEVEL SECURITY set aside is planned: the
-/// exemption is over before it runs (crate::owner::statement_executes).
+/// exemption is over before it runs (crate::exemption::statement_executes).
 #[pg_guard]
 unsafe extern "C-unwind" fn exempt_statement_executes(stmt: *mut pg_sys::PlannedStmt) {
-    crate::error::guarded(|| unsafe { crate::owner::statement_executes(stmt) });
+    crate::error::guarded(|| unsafe { crate::exemption::statement_executes(stmt) });
 }
 
 /// In the leader of a plan with parallel workers: the tenant context is judged before the

@@ -312,12 +312,6 @@ pub fn judge_before_workers() {
     if !in_tenant_context() || JUDGING.with(|j| j.get()) {
         return;
     }
-    // A table owner's code that pg_tenant runs acts as no tenant (gucs::without_tenant), but
-    // parallel workers would read the session's tenant from its settings. pg_tenant turns
-    // parallel plans off there; code that turns them on again is refused.
-    if gucs::tenant_hidden() {
-        guarded(|| TenantError::ParallelInMaintenance.raise());
-    }
     guarded(|| {
         // (The flag is cleared before an error leaves: guarded() reports it with a longjmp that
         // runs no destructor of the frames it leaves.)

@@ -8,7 +8,7 @@
 
 mod report;
 
-pub use report::{guarded, notice, refuse_setting, warn};
+pub use report::{guarded, notice, refuse_setting, reraise_with_detail, warn};
 
 use pgrx::prelude::*;
 
@@ -145,9 +145,19 @@ pub enum TenantError {
         table: String,
         owner: String,
     },
-    /// A parallel plan in a table owner's code that pg_tenant runs while a tenant is set (its
-    /// workers would see the session's tenant, which that code must not).
-    ParallelInMaintenance,
+    /// A PostgreSQL error caught and raised again with more detail (reraise_with_detail).
+    Reraised {
+        sqlstate: &'static str,
+        message: String,
+        detail: String,
+        hint: Option<String>,
+    },
+    /// Rows of a dropped tenant that a table's delete left in place (a rule or trigger of the
+    /// table's kept them).
+    RowsKeptByDrop {
+        table: String,
+        rows: i64,
+    },
     /// A function that must run at READ COMMITTED.
     NeedsReadCommitted(&'static str),
     /// tenant.set/set_local/reset while set_token(..., lock => true) holds the session.
@@ -192,6 +202,7 @@ impl TenantError {
     pub fn sqlstate(&self) -> &'static str {
         use sqlstate::*;
         match self {
+            TenantError::Reraised { sqlstate, .. } => sqlstate,
             TenantError::NoTenant => NO_TENANT,
             TenantError::UnknownTenant(_) => UNKNOWN_TENANT,
             TenantError::Suspended { .. } => TENANT_SUSPENDED,
@@ -227,9 +238,8 @@ impl TenantError {
             TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
             TenantError::SharedRowsDistributed { .. } => FEATURE_NOT_SUPPORTED,
             TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
-            TenantError::HoldableCursor(_) | TenantError::ParallelInMaintenance => {
-                FEATURE_NOT_SUPPORTED
-            }
+            TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
+            TenantError::RowsKeptByDrop { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::TransactionOnly(_) => INSUFFICIENT_PRIVILEGE,
             TenantError::CrossTenantForeignKey { .. } => INVALID_FOREIGN_KEY,
         }
@@ -237,6 +247,7 @@ impl TenantError {
 
     pub fn message(&self) -> String {
         match self {
+            TenantError::Reraised { message, .. } => message.clone(),
             TenantError::NoTenant => "no tenant is set for this session".into(),
             TenantError::UnknownTenant(t) => format!("tenant \"{t}\" does not exist"),
             TenantError::Suspended { slug, .. } => {
@@ -305,9 +316,11 @@ impl TenantError {
                 "SECURITY DEFINER function {function} of role {owner} cannot run in a table owner's code that pg_tenant runs on someone else's behalf"
             ),
             TenantError::ViewInMaintenance { table, owner } => format!(
-                "table {table}, read through a view of its owner {owner} in a rule of a table pg_tenant maintains, cannot be read with FORCE ROW LEVEL SECURITY set aside"
+                "table {table}, read with the rights of its owner {owner} (through a view or rule of that role's) in a rule of a table pg_tenant maintains, cannot be read with FORCE ROW LEVEL SECURITY set aside"
             ),
-            TenantError::ParallelInMaintenance => "a table owner's code that pg_tenant runs cannot use parallel workers while the session acts as a tenant".into(),
+            TenantError::RowsKeptByDrop { table, rows } => format!(
+                "the delete of the tenant's rows from {table} left {rows} of them in place"
+            ),
             TenantError::InRestrictedOperation(f) => format!(
                 "{f} cannot be called inside a security-restricted operation (code run as a table's owner on someone else's behalf)"
             ),
@@ -350,6 +363,7 @@ impl TenantError {
 
     pub fn detail(&self) -> Option<String> {
         match self {
+            TenantError::Reraised { detail, .. } => Some(detail.clone()),
             TenantError::Suspended {
                 reason: Some(r), ..
             } => Some(format!("Reason: {r}")),
@@ -368,6 +382,10 @@ impl TenantError {
 
     pub fn hint(&self) -> Option<String> {
         match self {
+            TenantError::Reraised { hint, .. } => hint.clone(),
+            TenantError::RowsKeptByDrop { .. } => Some(
+                "A rule (DO INSTEAD) or a BEFORE DELETE trigger of the table kept them; nothing was deleted or dropped. Change it, or delete those rows first.".into(),
+            ),
             TenantError::SharedRowsDistributed { .. } => Some(
                 "Keep shared rows in a reference table (create_reference_table()), or protect this table without shared_rows.".into(),
             ),

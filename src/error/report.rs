@@ -107,6 +107,33 @@ pub(super) fn report(err: TenantError) -> ! {
     unreachable!("errfinish returned at ERROR level")
 }
 
+/// Raises a caught PostgreSQL error again with `detail` in place of its own, keeping its
+/// SQLSTATE, message and hint. (An error pg_tenant raised itself reaches Rust as XX000, since
+/// pgrx knows no SQLSTATE of pg_tenant's own: its own code is put back.)
+pub fn reraise_with_detail(e: &pgrx::pg_sys::panic::ErrorReportWithLevel, detail: &str) -> ! {
+    let ours = LAST_REPORTED
+        .with(|l| l.borrow_mut().take())
+        .filter(|o| o.message() == e.message());
+    let sqlstate = match &ours {
+        Some(o) => o.sqlstate(),
+        None => unpacked_sqlstate(e.sql_error_code() as isize as c_int),
+    };
+    report(TenantError::Reraised {
+        sqlstate,
+        message: e.message().to_string(),
+        detail: detail.to_string(),
+        hint: e.hint().map(str::to_string),
+    })
+}
+
+/// A packed SQLSTATE as its five characters (PGUNSIXBIT), kept for the session: an error's code.
+fn unpacked_sqlstate(code: c_int) -> &'static str {
+    let text: String = (0..5)
+        .map(|i| (((code >> (6 * i)) & 0x3F) as u8 + b'0') as char)
+        .collect();
+    Box::leak(text.into_boxed_str())
+}
+
 /// Reports a WARNING (SQLSTATE 01000) with pg_tenant as its location, never a source file.
 pub fn warn(message: &str) {
     inform(pg_sys::WARNING as c_int, "01000", message);

@@ -9,7 +9,8 @@ use pgrx::spi::quote_literal;
 use serde_json::json;
 
 use crate::error::{guarded, required, TenantError};
-use crate::owner::{as_table_owner, current_role, run_with_args, unfiltered};
+use crate::exemption::unfiltered;
+use crate::owner::{as_table_owner, current_role, run_with_args};
 use crate::registry::audit;
 use crate::types::TreeRelation;
 

@@ -5,7 +5,9 @@ use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
 use serde_json::{json, Map, Value};
 
-use crate::owner::{as_extension_owner, as_table_owner, run_with_args, unfiltered};
+use crate::error::TenantError;
+use crate::exemption::unfiltered;
+use crate::owner::{as_extension_owner, as_table_owner, run_with_args};
 
 use super::policies::MAINTENANCE;
 
@@ -90,12 +92,13 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
         });
     }
     let mut deleted = Map::new();
-    for table in delete_order(tables, &keys) {
+    let ordered = delete_order(tables, &keys);
+    for table in &ordered {
         let count = as_table_owner(table.rel, || {
             // On Citus: the owner's connections to the workers act as the tenant (node token).
             crate::node_context::pass_to_workers_for_maintenance(tenant);
             // Every row of the tenant, FORCE notwithstanding; the owner's triggers run with row
-            // security as usual (see owner::unfiltered).
+            // security as usual (see exemption::unfiltered).
             Spi::connect_mut(|client| {
                 unfiltered(|| {
                     client.update(
@@ -112,7 +115,34 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
             })
         })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"));
-        deleted.insert(table.name, json!(count));
+        deleted.insert(table.name.clone(), json!(count));
+    }
+    // A rule (DO INSTEAD) or a BEFORE trigger returning NULL can keep rows from a delete: an
+    // erasure that left rows behind is no erasure. Counted when every delete is done (a trigger
+    // on a later table could write rows back into an earlier one).
+    for table in &ordered {
+        let left = as_table_owner(table.rel, || {
+            crate::node_context::pass_to_workers_for_maintenance(tenant);
+            unfiltered(|| {
+                Spi::get_one_with_args::<i64>(
+                    &format!(
+                        "SELECT pg_catalog.count(*) FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
+                        table.name,
+                        quote_identifier(&table.tenant_column)
+                    ),
+                    &[tenant.into()],
+                )
+            })
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+        .unwrap_or(0);
+        if left > 0 {
+            TenantError::RowsKeptByDrop {
+                table: table.name.clone(),
+                rows: left,
+            }
+            .raise();
+        }
     }
     Value::Object(deleted)
 }

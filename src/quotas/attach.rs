@@ -7,7 +7,8 @@ use pgrx::spi::{quote_identifier, quote_literal};
 use serde_json::json;
 
 use crate::error::{guarded, required, TenantError};
-use crate::owner::{as_table_owner, run_as_owner, run_with_args, unfiltered};
+use crate::exemption::unfiltered;
+use crate::owner::{as_table_owner, run_as_owner, run_with_args};
 use crate::registry::audit;
 use crate::types::TreeRelation;
 

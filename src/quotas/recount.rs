@@ -9,7 +9,8 @@ use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
 
 use crate::error::{guarded, required, TenantError};
-use crate::owner::{as_extension_owner, as_table_owner, run_as_owner, unfiltered};
+use crate::exemption::unfiltered;
+use crate::owner::{as_extension_owner, as_table_owner, run_as_owner};
 use crate::registry;
 use crate::types::Quota;
 

@@ -151,12 +151,35 @@ pub fn drop_schema(schema: &str) {
     );
 }
 
+thread_local! {
+    /// The schema tenant.migrate() runs a migration in at this moment.
+    static MIGRATING: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` while tenant.migrate() migrates `schema` (see schema_guard).
+fn migrating<R>(schema: &str, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<String>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            MIGRATING.with(|m| *m.borrow_mut() = self.0.take());
+        }
+    }
+    let _restore = Restore(MIGRATING.with(|m| m.borrow_mut().replace(schema.to_string())));
+    f()
+}
+
 /// The statement-level guard of tenant-schema tables; its argument is the schema's tenant id.
 #[pg_trigger]
 fn schema_guard<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
     guarded(|| {
+        // tenant.migrate()'s own statements in the schema it migrates (its owner's code they
+        // run is still subject to the schema's row security, as no tenant).
+        let schema = trigger.table_schema()?;
+        if MIGRATING.with(|m| m.borrow().as_deref() == Some(schema.as_str())) {
+            return Ok(None);
+        }
         let role = current_role();
         let event = trigger.event();
         if bypasses_rls(role) && registry::current().is_none() {
@@ -351,7 +374,7 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
         // security-restricted operation, as PostgreSQL's maintenance commands act: the owner's
         // constraints, defaults, index expressions and triggers that the DDL evaluates never run
         // with the caller's rights. Each statement of the migration sees every row of the
-        // schema's tables (FORCE notwithstanding, see owner::unfiltered); the owner's code it
+        // schema's tables (FORCE notwithstanding, see exemption::unfiltered); the owner's code it
         // runs (triggers, defaults, functions) does so with row security as usual.
         let owner = crate::owner::read_one::<pg_sys::Oid>(
             "SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) $1",
@@ -359,15 +382,17 @@ fn migrate_schemas(version: Option<&str>, ddl: Option<&str>, batch_size: i32) ->
         )
         .unwrap_or_else(|| TenantError::UnknownSchema(schema.clone()).raise());
         crate::owner::as_role_restricted(owner, || {
-            with_settings(&[("search_path", quote_identifier(&schema))], || {
-                for statement in &statements {
-                    crate::owner::unfiltered(|| {
-                        crate::schemas::clone::run_reporting(
-                            statement,
-                            &format!("migration {version} in schema {schema}"),
-                        )
-                    })
-                }
+            migrating(&schema, || {
+                with_settings(&[("search_path", quote_identifier(&schema))], || {
+                    for statement in &statements {
+                        crate::exemption::unfiltered(|| {
+                            crate::schemas::clone::run_reporting(
+                                statement,
+                                &format!("migration {version} in schema {schema}"),
+                            )
+                        })
+                    }
+                })
             })
         });
         if let Some(tenant) = tenant {

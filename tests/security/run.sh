@@ -19,7 +19,7 @@ SUITE=security
 . "$(dirname "$0")/../lib.sh"
 HERE=tests/security
 [ "${SECURITY_KEEP:-0}" = 1 ] && PG_TENANT_KEEP_CLUSTERS=1
-EXPECTED_CHECKS=82   # 41 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=88   # 44 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
 BASEOPTS='-c statement_timeout=20s -c lock_timeout=8s'
@@ -432,7 +432,7 @@ SQL
   out4b=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4c')) d;")
   echo "$out4b" > "$work/$MODE.4b.out"
   verdict="refused=$(grep -o '42501' <<<"$out4b" | head -1)"
-  has "$out4b" 'ERROR:  42501: table secrets, read through a view of its owner sec_nobody' && verdict+=" message=ok" || verdict+=" message=other"
+  has "$out4b" 'ERROR:  42501: table secrets, read with the rights of its owner sec_nobody' && verdict+=" message=ok" || verdict+=" message=other"
   verdict+=" tenant=$(super -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'victim4c'")"
   verdict+=" rows=$(super -c "SELECT count(*) FROM app.projects WHERE title = 'victim4c-a'")"
   verdict+=" copied=$(super -c "SELECT count(*) FROM app.loot4b")"
@@ -444,6 +444,141 @@ SQL
   verdict+=" rows=$(super -c "SELECT count(*) FROM app.projects WHERE title = 'victim4c-a'")"
   t "4c a rule on a table tenant.drop() deletes from cannot read another role's protected rows through that role's view (42501, nothing deleted)" \
     "refused=42501 message=ok tenant=1 rows=1 copied=0 then=dropped rows=0" "$verdict"
+
+  # (Eighth review, finding 1) the owner's code acts as no tenant in parallel workers too: a
+  # parallel index build in its trigger, during a drop() and an import() by a superuser acting as
+  # acme, whose index expression reads another role's protected rows in the workers (it read
+  # acme's when only the leader hid the tenant).
+  super >/dev/null <<'SQL'
+SELECT tenant.create('victim4d');
+SELECT tenant.create('imp4d');
+SELECT tenant.set('victim4d');
+INSERT INTO app.projects (title) VALUES ('victim4d-a');
+SQL
+  pg sec_owner >/dev/null <<'SQL'
+CREATE TABLE app.scratch4 (n int);
+INSERT INTO app.scratch4 SELECT g FROM generate_series(1, 20000) g;
+ALTER TABLE app.scratch4 SET (parallel_workers = 2);
+CREATE TABLE app.leader4 (pid int);
+CREATE TABLE app.loot4d (what text);
+CREATE FUNCTION app.leak4(n int) RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $f$
+DECLARE r text;
+BEGIN
+  IF pg_backend_pid() = (SELECT pid FROM app.leader4 LIMIT 1) THEN RETURN 'leader'; END IF;
+  SELECT string_agg(s, ',' ORDER BY s) INTO r FROM xs4.v;
+  RAISE EXCEPTION 'worker read % as tenant %', r, tenant.current();
+END $f$;
+CREATE FUNCTION app.trap4d() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  DELETE FROM app.leader4; INSERT INTO app.leader4 VALUES (pg_backend_pid());
+  BEGIN
+    SET LOCAL max_parallel_maintenance_workers = 2;
+    SET LOCAL parallel_leader_participation = off;
+    CREATE INDEX scratch4_leak ON app.scratch4 (app.leak4(n));
+    DROP INDEX app.scratch4_leak;
+    INSERT INTO app.loot4d VALUES ('no worker');
+  EXCEPTION WHEN OTHERS THEN
+    INSERT INTO app.loot4d VALUES (SQLERRM);
+  END;
+  RETURN NULL;
+END $f$;
+CREATE TRIGGER zz_trap4d BEFORE DELETE OR INSERT ON app.projects FOR EACH STATEMENT EXECUTE FUNCTION app.trap4d();
+ALTER TABLE app.projects ENABLE ALWAYS TRIGGER zz_trap4d;
+SQL
+  OPTS="-c sec.item=4" pg postgres > "$work/$MODE.4d.out" <<'SQL'
+SELECT tenant.set('acme') IS NULL;
+SELECT 'dropped' FROM (SELECT tenant.drop('victim4d')) d;
+SELECT 'imported:' || tenant.import('imp4d', '{"format": "pg_tenant-export-1", "tenant": {"slug": "old4d"},
+    "tables": {"app.projects": [{"id": 94004, "title": "imported4d"}]}, "limits": [], "usage": []}'::jsonb)::text;
+SQL
+  verdict="attempts=$(super -c "SELECT count(*) FROM app.loot4d")"
+  verdict+=" leaked=$(super -c "SELECT count(*) FROM app.loot4d WHERE what LIKE '%secret%'")"
+  verdict+=" no-tenant=$(super -c "SELECT count(*) FROM app.loot4d WHERE what LIKE '%no tenant is set%'")"
+  has "$(cat "$work/$MODE.4d.out")" '^dropped$' && verdict+=" drop=ok" || verdict+=" drop=FAILED"
+  pg sec_owner >/dev/null <<'SQL'
+DROP TRIGGER zz_trap4d ON app.projects;
+DROP TABLE app.scratch4, app.leader4, app.loot4d;
+DROP FUNCTION app.trap4d(), app.leak4(int);
+SQL
+  t "4d a parallel index build in the owner's trigger during drop() and import() by an admin acting as acme reads no protected rows in its workers" \
+    "attempts=2 leaked=0 no-tenant=2 drop=ok" "$verdict"
+
+  # (Eighth review, finding 2) tenant.migrate() by a superuser acting as acme: the template
+  # owner's trigger that the migration fires acts as no tenant (it read acme's rows).
+  super >/dev/null <<'SQL'
+CREATE SCHEMA tpl4 AUTHORIZATION sec_owner;
+SET ROLE sec_owner;
+CREATE TABLE tpl4.items (id int PRIMARY KEY, n int);
+INSERT INTO tpl4.items VALUES (1, 1);
+CREATE TABLE app.loot4e (what text);
+CREATE FUNCTION app.mig_trap4() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  BEGIN
+    INSERT INTO app.loot4e SELECT TG_TABLE_SCHEMA || ':' || coalesce(string_agg(s, ',' ORDER BY s), 'no rows') FROM xs4.v;
+  EXCEPTION WHEN OTHERS THEN
+    INSERT INTO app.loot4e VALUES (TG_TABLE_SCHEMA || ':' || SQLSTATE);
+  END;
+  RETURN NULL;
+END $f$;
+CREATE TRIGGER mig_trap4 AFTER UPDATE ON tpl4.items FOR EACH STATEMENT EXECUTE FUNCTION app.mig_trap4();
+RESET ROLE;
+SELECT tenant.create('st4', plan => 'sec', isolation => 'schema', template => 'tpl4');
+INSERT INTO tenant_st4.items VALUES (1, 1);
+SQL
+  OPTS="-c sec.item=4" pg postgres > "$work/$MODE.4e.out" <<'SQL'
+SELECT tenant.set('acme') IS NULL;
+SELECT 'migrated:' || tenant.migrate('v4e', 'CREATE TABLE IF NOT EXISTS items (id int PRIMARY KEY, n int);
+    UPDATE items SET n = n + 1; UPDATE items SET n = n + 1');
+SELECT 'ctx:' || (tenant.current() IS NOT NULL);
+SELECT tenant.migrate('v4e-bad', 'SELECT tenant.current()');
+SQL
+  verdict="$(sed -n 's/^migrated:/migrated=/p; s/^ctx:/ctx=/p' "$work/$MODE.4e.out" | paste -sd' ')"
+  # (Even pg_tenant's own migration statement acts as no tenant; a migration's error keeps its
+  # SQLSTATE, pg_tenant's own included, and says where it happened.)
+  has "$(cat "$work/$MODE.4e.out")" '^ERROR:  PT001: no tenant is set' && verdict+=" bad=PT001" || verdict+=" bad=other"
+  has "$(cat "$work/$MODE.4e.out")" '^DETAIL:  migration v4e-bad in schema tpl' && verdict+=" where=ok" || verdict+=" where=other"
+  verdict+=" seen=$(super -c "SELECT string_agg(what, ',' ORDER BY what) FROM app.loot4e")"
+  verdict+=" n=$(super -c "SELECT string_agg(n::text, ',') FROM (SELECT n FROM tpl4.items UNION ALL SELECT n FROM tenant_st4.items) s")"
+  super >/dev/null <<'SQL'
+SELECT tenant.migrate('v4e-undo', 'DROP TABLE IF EXISTS items');
+SELECT tenant.drop('st4');
+DROP SCHEMA tpl4 CASCADE;
+DROP TABLE app.loot4e;
+DROP FUNCTION app.mig_trap4();
+SQL
+  t "4e tenant.migrate() by a superuser acting as acme runs the template owner's trigger as no tenant, statement by statement" \
+    "migrated=5 ctx=true bad=PT001 where=ok seen=tenant_st4:PT001,tenant_st4:PT001,tpl4:PT001,tpl4:PT001 n=3,3" "$verdict"
+
+  # (Eighth review, finding 3) a rule or trigger that keeps a dropped tenant's rows: the drop is
+  # refused (55000) and nothing is deleted, instead of an erasure that leaves rows behind.
+  pg sec_owner >/dev/null <<'SQL'
+CREATE RULE zz_keep4 AS ON DELETE TO app.projects DO INSTEAD NOTHING;
+SQL
+  super >/dev/null <<'SQL'
+SELECT tenant.create('victim4f');
+SELECT tenant.set('victim4f');
+INSERT INTO app.projects (title) VALUES ('victim4f-a'), ('victim4f-b');
+SQL
+  out4b=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4f')) d;")
+  verdict="refused=$(grep -o '55000' <<<"$out4b" | head -1)"
+  has "$out4b" "left 2 of them in place" && verdict+=" message=ok" || verdict+=" message=other"
+  verdict+=" tenant=$(super -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'victim4f'")"
+  pg sec_owner >/dev/null <<'SQL'
+DROP RULE zz_keep4 ON app.projects;
+CREATE FUNCTION app.keep4() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+CREATE TRIGGER zz_keep4 BEFORE DELETE ON app.projects FOR EACH ROW EXECUTE FUNCTION app.keep4();
+SQL
+  out4b=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4f')) d;")
+  verdict+=" trigger=$(grep -o '55000' <<<"$out4b" | head -1)"
+  verdict+=" tenant=$(super -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'victim4f'")"
+  pg sec_owner >/dev/null <<'SQL'
+DROP TRIGGER zz_keep4 ON app.projects;
+DROP FUNCTION app.keep4();
+SQL
+  verdict+=" then=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4f')) d;")"
+  verdict+=" rows=$(super -c "SELECT count(*) FROM app.projects WHERE title LIKE 'victim4f-%'")"
+  t "4f a rule or trigger that keeps a dropped tenant's rows makes tenant.drop() fail (55000) and delete nothing" \
+    "refused=55000 message=ok tenant=1 trigger=55000 tenant=1 then=dropped rows=0" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------

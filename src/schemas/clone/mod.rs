@@ -20,7 +20,7 @@ mod rewrite;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use pgrx::pg_sys;
-use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
+use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
 
@@ -542,14 +542,7 @@ fn run_counting(sql: &str, count: bool, context: &str) -> i64 {
                 Some(d) if !d.is_empty() => format!("{d}\n{context}"),
                 _ => context.to_string(),
             };
-            let mut report =
-                ErrorReport::new(e.sql_error_code(), e.message().to_string(), "pg_tenant")
-                    .set_detail(detail);
-            if let Some(h) = e.hint() {
-                report = report.set_hint(h);
-            }
-            report.report(PgLogLevel::ERROR);
-            unreachable!()
+            crate::error::reraise_with_detail(&e, &detail)
         }
         other => other.rethrow(),
     })
