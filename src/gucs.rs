@@ -116,7 +116,7 @@ pub fn init() {
             (pg_sys::GUC_NOT_IN_SAMPLE | pg_sys::GUC_DISALLOW_IN_FILE | pg_sys::GUC_DISALLOW_IN_AUTO_FILE) as c_int,
             Some(check_tenant_guc),
             Some(assign_tenant_guc),
-            None,
+            Some(show_tenant_guc),
         );
         pg_sys::DefineCustomBoolVariable(
             c"pg_tenant.transaction_only".as_ptr(),
@@ -472,6 +472,15 @@ unsafe extern "C-unwind" fn check_tenant_guc(
         "parameter \"pg_tenant.tenant_id\" can only be changed by tenant.set(), tenant.set_local() or tenant.reset()",
         Some("SET, set_config() and role, database or connection defaults cannot choose the tenant."),
     )
+}
+
+/// SHOW and current_setting(): the tenant's id, or "" while it is hidden (see [`without_tenant`]).
+unsafe extern "C-unwind" fn show_tenant_guc() -> *const c_char {
+    if TENANT_HIDDEN || TENANT_GUC_VALUE.is_null() {
+        c"".as_ptr()
+    } else {
+        TENANT_GUC_VALUE
+    }
 }
 
 #[pg_guard]

@@ -187,6 +187,22 @@ pub fn as_role_restricted<R>(role: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     })
 }
 
+/// A relation's qualified, quoted name as it is now. pg_tenant builds each statement on a user
+/// table from this, right before it runs, never from a name read earlier: the owner's code that
+/// an operation runs can rename a table meanwhile and put another one under its old name.
+pub fn relation_name(rel: pg_sys::Oid) -> String {
+    unsafe {
+        let name = pg_sys::get_rel_name(rel);
+        if name.is_null() {
+            error!("pg_tenant: relation {} does not exist", rel.to_u32());
+        }
+        let namespace = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(rel));
+        std::ffi::CStr::from_ptr(pg_sys::quote_qualified_identifier(namespace, name))
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 /// The owner of a relation (from the syscache), or None when it does not exist.
 pub fn relation_owner(rel: pg_sys::Oid) -> Option<pg_sys::Oid> {
     unsafe {

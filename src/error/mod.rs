@@ -157,6 +157,7 @@ pub enum TenantError {
     RowsKeptByDrop {
         table: String,
         rows: i64,
+        in_tenant_schema: bool,
     },
     /// A function that must run at READ COMMITTED.
     NeedsReadCommitted(&'static str),
@@ -318,8 +319,17 @@ impl TenantError {
             TenantError::ViewInMaintenance { table, owner } => format!(
                 "table {table}, read with the rights of its owner {owner} (through a view or rule of that role's) in a rule of a table pg_tenant maintains, cannot be read with FORCE ROW LEVEL SECURITY set aside"
             ),
-            TenantError::RowsKeptByDrop { table, rows } => format!(
-                "the delete of the tenant's rows from {table} left {rows} of them in place"
+            TenantError::RowsKeptByDrop {
+                table,
+                rows,
+                in_tenant_schema: false,
+            } => format!("the delete of the tenant's rows from {table} left {rows} of them in place"),
+            TenantError::RowsKeptByDrop {
+                table,
+                rows,
+                in_tenant_schema: true,
+            } => format!(
+                "the tenant has {rows} rows in {table}, a protected table in a schema tenant's schema, where tenant.drop() deletes nothing"
             ),
             TenantError::InRestrictedOperation(f) => format!(
                 "{f} cannot be called inside a security-restricted operation (code run as a table's owner on someone else's behalf)"
@@ -383,8 +393,17 @@ impl TenantError {
     pub fn hint(&self) -> Option<String> {
         match self {
             TenantError::Reraised { hint, .. } => hint.clone(),
-            TenantError::RowsKeptByDrop { .. } => Some(
+            TenantError::RowsKeptByDrop {
+                in_tenant_schema: false,
+                ..
+            } => Some(
                 "A rule (DO INSTEAD) or a BEFORE DELETE trigger of the table kept them; nothing was deleted or dropped. Change it, or delete those rows first.".into(),
+            ),
+            TenantError::RowsKeptByDrop {
+                in_tenant_schema: true,
+                ..
+            } => Some(
+                "Nothing was deleted or dropped. Move the table out of that schema, or delete those rows first.".into(),
             ),
             TenantError::SharedRowsDistributed { .. } => Some(
                 "Keep shared rows in a reference table (create_reference_table()), or protect this table without shared_rows.".into(),

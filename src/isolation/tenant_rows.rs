@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::TenantError;
 use crate::exemption::unfiltered;
-use crate::owner::{as_extension_owner, as_table_owner, run_with_args};
+use crate::owner::{as_extension_owner, as_table_owner, relation_name, run_with_args};
 
 use super::policies::MAINTENANCE;
 
@@ -18,6 +18,9 @@ pub(super) struct TenantTable {
     /// Its qualified, quoted name.
     pub name: String,
     pub tenant_column: String,
+    /// In a schema tenant's schema: its rows belong to that tenant (the schema goes with it), so
+    /// another tenant's drop deletes none there, it only checks that it has none there.
+    pub in_tenant_schema: bool,
 }
 
 /// A foreign key, from the referencing table to the referenced one (partition roots).
@@ -45,14 +48,13 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
             // Top-level protected tables: a partition's rows go with its parent's.
             let mut tables: Vec<TenantTable> = Vec::new();
             for row in client.select(
-                // Tables in schema tenants' schemas hold only their own tenant's rows: skipped.
-                crate::owner::data_sql("SELECT p.table_name::pg_catalog.oid, p.table_name::pg_catalog.text, p.tenant_column::pg_catalog.text
+                crate::owner::data_sql("SELECT p.table_name::pg_catalog.oid, p.table_name::pg_catalog.text, p.tenant_column::pg_catalog.text,
+                        EXISTS (SELECT 1 FROM tenant_data.tenants t WHERE t.schema_name OPERATOR(pg_catalog.=) n.nspname)
                    FROM tenant_data.protected_tables p
                    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid
                    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
                   WHERE (p.parent IS NULL OR NOT EXISTS (SELECT 1 FROM tenant_data.protected_tables q
                                                           WHERE q.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) p.parent::pg_catalog.oid))
-                    AND NOT EXISTS (SELECT 1 FROM tenant_data.tenants t WHERE t.schema_name OPERATOR(pg_catalog.=) n.nspname)
                   ORDER BY 2"),
                 None,
                 &[],
@@ -61,6 +63,7 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
                     rel: row.get(1)?.expect("oid"),
                     name: row.get(2)?.expect("name"),
                     tenant_column: row.get(3)?.expect("column"),
+                    in_tenant_schema: row.get(4)?.unwrap_or(false),
                 });
             }
             let mut keys: Vec<ForeignKey> = Vec::new();
@@ -83,17 +86,20 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
 
     // Writers of the tenant still under way would commit rows after the deletes' snapshot:
     // wait for them, and keep new ones out until the drop commits (they then find no tenant).
-    for table in &tables {
+    for table in tables.iter().filter(|t| !t.in_tenant_schema) {
         as_table_owner(table.rel, || {
             run_with_args(
-                &format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", table.name),
+                &format!(
+                    "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
+                    relation_name(table.rel)
+                ),
                 &[],
             )
         });
     }
     let mut deleted = Map::new();
     let ordered = delete_order(tables, &keys);
-    for table in &ordered {
+    for table in ordered.iter().filter(|t| !t.in_tenant_schema) {
         let count = as_table_owner(table.rel, || {
             // On Citus: the owner's connections to the workers act as the tenant (node token).
             crate::node_context::pass_to_workers_for_maintenance(tenant);
@@ -104,7 +110,7 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
                     client.update(
                         &format!(
                             "DELETE FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
-                            table.name,
+                            relation_name(table.rel),
                             quote_identifier(&table.tenant_column)
                         ),
                         None,
@@ -127,7 +133,7 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
                 Spi::get_one_with_args::<i64>(
                     &format!(
                         "SELECT pg_catalog.count(*) FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
-                        table.name,
+                        relation_name(table.rel),
                         quote_identifier(&table.tenant_column)
                     ),
                     &[tenant.into()],
@@ -138,8 +144,9 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
         .unwrap_or(0);
         if left > 0 {
             TenantError::RowsKeptByDrop {
-                table: table.name.clone(),
+                table: relation_name(table.rel),
                 rows: left,
+                in_tenant_schema: table.in_tenant_schema,
             }
             .raise();
         }
@@ -176,6 +183,7 @@ mod unit {
             rel: Oid::from(rel),
             name: name.into(),
             tenant_column: "tenant_id".into(),
+            in_tenant_schema: false,
         }
     }
     fn key(from: u32, to: u32) -> ForeignKey {

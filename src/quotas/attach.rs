@@ -65,12 +65,7 @@ pub(super) fn attached_mode(tbl: pg_sys::Oid, resource: &str) -> Option<Mode> {
 }
 
 /// Per-tenant usage of the rows now in `tbl` (count or bytes), for attaching and detaching.
-pub(super) fn existing_usage(
-    rel: pg_sys::Oid,
-    table: &str,
-    column: &str,
-    mode: Mode,
-) -> Vec<(pgrx::Uuid, i64)> {
+pub(super) fn existing_usage(rel: pg_sys::Oid, column: &str, mode: Mode) -> Vec<(pgrx::Uuid, i64)> {
     let measure = if mode == Mode::Bytes {
         "pg_catalog.sum(pg_catalog.pg_column_size(t.*))::pg_catalog.int8"
     } else {
@@ -83,7 +78,8 @@ pub(super) fn existing_usage(
             let sql = format!(
                 // Shared rows (no tenant: protect(..., shared_rows => true)) count for nobody.
                 "SELECT {col}, {measure} FROM {table} t WHERE {col} IS NOT NULL GROUP BY 1 ORDER BY 1",
-                col = quote_identifier(column)
+                col = quote_identifier(column),
+                table = crate::owner::relation_name(rel)
             );
             for row in unfiltered(|| client.select(&sql, None, &[]))? {
                 out.push((row.get(1)?.expect("tenant"), row.get(2)?.unwrap_or(0)));
@@ -204,7 +200,7 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
             }
         }
         if mode != Mode::Meter {
-            for (tenant, amount) in existing_usage(tbl, &name, &column, mode) {
+            for (tenant, amount) in existing_usage(tbl, &column, mode) {
                 add_usage(tenant, resource, i64::MIN, amount, -1);
             }
         }
@@ -273,7 +269,7 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
             // The last table of a count quota: no rows count any more.
             zero_counter_rows(resource);
         } else if mode != Mode::Meter {
-            for (tenant, amount) in existing_usage(tbl, &name, &column, mode) {
+            for (tenant, amount) in existing_usage(tbl, &column, mode) {
                 add_usage(tenant, resource, i64::MIN, -amount, -1);
             }
         }

@@ -10,7 +10,7 @@ use pgrx::spi::quote_identifier;
 
 use crate::error::{guarded, required, TenantError};
 use crate::exemption::unfiltered;
-use crate::owner::{as_extension_owner, as_table_owner, run_as_owner};
+use crate::owner::{as_extension_owner, as_table_owner, relation_name, run_as_owner};
 use crate::registry;
 use crate::types::Quota;
 
@@ -237,15 +237,15 @@ pub fn count_rows(tenant: pgrx::Uuid, resource: &str, hide_own: bool) -> i64 {
         latest_counted_tables(resource)
             .iter()
             .map(|t| {
-                let sql = format!(
-                    "SELECT pg_catalog.count(*) FROM {}{} WHERE {} OPERATOR(pg_catalog.=) $1",
-                    if t.only { "ONLY " } else { "" },
-                    t.name,
-                    quote_identifier(&t.column)
-                );
                 // As the table's owner: planning and scanning a user table may run its owner's
                 // functions (index expressions and predicates), never with pg_tenant's rights.
                 as_table_owner(t.oid, || {
+                    let sql = format!(
+                        "SELECT pg_catalog.count(*) FROM {}{} WHERE {} OPERATOR(pg_catalog.=) $1",
+                        if t.only { "ONLY " } else { "" },
+                        relation_name(t.oid),
+                        quote_identifier(&t.column)
+                    );
                     unfiltered(|| {
                         latest_select(
                             &sql,
@@ -331,12 +331,15 @@ pub(super) fn recount_all() {
             for t in latest_counted_tables(&resource) {
                 let col = quote_identifier(&t.column);
                 let only = if t.only { "ONLY " } else { "" };
-                let sql = format!(
-                    "SELECT {col}, pg_catalog.count(*) FROM {only}{} WHERE {col} IS NOT NULL GROUP BY 1",
-                    t.name
-                );
                 // As the table's owner (see count_rows).
-                for row in as_table_owner(t.oid, || unfiltered(|| latest_select(&sql, &[]))) {
+                let rows = as_table_owner(t.oid, || {
+                    let sql = format!(
+                        "SELECT {col}, pg_catalog.count(*) FROM {only}{} WHERE {col} IS NOT NULL GROUP BY 1",
+                        relation_name(t.oid)
+                    );
+                    unfiltered(|| latest_select(&sql, &[]))
+                });
+                for row in rows {
                     *totals.entry(row[0].clone()).or_insert(0) +=
                         row[1].parse::<i64>().unwrap_or(0);
                 }

@@ -19,7 +19,7 @@ SUITE=security
 . "$(dirname "$0")/../lib.sh"
 HERE=tests/security
 [ "${SECURITY_KEEP:-0}" = 1 ] && PG_TENANT_KEEP_CLUSTERS=1
-EXPECTED_CHECKS=88   # 44 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=92   # 46 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 4g 4h 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
 BASEOPTS='-c statement_timeout=20s -c lock_timeout=8s'
@@ -579,6 +579,81 @@ SQL
   verdict+=" rows=$(super -c "SELECT count(*) FROM app.projects WHERE title LIKE 'victim4f-%'")"
   t "4f a rule or trigger that keeps a dropped tenant's rows makes tenant.drop() fail (55000) and delete nothing" \
     "refused=55000 message=ok tenant=1 trigger=55000 tenant=1 then=dropped rows=0" "$verdict"
+
+  # (Ninth review, findings 1 and 3) the owner's trigger on a table drop() deletes from first
+  # renames the next one and puts an empty look-alike under its name (drop() went on by name and
+  # left the rows in the renamed table), and reads the caller's tenant id with current_setting().
+  super >/dev/null <<'SQL'
+SELECT tenant.create('victim4g');
+SELECT tenant.set('victim4g');
+INSERT INTO app.projects (title) VALUES ('victim4g-a'), ('victim4g-b');
+INSERT INTO app.docs (body) VALUES ('victim4g-doc');
+SQL
+  pg sec_owner >/dev/null <<'SQL'
+CREATE TABLE app.loot4g (what text);
+CREATE FUNCTION app.swap4g() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  INSERT INTO app.loot4g VALUES ('guc=' || coalesce(current_setting('pg_tenant.tenant_id', true), 'null'));
+  IF to_regclass('app.projects_kept4g') IS NULL THEN
+    ALTER TABLE app.projects RENAME TO projects_kept4g;
+    CREATE TABLE app.projects (id int, title text, tenant_id uuid);
+  END IF;
+  RETURN NULL;
+END $f$;
+CREATE TRIGGER zz_swap4g BEFORE DELETE ON app.docs FOR EACH STATEMENT EXECUTE FUNCTION app.swap4g();
+SQL
+  out4b=$(OPTS="-c sec.item=4" pg postgres <<'SQL'
+BEGIN;
+SELECT tenant.set_local('acme') IS NULL;
+SELECT 'dropped' FROM (SELECT tenant.drop('victim4g')) d;
+COMMIT;
+SQL
+)
+  echo "$out4b" > "$work/$MODE.4g.out"
+  has "$out4b" '^dropped$' && verdict="drop=ok" || verdict="drop=FAILED"
+  verdict+=" swapped=$(super -c "SELECT count(*) FROM pg_class WHERE relname = 'projects_kept4g'")"
+  verdict+=" left=$(super -c "SELECT count(*) FROM app.projects_kept4g WHERE title LIKE 'victim4g-%'")"
+  verdict+=" $(super -c "SELECT string_agg(DISTINCT what, ',') FROM app.loot4g")"
+  pg sec_owner >/dev/null <<'SQL'
+DROP TRIGGER zz_swap4g ON app.docs;
+DROP FUNCTION app.swap4g();
+DROP TABLE app.loot4g;
+DROP TABLE app.projects;
+ALTER TABLE app.projects_kept4g RENAME TO projects;
+SQL
+  t "4g the owner's trigger renaming the next table drop() deletes from (and putting a look-alike in its place) leaves no row behind, and sees no tenant id" \
+    "drop=ok swapped=1 left=0 guc=" "$verdict"
+
+  # (Ninth review, finding 2) a protected table moved into a schema tenant's schema: drop(),
+  # which deletes nothing there, still finds the dropped tenant's rows in it (55000).
+  super >/dev/null <<'SQL'
+CREATE SCHEMA tpl4h AUTHORIZATION sec_owner;
+SET ROLE sec_owner;
+CREATE TABLE tpl4h.items (id int);
+CREATE TABLE app.moved4h (id int, tenant_id uuid);
+RESET ROLE;
+SELECT tenant.create('st4h', plan => 'sec', isolation => 'schema', template => 'tpl4h');
+SELECT tenant.protect('app.moved4h');
+SELECT tenant.create('victim4h');
+SELECT tenant.set('victim4h');
+INSERT INTO app.moved4h (id) VALUES (1), (2);
+SQL
+  pg sec_owner >/dev/null <<<"ALTER TABLE app.moved4h SET SCHEMA tenant_st4h;"
+  out4b=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4h')) d;")
+  verdict="refused=$(grep -o '55000' <<<"$out4b" | head -1)"
+  has "$out4b" 'the tenant has 2 rows in tenant_st4h.moved4h' && verdict+=" message=ok" || verdict+=" message=other"
+  verdict+=" tenant=$(super -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'victim4h'")"
+  verdict+=" rows=$(super -c "SELECT count(*) FROM tenant_st4h.moved4h")"
+  pg sec_owner >/dev/null <<<"ALTER TABLE tenant_st4h.moved4h SET SCHEMA app;"
+  verdict+=" then=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4h')) d;")"
+  verdict+=" rows=$(super -c "SELECT count(*) FROM app.moved4h")"
+  super >/dev/null <<'SQL'
+SELECT tenant.drop('st4h');
+DROP SCHEMA tpl4h CASCADE;
+DROP TABLE app.moved4h;
+SQL
+  t "4h rows of a dropped tenant in a protected table moved into a schema tenant's schema make tenant.drop() fail (55000)" \
+    "refused=55000 message=ok tenant=1 rows=2 then=dropped rows=0" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------
