@@ -66,7 +66,9 @@ CREATE TABLE tenant_data.gateways (
     role       regrole PRIMARY KEY,
     granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     -- Since 0.3.0: may act as a tenant only for a transaction (behind a transaction pooler).
-    transaction_only boolean NOT NULL DEFAULT false
+    transaction_only boolean NOT NULL DEFAULT false,
+    -- Since 0.3.0: may read as a tenant, not write (support staff).
+    read_only boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE tenant_data.gateways IS 'pg_tenant: roles that may act as any tenant (tenant.grant_gateway)';
 
@@ -80,7 +82,8 @@ CREATE TABLE tenant_data.tenant_access (
     granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (tenant_id, role),
     -- Since 0.3.0 (see tenant_data.gateways).
-    transaction_only boolean NOT NULL DEFAULT false
+    transaction_only boolean NOT NULL DEFAULT false,
+    read_only boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE tenant_data.tenant_access IS 'pg_tenant: roles that may act as one tenant (tenant.grant_access)';
 

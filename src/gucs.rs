@@ -170,6 +170,14 @@ pub struct ContextRules {
     pub refuse_if_expired: fn(Option<i64>),
     /// Raises when the role that chose the tenant may no longer act as it.
     pub refuse_if_no_longer_allowed: fn(pgrx::Uuid),
+    /// The role whose read-only grant chose the current context, if one did.
+    pub read_only: fn() -> Option<pg_sys::Oid>,
+}
+
+/// The role whose read-only grant chose the current context, if one did: writes to protected
+/// tables and tenant schemas are refused (registry::require_writable).
+pub fn context_read_only() -> Option<pg_sys::Oid> {
+    (context_rules().read_only)()
 }
 
 static CONTEXT_RULES: std::sync::OnceLock<ContextRules> = std::sync::OnceLock::new();

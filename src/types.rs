@@ -38,6 +38,8 @@ pub struct RoleGrant {
     pub role: pg_sys::Oid,
     /// Granted with transaction_only => true: may act as a tenant for a transaction only.
     pub transaction_only: bool,
+    /// Granted with read_only => true: may read as a tenant, not write (issue 15).
+    pub read_only: bool,
 }
 
 /// How long a period lasts.

@@ -506,18 +506,21 @@ $$;
 
 
 -- Gateways and access grants for a transaction at a time (behind a transaction pooler, a
--- session-level tenant.set() would stay with the server session for the next client).
+-- session-level tenant.set() would stay with the server session for the next client), and
+-- read-only ones (support staff).
 ALTER TABLE tenant_data.gateways ADD COLUMN transaction_only boolean NOT NULL DEFAULT false;
+ALTER TABLE tenant_data.gateways ADD COLUMN read_only boolean NOT NULL DEFAULT false;
 ALTER TABLE tenant_data.tenant_access ADD COLUMN transaction_only boolean NOT NULL DEFAULT false;
+ALTER TABLE tenant_data.tenant_access ADD COLUMN read_only boolean NOT NULL DEFAULT false;
 DROP FUNCTION tenant.grant_gateway(regrole);
-CREATE FUNCTION tenant.grant_gateway(role regrole, transaction_only boolean DEFAULT false)
+CREATE FUNCTION tenant.grant_gateway(role regrole, transaction_only boolean DEFAULT false, read_only boolean DEFAULT false)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'grant_gateway_scoped_wrapper';
-COMMENT ON FUNCTION tenant.grant_gateway(regrole, boolean) IS 'pg_tenant: let a role (and its members) act as any tenant (with transaction_only, for a transaction at a time: behind a transaction pooler)';
+COMMENT ON FUNCTION tenant.grant_gateway(regrole, boolean, boolean) IS 'pg_tenant: let a role (and its members) act as any tenant (with transaction_only, for a transaction at a time: behind a transaction pooler; with read_only, to read only)';
 DROP FUNCTION tenant.grant_access(text, regrole);
-CREATE FUNCTION tenant.grant_access(tenant text, role regrole, transaction_only boolean DEFAULT false)
+CREATE FUNCTION tenant.grant_access(tenant text, role regrole, transaction_only boolean DEFAULT false, read_only boolean DEFAULT false)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'grant_access_scoped_wrapper';
-COMMENT ON FUNCTION tenant.grant_access(text, regrole, boolean) IS 'pg_tenant: let a role (and its members) act as this one tenant (with transaction_only, for a transaction at a time)';
-REVOKE EXECUTE ON FUNCTION tenant.grant_gateway(regrole, boolean), tenant.grant_access(text, regrole, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION tenant.grant_access(text, regrole, boolean, boolean) IS 'pg_tenant: let a role (and its members) act as this one tenant (with transaction_only, for a transaction at a time; with read_only, to read only)';
+REVOKE EXECUTE ON FUNCTION tenant.grant_gateway(regrole, boolean, boolean), tenant.grant_access(text, regrole, boolean, boolean) FROM PUBLIC;
 
 -- No foreign key between configuration tables: pg_restore -j copies them in parallel, in no
 -- order, and the copy of tenant_access or limit_overrides failed when it came before the one of

@@ -82,6 +82,63 @@ pub fn transaction_only_role() -> bool {
     }
 }
 
+/// Whether `role` may write while acting as `tenant` in a context of this scope (`local`: for the
+/// transaction): some grant it holds allows that scope and was not made with read_only. The
+/// stronger grant wins: a role with a read-only gateway and a writing grant for one tenant writes
+/// as that tenant. Superusers and members of the extension owner always write.
+pub fn writes_as(role: pg_sys::Oid, tenant: pgrx::Uuid, local: bool) -> bool {
+    if is_superuser(role) || has_privileges_of(role, extension_owner()) {
+        return true;
+    }
+    registry::gateway_roles()
+        .into_iter()
+        .chain(registry::access_roles(tenant))
+        .any(|g| has_privileges_of(role, g.role) && (local || !g.transaction_only) && !g.read_only)
+}
+
+/// A context as judged once per transaction: (transaction, role that chose it, tenant, local).
+type ContextKey = (u64, pg_sys::Oid, [u8; 16], bool);
+
+thread_local! {
+    /// The context last judged, and whether it writes.
+    static WRITES: std::cell::Cell<Option<(ContextKey, bool)>> = const { std::cell::Cell::new(None) };
+}
+
+/// The role whose read-only grant chose the current context, if one did (a context a token
+/// chose, or none, is not read-only). Judged once per transaction, as the right itself.
+fn read_only_context() -> Option<pg_sys::Oid> {
+    let (role, local) = gucs::context_origin()?;
+    let tenant = gucs::set_tenant()?;
+    let key = (
+        gucs::transaction_generation(),
+        role,
+        *tenant.as_bytes(),
+        local,
+    );
+    let writes = match WRITES.with(|w| w.get()) {
+        Some((k, writes)) if k == key => writes,
+        _ => {
+            let writes = writes_as(role, tenant, local);
+            WRITES.with(|w| w.set(Some((key, writes))));
+            writes
+        }
+    };
+    (!writes).then_some(role)
+}
+
+/// A role that reads through a read-only grant is recorded in the audit log at every tenant.set()
+/// and set_local(): who looked at which tenant, and when.
+fn audit_read_only(t: &Tenant, local: bool) {
+    let role = current_role();
+    if !writes_as(role, t.id, local) {
+        crate::registry::audit::record(
+            "read_only_access",
+            Some(t.id),
+            serde_json::json!({"slug": t.slug, "role": role_name(role), "local": local}),
+        );
+    }
+}
+
 /// Resolves `key` and checks the current role may act as it, for the transaction (`local`) or
 /// the session. A role with no right to the tenant is told so whether or not the tenant exists,
 /// so unprivileged roles cannot probe for slugs.
@@ -134,6 +191,7 @@ fn set(tenant: Option<&str>) -> pgrx::Uuid {
         refuse_in_restricted_operation("tenant.set()");
         crate::context::tokens::refuse_if_locked();
         let t = authorize(tenant, false);
+        audit_read_only(&t, false);
         enter(&t, false, None);
         t.id
     })
@@ -149,6 +207,7 @@ fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
         refuse_in_restricted_operation("tenant.set_local()");
         crate::context::tokens::refuse_if_locked();
         let t = authorize(tenant, true);
+        audit_read_only(&t, true);
         if !unsafe { pg_sys::IsTransactionBlock() } {
             crate::error::warn("tenant.set_local() outside a transaction block lasts only until the end of this statement");
         }
@@ -346,6 +405,7 @@ pub fn init() {
         node_tenant: crate::node_context::node_tenant,
         refuse_if_expired: tokens::refuse_if_expired,
         refuse_if_no_longer_allowed,
+        read_only: read_only_context,
     });
     crate::registry::cache::on_keys_changed(tokens::forget_verified);
     hooks::init();

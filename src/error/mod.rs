@@ -43,6 +43,7 @@ pub mod sqlstate {
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const INVALID_FOREIGN_KEY: &str = "42830";
     pub const NOT_NULL_VIOLATION: &str = "23502";
+    pub const READ_ONLY_ACCESS: &str = "25006";
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 }
 
@@ -152,6 +153,11 @@ pub enum TenantError {
         detail: String,
         hint: Option<String>,
     },
+    /// A write while acting as a tenant through a read-only grant.
+    ReadOnlyAccess {
+        slug: String,
+        role: String,
+    },
     /// Rows of a dropped tenant that a table's delete left in place (a rule or trigger of the
     /// table's kept them).
     RowsKeptByDrop {
@@ -241,6 +247,7 @@ impl TenantError {
             TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
             TenantError::RowsKeptByDrop { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
+            TenantError::ReadOnlyAccess { .. } => READ_ONLY_ACCESS,
             TenantError::TransactionOnly(_) => INSUFFICIENT_PRIVILEGE,
             TenantError::CrossTenantForeignKey { .. } => INVALID_FOREIGN_KEY,
         }
@@ -319,6 +326,9 @@ impl TenantError {
             TenantError::ViewInMaintenance { table, owner } => format!(
                 "table {table}, read with the rights of its owner {owner} (through a view or rule of that role's) in a rule of a table pg_tenant maintains, cannot be read with FORCE ROW LEVEL SECURITY set aside"
             ),
+            TenantError::ReadOnlyAccess { slug, role } => format!(
+                "role {role} may only read tenant \"{slug}\" (its grant is read-only)"
+            ),
             TenantError::RowsKeptByDrop {
                 table,
                 rows,
@@ -393,6 +403,9 @@ impl TenantError {
     pub fn hint(&self) -> Option<String> {
         match self {
             TenantError::Reraised { hint, .. } => hint.clone(),
+            TenantError::ReadOnlyAccess { .. } => Some(
+                "It was granted with read_only => true (tenant.grant_gateway or tenant.grant_access); a writing grant for this tenant and scope lets it write.".into(),
+            ),
             TenantError::RowsKeptByDrop {
                 in_tenant_schema: false,
                 ..

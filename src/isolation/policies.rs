@@ -102,32 +102,40 @@ impl Policy {
 /// rows the reads add `OR tenant_column IS NULL` (a second index condition: a BitmapOr). With no
 /// tenant set, tenant.current() raises for the first row either way: shared rows too fail closed.
 pub(super) fn restrictive_policies(col: &str, shared_rows: bool) -> Vec<Policy> {
-    let own = format!("{col} OPERATOR(pg_catalog.=) tenant.current()");
-    let policies = if !shared_rows {
-        vec![Policy::new(
-            ISOLATION_POLICY,
-            "ALL",
-            Some(own.clone()),
-            Some(own),
-        )]
-    } else {
-        vec![
-            Policy::new(
-                ISOLATION_POLICY,
-                "ALL",
-                Some(format!("{own} OR {col} IS NULL")),
-                Some(own.clone()),
-            ),
-            Policy::new(
-                SHARED_UPDATE_POLICY,
-                "UPDATE",
-                Some(own.clone()),
-                Some(own.clone()),
-            ),
-            Policy::new(SHARED_DELETE_POLICY, "DELETE", Some(own), None),
-        ]
-    };
+    let own = own_rows(col);
+    let mut policies = vec![Policy::new(
+        ISOLATION_POLICY,
+        "ALL",
+        Some(if shared_rows {
+            format!("{own} OR {col} IS NULL")
+        } else {
+            own.clone()
+        }),
+        Some(own),
+    )];
+    if shared_rows {
+        policies.extend(shared_row_writes(col));
+    }
     policies.into_iter().map(Policy::restrictive).collect()
+}
+
+/// `tenant_column = tenant.current()`, qualified.
+fn own_rows(col: &str) -> String {
+    format!("{col} OPERATOR(pg_catalog.=) tenant.current()")
+}
+
+/// With shared rows: a tenant updates and deletes its own rows only (shared rows stay read-only).
+fn shared_row_writes(col: &str) -> [Policy; 2] {
+    let own = own_rows(col);
+    [
+        Policy::new(
+            SHARED_UPDATE_POLICY,
+            "UPDATE",
+            Some(own.clone()),
+            Some(own.clone()),
+        ),
+        Policy::new(SHARED_DELETE_POLICY, "DELETE", Some(own), None),
+    ]
 }
 
 /// The policies protect() installs in a database with Citus: permissive only, each of which
@@ -137,7 +145,7 @@ pub(super) fn restrictive_policies(col: &str, shared_rows: bool) -> Vec<Policy> 
 /// With shared rows, PostgreSQL also applies the SELECT policy to the rows an UPDATE or DELETE
 /// reads, so the shared rows stay read-only for tenants.
 pub(super) fn permissive_policies(col: &str, shared_rows: bool) -> Vec<Policy> {
-    let own = format!("{col} OPERATOR(pg_catalog.=) tenant.current()");
+    let own = own_rows(col);
     if !shared_rows {
         return vec![Policy::new(
             ISOLATION_POLICY,
@@ -146,22 +154,17 @@ pub(super) fn permissive_policies(col: &str, shared_rows: bool) -> Vec<Policy> {
             Some(own),
         )];
     }
-    vec![
+    let mut policies = vec![
         Policy::new(
             ISOLATION_POLICY,
             "SELECT",
             Some(format!("{own} OR {col} IS NULL")),
             None,
         ),
-        Policy::new(SHARED_INSERT_POLICY, "INSERT", None, Some(own.clone())),
-        Policy::new(
-            SHARED_UPDATE_POLICY,
-            "UPDATE",
-            Some(own.clone()),
-            Some(own.clone()),
-        ),
-        Policy::new(SHARED_DELETE_POLICY, "DELETE", Some(own), None),
-    ]
+        Policy::new(SHARED_INSERT_POLICY, "INSERT", None, Some(own)),
+    ];
+    policies.extend(shared_row_writes(col));
+    policies
 }
 
 thread_local! {

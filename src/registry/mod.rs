@@ -78,11 +78,11 @@ pub fn gateway_roles() -> Vec<RoleGrant> {
         role_list(
             if legacy_grants() {
                 crate::owner::data_sql(
-                    "SELECT role::pg_catalog.oid, false FROM tenant_data.gateways",
+                    "SELECT role::pg_catalog.oid, false, false FROM tenant_data.gateways",
                 )
             } else {
                 crate::owner::data_sql(
-                    "SELECT role::pg_catalog.oid, transaction_only FROM tenant_data.gateways",
+                    "SELECT role::pg_catalog.oid, transaction_only, read_only FROM tenant_data.gateways",
                 )
             },
             &[],
@@ -95,9 +95,9 @@ pub fn access_roles(tenant: pgrx::Uuid) -> Vec<RoleGrant> {
     crate::registry::cache::access(tenant, || {
         role_list(
             if legacy_grants() {
-                crate::owner::data_sql("SELECT role::pg_catalog.oid, false FROM tenant_data.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1")
+                crate::owner::data_sql("SELECT role::pg_catalog.oid, false, false FROM tenant_data.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1")
             } else {
-                crate::owner::data_sql("SELECT role::pg_catalog.oid, transaction_only FROM tenant_data.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1")
+                crate::owner::data_sql("SELECT role::pg_catalog.oid, transaction_only, read_only FROM tenant_data.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1")
             },
             &[tenant.into()],
         )
@@ -108,9 +108,9 @@ pub fn access_roles(tenant: pgrx::Uuid) -> Vec<RoleGrant> {
 pub fn transaction_only_access_roles() -> Vec<pg_sys::Oid> {
     role_list(
         if legacy_grants() {
-            "SELECT NULL::pg_catalog.oid, true WHERE false"
+            "SELECT NULL::pg_catalog.oid, true, false WHERE false"
         } else {
-            crate::owner::data_sql("SELECT DISTINCT role::pg_catalog.oid, true FROM tenant_data.tenant_access WHERE transaction_only")
+            crate::owner::data_sql("SELECT DISTINCT role::pg_catalog.oid, true, false FROM tenant_data.tenant_access WHERE transaction_only")
         },
         &[],
     )
@@ -144,6 +144,7 @@ fn role_list(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Vec<RoleGrant> 
                     roles.push(RoleGrant {
                         role,
                         transaction_only: row.get::<bool>(2)?.unwrap_or(false),
+                        read_only: row.get::<bool>(3)?.unwrap_or(false),
                     });
                 }
             }
@@ -169,6 +170,14 @@ pub fn require_writable(t: Tenant) -> Tenant {
         TenantError::Suspended {
             slug: t.slug,
             reason: t.suspended_reason,
+        }
+        .raise();
+    }
+    // A context a role chose through a read-only grant (see context::writes_as).
+    if let Some(role) = crate::gucs::context_read_only() {
+        TenantError::ReadOnlyAccess {
+            slug: t.slug,
+            role: role_name(role),
         }
         .raise();
     }
@@ -204,44 +213,61 @@ pub fn hold(t: &Tenant) {
 }
 
 #[pg_extern(sql = r#"
-CREATE FUNCTION tenant.grant_gateway(role regrole, transaction_only boolean DEFAULT false)
+CREATE FUNCTION tenant.grant_gateway(role regrole, transaction_only boolean DEFAULT false, read_only boolean DEFAULT false)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION tenant.grant_gateway(regrole, boolean) IS 'pg_tenant: let a role (and its members) act as any tenant (with transaction_only, for a transaction at a time: behind a transaction pooler)';
+COMMENT ON FUNCTION tenant.grant_gateway(regrole, boolean, boolean) IS 'pg_tenant: let a role (and its members) act as any tenant (with transaction_only, for a transaction at a time: behind a transaction pooler; with read_only, to read only)';
 "#)]
-fn grant_gateway_scoped(role: Option<pg_sys::Oid>, transaction_only: Option<bool>) {
+fn grant_gateway_scoped(
+    role: Option<pg_sys::Oid>,
+    transaction_only: Option<bool>,
+    read_only: Option<bool>,
+) {
     guarded(|| {
         let role = required(role, "role");
         let transaction_only = required(transaction_only, "transaction_only");
+        let read_only = required(read_only, "read_only");
         if legacy_grants() {
+            refuse_scoped_grant_before_update(transaction_only || read_only);
             run_as_owner(
                 crate::owner::data_sql("INSERT INTO tenant_data.gateways (role) VALUES ($1::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING"),
                 &[role.into()],
             );
         } else {
             run_as_owner(
-                crate::owner::data_sql("INSERT INTO tenant_data.gateways (role, transaction_only) VALUES ($1::pg_catalog.oid::pg_catalog.regrole, $2)
-                 ON CONFLICT (role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only"),
-                &[role.into(), transaction_only.into()],
+                crate::owner::data_sql("INSERT INTO tenant_data.gateways (role, transaction_only, read_only) VALUES ($1::pg_catalog.oid::pg_catalog.regrole, $2, $3)
+                 ON CONFLICT (role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only, read_only = EXCLUDED.read_only"),
+                &[role.into(), transaction_only.into(), read_only.into()],
             );
         }
         audit::record(
             "grant",
             None,
-            json!({"kind": "gateway", "role": role_name(role), "transaction_only": transaction_only}),
+            json!({"kind": "gateway", "role": role_name(role), "transaction_only": transaction_only, "read_only": read_only}),
         );
     })
+}
+
+/// In a database not updated to 0.3.0 yet, grants are for the session and may write.
+fn refuse_scoped_grant_before_update(scoped: bool) {
+    if scoped {
+        TenantError::invalid(
+            "transaction_only",
+            "transaction_only and read_only grants need ALTER EXTENSION pg_tenant UPDATE first",
+        )
+        .raise();
+    }
 }
 
 /// The C symbol 0.1.0's and 0.2.0's `tenant.grant_gateway(regrole)` call (until they are updated).
 #[pg_extern(sql = false)]
 fn grant_gateway(role: Option<pg_sys::Oid>) {
-    grant_gateway_scoped(role, Some(false))
+    grant_gateway_scoped(role, Some(false), Some(false))
 }
 
 /// The C symbol 0.1.0's and 0.2.0's `tenant.grant_access(text, regrole)` call.
 #[pg_extern(sql = false)]
 fn grant_access(tenant: Option<&str>, role: Option<pg_sys::Oid>) {
-    grant_access_scoped(tenant, role, Some(false))
+    grant_access_scoped(tenant, role, Some(false), Some(false))
 }
 
 #[pg_extern(sql = r#"
@@ -265,36 +291,39 @@ fn revoke_gateway(role: Option<pg_sys::Oid>) {
 }
 
 #[pg_extern(sql = r#"
-CREATE FUNCTION tenant.grant_access(tenant text, role regrole, transaction_only boolean DEFAULT false)
+CREATE FUNCTION tenant.grant_access(tenant text, role regrole, transaction_only boolean DEFAULT false, read_only boolean DEFAULT false)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION tenant.grant_access(text, regrole, boolean) IS 'pg_tenant: let a role (and its members) act as this one tenant (with transaction_only, for a transaction at a time)';
+COMMENT ON FUNCTION tenant.grant_access(text, regrole, boolean, boolean) IS 'pg_tenant: let a role (and its members) act as this one tenant (with transaction_only, for a transaction at a time; with read_only, to read only)';
 "#)]
 fn grant_access_scoped(
     tenant: Option<&str>,
     role: Option<pg_sys::Oid>,
     transaction_only: Option<bool>,
+    read_only: Option<bool>,
 ) {
     guarded(|| {
         let t = resolve(tenant);
         let role = required(role, "role");
         let transaction_only = required(transaction_only, "transaction_only");
+        let read_only = required(read_only, "read_only");
         hold(&t);
         if legacy_grants() {
+            refuse_scoped_grant_before_update(transaction_only || read_only);
             run_as_owner(
                 crate::owner::data_sql("INSERT INTO tenant_data.tenant_access (tenant_id, role) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole) ON CONFLICT DO NOTHING"),
                 &[t.id.into(), role.into()],
             );
         } else {
             run_as_owner(
-                crate::owner::data_sql("INSERT INTO tenant_data.tenant_access (tenant_id, role, transaction_only) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole, $3)
-                 ON CONFLICT (tenant_id, role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only"),
-                &[t.id.into(), role.into(), transaction_only.into()],
+                crate::owner::data_sql("INSERT INTO tenant_data.tenant_access (tenant_id, role, transaction_only, read_only) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole, $3, $4)
+                 ON CONFLICT (tenant_id, role) DO UPDATE SET transaction_only = EXCLUDED.transaction_only, read_only = EXCLUDED.read_only"),
+                &[t.id.into(), role.into(), transaction_only.into(), read_only.into()],
             );
         }
         audit::record(
             "grant",
             Some(t.id),
-            json!({"kind": "access", "slug": t.slug, "role": role_name(role), "transaction_only": transaction_only}),
+            json!({"kind": "access", "slug": t.slug, "role": role_name(role), "transaction_only": transaction_only, "read_only": read_only}),
         );
     })
 }

@@ -433,17 +433,16 @@ WHERE k.conrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=)
 ORDER BY k.oid, s.n"#.into());
 
     // Triggers, rules, policies and row security, which would have fired on the data load.
-    q.push(r#"
+    q.push(format!(r#"
 SELECT 8, NULL, t.oid::pg_catalog.int8, 'trigger',
-       pg_catalog.pg_get_triggerdef(t.oid) OPERATOR(pg_catalog.||) CASE
-           WHEN t.tgenabled OPERATOR(pg_catalog.=) 'D' THEN pg_catalog.format('; ALTER TABLE %I.%I DISABLE TRIGGER %I', $2, c.relname, t.tgname)
-           WHEN t.tgenabled OPERATOR(pg_catalog.=) 'R' THEN pg_catalog.format('; ALTER TABLE %I.%I ENABLE REPLICA TRIGGER %I', $2, c.relname, t.tgname)
-           WHEN t.tgenabled OPERATOR(pg_catalog.=) 'A' THEN pg_catalog.format('; ALTER TABLE %I.%I ENABLE ALWAYS TRIGGER %I', $2, c.relname, t.tgname) ELSE '' END,
+       pg_catalog.pg_get_triggerdef(t.oid) OPERATOR(pg_catalog.||) {},
        -- Only a WHEN condition is parsed (the owner creates those); pg_tenant's own triggers
        -- (the quota trigger, which only attach_quota's callers may attach) have none.
        false, NULL::pg_catalog.oid, CASE WHEN t.tgqual IS NOT NULL THEN c.relowner END
 FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
-WHERE t.tgrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND NOT t.tgisinternal AND t.tgparentid OPERATOR(pg_catalog.=) 0"#.into());
+WHERE t.tgrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND NOT t.tgisinternal AND t.tgparentid OPERATOR(pg_catalog.=) 0"#,
+        enable_state("t.tgenabled", "TRIGGER", "t.tgname")
+    ));
 
     // A trigger a partition got from its parent, enabled or disabled on its own.
     q.push(r#"
@@ -454,15 +453,14 @@ SELECT 8, NULL, t.oid::pg_catalog.int8, NULL,
 FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid JOIN pg_catalog.pg_trigger pt ON pt.oid OPERATOR(pg_catalog.=) t.tgparentid
 WHERE t.tgrelid OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND t.tgparentid OPERATOR(pg_catalog.<>) 0 AND (t.tgenabled OPERATOR(pg_catalog.<>) 'O' OR pt.tgenabled OPERATOR(pg_catalog.<>) 'O')"#.into());
 
-    q.push(r#"
+    q.push(format!(r#"
 SELECT 8, NULL, w.oid::pg_catalog.int8, 'rule',
-       pg_catalog.pg_get_ruledef(w.oid) OPERATOR(pg_catalog.||) CASE
-           WHEN w.ev_enabled OPERATOR(pg_catalog.=) 'D' THEN pg_catalog.format('; ALTER TABLE %I.%I DISABLE RULE %I', $2, c.relname, w.rulename)
-           WHEN w.ev_enabled OPERATOR(pg_catalog.=) 'R' THEN pg_catalog.format('; ALTER TABLE %I.%I ENABLE REPLICA RULE %I', $2, c.relname, w.rulename)
-           WHEN w.ev_enabled OPERATOR(pg_catalog.=) 'A' THEN pg_catalog.format('; ALTER TABLE %I.%I ENABLE ALWAYS RULE %I', $2, c.relname, w.rulename) ELSE '' END,
+       pg_catalog.pg_get_ruledef(w.oid) OPERATOR(pg_catalog.||) {},
        false, NULL::pg_catalog.oid, c.relowner
 FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) w.ev_class
-WHERE w.ev_class OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND w.rulename OPERATOR(pg_catalog.<>) '_RETURN'"#.into());
+WHERE w.ev_class OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND w.rulename OPERATOR(pg_catalog.<>) '_RETURN'"#,
+        enable_state("w.ev_enabled", "RULE", "w.rulename")
+    ));
 
     q.push(r#"
 SELECT 8, NULL, p.oid::pg_catalog.int8, 'policy',
@@ -599,3 +597,19 @@ const OBJECTS: &str = r#"
     SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass, w.oid, pg_catalog.format('%I ON %I.%I', w.rulename, $2, c.relname), 'RULE', NULL, NULL, NULL, false, NULL
     FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) w.ev_class WHERE w.ev_class OPERATOR(pg_catalog.=) ANY($4) AND c.oid OPERATOR(pg_catalog.=) ANY($4) AND w.rulename OPERATOR(pg_catalog.<>) '_RETURN'
 "#;
+
+/// SQL appended to a trigger's or rule's definition: the statement that gives the copy the
+/// source's enable state (`state`: D disabled, R replica, A always, O as created).
+fn enable_state(state: &str, kind: &str, name: &str) -> String {
+    let alter = |verb: &str| {
+        format!("pg_catalog.format('; ALTER TABLE %I.%I {verb} {kind} %I', $2, c.relname, {name})")
+    };
+    format!(
+        "CASE WHEN {state} OPERATOR(pg_catalog.=) 'D' THEN {} \
+              WHEN {state} OPERATOR(pg_catalog.=) 'R' THEN {} \
+              WHEN {state} OPERATOR(pg_catalog.=) 'A' THEN {} ELSE '' END",
+        alter("DISABLE"),
+        alter("ENABLE REPLICA"),
+        alter("ENABLE ALWAYS")
+    )
+}
