@@ -125,23 +125,26 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
     }
     // A rule (DO INSTEAD) or a BEFORE trigger returning NULL can keep rows from a delete: an
     // erasure that left rows behind is no erasure. Counted when every delete is done (a trigger
-    // on a later table could write rows back into an earlier one).
-    for table in &ordered {
-        let left = as_table_owner(table.rel, || {
-            crate::node_context::pass_to_workers_for_maintenance(tenant);
-            unfiltered(|| {
-                Spi::get_one_with_args::<i64>(
-                    &format!(
-                        "SELECT pg_catalog.count(*) FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
-                        relation_name(table.rel),
-                        quote_identifier(&table.tenant_column)
-                    ),
-                    &[tenant.into()],
-                )
-            })
-        })
-        .unwrap_or_else(|e| error!("pg_tenant: {e}"))
-        .unwrap_or(0);
+    // on a later table could write rows back into an earlier one). Heap tables are read last,
+    // straight from their heaps: planning a count would run the owner's code (a function folded
+    // from an index expression), which could write a row back into a table counted before it.
+    // Other tables (Citus tables, other access methods) are counted with SQL, first.
+    let citus = crate::citus::installed();
+    let on_heaps = |t: &TenantTable| {
+        !(citus && citus_table(t.rel)) && heap_members(t.rel, &t.tenant_column).is_some()
+    };
+    let mut checks: Vec<(&TenantTable, bool)> = ordered.iter().map(|t| (t, on_heaps(t))).collect();
+    checks.sort_by_key(|(_, heaps)| *heaps);
+    for (table, heaps) in checks {
+        // (The members are read again here: the owner's code run by the counts before could
+        // have attached a partition.)
+        let left = match heaps
+            .then(|| heap_members(table.rel, &table.tenant_column))
+            .flatten()
+        {
+            Some(members) => rows_in_heaps(&members, tenant),
+            None => count_left(table, tenant),
+        };
         if left > 0 {
             TenantError::RowsKeptByDrop {
                 table: relation_name(table.rel),
@@ -254,4 +257,105 @@ mod tests {
         );
         Spi::run("RESET ROLE").unwrap();
     }
+}
+
+/// The tenant's rows left in `table`, counted with SQL as its owner (FORCE set aside for the
+/// count; on Citus, on the workers).
+fn count_left(table: &TenantTable, tenant: pgrx::Uuid) -> i64 {
+    as_table_owner(table.rel, || {
+        crate::node_context::pass_to_workers_for_maintenance(tenant);
+        unfiltered(|| {
+            Spi::get_one_with_args::<i64>(
+                &format!(
+                    "SELECT pg_catalog.count(*) FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
+                    relation_name(table.rel),
+                    quote_identifier(&table.tenant_column)
+                ),
+                &[tenant.into()],
+            )
+        })
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+    .unwrap_or(0)
+}
+
+/// Whether `rel` is in Citus's metadata (a distributed or reference table, whose rows are on
+/// the workers).
+fn citus_table(rel: pg_sys::Oid) -> bool {
+    as_extension_owner(|| {
+        crate::owner::read_one::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid OPERATOR(pg_catalog.=) $1)",
+            &[rel.into()],
+        )
+    })
+    .unwrap_or(false)
+}
+
+/// A table with storage under a protected table, and the attribute number of its tenant column.
+type HeapMember = (pg_sys::Oid, i16);
+
+/// `rel` and every table that inherits from it, when each is a heap table (or a partitioned one,
+/// which has no rows of its own) whose tenant column is a uuid; None otherwise.
+fn heap_members(rel: pg_sys::Oid, column: &str) -> Option<Vec<HeapMember>> {
+    let tree = as_extension_owner(|| super::policies::relation_tree(rel));
+    let column = std::ffi::CString::new(column).ok()?;
+    let mut members = Vec::new();
+    for member in tree {
+        unsafe {
+            if pg_sys::get_rel_relkind(member.oid) as u8 == pg_sys::RELKIND_PARTITIONED_TABLE {
+                continue;
+            }
+            let attnum = pg_sys::get_attnum(member.oid, column.as_ptr());
+            let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+            let relation = pg_sys::table_open(member.oid, lock);
+            let heap = (*(*relation).rd_rel).relam == pg_sys::HEAP_TABLE_AM_OID;
+            pg_sys::table_close(relation, lock);
+            if !heap || attnum <= 0 || pg_sys::get_atttype(member.oid, attnum) != pg_sys::UUIDOID {
+                return None;
+            }
+            members.push((member.oid, attnum));
+        }
+    }
+    Some(members)
+}
+
+/// The tenant's rows in `members`, read from their heaps with the latest snapshot: no
+/// statement is planned or run, so no code of the table owner's runs meanwhile.
+fn rows_in_heaps(members: &[HeapMember], tenant: pgrx::Uuid) -> i64 {
+    let wanted = *tenant.as_bytes();
+    let mut rows = 0;
+    for &(oid, attnum) in members {
+        unsafe {
+            let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+            let relation = pg_sys::table_open(oid, lock);
+            let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+            let scan = pg_sys::heap_beginscan(
+                relation,
+                snapshot,
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                pg_sys::ScanOptions::SO_TYPE_SEQSCAN
+                    | pg_sys::ScanOptions::SO_ALLOW_STRAT
+                    | pg_sys::ScanOptions::SO_ALLOW_SYNC
+                    | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE,
+            );
+            loop {
+                let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
+                if tuple.is_null() {
+                    break;
+                }
+                let mut null = false;
+                let value =
+                    pg_sys::heap_getattr(tuple, attnum as i32, (*relation).rd_att, &mut null);
+                if !null && std::slice::from_raw_parts(value.cast_mut_ptr::<u8>(), 16) == wanted {
+                    rows += 1;
+                }
+            }
+            pg_sys::heap_endscan(scan);
+            pg_sys::UnregisterSnapshot(snapshot);
+            pg_sys::table_close(relation, lock);
+        }
+    }
+    rows
 }

@@ -19,7 +19,7 @@ SUITE=security
 . "$(dirname "$0")/../lib.sh"
 HERE=tests/security
 [ "${SECURITY_KEEP:-0}" = 1 ] && PG_TENANT_KEEP_CLUSTERS=1
-EXPECTED_CHECKS=92   # 46 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 4g 4h 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=94   # 47 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 4g 4h 4i 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
 BASEOPTS='-c statement_timeout=20s -c lock_timeout=8s'
@@ -654,6 +654,52 @@ DROP TABLE app.moved4h;
 SQL
   t "4h rows of a dropped tenant in a protected table moved into a schema tenant's schema make tenant.drop() fail (55000)" \
     "refused=55000 message=ok tenant=1 rows=2 then=dropped rows=0" "$verdict"
+
+  # (Tenth review, finding 1) the owner's function, folded by the planner from an index
+  # expression while drop() counted what its deletes left, wrote a row of the dropped tenant
+  # back into a table counted before it (its row trigger had noted the tenant's id): drop()
+  # reported success with that row left. Heap tables are now checked without planning anything.
+  pg sec_owner >/dev/null <<'SQL'
+CREATE TABLE app.target4i (tid uuid);
+CREATE TABLE app.log4i (what text);
+CREATE FUNCTION app.grab4i() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN INSERT INTO app.target4i VALUES (OLD.tenant_id); RETURN OLD; END $f$;
+CREATE TRIGGER zz_grab4i BEFORE DELETE ON app.docs FOR EACH ROW EXECUTE FUNCTION app.grab4i();
+CREATE FUNCTION app.keep4i() RETURNS int LANGUAGE plpgsql VOLATILE AS $f$
+DECLARE t uuid;
+BEGIN
+  IF tenant.current(true) IS NOT NULL THEN RETURN 0; END IF;
+  SELECT tid INTO t FROM app.target4i LIMIT 1;
+  IF t IS NULL THEN RETURN 0; END IF;
+  DELETE FROM app.target4i;
+  ALTER TABLE app.projects NO FORCE ROW LEVEL SECURITY;
+  INSERT INTO app.projects (tenant_id, title) VALUES (t, 'victim4i-kept');
+  ALTER TABLE app.projects FORCE ROW LEVEL SECURITY;
+  INSERT INTO app.log4i VALUES ('kept');
+  RETURN 0;
+END $f$;
+CREATE FUNCTION app.fold4i(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $f$
+BEGIN PERFORM app.keep4i(); RETURN $1; END $f$;
+CREATE INDEX docs_fold4i ON app.docs ((app.fold4i(1) + id));
+SQL
+  super >/dev/null <<'SQL'
+SELECT tenant.create('victim4i');
+SELECT tenant.set('victim4i');
+INSERT INTO app.projects (title) VALUES ('victim4i-p');
+INSERT INTO app.docs (body) VALUES ('victim4i-d');
+SQL
+  out4b=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4i')) d;")
+  has "$out4b" '^dropped$' && verdict="drop=ok" || verdict="drop=FAILED"
+  pg sec_owner >/dev/null <<'SQL'
+DROP INDEX app.docs_fold4i;
+DROP TRIGGER zz_grab4i ON app.docs;
+DROP FUNCTION app.fold4i(int), app.keep4i(), app.grab4i();
+SQL
+  verdict+=" left=$(super -c "SELECT count(*) FROM app.projects WHERE title LIKE 'victim4i-%'")"
+  verdict+=" kept=$(super -c "SELECT count(*) FROM app.log4i")"
+  pg sec_owner >/dev/null <<<"DROP TABLE app.target4i, app.log4i;"
+  t "4i the owner's code folded by the planner cannot write a dropped tenant's row back after drop() checked that table" \
+    "drop=ok left=0 kept=0" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------
