@@ -143,6 +143,25 @@ pub fn pass_to_workers(tenant: pgrx::Uuid, exp: Option<i64>) {
     }
 }
 
+/// tenant.set() (for the session) or tenant.reset(): a node context that tenant.set_local()
+/// passed on earlier in the transaction ends with the context it was minted for (it would
+/// otherwise still name that tenant, to the workers and to this node).
+pub fn end_for_workers() {
+    if VALUE.with(|v| v.borrow().is_none()) || !unsafe { pg_sys::IsTransactionBlock() } {
+        return;
+    }
+    struct EndIssuing;
+    impl Drop for EndIssuing {
+        fn drop(&mut self) {
+            ISSUING.with(|i| i.set(false));
+        }
+    }
+    let _end = EndIssuing;
+    ISSUING.with(|i| i.set(true));
+    Spi::run("DO $pg_tenant$BEGIN SET LOCAL pg_tenant.context = ''; END$pg_tenant$")
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+}
+
 /// Before tenant.drop() deletes a tenant's rows from a table as the table's owner (the current
 /// role): on the workers the owner is then not subject to its tables' FORCE ROW LEVEL SECURITY
 /// (as on the coordinator), so the DELETE (which names the tenant) reaches the rows there, and

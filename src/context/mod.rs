@@ -127,10 +127,19 @@ fn read_only_context() -> Option<pg_sys::Oid> {
 }
 
 /// A role that reads through a read-only grant is recorded in the audit log at every tenant.set()
-/// and set_local(): who looked at which tenant, and when.
+/// and set_local(): who looked at which tenant, and when. The audit row goes with the caller's
+/// transaction (a rollback takes it); the server log line written with it stays.
 fn audit_read_only(t: &Tenant, local: bool) {
     let role = current_role();
     if !writes_as(role, t.id, local) {
+        crate::error::log_server(&format!(
+            "pg_tenant: read-only access: role {} (session user {}) acts as tenant \"{}\" ({}){}",
+            role_name(role),
+            role_name(unsafe { pg_sys::GetSessionUserId() }),
+            t.slug,
+            t.id,
+            if local { " for the transaction" } else { "" }
+        ));
         crate::registry::audit::record(
             "read_only_access",
             Some(t.id),
@@ -193,6 +202,7 @@ fn set(tenant: Option<&str>) -> pgrx::Uuid {
         let t = authorize(tenant, false);
         audit_read_only(&t, false);
         enter(&t, false, None);
+        crate::node_context::end_for_workers();
         t.id
     })
 }
@@ -231,6 +241,7 @@ fn reset() {
         gucs::apply_context_expiry(None, false);
         gucs::apply_context_origin(None, false);
         crate::schemas::apply_search_path(previous, None, false);
+        crate::node_context::end_for_workers();
     })
 }
 
@@ -449,5 +460,11 @@ pub fn resetting_all() {
 pub fn refuse_in_restricted_operation(function: &'static str) {
     if unsafe { pg_sys::InSecurityRestrictedOperation() } {
         TenantError::InRestrictedOperation(function).raise();
+    }
+    // The write guards judge the tenant once per statement, before its first row (a suspended
+    // tenant, a read-only grant): a tenant switched while a statement writes (from a subquery,
+    // a default or a trigger of that statement) would have rows written that no guard judged.
+    if crate::quotas::row_counter::writing() {
+        TenantError::ChangedWhileWriting(function).raise();
     }
 }

@@ -8,7 +8,7 @@
 
 mod report;
 
-pub use report::{guarded, notice, refuse_setting, reraise_with_detail, warn};
+pub use report::{guarded, log_server, notice, refuse_setting, reraise_with_detail, warn};
 
 use pgrx::prelude::*;
 
@@ -153,6 +153,9 @@ pub enum TenantError {
         detail: String,
         hint: Option<String>,
     },
+    /// tenant.set()/set_local()/reset()/set_token() or the token parameter while a statement
+    /// writes rows.
+    ChangedWhileWriting(&'static str),
     /// A write while acting as a tenant through a read-only grant.
     ReadOnlyAccess {
         slug: String,
@@ -248,6 +251,7 @@ impl TenantError {
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
             TenantError::RowsKeptByDrop { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::ReadOnlyAccess { .. } => READ_ONLY_ACCESS,
+            TenantError::ChangedWhileWriting(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::TransactionOnly(_) => INSUFFICIENT_PRIVILEGE,
             TenantError::CrossTenantForeignKey { .. } => INVALID_FOREIGN_KEY,
         }
@@ -325,6 +329,9 @@ impl TenantError {
             ),
             TenantError::ViewInMaintenance { table, owner } => format!(
                 "table {table}, read with the rights of its owner {owner} (through a view or rule of that role's) in a rule of a table pg_tenant maintains, cannot be read with FORCE ROW LEVEL SECURITY set aside"
+            ),
+            TenantError::ChangedWhileWriting(f) => format!(
+                "{f} cannot change the tenant while a statement writes rows"
             ),
             TenantError::ReadOnlyAccess { slug, role } => format!(
                 "role {role} may only read tenant \"{slug}\" (its grant is read-only)"

@@ -139,6 +139,12 @@ pub fn warn(message: &str) {
     inform(pg_sys::WARNING as c_int, "01000", message);
 }
 
+/// Writes `message` to the server log only (never to the client), located like [`warn`]: it
+/// stays when the transaction rolls back.
+pub fn log_server(message: &str) {
+    inform(pg_sys::LOG_SERVER_ONLY as c_int, "00000", message);
+}
+
 /// Reports a NOTICE, located like [`warn`].
 pub fn notice(message: &str) {
     inform(pg_sys::NOTICE as c_int, "00000", message);

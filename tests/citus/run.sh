@@ -8,7 +8,7 @@
 # Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=128   # 64 per mode
+EXPECTED_CHECKS=130   # 65 per mode
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -207,6 +207,10 @@ SQL
     "$(q "$C" app -c "PREPARE c AS SELECT count(*) FROM docs" -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "EXECUTE c" -c "COMMIT" -c "BEGIN" -c "SELECT tenant.set_local('globex') IS NULL" -c "EXECUTE c" -c "COMMIT" | grep -E '^[0-9]+$' | paste -sd'|')"
   check "$mode: set_local() twice in one transaction: each tenant in turn, on connections already open" "2|1|2" \
     "$(gw -c "SELECT count(*) FROM docs" -c "SELECT tenant.set_local('globex') IS NULL" -c "SELECT count(*) FROM docs" -c "SELECT tenant.set_local('acme') IS NULL" -c "SELECT count(*) FROM docs" | grep -E '^[0-9]+$' | paste -sd'|')"
+  # (Attack review of read-only access) tenant.reset() after set_local() in a transaction left the
+  # node context in force: the coordinator and the workers still acted as the tenant.
+  check "$mode: tenant.reset() after set_local() ends the node context too: an error, never rows" "PT001" \
+    "$(err "$C" app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "SELECT tenant.reset()" -c "SELECT count(*) FROM docs")"
   check "$mode: set_token(local => true) reaches the workers too" "1" \
     "$(q "$C" app -c "BEGIN" -c "SELECT tenant.set_token('$globex', local => true) IS NULL" -c "SELECT count(*) FROM docs" -c "COMMIT" | grep -E '^[0-9]+$')"
   check "$mode: after the transaction, no context is left on the workers" "PT001" \

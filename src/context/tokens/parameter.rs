@@ -141,8 +141,16 @@ pub(super) unsafe extern "C-unwind" fn check_token_guc(
     _source: pg_sys::GucSource::Type,
 ) -> bool {
     let value = crate::gucs::check_hook_value(newval);
-    // No token, or a parallel worker copying its leader's (already verified) value.
-    if value.is_empty() || pg_sys::InitializingParallelWorker {
+    if pg_sys::InitializingParallelWorker {
+        return true;
+    }
+    // (See context::refuse_in_restricted_operation: not while a statement writes rows.)
+    if pg_sys::IsTransactionState() && crate::quotas::row_counter::writing() {
+        let e = TenantError::ChangedWhileWriting("SET pg_tenant.token");
+        return refuse_setting(e.sqlstate(), &e.message(), None);
+    }
+    // No token.
+    if value.is_empty() {
         return true;
     }
     // Connection options with the library preloaded: no transaction (or, while the backend

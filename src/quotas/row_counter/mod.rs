@@ -145,6 +145,13 @@ impl State {
     }
 }
 
+/// Whether a statement that writes rows (INSERT, UPDATE, DELETE, MERGE, COPY FROM, a writable
+/// CTE) is running in this backend now: its frame is on the stack from its executor's start to
+/// its end, and (sub)transaction aborts take the frames of what they abort.
+pub fn writing() -> bool {
+    STATE.with(|s| s.try_borrow().map(|s| !s.frames.is_empty()).unwrap_or(true))
+}
+
 /// This module's part of each transaction event (registered with crate::xact from _PG_init).
 pub fn on_xact(event: pg_sys::XactEvent::Type) {
     match event {

@@ -92,6 +92,19 @@ SELECT test.try($$INSERT INTO ro_notes VALUES (5, 'b-by-mixed')$$);
 SELECT tenant.reset();
 RESET ROLE;
 
+-- The tenant cannot change while a statement writes rows (the write guards judge it once, before
+-- the first row): ro_mixed, writing as ro-a, cannot switch to ro-b, which it may only read, from
+-- inside an INSERT, UPDATE or DELETE (55000), nor through the token parameter.
+SET ROLE ro_mixed;
+SELECT tenant.set('ro-a') IS NOT NULL AS ok;
+SELECT test.try($$INSERT INTO ro_notes (id, body) SELECT 51, 'x' FROM (SELECT tenant.set_local('ro-b')) s$$);
+SELECT test.try($$UPDATE ro_notes SET body = 'y' WHERE (SELECT tenant.set_local('ro-b')) IS NOT NULL$$);
+SELECT test.try($$DELETE FROM ro_notes WHERE (SELECT tenant.reset()) IS NULL$$);
+SELECT test.try($$INSERT INTO ro_notes (id, body) SELECT 52, set_config('pg_tenant.token', 'x', true)$$);
+SELECT slug AS still FROM tenant.info();
+SELECT tenant.reset();
+RESET ROLE;
+
 -- Nothing the support role tried was written.
 SELECT t.slug, n.id, n.body FROM ro_notes n JOIN tenant.tenants t ON t.id = n.tenant_id ORDER BY n.id;
 
