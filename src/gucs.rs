@@ -255,6 +255,27 @@ pub fn tenant_hidden() -> bool {
     unsafe { TENANT_HIDDEN }
 }
 
+/// What decides the session's tenant, as one number: the values of pg_tenant.tenant_id,
+/// pg_tenant.token and pg_tenant.context and whether the tenant is hidden. A statement that
+/// writes rows compares it when it starts and when it finishes (quotas::row_counter): its write
+/// guard judged the tenant once, before its first row.
+pub fn context_fingerprint() -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for name in [TENANT_GUC, c"pg_tenant.token", c"pg_tenant.context"] {
+        let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+        if value.is_null() {
+            0u8.hash(&mut hasher);
+        } else {
+            unsafe { CStr::from_ptr(value) }
+                .to_bytes()
+                .hash(&mut hasher);
+        }
+    }
+    tenant_hidden().hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Whether pg_tenant.transaction_only is on for this session.
 pub fn transaction_only_setting() -> bool {
     unsafe { TRANSACTION_ONLY || OVERRIDDEN_BY_CLIENT }

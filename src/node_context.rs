@@ -150,16 +150,7 @@ pub fn end_for_workers() {
     if VALUE.with(|v| v.borrow().is_none()) || !unsafe { pg_sys::IsTransactionBlock() } {
         return;
     }
-    struct EndIssuing;
-    impl Drop for EndIssuing {
-        fn drop(&mut self) {
-            ISSUING.with(|i| i.set(false));
-        }
-    }
-    let _end = EndIssuing;
-    ISSUING.with(|i| i.set(true));
-    Spi::run("DO $pg_tenant$BEGIN SET LOCAL pg_tenant.context = ''; END$pg_tenant$")
-        .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    set_locally("");
 }
 
 /// Before tenant.drop() deletes a tenant's rows from a table as the table's owner (the current
@@ -204,10 +195,14 @@ fn send(tenant: pgrx::Uuid, exp: Option<i64>, drop: bool) {
             m.remove(0);
         }
     });
-    // A real SET LOCAL statement, as the caller: Citus forwards only those, and only in what it
-    // counts as a multi-statement transaction: a transaction block, or a DO block (so also when
-    // tenant.drop() runs as a statement of its own). The token is base64url and dots, quoted
-    // anyway (and dollar-quoting cannot be closed by it).
+    set_locally(&token);
+}
+
+/// Sets `pg_tenant.context` with a real SET LOCAL statement, as the caller: Citus forwards only
+/// those, and only in what it counts as a multi-statement transaction: a transaction block, or a
+/// DO block (so also when tenant.drop() runs as a statement of its own). A token is base64url and
+/// dots, quoted anyway (and dollar-quoting cannot be closed by it).
+fn set_locally(value: &str) {
     struct EndIssuing;
     impl Drop for EndIssuing {
         fn drop(&mut self) {
@@ -218,7 +213,7 @@ fn send(tenant: pgrx::Uuid, exp: Option<i64>, drop: bool) {
     ISSUING.with(|i| i.set(true));
     Spi::run(&format!(
         "DO $pg_tenant$BEGIN SET LOCAL pg_tenant.context = {}; END$pg_tenant$",
-        pgrx::spi::quote_literal(&token)
+        pgrx::spi::quote_literal(value)
     ))
     .unwrap_or_else(|e| error!("pg_tenant: {e}"));
 }

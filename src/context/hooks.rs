@@ -56,6 +56,12 @@ unsafe extern "C-unwind" fn process_utility(
             }
             pg_sys::VariableSetKind::VAR_SET_CURRENT if token => setting_token_from_current(),
             pg_sys::VariableSetKind::VAR_RESET_ALL => resetting_all(),
+            pg_sys::VariableSetKind::VAR_RESET | pg_sys::VariableSetKind::VAR_SET_DEFAULT
+                if !(*set).name.is_null()
+                    && std::ffi::CStr::from_ptr((*set).name) == c"pg_tenant.tenant_id" =>
+            {
+                resetting_tenant()
+            }
             _ => {}
         }
     }
@@ -85,6 +91,11 @@ unsafe extern "C-unwind" fn process_utility(
         dest,
         qc,
     );
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn resetting_tenant() {
+    crate::error::guarded(|| super::reset_context("RESET pg_tenant.tenant_id"));
 }
 
 #[pg_guard]

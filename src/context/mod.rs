@@ -108,7 +108,9 @@ thread_local! {
 /// chose, or none, is not read-only). Judged once per transaction, as the right itself.
 fn read_only_context() -> Option<pg_sys::Oid> {
     let (role, local) = gucs::context_origin()?;
-    let tenant = gucs::set_tenant()?;
+    // (The node context set_local() passed on is the tenant when pg_tenant.tenant_id was reset
+    // by other means than tenant.reset(): set_config(..., NULL), say.)
+    let tenant = gucs::set_tenant().or_else(crate::node_context::node_tenant)?;
     let key = (
         gucs::transaction_generation(),
         role,
@@ -233,16 +235,21 @@ RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTIO
 COMMENT ON FUNCTION tenant.reset() IS 'pg_tenant: leave the tenant context (no tenant is set afterwards)';
 "#)]
 fn reset() {
-    guarded(|| {
-        refuse_in_restricted_operation("tenant.reset()");
-        crate::context::tokens::refuse_if_locked();
-        let previous = gucs::set_tenant();
-        gucs::apply("", false);
-        gucs::apply_context_expiry(None, false);
-        gucs::apply_context_origin(None, false);
-        crate::schemas::apply_search_path(previous, None, false);
-        crate::node_context::end_for_workers();
-    })
+    guarded(|| reset_context("tenant.reset()"))
+}
+
+/// tenant.reset(), and `RESET pg_tenant.tenant_id` / `SET pg_tenant.tenant_id TO DEFAULT`
+/// (which PostgreSQL applies without asking the parameter's check hook; hooks.rs runs this
+/// first): no tenant afterwards, its origin, expiry, schema path and node context gone too.
+pub fn reset_context(what: &'static str) {
+    refuse_in_restricted_operation(what);
+    crate::context::tokens::refuse_if_locked();
+    let previous = gucs::set_tenant();
+    gucs::apply("", false);
+    gucs::apply_context_expiry(None, false);
+    gucs::apply_context_origin(None, false);
+    crate::schemas::apply_search_path(previous, None, false);
+    crate::node_context::end_for_workers();
 }
 
 /// The current tenant. STABLE (never IMMUTABLE: cached plans must see a switch) and parallel

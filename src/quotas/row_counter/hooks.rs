@@ -42,7 +42,36 @@ pub(super) unsafe fn classify(stmt: *mut pg_sys::PlannedStmt) -> Option<Writes> 
 
 pub(super) fn push_frame(key: usize, writes: Writes) {
     let level = nest_level();
-    STATE.with(|s| s.borrow_mut().frames.push(Frame { key, writes, level }));
+    let context = crate::gucs::context_fingerprint();
+    STATE.with(|s| {
+        s.borrow_mut().frames.push(Frame {
+            key,
+            writes,
+            level,
+            context,
+        })
+    });
+}
+
+/// A statement that writes rows finishes (its AFTER triggers have run): the tenant context must
+/// be the one its write guard judged when it started. tenant.set() and the like refuse to run
+/// meanwhile; this catches every other way (RESET, set_config(..., NULL), ...), and the error
+/// takes the statement's rows with it.
+pub(super) fn refuse_changed_context(key: usize) {
+    let started = STATE.with(|s| {
+        s.borrow()
+            .frames
+            .iter()
+            .rev()
+            .find(|f| f.key == key)
+            .map(|f| f.context)
+    });
+    if started.is_some_and(|c| c != crate::gucs::context_fingerprint()) {
+        crate::error::TenantError::ChangedWhileWriting(
+            "RESET or set_config() of pg_tenant's settings",
+        )
+        .raise();
+    }
 }
 
 pub(super) fn pop_frame(key: usize) {
@@ -74,7 +103,13 @@ pub(super) unsafe extern "C-unwind" fn started(query: *mut pg_sys::QueryDesc) {
 
 pub(super) unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
     crate::hooks::executor_finish(PREV_EXECUTOR_FINISH, query);
+    finished(query as usize);
     flush_guarded();
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn finished(key: usize) {
+    crate::error::guarded(|| refuse_changed_context(key));
 }
 
 #[pg_guard]
@@ -121,6 +156,7 @@ pub(super) unsafe extern "C-unwind" fn process_utility(
         qc,
     );
     if copy_from {
+        finished(stmt as usize);
         ended(stmt as usize);
         flush_guarded();
     }

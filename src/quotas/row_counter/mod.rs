@@ -59,6 +59,8 @@ struct Frame {
     key: usize,
     writes: Writes,
     level: i32,
+    /// gucs::context_fingerprint() when the statement started.
+    context: u64,
 }
 
 /// Rows counted for one index (resource) and tenant in one (sub)transaction.

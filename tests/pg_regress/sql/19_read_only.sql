@@ -105,6 +105,30 @@ SELECT slug AS still FROM tenant.info();
 SELECT tenant.reset();
 RESET ROLE;
 
+-- Every other way to change the tenant while a statement writes fails that statement when it
+-- finishes (55000), with its rows: here the token parameter is dropped by a function the INSERT
+-- calls for each row, which would fall back to a suspended tenant chosen with tenant.set(), whose
+-- write guard never ran. RESET pg_tenant.tenant_id is tenant.reset() (refused while writing).
+SELECT tenant.set_signing_key('HS256', 'ro-secret-0123456789-0123456789-abc');
+SELECT tenant.create('ro-susp') IS NOT NULL AS created;
+SELECT tenant.suspend('ro-susp', 'unpaid');
+CREATE FUNCTION ro_drop_token() RETURNS int LANGUAGE plpgsql
+    AS $$BEGIN PERFORM set_config('pg_tenant.token', NULL, false); RETURN 0; END$$;
+CREATE FUNCTION ro_reset_tenant() RETURNS int LANGUAGE plpgsql
+    AS $$BEGIN RESET pg_tenant.tenant_id; RETURN 0; END$$;
+SET ROLE ro_writer;
+SELECT tenant.set('ro-susp') IS NOT NULL AS ok;
+SELECT set_config('pg_tenant.token', test.jwt(test.claims('ro-a'), 'ro-secret-0123456789-0123456789-abc'), false) IS NOT NULL AS token_set;
+SELECT slug AS acting_as FROM tenant.info();
+SELECT test.try($$INSERT INTO ro_notes (id, body) SELECT g + ro_drop_token(), 'into ro-susp?' FROM generate_series(60, 62) g$$);
+SELECT set_config('pg_tenant.token', NULL, false) = '' AS token_dropped;
+SELECT tenant.set('ro-a') IS NOT NULL AS ok;
+SELECT test.try($$INSERT INTO ro_notes (id, body) SELECT g + ro_reset_tenant(), 'x' FROM generate_series(63, 64) g$$);
+SELECT tenant.reset();
+RESET ROLE;
+SELECT count(*) AS none_written FROM ro_notes WHERE id BETWEEN 60 AND 64;
+SELECT tenant.set_signing_key('HS256', NULL);
+
 -- Nothing the support role tried was written.
 SELECT t.slug, n.id, n.body FROM ro_notes n JOIN tenant.tenants t ON t.id = n.tenant_id ORDER BY n.id;
 
