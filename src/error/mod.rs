@@ -417,7 +417,7 @@ impl TenantError {
                 in_tenant_schema: false,
                 ..
             } => Some(
-                "A rule (DO INSTEAD) or a BEFORE DELETE trigger of the table kept them; nothing was deleted or dropped. Change it, or delete those rows first.".into(),
+                "A rule (DO INSTEAD) or a BEFORE DELETE trigger of the table kept them, or the table's owner changed the table during the drop (a partition detached, say); nothing was deleted or dropped. Change that, or delete those rows first.".into(),
             ),
             TenantError::RowsKeptByDrop {
                 in_tenant_schema: true,

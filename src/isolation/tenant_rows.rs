@@ -43,29 +43,14 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
     }
     let _end = EndMaintenance;
     MAINTENANCE.with(|m| m.set(true));
-    let (tables, keys) = as_extension_owner(|| {
+    // Top-level protected tables: a partition's rows go with its parent's.
+    let tables: Vec<TenantTable> = protected_tables()
+        .into_iter()
+        .filter(|(_, top)| *top)
+        .map(|(t, _)| t)
+        .collect();
+    let keys = as_extension_owner(|| {
         Spi::connect(|client| {
-            // Top-level protected tables: a partition's rows go with its parent's.
-            let mut tables: Vec<TenantTable> = Vec::new();
-            for row in client.select(
-                crate::owner::data_sql("SELECT p.table_name::pg_catalog.oid, p.table_name::pg_catalog.text, p.tenant_column::pg_catalog.text,
-                        EXISTS (SELECT 1 FROM tenant_data.tenants t WHERE t.schema_name OPERATOR(pg_catalog.=) n.nspname)
-                   FROM tenant_data.protected_tables p
-                   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid
-                   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-                  WHERE (p.parent IS NULL OR NOT EXISTS (SELECT 1 FROM tenant_data.protected_tables q
-                                                          WHERE q.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) p.parent::pg_catalog.oid))
-                  ORDER BY 2"),
-                None,
-                &[],
-            )? {
-                tables.push(TenantTable {
-                    rel: row.get(1)?.expect("oid"),
-                    name: row.get(2)?.expect("name"),
-                    tenant_column: row.get(3)?.expect("column"),
-                    in_tenant_schema: row.get(4)?.unwrap_or(false),
-                });
-            }
             let mut keys: Vec<ForeignKey> = Vec::new();
             for row in client.select(
                 "SELECT DISTINCT COALESCE(pg_catalog.pg_partition_root(conrelid), conrelid)::pg_catalog.oid,
@@ -79,7 +64,7 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
                     to: row.get(2)?.expect("oid"),
                 });
             }
-            Ok::<_, pgrx::spi::Error>((tables, keys))
+            Ok::<_, pgrx::spi::Error>(keys)
         })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"))
     });
@@ -129,21 +114,20 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
     // straight from their heaps: planning a count would run the owner's code (a function folded
     // from an index expression), which could write a row back into a table counted before it.
     // Other tables (Citus tables, other access methods) are counted with SQL, first.
+    // Every protected relation, partitions and inheritance children included, listed again now:
+    // the owner's code could have detached a partition or child from a parent deleted from.
     let citus = crate::citus::installed();
-    let on_heaps = |t: &TenantTable| {
-        !(citus && citus_table(t.rel)) && heap_members(t.rel, &t.tenant_column).is_some()
-    };
-    let mut checks: Vec<(&TenantTable, bool)> = ordered.iter().map(|t| (t, on_heaps(t))).collect();
-    checks.sort_by_key(|(_, heaps)| *heaps);
-    for (table, heaps) in checks {
-        // (The members are read again here: the owner's code run by the counts before could
-        // have attached a partition.)
-        let left = match heaps
-            .then(|| heap_members(table.rel, &table.tenant_column))
-            .flatten()
-        {
-            Some(members) => rows_in_heaps(&members, tenant),
-            None => count_left(table, tenant),
+    let all = protected_tables();
+    let on_heap = |t: &TenantTable| !(citus && citus_table(t.rel)) && heap_member(t).is_some();
+    let mut checks: Vec<(&TenantTable, bool, bool)> =
+        all.iter().map(|(t, top)| (t, *top, on_heap(t))).collect();
+    checks.sort_by_key(|(_, _, heap)| *heap);
+    for (table, top, heap) in checks {
+        let left = match heap.then(|| heap_member(table)).flatten() {
+            Some(member) => rows_in_heaps(&member, tenant),
+            // (A Citus table's partitions are counted through their parent.)
+            None if citus && citus_table(table.rel) && !top => 0,
+            None => count_left(table, tenant, !(citus && citus_table(table.rel))),
         };
         if left > 0 {
             TenantError::RowsKeptByDrop {
@@ -259,15 +243,16 @@ mod tests {
     }
 }
 
-/// The tenant's rows left in `table`, counted with SQL as its owner (FORCE set aside for the
-/// count; on Citus, on the workers).
-fn count_left(table: &TenantTable, tenant: pgrx::Uuid) -> i64 {
+/// The tenant's rows left in `table` (its own only, with `only`), counted with SQL as its
+/// owner (FORCE set aside for the count; on Citus, on the workers).
+fn count_left(table: &TenantTable, tenant: pgrx::Uuid, only: bool) -> i64 {
     as_table_owner(table.rel, || {
         crate::node_context::pass_to_workers_for_maintenance(tenant);
         unfiltered(|| {
             Spi::get_one_with_args::<i64>(
                 &format!(
-                    "SELECT pg_catalog.count(*) FROM {} WHERE {} OPERATOR(pg_catalog.=) $1",
+                    "SELECT pg_catalog.count(*) FROM {}{} WHERE {} OPERATOR(pg_catalog.=) $1",
+                    if only { "ONLY " } else { "" },
                     relation_name(table.rel),
                     quote_identifier(&table.tenant_column)
                 ),
@@ -294,29 +279,62 @@ fn citus_table(rel: pg_sys::Oid) -> bool {
 /// A table with storage under a protected table, and the attribute number of its tenant column.
 type HeapMember = (pg_sys::Oid, i16);
 
-/// `rel` and every table that inherits from it, when each is a heap table (or a partitioned one,
-/// which has no rows of its own) whose tenant column is a uuid; None otherwise.
-fn heap_members(rel: pg_sys::Oid, column: &str) -> Option<Vec<HeapMember>> {
-    let tree = as_extension_owner(|| super::policies::relation_tree(rel));
-    let column = std::ffi::CString::new(column).ok()?;
-    let mut members = Vec::new();
-    for member in tree {
-        unsafe {
-            if pg_sys::get_rel_relkind(member.oid) as u8 == pg_sys::RELKIND_PARTITIONED_TABLE {
-                continue;
-            }
-            let attnum = pg_sys::get_attnum(member.oid, column.as_ptr());
-            let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
-            let relation = pg_sys::table_open(member.oid, lock);
-            let heap = (*(*relation).rd_rel).relam == pg_sys::HEAP_TABLE_AM_OID;
-            pg_sys::table_close(relation, lock);
-            if !heap || attnum <= 0 || pg_sys::get_atttype(member.oid, attnum) != pg_sys::UUIDOID {
-                return None;
-            }
-            members.push((member.oid, attnum));
+/// `table` itself, when it is a heap table whose tenant column is a uuid (an empty list for a
+/// partitioned table, which has no rows of its own); None otherwise.
+fn heap_member(table: &TenantTable) -> Option<Vec<HeapMember>> {
+    let column = std::ffi::CString::new(table.tenant_column.as_str()).ok()?;
+    unsafe {
+        let kind = pg_sys::get_rel_relkind(table.rel) as u8;
+        if kind == pg_sys::RELKIND_PARTITIONED_TABLE {
+            return Some(Vec::new());
         }
+        if kind != pg_sys::RELKIND_RELATION {
+            return None;
+        }
+        let attnum = pg_sys::get_attnum(table.rel, column.as_ptr());
+        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+        let relation = pg_sys::table_open(table.rel, lock);
+        let heap = (*(*relation).rd_rel).relam == pg_sys::HEAP_TABLE_AM_OID;
+        pg_sys::table_close(relation, lock);
+        if !heap || attnum <= 0 || pg_sys::get_atttype(table.rel, attnum) != pg_sys::UUIDOID {
+            return None;
+        }
+        Some(vec![(table.rel, attnum)])
     }
-    Some(members)
+}
+
+/// Every protected relation (partitions and inheritance children included), and whether it is
+/// at the top (no protected parent).
+fn protected_tables() -> Vec<(TenantTable, bool)> {
+    as_extension_owner(|| {
+        Spi::connect(|client| {
+            let mut tables = Vec::new();
+            for row in client.select(
+                crate::owner::data_sql("SELECT p.table_name::pg_catalog.oid, p.table_name::pg_catalog.text, p.tenant_column::pg_catalog.text,
+                        EXISTS (SELECT 1 FROM tenant_data.tenants t WHERE t.schema_name OPERATOR(pg_catalog.=) n.nspname),
+                        (p.parent IS NULL OR NOT EXISTS (SELECT 1 FROM tenant_data.protected_tables q
+                                                          WHERE q.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) p.parent::pg_catalog.oid))
+                   FROM tenant_data.protected_tables p
+                   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid
+                   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                  ORDER BY 2"),
+                None,
+                &[],
+            )? {
+                tables.push((
+                    TenantTable {
+                        rel: row.get(1)?.expect("oid"),
+                        name: row.get(2)?.expect("name"),
+                        tenant_column: row.get(3)?.expect("column"),
+                        in_tenant_schema: row.get(4)?.unwrap_or(false),
+                    },
+                    row.get(5)?.unwrap_or(true),
+                ));
+            }
+            Ok::<_, pgrx::spi::Error>(tables)
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+    })
 }
 
 /// The tenant's rows in `members`, read from their heaps with the latest snapshot: no

@@ -19,7 +19,7 @@ SUITE=security
 . "$(dirname "$0")/../lib.sh"
 HERE=tests/security
 [ "${SECURITY_KEEP:-0}" = 1 ] && PG_TENANT_KEEP_CLUSTERS=1
-EXPECTED_CHECKS=94   # 47 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 4g 4h 4i 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=96   # 48 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 4g 4h 4i 4j 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
 BASEOPTS='-c statement_timeout=20s -c lock_timeout=8s'
@@ -700,6 +700,44 @@ SQL
   pg sec_owner >/dev/null <<<"DROP TABLE app.target4i, app.log4i;"
   t "4i the owner's code folded by the planner cannot write a dropped tenant's row back after drop() checked that table" \
     "drop=ok left=0 kept=0" "$verdict"
+
+  # (Eleventh review) the owner's trigger on a table drop() deletes from first detaches a
+  # partition of a protected table deleted later: its rows were neither deleted nor checked, and
+  # drop() reported success. Every protected relation is checked, listed again after the deletes.
+  pg sec_owner >/dev/null <<'SQL'
+CREATE TABLE app.parted4j (id int NOT NULL, body text) PARTITION BY RANGE (id);
+CREATE TABLE app.parted4j_1 PARTITION OF app.parted4j FOR VALUES FROM (0) TO (1000);
+CREATE TABLE app.parted4j_2 PARTITION OF app.parted4j FOR VALUES FROM (1000) TO (2000);
+SQL
+  super >/dev/null <<'SQL'
+SELECT tenant.protect('app.parted4j');
+SELECT tenant.create('victim4j');
+SELECT tenant.set('victim4j');
+INSERT INTO app.parted4j (id, body) VALUES (1, 'victim4j-1'), (1500, 'victim4j-2');
+SQL
+  pg sec_owner >/dev/null <<'SQL'
+CREATE FUNCTION app.detach4j() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  IF EXISTS (SELECT FROM pg_inherits WHERE inhrelid = 'app.parted4j_1'::regclass) THEN
+    ALTER TABLE app.parted4j DETACH PARTITION app.parted4j_1;
+  END IF;
+  RETURN NULL;
+END $f$;
+CREATE TRIGGER zz_detach4j AFTER DELETE ON app.docs FOR EACH STATEMENT EXECUTE FUNCTION app.detach4j();
+SQL
+  out4b=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4j')) d;")
+  verdict="refused=$(grep -o '55000' <<<"$out4b" | head -1)"
+  verdict+=" tenant=$(super -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'victim4j'")"
+  verdict+=" rows=$(super -c "SELECT count(*) FROM app.parted4j_1") attached=$(super -c "SELECT count(*) FROM pg_inherits WHERE inhrelid = 'app.parted4j_1'::regclass")"
+  pg sec_owner >/dev/null <<'SQL'
+DROP TRIGGER zz_detach4j ON app.docs;
+DROP FUNCTION app.detach4j();
+SQL
+  verdict+=" then=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4j')) d;")"
+  verdict+=" rows=$(super -c "SELECT count(*) FROM app.parted4j")"
+  super >/dev/null <<<"DROP TABLE app.parted4j;"
+  t "4j a partition the owner's trigger detaches during drop() keeps no row of the dropped tenant unnoticed (55000)" \
+    "refused=55000 tenant=1 rows=1 attached=1 then=dropped rows=0" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------
