@@ -156,6 +156,11 @@ pub enum TenantError {
     /// tenant.set()/set_local()/reset()/set_token() or the token parameter while a statement
     /// writes rows.
     ChangedWhileWriting(&'static str),
+    /// A protected table tenant.drop() cannot check (its tenant column is gone).
+    UncheckableTable {
+        table: String,
+        column: String,
+    },
     /// A write while acting as a tenant through a read-only grant.
     ReadOnlyAccess {
         slug: String,
@@ -251,6 +256,7 @@ impl TenantError {
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
             TenantError::RowsKeptByDrop { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::ReadOnlyAccess { .. } => READ_ONLY_ACCESS,
+            TenantError::UncheckableTable { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::ChangedWhileWriting(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::TransactionOnly(_) => INSUFFICIENT_PRIVILEGE,
             TenantError::CrossTenantForeignKey { .. } => INVALID_FOREIGN_KEY,
@@ -329,6 +335,9 @@ impl TenantError {
             ),
             TenantError::ViewInMaintenance { table, owner } => format!(
                 "table {table}, read with the rights of its owner {owner} (through a view or rule of that role's) in a rule of a table pg_tenant maintains, cannot be read with FORCE ROW LEVEL SECURITY set aside"
+            ),
+            TenantError::UncheckableTable { table, column } => format!(
+                "tenant.drop() cannot check the protected table {table}: its tenant column \"{column}\" is gone or no longer a uuid"
             ),
             TenantError::ChangedWhileWriting(f) => format!(
                 "{f} cannot change the tenant while a statement writes rows"
@@ -410,6 +419,9 @@ impl TenantError {
     pub fn hint(&self) -> Option<String> {
         match self {
             TenantError::Reraised { hint, .. } => hint.clone(),
+            TenantError::UncheckableTable { .. } => Some(
+                "Nothing was deleted or dropped. Give the table its tenant column back (or protect it again), then drop the tenant.".into(),
+            ),
             TenantError::ReadOnlyAccess { .. } => Some(
                 "It was granted with read_only => true (tenant.grant_gateway or tenant.grant_access); a writing grant for this tenant and scope lets it write.".into(),
             ),

@@ -116,8 +116,28 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
     // Other tables (Citus tables, other access methods) are counted with SQL, first.
     // Every protected relation, partitions and inheritance children included, listed again now:
     // the owner's code could have detached a partition or child from a parent deleted from.
+    refuse_unlisted_tables();
     let citus = crate::citus::installed();
-    let all = protected_tables();
+    // (And every table that inherits from one now, a partition created after protect() too.)
+    let mut all: Vec<(TenantTable, bool)> = Vec::new();
+    for (t, top) in protected_tables() {
+        let tree = as_extension_owner(|| super::policies::relation_tree(t.rel));
+        for member in tree {
+            if all.iter().any(|(a, _)| a.rel == member.oid) {
+                continue;
+            }
+            let is_root = member.oid == t.rel;
+            all.push((
+                TenantTable {
+                    rel: member.oid,
+                    name: member.name,
+                    tenant_column: t.tenant_column.clone(),
+                    in_tenant_schema: t.in_tenant_schema,
+                },
+                top && is_root,
+            ));
+        }
+    }
     let on_heap = |t: &TenantTable| !(citus && citus_table(t.rel)) && heap_member(t).is_some();
     let mut checks: Vec<(&TenantTable, bool, bool)> =
         all.iter().map(|(t, top)| (t, *top, on_heap(t))).collect();
@@ -300,6 +320,43 @@ fn heap_member(table: &TenantTable) -> Option<Vec<HeapMember>> {
             return None;
         }
         Some(vec![(table.rel, attnum)])
+    }
+}
+
+/// A relation protect() registered that tenant_data.protected_tables no longer lists (its tenant
+/// column renamed, dropped or of another type now): drop() cannot check it, and fails (55000).
+/// (A database not updated to 0.3.0 has no register to read.)
+fn refuse_unlisted_tables() {
+    if crate::owner::tables_in_old_schema() {
+        return;
+    }
+    let unlisted = as_extension_owner(|| {
+        Spi::connect(|client| {
+            let rows = client.select(
+                "SELECT r.relid::pg_catalog.text, r.tenant_column::pg_catalog.text
+                   FROM tenant_data.protected_relations r
+                   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid
+                  WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.\"char\"[])
+                    AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                                     WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attname OPERATOR(pg_catalog.=) r.tenant_column
+                                       AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype AND NOT a.attisdropped)
+                  ORDER BY 1 LIMIT 1",
+                None,
+                &[],
+            )?;
+            Ok::<_, pgrx::spi::Error>(match rows.into_iter().next() {
+                Some(row) => Some((
+                    row.get::<String>(1)?.unwrap_or_default(),
+                    row.get::<String>(2)?.unwrap_or_default(),
+                )),
+                None => None,
+            })
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+    });
+    if let Some((table, column)) = unlisted {
+        TenantError::UncheckableTable { table, column }.raise();
     }
 }
 

@@ -19,7 +19,7 @@ SUITE=security
 . "$(dirname "$0")/../lib.sh"
 HERE=tests/security
 [ "${SECURITY_KEEP:-0}" = 1 ] && PG_TENANT_KEEP_CLUSTERS=1
-EXPECTED_CHECKS=96   # 48 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 4g 4h 4i 4j 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=98   # 49 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 4g 4h 4i 4j 4k 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
 BASEOPTS='-c statement_timeout=20s -c lock_timeout=8s'
@@ -738,6 +738,61 @@ SQL
   super >/dev/null <<<"DROP TABLE app.parted4j;"
   t "4j a partition the owner's trigger detaches during drop() keeps no row of the dropped tenant unnoticed (55000)" \
     "refused=55000 tenant=1 rows=1 attached=1 then=dropped rows=0" "$verdict"
+
+  # (Twelfth review) rows kept by a trigger in a partition created after protect() (which
+  # pg_tenant never registered), and a tenant column the owner's trigger renames during the drop
+  # (the table then left pg_tenant's list): drop() reported success with the rows left.
+  pg sec_owner >/dev/null <<'SQL'
+CREATE TABLE app.parted4k (id int NOT NULL, body text) PARTITION BY RANGE (id);
+CREATE TABLE app.parted4k_1 PARTITION OF app.parted4k FOR VALUES FROM (0) TO (1000);
+CREATE TABLE app.ka4k (body text);
+CREATE TABLE app.kz4k (body text);
+SQL
+  super >/dev/null <<'SQL'
+SELECT tenant.protect('app.parted4k');
+SELECT tenant.protect('app.ka4k');
+SELECT tenant.protect('app.kz4k');
+SQL
+  pg sec_owner >/dev/null <<'SQL'
+CREATE TABLE app.parted4k_2 PARTITION OF app.parted4k FOR VALUES FROM (1000) TO (2000);
+CREATE FUNCTION app.keep4k() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+CREATE TRIGGER zz_keep4k BEFORE DELETE ON app.parted4k_2 FOR EACH ROW EXECUTE FUNCTION app.keep4k();
+SQL
+  super >/dev/null <<'SQL'
+SELECT tenant.create('victim4k');
+SELECT tenant.set('victim4k');
+INSERT INTO app.parted4k (id, body) VALUES (1500, 'victim4k-late-partition');
+SQL
+  out4b=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4k')) d;")
+  verdict="late-partition=$(grep -o '55000' <<<"$out4b" | head -1)"
+  pg sec_owner >/dev/null <<'SQL'
+DROP TRIGGER zz_keep4k ON app.parted4k_2;
+CREATE TRIGGER zz_keep4k BEFORE DELETE ON app.ka4k FOR EACH ROW EXECUTE FUNCTION app.keep4k();
+CREATE FUNCTION app.hide4k() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'app.ka4k'::regclass AND attname = 'tenant_id') THEN
+    ALTER TABLE app.ka4k RENAME COLUMN tenant_id TO tid;
+  END IF;
+  RETURN NULL;
+END $f$;
+CREATE TRIGGER zz_hide4k AFTER DELETE ON app.kz4k FOR EACH STATEMENT EXECUTE FUNCTION app.hide4k();
+SQL
+  super >/dev/null <<'SQL'
+SELECT tenant.set('victim4k');
+INSERT INTO app.ka4k (body) VALUES ('victim4k-renamed');
+SQL
+  out4b=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4k')) d;")
+  verdict+=" renamed=$(grep -o '55000' <<<"$out4b" | head -1)"
+  has "$out4b" 'cannot check the protected table app.ka4k' && verdict+=" message=ok" || verdict+=" message=other"
+  verdict+=" tenant=$(super -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'victim4k'")"
+  verdict+=" rows=$(super -c "SELECT (SELECT count(*) FROM app.parted4k) + (SELECT count(*) FROM app.ka4k)")"
+  super >/dev/null <<'SQL'
+DROP TABLE app.parted4k, app.ka4k, app.kz4k;
+DROP FUNCTION app.keep4k(), app.hide4k();
+SELECT tenant.drop('victim4k');
+SQL
+  t "4k rows in a partition created after protect(), or in a table whose tenant column the owner renames during drop(), make it fail (55000)" \
+    "late-partition=55000 renamed=55000 message=ok tenant=1 rows=2" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------
