@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds pg_tenant (release) and installs it into the system PostgreSQL's directories.
 # The library is copied beside its place and renamed over it, so a server that runs meanwhile keeps
-# the file it mapped (an in-place overwrite crashes running backends).
+# the file it mapped (an in-place overwrite crashes running backends). That is not enough for a
+# server that preloads pg_tenant: a backend that next calls one of its C functions finds a new
+# inode under the library's name and loads a second copy beside the preloaded one, and crashes
+# (signal 11). Restart such servers after installing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}

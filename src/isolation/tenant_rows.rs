@@ -118,12 +118,16 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
     // the owner's code could have detached a partition or child from a parent deleted from.
     refuse_unlisted_tables();
     let citus = crate::citus::installed();
-    // (And every table that inherits from one now, a partition created after protect() too.)
+    // (And every table that inherits from one now, a partition created after protect() too;
+    // a table under two protected parents, by each parent's tenant column.)
     let mut all: Vec<(TenantTable, bool)> = Vec::new();
     for (t, top) in protected_tables() {
         let tree = as_extension_owner(|| super::policies::relation_tree(t.rel));
         for member in tree {
-            if all.iter().any(|(a, _)| a.rel == member.oid) {
+            if all
+                .iter()
+                .any(|(a, _)| a.rel == member.oid && a.tenant_column == t.tenant_column)
+            {
                 continue;
             }
             let is_root = member.oid == t.rel;

@@ -19,7 +19,7 @@ SUITE=security
 . "$(dirname "$0")/../lib.sh"
 HERE=tests/security
 [ "${SECURITY_KEEP:-0}" = 1 ] && PG_TENANT_KEEP_CLUSTERS=1
-EXPECTED_CHECKS=98   # 49 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 4g 4h 4i 4j 4k 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=100  # 50 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 4g 4h 4i 4j 4k 4l 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
 BASEOPTS='-c statement_timeout=20s -c lock_timeout=8s'
@@ -793,6 +793,38 @@ SELECT tenant.drop('victim4k');
 SQL
   t "4k rows in a partition created after protect(), or in a table whose tenant column the owner renames during drop(), make it fail (55000)" \
     "late-partition=55000 renamed=55000 message=ok tenant=1 rows=2" "$verdict"
+
+  # (Thirteenth review) a table inheriting from two protected tables with different tenant
+  # columns was checked by the first parent's column only.
+  pg sec_owner >/dev/null <<'SQL'
+CREATE TABLE app.pa4l (body text, tenant_id uuid);
+CREATE TABLE app.pb4l (body text, org uuid);
+SQL
+  super >/dev/null <<'SQL'
+SELECT tenant.protect('app.pa4l');
+SELECT tenant.protect('app.pb4l', tenant_column => 'org');
+SELECT tenant.create('victim4l');
+SQL
+  pg sec_owner >/dev/null <<SQL
+CREATE TABLE app.pc4l () INHERITS (app.pa4l, app.pb4l);
+CREATE FUNCTION app.keep4l() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+CREATE TRIGGER zz_keep4l BEFORE DELETE ON app.pc4l FOR EACH ROW EXECUTE FUNCTION app.keep4l();
+SQL
+  super >/dev/null <<SQL
+ALTER TABLE app.pc4l DISABLE ROW LEVEL SECURITY;
+INSERT INTO app.pc4l (body, tenant_id, org) SELECT 'victim4l-secret', '$ACME', id FROM tenant_data.tenants WHERE slug = 'victim4l';
+SQL
+  out4b=$(OPTS="-c sec.item=4" pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4l')) d;")
+  verdict="refused=$(grep -o '55000' <<<"$out4b" | head -1)"
+  verdict+=" tenant=$(super -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'victim4l'")"
+  verdict+=" rows=$(super -c "SELECT count(*) FROM app.pc4l")"
+  super >/dev/null <<'SQL'
+DROP TABLE app.pc4l, app.pa4l, app.pb4l;
+DROP FUNCTION app.keep4l();
+SELECT tenant.drop('victim4l');
+SQL
+  t "4l a table under two protected parents is checked by each parent's tenant column (55000)" \
+    "refused=55000 tenant=1 rows=1" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------
