@@ -463,7 +463,8 @@ pub fn resetting_all() {
 
 /// Owner code (a trigger, a CHECK function) that pg_tenant or PostgreSQL runs on someone else's
 /// behalf inside a security-restricted operation may not change that session's tenant context:
-/// it would outlive the owner's turn (the context is session state, not only a setting).
+/// it would outlive the owner's turn (the context is session state, not only a setting). Nor
+/// may anything change it while a statement writes rows (see below).
 pub fn refuse_in_restricted_operation(function: &'static str) {
     if unsafe { pg_sys::InSecurityRestrictedOperation() } {
         TenantError::InRestrictedOperation(function).raise();
