@@ -65,6 +65,8 @@ pub fn unfiltered<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Sets or clears SECURITY_NOFORCE_RLS in the backend's security context (the current role
+/// stays).
 fn set_noforce_flag(on: bool) {
     let mut user = pg_sys::Oid::INVALID;
     let mut context: i32 = 0;
@@ -188,10 +190,12 @@ thread_local! {
 }
 
 /// A Citus worker sets FORCE ROW LEVEL SECURITY aside for `role` while a drop token is in force
-/// (None when it ends). That exemption covers whole statements Citus sends (the shards' deletes)
-/// and the code they run, so SECURITY DEFINER functions and views of other roles are refused
-/// meanwhile, and the plans made meanwhile are forgotten when it ends.
+/// (None when it ends): sets or clears SECURITY_NOFORCE_RLS. That exemption covers whole
+/// statements Citus sends (the shards' deletes) and the code they run, so SECURITY DEFINER
+/// functions and views of other roles are refused meanwhile, and the plans made meanwhile are
+/// forgotten when it ends.
 pub fn noforce_for_drop(role: Option<pg_sys::Oid>) {
+    set_noforce_flag(role.is_some());
     let ended = role.is_none() && NOFORCE_DROP_ROLE.with(|r| r.get()).is_some();
     NOFORCE_DROP_ROLE.with(|r| r.set(role));
     if ended {

@@ -228,26 +228,21 @@ pub fn current_tenant() -> Option<pgrx::Uuid> {
 /// SET clause would set it (parallel workers copy it; only a superuser could change it, RESET ALL
 /// leaves it); the context itself is untouched and back when `f` ends, however it ends.
 pub fn without_tenant<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(c_int);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            unsafe { pg_sys::AtEOXact_GUC(false, self.0) };
+    in_nest_level(|| {
+        unsafe {
+            pg_sys::set_config_option(
+                TENANT_HIDDEN_GUC.as_ptr(),
+                c"on".as_ptr(),
+                pg_sys::GucContext::PGC_SUSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                pg_sys::PGERROR as c_int,
+                false,
+            );
         }
-    }
-    let _restore = Restore(unsafe { pg_sys::NewGUCNestLevel() });
-    unsafe {
-        pg_sys::set_config_option(
-            TENANT_HIDDEN_GUC.as_ptr(),
-            c"on".as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            pg_sys::PGERROR as c_int,
-            false,
-        );
-    }
-    f()
+        f()
+    })
 }
 
 /// Whether the session's tenant is hidden now (see [`without_tenant`]).
@@ -413,8 +408,19 @@ pub fn set_action(local: bool) -> pg_sys::GucAction::Type {
 /// Runs `f` with these settings, then restores them (as a function's SET clause does), however
 /// `f` ends: an error caught further up (without a subtransaction) finds the caller's settings.
 pub fn with_settings<R>(settings: &[(&str, String)], f: impl FnOnce() -> R) -> R {
-    // Every change made inside is undone, these settings and any the code run inside made (a
-    // plain SET in user code it runs included), as a function's SET clause does on error.
+    in_nest_level(|| {
+        for (name, value) in settings {
+            let name = CString::new(*name).expect("setting name");
+            set_parameter(&name, value, pg_sys::GucAction::GUC_ACTION_SAVE);
+        }
+        f()
+    })
+}
+
+/// Runs `f` in a GUC nest level of its own: every setting changed inside (with a function's SET
+/// clause action, or a plain SET in user code `f` runs) is undone when `f` ends, however it ends,
+/// as a function's SET clause does on error.
+pub fn in_nest_level<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(c_int);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -422,10 +428,6 @@ pub fn with_settings<R>(settings: &[(&str, String)], f: impl FnOnce() -> R) -> R
         }
     }
     let _restore = Restore(unsafe { pg_sys::NewGUCNestLevel() });
-    for (name, value) in settings {
-        let name = CString::new(*name).expect("setting name");
-        set_parameter(&name, value, pg_sys::GucAction::GUC_ACTION_SAVE);
-    }
     f()
 }
 

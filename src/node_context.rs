@@ -391,17 +391,13 @@ unsafe fn follow_drop_token(value: &str) {
     set_noforce(want);
 }
 
-/// Sets or clears SECURITY_NOFORCE_RLS, if follow_drop_token's state says it must change.
+/// Sets or clears SECURITY_NOFORCE_RLS for the current role, if follow_drop_token's state says
+/// it must change.
 unsafe fn set_noforce(want: bool) {
     if want == NOFORCE_SET.with(|n| n.get()) {
         return;
     }
-    let mut user = pg_sys::Oid::INVALID;
-    let mut context: c_int = 0;
-    pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-    let bit = pg_sys::SECURITY_NOFORCE_RLS as c_int;
-    pg_sys::SetUserIdAndSecContext(user, if want { context | bit } else { context & !bit });
-    crate::exemption::noforce_for_drop(want.then_some(user));
+    crate::exemption::noforce_for_drop(want.then(crate::owner::current_role));
     NOFORCE_SET.with(|n| n.set(want));
 }
 

@@ -168,11 +168,7 @@ pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
 pub fn as_table_owner<R>(rel: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     let owner = relation_owner(rel)
         .unwrap_or_else(|| error!("pg_tenant: relation {} does not exist", rel.to_u32()));
-    as_role_with(owner, pg_sys::SECURITY_RESTRICTED_OPERATION as i32, || {
-        crate::gucs::without_tenant(|| {
-            crate::gucs::with_settings(&[("search_path", PINNED_SEARCH_PATH.to_string())], f)
-        })
-    })
+    as_role_restricted(owner, f)
 }
 
 /// Runs `f` as `role` inside a security-restricted operation, with the search_path pinned as
@@ -180,10 +176,8 @@ pub fn as_table_owner<R>(rel: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
 /// (during which PostgreSQL evaluates `role`'s expressions). Row security applies, and the
 /// caller's tenant is hidden, as in [`as_table_owner`].
 pub fn as_role_restricted<R>(role: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
-    as_role_with(role, pg_sys::SECURITY_RESTRICTED_OPERATION as i32, || {
-        crate::gucs::without_tenant(|| {
-            crate::gucs::with_settings(&[("search_path", PINNED_SEARCH_PATH.to_string())], f)
-        })
+    elevated(role, pg_sys::SECURITY_RESTRICTED_OPERATION as i32, || {
+        crate::gucs::without_tenant(f)
     })
 }
 
@@ -238,28 +232,24 @@ fn as_role_with<R>(role: pg_sys::Oid, flags: i32, f: impl FnOnce() -> R) -> R {
     let mut saved_context: i32 = 0;
     unsafe { pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context) };
 
-    // As PostgreSQL's maintenance commands do: every setting changed while the role acts (a
-    // plain SET or set_config(..., false) in its code included, which would otherwise outlive
-    // this and reach the caller's session) is undone when it is done.
-    struct Restore(pg_sys::Oid, i32, std::ffi::c_int);
+    struct Restore(pg_sys::Oid, i32);
     impl Drop for Restore {
         fn drop(&mut self) {
-            unsafe {
-                pg_sys::AtEOXact_GUC(false, self.2);
-                pg_sys::SetUserIdAndSecContext(self.0, self.1);
-            }
+            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) };
         }
     }
-    let _restore = Restore(saved_user, saved_context, unsafe {
-        pg_sys::NewGUCNestLevel()
-    });
+    let _restore = Restore(saved_user, saved_context);
     unsafe {
         pg_sys::SetUserIdAndSecContext(
             role,
             saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | flags,
         )
     };
-    f()
+    // As PostgreSQL's maintenance commands do: every setting changed while the role acts (a
+    // plain SET or set_config(..., false) in its code included, which would otherwise outlive
+    // this and reach the caller's session) is undone when it is done, before the caller's
+    // identity is back.
+    crate::gucs::in_nest_level(f)
 }
 
 /// Takes one of pg_tenant's named locks until the end of the transaction: `exclusive` (FOR

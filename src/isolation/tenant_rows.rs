@@ -110,16 +110,15 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
     }
     // A rule (DO INSTEAD) or a BEFORE trigger returning NULL can keep rows from a delete: an
     // erasure that left rows behind is no erasure. Counted when every delete is done (a trigger
-    // on a later table could write rows back into an earlier one). Heap tables are read last,
+    // on a later table could write rows back into an earlier one), in every protected relation
+    // and every table that inherits from one, listed again now (the owner's code could have
+    // detached a partition; a partition created after protect() was never registered; a table
+    // under two protected parents, by each parent's tenant column). Heap tables are read last,
     // straight from their heaps: planning a count would run the owner's code (a function folded
     // from an index expression), which could write a row back into a table counted before it.
     // Other tables (Citus tables, other access methods) are counted with SQL, first.
-    // Every protected relation, partitions and inheritance children included, listed again now:
-    // the owner's code could have detached a partition or child from a parent deleted from.
     refuse_unlisted_tables();
     let citus = crate::citus::installed();
-    // (And every table that inherits from one now, a partition created after protect() too;
-    // a table under two protected parents, by each parent's tenant column.)
     let mut all: Vec<(TenantTable, bool)> = Vec::new();
     for (t, top) in protected_tables() {
         let tree = as_extension_owner(|| super::policies::relation_tree(t.rel));
@@ -142,16 +141,24 @@ pub fn delete_tenant_rows(tenant: pgrx::Uuid) -> Value {
             ));
         }
     }
-    let on_heap = |t: &TenantTable| !(citus && citus_table(t.rel)) && heap_member(t).is_some();
-    let mut checks: Vec<(&TenantTable, bool, bool)> =
-        all.iter().map(|(t, top)| (t, *top, on_heap(t))).collect();
-    checks.sort_by_key(|(_, _, heap)| *heap);
-    for (table, top, heap) in checks {
-        let left = match heap.then(|| heap_member(table)).flatten() {
-            Some(member) => rows_in_heaps(&member, tenant),
+    // (table, whether at the top, whether a Citus table, whether a heap table to read)
+    let mut checks: Vec<(&TenantTable, bool, bool, bool)> = all
+        .iter()
+        .map(|(t, top)| {
+            let on_workers = citus && citus_table(t.rel);
+            (t, *top, on_workers, !on_workers && heap_of(t).is_some())
+        })
+        .collect();
+    checks.sort_by_key(|&(_, _, _, heap)| heap);
+    for (table, top, on_workers, heap) in checks {
+        // (The heap is looked at again: the owner's code run by the SQL counts before could
+        // have changed the table.)
+        let left = match heap.then(|| heap_of(table)).flatten() {
+            Some(Heap::NoRows) => 0,
+            Some(Heap::Column(attnum)) => rows_in_heap(table.rel, attnum, tenant),
             // (A Citus table's partitions are counted through their parent.)
-            None if citus && citus_table(table.rel) && !top => 0,
-            None => count_left(table, tenant, !(citus && citus_table(table.rel))),
+            None if on_workers && !top => 0,
+            None => count_left(table, tenant, !on_workers),
         };
         if left > 0 {
             TenantError::RowsKeptByDrop {
@@ -300,17 +307,22 @@ fn citus_table(rel: pg_sys::Oid) -> bool {
     .unwrap_or(false)
 }
 
-/// A table with storage under a protected table, and the attribute number of its tenant column.
-type HeapMember = (pg_sys::Oid, i16);
+/// How drop() reads a table's rows straight from its heap.
+enum Heap {
+    /// A partitioned table: no rows of its own.
+    NoRows,
+    /// A heap table whose tenant column (a uuid) has this attribute number.
+    Column(i16),
+}
 
-/// `table` itself, when it is a heap table whose tenant column is a uuid (an empty list for a
-/// partitioned table, which has no rows of its own); None otherwise.
-fn heap_member(table: &TenantTable) -> Option<Vec<HeapMember>> {
+/// `table` as a heap to read, when it is a heap table whose tenant column is a uuid, or a
+/// partitioned table; None otherwise (counted with SQL).
+fn heap_of(table: &TenantTable) -> Option<Heap> {
     let column = std::ffi::CString::new(table.tenant_column.as_str()).ok()?;
     unsafe {
         let kind = pg_sys::get_rel_relkind(table.rel) as u8;
         if kind == pg_sys::RELKIND_PARTITIONED_TABLE {
-            return Some(Vec::new());
+            return Some(Heap::NoRows);
         }
         if kind != pg_sys::RELKIND_RELATION {
             return None;
@@ -323,7 +335,7 @@ fn heap_member(table: &TenantTable) -> Option<Vec<HeapMember>> {
         if !heap || attnum <= 0 || pg_sys::get_atttype(table.rel, attnum) != pg_sys::UUIDOID {
             return None;
         }
-        Some(vec![(table.rel, attnum)])
+        Some(Heap::Column(attnum))
     }
 }
 
@@ -398,43 +410,41 @@ fn protected_tables() -> Vec<(TenantTable, bool)> {
     })
 }
 
-/// The tenant's rows in `members`, read from their heaps with the latest snapshot: no
-/// statement is planned or run, so no code of the table owner's runs meanwhile.
-fn rows_in_heaps(members: &[HeapMember], tenant: pgrx::Uuid) -> i64 {
+/// The tenant's rows in heap table `rel` (its tenant column is attribute `attnum`), read from
+/// its heap with the latest snapshot: no statement is planned or run, so no code of the table
+/// owner's runs meanwhile.
+fn rows_in_heap(rel: pg_sys::Oid, attnum: i16, tenant: pgrx::Uuid) -> i64 {
     let wanted = *tenant.as_bytes();
     let mut rows = 0;
-    for &(oid, attnum) in members {
-        unsafe {
-            let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
-            let relation = pg_sys::table_open(oid, lock);
-            let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
-            let scan = pg_sys::heap_beginscan(
-                relation,
-                snapshot,
-                0,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                pg_sys::ScanOptions::SO_TYPE_SEQSCAN
-                    | pg_sys::ScanOptions::SO_ALLOW_STRAT
-                    | pg_sys::ScanOptions::SO_ALLOW_SYNC
-                    | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE,
-            );
-            loop {
-                let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
-                if tuple.is_null() {
-                    break;
-                }
-                let mut null = false;
-                let value =
-                    pg_sys::heap_getattr(tuple, attnum as i32, (*relation).rd_att, &mut null);
-                if !null && std::slice::from_raw_parts(value.cast_mut_ptr::<u8>(), 16) == wanted {
-                    rows += 1;
-                }
+    unsafe {
+        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+        let relation = pg_sys::table_open(rel, lock);
+        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+        let scan = pg_sys::heap_beginscan(
+            relation,
+            snapshot,
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            pg_sys::ScanOptions::SO_TYPE_SEQSCAN
+                | pg_sys::ScanOptions::SO_ALLOW_STRAT
+                | pg_sys::ScanOptions::SO_ALLOW_SYNC
+                | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE,
+        );
+        loop {
+            let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
+            if tuple.is_null() {
+                break;
             }
-            pg_sys::heap_endscan(scan);
-            pg_sys::UnregisterSnapshot(snapshot);
-            pg_sys::table_close(relation, lock);
+            let mut null = false;
+            let value = pg_sys::heap_getattr(tuple, attnum as i32, (*relation).rd_att, &mut null);
+            if !null && std::slice::from_raw_parts(value.cast_mut_ptr::<u8>(), 16) == wanted {
+                rows += 1;
+            }
         }
+        pg_sys::heap_endscan(scan);
+        pg_sys::UnregisterSnapshot(snapshot);
+        pg_sys::table_close(relation, lock);
     }
     rows
 }
