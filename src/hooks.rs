@@ -62,30 +62,77 @@ pub unsafe fn executor_end(prev: pg_sys::ExecutorEnd_hook_type, query: *mut pg_s
     }
 }
 
-/// # Safety
-/// From a ProcessUtility hook, with its arguments.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-pub unsafe fn process_utility(
-    prev: pg_sys::ProcessUtility_hook_type,
-    stmt: *mut pg_sys::PlannedStmt,
-    query_string: *const std::ffi::c_char,
-    read_only_tree: bool,
-    context: pg_sys::ProcessUtilityContext::Type,
-    params: pg_sys::ParamListInfo,
-    query_env: *mut pg_sys::QueryEnvironment,
-    dest: *mut pg_sys::DestReceiver,
-    qc: *mut pg_sys::QueryCompletion,
-) {
-    let next = prev.unwrap_or(standard_ProcessUtility);
-    next(
-        stmt,
-        query_string,
-        read_only_tree,
-        context,
-        params,
-        query_env,
-        dest,
-        qc,
-    )
+/// The arguments PostgreSQL passes a ProcessUtility hook, bound together by [`utility_hook!`].
+#[derive(Clone, Copy)]
+pub struct Utility {
+    pub stmt: *mut pg_sys::PlannedStmt,
+    pub query_string: *const std::ffi::c_char,
+    pub read_only_tree: bool,
+    pub context: pg_sys::ProcessUtilityContext::Type,
+    pub params: pg_sys::ParamListInfo,
+    pub query_env: *mut pg_sys::QueryEnvironment,
+    pub dest: *mut pg_sys::DestReceiver,
+    pub qc: *mut pg_sys::QueryCompletion,
 }
+
+impl Utility {
+    /// The statement's parse node when it is of the type `tag` names (`T` is that node's struct).
+    ///
+    /// # Safety
+    /// From a ProcessUtility hook; `T` must be the struct of `tag`.
+    pub unsafe fn node<T>(&self, tag: pg_sys::NodeTag) -> Option<*mut T> {
+        let node = (*self.stmt).utilityStmt;
+        (!node.is_null() && (*node).type_ == tag).then_some(node as *mut T)
+    }
+
+    /// Runs the statement: the hook installed before ours, or PostgreSQL's own function.
+    ///
+    /// # Safety
+    /// From a ProcessUtility hook, with its arguments.
+    #[inline(always)]
+    pub unsafe fn run(self, prev: pg_sys::ProcessUtility_hook_type) {
+        let next = prev.unwrap_or(standard_ProcessUtility);
+        next(
+            self.stmt,
+            self.query_string,
+            self.read_only_tree,
+            self.context,
+            self.params,
+            self.query_env,
+            self.dest,
+            self.qc,
+        )
+    }
+}
+
+/// `utility_hook!(fn name(call) { ... })` defines `unsafe extern "C-unwind" fn name` with the
+/// signature of PostgreSQL's ProcessUtility_hook, its arguments bound to `call` (a [`Utility`]).
+/// PostgreSQL's eight arguments are spelt out here only.
+macro_rules! utility_hook {
+    ($vis:vis fn $name:ident($call:ident) $body:block) => {
+        #[allow(clippy::too_many_arguments)]
+        $vis unsafe extern "C-unwind" fn $name(
+            stmt: *mut ::pgrx::pg_sys::PlannedStmt,
+            query_string: *const ::std::ffi::c_char,
+            read_only_tree: bool,
+            context: ::pgrx::pg_sys::ProcessUtilityContext::Type,
+            params: ::pgrx::pg_sys::ParamListInfo,
+            query_env: *mut ::pgrx::pg_sys::QueryEnvironment,
+            dest: *mut ::pgrx::pg_sys::DestReceiver,
+            qc: *mut ::pgrx::pg_sys::QueryCompletion,
+        ) {
+            let $call = $crate::hooks::Utility {
+                stmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            };
+            $body
+        }
+    };
+}
+pub(crate) use utility_hook;

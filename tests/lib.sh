@@ -124,6 +124,18 @@ suite_end() {
 # Scripts that only borrow the ports (demo, bench) set no SUITE and keep their own EXIT trap.
 if [ -n "${SUITE:-}" ]; then trap suite_end EXIT; fi
 
+# gateway_fixture VERSION ROLE PLAN LIMITS TENANT...: the SQL most suites start from: pg_tenant
+# installed (VERSION, or the default one when empty), ROLE a login gateway, PLAN with LIMITS
+# (jsonb) and the TENANTs on it; ON_ERROR_STOP on. Pipe it, then the suite's own SQL, into psql.
+gateway_fixture() {
+  local version=$1 role=$2 plan=$3 limits=$4 t
+  shift 4
+  printf '%s\n' '\set ON_ERROR_STOP on' "CREATE EXTENSION pg_tenant${version:+ VERSION '$version'};" \
+    "CREATE ROLE $role LOGIN;" "SELECT tenant.grant_gateway('$role');" \
+    "SELECT tenant.create_plan('$plan', '$limits');"
+  for t in "$@"; do printf '%s\n' "SELECT tenant.create('$t', plan => '$plan');"; done
+}
+
 # race_clients ROLE DB TENANT NAME STATEMENT ATTEMPTS: $CLIENTS parallel psql sessions of ROLE,
 # each acting for TENANT and running STATEMENT ATTEMPTS times in autocommit, with rolled-back
 # attempts in between (whole, and to a savepoint) that must not count. @TAG@ marks a success's

@@ -35,21 +35,12 @@ unsafe extern "C-unwind" fn judge_parallel(query: *mut pg_sys::QueryDesc) {
     }
 }
 
-unsafe extern "C-unwind" fn process_utility(
-    stmt: *mut pg_sys::PlannedStmt,
-    query_string: *const std::ffi::c_char,
-    read_only_tree: bool,
-    context: pg_sys::ProcessUtilityContext::Type,
-    params: pg_sys::ParamListInfo,
-    query_env: *mut pg_sys::QueryEnvironment,
-    dest: *mut pg_sys::DestReceiver,
-    qc: *mut pg_sys::QueryCompletion,
-) {
-    let node = (*stmt).utilityStmt;
-    if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_VariableSetStmt {
-        let set = node as *mut pg_sys::VariableSetStmt;
-        let token =
-            !(*set).name.is_null() && std::ffi::CStr::from_ptr((*set).name) == c"pg_tenant.token";
+crate::hooks::utility_hook!(fn process_utility(call) {
+    if let Some(set) = call.node::<pg_sys::VariableSetStmt>(pg_sys::NodeTag::T_VariableSetStmt) {
+        let named = |name: &std::ffi::CStr| {
+            !(*set).name.is_null() && std::ffi::CStr::from_ptr((*set).name) == name
+        };
+        let token = named(c"pg_tenant.token");
         match (*set).kind {
             pg_sys::VariableSetKind::VAR_SET_VALUE if token && !(*set).is_local => {
                 setting_session_token()
@@ -57,41 +48,30 @@ unsafe extern "C-unwind" fn process_utility(
             pg_sys::VariableSetKind::VAR_SET_CURRENT if token => setting_token_from_current(),
             pg_sys::VariableSetKind::VAR_RESET_ALL => resetting_all(),
             pg_sys::VariableSetKind::VAR_RESET | pg_sys::VariableSetKind::VAR_SET_DEFAULT
-                if !(*set).name.is_null()
-                    && std::ffi::CStr::from_ptr((*set).name) == c"pg_tenant.tenant_id" =>
+                if named(c"pg_tenant.tenant_id") =>
             {
                 resetting_tenant()
             }
             _ => {}
         }
     }
-    if !node.is_null()
-        && (*node).type_ == pg_sys::NodeTag::T_DiscardStmt
-        && (*(node as *mut pg_sys::DiscardStmt)).target == pg_sys::DiscardMode::DISCARD_ALL
-    {
-        resetting_all();
+    if let Some(discard) = call.node::<pg_sys::DiscardStmt>(pg_sys::NodeTag::T_DiscardStmt) {
+        if (*discard).target == pg_sys::DiscardMode::DISCARD_ALL {
+            resetting_all();
+        }
     }
-    if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_DeclareCursorStmt {
-        let declare = node as *mut pg_sys::DeclareCursorStmt;
+    if let Some(declare) =
+        call.node::<pg_sys::DeclareCursorStmt>(pg_sys::NodeTag::T_DeclareCursorStmt)
+    {
         if (*declare).options & pg_sys::CURSOR_OPT_HOLD as i32 != 0
             && !(*declare).portalname.is_null()
         {
             declaring_holdable_cursor((*declare).portalname);
         }
     }
-    exempt_statement_executes(stmt);
-    crate::hooks::process_utility(
-        PREV_PROCESS_UTILITY,
-        stmt,
-        query_string,
-        read_only_tree,
-        context,
-        params,
-        query_env,
-        dest,
-        qc,
-    );
-}
+    exempt_statement_executes(call.stmt);
+    call.run(PREV_PROCESS_UTILITY);
+});
 
 #[pg_guard]
 unsafe extern "C-unwind" fn resetting_tenant() {

@@ -7,8 +7,12 @@
 //! and only then hands it to PostgreSQL's `ereport`, exactly like pgrx's own error path does.
 
 mod report;
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+mod token;
 
 pub use report::{guarded, log_server, notice, refuse_setting, reraise_with_detail, warn};
+pub use token::TokenError;
 
 use pgrx::prelude::*;
 
@@ -522,130 +526,9 @@ impl std::fmt::Display for TenantError {
     }
 }
 
-/// Why a token was refused; each kind has its own SQLSTATE.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TokenError {
-    /// Not a JWT: bad structure, base64 or JSON.
-    Malformed(String),
-    /// Forged, signed with another key, or with an algorithm that is not accepted.
-    BadSignature(String),
-    /// `exp` passed or `nbf` not reached.
-    Expired(String),
-    /// Older than a token this session already used.
-    Replayed(String),
-    /// Signature fine, claims not: audience, issuer, missing exp or tenant claim.
-    Claims(String),
-    /// No key is configured for the token's algorithm.
-    NoKey(String),
-}
-
-impl TokenError {
-    pub fn sqlstate(&self) -> &'static str {
-        match self {
-            TokenError::Malformed(_) => sqlstate::TOKEN_MALFORMED,
-            TokenError::BadSignature(_) => sqlstate::TOKEN_SIGNATURE,
-            TokenError::Expired(_) => sqlstate::TOKEN_EXPIRED,
-            TokenError::Replayed(_) => sqlstate::TOKEN_REPLAYED,
-            TokenError::Claims(_) => sqlstate::TOKEN_CLAIMS,
-            TokenError::NoKey(_) => sqlstate::TOKEN_NO_KEY,
-        }
-    }
-
-    pub fn message(&self) -> String {
-        match self {
-            TokenError::Malformed(m) => format!("malformed tenant token: {m}"),
-            TokenError::BadSignature(m) => format!("tenant token signature rejected: {m}"),
-            TokenError::Expired(m) => format!("tenant token is not valid now: {m}"),
-            TokenError::Replayed(m) => format!("tenant token replayed: {m}"),
-            TokenError::Claims(m) => format!("tenant token claims rejected: {m}"),
-            TokenError::NoKey(m) => format!("tenant tokens cannot be verified: {m}"),
-        }
-    }
-}
-
 /// Shorthand for the many "argument must not be NULL" checks.
 pub fn required<T>(value: Option<T>, argument: &'static str) -> T {
     value.unwrap_or_else(|| TenantError::NullArgument(argument).raise())
-}
-
-#[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests {
-    use super::report::packed_sqlstate;
-    use super::*;
-    use std::ffi::c_int;
-
-    #[pg_test]
-    fn packs_sqlstates_like_postgres() {
-        assert_eq!(
-            packed_sqlstate("22023"),
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE as c_int
-        );
-        assert_eq!(
-            packed_sqlstate("55P02"),
-            PgSqlErrorCode::ERRCODE_CANT_CHANGE_RUNTIME_PARAM as c_int
-        );
-        assert_eq!(
-            packed_sqlstate("42501"),
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as c_int
-        );
-    }
-
-    #[pg_test]
-    fn every_error_has_a_five_character_sqlstate_and_a_message() {
-        let all = [
-            TenantError::NoTenant,
-            TenantError::UnknownTenant("x".into()),
-            TenantError::Suspended {
-                slug: "x".into(),
-                reason: None,
-            },
-            TenantError::NotAllowedToActAs {
-                tenant: "x".into(),
-                role: "r".into(),
-            },
-            TenantError::InvalidSlug {
-                slug: "X".into(),
-                reason: "r",
-            },
-            TenantError::DuplicateSlug("x".into()),
-            TenantError::NullArgument("a"),
-            TenantError::InvalidArgument {
-                argument: "a",
-                reason: "r".into(),
-            },
-            TenantError::WrongColumnType {
-                table: "t".into(),
-                column: "c".into(),
-                found: "text".into(),
-            },
-            TenantError::WrongObjectType {
-                object: "o".into(),
-                expected: "a table",
-            },
-            TenantError::NotProtected("t".into()),
-            TenantError::TruncateRefused("t".into()),
-        ];
-        for e in all {
-            assert_eq!(e.sqlstate().len(), 5, "{e}");
-            assert!(e
-                .sqlstate()
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
-            assert!(!e.message().is_empty());
-        }
-    }
-
-    /// The SQLSTATE survives the trip through PostgreSQL's error machinery, as a client sees it.
-    #[pg_test]
-    fn raised_errors_keep_their_sqlstate() {
-        let caught = Spi::get_one::<String>(
-            "CREATE OR REPLACE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS
-               'BEGIN EXECUTE q; RETURN ''ok''; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE; END';
-             SELECT pg_temp.sqlstate_of('SELECT tenant.current()')",
-        );
-        assert_eq!(caught.unwrap().as_deref(), Some("PT001"));
-    }
 }
 
 /// Whether this backend serves a Citus coordinator (a connection Citus opened to run shard tasks;
@@ -656,32 +539,4 @@ fn serving_citus_coordinator() -> bool {
         && unsafe { std::ffi::CStr::from_ptr(name) }
             .to_bytes()
             .starts_with(b"citus_internal")
-}
-
-#[cfg(test)]
-mod unit_tests {
-    use super::TokenError;
-
-    #[test]
-    fn token_errors_have_their_own_sqlstates_and_say_what_is_wrong() {
-        let all = [
-            TokenError::Malformed("m".into()),
-            TokenError::BadSignature("b".into()),
-            TokenError::Expired("e".into()),
-            TokenError::Replayed("r".into()),
-            TokenError::Claims("c".into()),
-            TokenError::NoKey("k".into()),
-        ];
-        let codes: Vec<_> = all.iter().map(|e| e.sqlstate()).collect();
-        assert_eq!(
-            codes,
-            ["PT020", "PT021", "PT022", "PT023", "PT024", "PT025"]
-        );
-        for e in &all {
-            assert!(
-                e.message().starts_with("malformed tenant token")
-                    || e.message().starts_with("tenant token")
-            );
-        }
-    }
 }

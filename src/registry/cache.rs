@@ -160,62 +160,62 @@ pub fn invalidate_everywhere() {
     clear();
 }
 
-/// Returns the cached value for `key`, or loads it with `load` and caches it.
-pub fn tenant(key: &str, load: impl FnOnce() -> Option<Tenant>) -> Option<Tenant> {
+/// The cached value that `slot` finds in the cache, or `load`'s, which `store` then caches: the
+/// one way every lookup below reads through the cache.
+fn cached<V: Clone>(
+    slot: impl FnOnce(&RegistryCache) -> Option<V>,
+    load: impl FnOnce() -> V,
+    store: impl FnOnce(&mut RegistryCache, V),
+) -> V {
     remember_relids();
-    if let Some(hit) = CACHE.with(|c| c.borrow().tenants.get(key).cloned()) {
+    if let Some(hit) = CACHE.with(|c| slot(&c.borrow())) {
         return hit;
     }
     let loaded = load();
-    CACHE.with(|c| {
-        c.borrow_mut()
-            .tenants
-            .insert(key.to_string(), loaded.clone())
-    });
+    CACHE.with(|c| store(&mut c.borrow_mut(), loaded.clone()));
     loaded
+}
+
+/// The tenant a slug or id names (None: no such tenant), cached.
+pub fn tenant(key: &str, load: impl FnOnce() -> Option<Tenant>) -> Option<Tenant> {
+    cached(
+        |c| c.tenants.get(key).cloned(),
+        load,
+        |c, v| {
+            c.tenants.insert(key.to_string(), v);
+        },
+    )
 }
 
 pub fn legacy_grants(load: impl FnOnce() -> bool) -> bool {
-    remember_relids();
-    if let Some(hit) = CACHE.with(|c| c.borrow().legacy_grants) {
-        return hit;
-    }
-    let loaded = load();
-    CACHE.with(|c| c.borrow_mut().legacy_grants = Some(loaded));
-    loaded
+    cached(|c| c.legacy_grants, load, |c, v| c.legacy_grants = Some(v))
 }
 
 pub fn gateways(load: impl FnOnce() -> Vec<RoleGrant>) -> Vec<RoleGrant> {
-    remember_relids();
-    if let Some(hit) = CACHE.with(|c| c.borrow().gateways.clone()) {
-        return hit;
-    }
-    let loaded = load();
-    CACHE.with(|c| c.borrow_mut().gateways = Some(loaded.clone()));
-    loaded
+    cached(|c| c.gateways.clone(), load, |c, v| c.gateways = Some(v))
 }
 
 pub fn access(tenant: pgrx::Uuid, load: impl FnOnce() -> Vec<RoleGrant>) -> Vec<RoleGrant> {
-    remember_relids();
     let key = *tenant.as_bytes();
-    if let Some(hit) = CACHE.with(|c| c.borrow().access.get(&key).cloned()) {
-        return hit;
-    }
-    let loaded = load();
-    CACHE.with(|c| c.borrow_mut().access.insert(key, loaded.clone()));
-    loaded
+    cached(
+        |c| c.access.get(&key).cloned(),
+        load,
+        |c, v| {
+            c.access.insert(key, v);
+        },
+    )
 }
 
 /// The quota in force for a tenant and resource (plan, override, period), cached.
 pub fn quota(tenant: pgrx::Uuid, resource: &str, load: impl FnOnce() -> Quota) -> Quota {
-    remember_relids();
     let key = (*tenant.as_bytes(), resource.to_string());
-    if let Some(hit) = CACHE.with(|c| c.borrow().quotas.get(&key).cloned()) {
-        return hit;
-    }
-    let loaded = load();
-    CACHE.with(|c| c.borrow_mut().quotas.insert(key, loaded.clone()));
-    loaded
+    cached(
+        |c| c.quotas.get(&key).cloned(),
+        load,
+        |c, v| {
+            c.quotas.insert(key.clone(), v);
+        },
+    )
 }
 
 /// The limit of a quota, cached like quota() but without copying the rest.

@@ -10,7 +10,9 @@ CLIENTS=16
 start_cluster conc "$(suite_port concurrency)"
 psql_super() { "$PG_BIN/psql" -X -q -t -A -U postgres -d conc "$@"; }
 "$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE conc" || exit 1
-psql_super -f tests/concurrency/setup.sql >/dev/null || exit 1
+{ gateway_fixture '' conc_app race \
+    '{"credits": {"limit": 100}, "docs": {"limit": 50}, "events": {"limit": 40, "period": "day"}}' race-a race-b
+  cat tests/concurrency/setup.sql; } | psql_super >/dev/null || exit 1
 work=$(mktemp -d)
 
 run_clients() { race_clients conc_app conc race-a "$@"; }

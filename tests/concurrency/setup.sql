@@ -1,10 +1,4 @@
-\set ON_ERROR_STOP on
-CREATE EXTENSION pg_tenant;
-CREATE ROLE conc_app LOGIN;
-SELECT tenant.grant_gateway('conc_app');
-SELECT tenant.create_plan('race', '{"credits": {"limit": 100}, "docs": {"limit": 50}, "events": {"limit": 40, "period": "day"}}');
-SELECT tenant.create('race-a', plan => 'race');
-SELECT tenant.create('race-b', plan => 'race');
+-- After gateway_fixture (tests/lib.sh): conc_app, plan race, tenants race-a and race-b.
 CREATE SCHEMA conc;
 GRANT USAGE ON SCHEMA conc TO conc_app;
 CREATE TABLE conc.docs (id bigserial PRIMARY KEY, body text);

@@ -941,6 +941,12 @@ SQL
 }
 
 # --- 1 (review): a token decides the tenant only while it is valid ------------------------------
+# expiry NAME PREFIX OUTPUT: " NAME-control=seen NAME-after-exp=refused" when OUTPUT shows acme at
+# PREFIX-before: and neither PREFIX-after: nor PREFIX-row: lines (the token expired in between).
+expiry() {
+  if has "$3" "^$2-before:$ACME"; then printf ' %s-control=seen' "$1"; else printf ' %s-control=NOT-SEEN' "$1"; fi
+  if has "$3" "^$2-after:" || has "$3" "^$2-row:"; then printf ' %s-after-exp=STILL-ACME' "$1"; else printf ' %s-after-exp=refused' "$1"; fi
+}
 item1b() {
   local short out r=""
   short=$(jwt "$SECRET" acme -10 2)
@@ -952,8 +958,7 @@ SELECT 'fn-row:' || title FROM app.projects;
 SQL
 )
   echo "$out" > "$work/$MODE.1b.fn.out"
-  has "$out" "^fn-before:$ACME" && r+="set_token-control=seen" || r+="set_token-control=NOT-SEEN"
-  if has "$out" '^fn-after:' || has "$out" '^fn-row:'; then r+=" set_token-after-exp=STILL-ACME"; else r+=" set_token-after-exp=refused"; fi
+  r+=$(expiry set_token fn "$out")
   short=$(jwt "$SECRET" acme -10 2)
   out=$(pg sec_token <<SQL
 SET pg_tenant.token = '$short';
@@ -965,12 +970,11 @@ SELECT 'p-row:' || title FROM app.projects;
 SQL
 )
   echo "$out" > "$work/$MODE.1b.param.out"
-  has "$out" "^p-before:$ACME" && r+=" parameter-control=seen" || r+=" parameter-control=NOT-SEEN"
-  if has "$out" '^p-after:' || has "$out" '^p-row:'; then r+=" parameter-after-exp=STILL-ACME"; else r+=" parameter-after-exp=refused"; fi
+  r+=$(expiry parameter p "$out")
   has "$out" 'PT022' && r+=" sqlstate=PT022" || r+=" sqlstate=?"
   r+=" $(grep -o '^shown:.*' <<<"$out" | sed "s/$short/THE-TOKEN/g")"
   t "1b an expired token no longer decides the tenant (set_token for the session, the parameter); SHOW never prints a token" \
-    "set_token-control=seen set_token-after-exp=refused parameter-control=seen parameter-after-exp=refused sqlstate=PT022 shown:(hidden)|(hidden)" "$r"
+    " set_token-control=seen set_token-after-exp=refused parameter-control=seen parameter-after-exp=refused sqlstate=PT022 shown:(hidden)|(hidden)" "$r"
 }
 
 # --- 4 (review): the internal table_data() function, granted to a delegate ----------------------

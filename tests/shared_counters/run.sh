@@ -20,14 +20,7 @@ app() { "$PG_BIN/psql" -X -q -t -A -U shared_app -d shared "$@" 2>&1; }
 used() { super -c "SELECT tenant.set('$1') IS NULL" -c "SELECT used FROM tenant.check_quota('docs')" | tail -1; }
 restart
 "$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE shared" || exit 1
-super >/dev/null <<'SQL' || exit 1
-\set ON_ERROR_STOP on
-CREATE EXTENSION pg_tenant;
-CREATE ROLE shared_app LOGIN;
-SELECT tenant.grant_gateway('shared_app');
-SELECT tenant.create_plan('race', '{"docs": {"limit": 50}}');
-SELECT tenant.create('race-a', plan => 'race');
-SELECT tenant.create('race-b', plan => 'race');
+{ gateway_fixture '' shared_app race '{"docs": {"limit": 50}}' race-a race-b; cat <<'SQL'; } | super >/dev/null || exit 1
 CREATE TABLE docs (id bigserial PRIMARY KEY, body text);
 SELECT tenant.protect('docs');
 SELECT tenant.attach_quota('docs', 'docs', 'count');

@@ -10,13 +10,7 @@ start_cluster upgrade "$(suite_port upgrade)"
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -U postgres -d "$db" "$@"; }
 as_app() { "$PG_BIN/psql" -X -q -t -A -U up_app -d old "$@" 2>&1; }
 sql postgres -c "CREATE DATABASE old" -c "CREATE DATABASE fresh" -c "CREATE DATABASE v02" || exit 1
-sql old >/dev/null <<'SQL' || exit 1
-CREATE EXTENSION pg_tenant VERSION '0.1.0';
-CREATE ROLE up_app LOGIN;
-SELECT tenant.grant_gateway('up_app');
-SELECT tenant.create_plan('small', '{"notes": {"limit": 3}}');
-SELECT tenant.create('acme', plan => 'small');
-SELECT tenant.create('globex', plan => 'small');
+{ gateway_fixture 0.1.0 up_app small '{"notes": {"limit": 3}}' acme globex; cat <<'SQL'; } | sql old >/dev/null || exit 1
 CREATE TABLE notes (id serial PRIMARY KEY, body text);
 SELECT tenant.protect('notes');
 SELECT tenant.attach_quota('notes', 'notes');

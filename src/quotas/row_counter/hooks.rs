@@ -127,40 +127,21 @@ pub(super) unsafe extern "C-unwind" fn ended(key: usize) {
     pop_frame(key);
 }
 
-pub(super) unsafe extern "C-unwind" fn process_utility(
-    stmt: *mut pg_sys::PlannedStmt,
-    query_string: *const std::ffi::c_char,
-    read_only_tree: bool,
-    context: pg_sys::ProcessUtilityContext::Type,
-    params: pg_sys::ParamListInfo,
-    query_env: *mut pg_sys::QueryEnvironment,
-    dest: *mut pg_sys::DestReceiver,
-    qc: *mut pg_sys::QueryCompletion,
-) {
-    let node = (*stmt).utilityStmt;
-    let copy_from = !node.is_null()
-        && (*node).type_ == pg_sys::NodeTag::T_CopyStmt
-        && (*(node as *mut pg_sys::CopyStmt)).is_from;
+crate::hooks::utility_hook!(pub(super) fn process_utility(call) {
+    let copy_from = call
+        .node::<pg_sys::CopyStmt>(pg_sys::NodeTag::T_CopyStmt)
+        .is_some_and(|copy| (*copy).is_from);
+    let key = call.stmt as usize;
     if copy_from {
-        started_copy(stmt as usize);
+        started_copy(key);
     }
-    crate::hooks::process_utility(
-        PREV_PROCESS_UTILITY,
-        stmt,
-        query_string,
-        read_only_tree,
-        context,
-        params,
-        query_env,
-        dest,
-        qc,
-    );
+    call.run(PREV_PROCESS_UTILITY);
     if copy_from {
-        finished(stmt as usize);
-        ended(stmt as usize);
+        finished(key);
+        ended(key);
         flush_guarded();
     }
-}
+});
 
 #[pg_guard]
 pub(super) unsafe extern "C-unwind" fn started_copy(key: usize) {
