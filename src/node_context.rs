@@ -93,6 +93,10 @@ struct NodeClaims {
     /// owner's deletes through (the tenant may be suspended), as on the coordinator.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     drop: bool,
+    /// The coordinator judged the role's grant for this tenant read-only (context::writes_as):
+    /// the write guards on a worker refuse its writes as the coordinator's would.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    read_only: bool,
 }
 
 fn now() -> i64 {
@@ -136,10 +140,11 @@ pub fn make_node_key() -> bool {
 /// After set_local()/set_token(..., local => true) chose `tenant` (and judged the role's right):
 /// passes it to the Citus workers of this transaction as a node token, when Citus is installed,
 /// citus_setup() made the node key, and a transaction block is open (outside one the context
-/// ends with the statement). `exp` is the choosing token's, if a token chose the tenant.
-pub fn pass_to_workers(tenant: pgrx::Uuid, exp: Option<i64>) {
+/// ends with the statement). `exp` is the choosing token's, if a token chose the tenant;
+/// `read_only`: the role's grant lets it read only (the workers then refuse its writes).
+pub fn pass_to_workers(tenant: pgrx::Uuid, exp: Option<i64>, read_only: bool) {
     if unsafe { pg_sys::IsTransactionBlock() } {
-        send(tenant, exp, false);
+        send(tenant, exp, false, read_only);
     }
 }
 
@@ -158,12 +163,12 @@ pub fn end_for_workers() {
 /// (as on the coordinator), so the DELETE (which names the tenant) reaches the rows there, and
 /// the owner's code acts as no tenant. Nothing without Citus.
 pub fn pass_to_workers_for_maintenance(tenant: pgrx::Uuid) {
-    send(tenant, None, true);
+    send(tenant, None, true, false);
 }
 
 /// Mints the node token for `tenant` and the current role and sets it with SET LOCAL (which
 /// Citus forwards), when Citus is installed and citus_setup() made the node key.
-fn send(tenant: pgrx::Uuid, exp: Option<i64>, drop: bool) {
+fn send(tenant: pgrx::Uuid, exp: Option<i64>, drop: bool, read_only: bool) {
     if !crate::citus::installed() {
         return;
     }
@@ -180,6 +185,7 @@ fn send(tenant: pgrx::Uuid, exp: Option<i64>, drop: bool) {
             e.min(now + NODE_CONTEXT_SECONDS)
         }),
         drop,
+        read_only,
     };
     let token = encode(
         &Header::new(Algorithm::HS256),
@@ -284,6 +290,12 @@ pub fn node_tenant() -> Option<pgrx::Uuid> {
     uuid::Uuid::parse_str(&claims.tenant)
         .ok()
         .map(|u| pgrx::Uuid::from_bytes(*u.as_bytes()))
+}
+
+/// Whether the node context of the current role says the coordinator judged its grant read-only
+/// (judged as node_tenant() judges it; a drop's token is never read-only).
+pub fn node_read_only() -> bool {
+    VALUE.with(|v| v.borrow().is_some()) && judged().is_some_and(|c| c.read_only && !c.drop)
 }
 
 /// Whether this node acts for tenant.drop() on the coordinator (a node token it minted for the

@@ -107,7 +107,11 @@ thread_local! {
 /// The role whose read-only grant chose the current context, if one did (a context a token
 /// chose, or none, is not read-only). Judged once per transaction, as the right itself.
 fn read_only_context() -> Option<pg_sys::Oid> {
-    let (role, local) = gucs::context_origin()?;
+    let Some((role, local)) = gucs::context_origin() else {
+        // On a Citus worker the context is the node token the coordinator minted after judging
+        // the role's grants there (the grants are not on the workers); it says read-only.
+        return crate::node_context::node_read_only().then(current_role);
+    };
     // (The node context set_local() passed on is the tenant when pg_tenant.tenant_id was reset
     // by other means than tenant.reset(): set_config(..., NULL), say.)
     let tenant = gucs::set_tenant().or_else(crate::node_context::node_tenant)?;
@@ -224,7 +228,8 @@ fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
             crate::error::warn("tenant.set_local() outside a transaction block lasts only until the end of this statement");
         }
         enter(&t, true, None);
-        crate::node_context::pass_to_workers(t.id, None);
+        let read_only = !writes_as(current_role(), t.id, true);
+        crate::node_context::pass_to_workers(t.id, None, read_only);
         t.id
     })
 }

@@ -8,7 +8,7 @@
 # Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=130   # 65 per mode
+EXPECTED_CHECKS=132   # 66 per mode
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -197,6 +197,14 @@ SQL
     "$(gw -c "SELECT count(*) || '|' || string_agg(body, ',' ORDER BY body) FROM docs")"
   check "$mode: set_local(): insert without the tenant column, update, delete reach acme's rows only" "INSERT 0 1|UPDATE 3|DELETE 1" \
     "$("$PG_BIN/psql" -X -t -A -h 127.0.0.1 -p "$C" -U app -d app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "INSERT INTO docs (body) VALUES ('a4')" -c "UPDATE docs SET body = body || '+'" -c "DELETE FROM docs WHERE body = 'a4+'" -c "COMMIT" 2>&1 | grep -E '^(INSERT|UPDATE|DELETE)' | paste -sd'|')"
+  # A read-only grant (issue 15) judged on the coordinator holds on the workers: the node token
+  # says so, and the write guards on the shards refuse as the coordinator's would.
+  q "$C" postgres -c "CREATE ROLE support LOGIN" -c "GRANT SELECT, INSERT, UPDATE, DELETE ON docs TO support" \
+    -c "SELECT tenant.grant_gateway('support', read_only => true)" >/dev/null
+  ro() { err "$C" support -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "$1"; }
+  check "$mode: a read-only gateway reads acme's rows through set_local(); its INSERT, UPDATE and DELETE are refused on the workers" \
+    "$(gw -c "SELECT count(*) FROM docs")|25006|25006|25006" \
+    "$(q "$C" support -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "SELECT count(*) FROM docs" -c "COMMIT" | grep -E '^[0-9]+$')|$(ro "INSERT INTO docs (body) VALUES ('ro')")|$(ro "UPDATE docs SET body = body")|$(ro "DELETE FROM docs")"
   # (COPY FROM into a table with row security is refused by PostgreSQL itself, Citus or not.
   # COPY table TO runs on connections of its own, outside the transaction's: fails closed.)
   check "$mode: set_local(): COPY (SELECT ...) TO reads acme's rows only; COPY docs TO fails closed" "a1!+,a2!+|PT001" \

@@ -98,7 +98,7 @@ fn set_token(token: Option<&str>, local: Option<bool>, lock: Option<bool>) -> pg
             .unwrap_or_else(|| TenantError::UnknownTenant(v.tenant.clone()).raise());
         crate::context::enter(&t, local, v.exp);
         if local {
-            crate::node_context::pass_to_workers(t.id, v.exp);
+            crate::node_context::pass_to_workers(t.id, v.exp, false);
         }
         if !local {
             remember(&v);
