@@ -199,7 +199,7 @@ SQL
     "$("$PG_BIN/psql" -X -t -A -h 127.0.0.1 -p "$C" -U app -d app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "INSERT INTO docs (body) VALUES ('a4')" -c "UPDATE docs SET body = body || '+'" -c "DELETE FROM docs WHERE body = 'a4+'" -c "COMMIT" 2>&1 | grep -E '^(INSERT|UPDATE|DELETE)' | paste -sd'|')"
   # A read-only grant (issue 15) judged on the coordinator holds on the workers: the node token
   # says so, and the write guards on the shards refuse as the coordinator's would.
-  q "$C" postgres -c "CREATE ROLE support LOGIN" -c "GRANT SELECT, INSERT, UPDATE, DELETE ON docs TO support" \
+  q "$C" postgres -c "CREATE ROLE support LOGIN" -c "GRANT SELECT, INSERT, UPDATE, DELETE ON docs TO support" -c "GRANT USAGE ON SEQUENCE docs_id_seq TO support" \
     -c "SELECT tenant.grant_gateway('support', read_only => true)" >/dev/null
   ro() { err "$C" support -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "$1"; }
   check "$mode: a read-only gateway reads acme's rows through set_local(); its INSERT, UPDATE and DELETE are refused on the workers" \
