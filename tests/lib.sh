@@ -128,9 +128,10 @@ if [ -n "${SUITE:-}" ]; then trap suite_end EXIT; fi
 # installed (VERSION, or the default one when empty), ROLE a login gateway, PLAN with LIMITS
 # (jsonb) and the TENANTs on it; ON_ERROR_STOP on. Pipe it, then the suite's own SQL, into psql.
 gateway_fixture() {
-  local version=$1 role=$2 plan=$3 limits=$4 t
+  local version=$1 role=$2 plan=$3 limits=$4 t create="CREATE EXTENSION pg_tenant;"
   shift 4
-  printf '%s\n' '\set ON_ERROR_STOP on' "CREATE EXTENSION pg_tenant${version:+ VERSION '$version'};" \
+  [ -z "$version" ] || create="CREATE EXTENSION pg_tenant VERSION '$version';"
+  printf '%s\n' '\set ON_ERROR_STOP on' "$create" \
     "CREATE ROLE $role LOGIN;" "SELECT tenant.grant_gateway('$role');" \
     "SELECT tenant.create_plan('$plan', '$limits');"
   for t in "$@"; do printf '%s\n' "SELECT tenant.create('$t', plan => '$plan');"; done
