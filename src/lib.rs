@@ -15,6 +15,7 @@ mod gucs;
 mod hooks;
 mod node_context;
 mod owner;
+mod tenant_plans;
 mod txn_cell;
 mod xact;
 // Features (scripts/layers.sh checks that imports only go down and features form no cycle).
@@ -45,6 +46,9 @@ pub extern "C-unwind" fn _PG_init() {
     node_context::init();
     gucs::reserve_prefix();
     registry::cache::init();
+    // Before exemption's planner hook, which so runs first: a statement of pg_tenant's own is
+    // rid of its FORCE exemption before anything else (routing's lookups) runs.
+    isolation::routing::init();
     exemption::init();
     quotas::row_counter::init();
     // After row_counter's hooks, so that the context's run first.
