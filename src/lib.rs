@@ -64,9 +64,11 @@ pub extern "C-unwind" fn _PG_init() {
     xact::on_xact(context::tokens::on_xact);
     xact::on_xact(node_context::on_xact);
     xact::on_xact(registry::cache::on_xact);
+    xact::on_xact(isolation::routing::on_xact);
     xact::on_subxact(quotas::shared_counters::on_subxact);
     xact::on_subxact(gucs::on_subxact);
     xact::on_subxact(quotas::row_counter::on_subxact);
+    xact::on_subxact(isolation::routing::on_subxact);
     xact::init();
     // Loaded in the middle of a transaction (not preloaded): a cursor WITH HOLD may have been
     // declared before the utility hook was installed; the first commit checks every one.

@@ -20,7 +20,8 @@
 //! Nothing is added with no tenant in force (an administrator, tenant.drop(), pg_tenant's
 //! maintenance, a table owner's code run with the tenant hidden), for a role row security does
 //! not filter (a superuser acting as a tenant sees what it saw), for INSERT (Citus routes it by
-//! the row) and MERGE, nor when `pg_tenant.citus_routing` is off.
+//! the row; the SELECT of an INSERT ... SELECT neither) and MERGE, nor when
+//! `pg_tenant.citus_routing` is off.
 //!
 //! The constant goes into the query's WHERE clause when the relation is one of its FROM items
 //! (where Citus's fast-path planner looks for it) unless the WHERE clause already names that
@@ -60,6 +61,25 @@ thread_local! {
     static CURRENT_FUNCTION: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::Oid::INVALID) };
     /// uuid's equality operator (pg_catalog.=).
     static UUID_EQ: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::Oid::INVALID) };
+    /// INSERT or MERGE statements being planned (an error while planning one leaves it set until
+    /// its transaction or savepoint aborts: see [`on_xact`]).
+    static PLANNING_INSERT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Transaction events (registered with crate::xact from _PG_init): an error that left the
+/// planner of an INSERT has aborted a transaction or a savepoint by the time anything is planned
+/// again.
+pub fn on_xact(event: pg_sys::XactEvent::Type) {
+    if crate::xact::ended(event).is_some() {
+        PLANNING_INSERT.with(|p| p.set(0));
+    }
+}
+
+/// Subtransaction events (registered with crate::xact): see [`on_xact`].
+pub fn on_subxact(event: pg_sys::SubXactEvent::Type, _level: i32) {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        PLANNING_INSERT.with(|p| p.set(0));
+    }
 }
 
 static mut PREV_PLANNER_HOOK: pg_sys::planner_hook_type = None;
@@ -85,7 +105,19 @@ unsafe extern "C-unwind" fn planner(
     bound_params: pg_sys::ParamListInfo,
 ) -> *mut pg_sys::PlannedStmt {
     let mut tenant = [0u8; 16];
-    let routed = route_query(parse, &mut tenant);
+    let insert = !parse.is_null()
+        && matches!(
+            (*parse).commandType,
+            pg_sys::CmdType::CMD_INSERT | pg_sys::CmdType::CMD_MERGE
+        );
+    // Citus plans the SELECT of an INSERT ... SELECT apart (with no query string): left alone as
+    // the INSERT is (routed, Citus would pull its rows to the coordinator and COPY them into the
+    // shards, which row security refuses).
+    let part_of_insert = query_string.is_null() && PLANNING_INSERT.with(|p| p.get()) > 0;
+    let routed = !insert && !part_of_insert && route_query(parse, &mut tenant);
+    if insert {
+        PLANNING_INSERT.with(|p| p.set(p.get() + 1));
+    }
     let stmt = crate::hooks::planner(
         PREV_PLANNER_HOOK,
         parse,
@@ -93,6 +125,9 @@ unsafe extern "C-unwind" fn planner(
         cursor_options,
         bound_params,
     );
+    if insert {
+        PLANNING_INSERT.with(|p| p.set(p.get().saturating_sub(1)));
+    }
     if routed {
         routed_plan(stmt, &tenant);
     }

@@ -9,7 +9,7 @@
 # preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=176   # 88 per mode (23 of them in routing.sh)
+EXPECTED_CHECKS=178   # 89 per mode (24 of them in routing.sh)
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
