@@ -20,8 +20,8 @@
 //! Nothing is added with no tenant in force (an administrator, tenant.drop(), pg_tenant's
 //! maintenance, a table owner's code run with the tenant hidden), for a role row security does
 //! not filter (a superuser acting as a tenant sees what it saw), for INSERT (Citus routes it by
-//! the row; the SELECT of an INSERT ... SELECT neither) and MERGE, nor when
-//! `pg_tenant.citus_routing` is off.
+//! the row), the SELECT of an INSERT ... SELECT and MERGE, nor when `pg_tenant.citus_routing` is
+//! off.
 //!
 //! The constant goes into the query's WHERE clause when the relation is one of its FROM items
 //! (where Citus's fast-path planner looks for it) unless the WHERE clause already names that
