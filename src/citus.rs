@@ -46,6 +46,18 @@ pub fn installed() -> bool {
     unsafe { pg_sys::get_extension_oid(c"citus".as_ptr(), true) != pg_sys::Oid::INVALID }
 }
 
+/// Whether this database has Citus's metadata (pg_catalog.pg_dist_partition): a syscache lookup,
+/// cheap enough for every planner call, and never stale (the syscache follows CREATE and DROP
+/// EXTENSION citus).
+pub fn metadata_present() -> bool {
+    unsafe {
+        pg_sys::get_relname_relid(
+            c"pg_dist_partition".as_ptr(),
+            pg_sys::Oid::from(pg_sys::PG_CATALOG_NAMESPACE),
+        ) != pg_sys::Oid::INVALID
+    }
+}
+
 /// Forgets the placements (called when the registry cache is emptied).
 pub fn forget() {
     PLACEMENTS.with(|p| *p.borrow_mut() = None);

@@ -128,15 +128,6 @@ pub unsafe fn statement_executes(stmt: *mut pg_sys::PlannedStmt) {
 static mut PREV_PLANNER_HOOK: pg_sys::planner_hook_type = None;
 static mut PREV_POST_PARSE_ANALYZE_HOOK: pg_sys::post_parse_analyze_hook_type = None;
 
-unsafe extern "C-unwind" {
-    fn standard_planner(
-        parse: *mut pg_sys::Query,
-        query_string: *const std::ffi::c_char,
-        cursor_options: std::ffi::c_int,
-        bound_params: pg_sys::ParamListInfo,
-    ) -> *mut pg_sys::PlannedStmt;
-}
-
 #[pg_guard]
 unsafe extern "C-unwind" fn post_parse_analyze(
     pstate: *mut pg_sys::ParseState,
@@ -161,10 +152,13 @@ unsafe extern "C-unwind" fn planner(
     if exempt {
         PLANNING_DEPTH.with(|d| d.set(d.get() + 1));
     }
-    let stmt = match PREV_PLANNER_HOOK {
-        Some(prev) => prev(parse, query_string, cursor_options, bound_params),
-        None => standard_planner(parse, query_string, cursor_options, bound_params),
-    };
+    let stmt = crate::hooks::planner(
+        PREV_PLANNER_HOOK,
+        parse,
+        query_string,
+        cursor_options,
+        bound_params,
+    );
     if exempt {
         PLANNING_DEPTH.with(|d| d.set(d.get() - 1));
         exempt_statement_planned(stmt);

@@ -24,6 +24,8 @@ pub const TENANT_GUC: &CStr = c"pg_tenant.tenant_id";
 static mut TRANSACTION_ONLY: bool = false;
 /// pg_tenant.tenant_hidden: see [`without_tenant`].
 static mut TENANT_HIDDEN: bool = false;
+/// pg_tenant.citus_routing: see crate::isolation::routing.
+static mut CITUS_ROUTING: bool = true;
 const TENANT_HIDDEN_GUC: &CStr = c"pg_tenant.tenant_hidden";
 
 /// The C string PostgreSQL keeps for the parameter (PostgreSQL owns the memory).
@@ -143,10 +145,33 @@ pub fn init() {
                 | pg_sys::GUC_DISALLOW_IN_FILE
                 | pg_sys::GUC_DISALLOW_IN_AUTO_FILE) as c_int,
             None,
+            Some(assign_tenant_hidden),
+            None,
+        );
+        pg_sys::DefineCustomBoolVariable(
+            c"pg_tenant.citus_routing".as_ptr(),
+            c"On a Citus coordinator, send a tenant's queries on tables distributed by their tenant column to the tenant's shard only.".as_ptr(),
+            c"pg_tenant adds tenant_column = <the current tenant> where the row-security policy already demands it; off: every query asks every shard, as the policy alone does.".as_ptr(),
+            &raw mut CITUS_ROUTING,
+            true,
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GUC_NOT_IN_SAMPLE as c_int,
+            None,
             None,
             None,
         );
     }
+}
+
+/// Whether pg_tenant.citus_routing is on.
+#[inline]
+pub fn citus_routing() -> bool {
+    unsafe { CITUS_ROUTING }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn assign_tenant_hidden(_newval: bool, _extra: *mut c_void) {
+    crate::tenant_plans::context_changed();
 }
 
 /// After every pg_tenant parameter is defined (here and by the features, from _PG_init): drops
@@ -526,6 +551,7 @@ unsafe extern "C-unwind" fn assign_tenant_guc(newval: *const c_char, _extra: *mu
             .map(|u| *u.as_bytes())
     };
     CURRENT.with(|c| c.set(parsed));
+    crate::tenant_plans::context_changed();
 }
 
 /// Whether parameter `name` was changed in the current transaction and the change is still in

@@ -1,6 +1,7 @@
-//! Calling the next executor or utility hook: the hook installed before ours, or PostgreSQL's own
-//! function when there is none. The features' hooks (context::hooks, quotas::row_counter::hooks)
-//! save the previous hook when they install theirs and pass it here.
+//! Calling the next planner, executor or utility hook: the hook installed before ours, or
+//! PostgreSQL's own function when there is none. The hooks (context::hooks,
+//! quotas::row_counter::hooks, isolation::routing, exemption.rs) save the previous hook when they
+//! install theirs and pass it here.
 //!
 //! The hooks call these directly, not through pgrx's wrappers: those turn an error into a Rust
 //! panic and back, which keeps only PostgreSQL's own SQLSTATEs, and every error of every statement
@@ -10,6 +11,12 @@
 use pgrx::pg_sys;
 
 unsafe extern "C-unwind" {
+    fn standard_planner(
+        parse: *mut pg_sys::Query,
+        query_string: *const std::ffi::c_char,
+        cursor_options: std::ffi::c_int,
+        bound_params: pg_sys::ParamListInfo,
+    ) -> *mut pg_sys::PlannedStmt;
     fn standard_ExecutorStart(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int);
     fn standard_ExecutorFinish(query: *mut pg_sys::QueryDesc);
     fn standard_ExecutorEnd(query: *mut pg_sys::QueryDesc);
@@ -23,6 +30,22 @@ unsafe extern "C-unwind" {
         dest: *mut pg_sys::DestReceiver,
         qc: *mut pg_sys::QueryCompletion,
     );
+}
+
+/// # Safety
+/// From a planner hook, with its arguments.
+#[inline(always)]
+pub unsafe fn planner(
+    prev: pg_sys::planner_hook_type,
+    parse: *mut pg_sys::Query,
+    query_string: *const std::ffi::c_char,
+    cursor_options: std::ffi::c_int,
+    bound_params: pg_sys::ParamListInfo,
+) -> *mut pg_sys::PlannedStmt {
+    match prev {
+        Some(prev) => prev(parse, query_string, cursor_options, bound_params),
+        None => standard_planner(parse, query_string, cursor_options, bound_params),
+    }
 }
 
 /// # Safety

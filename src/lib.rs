@@ -15,6 +15,7 @@ mod gucs;
 mod hooks;
 mod node_context;
 mod owner;
+mod tenant_plans;
 mod txn_cell;
 mod xact;
 // Features (scripts/layers.sh checks that imports only go down and features form no cycle).
@@ -45,6 +46,9 @@ pub extern "C-unwind" fn _PG_init() {
     node_context::init();
     gucs::reserve_prefix();
     registry::cache::init();
+    // Before exemption's planner hook, which so runs first: a statement of pg_tenant's own is
+    // rid of its FORCE exemption before anything else (routing's lookups) runs.
+    isolation::routing::init();
     exemption::init();
     quotas::row_counter::init();
     // After row_counter's hooks, so that the context's run first.
@@ -60,9 +64,11 @@ pub extern "C-unwind" fn _PG_init() {
     xact::on_xact(context::tokens::on_xact);
     xact::on_xact(node_context::on_xact);
     xact::on_xact(registry::cache::on_xact);
+    xact::on_xact(isolation::routing::on_xact);
     xact::on_subxact(quotas::shared_counters::on_subxact);
     xact::on_subxact(gucs::on_subxact);
     xact::on_subxact(quotas::row_counter::on_subxact);
+    xact::on_subxact(isolation::routing::on_subxact);
     xact::init();
     // Loaded in the middle of a transaction (not preloaded): a cursor WITH HOLD may have been
     // declared before the utility hook was installed; the first commit checks every one.

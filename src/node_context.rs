@@ -380,6 +380,7 @@ unsafe extern "C-unwind" fn assign_context_guc(newval: *const c_char, _extra: *m
     let value = crate::gucs::assign_hook_value(newval);
     follow_drop_token(&value);
     VALUE.with(|v| *v.borrow_mut() = (!value.is_empty()).then_some(value));
+    crate::tenant_plans::context_changed();
 }
 
 /// On a worker, while a token tenant.drop() minted for the current role (a table's owner) is set

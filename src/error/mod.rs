@@ -192,6 +192,9 @@ pub enum TenantError {
     },
     /// A role granted transaction_only tried to act as a tenant for the whole session.
     TransactionOnly(String),
+    /// A plan routed to one tenant's Citus shard started for another tenant (a plan no cache
+    /// could plan again: one a SQL function made before its body changed the tenant).
+    RoutedForAnotherTenant,
     /// A cursor WITH HOLD that would keep a tenant's rows past the tenant's context.
     HoldableCursor(String),
     /// `SET pg_tenant.token FROM CURRENT`.
@@ -263,6 +266,7 @@ impl TenantError {
             TenantError::UncheckableTable { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::ChangedWhileWriting(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::TransactionOnly(_) => INSUFFICIENT_PRIVILEGE,
+            TenantError::RoutedForAnotherTenant => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::CrossTenantForeignKey { .. } => INVALID_FOREIGN_KEY,
         }
     }
@@ -343,6 +347,9 @@ impl TenantError {
             TenantError::UncheckableTable { table, column } => format!(
                 "tenant.drop() cannot check the protected table {table}: its tenant column \"{column}\" is gone or no longer a uuid"
             ),
+            TenantError::RoutedForAnotherTenant => {
+                "this statement was planned for another tenant's Citus shard".into()
+            }
             TenantError::ChangedWhileWriting(f) => format!(
                 "{f} cannot change the tenant while a statement writes rows"
             ),
@@ -483,6 +490,9 @@ impl TenantError {
             TenantError::CrossTenantForeignKey { fix, .. } => Some(format!(
                 "Make it a composite key over the tenant columns: {fix}"
             )),
+            TenantError::RoutedForAnotherTenant => Some(
+                "The tenant changed after the statement was planned (in a SQL function, whose statements are all planned when it starts). Change the tenant before calling the function, write it in PL/pgSQL, or SET pg_tenant.citus_routing = off.".into(),
+            ),
             TenantError::TransactionOnly(_) => Some(
                 "Its grant was made with transaction_only => true, or pg_tenant.transaction_only is on for it (a transaction pooler hands the server session to other clients after each transaction): use tenant.set_local(), tenant.set_token(..., local => true) or SET LOCAL pg_tenant.token inside a transaction.".into(),
             ),

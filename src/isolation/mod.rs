@@ -1,8 +1,10 @@
 //! Row isolation: what protects a table (policies.rs: the policies, the write guard, the catalog
 //! of protected relations), `tenant.protect()` and `unprotect()` (protect.rs), deleting a dropped
-//! tenant's rows (tenant_rows.rs), and the isolation checker `tenant.check()` (check.rs).
+//! tenant's rows (tenant_rows.rs), the isolation checker `tenant.check()` (check.rs), and a
+//! tenant's queries routed to its Citus shard (routing.rs).
 
 pub mod check;
 pub mod policies;
 mod protect;
+pub mod routing;
 pub mod tenant_rows;

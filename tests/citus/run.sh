@@ -4,11 +4,12 @@
 # either order with policies Citus copies faithfully (permissive only: Citus drops AS RESTRICTIVE
 # on the shards), and a token set with SET LOCAL pg_tenant.token is verified on each worker, which
 # then shows and accepts only that tenant's rows. Attacks from the application role, on the
-# coordinator and directly on a worker and its shards. Both modes: pg_tenant preloaded beside
-# Citus, and loaded on demand (Citus is always preloaded; it must be).
+# coordinator and directly on a worker and its shards. A tenant's queries routed to its shard
+# (routing.sh). Both modes: pg_tenant preloaded beside Citus, and loaded on demand (Citus is always
+# preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=132   # 66 per mode
+EXPECTED_CHECKS=180   # 90 per mode (24 of them in routing.sh)
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -68,6 +69,8 @@ err() {
   local port=$1 role=$2; shift 2
   q "$port" "$role" -c '\set VERBOSITY sqlstate' "$@" | awk '/^ERROR:/ { print $2; found = 1; exit } END { if (!found) print "none" }'
 }
+
+. "$ROOT/tests/citus/routing.sh"
 
 run_mode() {
   local mode=$1 preload
@@ -346,7 +349,11 @@ SQL
   check "$mode: reference table: acme cannot change a shared row; globex does not see acme's" "UPDATE 0|2" \
     "$(as_tenant "$C" "$acme" "UPDATE categories SET name = 'x' WHERE name = 'shared-1'" | grep UPDATE)|$(as_tenant "$C" "$globex" "SELECT count(*) FROM categories" | grep -E '^[0-9]+$')"
 
-  # 8. tenant.check() on Citus.
+  # 8. Routing to the tenant's shard (routing.sh).
+  run_routing "$mode" "$acme_id"
+  tenants=$((tenants + $(q "$C" postgres -c "SELECT count(*) FROM tenant_data.tenants WHERE slug ~ '^r(a|b[0-9]+)$'")))
+
+  # 9. tenant.check() on Citus.
   q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
 CREATE TABLE by_id (id bigint, tenant_id uuid);
 SELECT tenant.protect('by_id');
@@ -371,7 +378,7 @@ SQL
   check "$mode: check() rates a node without the node key high" "high|node 127.0.0.1:$W1" \
     "$(q "$C" postgres -c "SELECT severity || '|' || object FROM tenant.check() WHERE object LIKE 'node %'")"
 
-  # 9. A worker added later: Citus creates the extension there; the registry's reference tables
+  # 10. A worker added later: Citus creates the extension there; the registry's reference tables
   # reach it with replicate_reference_tables(); then it verifies tokens itself.
   PG_TENANT_CONF="$conf" start_cluster citus_w3 "$W3"
   "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$W3" -U postgres -d postgres -c "CREATE DATABASE app" >/dev/null || exit 1

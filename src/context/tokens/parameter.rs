@@ -196,4 +196,5 @@ pub(super) unsafe extern "C-unwind" fn assign_token_guc(
     // No decoding here: the value counts only once it is found verified (parameter_tenant).
     let value = crate::gucs::assign_hook_value(newval);
     PARAMETER.with(|p| *p.borrow_mut() = ((!value.is_empty()).then_some(value), None));
+    crate::tenant_plans::context_changed();
 }

@@ -1,0 +1,148 @@
+# shellcheck shell=bash
+# Sourced by tests/citus/run.sh: routing (issue 14 part 4). With a tenant in force, a SELECT,
+# UPDATE or DELETE on a table distributed by its tenant column goes to the tenant's shard only
+# (pg_tenant adds the constant the row-security policy implies before Citus plans it; EXPLAIN shows
+# one task), with the results the fan-out gives; nothing changes without a tenant, for a reference
+# table with shared rows, a table distributed by another column or a local table; plans cached
+# for one tenant are planned again for the next. 24 checks per mode.
+#
+# run_routing MODE ACME_ID: uses C, q, err, check and token from run.sh; creates the tenants ra
+# and rb1 (rb2... when rb1 shares ra's shard).
+run_routing() {
+  local mode=$1 acme_id=$2 ra rb rb_slug n=0
+  ra=$(q "$C" postgres -c "SELECT tenant.create('ra')")
+  # A second tenant on another shard than ra's: a plan cached for ra that was not planned again
+  # would ask ra's shard and find none of rb's rows there.
+  while :; do
+    n=$((n + 1))
+    rb_slug=rb$n
+    rb=$(q "$C" postgres -c "SELECT tenant.create('$rb_slug')")
+    [ "$(q "$C" postgres -c "SELECT get_shard_id_for_distribution_column('docs', '$ra'::uuid) <> get_shard_id_for_distribution_column('docs', '$rb'::uuid)")" = t ] && break
+    [ "$n" -ge 8 ] && break
+  done
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<SQL || exit 1
+CREATE TABLE orders (id int, tenant_id uuid, amount int);
+SELECT tenant.protect('orders');
+SET citus.enable_unsafe_triggers = on;
+SELECT create_distributed_table('orders', 'tenant_id', colocate_with => 'docs');
+CREATE TABLE items (order_id int, tenant_id uuid, qty int);
+SELECT create_distributed_table('items', 'tenant_id', colocate_with => 'docs');
+SELECT tenant.protect('items');
+CREATE TABLE by_other (id int, tenant_id uuid);
+SELECT tenant.protect('by_other');
+SELECT create_distributed_table('by_other', 'id');
+CREATE TABLE local_rows (id int, tenant_id uuid);
+SELECT tenant.protect('local_rows');
+GRANT SELECT, INSERT, UPDATE, DELETE ON orders, items, by_other, local_rows TO app;
+INSERT INTO orders VALUES (1, '$ra', 10), (2, '$ra', 20), (3, '$ra', 30), (4, '$rb', 5), (5, '$acme_id', 7);
+INSERT INTO items VALUES (1, '$ra', 2), (1, '$ra', 3), (2, '$ra', 1), (4, '$rb', 9);
+INSERT INTO by_other VALUES (1, '$ra'), (2, '$rb');
+INSERT INTO local_rows VALUES (1, '$ra'), (2, '$rb');
+CREATE FUNCTION public.order_total() RETURNS text LANGUAGE plpgsql AS \$f\$
+DECLARE r text;
+BEGIN
+    SELECT count(*) || ':' || sum(amount) INTO r FROM public.orders;
+    RETURN r;
+END
+\$f\$;
+CREATE FUNCTION public.count_as(t text) RETURNS bigint LANGUAGE sql AS \$f\$
+    SELECT tenant.set_local(t) IS NULL;
+    SELECT count(*) FROM public.orders;
+\$f\$;
+SQL
+  # as SLUG -c SQL...: the gateway role's transaction acting as SLUG (set_local); tasks: the task
+  # counts EXPLAIN shows, comma-separated.
+  as_slug() { local slug=$1; shift; q "$C" app -c "BEGIN" -c "SELECT tenant.set_local('$slug') IS NULL" "$@" -c "COMMIT" | grep -v '^f$'; }
+  tasks() { grep -o 'Task Count: [0-9]*' | grep -o '[0-9]*$' | paste -sd,; }
+  # tag SLUG SQL: the command tag of SQL run acting as SLUG (INSERT 0 1).
+  tag() {
+    "$PG_BIN/psql" -X -t -A -h 127.0.0.1 -p "$C" -U app -d app -c "BEGIN" -c "SELECT tenant.set_local('$1') IS NULL" -c "$2" -c "COMMIT" 2>&1 |
+      grep -oE '^(INSERT|UPDATE|DELETE) [0-9 ]*[0-9]'
+  }
+  check "$mode: routing: the two tenants of the switch tests live on different shards" "t" \
+    "$(q "$C" postgres -c "SELECT get_shard_id_for_distribution_column('docs', '$ra'::uuid) <> get_shard_id_for_distribution_column('docs', '$rb'::uuid)")"
+
+  # Each query: tasks as the tenant | its result | with an explicit WHERE | the administrator's
+  # fan-out filtered by tenant (a cast Citus does not prune on).
+  local agg="SELECT count(*) || ':' || sum(amount) FROM orders"
+  check "$mode: routing: an aggregate goes to one shard, with the explicit WHERE's and the fan-out's result" "1|3:60|3:60|3:60" \
+    "$(as_slug ra -c "EXPLAIN $agg" | tasks)|$(as_slug ra -c "$agg")|$(as_slug ra -c "$agg WHERE tenant_id = '$ra'")|$(q "$C" postgres -c "$agg WHERE tenant_id::text = '$ra'")"
+  local join="SELECT string_agg(o.amount || 'x' || i.qty, ',' ORDER BY o.amount, i.qty) FROM orders o JOIN items i ON i.order_id = o.id AND i.tenant_id = o.tenant_id"
+  check "$mode: routing: a join of two colocated tables goes to one shard, same result" "1|10x2,10x3,20x1|10x2,10x3,20x1|10x2,10x3,20x1" \
+    "$(as_slug ra -c "EXPLAIN $join" | tasks)|$(as_slug ra -c "$join")|$(as_slug ra -c "$join WHERE o.tenant_id = '$ra'")|$(q "$C" postgres -c "$join WHERE o.tenant_id::text = '$ra'")"
+  local top="SELECT string_agg(amount::text, ',' ORDER BY amount DESC) FROM (SELECT amount FROM orders ORDER BY amount DESC LIMIT 2) t"
+  check "$mode: routing: ORDER BY ... LIMIT in a subquery goes to one shard, same result" "1|30,20|30,20" \
+    "$(as_slug ra -c "EXPLAIN $top" | tasks)|$(as_slug ra -c "$top")|$(q "$C" postgres -c "SELECT string_agg(amount::text, ',' ORDER BY amount DESC) FROM (SELECT amount FROM orders WHERE tenant_id::text = '$ra' ORDER BY amount DESC LIMIT 2) t")"
+  # The constant filters the relation, never the join's result: an order without items stays.
+  local left="SELECT count(*) || ':' || count(i.qty) FROM orders o LEFT JOIN items i ON i.order_id = o.id AND i.tenant_id = o.tenant_id"
+  check "$mode: routing: a LEFT JOIN goes to one shard and keeps the order without items" "1|4:3|4:3" \
+    "$(as_slug ra -c "EXPLAIN $left" | tasks)|$(as_slug ra -c "$left")|$(q "$C" postgres -c "$left WHERE o.tenant_id::text = '$ra'")"
+  local cte="WITH big AS (SELECT id, tenant_id FROM orders WHERE amount > 15) SELECT count(*) FROM big b WHERE EXISTS (SELECT 1 FROM items i WHERE i.order_id = b.id AND i.tenant_id = b.tenant_id)"
+  check "$mode: routing: a CTE with a correlated EXISTS goes to one shard, same result" "1|1|1" \
+    "$(as_slug ra -c "EXPLAIN $cte" | tasks)|$(as_slug ra -c "$cte")|$(q "$C" postgres -c "WITH big AS (SELECT id, tenant_id FROM orders WHERE amount > 15 AND tenant_id::text = '$ra') SELECT count(*) FROM big b WHERE EXISTS (SELECT 1 FROM items i WHERE i.order_id = b.id AND i.tenant_id = b.tenant_id)")"
+  check "$mode: routing: UPDATE and DELETE go to one shard and reach the tenant's rows only" "1|1|UPDATE 3|DELETE 0|5" \
+    "$(as_slug ra -c "EXPLAIN UPDATE orders SET amount = amount" | tasks)|$(as_slug ra -c "EXPLAIN DELETE FROM orders WHERE amount = 5" | tasks)|$(tag ra "UPDATE orders SET amount = amount * 1")|$(tag ra "DELETE FROM orders WHERE amount = 5")|$(q "$C" postgres -c "SELECT amount FROM orders WHERE tenant_id::text = '$rb'")"
+  check "$mode: routing: INSERT is unaffected: the row gets the tenant's id; the tenant deletes it again" "INSERT 0 1|$rb|DELETE 1" \
+    "$(tag "$rb_slug" "INSERT INTO orders (id, amount) VALUES (6, 1)")|$(q "$C" postgres -c "SELECT tenant_id FROM orders WHERE id = 6")|$(tag "$rb_slug" "DELETE FROM orders WHERE id = 6")"
+  # (Routed, its SELECT would make Citus pull the rows to the coordinator and COPY them into the
+  # shards, which row security refuses: an INSERT ... SELECT is left to Citus's own strategy.)
+  check "$mode: routing: INSERT ... SELECT is unaffected too" "INSERT 0 3|DELETE 3|3:60" \
+    "$(tag ra "INSERT INTO orders (id, amount) SELECT id + 100, amount FROM orders")|$(tag ra "DELETE FROM orders WHERE id > 100")|$(as_slug ra -c "$agg")"
+  check "$mode: routing: no tenant (an administrator), or a superuser acting as one (no row security): every shard, as before" "32|32|5" \
+    "$(q "$C" postgres -c "EXPLAIN $agg" | tasks)|$(q "$C" postgres -c "SELECT tenant.set('ra') IS NULL" -c "EXPLAIN $agg" | tasks)|$(q "$C" postgres -c "SELECT tenant.set('ra') IS NULL" -c "SELECT count(*) FROM orders" | grep -v '^f$')"
+  # Loaded on demand, pg_tenant's hook is there once the library is, which the first statement of
+  # a session that only set a token does not do before it is planned.
+  check "$mode: routing: SET LOCAL pg_tenant.token routes too$([ "$mode" = plain ] && echo ' (loaded on demand: from the second statement)')" "$([ "$mode" = plain ] && echo 32 || echo 1)|3:60|1" \
+    "$(q "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token ra)'" -c "EXPLAIN $agg" -c "COMMIT" | tasks)|$(q "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token ra)'" -c "$agg" -c "EXPLAIN $agg" -c "COMMIT" | sed -n 1p)|$(q "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token ra)'" -c "$agg" -c "EXPLAIN $agg" -c "COMMIT" | tasks)"
+
+  # Cached plans across a switch of tenant.
+  check "$mode: routing: a prepared statement (generic plan) planned for one tenant, executed for another" "3:60|1:5|3:60|3" \
+    "$(q "$C" app -c "PREPARE p AS $agg" \
+        -c "BEGIN" -c "SELECT tenant.set_local('ra') IS NULL" -c "EXECUTE p" -c "COMMIT" \
+        -c "BEGIN" -c "SELECT tenant.set_local('$rb_slug') IS NULL" -c "EXECUTE p" -c "COMMIT" \
+        -c "BEGIN" -c "SELECT tenant.set_local('ra') IS NULL" -c "EXECUTE p" -c "COMMIT" \
+        -c "SELECT generic_plans FROM pg_prepared_statements" | grep -v '^f$' | paste -sd'|')"
+  check "$mode: routing: force_generic_plan with a parameter, across switches" "3|1|3" \
+    "$(q "$C" app -c "SET plan_cache_mode = force_generic_plan" -c "PREPARE p(int) AS SELECT count(*) FROM orders WHERE amount > \$1" \
+        -c "BEGIN" -c "SELECT tenant.set_local('ra') IS NULL" -c "EXECUTE p(0)" -c "COMMIT" \
+        -c "BEGIN" -c "SELECT tenant.set_local('$rb_slug') IS NULL" -c "EXECUTE p(0)" -c "COMMIT" \
+        -c "BEGIN" -c "SELECT tenant.set_local('ra') IS NULL" -c "EXECUTE p(0)" -c "COMMIT" | grep -v '^f$' | paste -sd'|')"
+  local alternate=() i
+  for i in 1 2 3 4 5 6 7 8; do
+    alternate+=(-c "BEGIN" -c "SELECT tenant.set_local('$([ $((i % 2)) = 1 ] && echo ra || echo "$rb_slug")') IS NULL" -c "EXECUTE p($((i % 2)))" -c "COMMIT")
+  done
+  check "$mode: routing: custom plans, then the generic one, alternating tenants" "3|1|3|1|3|1|3|1" \
+    "$(q "$C" app -c "PREPARE p(int) AS SELECT count(*) FROM orders WHERE amount > \$1" "${alternate[@]}" | grep -v '^f$' | paste -sd'|')"
+  check "$mode: routing: set_local() twice in one transaction, one prepared statement" "3:60|1:5" \
+    "$(q "$C" app -c "PREPARE p AS $agg" -c "BEGIN" -c "SELECT tenant.set_local('ra') IS NULL" -c "EXECUTE p" \
+        -c "SELECT tenant.set_local('$rb_slug') IS NULL" -c "EXECUTE p" -c "COMMIT" | grep -v '^f$' | paste -sd'|')"
+  check "$mode: routing: a PL/pgSQL function's cached plan follows the tenant" "3:60|1:5|3:60" \
+    "$(q "$C" app -c "BEGIN" -c "SELECT tenant.set_local('ra') IS NULL" -c "SELECT order_total()" -c "COMMIT" \
+        -c "BEGIN" -c "SELECT tenant.set_local('$rb_slug') IS NULL" -c "SELECT order_total()" -c "COMMIT" \
+        -c "BEGIN" -c "SELECT tenant.set_local('ra') IS NULL" -c "SELECT order_total()" -c "COMMIT" | grep -v '^f$' | paste -sd'|')"
+  # (The library loaded first, in both modes: see above.)
+  check "$mode: routing: a prepared statement across two tokens (SET LOCAL pg_tenant.token)" "3:60|1:5" \
+    "$(q "$C" app -c "SELECT tenant.current(true) IS NULL" -c "PREPARE p AS $agg" -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token ra)'" -c "EXECUTE p" -c "COMMIT" \
+        -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token "$rb_slug")'" -c "EXECUTE p" -c "COMMIT" | grep -v '^t$' | paste -sd'|')"
+  # A SQL function plans all its statements when it starts: its query was planned for the caller's
+  # tenant, before its body changed the tenant.
+  check "$mode: routing: a SQL function whose body changes the tenant: its earlier-planned query is refused, never run on the wrong shard" "55000|1" \
+    "$(err "$C" app -c "BEGIN" -c "SELECT tenant.set_local('ra') IS NULL" -c "SELECT count_as('$rb_slug')")|$(as_slug ra -c "SET LOCAL pg_tenant.citus_routing = off" -c "SELECT count_as('$rb_slug')")"
+  check "$mode: routing: a savepoint rolled back to brings the earlier tenant back, and its plan" "3:60|1:5|3:60" \
+    "$(q "$C" app -c "PREPARE p AS $agg" -c "BEGIN" -c "SELECT tenant.set_local('ra') IS NULL" -c "EXECUTE p" -c "SAVEPOINT s" \
+        -c "SELECT tenant.set_local('$rb_slug') IS NULL" -c "EXECUTE p" -c "ROLLBACK TO s" -c "EXECUTE p" -c "COMMIT" | grep -v '^f$' | paste -sd'|')"
+
+  # Where no constant may be added.
+  check "$mode: routing: the reference table with shared rows: no constant, the shared rows still read" "0|2" \
+    "$(as_slug ra -c "EXPLAIN (VERBOSE) SELECT * FROM categories" | grep -c "$ra")|$(as_slug ra -c "SELECT count(*) FROM categories")"
+  check "$mode: routing: a table distributed by another column: every shard, no constant, the tenant's row" "32|0|1" \
+    "$(as_slug ra -c "EXPLAIN SELECT * FROM by_other" | tasks)|$(as_slug ra -c "EXPLAIN (VERBOSE) SELECT * FROM by_other" | grep -c "$ra")|$(as_slug ra -c "SELECT count(*) FROM by_other")"
+  check "$mode: routing: a protected local table: no constant, the tenant's row" "0|1" \
+    "$(as_slug ra -c "EXPLAIN (VERBOSE) SELECT * FROM local_rows" | grep -c "$ra")|$(as_slug ra -c "SELECT count(*) FROM local_rows")"
+  check "$mode: routing: pg_tenant.citus_routing = off: every shard again, the same result" "32|3:60" \
+    "$(as_slug ra -c "SET LOCAL pg_tenant.citus_routing = off" -c "EXPLAIN $agg" | tasks)|$(as_slug ra -c "SET LOCAL pg_tenant.citus_routing = off" -c "$agg")"
+  check "$mode: routing: a join Citus refuses across shards runs once routed (not on the distribution column)" "4:3|0A000" \
+    "$(as_slug ra -c "SELECT count(*) || ':' || count(i.qty) FROM orders o LEFT JOIN items i ON i.order_id = o.id")|$(err "$C" app -c "BEGIN" -c "SELECT tenant.set_local('ra') IS NULL" -c "SET LOCAL pg_tenant.citus_routing = off" -c "SELECT count(*) FROM orders o LEFT JOIN items i ON i.order_id = o.id")"
+  # (check() rates a table distributed by another column; the next section counts its own.)
+  q "$C" postgres -c "DROP TABLE by_other" >/dev/null
+}
