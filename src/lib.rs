@@ -58,6 +58,7 @@ pub extern "C-unwind" fn _PG_init() {
     // and caches end with the transaction last.
     xact::on_xact(quotas::row_counter::on_xact);
     xact::on_xact(quotas::on_xact);
+    xact::on_xact(quotas::sessions::on_xact);
     xact::on_xact(context::on_xact);
     xact::on_xact(quotas::shared_counters::on_xact);
     xact::on_xact(gucs::on_xact);
@@ -69,6 +70,7 @@ pub extern "C-unwind" fn _PG_init() {
     xact::on_subxact(gucs::on_subxact);
     xact::on_subxact(quotas::row_counter::on_subxact);
     xact::on_subxact(isolation::routing::on_subxact);
+    xact::on_subxact(quotas::sessions::on_subxact);
     xact::init();
     // Loaded in the middle of a transaction (not preloaded): a cursor WITH HOLD may have been
     // declared before the utility hook was installed; the first commit checks every one.

@@ -37,6 +37,11 @@ impl<T: Clone> TxCell<T> {
         &self.current
     }
 
+    /// The value the session will have if the transaction commits now.
+    pub fn after_commit(&self) -> &T {
+        self.pending.as_ref().unwrap_or(&self.session)
+    }
+
     /// Sets the value at transaction nest `level` (1 at top level), as `SET LOCAL` when `local`,
     /// else as `SET`.
     pub fn set(&mut self, value: T, local: bool, level: i32) {

@@ -57,6 +57,8 @@ suite_port() {
     citus_w1) var=CITUS_W1_PORT off=32 ;;
     citus_w2) var=CITUS_W2_PORT off=33 ;;
     citus_w3) var=CITUS_W3_PORT off=34 ;;
+    sessions) var=SESSIONS_PORT off=35 ;;
+    sessions_pre) var=SESSIONS_PRE_PORT off=36 ;;
     *) echo "suite_port: no port for '$1' (tests/lib.sh)" >&2; return 1 ;;
   esac
   echo "${!var:-$((PG_TENANT_PORT_BASE + off))}"

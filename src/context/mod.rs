@@ -187,6 +187,8 @@ fn authorize(key: Option<&str>, local: bool) -> Tenant {
 /// search_path for a schema tenant, until `exp` when a token chose it. The caller has checked
 /// that it may.
 pub fn enter(t: &Tenant, local: bool, exp: Option<i64>) {
+    // First, so that a tenant whose sessions are all taken changes nothing.
+    crate::quotas::sessions::occupy(t.id, local);
     let previous = gucs::set_tenant();
     gucs::apply(&t.id.to_string(), local);
     gucs::apply_context_expiry(exp, local);
@@ -255,6 +257,7 @@ pub fn reset_context(what: &'static str) {
     gucs::apply_context_origin(None, false);
     crate::schemas::apply_search_path(previous, None, false);
     crate::node_context::end_for_workers();
+    crate::quotas::sessions::vacate();
 }
 
 /// The current tenant. STABLE (never IMMUTABLE: cached plans must see a switch) and parallel
@@ -463,6 +466,7 @@ pub fn resetting_all() {
     // (Not from owner code run on someone else's behalf: see refuse_in_restricted_operation.)
     if !unsafe { pg_sys::InSecurityRestrictedOperation() } {
         gucs::end_lock();
+        crate::quotas::sessions::vacate();
     }
 }
 

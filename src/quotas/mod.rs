@@ -21,6 +21,7 @@ mod attach;
 mod plans;
 mod recount;
 pub mod row_counter;
+pub mod sessions;
 pub mod shared_counters;
 mod trigger;
 mod usage;

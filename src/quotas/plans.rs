@@ -49,6 +49,11 @@ pub fn validate_limits(limits: &Value) -> Result<BTreeMap<String, (i64, Period)>
                 .and_then(Period::parse)
                 .ok_or_else(|| format!("{at}.period must be one of {}", Period::NAMES))?,
         };
+        if resource == super::sessions::SESSIONS && period != Period::None {
+            return Err(format!(
+                "{at} cannot have a period: it limits sessions acting as the tenant at the same time"
+            ));
+        }
         out.insert(resource.clone(), (limit, period));
     }
     Ok(out)
@@ -243,6 +248,13 @@ fn set_limit(
         if let Some(p) = period {
             if Period::parse(p).is_none() {
                 TenantError::invalid("period", format!("must be one of {}", Period::NAMES)).raise();
+            }
+            if resource == super::sessions::SESSIONS && Period::parse(p) != Some(Period::None) {
+                TenantError::invalid(
+                    "period",
+                    "the sessions limit has none: it limits sessions acting as the tenant at the same time",
+                )
+                .raise();
             }
         }
         registry::hold(&t);

@@ -59,6 +59,7 @@ pub fn parameter_tenant() -> Option<pgrx::Uuid> {
             TenantError::TransactionOnly(crate::owner::role_name(crate::owner::current_role()))
                 .raise();
         }
+        crate::quotas::sessions::occupy_for_transaction(r.id);
     }
     Some(r.id)
 }

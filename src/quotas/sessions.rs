@@ -1,0 +1,200 @@
+//! The `sessions` limit: how many backends may act as a tenant at the same time.
+//!
+//! A backend that acts as a tenant with such a limit holds one of the tenant's slots: a lock of
+//! PostgreSQL's lock manager on (database, tenant, slot number) of the type PostgreSQL keeps for
+//! extensions (`LOCKTAG_USERLOCK`). No SQL function takes or holds such a lock (the advisory
+//! lock functions take another type), so no role can occupy a tenant's slots, and the lock
+//! manager makes the choice of a free slot exact however many backends race for it. So the limit
+//! needs no shared memory of pg_tenant's own: it works with or without `shared_preload_libraries`.
+//!
+//! - A context chosen for the transaction (`set_local`, `set_token(..., local => true)`, the token
+//!   parameter) holds a transaction-level lock: PostgreSQL releases it when the transaction (or
+//!   the savepoint it was taken in) ends.
+//! - A context chosen for the session (`set`, `set_token`) takes a transaction-level lock too; when
+//!   the transaction commits still acting as that tenant for the session, the slot becomes a
+//!   session-level lock, released by `tenant.reset()` or a switch to another tenant (at that
+//!   transaction's commit), and by PostgreSQL when the backend exits. A crash restarts every
+//!   backend: no slot survives it.
+//! - A backend counts once per tenant: acting as the tenant it already holds a slot for takes no
+//!   second one. While a transaction acts as another tenant than its session's, it holds both.
+
+use std::cell::{Cell, RefCell};
+
+use crate::txn_cell::TxCell;
+use pgrx::pg_sys;
+
+/// The resource name of the limit.
+pub const SESSIONS: &str = "sessions";
+
+/// The highest number of slots a tenant can have (the slot number is 16 bits of the lock's key).
+pub const MAX_SESSIONS: i64 = 65_535;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Slot {
+    tenant: [u8; 16],
+    number: u16,
+}
+
+thread_local! {
+    /// The tenant the session acts as beyond the current transaction, as far as the limit cares
+    /// (tenant.set()/set_token() for the session; None after tenant.reset()).
+    static SESSION_TENANT: RefCell<TxCell<Option<[u8; 16]>>> = const { RefCell::new(TxCell::none()) };
+    /// The slot held by a session-level lock.
+    static SESSION_SLOT: Cell<Option<Slot>> = const { Cell::new(None) };
+    /// Slots taken by transaction-level locks in this transaction, with the nest level of the
+    /// (sub)transaction that took each.
+    static XACT_SLOTS: RefCell<Vec<(Slot, i32)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn lock_tag(slot: Slot) -> pg_sys::LOCKTAG {
+    let t = slot.tenant;
+    let word = |i: usize| u32::from_le_bytes([t[i], t[i + 1], t[i + 2], t[i + 3]]);
+    pg_sys::LOCKTAG {
+        locktag_field1: unsafe { pg_sys::MyDatabaseId }.into(),
+        locktag_field2: word(0) ^ word(8),
+        locktag_field3: word(4) ^ word(12),
+        locktag_field4: slot.number,
+        locktag_type: pg_sys::LockTagType::LOCKTAG_USERLOCK as u8,
+        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+    }
+}
+
+fn take(slot: Slot, session: bool) -> bool {
+    let tag = lock_tag(slot);
+    let got = unsafe { pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as i32, session, true) };
+    got != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
+}
+
+fn give_back(slot: Slot, session: bool) {
+    let tag = lock_tag(slot);
+    unsafe { pg_sys::LockRelease(&tag, pg_sys::ExclusiveLock as i32, session) };
+}
+
+fn holds(tenant: [u8; 16]) -> bool {
+    SESSION_SLOT
+        .with(|s| s.get())
+        .is_some_and(|s| s.tenant == tenant)
+        || XACT_SLOTS.with(|x| x.borrow().iter().any(|(s, _)| s.tenant == tenant))
+}
+
+/// Before a context for `tenant` is chosen (`local`: for the transaction, else for the session):
+/// takes one of the tenant's slots when its plan (or its own limit) has a `sessions` limit and
+/// this backend holds none yet, or raises the quota error (nothing changed) when every slot is
+/// held.
+pub fn occupy(tenant: pgrx::Uuid, local: bool) {
+    let id = *tenant.as_bytes();
+    let q = super::usage::quota_for(tenant, SESSIONS);
+    if q.limit >= 0 && !holds(id) {
+        let limit = q.limit.min(MAX_SESSIONS);
+        // Start from a slot of this backend's own, so that racing backends rarely try the same.
+        let start = (unsafe { pg_sys::MyProcPid } as i64).rem_euclid(limit.max(1));
+        let free = (0..limit)
+            .map(|i| Slot {
+                tenant: id,
+                number: ((start + i) % limit) as u16,
+            })
+            .find(|s| take(*s, false));
+        let Some(slot) = free else {
+            super::usage::exceeded(SESSIONS, &q, q.limit, 1, i64::MAX).raise();
+        };
+        XACT_SLOTS.with(|x| x.borrow_mut().push((slot, crate::xact::nest_level())));
+    }
+    if !local {
+        SESSION_TENANT.with(|c| {
+            c.borrow_mut()
+                .set(Some(id), false, crate::xact::nest_level())
+        });
+    }
+}
+
+thread_local! {
+    /// The transaction (gucs::transaction_generation) and tenant the token parameter last
+    /// occupied a slot for.
+    static PARAMETER_OCCUPIED: Cell<Option<(u64, [u8; 16])>> = const { Cell::new(None) };
+}
+
+/// The token parameter (`pg_tenant.token`) decides the tenant: a slot for the transaction,
+/// taken at its first use in each transaction (the check costs one comparison afterwards).
+pub fn occupy_for_transaction(tenant: pgrx::Uuid) {
+    let key = (crate::gucs::transaction_generation(), *tenant.as_bytes());
+    if PARAMETER_OCCUPIED.with(|o| o.get()) != Some(key) {
+        occupy(tenant, true);
+        PARAMETER_OCCUPIED.with(|o| o.set(Some(key)));
+    }
+}
+
+/// tenant.reset() (or RESET of the tenant): from this transaction's commit on, the session acts
+/// as no tenant; its slot is given back then.
+pub fn vacate() {
+    SESSION_TENANT.with(|c| c.borrow_mut().set(None, false, crate::xact::nest_level()));
+}
+
+/// Just before the transaction commits or is prepared: the slot of the tenant the session goes
+/// on acting as becomes a session-level lock (it is held already, so this cannot wait or fail),
+/// the session's previous slot is given back, and so are the transaction's own locks (a
+/// prepared transaction must not keep them).
+fn before_commit() {
+    let after = SESSION_TENANT.with(|c| *c.borrow().after_commit());
+    let held = SESSION_SLOT.with(|s| s.get());
+    if held.map(|s| s.tenant) != after {
+        let promoted = after.and_then(|t| {
+            XACT_SLOTS.with(|x| {
+                x.borrow()
+                    .iter()
+                    .find(|(s, _)| s.tenant == t)
+                    .map(|(s, _)| *s)
+            })
+        });
+        if let Some(slot) = promoted {
+            take(slot, true);
+        }
+        if let Some(old) = held {
+            give_back(old, true);
+        }
+        SESSION_SLOT.with(|s| s.set(promoted));
+    }
+    for (slot, _) in XACT_SLOTS.with(|x| std::mem::take(&mut *x.borrow_mut())) {
+        give_back(slot, false);
+    }
+}
+
+/// Transaction events (forwarded by quotas::on_xact).
+pub fn on_xact(event: pg_sys::XactEvent::Type) {
+    use pg_sys::XactEvent::*;
+    match event {
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => {
+            before_commit()
+        }
+        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE => {
+            SESSION_TENANT.with(|c| c.borrow_mut().on_xact(true));
+        }
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
+            // PostgreSQL released the transaction's locks.
+            XACT_SLOTS.with(|x| x.borrow_mut().clear());
+            SESSION_TENANT.with(|c| c.borrow_mut().on_xact(false));
+        }
+        _ => {}
+    }
+}
+
+/// Subtransaction events: a savepoint rolled back released the locks taken in it.
+pub fn on_subxact(event: pg_sys::SubXactEvent::Type, level: i32) {
+    use pg_sys::SubXactEvent::*;
+    match event {
+        SUBXACT_EVENT_ABORT_SUB => {
+            XACT_SLOTS.with(|x| x.borrow_mut().retain(|(_, l)| *l < level));
+            SESSION_TENANT.with(|c| c.borrow_mut().on_subxact(false, level));
+        }
+        SUBXACT_EVENT_COMMIT_SUB => {
+            XACT_SLOTS.with(|x| {
+                for (_, l) in x.borrow_mut().iter_mut() {
+                    if *l >= level {
+                        *l = level - 1;
+                    }
+                }
+            });
+            SESSION_TENANT.with(|c| c.borrow_mut().on_subxact(true, level));
+        }
+        _ => {}
+    }
+}

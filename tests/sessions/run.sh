@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The `sessions` limit (issue 15, part 2): how many backends may act as a tenant at the same time,
+# over real connections of a gateway role, on a cluster without the library preloaded ("plain:")
+# and on one with shared_preload_libraries = 'pg_tenant' ("preload:"): exact under a 16-client
+# race, the quota error with its JSON detail, a slot freed by reset(), at the end of the
+# transaction for set_local(), by a rollback, DISCARD ALL, the end of the session and a crash.
+SUITE=sessions
+. "$(dirname "$0")/../lib.sh"
+EXPECTED_CHECKS=34   # 17 per mode
+CLIENTS=16
+work=$(mktemp -d)
+on_exit "rm -rf '$work'"
+
+run_mode() {
+  local mode=$1 name port preload
+  if [ "$mode" = plain ]; then name=sessions port=$(suite_port sessions) preload=0
+  else name=sessions_pre port=$(suite_port sessions_pre) preload=1; fi
+  dir=$(PG_TENANT_PRELOAD=$preload scripts/cluster.sh start $name "$port") || exit 1
+  on_exit "scripts/cluster.sh stop $name >/dev/null 2>&1"
+  export PGHOST=$dir PGPORT=$port
+  "$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE sess" || exit 1
+  { gateway_fixture '' sess_app small '{"sessions": {"limit": 3}}' acme globex
+    echo "SELECT tenant.create('free');"; } | "$PG_BIN/psql" -X -q -U postgres -d sess >/dev/null || exit 1
+  # app / su SQL...: one session of the gateway role / a superuser; errors as "ERROR:  CODE: ...".
+  app() { "$PG_BIN/psql" -X -q -t -A -v VERBOSITY=verbose -U sess_app -d sess "$@" 2>&1; }
+  su() { "$PG_BIN/psql" -X -q -t -A -U postgres -d sess "$@" 2>&1; }
+  code() { grep -o '^ERROR:  [0-9A-Z]\{5\}' | head -1 | awk '{print $2}'; }
+  # Slots: the lock-manager locks pg_tenant takes for them ("userlock" in pg_locks).
+  slots() { su -c "SELECT count(*) FROM pg_locks WHERE locktype = 'userlock' AND granted"; }
+  mine="SELECT count(*) FROM pg_locks WHERE locktype = 'userlock' AND pid = pg_backend_pid()"
+
+  # 1. The race: 16 clients at once, each holding on for 5 seconds once it acts as acme.
+  for c in $(seq 1 "$CLIENTS"); do
+    app -v ON_ERROR_STOP=1 -c "SELECT tenant.set('acme') IS NULL" -c "SELECT 'won'" -c "SELECT pg_sleep(5)" > "$work/race.$mode.$c" &
+  done
+  wait
+  check "$mode: 16 clients race for acme's 3 sessions: exactly 3 act as acme, 13 get the quota error (PT010)" "3|13" \
+    "$(cat "$work"/race."$mode".* | grep -c '^won$')|$(cat "$work"/race."$mode".* | grep -c '^ERROR:  PT010: quota exceeded for "sessions": 3 of 3 used (plan small)')"
+  check "$mode: the error's DETAIL is the quota as JSON" 'DETAIL:  {"limit":3,"period_end":null,"plan":"small","requested":1,"resource":"sessions","used":3}' \
+    "$(cat "$work"/race."$mode".* | grep -m1 '^DETAIL:')"
+  check "$mode: when the race is over, every slot is free again (sessions ended)" "0" "$(slots)"
+
+  # 2. Three holders: a fourth session of the gateway, or a superuser acting as acme, is refused;
+  #    another tenant and a tenant without the limit are not; an admin acting as nobody is not counted.
+  for h in 1 2 3; do app -c "SELECT tenant.set('acme') IS NULL" -c "SELECT pg_sleep(60)" > "$work/hold.$mode.$h" & done
+  for _ in $(seq 1 100); do [ "$(slots)" = 3 ] && break; sleep 0.1; done
+  check "$mode: three sessions acting as acme hold three slots" "3" "$(slots)"
+  check "$mode: a fourth session: set() and set_local() refused (PT010), the session acts as no tenant" "PT010|PT010|" \
+    "$(app -c "SELECT tenant.set('acme')" | code)|$(app -c "BEGIN" -c "SELECT tenant.set_local('acme')" | code)|$(app -c "SELECT tenant.set('acme')" -c "SELECT tenant.current(true)" | grep -v ERROR | grep -v '^DETAIL\|^LOCATION\|^HINT')"
+  check "$mode: ... acting as globex, or as a tenant without the limit, is not limited by acme's" "t|t" \
+    "$(app -c "SELECT tenant.set('globex') IS NOT NULL")|$(app -c "SELECT tenant.set('free') IS NOT NULL")"
+  check "$mode: a superuser acting as acme is counted (refused), one acting as no tenant is not" "PT010|3" \
+    "$(su -v VERBOSITY=verbose -c "SELECT tenant.set('acme')" | code)|$(slots)"
+  local victim
+  victim=$(su -c "SELECT pid FROM pg_locks WHERE locktype = 'userlock' LIMIT 1")
+  su -c "SELECT pg_terminate_backend($victim)" >/dev/null
+  for _ in $(seq 1 50); do [ "$(slots)" = 2 ] && break; sleep 0.1; done
+  check "$mode: a holder's session ends (terminated): its slot is free for the next session" "t" \
+    "$(app -c "SELECT tenant.set('acme') IS NOT NULL")"
+
+  # 3. One session's slot, as its contexts come and go (two holders still hold two of three).
+  check "$mode: set() holds one slot; reset() gives it back" "1|0" \
+    "$(app -c "SELECT tenant.set('acme') IS NULL" -c "$mine" -c "SELECT tenant.reset()" -c "$mine" | grep -E '^[0-9]+$' | paste -sd'|')"
+  check "$mode: set_local() holds one for the transaction; none after COMMIT, none after ROLLBACK" "1|0|0" \
+    "$(app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "$mine" -c "COMMIT" -c "$mine" \
+         -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "ROLLBACK" -c "$mine" | grep -E '^[0-9]+$' | paste -sd'|')"
+  check "$mode: set() in a rolled-back transaction (or savepoint) holds nothing afterwards" "0|0" \
+    "$(app -c "BEGIN" -c "SELECT tenant.set('acme') IS NULL" -c "ROLLBACK" -c "$mine" \
+         -c "BEGIN" -c "SAVEPOINT s" -c "SELECT tenant.set('acme') IS NULL" -c "ROLLBACK TO s" -c "COMMIT" -c "$mine" | grep -E '^[0-9]+$' | paste -sd'|')"
+  check "$mode: the same tenant again (set_local() in a set() session) takes no second slot; another takes one for the transaction" "1|1|2|1" \
+    "$(app -c "SELECT tenant.set('acme') IS NULL" -c "$mine" -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "$mine" \
+         -c "SELECT tenant.set_local('globex') IS NULL" -c "$mine" -c "COMMIT" -c "$mine" | grep -E '^[0-9]+$' | paste -sd'|')"
+  check "$mode: switching tenants gives the old slot back; DISCARD ALL (a pooler's reset) gives it back" "1|0" \
+    "$(app -c "SELECT tenant.set('acme') IS NULL" -c "SELECT tenant.set('globex') IS NULL" \
+         -c "SELECT count(*) FROM pg_locks WHERE locktype = 'userlock' AND pid = pg_backend_pid()" -c "DISCARD ALL" -c "$mine" | grep -E '^[0-9]+$' | paste -sd'|')"
+
+  # 4. A crash (a backend killed): the server restarts every backend, and no slot survives.
+  app -c "SELECT tenant.set('acme') IS NULL" -c "SELECT pg_sleep(60)" > "$work/hold.$mode.4" 2>&1 &
+  for _ in $(seq 1 100); do [ "$(slots)" = 3 ] && break; sleep 0.1; done
+  victim=$(su -c "SELECT pid FROM pg_locks WHERE locktype = 'userlock' LIMIT 1")
+  kill -9 "$victim"
+  for _ in $(seq 1 100); do su -c "SELECT 1" >/dev/null 2>&1 && [ "$(slots)" = 0 ] && break; sleep 0.2; done
+  wait
+  check "$mode: after a crash (kill -9 of a holder), the server restarted and no slot is held" "yes|0" \
+    "$(grep -q 'terminated by signal 9' "$dir/server.log" && echo yes)|$(slots)"
+  check "$mode: ... and three sessions act as acme again, a fourth is refused" "PT010|t|t|t" \
+    "$( { for _ in 1 2 3; do app -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT pg_sleep(3)" & done
+          sleep 1.5; app -c "SELECT tenant.set('acme')" | code; wait; } | grep . | LC_ALL=C sort | paste -sd'|')"
+  # 5. Limits: the plan's, a tenant's own, and what is refused.
+  su -c "SELECT tenant.set_limit('globex', 'sessions', 1)" >/dev/null
+  check "$mode: a tenant's own limit (set_limit) replaces the plan's: globex with 1 session" "PT010|t" \
+    "$( { app -c "SELECT tenant.set('globex') IS NOT NULL" -c "SELECT pg_sleep(2)" & sleep 1; app -c "SELECT tenant.set('globex')" | code; wait; } | grep . | LC_ALL=C sort | paste -sd'|')"
+  check "$mode: a sessions limit with a period is refused (22023) by create_plan, alter_plan and set_limit; limit 0: PT011" "22023|22023|22023|PT011" \
+    "$(su -v VERBOSITY=verbose -c "SELECT tenant.create_plan('p', '{\"sessions\": {\"limit\": 2, \"period\": \"day\"}}')" | code)|$(su -v VERBOSITY=verbose -c "SELECT tenant.alter_plan('small', '{\"sessions\": {\"limit\": 2, \"period\": \"month\"}}')" | code)|$(su -v VERBOSITY=verbose -c "SELECT tenant.set_limit('acme', 'sessions', 2, 'day')" | code)|$(su -c "SELECT tenant.set_limit('globex', 'sessions', 0)" >/dev/null; app -c "SELECT tenant.set('globex')" | code)"
+  scripts/cluster.sh stop $name >/dev/null 2>&1
+}
+
+run_mode plain
+run_mode preload
+exit "$failed"
