@@ -11,6 +11,12 @@ use pgrx::pg_sys;
 
 unsafe extern "C-unwind" {
     fn standard_ExecutorStart(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int);
+    fn standard_ExecutorRun(
+        query: *mut pg_sys::QueryDesc,
+        direction: pg_sys::ScanDirection::Type,
+        count: u64,
+        execute_once: bool,
+    );
     fn standard_ExecutorFinish(query: *mut pg_sys::QueryDesc);
     fn standard_ExecutorEnd(query: *mut pg_sys::QueryDesc);
     fn standard_ProcessUtility(
@@ -36,6 +42,22 @@ pub unsafe fn executor_start(
     match prev {
         Some(prev) => prev(query, eflags),
         None => standard_ExecutorStart(query, eflags),
+    }
+}
+
+/// # Safety
+/// From an ExecutorRun hook, with its arguments.
+#[inline(always)]
+pub unsafe fn executor_run(
+    prev: pg_sys::ExecutorRun_hook_type,
+    query: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+    execute_once: bool,
+) {
+    match prev {
+        Some(prev) => prev(query, direction, count, execute_once),
+        None => standard_ExecutorRun(query, direction, count, execute_once),
     }
 }
 

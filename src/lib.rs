@@ -15,6 +15,7 @@ mod gucs;
 mod hooks;
 mod node_context;
 mod owner;
+mod pg_settings;
 mod txn_cell;
 mod xact;
 // Features (scripts/layers.sh checks that imports only go down and features form no cycle).
@@ -57,11 +58,13 @@ pub extern "C-unwind" fn _PG_init() {
     xact::on_xact(context::on_xact);
     xact::on_xact(quotas::shared_counters::on_xact);
     xact::on_xact(gucs::on_xact);
+    xact::on_xact(context::settings::on_xact);
     xact::on_xact(context::tokens::on_xact);
     xact::on_xact(node_context::on_xact);
     xact::on_xact(registry::cache::on_xact);
     xact::on_subxact(quotas::shared_counters::on_subxact);
     xact::on_subxact(gucs::on_subxact);
+    xact::on_subxact(context::settings::on_subxact);
     xact::on_subxact(quotas::row_counter::on_subxact);
     xact::init();
     // Loaded in the middle of a transaction (not preloaded): a cursor WITH HOLD may have been

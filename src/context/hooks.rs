@@ -1,5 +1,5 @@
 //! The tenant context's executor and utility hooks: a parallel plan's leader judges the context
-//! before its workers start; `SET pg_tenant.token`, `RESET ALL`, `DISCARD ALL` and
+//! before its workers start; each statement runs under the tenant's statement_timeout ceiling; `SET pg_tenant.token`, `RESET ALL`, `DISCARD ALL` and
 //! `DECLARE ... WITH HOLD` are seen before they run. Installed from _PG_init after
 //! quotas::row_counter's, so they run first; the statements they act on are disjoint from
 //! those.
@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 
 static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+static mut PREV_EXECUTOR_RUN: pg_sys::ExecutorRun_hook_type = None;
 
 // The next hook is called through crate::hooks (see there); the Rust work runs in guarded functions.
 
@@ -16,6 +17,24 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
     judge_parallel(query);
     exempt_statement_executes((*query).plannedstmt);
     crate::hooks::executor_start(PREV_EXECUTOR_START, query, eflags);
+}
+
+unsafe extern "C-unwind" fn executor_run(
+    query: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+    execute_once: bool,
+) {
+    cap_statement();
+    crate::hooks::executor_run(PREV_EXECUTOR_RUN, query, direction, count, execute_once);
+}
+
+/// The tenant's statement_timeout ceiling, armed as the statement runs (PostgreSQL armed its own
+/// timer from statement_timeout before; an extended-protocol Execute arms it again before it
+/// runs the portal, which ends up here).
+#[pg_guard]
+unsafe extern "C-unwind" fn cap_statement() {
+    crate::error::guarded(super::settings::cap_statement);
 }
 
 /// A statement pg_tenant rewrote with FORCE ROW LEVEL SECURITY set aside is planned: the
@@ -80,6 +99,7 @@ unsafe extern "C-unwind" fn process_utility(
         }
     }
     exempt_statement_executes(stmt);
+    cap_statement();
     crate::hooks::process_utility(
         PREV_PROCESS_UTILITY,
         stmt,
@@ -125,5 +145,7 @@ pub fn init() {
         pg_sys::ExecutorStart_hook = Some(executor_start);
         PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
         pg_sys::ProcessUtility_hook = Some(process_utility);
+        PREV_EXECUTOR_RUN = pg_sys::ExecutorRun_hook;
+        pg_sys::ExecutorRun_hook = Some(executor_run);
     }
 }

@@ -3,6 +3,7 @@
 
 mod hooks;
 pub mod info;
+pub mod settings;
 pub mod tokens;
 
 use pgrx::pg_sys;
@@ -190,6 +191,7 @@ pub fn enter(t: &Tenant, local: bool, exp: Option<i64>) {
     gucs::apply_context_origin(origin, local);
     CHECKED.with(|c| c.set(None));
     crate::schemas::apply_search_path(previous, Some(t), local);
+    settings::switch_to(Some(t.id), local);
 }
 
 #[pg_extern(sql = r#"
@@ -249,6 +251,7 @@ pub fn reset_context(what: &'static str) {
     gucs::apply_context_expiry(None, false);
     gucs::apply_context_origin(None, false);
     crate::schemas::apply_search_path(previous, None, false);
+    settings::switch_to(None, false);
     crate::node_context::end_for_workers();
 }
 
@@ -458,6 +461,7 @@ pub fn resetting_all() {
     // (Not from owner code run on someone else's behalf: see refuse_in_restricted_operation.)
     if !unsafe { pg_sys::InSecurityRestrictedOperation() } {
         gucs::end_lock();
+        settings::forget();
     }
 }
 
