@@ -65,10 +65,22 @@ unsafe extern "C-unwind" fn process_utility(
     qc: *mut pg_sys::QueryCompletion,
 ) {
     let node = (*stmt).utilityStmt;
+    // SET [LOCAL] or RESET of pg_tenant.token: Some(local), for the tenant's settings afterwards.
+    let mut token_change = None;
     if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_VariableSetStmt {
         let set = node as *mut pg_sys::VariableSetStmt;
         let token =
             !(*set).name.is_null() && std::ffi::CStr::from_ptr((*set).name) == c"pg_tenant.token";
+        if token
+            && matches!(
+                (*set).kind,
+                pg_sys::VariableSetKind::VAR_SET_VALUE
+                    | pg_sys::VariableSetKind::VAR_SET_DEFAULT
+                    | pg_sys::VariableSetKind::VAR_RESET
+            )
+        {
+            token_change = Some((*set).is_local);
+        }
         match (*set).kind {
             pg_sys::VariableSetKind::VAR_SET_VALUE if token && !(*set).is_local => {
                 setting_session_token()
@@ -111,6 +123,14 @@ unsafe extern "C-unwind" fn process_utility(
         dest,
         qc,
     );
+    if let Some(local) = token_change {
+        token_changed(local);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn token_changed(local: bool) {
+    crate::error::guarded(|| super::settings::token_changed(local));
 }
 
 #[pg_guard]

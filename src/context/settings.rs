@@ -1,7 +1,7 @@
 //! The tenant's settings (tenant.set_plan_settings, set_tenant_settings) in force while a session
 //! acts as the tenant, with the context's scope: applied by tenant.set() for the session (until
-//! reset() or the next set()) and by set_local() or set_token(..., local => true) for the
-//! transaction, as `SET` and `SET LOCAL` would. What was there before is put back when the
+//! reset() or the next set()) and by set_local(), set_token(..., local => true) or
+//! `SET LOCAL pg_tenant.token` for the transaction, as `SET` and `SET LOCAL` would. What was there before is put back when the
 //! context ends or switches; PostgreSQL undoes a `SET LOCAL` at the end of the transaction, and
 //! both with a rollback. The tenant's statement_timeout is also a ceiling: see
 //! [`cap_statement`].
@@ -66,6 +66,15 @@ pub fn switch_to(tenant: Option<pgrx::Uuid>, local: bool) {
     APPLIED.with(|a| a.borrow_mut().set(applied, local, nest_level()));
     // The statement that chose the context runs on under the new ceiling.
     cap_statement();
+}
+
+/// `SET [LOCAL] pg_tenant.token` or `RESET pg_tenant.token` ran: the tenant the token names (a
+/// verified one naming a known tenant), else the one tenant.set() chose, gets its settings, with
+/// the statement's scope.
+pub fn token_changed(local: bool) {
+    let tenant =
+        crate::context::tokens::parameter_tenant_quietly().or_else(crate::gucs::set_tenant);
+    switch_to(tenant, local);
 }
 
 /// RESET ALL or DISCARD ALL: PostgreSQL puts every setting back to its default, those applied

@@ -63,6 +63,23 @@ pub fn parameter_tenant() -> Option<pgrx::Uuid> {
     Some(r.id)
 }
 
+/// The tenant the token in `pg_tenant.token` names, without raising: None when no token is set,
+/// this backend has not verified it (its check hook does, in a transaction), or it names no
+/// tenant. For the tenant's settings (context/settings.rs) only, never to decide access: every
+/// use judges the token again ([`parameter_tenant`]).
+pub fn parameter_tenant_quietly() -> Option<pgrx::Uuid> {
+    let (value, resolved) = PARAMETER.with(|p| {
+        let p = p.borrow();
+        (p.0.clone(), p.1)
+    });
+    let value = value?;
+    if let Some(r) = resolved {
+        return Some(r.id);
+    }
+    let v = verified(&value)?;
+    crate::registry::lookup(&v.tenant).map(|t| t.id)
+}
+
 /// Verifies (unless this backend verified this exact value already) and resolves the token.
 pub(super) fn resolve_parameter() -> Resolved {
     let token = PARAMETER.with(|p| p.borrow().0.clone()).unwrap_or_default();

@@ -189,6 +189,39 @@ RESET ROLE;
 SELECT tenant.set_plan_settings('ps-basic', '{}');
 SELECT name, context_settings FROM tenant_data.plans WHERE name = 'ps-basic';
 SELECT slug, context_settings FROM tenant_data.tenants WHERE slug LIKE 'ps-%' ORDER BY slug;
+-- A context a token chooses gets the tenant's settings too, with its scope: SET LOCAL
+-- pg_tenant.token (the form poolers forward) and set_token(..., local => true), for the
+-- transaction; the ceiling holds there as well.
+SELECT tenant.set_plan_settings('ps-basic', '{"work_mem": "8MB", "statement_timeout": "300ms"}');
+SELECT tenant.set_signing_key('HS256', 'ps-secret-0123456789-0123456789-abc');
+SET ROLE ps_app;
+SELECT test.jwt(test.claims('ps-a'), 'ps-secret-0123456789-0123456789-abc') AS tok_a \gset
+BEGIN;
+SET LOCAL pg_tenant.token = :'tok_a';
+SELECT current_setting('work_mem') AS work_mem, current_setting('statement_timeout') AS statement_timeout;
+SET LOCAL statement_timeout = 0;
+SELECT test.sleep_cancelled(2);
+COMMIT;
+SELECT current_setting('work_mem') AS work_mem, current_setting('statement_timeout') AS statement_timeout;
+BEGIN;
+SELECT tenant.set_token(:'tok_a', local => true) IS NOT NULL AS ok;
+SHOW work_mem;
+COMMIT;
+SHOW work_mem;
+-- Over a session tenant (ps-c, no settings): the token's tenant's for the transaction, then
+-- ps-c's (none) again; RESET pg_tenant.token goes back to ps-c's at once.
+SELECT tenant.set('ps-c') IS NOT NULL AS ok;
+BEGIN;
+SET LOCAL pg_tenant.token = :'tok_a';
+SHOW work_mem;
+RESET pg_tenant.token;
+SHOW work_mem;
+COMMIT;
+SHOW work_mem;
+SELECT tenant.reset();
+RESET ROLE;
+SELECT tenant.set_signing_key('HS256', NULL);
+SELECT tenant.set_plan_settings('ps-basic', '{}');
 -- DISCARD ALL (a pooler's reset) ends the tenant and its settings together.
 SELECT tenant.set_plan_settings('ps-basic', '{"work_mem": "8MB"}');
 SELECT tenant.set('ps-a') IS NOT NULL AS ok;
