@@ -1,4 +1,4 @@
-//! Calling the next executor or utility hook: the hook installed before ours, or PostgreSQL's own
+//! Calling the next executor, planner or utility hook: the hook installed before ours, or PostgreSQL's own
 //! function when there is none. The features' hooks (context::hooks, quotas::row_counter::hooks)
 //! save the previous hook when they install theirs and pass it here.
 //!
@@ -18,6 +18,12 @@ unsafe extern "C-unwind" {
         execute_once: bool,
     );
     fn standard_ExecutorFinish(query: *mut pg_sys::QueryDesc);
+    fn standard_planner(
+        parse: *mut pg_sys::Query,
+        query_string: *const std::ffi::c_char,
+        cursor_options: std::ffi::c_int,
+        bound_params: pg_sys::ParamListInfo,
+    ) -> *mut pg_sys::PlannedStmt;
     fn standard_ExecutorEnd(query: *mut pg_sys::QueryDesc);
     fn standard_ProcessUtility(
         stmt: *mut pg_sys::PlannedStmt,
@@ -42,6 +48,22 @@ pub unsafe fn executor_start(
     match prev {
         Some(prev) => prev(query, eflags),
         None => standard_ExecutorStart(query, eflags),
+    }
+}
+
+/// # Safety
+/// From a planner hook, with its arguments.
+#[inline(always)]
+pub unsafe fn planner(
+    prev: pg_sys::planner_hook_type,
+    parse: *mut pg_sys::Query,
+    query_string: *const std::ffi::c_char,
+    cursor_options: std::ffi::c_int,
+    bound_params: pg_sys::ParamListInfo,
+) -> *mut pg_sys::PlannedStmt {
+    match prev {
+        Some(prev) => prev(parse, query_string, cursor_options, bound_params),
+        None => standard_planner(parse, query_string, cursor_options, bound_params),
     }
 }
 

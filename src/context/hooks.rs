@@ -1,5 +1,6 @@
 //! The tenant context's executor and utility hooks: a parallel plan's leader judges the context
-//! before its workers start; each statement runs under the tenant's statement_timeout ceiling; `SET pg_tenant.token`, `RESET ALL`, `DISCARD ALL` and
+//! before its workers start; each statement is analyzed, planned and run under the tenant's
+//! statement_timeout ceiling; `SET pg_tenant.token`, `RESET ALL`, `DISCARD ALL` and
 //! `DECLARE ... WITH HOLD` are seen before they run. Installed from _PG_init after
 //! quotas::row_counter's, so they run first; the statements they act on are disjoint from
 //! those.
@@ -10,6 +11,8 @@ use pgrx::prelude::*;
 static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 static mut PREV_EXECUTOR_RUN: pg_sys::ExecutorRun_hook_type = None;
+static mut PREV_PLANNER: pg_sys::planner_hook_type = None;
+static mut PREV_POST_PARSE_ANALYZE: pg_sys::post_parse_analyze_hook_type = None;
 
 // The next hook is called through crate::hooks (see there); the Rust work runs in guarded functions.
 
@@ -29,12 +32,35 @@ unsafe extern "C-unwind" fn executor_run(
     crate::hooks::executor_run(PREV_EXECUTOR_RUN, query, direction, count, execute_once);
 }
 
-/// The tenant's statement_timeout ceiling, armed as the statement runs (PostgreSQL armed its own
-/// timer from statement_timeout before; an extended-protocol Execute arms it again before it
-/// runs the portal, which ends up here).
+/// The tenant's statement_timeout ceiling, armed as the statement is analyzed, planned and run:
+/// PostgreSQL arms (or, with statement_timeout 0, disarms) its own timer when a statement starts
+/// and again at each extended-protocol message (Bind plans, Execute runs), before these hooks;
+/// code the planner runs (an IMMUTABLE function folded to a constant) counts too.
 #[pg_guard]
 unsafe extern "C-unwind" fn cap_statement() {
     crate::error::guarded(super::settings::cap_statement);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn post_parse_analyze(
+    pstate: *mut pg_sys::ParseState,
+    query: *mut pg_sys::Query,
+    jstate: *mut pg_sys::JumbleState,
+) {
+    if let Some(prev) = PREV_POST_PARSE_ANALYZE {
+        prev(pstate, query, jstate);
+    }
+    cap_statement();
+}
+
+unsafe extern "C-unwind" fn planner(
+    parse: *mut pg_sys::Query,
+    query_string: *const std::ffi::c_char,
+    cursor_options: std::ffi::c_int,
+    bound_params: pg_sys::ParamListInfo,
+) -> *mut pg_sys::PlannedStmt {
+    cap_statement();
+    crate::hooks::planner(PREV_PLANNER, parse, query_string, cursor_options, bound_params)
 }
 
 /// A statement pg_tenant rewrote with FORCE ROW LEVEL SECURITY set aside is planned: the
@@ -167,5 +193,9 @@ pub fn init() {
         pg_sys::ProcessUtility_hook = Some(process_utility);
         PREV_EXECUTOR_RUN = pg_sys::ExecutorRun_hook;
         pg_sys::ExecutorRun_hook = Some(executor_run);
+        PREV_PLANNER = pg_sys::planner_hook;
+        pg_sys::planner_hook = Some(planner);
+        PREV_POST_PARSE_ANALYZE = pg_sys::post_parse_analyze_hook;
+        pg_sys::post_parse_analyze_hook = Some(post_parse_analyze);
     }
 }

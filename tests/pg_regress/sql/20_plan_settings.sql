@@ -21,6 +21,14 @@ EXCEPTION WHEN query_canceled THEN
 END
 $$;
 GRANT EXECUTE ON FUNCTION test.sleep_cancelled(float8) TO PUBLIC;
+-- Sleeps when the planner folds it to a constant.
+CREATE FUNCTION test.slow_constant(seconds float8) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    PERFORM pg_sleep(seconds);
+    RETURN 1;
+END
+$$;
+GRANT EXECUTE ON FUNCTION test.slow_constant(float8) TO PUBLIC;
 
 -- Argument errors: NULLs, an unknown plan or tenant, a key outside the allowlist (named), a
 -- value SET would refuse (PostgreSQL's own error, naming the parameter). None changes anything.
@@ -152,6 +160,11 @@ SET LOCAL statement_timeout = 0;
 SELECT test.sleep_cancelled(2);
 ROLLBACK;
 DO $$BEGIN PERFORM pg_sleep(2); END$$;
+-- Code the planner runs (an IMMUTABLE function folded to a constant), a prepared statement.
+SELECT test.slow_constant(2);
+PREPARE ps_sleep(float8) AS SELECT pg_sleep($1);
+EXECUTE ps_sleep(2);
+DEALLOCATE ps_sleep;
 -- A lower value of the session's own is PostgreSQL's to apply, as usual.
 SET statement_timeout = '100ms';
 SELECT test.sleep_cancelled(2);
