@@ -1,6 +1,6 @@
-//! Calling the next executor, planner or utility hook: the hook installed before ours, or PostgreSQL's own
-//! function when there is none. The features' hooks (context::hooks, quotas::row_counter::hooks)
-//! save the previous hook when they install theirs and pass it here.
+//! Calling the next executor, planner or utility hook: the hook installed before ours, or
+//! PostgreSQL's own function when there is none. The features' hooks (context::hooks,
+//! quotas::row_counter::hooks) save the previous hook when they install theirs and pass it here.
 //!
 //! The hooks call these directly, not through pgrx's wrappers: those turn an error into a Rust
 //! panic and back, which keeps only PostgreSQL's own SQLSTATEs, and every error of every statement

@@ -85,8 +85,8 @@ pub fn statement_timeout_ms() -> i32 {
 /// Makes sure the statement running now is cancelled (PostgreSQL's own statement timeout, 57014)
 /// once it has run `ceiling_ms` milliseconds, whatever `statement_timeout` the session set:
 /// PostgreSQL arms its timer when a statement starts (and again at each extended-protocol
-/// Execute) from `statement_timeout`, and disarms it when that is 0. Called as the statement's
-/// executor or utility command runs; the timer is brought forward, never pushed back.
+/// Execute) from `statement_timeout`, and disarms it when that is 0. Called as the statement is
+/// analyzed, planned and run; the timer is brought forward, never pushed back.
 pub fn cap_statement_timeout(ceiling_ms: i32) {
     if ceiling_ms <= 0 {
         return;

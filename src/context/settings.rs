@@ -1,10 +1,10 @@
 //! The tenant's settings (tenant.set_plan_settings, set_tenant_settings) in force while a session
 //! acts as the tenant, with the context's scope: applied by tenant.set() for the session (until
 //! reset() or the next set()) and by set_local(), set_token(..., local => true) or
-//! `SET LOCAL pg_tenant.token` for the transaction, as `SET` and `SET LOCAL` would. What was there before is put back when the
-//! context ends or switches; PostgreSQL undoes a `SET LOCAL` at the end of the transaction, and
-//! both with a rollback. The tenant's statement_timeout is also a ceiling: see
-//! [`cap_statement`].
+//! `SET LOCAL pg_tenant.token` for the transaction, as `SET` and `SET LOCAL` would. What was
+//! there before is put back when the context ends or switches; PostgreSQL undoes a `SET LOCAL`
+//! at the end of the transaction, and both with a rollback. The tenant's statement_timeout is
+//! also a ceiling: see [`cap_statement`].
 
 use std::cell::RefCell;
 
@@ -85,7 +85,7 @@ pub fn forget() {
 
 /// The statement running now is cancelled by PostgreSQL's own statement timeout once it has run
 /// longer than the tenant's statement_timeout, whatever the session set since (0, or more).
-/// Called as each statement's executor or utility command runs (context/hooks.rs).
+/// Called as each statement is analyzed, planned and run (context/hooks.rs).
 pub fn cap_statement() {
     let ceiling = APPLIED.with(|a| a.borrow().get().as_ref().map_or(0, |a| a.ceiling_ms));
     if ceiling > 0 {
