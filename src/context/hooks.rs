@@ -60,7 +60,13 @@ unsafe extern "C-unwind" fn planner(
     bound_params: pg_sys::ParamListInfo,
 ) -> *mut pg_sys::PlannedStmt {
     cap_statement();
-    crate::hooks::planner(PREV_PLANNER, parse, query_string, cursor_options, bound_params)
+    crate::hooks::planner(
+        PREV_PLANNER,
+        parse,
+        query_string,
+        cursor_options,
+        bound_params,
+    )
 }
 
 /// A statement pg_tenant rewrote with FORCE ROW LEVEL SECURITY set aside is planned: the

@@ -127,21 +127,10 @@ pub fn tenant_settings(tenant: pgrx::Uuid) -> Vec<(String, String)> {
 }
 
 fn load(tenant: pgrx::Uuid) -> Vec<(String, String)> {
-    let merged = as_extension_owner(|| {
-        Spi::get_one_with_args::<pgrx::JsonB>(
-            crate::owner::data_sql(
-                "SELECT COALESCE(pg_catalog.to_jsonb(p) OPERATOR(pg_catalog.->) 'context_settings', '{}'::pg_catalog.jsonb)
-                        OPERATOR(pg_catalog.||)
-                        COALESCE(pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->) 'context_settings', '{}'::pg_catalog.jsonb)
-                   FROM tenant_data.tenants t
-                   LEFT JOIN tenant_data.plans p ON p.name OPERATOR(pg_catalog.=) t.plan
-                  WHERE t.id OPERATOR(pg_catalog.=) $1",
-            ),
-            &[tenant.into()],
-        )
-    })
-    .ok()
-    .flatten();
+    // Read acting as no tenant: this runs while the context changes (after RESET
+    // pg_tenant.token, say), and its own statement (a parallel plan under force_parallel_mode)
+    // must not judge a context that is not settled yet.
+    let merged = crate::gucs::without_tenant(|| as_extension_owner(|| read_merged(tenant)));
     let Some(pgrx::JsonB(Value::Object(map))) = merged else {
         return Vec::new();
     };
@@ -150,6 +139,23 @@ fn load(tenant: pgrx::Uuid) -> Vec<(String, String)> {
         .filter(|(k, _)| ALLOWED.contains(&k.as_str()))
         .filter_map(|(k, v)| setting_text(v).map(|v| (k.clone(), v)))
         .collect()
+}
+
+/// The tenant's own settings over its plan's, as one JSON object (None: no such tenant).
+fn read_merged(tenant: pgrx::Uuid) -> Option<pgrx::JsonB> {
+    Spi::get_one_with_args::<pgrx::JsonB>(
+        crate::owner::data_sql(
+            "SELECT COALESCE(pg_catalog.to_jsonb(p) OPERATOR(pg_catalog.->) 'context_settings', '{}'::pg_catalog.jsonb)
+                    OPERATOR(pg_catalog.||)
+                    COALESCE(pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.->) 'context_settings', '{}'::pg_catalog.jsonb)
+               FROM tenant_data.tenants t
+               LEFT JOIN tenant_data.plans p ON p.name OPERATOR(pg_catalog.=) t.plan
+              WHERE t.id OPERATOR(pg_catalog.=) $1",
+        ),
+        &[tenant.into()],
+    )
+    .ok()
+    .flatten()
 }
 
 #[cfg(test)]
