@@ -22,6 +22,8 @@ REVOKE EXECUTE ON FUNCTION
     tenant.change_plan(text, text),
     tenant.set_limit(text, text, bigint, text),
     tenant.clear_limit(text, text),
+    tenant.set_plan_settings(text, jsonb),
+    tenant.set_tenant_settings(text, jsonb),
     tenant.attach_quota(regclass, text, text),
     tenant.detach_quota(regclass, text),
     tenant.citus_setup()

@@ -5,7 +5,10 @@ CREATE TABLE tenant_data.plans (
     name       text PRIMARY KEY CHECK (name <> ''),
     limits     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(limits) = 'object'),
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- Since 0.3.0: settings applied while a session acts as a tenant of the plan
+    -- (tenant.set_plan_settings).
+    context_settings jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(context_settings) = 'object')
 );
 COMMENT ON TABLE tenant_data.plans IS 'pg_tenant: plans and their limits ({"resource": {"limit": N, "period": P}})';
 INSERT INTO tenant_data.plans (name) VALUES ('default');
@@ -15,7 +18,8 @@ INSERT INTO tenant_data.plans (name) VALUES ('default');
 CREATE FUNCTION tenant.plans_insert_as_update() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE tenant_data.plans SET limits = NEW.limits, created_at = NEW.created_at, updated_at = NEW.updated_at
+    UPDATE tenant_data.plans SET limits = NEW.limits, created_at = NEW.created_at, updated_at = NEW.updated_at,
+                                 context_settings = NEW.context_settings
      WHERE name = NEW.name;
     IF FOUND THEN
         RETURN NULL;

@@ -57,6 +57,9 @@ CREATE TABLE tenant_data.tenants (
     isolation        text NOT NULL DEFAULT 'shared' CHECK (isolation IN ('shared', 'schema')),
     schema_name      name UNIQUE,          -- a schema tenant's own schema
     template         name,                 -- the schema it was cloned from
+    -- Since 0.3.0: settings applied while a session acts as the tenant, over its plan's
+    -- (tenant.set_tenant_settings).
+    context_settings jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(context_settings) = 'object'),
     CONSTRAINT tenants_schema_check CHECK ((isolation = 'schema') = (schema_name IS NOT NULL AND template IS NOT NULL))
 );
 COMMENT ON TABLE tenant_data.tenants IS 'pg_tenant: the tenant registry';

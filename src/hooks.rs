@@ -18,6 +18,12 @@ unsafe extern "C-unwind" {
         bound_params: pg_sys::ParamListInfo,
     ) -> *mut pg_sys::PlannedStmt;
     fn standard_ExecutorStart(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int);
+    fn standard_ExecutorRun(
+        query: *mut pg_sys::QueryDesc,
+        direction: pg_sys::ScanDirection::Type,
+        count: u64,
+        execute_once: bool,
+    );
     fn standard_ExecutorFinish(query: *mut pg_sys::QueryDesc);
     fn standard_ExecutorEnd(query: *mut pg_sys::QueryDesc);
     fn standard_ProcessUtility(
@@ -59,6 +65,22 @@ pub unsafe fn executor_start(
     match prev {
         Some(prev) => prev(query, eflags),
         None => standard_ExecutorStart(query, eflags),
+    }
+}
+
+/// # Safety
+/// From an ExecutorRun hook, with its arguments.
+#[inline(always)]
+pub unsafe fn executor_run(
+    prev: pg_sys::ExecutorRun_hook_type,
+    query: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+    execute_once: bool,
+) {
+    match prev {
+        Some(prev) => prev(query, direction, count, execute_once),
+        None => standard_ExecutorRun(query, direction, count, execute_once),
     }
 }
 

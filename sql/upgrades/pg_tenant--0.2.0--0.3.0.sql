@@ -912,3 +912,32 @@ CREATE EVENT TRIGGER tenant_citus_policy_guard ON ddl_command_end
     EXECUTE FUNCTION tenant_data.citus_policy_guard();
 -- Also under session_replication_role = replica.
 ALTER EVENT TRIGGER tenant_citus_policy_guard ENABLE ALWAYS;
+
+-- Plan settings (issue 15): settings applied while a session acts as a tenant
+-- (statement_timeout, work_mem, ...), a plan's and a tenant's own over them, key by key. The new
+-- columns come last, as in a fresh install; the views over the two tables (made above) are made
+-- again to show them, and a restored plan keeps its settings.
+ALTER TABLE tenant_data.plans ADD COLUMN context_settings jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(context_settings) = 'object');
+ALTER TABLE tenant_data.tenants ADD COLUMN context_settings jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(context_settings) = 'object');
+CREATE OR REPLACE VIEW tenant.plans AS SELECT * FROM tenant_data.plans_rows();
+CREATE OR REPLACE VIEW tenant.tenants AS SELECT * FROM tenant_data.tenants_rows();
+CREATE OR REPLACE FUNCTION tenant.plans_insert_as_update() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE tenant_data.plans SET limits = NEW.limits, created_at = NEW.created_at, updated_at = NEW.updated_at,
+                                 context_settings = NEW.context_settings
+     WHERE name = NEW.name;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE FUNCTION tenant.set_plan_settings(plan text, settings jsonb)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'set_plan_settings_wrapper';
+COMMENT ON FUNCTION tenant.set_plan_settings(text, jsonb) IS 'pg_tenant: settings (statement_timeout, work_mem, ...) applied while a session acts as a tenant of this plan; its statement_timeout is a ceiling; ''{}'' clears';
+REVOKE EXECUTE ON FUNCTION tenant.set_plan_settings(text, jsonb) FROM PUBLIC;
+CREATE FUNCTION tenant.set_tenant_settings(tenant text, settings jsonb)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'set_tenant_settings_wrapper';
+COMMENT ON FUNCTION tenant.set_tenant_settings(text, jsonb) IS 'pg_tenant: a tenant''s own settings, over its plan''s key by key; ''{}'' clears';
+REVOKE EXECUTE ON FUNCTION tenant.set_tenant_settings(text, jsonb) FROM PUBLIC;

@@ -1,5 +1,6 @@
 //! The tenant context's executor and utility hooks: a parallel plan's leader judges the context
-//! before its workers start; `SET pg_tenant.token`, `RESET ALL`, `DISCARD ALL` and
+//! before its workers start; each statement is analyzed, planned and run under the tenant's
+//! statement_timeout ceiling; `SET pg_tenant.token`, `RESET ALL`, `DISCARD ALL` and
 //! `DECLARE ... WITH HOLD` are seen before they run. Installed from _PG_init after
 //! quotas::row_counter's, so they run first; the statements they act on are disjoint from
 //! those.
@@ -9,6 +10,9 @@ use pgrx::prelude::*;
 
 static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+static mut PREV_EXECUTOR_RUN: pg_sys::ExecutorRun_hook_type = None;
+static mut PREV_PLANNER: pg_sys::planner_hook_type = None;
+static mut PREV_POST_PARSE_ANALYZE: pg_sys::post_parse_analyze_hook_type = None;
 
 // The next hook is called through crate::hooks (see there); the Rust work runs in guarded functions.
 
@@ -16,6 +20,53 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
     judge_parallel(query);
     exempt_statement_executes((*query).plannedstmt);
     crate::hooks::executor_start(PREV_EXECUTOR_START, query, eflags);
+}
+
+unsafe extern "C-unwind" fn executor_run(
+    query: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+    execute_once: bool,
+) {
+    cap_statement();
+    crate::hooks::executor_run(PREV_EXECUTOR_RUN, query, direction, count, execute_once);
+}
+
+/// The tenant's statement_timeout ceiling, armed as the statement is analyzed, planned and run:
+/// PostgreSQL arms (or, with statement_timeout 0, disarms) its own timer when a statement starts
+/// and again at each extended-protocol message (Bind plans, Execute runs), before these hooks;
+/// code the planner runs (an IMMUTABLE function folded to a constant) counts too.
+#[pg_guard]
+unsafe extern "C-unwind" fn cap_statement() {
+    crate::error::guarded(super::settings::cap_statement);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn post_parse_analyze(
+    pstate: *mut pg_sys::ParseState,
+    query: *mut pg_sys::Query,
+    jstate: *mut pg_sys::JumbleState,
+) {
+    if let Some(prev) = PREV_POST_PARSE_ANALYZE {
+        prev(pstate, query, jstate);
+    }
+    cap_statement();
+}
+
+unsafe extern "C-unwind" fn planner(
+    parse: *mut pg_sys::Query,
+    query_string: *const std::ffi::c_char,
+    cursor_options: std::ffi::c_int,
+    bound_params: pg_sys::ParamListInfo,
+) -> *mut pg_sys::PlannedStmt {
+    cap_statement();
+    crate::hooks::planner(
+        PREV_PLANNER,
+        parse,
+        query_string,
+        cursor_options,
+        bound_params,
+    )
 }
 
 /// A statement pg_tenant rewrote with FORCE ROW LEVEL SECURITY set aside is planned: the
@@ -36,11 +87,23 @@ unsafe extern "C-unwind" fn judge_parallel(query: *mut pg_sys::QueryDesc) {
 }
 
 crate::hooks::utility_hook!(fn process_utility(call) {
+    // SET [LOCAL] or RESET of pg_tenant.token: Some(local), for the tenant's settings afterwards.
+    let mut token_change = None;
     if let Some(set) = call.node::<pg_sys::VariableSetStmt>(pg_sys::NodeTag::T_VariableSetStmt) {
         let named = |name: &std::ffi::CStr| {
             !(*set).name.is_null() && std::ffi::CStr::from_ptr((*set).name) == name
         };
         let token = named(c"pg_tenant.token");
+        if token
+            && matches!(
+                (*set).kind,
+                pg_sys::VariableSetKind::VAR_SET_VALUE
+                    | pg_sys::VariableSetKind::VAR_SET_DEFAULT
+                    | pg_sys::VariableSetKind::VAR_RESET
+            )
+        {
+            token_change = Some((*set).is_local);
+        }
         match (*set).kind {
             pg_sys::VariableSetKind::VAR_SET_VALUE if token && !(*set).is_local => {
                 setting_session_token()
@@ -70,8 +133,17 @@ crate::hooks::utility_hook!(fn process_utility(call) {
         }
     }
     exempt_statement_executes(call.stmt);
+    cap_statement();
     call.run(PREV_PROCESS_UTILITY);
+    if let Some(local) = token_change {
+        token_changed(local);
+    }
 });
+
+#[pg_guard]
+unsafe extern "C-unwind" fn token_changed(local: bool) {
+    crate::error::guarded(|| super::settings::token_changed(local));
+}
 
 #[pg_guard]
 unsafe extern "C-unwind" fn resetting_tenant() {
@@ -105,5 +177,11 @@ pub fn init() {
         pg_sys::ExecutorStart_hook = Some(executor_start);
         PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
         pg_sys::ProcessUtility_hook = Some(process_utility);
+        PREV_EXECUTOR_RUN = pg_sys::ExecutorRun_hook;
+        pg_sys::ExecutorRun_hook = Some(executor_run);
+        PREV_PLANNER = pg_sys::planner_hook;
+        pg_sys::planner_hook = Some(planner);
+        PREV_POST_PARSE_ANALYZE = pg_sys::post_parse_analyze_hook;
+        pg_sys::post_parse_analyze_hook = Some(post_parse_analyze);
     }
 }

@@ -3,6 +3,7 @@
 
 mod hooks;
 pub mod info;
+pub mod settings;
 pub mod tokens;
 
 use pgrx::pg_sys;
@@ -196,6 +197,7 @@ pub fn enter(t: &Tenant, local: bool, exp: Option<i64>) {
     gucs::apply_context_origin(origin, local);
     CHECKED.with(|c| c.set(None));
     crate::schemas::apply_search_path(previous, Some(t), local);
+    settings::switch_to(Some(t.id), local);
 }
 
 #[pg_extern(sql = r#"
@@ -256,6 +258,7 @@ pub fn reset_context(what: &'static str) {
     gucs::apply_context_expiry(None, false);
     gucs::apply_context_origin(None, false);
     crate::schemas::apply_search_path(previous, None, false);
+    settings::switch_to(None, false);
     crate::node_context::end_for_workers();
     crate::quotas::sessions::vacate();
 }
@@ -467,6 +470,7 @@ pub fn resetting_all() {
     if !unsafe { pg_sys::InSecurityRestrictedOperation() } {
         gucs::end_lock();
         crate::quotas::sessions::vacate();
+        settings::forget();
     }
 }
 

@@ -16,12 +16,14 @@
 //!   latest snapshot), the shared-memory marker
 //! - row_counter/: the `tenant_quota` index access method that sees a count quota's rows
 //! - shared_counters.rs: count quotas in shared memory, with shared_preload_libraries
+//! - settings.rs: plan and tenant settings (statement_timeout, work_mem, ...) and the allowlist
 
 mod attach;
 mod plans;
 mod recount;
 pub mod row_counter;
 pub mod sessions;
+pub mod settings;
 pub mod shared_counters;
 mod trigger;
 mod usage;

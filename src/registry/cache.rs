@@ -35,6 +35,8 @@ struct RegistryCache {
     gateways: Option<Vec<RoleGrant>>,
     access: HashMap<[u8; 16], Vec<RoleGrant>>,
     quotas: HashMap<([u8; 16], String), Quota>,
+    /// The settings in force for a tenant (quotas::settings): (name, value) pairs.
+    settings: HashMap<[u8; 16], Vec<(String, String)>>,
     /// The grant tables still lack transaction_only (a database not updated to 0.3.0 yet).
     legacy_grants: Option<bool>,
 }
@@ -204,6 +206,21 @@ pub fn access(tenant: pgrx::Uuid, load: impl FnOnce() -> Vec<RoleGrant>) -> Vec<
             c.access.insert(key, v);
         },
     )
+}
+
+/// The settings in force for a tenant (its own over its plan's), cached.
+pub fn context_settings(
+    tenant: pgrx::Uuid,
+    load: impl FnOnce() -> Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    remember_relids();
+    let key = *tenant.as_bytes();
+    if let Some(hit) = CACHE.with(|c| c.borrow().settings.get(&key).cloned()) {
+        return hit;
+    }
+    let loaded = load();
+    CACHE.with(|c| c.borrow_mut().settings.insert(key, loaded.clone()));
+    loaded
 }
 
 /// The quota in force for a tenant and resource (plan, override, period), cached.

@@ -120,6 +120,21 @@ q(admin, """SELECT tenant.alter_plan('alt', '{"calls": {"limit": 7}}')""")
 check("alter_plan: the plan's new limit applies", "alt 3 true -> alt 7 true / 3",
       before + " -> " + quota(s) + " / " + str(q(s, "SELECT tenant.consume('calls', 4)")))
 
+# Plan settings (issue 15): a session that acted as the tenant before the change gets the new
+# settings at its next tenant.set().
+create("t-psettings", "alt")
+s = session("t-psettings")
+before = q(s, "SELECT current_setting('work_mem')")
+q(admin, """SELECT tenant.set_plan_settings('alt', '{"work_mem": "9MB"}')""")
+q(s, "SELECT tenant.set('t-psettings')")
+check("set_plan_settings: a connected session's next set() applies the plan's settings",
+      "4MB -> 9MB", before + " -> " + q(s, "SELECT current_setting('work_mem')"))
+q(admin, """SELECT tenant.set_tenant_settings('t-psettings', '{"work_mem": "11MB"}')""")
+q(s, "SELECT tenant.set('t-psettings')")
+check("set_tenant_settings: a connected session's next set() applies the tenant's own over them",
+      "11MB", q(s, "SELECT current_setting('work_mem')"))
+q(admin, """SELECT tenant.set_plan_settings('alt', '{}')""")
+
 # A tenant whose plan is not defined yet (plain SQL by the extension owner; or a restore that
 # loads tenants before plans) is unlimited until create_plan defines it.
 create("t-newplan")
@@ -341,7 +356,8 @@ check("a REPEATABLE READ transaction under way: its snapshot inside, the change 
 TESTED = {"change_plan", "alter_plan", "create_plan", "drop_plan", "set_limit", "clear_limit",
           "suspend", "resume", "drop", "create", "grant_gateway", "revoke_gateway", "grant_access",
           "revoke_access", "set_signing_key", "attach_quota", "detach_quota", "protect",
-          "unprotect", "migrate", "migrate_next", "migrate_batches", "refresh_usage", "import"}
+          "unprotect", "migrate", "migrate_next", "migrate_batches", "refresh_usage", "import",
+          "set_plan_settings", "set_tenant_settings"}
 UNCHANGING = {
     "check", "export", "export_schema", "schema_structure", "schema_drift",
     "protected_row_counts", "counted_usage", "effective_limit",  # read only

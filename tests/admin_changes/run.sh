@@ -5,7 +5,7 @@
 # Prints "test admin_changes: MODE: NAME ... ok|FAILED" lines; exits non-zero if a check failed.
 SUITE=admin_changes
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=82   # 41 per mode (tests/admin_changes/run.py)
+EXPECTED_CHECKS=86   # 43 per mode (tests/admin_changes/run.py)
 PORT=$(suite_port admin_changes)
 PRE_PORT=$(suite_port admin_changes_pre)
 on_exit 'scripts/cluster.sh stop admin_changes >/dev/null 2>&1; scripts/cluster.sh stop admin_changes_pre >/dev/null 2>&1'

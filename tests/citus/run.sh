@@ -9,7 +9,7 @@
 # preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=180   # 90 per mode (24 of them in routing.sh)
+EXPECTED_CHECKS=182   # 91 per mode (24 of them in routing.sh)
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -198,6 +198,11 @@ SQL
   gw() { q "$C" app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" "$@" -c "COMMIT" | grep -v '^f$'; }
   check "$mode: set_local(): acme reads its rows only, on every shard" "2|a1!,a2!" \
     "$(gw -c "SELECT count(*) || '|' || string_agg(body, ',' ORDER BY body) FROM docs")"
+  # Plan settings (issue 15): read through the coordinator's placements of the reference tables.
+  q "$C" postgres -c "SELECT tenant.set_tenant_settings('acme', '{\"work_mem\": \"12MB\", \"statement_timeout\": \"300ms\"}')" >/dev/null
+  check "$mode: plan settings: set_local() on the coordinator applies acme's settings, and its ceiling cancels (57014)" "12MB|57014" \
+    "$(gw -c "SELECT current_setting('work_mem')")|$(q "$C" app -c '\set VERBOSITY verbose' -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "SET LOCAL statement_timeout = 0" -c "SELECT pg_sleep(3)" -c "ROLLBACK" | grep -o '57014')"
+  q "$C" postgres -c "SELECT tenant.set_tenant_settings('acme', '{}')" >/dev/null
   check "$mode: set_local(): insert without the tenant column, update, delete reach acme's rows only" "INSERT 0 1|UPDATE 3|DELETE 1" \
     "$("$PG_BIN/psql" -X -t -A -h 127.0.0.1 -p "$C" -U app -d app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "INSERT INTO docs (body) VALUES ('a4')" -c "UPDATE docs SET body = body || '+'" -c "DELETE FROM docs WHERE body = 'a4+'" -c "COMMIT" 2>&1 | grep -E '^(INSERT|UPDATE|DELETE)' | paste -sd'|')"
   # A read-only grant (issue 15) judged on the coordinator holds on the workers: the node token

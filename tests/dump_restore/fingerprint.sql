@@ -1,6 +1,6 @@
 -- One line per object kind: what must be identical after pg_dump | pg_restore.
-SELECT 'tenants', md5(string_agg(format('%s|%s|%s|%s|%s|%s|%s', id, slug, name, status, plan, settings, suspended_reason), ',' ORDER BY slug)) FROM tenant_data.tenants
-UNION ALL SELECT 'plans', md5(string_agg(name || limits::text, ',' ORDER BY name)) || ' n=' || count(*) FROM tenant_data.plans
+SELECT 'tenants', md5(string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s', id, slug, name, status, plan, settings, suspended_reason, context_settings), ',' ORDER BY slug)) FROM tenant_data.tenants
+UNION ALL SELECT 'plans', md5(string_agg(name || limits::text || context_settings::text, ',' ORDER BY name)) || ' n=' || count(*) FROM tenant_data.plans
 UNION ALL SELECT 'gateways', string_agg(role::text, ',' ORDER BY role::text) FROM tenant_data.gateways g WHERE EXISTS (SELECT FROM pg_roles r WHERE r.oid = g.role)
 UNION ALL SELECT 'tenant_access', md5(string_agg(tenant_id || role::text, ',' ORDER BY tenant_id, role::text)) FROM tenant_data.tenant_access a WHERE EXISTS (SELECT FROM pg_roles r WHERE r.oid = a.role)
 UNION ALL SELECT 'limit_overrides', md5(string_agg(format('%s|%s|%s|%s', tenant_id, resource, "limit", period), ',' ORDER BY tenant_id, resource)) FROM tenant_data.limit_overrides

@@ -8,7 +8,7 @@
 # Prints "test NAME ... ok|FAILED" lines.
 SUITE=dump/restore
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=179   # 2 + 4 restore modes x (1 restore + 22 fingerprint kinds + 20 behaviours) + 5
+EXPECTED_CHECKS=183   # 2 + 4 restore modes x (1 restore + 22 fingerprint kinds + 21 behaviours) + 5
 start_cluster dump "$(suite_port dump_restore)"
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -U postgres -d "$db" "$@"; }
 # Rows of pg_tenant's catalog that name a role or relation that does not exist (any more).
@@ -70,6 +70,8 @@ restored() {
   check "$1: bytes quota: a 500-character file is refused, a 100-character one fits" "1|inserted" \
     "$(acting dump_app "$db" acme -c "INSERT INTO app.files VALUES (2, repeat('b', 500))" | grep -c 'quota exceeded for "file_bytes"')|$(acting dump_app "$db" acme -c "INSERT INTO app.files VALUES (3, repeat('c', 100)) RETURNING 'inserted'" | tail -1)"
   check "$1: calls: restored monthly usage continues (7 of 100 used, one more leaves 92)" 92 "$(acting dump_app "$db" acme -c "SELECT tenant.consume('calls')" | tail -1)"
+  check "$1: plan settings survive: acting as acme, its own work_mem and its plan's statement_timeout" "24MB|45s" \
+    "$(acting dump_app "$db" acme -c "SELECT current_setting('work_mem') || '|' || current_setting('statement_timeout')" | tail -1)"
   check "$1: suspension survives: globex cannot write" 1 "$(acting dump_app "$db" globex -c "INSERT INTO app.docs VALUES (101, 'x')" | grep -c 'is suspended')"
   # The schema tenant, cloned from dump_owner's template.
   check "$1: schema tenant: initech sees its 2 items through its search_path" "tenant_initech, \"\$user\", public, pg_temp|2" \

@@ -13,6 +13,9 @@ SELECT tenant.create_plan('free', '{"docs": {"limit": 5}, "calls": {"limit": 100
 SELECT tenant.alter_plan('default', '{"calls": {"limit": 1000, "period": "day"}}');
 SELECT tenant.create('acme', 'Acme', plan => 'free', settings => '{"billing_anchor": "2026-01-15T00:00:00Z"}');
 SELECT tenant.create('globex', plan => 'default');
+-- Plan settings (0.3.0): the plan's and acme's own, applied while acting as acme.
+SELECT tenant.set_plan_settings('free', '{"statement_timeout": "45s", "work_mem": "8MB"}');
+SELECT tenant.set_tenant_settings('acme', '{"work_mem": "24MB"}');
 SELECT tenant.grant_access('acme', 'dump_acme');
 SELECT tenant.set_limit('globex', 'docs', 2);
 -- A registry of a real size: pg_restore -j then still copies tenant_data.tenants while other jobs copy

@@ -5,7 +5,7 @@
 # Prints "test NAME ... ok|FAILED" lines.
 SUITE=pooler
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=16
+EXPECTED_CHECKS=20
 PORT=$(suite_port pooler)
 BOUNCER_PORT=$(suite_port pgbouncer)
 CLIENTS=20
@@ -119,6 +119,60 @@ check "tokens as a bind parameter (SELECT tenant.set_token(\$1, local => true)) 
   "bound:20" "$(grep -o 'bound:.*' <<<"$bound")"
 check "tokens as a bind parameter: no server session's query text holds the token" 0 \
   "$(psql_super -c "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND strpos(query, split_part('$token', '.', 3)) > 0")"
+
+# Plan settings through transaction pooling: t3's own settings (work_mem, a 500ms statement
+# timeout ceiling) are in force in the transactions that set_local('t3'), and in no other, on any
+# of the shared server connections; the ceiling cancels a statement (57014) even after SET LOCAL
+# statement_timeout = 0, in the simple protocol (psql) and the extended one (psycopg: Parse, Bind,
+# Execute).
+psql_super -c "SELECT tenant.set_tenant_settings('t3', '{\"work_mem\": \"12MB\", \"statement_timeout\": \"500ms\"}')" >/dev/null
+{
+  for i in $(seq 1 20); do
+    echo "BEGIN; SELECT tenant.set_local('t3') IS NOT NULL; SELECT 'in:' || current_setting('work_mem') || ',' || current_setting('statement_timeout'); COMMIT;"
+    echo "SELECT 'after:' || current_setting('work_mem') || ',' || current_setting('statement_timeout');"
+  done
+} > "$work/settings.sql"
+for c in 1 2 3 4; do via_bouncer -d pool -f "$work/settings.sql" > "$work/settings.$c.out" 2>&1 & done
+wait
+check "plan settings: set_local('t3') applies t3's settings for its transaction (80 transactions)" 80 \
+  "$(cat "$work"/settings.*.out | grep -c '^in:12MB,500ms$')"
+check "plan settings: no transaction after it, on any server connection, has them (80)" 80 \
+  "$(cat "$work"/settings.*.out | grep -c '^after:4MB,0$')"
+ceiling=$(via_bouncer -d pool <<'SQL' 2>&1
+\set VERBOSITY verbose
+BEGIN;
+SELECT tenant.set_local('t3') IS NOT NULL;
+SET LOCAL statement_timeout = 0;
+SELECT 'started:' || extract(epoch FROM clock_timestamp());
+SELECT pg_sleep(3);
+ROLLBACK;
+SELECT 'ended:' || extract(epoch FROM clock_timestamp());
+SQL
+)
+started=$(grep -o 'started:[0-9.]*' <<<"$ceiling" | cut -d: -f2)
+ended=$(grep -o 'ended:[0-9.]*' <<<"$ceiling" | cut -d: -f2)
+check "plan settings: the ceiling cancels pg_sleep(3) with 57014 after SET LOCAL statement_timeout = 0 (simple protocol)" \
+  "1 fast" "$(grep -c 'ERROR:  57014: canceling statement due to statement timeout' <<<"$ceiling") $(awk -v s="${started:-0}" -v e="${ended:-99}" 'BEGIN { print (e - s < 2 && e - s >= 0.4) ? "fast" : "took " e - s " s" }')"
+extended=$(python3 - "$BOUNCER_PORT" <<'PY' 2>&1
+import sys, time, psycopg
+port = sys.argv[1]
+with psycopg.connect(host="127.0.0.1", port=port, user="pool_app", dbname="pool",
+                     prepare_threshold=None, autocommit=False) as conn:
+    result = "not cancelled"
+    try:
+        with conn.transaction():
+            conn.execute("SELECT tenant.set_local(%s)", ("t3",))
+            conn.execute("SET LOCAL statement_timeout = 0")
+            t0 = time.monotonic()
+            conn.execute("SELECT pg_sleep(%s)", (3,))
+    except psycopg.errors.QueryCanceled as e:
+        took = time.monotonic() - t0
+        result = f"{e.sqlstate} {'fast' if 0.4 <= took < 2 else f'took {took:.2f} s'}"
+    print(f"extended:{result}")
+PY
+)
+check "plan settings: the ceiling holds for the extended protocol too (psycopg, Parse/Bind/Execute)" \
+  "extended:57014 fast" "$(grep -o 'extended:.*' <<<"$extended")"
 
 # Session pooling (one server connection, DISCARD ALL between clients): the next client of the
 # connection starts with no tenant.

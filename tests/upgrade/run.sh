@@ -5,7 +5,7 @@
 # settings). Prints "test NAME ... ok|FAILED".
 SUITE=upgrade
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=32
+EXPECTED_CHECKS=33
 start_cluster upgrade "$(suite_port upgrade)"
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -U postgres -d "$db" "$@"; }
 as_app() { "$PG_BIN/psql" -X -q -t -A -U up_app -d old "$@" 2>&1; }
@@ -34,6 +34,8 @@ check "the index counts: globex's 4th note is refused" 1 "$(as_app -c "SELECT te
 check "the new tenant.export() works on the old data" 3 "$(sql old -c "SELECT jsonb_array_length(tenant.export('acme')->'tables'->'public.notes')")"
 check "a 0.1.0 database creates tenants before the update (old tenant.create signature)" 1 "$(sql old -c "SELECT count(*) FROM tenant_data.tenants WHERE slug = 'acme'")"
 check "after the update a schema tenant can be provisioned" tenant_initech "$(sql old -c "CREATE SCHEMA tpl" -c "CREATE TABLE tpl.items (id int PRIMARY KEY)" -c "SELECT tenant.create('initech', isolation => 'schema', template => 'tpl') IS NOT NULL" -c "SELECT nspname FROM pg_namespace WHERE nspname = 'tenant_initech'" | tail -1)"
+check "after the update plan settings apply, and the view tenant.plans shows them" '7MB|{"work_mem": "7MB"}' \
+  "$(sql old -c "SELECT tenant.set_plan_settings('small', '{\"work_mem\": \"7MB\"}')" >/dev/null; as_app -c "SELECT tenant.set('acme') IS NULL" -c "SELECT current_setting('work_mem')" | tail -1)|$(sql old -c "SELECT context_settings FROM tenant.plans WHERE name = 'small'")"
 sql fresh -c "CREATE EXTENSION pg_tenant" || failed=1
 # objects DB: the md5 of DB's object list, or "error in DB" when tests/upgrade/objects.sql fails
 # there (so that two failures never compare equal).

@@ -21,7 +21,7 @@ mod replay;
 mod settings;
 mod verify;
 
-pub use parameter::{on_xact, parameter_is_set, parameter_tenant};
+pub use parameter::{on_xact, parameter_is_set, parameter_tenant, parameter_tenant_quietly};
 pub use replay::refuse_if_locked;
 pub use settings::init;
 pub use verify::{forget_verified, refuse_if_expired};

@@ -64,6 +64,27 @@ pub fn parameter_tenant() -> Option<pgrx::Uuid> {
     Some(r.id)
 }
 
+/// The tenant the token in `pg_tenant.token` names, without raising, when a statement of this
+/// transaction set that token and it passed the check hook (verified, not below a session lock);
+/// None otherwise (no token, or one restored by RESET or given in the connection's options), or
+/// when it names no tenant. For the tenant's settings (context/settings.rs) only, never to
+/// decide access: every use judges the token again ([`parameter_tenant`]).
+pub fn parameter_tenant_quietly() -> Option<pgrx::Uuid> {
+    if !parameter_set_in_this_transaction() {
+        return None;
+    }
+    let (value, resolved) = PARAMETER.with(|p| {
+        let p = p.borrow();
+        (p.0.clone(), p.1)
+    });
+    if let Some(r) = resolved {
+        return Some(r.id);
+    }
+    let v = verified(&value?)?;
+    // (Read acting as no tenant: the lookup's own statement judges no context.)
+    crate::gucs::without_tenant(|| crate::registry::lookup(&v.tenant)).map(|t| t.id)
+}
+
 /// Verifies (unless this backend verified this exact value already) and resolves the token.
 pub(super) fn resolve_parameter() -> Resolved {
     let token = PARAMETER.with(|p| p.borrow().0.clone()).unwrap_or_default();
