@@ -61,7 +61,7 @@ thread_local! {
 /// Whether this node is a Citus worker: a node whose Citus group is not the coordinator's (0).
 /// There a node token Citus forwards counts; on the coordinator (or without Citus) only one this
 /// backend minted does. Needs a transaction to find out the first time; false until then.
-fn this_node_is_worker() -> bool {
+pub fn this_node_is_worker() -> bool {
     if let Some(known) = WORKER.with(|w| w.get()) {
         return known;
     }

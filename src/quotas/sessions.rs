@@ -116,6 +116,12 @@ thread_local! {
 /// The token parameter (`pg_tenant.token`) decides the tenant: a slot for the transaction,
 /// taken at its first use in each transaction (the check costs one comparison afterwards).
 pub fn occupy_for_transaction(tenant: pgrx::Uuid) {
+    // On a Citus worker the token reaches the shards of a statement the coordinator already
+    // admitted (its limits are read through Citus, which a shard task cannot do): the limit is
+    // judged where the application connects, on the coordinator.
+    if crate::node_context::this_node_is_worker() {
+        return;
+    }
     let key = (crate::gucs::transaction_generation(), *tenant.as_bytes());
     if PARAMETER_OCCUPIED.with(|o| o.get()) != Some(key) {
         occupy(tenant, true);
