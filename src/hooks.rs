@@ -1,5 +1,6 @@
 //! Calling the next executor or utility hook: the hook installed before ours, or PostgreSQL's own
-//! function when there is none. The features' hooks (context::hooks, quotas::row_counter::hooks)
+//! function when there is none. The features' hooks (context::hooks, quotas::row_counter::hooks,
+//! stats::hooks)
 //! save the previous hook when they install theirs and pass it here.
 //!
 //! The hooks call these directly, not through pgrx's wrappers: those turn an error into a Rust
@@ -11,7 +12,19 @@ use pgrx::pg_sys;
 
 unsafe extern "C-unwind" {
     fn standard_ExecutorStart(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int);
+    fn standard_ExecutorRun(
+        query: *mut pg_sys::QueryDesc,
+        direction: pg_sys::ScanDirection::Type,
+        count: u64,
+        execute_once: bool,
+    );
     fn standard_ExecutorFinish(query: *mut pg_sys::QueryDesc);
+    fn standard_planner(
+        parse: *mut pg_sys::Query,
+        query_string: *const std::ffi::c_char,
+        cursor_options: std::ffi::c_int,
+        params: pg_sys::ParamListInfo,
+    ) -> *mut pg_sys::PlannedStmt;
     fn standard_ExecutorEnd(query: *mut pg_sys::QueryDesc);
     fn standard_ProcessUtility(
         stmt: *mut pg_sys::PlannedStmt,
@@ -36,6 +49,38 @@ pub unsafe fn executor_start(
     match prev {
         Some(prev) => prev(query, eflags),
         None => standard_ExecutorStart(query, eflags),
+    }
+}
+
+/// # Safety
+/// From an ExecutorRun hook, with its arguments.
+#[inline(always)]
+pub unsafe fn executor_run(
+    prev: pg_sys::ExecutorRun_hook_type,
+    query: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+    execute_once: bool,
+) {
+    match prev {
+        Some(prev) => prev(query, direction, count, execute_once),
+        None => standard_ExecutorRun(query, direction, count, execute_once),
+    }
+}
+
+/// # Safety
+/// From a planner hook, with its arguments.
+#[inline(always)]
+pub unsafe fn planner(
+    prev: pg_sys::planner_hook_type,
+    parse: *mut pg_sys::Query,
+    query_string: *const std::ffi::c_char,
+    cursor_options: std::ffi::c_int,
+    params: pg_sys::ParamListInfo,
+) -> *mut pg_sys::PlannedStmt {
+    match prev {
+        Some(prev) => prev(parse, query_string, cursor_options, params),
+        None => standard_planner(parse, query_string, cursor_options, params),
     }
 }
 

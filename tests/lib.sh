@@ -57,6 +57,7 @@ suite_port() {
     citus_w1) var=CITUS_W1_PORT off=32 ;;
     citus_w2) var=CITUS_W2_PORT off=33 ;;
     citus_w3) var=CITUS_W3_PORT off=34 ;;
+    stats) var=STATS_PORT off=35 ;;
     *) echo "suite_port: no port for '$1' (tests/lib.sh)" >&2; return 1 ;;
   esac
   echo "${!var:-$((PG_TENANT_PORT_BASE + off))}"
