@@ -185,7 +185,7 @@ printf '%-52s %10s %16s\n' "migrate_batches across $((tenants + 1)) schemas" "$m
 
 stats() {
 # Per-tenant statistics (src/stats/) on against off, for the protected read (one tenant per
-# connection) and the single-row insert: the same scripts, pg_tenant.stats toggled with ALTER
+# connection), the single-row insert, and SELECT 1 (the cheapest statement, the worst case): the same scripts, pg_tenant.stats toggled with ALTER
 # SYSTEM and a reload between runs (new connections see it), in one run side by side, the order
 # of on and off alternating by round. Reported: the median of the rounds' paired ratios
 # (off tps / on tps: 1.03 means statistics cost 3%), and the best of each.
@@ -201,7 +201,7 @@ toggle() {
   "$PG_BIN/psql" -X -q -U postgres -d bench -c "ALTER SYSTEM SET pg_tenant.stats = $1" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 0.3
 }
-local clients=$CLIENTS paired_read="" paired_insert=""
+local clients=$CLIENTS paired_read="" paired_insert="" paired_select1=""
 declare -A best this
 SECONDS_PER_RUN=3 tps read_protected >/dev/null
 for round in $(seq 1 "$ROUNDS"); do
@@ -209,8 +209,8 @@ for round in $(seq 1 "$ROUNDS"); do
   if [ $((round % 2)) = 0 ]; then order="off on"; fi
   for mode in $order; do
     toggle "$mode"
-    for s in read_protected insert_plain; do
-      if [ "$s" = insert_plain ]; then CLIENTS=4; else CLIENTS=$clients; fi
+    for s in read_protected insert_plain stats_select1; do
+      if [ "$s" = read_protected ]; then CLIENTS=$clients; else CLIENTS=4; fi
       t=$(tps "$s")
       echo "round $round  $s, statistics $mode: $t tps"
       this[${s}_$mode]=$t
@@ -219,15 +219,17 @@ for round in $(seq 1 "$ROUNDS"); do
   done
   paired_read+=" $(ratio "${this[read_protected_off]}" "${this[read_protected_on]}")"
   paired_insert+=" $(ratio "${this[insert_plain_off]}" "${this[insert_plain_on]}")"
+  paired_select1+=" $(ratio "${this[stats_select1_off]}" "${this[stats_select1_on]}")"
 done
 CLIENTS=$clients
 "$PG_BIN/psql" -X -q -U postgres -d bench -c "ALTER SYSTEM RESET pg_tenant.stats" -c "SELECT pg_reload_conf()" >/dev/null
 echo
-echo "== statistics results ($ROUNDS rounds of ${SECONDS_PER_RUN}s, pgbench -M prepared; reads $CLIENTS clients, inserts 4) =="
+echo "== statistics results ($ROUNDS rounds of ${SECONDS_PER_RUN}s, pgbench -M prepared; reads $CLIENTS clients, the others 4) =="
 printf '%-44s %12s %12s %14s\n' "variant" "best tps off" "best tps on" "cost (median)"
 printf '%-44s %12.0f %12.0f %13sx\n' "protected read, one tenant per connection" "${best[read_protected_off]}" "${best[read_protected_on]}" "$(echo "$paired_read" | median)"
 printf '%-44s %12.0f %12.0f %13sx\n' "single-row insert into a protected table" "${best[insert_plain_off]}" "${best[insert_plain_on]}" "$(echo "$paired_insert" | median)"
-echo "(cost: median over the rounds of off tps / on tps; paired ratios: read$paired_read; insert$paired_insert)"
+printf '%-44s %12.0f %12.0f %13sx\n' "SELECT 1 as a tenant (the worst case)" "${best[stats_select1_off]}" "${best[stats_select1_on]}" "$(echo "$paired_select1" | median)"
+echo "(cost: median over the rounds of off tps / on tps; paired ratios: read$paired_read; insert$paired_insert; SELECT 1$paired_select1)"
 }
 
 for part in $PARTS; do "$part"; done

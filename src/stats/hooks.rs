@@ -39,6 +39,7 @@ unsafe extern "C-unwind" {
 struct Running {
     /// The QueryDesc (executor) or PlannedStmt (utility) address.
     key: usize,
+    tenant: [u8; 16],
     handle: Handle,
     start: pg_sys::TimestampTz,
     /// The subtransaction level it started in (its abort forgets it).
@@ -79,17 +80,17 @@ fn counting() -> bool {
     DEPTH.with(|d| d.get()) == 0 && crate::gucs::stats_on() && shmem::available().is_ok()
 }
 
-/// The handle of the current tenant's entry, when a tenant is current and has one.
-fn current_handle() -> Option<Handle> {
+/// The current tenant and the handle of its entry, when a tenant is current and has one.
+fn current_handle() -> Option<([u8; 16], Handle)> {
     // A context that no longer holds (an expired token, say) counts for nobody; the statement
     // itself meets the error where the tenant matters.
     let tenant = *crate::error::quietly(crate::gucs::current_tenant)??.as_bytes();
     match CACHED.with(|c| c.get()) {
-        Cached::Entry(t, h) if t == tenant => return Some(h),
+        Cached::Entry(t, h) if t == tenant => return Some((tenant, h)),
         Cached::Full(t, frees) if t == tenant && !shmem::freed_since(frees) => return None,
         _ => {}
     }
-    lookup(tenant)
+    Some((tenant, lookup(tenant)?))
 }
 
 fn lookup(tenant: [u8; 16]) -> Option<Handle> {
@@ -117,7 +118,7 @@ unsafe extern "C-unwind" fn starting(key: usize) -> pg_sys::TimestampTz {
     if !counting() {
         return 0;
     }
-    let Some(handle) = current_handle() else {
+    let Some((tenant, handle)) = current_handle() else {
         return 0;
     };
     let start = now();
@@ -125,6 +126,7 @@ unsafe extern "C-unwind" fn starting(key: usize) -> pg_sys::TimestampTz {
     RUNNING.with(|r| {
         r.borrow_mut().push(Running {
             key,
+            tenant,
             handle,
             start,
             level,
@@ -147,7 +149,7 @@ unsafe extern "C-unwind" fn ending(key: usize, kind: Kind, rows: u64) {
     let micros = (end - run.start).max(0) as u64;
     if !shmem::add(run.handle, kind, rows, micros, end) {
         // Freed by tenant.stats_reset() meanwhile: counted in the tenant's new entry.
-        if let Some(h) = current_handle() {
+        if let Some(h) = lookup(run.tenant) {
             shmem::add(h, kind, rows, micros, end);
         }
     }

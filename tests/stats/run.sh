@@ -8,7 +8,7 @@
 # (Without the library: tests/pg_regress/sql/21_stats.sql.) Prints "test NAME ... ok|FAILED".
 SUITE=stats
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=28
+EXPECTED_CHECKS=29
 PORT=$(suite_port stats)
 export PG_TENANT_PRELOAD=1 PG_TENANT_CONF="pg_tenant.stats_max_tenants = 3"
 start_cluster stats "$PORT"
@@ -117,8 +117,20 @@ check "info() without a tenant is still PT001" 1 "$(app -c "SELECT stats FROM te
 super -c "SELECT tenant.stats_reset('st-b')" >/dev/null
 check "stats_reset('st-b'): its row is zeros with no stats_since; st-a and st-c unchanged" \
   "0 0 0 0 0 0 0||5 1 1 1 7 7 5|20 0 0 0 0 20 0" "$(counts st-b)|$(row st-b stats_since)|$(counts st-a)|$(counts st-c)"
+# A session that stays connected across a reset keeps counting, into the tenant's new entry
+# (its statement under way when the reset came included).
+app >/dev/null <<'SQL' &
+SELECT tenant.set('st-c') IS NULL;
+SELECT pg_sleep(1.5);
+SELECT 2;
+SELECT 3;
+SQL
+sleep 0.7
+super -c "SELECT tenant.stats_reset('st-c')" >/dev/null
+wait
+check "a session connected across stats_reset('st-c') counts on in its new entry (pg_sleep, 2, 3)" "3 0 0 0 0 3 0" "$(counts st-c)"
 check "stats_reset of an unknown tenant is PT002" 1 "$(super -c "SELECT tenant.stats_reset('no-such')" 2>&1 | grep -c 'tenant "no-such" does not exist')"
-check "each reset is in the audit log" 1 "$(super -c "SELECT count(*) FROM tenant_data.audit_log WHERE action = 'stats_reset'")"
+check "each reset is in the audit log" 2 "$(super -c "SELECT count(*) FROM tenant_data.audit_log WHERE action = 'stats_reset'")"
 
 # The full rule: 3 entries; st-a, st-c and st-b (again) take them; st-d is then not counted, and
 # the server log says so once; a reset of all frees room.
