@@ -222,6 +222,35 @@ for round in $(seq 1 "$ROUNDS"); do
   paired_select1+=" $(ratio "${this[stats_select1_off]}" "${this[stats_select1_on]}")"
 done
 CLIENTS=$clients
+# The same toggle, measured in CPU time instead of throughput (which other work on the machine
+# moves far more than the statistics do): one backend runs STATS_STATEMENTS (default 100,000)
+# SELECT 1 as a tenant, then sleeps while its CPU time (utime + stime) is read from /proc.
+local n=${STATS_STATEMENTS:-100000} hz cpu_pairs=""
+hz=$(getconf CLK_TCK)
+yes "SELECT 1;" | head -n "$n" >"$dir/select1.sql"
+cpu_ticks() {
+  { echo "SELECT tenant.set('q1') IS NULL;"; cat "$dir/select1.sql"; echo "SELECT pg_sleep(60);"; } |
+    "$PG_BIN/psql" -X -q -t -A -U bench_app -d bench >/dev/null 2>&1 &
+  local job=$! pid=""
+  while [ -z "$pid" ]; do
+    sleep 0.2
+    pid=$("$PG_BIN/psql" -X -q -t -A -U postgres -d bench -c "SELECT pid FROM pg_stat_activity WHERE usename = 'bench_app' AND query = 'SELECT pg_sleep(60);' AND state = 'active'")
+  done
+  awk '{ print $14 + $15 }' "/proc/$pid/stat"
+  "$PG_BIN/psql" -X -q -U postgres -d bench -c "SELECT pg_cancel_backend($pid)" >/dev/null
+  wait "$job"
+}
+declare -A ticks
+for round in 1 2 3; do
+  local order="on off"
+  if [ $((round % 2)) = 0 ]; then order="off on"; fi
+  for mode in $order; do
+    toggle "$mode"
+    ticks[$mode]=$(cpu_ticks)
+    echo "round $round  $n x SELECT 1, statistics $mode: ${ticks[$mode]} ticks of CPU"
+  done
+  cpu_pairs+=" $(awk "BEGIN { printf \"%.2f\", (${ticks[on]} - ${ticks[off]}) * 1000000 / $hz / $n }")"
+done
 "$PG_BIN/psql" -X -q -U postgres -d bench -c "ALTER SYSTEM RESET pg_tenant.stats" -c "SELECT pg_reload_conf()" >/dev/null
 echo
 echo "== statistics results ($ROUNDS rounds of ${SECONDS_PER_RUN}s, pgbench -M prepared; reads $CLIENTS clients, the others 4) =="
@@ -230,6 +259,7 @@ printf '%-44s %12.0f %12.0f %13sx\n' "protected read, one tenant per connection"
 printf '%-44s %12.0f %12.0f %13sx\n' "single-row insert into a protected table" "${best[insert_plain_off]}" "${best[insert_plain_on]}" "$(echo "$paired_insert" | median)"
 printf '%-44s %12.0f %12.0f %13sx\n' "SELECT 1 as a tenant (the worst case)" "${best[stats_select1_off]}" "${best[stats_select1_on]}" "$(echo "$paired_select1" | median)"
 echo "(cost: median over the rounds of off tps / on tps; paired ratios: read$paired_read; insert$paired_insert; SELECT 1$paired_select1)"
+echo "backend CPU per counted statement (on - off, microseconds; median of 3 rounds of $n x SELECT 1): $(echo "$cpu_pairs" | median) (rounds:$cpu_pairs)"
 }
 
 for part in $PARTS; do "$part"; done

@@ -29,14 +29,46 @@ pub fn init() {
     }
 }
 
+thread_local! {
+    /// Tenants tenant.drop() dropped in this transaction, with the subtransaction level: their
+    /// entries are freed when it commits.
+    static DROPPED: std::cell::RefCell<Vec<([u8; 16], i32)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// tenant.drop() of `tenant`: its entry is freed if the transaction commits (a dropped tenant
+/// keeps no room).
+pub fn forget_at_commit(tenant: pgrx::Uuid) {
+    if shmem::available().is_ok() {
+        let level = crate::xact::nest_level();
+        DROPPED.with(|d| d.borrow_mut().push((*tenant.as_bytes(), level)));
+    }
+}
+
 /// Transaction events (registered with crate::xact from _PG_init).
 pub fn on_xact(event: pg_sys::XactEvent::Type) {
     hooks::on_xact(event);
+    if let Some(committed) = crate::xact::ended(event) {
+        let dropped = DROPPED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+        if committed {
+            for (tenant, _) in dropped {
+                shmem::free(Some(&tenant));
+            }
+        }
+    }
 }
 
 /// Subtransaction events (registered with crate::xact from _PG_init).
 pub fn on_subxact(event: pg_sys::SubXactEvent::Type, level: i32) {
     hooks::on_subxact(event, level);
+    DROPPED.with(|d| match event {
+        pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => d.borrow_mut().retain(|(_, l)| *l < level),
+        pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => {
+            for (_, l) in d.borrow_mut().iter_mut().filter(|(_, l)| *l >= level) {
+                *l = level - 1;
+            }
+        }
+        _ => {}
+    });
 }
 
 fn require_statistics() {

@@ -8,7 +8,7 @@
 # (Without the library: tests/pg_regress/sql/21_stats.sql.) Prints "test NAME ... ok|FAILED".
 SUITE=stats
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=29
+EXPECTED_CHECKS=31
 PORT=$(suite_port stats)
 export PG_TENANT_PRELOAD=1 PG_TENANT_CONF="pg_tenant.stats_max_tenants = 3"
 start_cluster stats "$PORT"
@@ -133,15 +133,23 @@ check "stats_reset of an unknown tenant is PT002" 1 "$(super -c "SELECT tenant.s
 check "each reset is in the audit log" 2 "$(super -c "SELECT count(*) FROM tenant_data.audit_log WHERE action = 'stats_reset'")"
 
 # The full rule: 3 entries; st-a, st-c and st-b (again) take them; st-d is then not counted, and
-# the server log says so once; a reset of all frees room.
+# the server log says so once; a committed tenant.drop() and a reset of all free room.
 app -c "SELECT tenant.set('st-b') IS NULL" -c "SELECT 1" >/dev/null
 app -c "SELECT tenant.set('st-d') IS NULL" -c "SELECT 1" -c "SELECT 2" >/dev/null
 check "full: st-d (a 4th tenant) is not counted, st-b (3rd) is" "0 0 0 0 0 0 0||1 0 0 0 0 1 0" "$(counts st-d)|$(row st-d stats_since)|$(counts st-b)"
 check "full: the server log says so" 1 "$(grep -c 'per-tenant statistics are full (pg_tenant.stats_max_tenants = 3): tenant .* is not counted' "$dir/server.log" | awk '{print ($1 > 0)}')"
+# tenant.drop() frees the dropped tenant's room when it commits (not when it rolls back).
+before=$(counts st-b)
+super -c "BEGIN" -c "SELECT tenant.drop('st-b')" -c "ROLLBACK" >/dev/null
+app -c "SELECT tenant.set('st-d') IS NULL" -c "SELECT 1" >/dev/null
+check "a rolled-back tenant.drop('st-b') keeps its row; st-d still finds no room" "$before|0 0 0 0 0 0 0" "$(counts st-b)|$(counts st-d)"
+super -c "SELECT tenant.drop('st-a')" >/dev/null
+app -c "SELECT tenant.set('st-d') IS NULL" -c "SELECT 1" >/dev/null
+check "tenant.drop('st-a') freed its room: st-d is counted now" "1 0 0 0 0 1 0" "$(counts st-d)"
 super -c "SELECT tenant.stats_reset()" >/dev/null
 check "stats_reset(): every row zeros, no stats_since" "0 0" "$(super -c "SELECT count(stats_since), sum(selects + inserts + updates + deletes + others) FROM tenant.stats" | tr '|' ' ')"
 app -c "SELECT tenant.set('st-d') IS NULL" -c "SELECT 1" >/dev/null
-check "after the reset st-d finds room and is counted" "1 0 0 0 0 1 0" "$(counts st-d)"
+check "after the reset st-d is counted from zero" "1 0 0 0 0 1 0" "$(counts st-d)"
 
 # pg_tenant.stats = off (a superuser's setting): nothing counted; on again: counted.
 super -c "ALTER SYSTEM SET pg_tenant.stats = off" -c "SELECT pg_reload_conf()" >/dev/null
