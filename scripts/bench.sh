@@ -227,7 +227,7 @@ CLIENTS=$clients
 # SELECT 1 as a tenant, then sleeps while its CPU time (utime + stime) is read from /proc.
 local n=${STATS_STATEMENTS:-100000} hz cpu_pairs=""
 hz=$(getconf CLK_TCK)
-yes "SELECT 1;" | head -n "$n" >"$dir/select1.sql"
+awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) print "SELECT 1;" }' >"$dir/select1.sql"
 cpu_ticks() {
   { echo "SELECT tenant.set('q1') IS NULL;"; cat "$dir/select1.sql"; echo "SELECT pg_sleep(60);"; } |
     "$PG_BIN/psql" -X -q -t -A -U bench_app -d bench >/dev/null 2>&1 &
