@@ -936,5 +936,5 @@ COMMENT ON VIEW tenant.stats IS 'pg_tenant: statements run as each tenant of thi
 REVOKE ALL ON tenant.stats FROM PUBLIC;
 CREATE FUNCTION tenant.stats_reset(tenant text DEFAULT NULL)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'stats_reset_wrapper';
-COMMENT ON FUNCTION tenant.stats_reset(text) IS 'pg_tenant: forget the statistics of one tenant (its slug or id), or of every tenant of this database (NULL); frees their room in shared memory';
+COMMENT ON FUNCTION tenant.stats_reset(text) IS 'pg_tenant: forget the statistics of one tenant (its slug or id), or of every tenant of this database (NULL), when the transaction commits; frees their room in shared memory';
 REVOKE EXECUTE ON FUNCTION tenant.stats_rows(), tenant.stats_reset(text) FROM PUBLIC;

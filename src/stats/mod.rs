@@ -30,17 +30,22 @@ pub fn init() {
 }
 
 thread_local! {
-    /// Tenants tenant.drop() dropped in this transaction, with the subtransaction level: their
-    /// entries are freed when it commits.
-    static DROPPED: std::cell::RefCell<Vec<([u8; 16], i32)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Entries to free when this transaction commits, with the subtransaction level that asked:
+    /// of a tenant (tenant.drop(), stats_reset(tenant)) or, None, of the whole database
+    /// (stats_reset()).
+    static TO_FREE: std::cell::RefCell<Vec<(Option<[u8; 16]>, i32)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn free_at_commit(tenant: Option<[u8; 16]>) {
+    let level = crate::xact::nest_level();
+    TO_FREE.with(|d| d.borrow_mut().push((tenant, level)));
 }
 
 /// tenant.drop() of `tenant`: its entry is freed if the transaction commits (a dropped tenant
 /// keeps no room).
 pub fn forget_at_commit(tenant: pgrx::Uuid) {
     if shmem::available().is_ok() {
-        let level = crate::xact::nest_level();
-        DROPPED.with(|d| d.borrow_mut().push((*tenant.as_bytes(), level)));
+        free_at_commit(Some(*tenant.as_bytes()));
     }
 }
 
@@ -48,10 +53,10 @@ pub fn forget_at_commit(tenant: pgrx::Uuid) {
 pub fn on_xact(event: pg_sys::XactEvent::Type) {
     hooks::on_xact(event);
     if let Some(committed) = crate::xact::ended(event) {
-        let dropped = DROPPED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+        let to_free = TO_FREE.with(|d| std::mem::take(&mut *d.borrow_mut()));
         if committed {
-            for (tenant, _) in dropped {
-                shmem::free(Some(&tenant));
+            for (tenant, _) in to_free {
+                shmem::free(tenant.as_ref());
             }
         }
     }
@@ -60,7 +65,7 @@ pub fn on_xact(event: pg_sys::XactEvent::Type) {
 /// Subtransaction events (registered with crate::xact from _PG_init).
 pub fn on_subxact(event: pg_sys::SubXactEvent::Type, level: i32) {
     hooks::on_subxact(event, level);
-    DROPPED.with(|d| match event {
+    TO_FREE.with(|d| match event {
         pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB => d.borrow_mut().retain(|(_, l)| *l < level),
         pg_sys::SubXactEvent::SUBXACT_EVENT_COMMIT_SUB => {
             for (_, l) in d.borrow_mut().iter_mut().filter(|(_, l)| *l >= level) {
@@ -162,20 +167,22 @@ fn stats_rows() -> TableIterator<
 #[pg_extern(sql = r#"
 CREATE FUNCTION tenant.stats_reset(tenant text DEFAULT NULL)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION tenant.stats_reset(text) IS 'pg_tenant: forget the statistics of one tenant (its slug or id), or of every tenant of this database (NULL); frees their room in shared memory';
+COMMENT ON FUNCTION tenant.stats_reset(text) IS 'pg_tenant: forget the statistics of one tenant (its slug or id), or of every tenant of this database (NULL), when the transaction commits; frees their room in shared memory';
 "#)]
 fn stats_reset(tenant: Option<&str>) {
     guarded(|| {
         require_statistics();
+        // Freed when the transaction commits, like the audit row: a failed or rolled-back call
+        // changes nothing.
         match tenant {
             None => {
-                let freed = shmem::free(None);
-                crate::registry::audit::record("stats_reset", None, json!({"entries": freed}));
+                crate::registry::audit::record("stats_reset", None, json!({"tenants": "all"}));
+                free_at_commit(None);
             }
             Some(_) => {
                 let t = crate::registry::resolve(tenant);
-                shmem::free(Some(t.id.as_bytes()));
                 crate::registry::audit::record("stats_reset", Some(t.id), json!({"slug": t.slug}));
+                free_at_commit(Some(*t.id.as_bytes()));
             }
         }
     })

@@ -8,7 +8,7 @@
 # (Without the library: tests/pg_regress/sql/21_stats.sql.) Prints "test NAME ... ok|FAILED".
 SUITE=stats
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=31
+EXPECTED_CHECKS=32
 PORT=$(suite_port stats)
 export PG_TENANT_PRELOAD=1 PG_TENANT_CONF="pg_tenant.stats_max_tenants = 3"
 start_cluster stats "$PORT"
@@ -129,6 +129,8 @@ sleep 0.7
 super -c "SELECT tenant.stats_reset('st-c')" >/dev/null
 wait
 check "a session connected across stats_reset('st-c') counts on in its new entry (pg_sleep, 2, 3)" "3 0 0 0 0 3 0" "$(counts st-c)"
+super -c "BEGIN" -c "SELECT tenant.stats_reset('st-a')" -c "SELECT tenant.stats_reset()" -c "ROLLBACK" >/dev/null
+check "a rolled-back stats_reset (of one, of all) changes nothing" "5 1 1 1 7 7 5" "$(counts st-a)"
 check "stats_reset of an unknown tenant is PT002" 1 "$(super -c "SELECT tenant.stats_reset('no-such')" 2>&1 | grep -c 'tenant "no-such" does not exist')"
 check "each reset is in the audit log" 2 "$(super -c "SELECT count(*) FROM tenant_data.audit_log WHERE action = 'stats_reset'")"
 
