@@ -7,7 +7,7 @@ PORT=$(suite_port bench)
 SECONDS_PER_RUN=${BENCH_SECONDS:-8}
 ROUNDS=${BENCH_ROUNDS:-5}
 CLIENTS=${BENCH_CLIENTS:-2}
-PARTS=${1:-reads quotas clone}
+PARTS=${1:-reads quotas stats clone}
 # pg_tenant preloaded: count quotas in shared memory (the quotas part also measures without).
 dir=$(PG_TENANT_PRELOAD=1 scripts/cluster.sh start bench "$PORT")
 trap 'scripts/cluster.sh stop bench' EXIT
@@ -181,6 +181,85 @@ printf '%-52s %10s %15sx\n' "tenant.clone_schema(pagila, target, true)" "${best[
 printf '%-52s %10s %16s\n' "provision $tenants schema tenants (tenant.create)" "$provision_ms" "$(awk "BEGIN { printf \"%.1f tenants/s\", $tenants * 1000 / $provision_ms }")"
 printf '%-52s %10s\n' "tenant.refresh_usage() over $tenants schema tenants" "$refresh_ms"
 printf '%-52s %10s %16s\n' "migrate_batches across $((tenants + 1)) schemas" "$migrate_ms" "$(awk "BEGIN { printf \"%.1f schemas/s\", ($tenants + 1) * 1000 / $migrate_ms }")"
+}
+
+stats() {
+# Per-tenant statistics (src/stats/) on against off, for the protected read (one tenant per
+# connection), the single-row insert, and SELECT 1 (the cheapest statement, the worst case): the same scripts, pg_tenant.stats toggled with ALTER
+# SYSTEM and a reload between runs (new connections see it), in one run side by side, the order
+# of on and off alternating by round. Reported: the median of the rounds' paired ratios
+# (off tps / on tps: 1.03 means statistics cost 3%), and the best of each.
+if [ "$("$PG_BIN/psql" -X -q -t -A -U postgres -d bench -c "SELECT to_regclass('orders_protected') IS NOT NULL")" != t ]; then
+  echo "== setup (reads): 1,000 tenants, 3 x 1,000,000 rows =="
+  "$PG_BIN/psql" -X -q -U postgres -d bench -f bench/setup.sql
+fi
+if [ "$("$PG_BIN/psql" -X -q -t -A -U postgres -d bench -c "SELECT to_regclass('items_plain') IS NOT NULL")" != t ]; then
+  echo "== setup (inserts): 100 tenants =="
+  "$PG_BIN/psql" -X -q -U postgres -d bench -f bench/quota_setup.sql >/dev/null
+fi
+toggle() {
+  "$PG_BIN/psql" -X -q -U postgres -d bench -c "ALTER SYSTEM SET pg_tenant.stats = $1" -c "SELECT pg_reload_conf()" >/dev/null
+  sleep 0.3
+}
+local clients=$CLIENTS paired_read="" paired_insert="" paired_select1=""
+declare -A best this
+SECONDS_PER_RUN=3 tps read_protected >/dev/null
+for round in $(seq 1 "$ROUNDS"); do
+  local order="on off"
+  if [ $((round % 2)) = 0 ]; then order="off on"; fi
+  for mode in $order; do
+    toggle "$mode"
+    for s in read_protected insert_plain stats_select1; do
+      if [ "$s" = read_protected ]; then CLIENTS=$clients; else CLIENTS=4; fi
+      t=$(tps "$s")
+      echo "round $round  $s, statistics $mode: $t tps"
+      this[${s}_$mode]=$t
+      if [ -z "${best[${s}_$mode]:-}" ] || awk "BEGIN { exit !($t > ${best[${s}_$mode]}) }"; then best[${s}_$mode]=$t; fi
+    done
+  done
+  paired_read+=" $(ratio "${this[read_protected_off]}" "${this[read_protected_on]}")"
+  paired_insert+=" $(ratio "${this[insert_plain_off]}" "${this[insert_plain_on]}")"
+  paired_select1+=" $(ratio "${this[stats_select1_off]}" "${this[stats_select1_on]}")"
+done
+CLIENTS=$clients
+# The same toggle, measured in CPU time instead of throughput (which other work on the machine
+# moves far more than the statistics do): one backend runs STATS_STATEMENTS (default 100,000)
+# SELECT 1 as a tenant, then sleeps while its CPU time (utime + stime) is read from /proc.
+local n=${STATS_STATEMENTS:-100000} hz cpu_pairs=""
+hz=$(getconf CLK_TCK)
+awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) print "SELECT 1;" }' >"$dir/select1.sql"
+cpu_ticks() {
+  { echo "SELECT tenant.set('q1') IS NULL;"; cat "$dir/select1.sql"; echo "SELECT pg_sleep(60);"; } |
+    "$PG_BIN/psql" -X -q -t -A -U bench_app -d bench >/dev/null 2>&1 &
+  local job=$! pid=""
+  while [ -z "$pid" ]; do
+    sleep 0.2
+    pid=$("$PG_BIN/psql" -X -q -t -A -U postgres -d bench -c "SELECT pid FROM pg_stat_activity WHERE usename = 'bench_app' AND query = 'SELECT pg_sleep(60);' AND state = 'active'")
+  done
+  awk '{ print $14 + $15 }' "/proc/$pid/stat"
+  "$PG_BIN/psql" -X -q -U postgres -d bench -c "SELECT pg_cancel_backend($pid)" >/dev/null
+  wait "$job"
+}
+declare -A ticks
+for round in 1 2 3; do
+  local order="on off"
+  if [ $((round % 2)) = 0 ]; then order="off on"; fi
+  for mode in $order; do
+    toggle "$mode"
+    ticks[$mode]=$(cpu_ticks)
+    echo "round $round  $n x SELECT 1, statistics $mode: ${ticks[$mode]} ticks of CPU"
+  done
+  cpu_pairs+=" $(awk "BEGIN { printf \"%.2f\", (${ticks[on]} - ${ticks[off]}) * 1000000 / $hz / $n }")"
+done
+"$PG_BIN/psql" -X -q -U postgres -d bench -c "ALTER SYSTEM RESET pg_tenant.stats" -c "SELECT pg_reload_conf()" >/dev/null
+echo
+echo "== statistics results ($ROUNDS rounds of ${SECONDS_PER_RUN}s, pgbench -M prepared; reads $CLIENTS clients, the others 4) =="
+printf '%-44s %12s %12s %14s\n' "variant" "best tps off" "best tps on" "cost (median)"
+printf '%-44s %12.0f %12.0f %13sx\n' "protected read, one tenant per connection" "${best[read_protected_off]}" "${best[read_protected_on]}" "$(echo "$paired_read" | median)"
+printf '%-44s %12.0f %12.0f %13sx\n' "single-row insert into a protected table" "${best[insert_plain_off]}" "${best[insert_plain_on]}" "$(echo "$paired_insert" | median)"
+printf '%-44s %12.0f %12.0f %13sx\n' "SELECT 1 as a tenant (the worst case)" "${best[stats_select1_off]}" "${best[stats_select1_on]}" "$(echo "$paired_select1" | median)"
+echo "(cost: median over the rounds of off tps / on tps; paired ratios: read$paired_read; insert$paired_insert; SELECT 1$paired_select1)"
+echo "backend CPU per counted statement (on - off, microseconds; median of 3 rounds of $n x SELECT 1): $(echo "$cpu_pairs" | median) (rounds:$cpu_pairs)"
 }
 
 for part in $PARTS; do "$part"; done

@@ -28,7 +28,7 @@ run_suite() {  # command, "summary" or "cargo"
 }
 
 for suite in scripts/lint.sh tests/pg_regress/run.sh tests/clone_fidelity/run.sh tests/concurrency/run.sh \
-             tests/shared_counters/run.sh tests/pooler/run.sh tests/dump_restore/run.sh tests/upgrade/run.sh \
+             tests/shared_counters/run.sh tests/stats/run.sh tests/pooler/run.sh tests/dump_restore/run.sh tests/upgrade/run.sh \
              tests/faults/run.sh tests/security/run.sh tests/admin_changes/run.sh tests/standby/run.sh tests/citus/run.sh tests/sessions/run.sh \
              tests/clients/run.sh; do
   run_suite "$suite" summary

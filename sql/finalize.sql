@@ -26,7 +26,9 @@ REVOKE EXECUTE ON FUNCTION
     tenant.set_tenant_settings(text, jsonb),
     tenant.attach_quota(regclass, text, text),
     tenant.detach_quota(regclass, text),
-    tenant.citus_setup()
+    tenant.citus_setup(),
+    tenant.stats_rows(),
+    tenant.stats_reset(text)
 FROM PUBLIC;
 -- The quota trigger charges whatever tenant ids the rows of its table hold: only attach_quota
 -- (and DDL by those who may run it) creates it. Firing needs no EXECUTE privilege.

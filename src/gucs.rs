@@ -28,6 +28,13 @@ static mut TENANT_HIDDEN: bool = false;
 static mut CITUS_ROUTING: bool = true;
 const TENANT_HIDDEN_GUC: &CStr = c"pg_tenant.tenant_hidden";
 
+/// `pg_tenant.stats`: count per-tenant statement statistics (src/stats/), with the library
+/// preloaded. Superusers turn it off (`ALTER SYSTEM`, `ALTER ROLE ... SET`) to compare.
+static mut STATS: bool = true;
+/// `pg_tenant.stats_max_tenants`: how many (database, tenant) pairs the statistics keep in shared
+/// memory (set at server start; defined only when preloading).
+static mut STATS_MAX_TENANTS: c_int = 1000;
+
 /// The C string PostgreSQL keeps for the parameter (PostgreSQL owns the memory).
 static mut TENANT_GUC_VALUE: *mut c_char = std::ptr::null_mut();
 
@@ -160,6 +167,34 @@ pub fn init() {
             None,
             None,
         );
+        pg_sys::DefineCustomBoolVariable(
+            c"pg_tenant.stats".as_ptr(),
+            c"Count per-tenant statement statistics (tenant.stats); needs pg_tenant in shared_preload_libraries.".as_ptr(),
+            c"Off: statements are not counted (what is counted stays readable).".as_ptr(),
+            &raw mut STATS,
+            true,
+            pg_sys::GucContext::PGC_SUSET,
+            0,
+            None,
+            None,
+            None,
+        );
+        if pg_sys::process_shared_preload_libraries_in_progress {
+            pg_sys::DefineCustomIntVariable(
+                c"pg_tenant.stats_max_tenants".as_ptr(),
+                c"Tenants (per database) whose statement statistics shared memory keeps; a tenant beyond them is not counted until tenant.stats_reset() frees room.".as_ptr(),
+                c"Takes effect at server start; needs pg_tenant in shared_preload_libraries; 0 keeps no statistics.".as_ptr(),
+                &raw mut STATS_MAX_TENANTS,
+                1000,
+                0,
+                1_000_000,
+                pg_sys::GucContext::PGC_POSTMASTER,
+                0,
+                None,
+                None,
+                None,
+            );
+        }
     }
 }
 
@@ -172,6 +207,17 @@ pub fn citus_routing() -> bool {
 #[pg_guard]
 unsafe extern "C-unwind" fn assign_tenant_hidden(_newval: bool, _extra: *mut c_void) {
     crate::tenant_plans::context_changed();
+}
+
+/// Whether `pg_tenant.stats` is on.
+#[inline]
+pub fn stats_on() -> bool {
+    unsafe { STATS }
+}
+
+/// `pg_tenant.stats_max_tenants` (read when shared memory is sized, at server start).
+pub fn stats_max_tenants() -> usize {
+    unsafe { STATS_MAX_TENANTS.max(0) as usize }
 }
 
 /// After every pg_tenant parameter is defined (here and by the features, from _PG_init): drops

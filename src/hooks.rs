@@ -1,6 +1,6 @@
 //! Calling the next planner, executor or utility hook: the hook installed before ours, or
 //! PostgreSQL's own function when there is none. The hooks (context::hooks,
-//! quotas::row_counter::hooks, isolation::routing, exemption.rs) save the previous hook when they
+//! quotas::row_counter::hooks, stats::hooks, isolation::routing, exemption.rs) save the previous hook when they
 //! install theirs and pass it here.
 //!
 //! The hooks call these directly, not through pgrx's wrappers: those turn an error into a Rust

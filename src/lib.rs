@@ -28,6 +28,7 @@ mod lifecycle;
 mod quotas;
 mod registry;
 mod schemas;
+mod stats;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -54,6 +55,8 @@ pub extern "C-unwind" fn _PG_init() {
     quotas::row_counter::init();
     // After row_counter's hooks, so that the context's run first.
     context::init();
+    // Last: its hooks run first, and see each statement's rows before the others' ExecutorEnd.
+    stats::init();
     // The transaction callbacks, in the order they run: a statement's counted rows are flushed
     // before the context's commit checks, shared counters settle after both, and the settings
     // and caches end with the transaction last.
@@ -68,12 +71,14 @@ pub extern "C-unwind" fn _PG_init() {
     xact::on_xact(node_context::on_xact);
     xact::on_xact(registry::cache::on_xact);
     xact::on_xact(isolation::routing::on_xact);
+    xact::on_xact(stats::on_xact);
     xact::on_subxact(quotas::shared_counters::on_subxact);
     xact::on_subxact(gucs::on_subxact);
     xact::on_subxact(context::settings::on_subxact);
     xact::on_subxact(quotas::row_counter::on_subxact);
     xact::on_subxact(isolation::routing::on_subxact);
     xact::on_subxact(quotas::sessions::on_subxact);
+    xact::on_subxact(stats::on_subxact);
     xact::init();
     // Loaded in the middle of a transaction (not preloaded): a cursor WITH HOLD may have been
     // declared before the utility hook was installed; the first commit checks every one.

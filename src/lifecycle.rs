@@ -1,7 +1,7 @@
 //! A tenant's life: `tenant.create` (with its schema for `isolation => 'schema'`), `suspend`,
 //! `resume` and `drop` (its rows, quota usage and schema with it). It ties the features together,
 //! so it sits above them: the registry row (registry/), the plan (quotas/), the schema
-//! (schemas/), the rows of protected tables (isolation/).
+//! (schemas/), the rows of protected tables (isolation/), the statistics (stats/).
 
 use pgrx::prelude::*;
 use serde_json::json;
@@ -148,6 +148,7 @@ fn drop_tenant(tenant: Option<&str>) {
         }
         let deleted = crate::isolation::tenant_rows::delete_tenant_rows(t.id);
         crate::quotas::forget_tenant(t.id);
+        crate::stats::forget_at_commit(t.id);
         run_as_owner(
             crate::owner::data_sql(
                 "DELETE FROM tenant_data.tenant_access WHERE tenant_id OPERATOR(pg_catalog.=) $1",

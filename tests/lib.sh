@@ -59,6 +59,7 @@ suite_port() {
     citus_w3) var=CITUS_W3_PORT off=34 ;;
     sessions) var=SESSIONS_PORT off=35 ;;
     sessions_pre) var=SESSIONS_PRE_PORT off=36 ;;
+    stats) var=STATS_PORT off=37 ;;
     *) echo "suite_port: no port for '$1' (tests/lib.sh)" >&2; return 1 ;;
   esac
   echo "${!var:-$((PG_TENANT_PORT_BASE + off))}"

@@ -815,11 +815,12 @@ BEGIN
 END
 $$;
 
--- What the application may know about its own tenancy (issue 12, item 5).
+-- What the application may know about its own tenancy (issue 12, item 5), with its statement
+-- statistics (issue 15).
 CREATE FUNCTION tenant.info()
-RETURNS TABLE (id uuid, slug text, name text, status text, plan text, limits jsonb, usage jsonb)
+RETURNS TABLE (id uuid, slug text, name text, status text, plan text, limits jsonb, usage jsonb, stats jsonb)
 STABLE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'info_wrapper';
-COMMENT ON FUNCTION tenant.info() IS 'pg_tenant: the current tenant: id, slug, name, status, plan, and per resource its limit (-1 unlimited) and usage ({"used", "remaining", "period_end"})';
+COMMENT ON FUNCTION tenant.info() IS 'pg_tenant: the current tenant: id, slug, name, status, plan, per resource its limit (-1 unlimited) and usage ({"used", "remaining", "period_end"}), and its statement statistics (NULL unless pg_tenant is preloaded)';
 CREATE FUNCTION tenant.my_tenants()
 RETURNS TABLE (id uuid, slug text, name text, status text, transaction_only boolean)
 STABLE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'my_tenants_wrapper';
@@ -941,3 +942,28 @@ CREATE FUNCTION tenant.set_tenant_settings(tenant text, settings jsonb)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'set_tenant_settings_wrapper';
 COMMENT ON FUNCTION tenant.set_tenant_settings(text, jsonb) IS 'pg_tenant: a tenant''s own settings, over its plan''s key by key; ''{}'' clears';
 REVOKE EXECUTE ON FUNCTION tenant.set_tenant_settings(text, jsonb) FROM PUBLIC;
+
+-- Per-tenant statement statistics (issue 15), kept in shared memory (src/stats/): the view
+-- tenant.stats and tenant.stats_reset(), for administrators only.
+CREATE FUNCTION tenant.stats_rows()
+RETURNS TABLE (tenant_id uuid, selects bigint, inserts bigint, updates bigint, deletes bigint, others bigint,
+               rows_returned bigint, rows_written bigint, total_time_ms double precision, max_time_ms double precision,
+               last_activity timestamptz, stats_since timestamptz)
+VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'stats_rows_wrapper';
+COMMENT ON FUNCTION tenant.stats_rows() IS 'pg_tenant: the per-tenant statistics kept in shared memory for the current database (read tenant.stats)';
+CREATE VIEW tenant.stats AS
+SELECT t.slug AS tenant, t.id AS tenant_id,
+       COALESCE(s.selects, 0) AS selects, COALESCE(s.inserts, 0) AS inserts,
+       COALESCE(s.updates, 0) AS updates, COALESCE(s.deletes, 0) AS deletes,
+       COALESCE(s.others, 0) AS others,
+       COALESCE(s.rows_returned, 0) AS rows_returned, COALESCE(s.rows_written, 0) AS rows_written,
+       COALESCE(s.total_time_ms, 0) AS total_time_ms, COALESCE(s.max_time_ms, 0) AS max_time_ms,
+       s.last_activity, s.stats_since
+  FROM tenant_data.tenants t
+  LEFT JOIN tenant.stats_rows() s ON s.tenant_id OPERATOR(pg_catalog.=) t.id;
+COMMENT ON VIEW tenant.stats IS 'pg_tenant: statements run as each tenant of this database since stats_since (NULL: not counted since the server started or the last tenant.stats_reset), by kind, with rows and times';
+REVOKE ALL ON tenant.stats FROM PUBLIC;
+CREATE FUNCTION tenant.stats_reset(tenant text DEFAULT NULL)
+RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'stats_reset_wrapper';
+COMMENT ON FUNCTION tenant.stats_reset(text) IS 'pg_tenant: forget the statistics of one tenant (its slug or id), or of every tenant of this database (NULL), when the transaction commits; frees their room in shared memory';
+REVOKE EXECUTE ON FUNCTION tenant.stats_rows(), tenant.stats_reset(text) FROM PUBLIC;

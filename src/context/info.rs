@@ -12,9 +12,9 @@ use crate::owner::{as_extension_owner, current_role};
 #[pg_extern(
     sql = r#"
 CREATE FUNCTION tenant.info()
-RETURNS TABLE (id uuid, slug text, name text, status text, plan text, limits jsonb, usage jsonb)
+RETURNS TABLE (id uuid, slug text, name text, status text, plan text, limits jsonb, usage jsonb, stats jsonb)
 STABLE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
-COMMENT ON FUNCTION tenant.info() IS 'pg_tenant: the current tenant: id, slug, name, status, plan, and per resource its limit (-1 unlimited) and usage ({"used", "remaining", "period_end"})';
+COMMENT ON FUNCTION tenant.info() IS 'pg_tenant: the current tenant: id, slug, name, status, plan, per resource its limit (-1 unlimited) and usage ({"used", "remaining", "period_end"}), and its statement statistics (NULL unless pg_tenant is preloaded)';
 "#,
     requires = ["quota_tables"]
 )]
@@ -29,6 +29,7 @@ fn info() -> TableIterator<
         name!(plan, String),
         name!(limits, pgrx::JsonB),
         name!(usage, pgrx::JsonB),
+        name!(stats, Option<pgrx::JsonB>),
     ),
 > {
     guarded(|| {
@@ -79,6 +80,7 @@ fn info() -> TableIterator<
             plan,
             pgrx::JsonB(Value::Object(limits)),
             pgrx::JsonB(Value::Object(usage)),
+            crate::stats::of_tenant(t.id).map(pgrx::JsonB),
         ))
     })
 }

@@ -11,7 +11,7 @@ mod report;
 mod tests;
 mod token;
 
-pub use report::{guarded, log_server, notice, refuse_setting, reraise_with_detail, warn};
+pub use report::{guarded, log_server, notice, quietly, refuse_setting, reraise_with_detail, warn};
 pub use token::TokenError;
 
 use pgrx::prelude::*;
@@ -211,6 +211,11 @@ pub enum TenantError {
     },
     /// A Citus function in a database without Citus, or not on the coordinator.
     CitusRequired(String),
+    /// Per-tenant statistics read or reset where the server keeps none: pg_tenant is not in
+    /// shared_preload_libraries (false), or pg_tenant.stats_max_tenants is 0 (true).
+    NoStatistics {
+        preloaded: bool,
+    },
 }
 
 impl TenantError {
@@ -260,6 +265,7 @@ impl TenantError {
             TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
             TenantError::SharedRowsDistributed { .. } => FEATURE_NOT_SUPPORTED,
             TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
+            TenantError::NoStatistics { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
             TenantError::RowsKeptByDrop { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::ReadOnlyAccess { .. } => READ_ONLY_ACCESS,
@@ -401,6 +407,12 @@ impl TenantError {
                 "table {table} is distributed by Citus: a hash-distributed table cannot keep shared rows (rows without a tenant)"
             ),
             TenantError::CitusRequired(what) => what.clone(),
+            TenantError::NoStatistics { preloaded: false } => {
+                "per-tenant statistics need pg_tenant in shared_preload_libraries".into()
+            }
+            TenantError::NoStatistics { preloaded: true } => {
+                "per-tenant statistics are not kept: pg_tenant.stats_max_tenants is 0".into()
+            }
             TenantError::CloneUnsupported { schema, objects } => format!(
                 "schema \"{schema}\" holds {} object(s) clone_schema cannot reproduce",
                 objects.len()
@@ -500,6 +512,12 @@ impl TenantError {
                 "A holdable cursor keeps its rows after the transaction, past the tenant's context: declare it WITHOUT HOLD, or fetch its rows before the context ends.".into(),
             ),
             TenantError::QuotaAttached { .. } => Some("Detach it with tenant.detach_quota() first.".into()),
+            TenantError::NoStatistics { preloaded: false } => Some(
+                "Add pg_tenant to shared_preload_libraries in postgresql.conf and restart the server: statistics are counted in shared memory.".into(),
+            ),
+            TenantError::NoStatistics { preloaded: true } => Some(
+                "Set pg_tenant.stats_max_tenants to the number of tenants to keep and restart the server.".into(),
+            ),
             TenantError::QuotaIndexRefused { .. } => Some(
                 "Count quotas are attached with tenant.attach_quota(tbl, resource, 'count'). Otherwise only a CREATE INDEX sent by a role that may run attach_quota() (such as the superuser restoring a dump) makes such an index.".into(),
             ),

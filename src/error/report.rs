@@ -47,6 +47,21 @@ pub fn guarded<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// Runs `f` for something that must not fail a statement (statistics): a [`TenantError`] it
+/// raises gives None and reaches nobody. Other panics (PostgreSQL errors) pass through.
+pub fn quietly<R>(f: impl FnOnce() -> R) -> Option<R> {
+    GUARD_DEPTH.with(|d| d.set(d.get() + 1));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    GUARD_DEPTH.with(|d| d.set(d.get() - 1));
+    match result {
+        Ok(value) => Some(value),
+        Err(payload) => match payload.downcast::<TenantError>() {
+            Ok(_) => None,
+            Err(other) => resume_unwind(other),
+        },
+    }
+}
+
 /// What a parameter's check hook does to refuse a value: PostgreSQL then raises `message` (and
 /// `hint`) with `sqlstate`. Returns false, the hook's answer.
 ///

@@ -366,6 +366,9 @@ UNCHANGING = {
     "plans_insert_as_update", "quota_trigger",  # triggers
     # Needs Citus: tests/citus/run.sh checks that sessions on every node read the registry after it.
     "citus_setup",
+    "stats_rows",  # read only
+    # Statistics only: tests/stats/run.sh checks a session connected across a reset counting on.
+    "stats_reset",
 }
 admin_functions = set(q(admin, """
     SELECT array_agg(DISTINCT proname::text) FROM pg_proc
