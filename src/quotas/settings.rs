@@ -143,7 +143,9 @@ fn load(tenant: pgrx::Uuid) -> Vec<(String, String)> {
 
 /// The tenant's own settings over its plan's, as one JSON object (None: no such tenant).
 fn read_merged(tenant: pgrx::Uuid) -> Option<pgrx::JsonB> {
-    Spi::get_one_with_args::<pgrx::JsonB>(
+    // Read-only SPI: this runs at every set()/set_local(), on a hot standby too (no transaction
+    // id may be assigned there).
+    crate::owner::read_one::<pgrx::JsonB>(
         crate::owner::data_sql(
             "SELECT COALESCE(pg_catalog.to_jsonb(p) OPERATOR(pg_catalog.->) 'context_settings', '{}'::pg_catalog.jsonb)
                     OPERATOR(pg_catalog.||)
@@ -154,8 +156,6 @@ fn read_merged(tenant: pgrx::Uuid) -> Option<pgrx::JsonB> {
         ),
         &[tenant.into()],
     )
-    .ok()
-    .flatten()
 }
 
 #[cfg(test)]
