@@ -128,43 +128,24 @@ pub unsafe fn statement_executes(stmt: *mut pg_sys::PlannedStmt) {
 static mut PREV_PLANNER_HOOK: pg_sys::planner_hook_type = None;
 static mut PREV_POST_PARSE_ANALYZE_HOOK: pg_sys::post_parse_analyze_hook_type = None;
 
-#[pg_guard]
-unsafe extern "C-unwind" fn post_parse_analyze(
-    pstate: *mut pg_sys::ParseState,
-    query: *mut pg_sys::Query,
-    jstate: *mut pg_sys::JumbleState,
-) {
-    if let Some(prev) = PREV_POST_PARSE_ANALYZE_HOOK {
-        prev(pstate, query, jstate);
-    }
+crate::hooks::post_parse_analyze_hook!(fn post_parse_analyze(PREV_POST_PARSE_ANALYZE_HOOK) {
     statement_parsed();
-}
+});
 
 // Not #[pg_guard]: an error in the planner passes through as PostgreSQL raised it (see
 // crate::hooks); the Rust work runs in guarded functions.
-unsafe extern "C-unwind" fn planner(
-    parse: *mut pg_sys::Query,
-    query_string: *const std::ffi::c_char,
-    cursor_options: std::ffi::c_int,
-    bound_params: pg_sys::ParamListInfo,
-) -> *mut pg_sys::PlannedStmt {
+crate::hooks::planner_hook!(fn planner(call) {
     let exempt = exempt_planning_starts();
     if exempt {
         PLANNING_DEPTH.with(|d| d.set(d.get() + 1));
     }
-    let stmt = crate::hooks::planner(
-        PREV_PLANNER_HOOK,
-        parse,
-        query_string,
-        cursor_options,
-        bound_params,
-    );
+    let stmt = call.run(PREV_PLANNER_HOOK);
     if exempt {
         PLANNING_DEPTH.with(|d| d.set(d.get() - 1));
         exempt_statement_planned(stmt);
     }
     stmt
-}
+});
 
 #[pg_guard]
 unsafe extern "C-unwind" fn exempt_planning_starts() -> bool {
@@ -216,12 +197,13 @@ static mut PREV_FMGR_HOOK: pg_sys::fmgr_hook_type = None;
 /// hooks, which bound the exemption of pg_tenant's own statements.
 pub fn init() {
     unsafe {
-        PREV_FMGR_HOOK = pg_sys::fmgr_hook;
-        pg_sys::fmgr_hook = Some(fmgr_hook);
-        PREV_POST_PARSE_ANALYZE_HOOK = pg_sys::post_parse_analyze_hook;
-        pg_sys::post_parse_analyze_hook = Some(post_parse_analyze);
-        PREV_PLANNER_HOOK = pg_sys::planner_hook;
-        pg_sys::planner_hook = Some(planner);
+        crate::hooks::install_hook!(PREV_FMGR_HOOK, fmgr_hook, fmgr_hook);
+        crate::hooks::install_hook!(
+            PREV_POST_PARSE_ANALYZE_HOOK,
+            post_parse_analyze_hook,
+            post_parse_analyze
+        );
+        crate::hooks::install_hook!(PREV_PLANNER_HOOK, planner_hook, planner);
     }
 }
 

@@ -506,16 +506,29 @@ pub fn in_nest_level<R>(f: impl FnOnce() -> R) -> R {
 /// or a function's `SET` clause (`GUC_ACTION_SAVE`, undone by `AtEOXact_GUC` at its nest level)
 /// would; a refused value is an ERROR.
 pub fn set_parameter(name: &CStr, value: &str, action: pg_sys::GucAction::Type) {
+    set_config_option(name, value, pg_sys::GucContext::PGC_USERSET, action, true);
+}
+
+/// PostgreSQL's set_config_option for a session-sourced value: with `change`, sets it with the
+/// rights of `context` (PGC_USERSET: as any session may; PGC_SUSET: as a superuser may) and the
+/// scope of `action`; without, only checks it as `SET` would. A refused value is an ERROR.
+pub fn set_config_option(
+    name: &CStr,
+    value: &str,
+    context: pg_sys::GucContext::Type,
+    action: pg_sys::GucAction::Type,
+    change: bool,
+) {
     let value =
         CString::new(value).unwrap_or_else(|_| error!("pg_tenant: a setting value contains NUL"));
     unsafe {
         pg_sys::set_config_option(
             name.as_ptr(),
             value.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
+            context,
             pg_sys::GucSource::PGC_S_SESSION,
             action,
-            true,
+            change,
             pg_sys::PGERROR as c_int,
             false,
         );

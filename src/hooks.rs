@@ -38,6 +38,103 @@ unsafe extern "C-unwind" {
     );
 }
 
+/// `install_hook!(PREV, name_hook, f)`: saves PostgreSQL's hook `pg_sys::name_hook` in the
+/// static `PREV` and puts `f` in its place (from _PG_init; unsafe: writes the statics).
+macro_rules! install_hook {
+    ($prev:ident, $hook:ident, $f:expr) => {
+        $prev = ::pgrx::pg_sys::$hook;
+        ::pgrx::pg_sys::$hook = Some($f);
+    };
+}
+pub(crate) use install_hook;
+
+/// `executor_run_hook!(fn name(query, PREV) { before } { after })` defines an ExecutorRun_hook
+/// that runs `before`, the next hook (saved in the static `PREV`), then `after`; `query` names
+/// the QueryDesc.
+macro_rules! executor_run_hook {
+    ($vis:vis fn $name:ident($query:ident, $prev:ident) $before:block $after:block) => {
+        $vis unsafe extern "C-unwind" fn $name(
+            $query: *mut ::pgrx::pg_sys::QueryDesc,
+            direction: ::pgrx::pg_sys::ScanDirection::Type,
+            count: u64,
+            execute_once: bool,
+        ) {
+            $before
+            $crate::hooks::executor_run($prev, $query, direction, count, execute_once);
+            $after
+        }
+    };
+}
+pub(crate) use executor_run_hook;
+
+/// The arguments PostgreSQL passes a planner hook, bound together by [`planner_hook!`].
+#[derive(Clone, Copy)]
+pub struct Planning {
+    pub parse: *mut pg_sys::Query,
+    pub query_string: *const std::ffi::c_char,
+    pub cursor_options: std::ffi::c_int,
+    pub bound_params: pg_sys::ParamListInfo,
+}
+
+impl Planning {
+    /// Plans the query: the hook installed before ours, or PostgreSQL's own planner.
+    ///
+    /// # Safety
+    /// From a planner hook, with its arguments.
+    #[inline(always)]
+    pub unsafe fn run(self, prev: pg_sys::planner_hook_type) -> *mut pg_sys::PlannedStmt {
+        planner(
+            prev,
+            self.parse,
+            self.query_string,
+            self.cursor_options,
+            self.bound_params,
+        )
+    }
+}
+
+/// `planner_hook!(fn name(call) { ... })` defines `unsafe extern "C-unwind" fn name` with the
+/// signature of PostgreSQL's planner_hook, its arguments bound to `call` (a [`Planning`]); the
+/// body returns the plan.
+macro_rules! planner_hook {
+    ($vis:vis fn $name:ident($call:ident) $body:block) => {
+        $vis unsafe extern "C-unwind" fn $name(
+            parse: *mut ::pgrx::pg_sys::Query,
+            query_string: *const ::std::ffi::c_char,
+            cursor_options: ::std::ffi::c_int,
+            bound_params: ::pgrx::pg_sys::ParamListInfo,
+        ) -> *mut ::pgrx::pg_sys::PlannedStmt {
+            let $call = $crate::hooks::Planning {
+                parse,
+                query_string,
+                cursor_options,
+                bound_params,
+            };
+            $body
+        }
+    };
+}
+pub(crate) use planner_hook;
+
+/// `post_parse_analyze_hook!(fn name(PREV) { ... })` defines a post_parse_analyze_hook that calls
+/// the hook saved in `PREV` (a static), then runs the body (which reads no argument).
+macro_rules! post_parse_analyze_hook {
+    ($vis:vis fn $name:ident($prev:ident) $body:block) => {
+        #[::pgrx::pg_guard]
+        $vis unsafe extern "C-unwind" fn $name(
+            pstate: *mut ::pgrx::pg_sys::ParseState,
+            query: *mut ::pgrx::pg_sys::Query,
+            jstate: *mut ::pgrx::pg_sys::JumbleState,
+        ) {
+            if let Some(prev) = $prev {
+                prev(pstate, query, jstate);
+            }
+            $body
+        }
+    };
+}
+pub(crate) use post_parse_analyze_hook;
+
 /// # Safety
 /// From a planner hook, with its arguments.
 #[inline(always)]

@@ -6,9 +6,8 @@
 use std::ffi::{c_int, CStr, CString};
 
 use pgrx::pg_sys;
-use pgrx::prelude::*;
 
-use crate::gucs::set_action;
+use crate::gucs::{set_action, set_config_option};
 
 /// PostgreSQL's timeouts (utils/timeout.h, which pgrx does not bind): STATEMENT_TIMEOUT is the
 /// fourth of enum TimeoutId (PostgreSQL 13 to 17).
@@ -26,20 +25,13 @@ unsafe extern "C-unwind" {
 /// Superuser-only parameters are checked as pg_tenant applies them (see [`apply_setting`]).
 pub fn validate_setting(name: &str, value: &str) {
     let name = CString::new(name).expect("setting name");
-    let value =
-        CString::new(value).unwrap_or_else(|_| error!("pg_tenant: a setting value contains NUL"));
-    unsafe {
-        pg_sys::set_config_option(
-            name.as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SET,
-            false,
-            pg_sys::PGERROR as c_int,
-            false,
-        );
-    }
+    set_config_option(
+        &name,
+        value,
+        pg_sys::GucContext::PGC_SUSET,
+        pg_sys::GucAction::GUC_ACTION_SET,
+        false,
+    );
 }
 
 /// Applies a tenant context's setting as `SET` (or `SET LOCAL`, `local`) would, with the rights
@@ -47,20 +39,13 @@ pub fn validate_setting(name: &str, value: &str) {
 /// session itself still may not change.
 pub fn apply_setting(name: &str, value: &str, local: bool) {
     let name = CString::new(name).expect("setting name");
-    let value =
-        CString::new(value).unwrap_or_else(|_| error!("pg_tenant: a setting value contains NUL"));
-    unsafe {
-        pg_sys::set_config_option(
-            name.as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_SUSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            set_action(local),
-            true,
-            pg_sys::PGERROR as c_int,
-            false,
-        );
-    }
+    set_config_option(
+        &name,
+        value,
+        pg_sys::GucContext::PGC_SUSET,
+        set_action(local),
+        true,
+    );
 }
 
 /// The value of parameter `name` in force, as SHOW prints it (with its unit), which `SET` takes

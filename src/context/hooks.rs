@@ -22,15 +22,9 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
     crate::hooks::executor_start(PREV_EXECUTOR_START, query, eflags);
 }
 
-unsafe extern "C-unwind" fn executor_run(
-    query: *mut pg_sys::QueryDesc,
-    direction: pg_sys::ScanDirection::Type,
-    count: u64,
-    execute_once: bool,
-) {
+crate::hooks::executor_run_hook!(fn executor_run(query, PREV_EXECUTOR_RUN) {
     cap_statement();
-    crate::hooks::executor_run(PREV_EXECUTOR_RUN, query, direction, count, execute_once);
-}
+} {});
 
 /// The tenant's statement_timeout ceiling, armed as the statement is analyzed, planned and run:
 /// PostgreSQL arms (or, with statement_timeout 0, disarms) its own timer when a statement starts
@@ -41,33 +35,14 @@ unsafe extern "C-unwind" fn cap_statement() {
     crate::error::guarded(super::settings::cap_statement);
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn post_parse_analyze(
-    pstate: *mut pg_sys::ParseState,
-    query: *mut pg_sys::Query,
-    jstate: *mut pg_sys::JumbleState,
-) {
-    if let Some(prev) = PREV_POST_PARSE_ANALYZE {
-        prev(pstate, query, jstate);
-    }
+crate::hooks::post_parse_analyze_hook!(fn post_parse_analyze(PREV_POST_PARSE_ANALYZE) {
     cap_statement();
-}
+});
 
-unsafe extern "C-unwind" fn planner(
-    parse: *mut pg_sys::Query,
-    query_string: *const std::ffi::c_char,
-    cursor_options: std::ffi::c_int,
-    bound_params: pg_sys::ParamListInfo,
-) -> *mut pg_sys::PlannedStmt {
+crate::hooks::planner_hook!(fn planner(call) {
     cap_statement();
-    crate::hooks::planner(
-        PREV_PLANNER,
-        parse,
-        query_string,
-        cursor_options,
-        bound_params,
-    )
-}
+    call.run(PREV_PLANNER)
+});
 
 /// A statement pg_tenant rewrote with FORCE ROW LEVEL SECURITY set aside is planned: the
 /// exemption is over before it runs (crate::exemption::statement_executes).
@@ -173,15 +148,14 @@ unsafe extern "C-unwind" fn declaring_holdable_cursor(name: *const std::ffi::c_c
 /// Installs the hooks (from _PG_init).
 pub fn init() {
     unsafe {
-        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
-        pg_sys::ExecutorStart_hook = Some(executor_start);
-        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
-        pg_sys::ProcessUtility_hook = Some(process_utility);
-        PREV_EXECUTOR_RUN = pg_sys::ExecutorRun_hook;
-        pg_sys::ExecutorRun_hook = Some(executor_run);
-        PREV_PLANNER = pg_sys::planner_hook;
-        pg_sys::planner_hook = Some(planner);
-        PREV_POST_PARSE_ANALYZE = pg_sys::post_parse_analyze_hook;
-        pg_sys::post_parse_analyze_hook = Some(post_parse_analyze);
+        crate::hooks::install_hook!(PREV_EXECUTOR_START, ExecutorStart_hook, executor_start);
+        crate::hooks::install_hook!(PREV_PROCESS_UTILITY, ProcessUtility_hook, process_utility);
+        crate::hooks::install_hook!(PREV_EXECUTOR_RUN, ExecutorRun_hook, executor_run);
+        crate::hooks::install_hook!(PREV_PLANNER, planner_hook, planner);
+        crate::hooks::install_hook!(
+            PREV_POST_PARSE_ANALYZE,
+            post_parse_analyze_hook,
+            post_parse_analyze
+        );
     }
 }

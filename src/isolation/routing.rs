@@ -37,7 +37,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_int, c_void, CStr};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -88,22 +88,16 @@ static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 /// Installs the planner and executor hooks and the relcache callback (from _PG_init).
 pub fn init() {
     unsafe {
-        PREV_PLANNER_HOOK = pg_sys::planner_hook;
-        pg_sys::planner_hook = Some(planner);
-        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
-        pg_sys::ExecutorStart_hook = Some(executor_start);
+        crate::hooks::install_hook!(PREV_PLANNER_HOOK, planner_hook, planner);
+        crate::hooks::install_hook!(PREV_EXECUTOR_START, ExecutorStart_hook, executor_start);
         pg_sys::CacheRegisterRelcacheCallback(Some(forget_relation), pg_sys::Datum::from(0));
     }
 }
 
 // Not #[pg_guard]: an error in the planner passes through as PostgreSQL raised it (see
 // crate::hooks); the Rust work runs in guarded functions.
-unsafe extern "C-unwind" fn planner(
-    parse: *mut pg_sys::Query,
-    query_string: *const c_char,
-    cursor_options: c_int,
-    bound_params: pg_sys::ParamListInfo,
-) -> *mut pg_sys::PlannedStmt {
+crate::hooks::planner_hook!(fn planner(call) {
+    let parse = call.parse;
     let mut tenant = [0u8; 16];
     let insert = !parse.is_null()
         && matches!(
@@ -113,18 +107,12 @@ unsafe extern "C-unwind" fn planner(
     // Citus plans the SELECT of an INSERT ... SELECT apart (with no query string): left alone as
     // the INSERT is (routed, Citus would pull its rows to the coordinator and COPY them into the
     // shards, which row security refuses).
-    let part_of_insert = query_string.is_null() && PLANNING_INSERT.with(|p| p.get()) > 0;
+    let part_of_insert = call.query_string.is_null() && PLANNING_INSERT.with(|p| p.get()) > 0;
     let routed = !insert && !part_of_insert && route_query(parse, &mut tenant);
     if insert {
         PLANNING_INSERT.with(|p| p.set(p.get() + 1));
     }
-    let stmt = crate::hooks::planner(
-        PREV_PLANNER_HOOK,
-        parse,
-        query_string,
-        cursor_options,
-        bound_params,
-    );
+    let stmt = call.run(PREV_PLANNER_HOOK);
     if insert {
         PLANNING_INSERT.with(|p| p.set(p.get().saturating_sub(1)));
     }
@@ -132,7 +120,7 @@ unsafe extern "C-unwind" fn planner(
         routed_plan(stmt, &tenant);
     }
     stmt
-}
+});
 
 #[pg_guard]
 unsafe extern "C-unwind" fn route_query(parse: *mut pg_sys::Query, tenant: &mut [u8; 16]) -> bool {

@@ -163,16 +163,11 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
     crate::hooks::executor_start(PREV_EXECUTOR_START, query, eflags);
 }
 
-unsafe extern "C-unwind" fn executor_run(
-    query: *mut pg_sys::QueryDesc,
-    direction: pg_sys::ScanDirection::Type,
-    count: u64,
-    execute_once: bool,
-) {
+crate::hooks::executor_run_hook!(fn executor_run(query, PREV_EXECUTOR_RUN) {
     enter();
-    crate::hooks::executor_run(PREV_EXECUTOR_RUN, query, direction, count, execute_once);
+} {
     leave();
-}
+});
 
 unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
     enter();
@@ -180,17 +175,12 @@ unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
     leave();
 }
 
-unsafe extern "C-unwind" fn planner(
-    parse: *mut pg_sys::Query,
-    query_string: *const std::ffi::c_char,
-    cursor_options: std::ffi::c_int,
-    params: pg_sys::ParamListInfo,
-) -> *mut pg_sys::PlannedStmt {
+crate::hooks::planner_hook!(fn planner(call) {
     enter();
-    let planned = crate::hooks::planner(PREV_PLANNER, parse, query_string, cursor_options, params);
+    let planned = call.run(PREV_PLANNER);
     leave();
     planned
-}
+});
 
 unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
     if RUNNING.with(|r| !r.borrow().is_empty()) {
@@ -265,17 +255,11 @@ pub(super) fn install() {
     RUNNING.with(|r| r.borrow_mut().reserve(8));
     SUB_DEPTHS.with(|s| s.borrow_mut().reserve(8));
     unsafe {
-        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
-        pg_sys::ExecutorStart_hook = Some(executor_start);
-        PREV_EXECUTOR_RUN = pg_sys::ExecutorRun_hook;
-        pg_sys::ExecutorRun_hook = Some(executor_run);
-        PREV_EXECUTOR_FINISH = pg_sys::ExecutorFinish_hook;
-        pg_sys::ExecutorFinish_hook = Some(executor_finish);
-        PREV_PLANNER = pg_sys::planner_hook;
-        pg_sys::planner_hook = Some(planner);
-        PREV_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
-        pg_sys::ExecutorEnd_hook = Some(executor_end);
-        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
-        pg_sys::ProcessUtility_hook = Some(process_utility);
+        crate::hooks::install_hook!(PREV_EXECUTOR_START, ExecutorStart_hook, executor_start);
+        crate::hooks::install_hook!(PREV_EXECUTOR_RUN, ExecutorRun_hook, executor_run);
+        crate::hooks::install_hook!(PREV_EXECUTOR_FINISH, ExecutorFinish_hook, executor_finish);
+        crate::hooks::install_hook!(PREV_PLANNER, planner_hook, planner);
+        crate::hooks::install_hook!(PREV_EXECUTOR_END, ExecutorEnd_hook, executor_end);
+        crate::hooks::install_hook!(PREV_PROCESS_UTILITY, ProcessUtility_hook, process_utility);
     }
 }

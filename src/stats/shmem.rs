@@ -105,13 +105,11 @@ pub fn init() {
         }
         #[cfg(not(any(feature = "pg13", feature = "pg14")))]
         {
-            PREV_SHMEM_REQUEST = pg_sys::shmem_request_hook;
-            pg_sys::shmem_request_hook = Some(shmem_request);
+            crate::hooks::install_hook!(PREV_SHMEM_REQUEST, shmem_request_hook, shmem_request);
         }
         #[cfg(any(feature = "pg13", feature = "pg14"))]
         pg_sys::RequestAddinShmemSpace(size_of_table(crate::gucs::stats_max_tenants()));
-        PREV_SHMEM_STARTUP = pg_sys::shmem_startup_hook;
-        pg_sys::shmem_startup_hook = Some(shmem_startup);
+        crate::hooks::install_hook!(PREV_SHMEM_STARTUP, shmem_startup_hook, shmem_startup);
     }
 }
 

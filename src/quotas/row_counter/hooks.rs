@@ -151,13 +151,9 @@ pub(super) unsafe extern "C-unwind" fn started_copy(key: usize) {
 /// Installs the hooks (from [`super::init`]).
 pub(super) fn install() {
     unsafe {
-        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
-        pg_sys::ExecutorStart_hook = Some(executor_start);
-        PREV_EXECUTOR_FINISH = pg_sys::ExecutorFinish_hook;
-        pg_sys::ExecutorFinish_hook = Some(executor_finish);
-        PREV_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
-        pg_sys::ExecutorEnd_hook = Some(executor_end);
-        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
-        pg_sys::ProcessUtility_hook = Some(process_utility);
+        crate::hooks::install_hook!(PREV_EXECUTOR_START, ExecutorStart_hook, executor_start);
+        crate::hooks::install_hook!(PREV_EXECUTOR_FINISH, ExecutorFinish_hook, executor_finish);
+        crate::hooks::install_hook!(PREV_EXECUTOR_END, ExecutorEnd_hook, executor_end);
+        crate::hooks::install_hook!(PREV_PROCESS_UTILITY, ProcessUtility_hook, process_utility);
     }
 }
