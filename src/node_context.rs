@@ -25,7 +25,7 @@
 //! statement runs: that role could set it again within its lifetime, which grants nothing it did
 //! not have minutes before (docs/security.md).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, c_void};
 
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -61,7 +61,7 @@ thread_local! {
 /// Whether this node is a Citus worker: a node whose Citus group is not the coordinator's (0).
 /// There a node token Citus forwards counts; on the coordinator (or without Citus) only one this
 /// backend minted does. Needs a transaction to find out the first time; false until then.
-pub fn this_node_is_worker() -> bool {
+fn this_node_is_worker() -> bool {
     if let Some(known) = WORKER.with(|w| w.get()) {
         return known;
     }
@@ -75,6 +75,44 @@ pub fn this_node_is_worker() -> bool {
     .is_some_and(|group| group != 0);
     WORKER.with(|w| w.set(Some(worker)));
     worker
+}
+
+thread_local! {
+    /// Whether this node is a Citus coordinator, once known (see [`this_node_is_coordinator`]).
+    static COORDINATOR: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// Whether this node is the Citus coordinator: its group is the coordinator's (0) and the node
+/// list names a node of that group (citus_set_coordinator_host()). A node of another group is a
+/// worker; a node of group 0 without that entry (a worker whose metadata is not synced yet, a
+/// coordinator not set up yet) is not a coordinator yet and is asked again next time.
+pub fn this_node_is_coordinator() -> bool {
+    if let Some(known) = COORDINATOR.with(|c| c.get()) {
+        return known;
+    }
+    if !unsafe { pg_sys::IsTransactionState() } || !crate::citus::installed() {
+        return false;
+    }
+    let (group, listed) = crate::owner::as_extension_owner(|| {
+        Spi::connect(|client| {
+            let row = client
+                .select(
+                    "SELECT l.groupid, EXISTS (SELECT FROM pg_catalog.pg_dist_node n
+                         WHERE n.groupid OPERATOR(pg_catalog.=) 0) FROM pg_catalog.pg_dist_local_group l",
+                    Some(1),
+                    &[],
+                )?
+                .first();
+            Ok::<_, pgrx::spi::Error>((row.get::<i32>(1)?, row.get::<bool>(2)?))
+        })
+        .unwrap_or((None, None))
+    });
+    match (group, listed) {
+        (Some(0), Some(true)) => COORDINATOR.with(|c| c.set(Some(true))),
+        (Some(g), _) if g != 0 => COORDINATOR.with(|c| c.set(Some(false))),
+        _ => {}
+    }
+    COORDINATOR.with(|c| c.get()).unwrap_or(false)
 }
 
 fn minted_here(token: &str) -> bool {

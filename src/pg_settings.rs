@@ -15,7 +15,6 @@ const STATEMENT_TIMEOUT: c_int = 3;
 
 unsafe extern "C-unwind" {
     fn get_timeout_active(id: c_int) -> bool;
-    fn get_timeout_start_time(id: c_int) -> pg_sys::TimestampTz;
     fn get_timeout_finish_time(id: c_int) -> pg_sys::TimestampTz;
     fn enable_timeout_at(id: c_int, fin_time: pg_sys::TimestampTz);
 }
@@ -76,20 +75,13 @@ pub fn cap_statement_timeout(ceiling_ms: i32) {
     if ceiling_ms <= 0 {
         return;
     }
-    let timeout = statement_timeout_ms();
-    if timeout > 0 && timeout <= ceiling_ms {
-        return;
-    }
     let id = STATEMENT_TIMEOUT;
     unsafe {
-        let active = get_timeout_active(id);
-        let start = if active {
-            get_timeout_start_time(id)
-        } else {
-            pg_sys::GetCurrentTimestamp()
-        };
-        let deadline = start + i64::from(ceiling_ms) * 1000;
-        if active && get_timeout_finish_time(id) <= deadline {
+        // From the statement's start, not from now: a statement that caught the cancellation
+        // (an exception block) must not get a fresh ceiling for what it runs next; a deadline
+        // already past fires at once.
+        let deadline = pg_sys::GetCurrentStatementStartTimestamp() + i64::from(ceiling_ms) * 1000;
+        if get_timeout_active(id) && get_timeout_finish_time(id) <= deadline {
             return;
         }
         enable_timeout_at(id, deadline);

@@ -127,6 +127,20 @@ suite_end() {
 # Scripts that only borrow the ports (demo, bench) set no SUITE and keep their own EXIT trap.
 if [ -n "${SUITE:-}" ]; then trap suite_end EXIT; fi
 
+# hs256_token SECRET TENANT: a tenant token signed with SECRET (HS256), issued 5 s ago, valid for
+# 10 minutes.
+hs256_token() {
+  python3 - "$1" "$2" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+secret, tenant = sys.argv[1], sys.argv[2]; now = int(time.time())
+b64 = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"tenant": tenant, "iat": now - 5, "exp": now + 600}).encode())
+sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
+}
+
 # gateway_fixture VERSION ROLE PLAN LIMITS TENANT...: the SQL most suites start from: pg_tenant
 # installed (VERSION, or the default one when empty), ROLE a login gateway, PLAN with LIMITS
 # (jsonb) and the TENANTs on it; ON_ERROR_STOP on. Pipe it, then the suite's own SQL, into psql.

@@ -116,17 +116,17 @@ thread_local! {
 /// The token parameter (`pg_tenant.token`) decides the tenant: a slot for the transaction,
 /// taken at its first use in each transaction (the check costs one comparison afterwards).
 pub fn occupy_for_transaction(tenant: pgrx::Uuid) {
-    // On a Citus worker the token reaches the shards of a statement the coordinator already
-    // admitted (its limits are read through Citus, which a shard task cannot do): the limit is
-    // judged where the application connects, on the coordinator.
-    if crate::node_context::this_node_is_worker() {
+    let key = (crate::gucs::transaction_generation(), *tenant.as_bytes());
+    if PARAMETER_OCCUPIED.with(|o| o.get()) == Some(key) {
         return;
     }
-    let key = (crate::gucs::transaction_generation(), *tenant.as_bytes());
-    if PARAMETER_OCCUPIED.with(|o| o.get()) != Some(key) {
+    // With Citus, only on the coordinator, where the application connects: on a worker the
+    // token reaches the shards of a statement the coordinator admitted (each of its connections
+    // would take a slot of its own, and the limit cannot be read through Citus in a shard task).
+    if !crate::citus::installed() || crate::node_context::this_node_is_coordinator() {
         occupy(tenant, true);
-        PARAMETER_OCCUPIED.with(|o| o.set(Some(key)));
     }
+    PARAMETER_OCCUPIED.with(|o| o.set(Some(key)));
 }
 
 /// tenant.reset() (or RESET of the tenant): from this transaction's commit on, the session acts
@@ -189,6 +189,9 @@ pub fn on_subxact(event: pg_sys::SubXactEvent::Type, level: i32) {
     match event {
         SUBXACT_EVENT_ABORT_SUB => {
             XACT_SLOTS.with(|x| x.borrow_mut().retain(|(_, l)| *l < level));
+            // The token parameter's slot may have been one of them: judged again at next use
+            // (occupy takes none while the backend still holds one for the tenant).
+            PARAMETER_OCCUPIED.with(|o| o.set(None));
             SESSION_TENANT.with(|c| c.borrow_mut().on_subxact(false, level));
         }
         SUBXACT_EVENT_COMMIT_SUB => {

@@ -63,6 +63,16 @@ fn checked_settings(settings: Option<pgrx::JsonB>) -> Value {
     let settings = required(settings, "settings").0;
     let map = check_keys(&settings)
         .unwrap_or_else(|reason| TenantError::invalid("settings", reason).raise());
+    // A superuser-only parameter is applied with a superuser's rights: only a superuser may
+    // configure it (a delegate granted EXECUTE could otherwise lift its own limit).
+    if map.contains_key("temp_file_limit")
+        && !crate::owner::is_superuser(crate::owner::current_role())
+    {
+        TenantError::NotSuperuser(
+            "tenant.set_plan_settings()/set_tenant_settings() with temp_file_limit",
+        )
+        .raise();
+    }
     for (key, value) in map {
         crate::pg_settings::validate_setting(key, &setting_text(value).unwrap_or_default());
     }
@@ -123,6 +133,11 @@ fn set_tenant_settings(tenant: Option<&str>, settings: Option<pgrx::JsonB>) {
 /// pairs in name order (cached; a change to either table reaches every session at its next
 /// transaction, see registry/cache.rs). Empty in a database not updated to 0.3.0 yet.
 pub fn tenant_settings(tenant: pgrx::Uuid) -> Vec<(String, String)> {
+    // With Citus, on the coordinator only: a worker serves the shards of a statement that runs
+    // under the coordinator's settings and ceiling (and cannot read them through Citus there).
+    if crate::citus::installed() && !crate::node_context::this_node_is_coordinator() {
+        return Vec::new();
+    }
     registry::cache::context_settings(tenant, || load(tenant))
 }
 

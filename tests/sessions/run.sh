@@ -6,8 +6,9 @@
 # transaction for set_local(), by a rollback, DISCARD ALL, the end of the session and a crash.
 SUITE=sessions
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=34   # 17 per mode
+EXPECTED_CHECKS=36   # 18 per mode
 CLIENTS=16
+SECRET=sessions-suite-secret-0123456789-abcdef
 work=$(mktemp -d)
 on_exit "rm -rf '$work'"
 
@@ -20,7 +21,8 @@ run_mode() {
   export PGHOST=$dir PGPORT=$port
   "$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE sess" || exit 1
   { gateway_fixture '' sess_app small '{"sessions": {"limit": 3}}' acme globex
-    echo "SELECT tenant.create('free');"; } | "$PG_BIN/psql" -X -q -U postgres -d sess >/dev/null || exit 1
+    echo "SELECT tenant.create('free');"
+    echo "SELECT tenant.set_signing_key('HS256', '$SECRET');"; } | "$PG_BIN/psql" -X -q -U postgres -d sess >/dev/null || exit 1
   # app / su SQL...: one session of the gateway role / a superuser; errors as "ERROR:  CODE: ...".
   app() { "$PG_BIN/psql" -X -q -t -A -v VERBOSITY=verbose -U sess_app -d sess "$@" 2>&1; }
   su() { "$PG_BIN/psql" -X -q -t -A -U postgres -d sess "$@" 2>&1; }
@@ -73,6 +75,15 @@ run_mode() {
   check "$mode: switching tenants gives the old slot back; DISCARD ALL (a pooler's reset) gives it back" "1|0" \
     "$(app -c "SELECT tenant.set('acme') IS NULL" -c "SELECT tenant.set('globex') IS NULL" \
          -c "SELECT count(*) FROM pg_locks WHERE locktype = 'userlock' AND pid = pg_backend_pid()" -c "DISCARD ALL" -c "$mine" | grep -E '^[0-9]+$' | paste -sd'|')"
+
+  # The token parameter: a slot for each transaction that uses it. A savepoint rolled back gives
+  # back the slot taken in it, and the next use takes one again (attack review: it went on acting
+  # as the tenant without one).
+  local tok
+  tok=$(hs256_token "$SECRET" acme)
+  check "$mode: SET pg_tenant.token: a slot while a transaction uses it, again after ROLLBACK TO, none once it is reset" "1|1|0" \
+    "$(app -c "SET pg_tenant.token = '$tok'" -c "BEGIN" -c "SAVEPOINT s" -c "SELECT tenant.current() IS NULL" -c "$mine" -c "ROLLBACK TO s" \
+         -c "SELECT tenant.current() IS NULL" -c "$mine" -c "COMMIT" -c "RESET pg_tenant.token" -c "$mine" | grep -E '^[0-9]+$' | paste -sd'|')"
 
   # 4. A crash (a backend killed): the server restarts every backend, and no slot survives.
   app -c "SELECT tenant.set('acme') IS NULL" -c "SELECT pg_sleep(60)" > "$work/hold.$mode.4" 2>&1 &

@@ -46,17 +46,7 @@ as_owner "$PG_BIN/pg_basebackup" -h "$primary_dir" -p "$PGPORT" -U postgres -D "
 sed -i '/^port = /d; /^unix_socket_directories = /d; /^shared_preload_libraries/d' "$sdir/data/postgresql.conf"
 printf "port = %s\nunix_socket_directories = '%s'\nhot_standby = on\n" "$SPORT" "$sdir" >>"$sdir/data/postgresql.conf"
 
-jwt() {
-  python3 - "$SECRET" "$1" <<'PY'
-import base64, hashlib, hmac, json, sys, time
-secret, tenant = sys.argv[1], sys.argv[2]; now = int(time.time())
-b64 = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()
-head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-body = b64(json.dumps({"tenant": tenant, "iat": now - 5, "exp": now + 600}).encode())
-sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
-print(f"{head}.{body}.{sig}")
-PY
-}
+jwt() { hs256_token "$SECRET" "$1"; }
 
 for mode in plain preload; do
   stop_standby

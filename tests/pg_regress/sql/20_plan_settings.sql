@@ -9,7 +9,9 @@ SELECT tenant.create('ps-b', plan => 'ps-basic') IS NOT NULL AS created;
 SELECT tenant.create('ps-c') IS NOT NULL AS created;
 CREATE ROLE ps_app;
 SELECT tenant.grant_gateway('ps_app');
--- Sleeps, and says whether the statement was cancelled, and how soon.
+-- Sleeps, and says whether the statement was cancelled, and how soon. Under a tenant's ceiling
+-- the handler itself is cancelled too (no statement runs on past the ceiling, see below): the
+-- statement fails with 57014 instead of returning; 'not cancelled' would mean no ceiling.
 CREATE FUNCTION test.sleep_cancelled(seconds float8) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz := clock_timestamp();
 BEGIN
@@ -160,6 +162,17 @@ SET LOCAL statement_timeout = 0;
 SELECT test.sleep_cancelled(2);
 ROLLBACK;
 DO $$BEGIN PERFORM pg_sleep(2); END$$;
+-- A statement that catches the cancellation gets no new ceiling (it counts from the statement's
+-- start): what it runs next is cancelled at once (attack review: it ran on for 4 s).
+DO $$BEGIN
+    BEGIN
+        PERFORM pg_sleep(2);
+    EXCEPTION WHEN query_canceled THEN
+        RAISE NOTICE 'cancelled once';
+    END;
+    PERFORM pg_sleep(2);
+    RAISE NOTICE 'ran on past the ceiling';
+END$$;
 -- Code the planner runs (an IMMUTABLE function folded to a constant), a prepared statement.
 SELECT test.slow_constant(2);
 PREPARE ps_sleep(float8) AS SELECT pg_sleep($1);
@@ -246,3 +259,16 @@ SHOW work_mem;
 SELECT tenant.reset();
 SHOW work_mem;
 RESET work_mem;
+-- temp_file_limit is superuser-only, and pg_tenant applies it with a superuser's rights: only a
+-- superuser may configure it (attack review: a delegate granted EXECUTE lifted its own limit).
+-- Other keys a delegate may set.
+CREATE ROLE ps_delegate;
+GRANT EXECUTE ON FUNCTION tenant.set_tenant_settings(text, jsonb) TO ps_delegate;
+SET ROLE ps_delegate;
+SELECT test.try($$SELECT tenant.set_tenant_settings('ps-c', '{"temp_file_limit": "-1"}')$$);
+SELECT tenant.set_tenant_settings('ps-c', '{"work_mem": "5MB"}');
+RESET ROLE;
+SELECT slug, context_settings FROM tenant_data.tenants WHERE slug = 'ps-c';
+SELECT tenant.set_tenant_settings('ps-c', '{}');
+REVOKE EXECUTE ON FUNCTION tenant.set_tenant_settings(text, jsonb) FROM ps_delegate;
+DROP ROLE ps_delegate;
