@@ -235,6 +235,18 @@ pub fn distribution_column(rel: pg_sys::Oid) -> Option<String> {
     .unwrap_or_else(|e| error!("pg_tenant: reading Citus metadata: {e}"))
 }
 
+/// Whether `rel` is a Citus table (distributed or reference).
+pub fn is_citus_table(rel: pg_sys::Oid) -> bool {
+    installed()
+        && Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid OPERATOR(pg_catalog.=) $1)",
+            &[rel.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{only_reads, replace_table};

@@ -209,6 +209,10 @@ pub enum TenantError {
     SharedRowsDistributed {
         table: String,
     },
+    /// protect() of a table Citus already distributed (its shards would get no write guard).
+    AlreadyDistributed {
+        table: String,
+    },
     /// A Citus function in a database without Citus, or not on the coordinator.
     CitusRequired(String),
     /// Per-tenant statistics read or reset where the server keeps none: pg_tenant is not in
@@ -263,7 +267,9 @@ impl TenantError {
             TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
             TenantError::TokenParameterSet | TenantError::TokenFromCurrent => CANT_CHANGE_PARAMETER,
             TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
-            TenantError::SharedRowsDistributed { .. } => FEATURE_NOT_SUPPORTED,
+            TenantError::SharedRowsDistributed { .. } | TenantError::AlreadyDistributed { .. } => {
+                FEATURE_NOT_SUPPORTED
+            }
             TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::NoStatistics { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
@@ -405,6 +411,9 @@ impl TenantError {
             ),
             TenantError::SharedRowsDistributed { table } => format!(
                 "table {table} is distributed by Citus: a hash-distributed table cannot keep shared rows (rows without a tenant)"
+            ),
+            TenantError::AlreadyDistributed { table } => format!(
+                "table {table} is already a Citus table: protect it before distributing it"
             ),
             TenantError::CitusRequired(what) => what.clone(),
             TenantError::NoStatistics { preloaded: false } => {

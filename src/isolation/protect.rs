@@ -271,6 +271,15 @@ fn protect_with_shared_rows(
         let col = quote_identifier(&column);
         let citus = crate::citus::installed();
         let distributed_by = crate::citus::distribution_column(tbl);
+        // Citus copies a table's triggers to its shards when it distributes the table, not a
+        // trigger created later: a table distributed first would have no write guard on its
+        // shards (attack review: a read-only grant and a suspension did not hold there).
+        if citus && crate::citus::is_citus_table(tbl) {
+            TenantError::AlreadyDistributed {
+                table: name.clone(),
+            }
+            .raise();
+        }
         if shared_rows && distributed_by.is_some() {
             TenantError::SharedRowsDistributed {
                 table: name.clone(),

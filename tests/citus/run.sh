@@ -9,7 +9,7 @@
 # preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=182   # 91 per mode (24 of them in routing.sh)
+EXPECTED_CHECKS=188   # 94 per mode (24 of them in routing.sh)
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -117,16 +117,18 @@ SQL
   check "$mode: citus_setup() made one node key, the same on every node" "1 1 1" \
     "$(for p in $C $W1 $W2; do q "$p" postgres -c "SELECT count(*) FROM tenant_data.node_key WHERE secret = '$node_secret'"; done | tr '\n' ' ' | sed 's/ $//')"
 
-  # 2. Protection, both orders.
+  # 2. Protection, then distribution (the other order is refused).
   q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
 CREATE TABLE docs (id bigserial, tenant_id uuid, body text);
 SELECT tenant.protect('docs');
 SET citus.enable_unsafe_triggers = on;
 SELECT create_distributed_table('docs', 'tenant_id');
-RESET citus.enable_unsafe_triggers;
 CREATE TABLE notes (id bigserial, tenant_id uuid, body text);
-SELECT create_distributed_table('notes', 'tenant_id', colocate_with => 'docs');
 SELECT tenant.protect('notes');
+SELECT create_distributed_table('notes', 'tenant_id', colocate_with => 'docs');
+RESET citus.enable_unsafe_triggers;
+CREATE TABLE late (id bigserial, tenant_id uuid, body text);
+SELECT create_distributed_table('late', 'tenant_id', colocate_with => 'docs');
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON docs, notes TO app;
 GRANT USAGE ON SEQUENCE docs_id_seq, notes_id_seq TO app;
 SQL
@@ -143,6 +145,11 @@ SQL
                               AND pg_get_expr(d.adbin, d.adrelid) = 'tenant.current()'")"
   check "$mode: shared_rows on a hash-distributed table is refused" "0A000" \
     "$(err "$C" postgres -c "SELECT tenant.protect('notes', shared_rows => true)")"
+  # Citus copies a table's triggers to its shards when it distributes it, not a trigger created
+  # later: a table distributed before protect() would have no write guard on its shards (attack
+  # review: a read-only grant and a suspension did not hold there). Refused, nothing changed.
+  check "$mode: protect() of a table Citus already distributed is refused (0A000), nothing changed" "0A000|0|0" \
+    "$(err "$C" postgres -c "SELECT tenant.protect('late')")|$(q "$C" postgres -c "SELECT count(*) FROM pg_policy WHERE polrelid = 'late'::regclass")|$(q "$C" postgres -c "SELECT count(*) FROM tenant.protected_tables WHERE table_name = 'late'::regclass")"
 
   # 3. Context: SET LOCAL pg_tenant.token, verified on the workers.
   local acme globex
@@ -190,6 +197,8 @@ SQL
   check "$mode: a tenant suspended on the coordinator cannot write on the workers" "PT003" \
     "$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$globex'" -c "INSERT INTO docs (body) VALUES ('g2')")"
   check "$mode: ... and still reads" "1" "$(as_tenant "$C" "$globex" "SELECT count(*) FROM docs" | grep -E '^[0-9]+$')"
+  check "$mode: ... nor on notes" "PT003" \
+    "$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$globex'" -c "INSERT INTO notes (body) VALUES ('g2')")"
   q "$C" postgres -c "SELECT tenant.resume('globex')" >/dev/null
 
   # 5. tenant.set_local() on the coordinator reaches the workers as a node token they verify.
@@ -213,6 +222,8 @@ SQL
   check "$mode: a read-only gateway reads acme's rows through set_local(); its INSERT, UPDATE and DELETE are refused on the workers" \
     "$(gw -c "SELECT count(*) FROM docs")|25006|25006|25006" \
     "$(q "$C" support -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "SELECT count(*) FROM docs" -c "COMMIT" | grep -E '^[0-9]+$')|$(ro "INSERT INTO docs (body) VALUES ('ro')")|$(ro "UPDATE docs SET body = body")|$(ro "DELETE FROM docs")"
+  check "$mode: ... also on notes: INSERT, UPDATE refused on the workers" "25006|25006" \
+    "$(q "$C" postgres -c "GRANT SELECT, INSERT, UPDATE ON notes TO support" -c "GRANT USAGE ON SEQUENCE notes_id_seq TO support" >/dev/null; ro "INSERT INTO notes (body) VALUES ('ro')")|$(ro "UPDATE notes SET body = body")"
   # (COPY FROM into a table with row security is refused by PostgreSQL itself, Citus or not.
   # COPY table TO runs on connections of its own, outside the transaction's: fails closed.)
   # COPY docs TO: Citus reads the shards on a connection of the transaction when it has one (the
