@@ -274,7 +274,10 @@ fn protect_with_shared_rows(
         // Citus copies a table's triggers to its shards when it distributes the table, not a
         // trigger created later: a table distributed first would have no write guard on its
         // shards (attack review: a read-only grant and a suspension did not hold there).
-        if citus && crate::citus::is_citus_table(tbl) {
+        // (A partition is allowed: one created after its table was distributed is distributed
+        // with it and must get the policies; its shards may lack the write guard, see
+        // docs/security.md.)
+        if citus && crate::citus::is_citus_table(tbl) && !crate::citus::is_partition(tbl) {
             TenantError::AlreadyDistributed {
                 table: name.clone(),
             }

@@ -59,19 +59,24 @@ pub fn check_keys(settings: &Value) -> Result<&Map<String, Value>, String> {
 
 /// Checks every key against the allowlist and every value as `SET` would, before anything is
 /// written (a refused value changes nothing).
-fn checked_settings(settings: Option<pgrx::JsonB>) -> Value {
+fn checked_settings(settings: Option<pgrx::JsonB>, stored_sql: &'static str, key: &str) -> Value {
     let settings = required(settings, "settings").0;
     let map = check_keys(&settings)
         .unwrap_or_else(|reason| TenantError::invalid("settings", reason).raise());
     // A superuser-only parameter is applied with a superuser's rights: only a superuser may
-    // configure it (a delegate granted EXECUTE could otherwise lift its own limit).
-    if map.contains_key("temp_file_limit")
-        && !crate::owner::is_superuser(crate::owner::current_role())
-    {
-        TenantError::NotSuperuser(
-            "tenant.set_plan_settings()/set_tenant_settings() with temp_file_limit",
-        )
-        .raise();
+    // configure it, or replace settings that hold it (a delegate granted EXECUTE could otherwise
+    // set or drop its own limit).
+    if !crate::owner::is_superuser(crate::owner::current_role()) {
+        let stored = as_extension_owner(|| {
+            crate::owner::read_one::<pgrx::JsonB>(crate::owner::data_sql(stored_sql), &[key.into()])
+        });
+        let stored_has = stored.is_some_and(|j| j.0.get("temp_file_limit").is_some());
+        if map.contains_key("temp_file_limit") || stored_has {
+            TenantError::NotSuperuser(
+                "tenant.set_plan_settings()/set_tenant_settings() with temp_file_limit",
+            )
+            .raise();
+        }
     }
     for (key, value) in map {
         crate::pg_settings::validate_setting(key, &setting_text(value).unwrap_or_default());
@@ -90,7 +95,11 @@ COMMENT ON FUNCTION tenant.set_plan_settings(text, jsonb) IS 'pg_tenant: setting
 fn set_plan_settings(plan: Option<&str>, settings: Option<pgrx::JsonB>) {
     guarded(|| {
         let plan = required(plan, "plan");
-        let settings = checked_settings(settings);
+        let settings = checked_settings(
+            settings,
+            "SELECT context_settings FROM tenant_data.plans WHERE name OPERATOR(pg_catalog.=) $1",
+            plan,
+        );
         require_plan(plan);
         run_as_owner(
             crate::owner::data_sql("UPDATE tenant_data.plans SET context_settings = $2, updated_at = pg_catalog.now() WHERE name OPERATOR(pg_catalog.=) $1"),
@@ -114,9 +123,12 @@ COMMENT ON FUNCTION tenant.set_tenant_settings(text, jsonb) IS 'pg_tenant: a ten
 )]
 fn set_tenant_settings(tenant: Option<&str>, settings: Option<pgrx::JsonB>) {
     guarded(|| {
-        let tenant = required(tenant, "tenant");
-        let settings = checked_settings(settings);
-        let t = registry::resolve(Some(tenant));
+        let t = registry::resolve(tenant);
+        let settings = checked_settings(
+            settings,
+            "SELECT context_settings FROM tenant_data.tenants WHERE id OPERATOR(pg_catalog.=) $1::pg_catalog.uuid",
+            &t.id.to_string(),
+        );
         run_as_owner(
             crate::owner::data_sql("UPDATE tenant_data.tenants SET context_settings = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1"),
             &[t.id.into(), pgrx::JsonB(settings.clone()).into()],

@@ -9,7 +9,7 @@
 # preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=188   # 94 per mode (24 of them in routing.sh)
+EXPECTED_CHECKS=190   # 95 per mode (24 of them in routing.sh)
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -148,6 +148,18 @@ SQL
   # Citus copies a table's triggers to its shards when it distributes it, not a trigger created
   # later: a table distributed before protect() would have no write guard on its shards (attack
   # review: a read-only grant and a suspension did not hold there). Refused, nothing changed.
+  # A partition created after its table was distributed is distributed with it: protect() of it
+  # is allowed (its policies reach the shards).
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+CREATE TABLE parted (id int, tenant_id uuid, d date) PARTITION BY RANGE (d);
+CREATE TABLE parted_a PARTITION OF parted FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+SELECT tenant.protect('parted');
+SET citus.enable_unsafe_triggers = on;
+SELECT create_distributed_table('parted', 'tenant_id', colocate_with => 'none');
+CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+SQL
+  check "$mode: a partition created after distribution: protect() of it is allowed, row security on" "none|t" \
+    "$(err "$C" postgres -c "SELECT tenant.protect('parted_b')")|$(q "$C" postgres -c "SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE oid = 'parted_b'::regclass")"
   check "$mode: protect() of a table Citus already distributed is refused (0A000), nothing changed" "0A000|0|0" \
     "$(err "$C" postgres -c "SELECT tenant.protect('late')")|$(q "$C" postgres -c "SELECT count(*) FROM pg_policy WHERE polrelid = 'late'::regclass")|$(q "$C" postgres -c "SELECT count(*) FROM tenant.protected_tables WHERE table_name = 'late'::regclass")"
 

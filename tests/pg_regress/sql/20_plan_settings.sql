@@ -262,10 +262,17 @@ RESET work_mem;
 -- temp_file_limit is superuser-only, and pg_tenant applies it with a superuser's rights: only a
 -- superuser may configure it (attack review: a delegate granted EXECUTE lifted its own limit).
 -- Other keys a delegate may set.
+-- Nor replace settings that hold a superuser's temp_file_limit (second review: '{}' dropped it).
 CREATE ROLE ps_delegate;
 GRANT EXECUTE ON FUNCTION tenant.set_tenant_settings(text, jsonb) TO ps_delegate;
+SELECT tenant.set_tenant_settings('ps-c', '{"temp_file_limit": "1GB"}');
 SET ROLE ps_delegate;
 SELECT test.try($$SELECT tenant.set_tenant_settings('ps-c', '{"temp_file_limit": "-1"}')$$);
+SELECT test.try($$SELECT tenant.set_tenant_settings('ps-c', '{}')$$);
+RESET ROLE;
+SELECT slug, context_settings FROM tenant_data.tenants WHERE slug = 'ps-c';
+SELECT tenant.set_tenant_settings('ps-c', '{}');
+SET ROLE ps_delegate;
 SELECT tenant.set_tenant_settings('ps-c', '{"work_mem": "5MB"}');
 RESET ROLE;
 SELECT slug, context_settings FROM tenant_data.tenants WHERE slug = 'ps-c';
