@@ -235,17 +235,6 @@ pub fn distribution_column(rel: pg_sys::Oid) -> Option<String> {
     .unwrap_or_else(|e| error!("pg_tenant: reading Citus metadata: {e}"))
 }
 
-/// Whether `rel` is a partition.
-pub fn is_partition(rel: pg_sys::Oid) -> bool {
-    Spi::get_one_with_args::<bool>(
-        "SELECT relispartition FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $1",
-        &[rel.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false)
-}
-
 /// Whether `rel` is a Citus table (distributed or reference).
 pub fn is_citus_table(rel: pg_sys::Oid) -> bool {
     installed()

@@ -197,6 +197,11 @@ pub fn relation_name(rel: pg_sys::Oid) -> String {
     }
 }
 
+/// Whether a relation is a partition (from the syscache).
+pub fn is_partition(rel: pg_sys::Oid) -> bool {
+    unsafe { pg_sys::get_rel_relispartition(rel) }
+}
+
 /// The owner of a relation (from the syscache), or None when it does not exist.
 pub fn relation_owner(rel: pg_sys::Oid) -> Option<pg_sys::Oid> {
     unsafe {

@@ -277,7 +277,7 @@ fn protect_with_shared_rows(
         // (A partition is allowed: one created after its table was distributed is distributed
         // with it and must get the policies; its shards may lack the write guard, see
         // docs/security.md.)
-        if citus && crate::citus::is_citus_table(tbl) && !crate::citus::is_partition(tbl) {
+        if citus && crate::citus::is_citus_table(tbl) && !crate::owner::is_partition(tbl) {
             TenantError::AlreadyDistributed {
                 table: name.clone(),
             }

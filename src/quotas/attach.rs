@@ -186,7 +186,7 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
                 ..
             } in &tree
             {
-                if *rel_oid != tbl && is_partition(*rel_oid) {
+                if *rel_oid != tbl && crate::owner::is_partition(*rel_oid) {
                     continue;
                 }
                 run_with_args(
@@ -342,16 +342,6 @@ pub(super) fn set_counter_to_rows(tenant: pgrx::Uuid, resource: &str, hide_own: 
         crate::owner::data_sql("UPDATE tenant_data.usage_counters SET used = $3 WHERE tenant_id = $1 AND resource = $2 AND period_start = '-infinity'"),
         &[tenant.into(), resource.into(), rows.into()],
     );
-}
-
-pub(super) fn is_partition(rel: pg_sys::Oid) -> bool {
-    Spi::get_one_with_args::<bool>(
-        "SELECT relispartition FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $1",
-        &[rel.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false)
 }
 
 /// The index counting `tbl`'s rows for `resource` (attach_quota's count mode), qualified.

@@ -123,7 +123,7 @@ pub fn occupy_for_transaction(tenant: pgrx::Uuid) {
     // With Citus, only on the coordinator, where the application connects: on a worker the
     // token reaches the shards of a statement the coordinator admitted (each of its connections
     // would take a slot of its own, and the limit cannot be read through Citus in a shard task).
-    if !crate::citus::installed() || crate::node_context::this_node_is_coordinator() {
+    if !crate::citus::metadata_present() || crate::node_context::this_node_is_coordinator() {
         occupy(tenant, true);
     }
     PARAMETER_OCCUPIED.with(|o| o.set(Some(key)));

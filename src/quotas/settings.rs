@@ -147,7 +147,7 @@ fn set_tenant_settings(tenant: Option<&str>, settings: Option<pgrx::JsonB>) {
 pub fn tenant_settings(tenant: pgrx::Uuid) -> Vec<(String, String)> {
     // With Citus, on the coordinator only: a worker serves the shards of a statement that runs
     // under the coordinator's settings and ceiling (and cannot read them through Citus there).
-    if crate::citus::installed() && !crate::node_context::this_node_is_coordinator() {
+    if crate::citus::metadata_present() && !crate::node_context::this_node_is_coordinator() {
         return Vec::new();
     }
     registry::cache::context_settings(tenant, || load(tenant))

@@ -13,8 +13,6 @@
 //! protected table reads it), two clock reads, and one spinlock of the tenant's entry. The entry
 //! is looked up again only when the tenant changes. Nothing is allocated.
 
-#![allow(clippy::too_many_arguments)] // PostgreSQL's callback signatures
-
 use std::cell::{Cell, RefCell};
 
 use pgrx::pg_sys;
