@@ -135,10 +135,12 @@ fn read_only_context() -> Option<pg_sys::Oid> {
 
 /// A role that reads through a read-only grant is recorded in the audit log at every tenant.set()
 /// and set_local(): who looked at which tenant, and when. The audit row goes with the caller's
-/// transaction (a rollback takes it); the server log line written with it stays.
-fn audit_read_only(t: &Tenant, local: bool) {
+/// transaction (a rollback takes it); the server log line written with it stays. Returns whether
+/// the role reads only.
+fn audit_read_only(t: &Tenant, local: bool) -> bool {
     let role = current_role();
-    if !writes_as(role, t.id, local) {
+    let read_only = !writes_as(role, t.id, local);
+    if read_only {
         crate::error::log_server(&format!(
             "pg_tenant: read-only access: role {} (session user {}) acts as tenant \"{}\" ({}){}",
             role_name(role),
@@ -153,6 +155,7 @@ fn audit_read_only(t: &Tenant, local: bool) {
             serde_json::json!({"slug": t.slug, "role": role_name(role), "local": local}),
         );
     }
+    read_only
 }
 
 /// Resolves `key` and checks the current role may act as it, for the transaction (`local`) or
@@ -227,12 +230,11 @@ fn set_local(tenant: Option<&str>) -> pgrx::Uuid {
         refuse_in_restricted_operation("tenant.set_local()");
         crate::context::tokens::refuse_if_locked();
         let t = authorize(tenant, true);
-        audit_read_only(&t, true);
+        let read_only = audit_read_only(&t, true);
         if !unsafe { pg_sys::IsTransactionBlock() } {
             crate::error::warn("tenant.set_local() outside a transaction block lasts only until the end of this statement");
         }
         enter(&t, true, None);
-        let read_only = !writes_as(current_role(), t.id, true);
         crate::node_context::pass_to_workers(t.id, None, read_only);
         t.id
     })
