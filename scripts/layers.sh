@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.." || exit 1
 # Bottom to top. A new top-level module must be added here (an unknown one fails).
 declare -A layer_of=(
   [error]=0 [types]=0
-  [txn_cell]=1 [citus]=1 [exemption]=1 [gucs]=1 [pg_settings]=1 [hooks]=1 [node_context]=1 [owner]=1 [tenant_plans]=1 [xact]=1
+  [txn_cell]=1 [args]=1 [citus]=1 [exemption]=1 [gucs]=1 [pg_settings]=1 [hooks]=1 [node_context]=1 [owner]=1 [tenant_plans]=1 [xact]=1
   [registry]=2 [isolation]=2 [quotas]=2 [schemas]=2 [context]=2 [citus_setup]=2 [lifecycle]=2 [export]=2 [stats]=2
 )
 layer_names=(base plumbing features)

@@ -128,35 +128,134 @@ pub unsafe fn statement_executes(stmt: *mut pg_sys::PlannedStmt) {
 static mut PREV_PLANNER_HOOK: pg_sys::planner_hook_type = None;
 static mut PREV_POST_PARSE_ANALYZE_HOOK: pg_sys::post_parse_analyze_hook_type = None;
 
-crate::hooks::post_parse_analyze_hook!(fn post_parse_analyze(PREV_POST_PARSE_ANALYZE_HOOK) {
+crate::hooks::post_parse_analyze_hook!(fn post_parse_analyze(PREV_POST_PARSE_ANALYZE_HOOK, query) {
     statement_parsed();
+    if noforce_role().is_some() {
+        note_target(query);
+    }
 });
+
+thread_local! {
+    /// The target table of the last statement parsed with FORCE set aside (for the message of
+    /// [`refuse_rule`]: a rule's action does not name the table of its rule).
+    static EXEMPT_TARGET: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::Oid::INVALID) };
+}
+
+/// Notes the target table of a statement parsed with FORCE set aside.
+#[pg_guard]
+unsafe extern "C-unwind" fn note_target(query: *mut pg_sys::Query) {
+    let mut target = pg_sys::Oid::INVALID;
+    if !query.is_null() && (*query).resultRelation > 0 {
+        let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
+        if let Some(rte) = rtable.get_ptr((*query).resultRelation as usize - 1) {
+            if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION {
+                target = (*rte).relid;
+            }
+        }
+    }
+    EXEMPT_TARGET.with(|t| t.set(target));
+}
 
 // Not #[pg_guard]: an error in the planner passes through as PostgreSQL raised it (see
 // crate::hooks); the Rust work runs in guarded functions.
 crate::hooks::planner_hook!(fn planner(call) {
     let exempt = exempt_planning_starts();
+    // (Read before planning, which may scribble on the query.)
+    let from_rule = made_by_rule(call.parse);
+    if !exempt && from_rule {
+        refuse_rule_in_worker_drop();
+    }
     if exempt {
         PLANNING_DEPTH.with(|d| d.set(d.get() + 1));
     }
     let stmt = call.run(PREV_PLANNER_HOOK);
     if exempt {
         PLANNING_DEPTH.with(|d| d.set(d.get() - 1));
-        exempt_statement_planned(stmt);
+        exempt_statement_planned(stmt, from_rule);
     }
     stmt
 });
+
+/// Whether a rule made `query` (querySource) or one of its WITH queries: PostgreSQL rewrites a
+/// data-modifying WITH query by the rules of its table in place (an unconditional `DO INSTEAD`
+/// rule's action replaces it).
+///
+/// # Safety
+/// `query` is a query (or null).
+unsafe fn made_by_rule(query: *mut pg_sys::Query) -> bool {
+    if query.is_null() {
+        return false;
+    }
+    if (*query).querySource != pg_sys::QuerySource::QSRC_ORIGINAL {
+        return true;
+    }
+    let ctes = pgrx::PgList::<pg_sys::CommonTableExpr>::from_pg((*query).cteList);
+    let found = ctes.iter_ptr().any(|cte| {
+        !cte.is_null()
+            && !(*cte).ctequery.is_null()
+            && (*(*cte).ctequery).type_ == pg_sys::NodeTag::T_Query
+            && made_by_rule((*cte).ctequery as *mut pg_sys::Query)
+    });
+    found
+}
 
 #[pg_guard]
 unsafe extern "C-unwind" fn exempt_planning_starts() -> bool {
     crate::error::guarded(planning_starts).is_some()
 }
 
+/// After one query of the exempt statement is planned: refused if it reads a table through
+/// another role's view, or if it is a rule's action (`from_rule`).
 #[pg_guard]
-unsafe extern "C-unwind" fn exempt_statement_planned(stmt: *mut pg_sys::PlannedStmt) {
+unsafe extern "C-unwind" fn exempt_statement_planned(
+    stmt: *mut pg_sys::PlannedStmt,
+    from_rule: bool,
+) {
     if let Exemption::Planning(role) = EXEMPTION.with(|e| e.get()) {
-        crate::error::guarded(|| refuse_exempt_views(stmt, role));
+        crate::error::guarded(|| {
+            refuse_exempt_views(stmt, role);
+            if from_rule {
+                refuse_rule();
+            }
+        });
     }
+}
+
+/// A Citus worker's drop sets FORCE aside for whole statements, and their rules' actions are
+/// rewritten with it: refused like those of pg_tenant's own exempt statements.
+#[pg_guard]
+unsafe extern "C-unwind" fn refuse_rule_in_worker_drop() {
+    if NOFORCE_DROP_ROLE.with(|r| r.get()).is_some() {
+        crate::error::guarded(refuse_rule);
+    }
+}
+
+/// PostgreSQL rewrites a statement's rules with the statement, so the actions of the table
+/// owner's rules on a table pg_tenant maintains would be rewritten with FORCE ROW LEVEL
+/// SECURITY set aside too, and read or write every tenant's rows of the owner's tables (a
+/// `DO ALSO INSERT INTO stash SELECT * FROM docs` during tenant.drop()). The owner's code runs
+/// with row security as usual, so a rule's action in an exempt statement (or in one of its
+/// WITH queries) is refused (42501) before anything runs. (A `DO INSTEAD NOTHING` rule has no action to plan: the rows it keeps
+/// are found by tenant.drop()'s count.)
+///
+/// (Called as a query made by a rule, querySource not QSRC_ORIGINAL, is planned.)
+fn refuse_rule() {
+    let table = unsafe { relation_display_name(EXEMPT_TARGET.with(|t| t.get())) };
+    crate::error::TenantError::RuleInMaintenance { table }.raise();
+}
+
+/// A relation's name as a message shows it.
+unsafe fn relation_display_name(rel: pg_sys::Oid) -> String {
+    if rel == pg_sys::Oid::INVALID {
+        return "(unknown)".into();
+    }
+    let name = pg_sys::get_rel_name(rel);
+    if name.is_null() {
+        return "(unknown)".into();
+    }
+    std::ffi::CStr::from_ptr(name)
+        .to_string_lossy()
+        .into_owned()
 }
 
 thread_local! {

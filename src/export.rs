@@ -127,25 +127,25 @@ fn statement(op: Operation, t: &Target, rel: pg_sys::Oid) -> String {
     let col = column.clone().unwrap_or_default();
     match op {
         Operation::TenantRows => format!(
-            "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x){without_column} ORDER BY x::pg_catalog.text), '[]')
+            "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x){without_column} ORDER BY x::pg_catalog.text), '[]')::pg_catalog.text
                FROM {name} x WHERE x.{col} OPERATOR(pg_catalog.=) $2"
         ),
         Operation::TenantCount => format!(
-            "SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM {name} WHERE {col} OPERATOR(pg_catalog.=) $2"
+            "SELECT pg_catalog.to_jsonb(pg_catalog.count(*))::pg_catalog.text FROM {name} WHERE {col} OPERATOR(pg_catalog.=) $2"
         ),
         Operation::Counts => format!(
-            "SELECT COALESCE(pg_catalog.jsonb_object_agg(t, n), '{{}}')
+            "SELECT COALESCE(pg_catalog.jsonb_object_agg(t, n), '{{}}')::pg_catalog.text
                FROM (SELECT {col} AS t, pg_catalog.count(*) AS n FROM {name} WHERE {col} IS NOT NULL GROUP BY 1) s"
         ),
         Operation::AllRows => format!(
-            "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x){without_column} ORDER BY x::pg_catalog.text), '[]')
+            "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x){without_column} ORDER BY x::pg_catalog.text), '[]')::pg_catalog.text
                FROM {only} {name} x"
         ),
         Operation::AllCount => {
-            format!("SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM {only} {name}")
+            format!("SELECT pg_catalog.to_jsonb(pg_catalog.count(*))::pg_catalog.text FROM {only} {name}")
         }
         Operation::Sequence => format!(
-            "SELECT pg_catalog.jsonb_build_object('last_value', last_value, 'is_called', is_called) FROM {name}"
+            "SELECT pg_catalog.jsonb_build_object('last_value', last_value, 'is_called', is_called)::pg_catalog.text FROM {name}"
         ),
         Operation::Insert => {
             let cols = insert_columns(rel).join(", ");
@@ -161,7 +161,7 @@ fn statement(op: Operation, t: &Target, rel: pg_sys::Oid) -> String {
             format!(
                 "WITH i AS (INSERT INTO {name} ({cols}) OVERRIDING SYSTEM VALUE
                             SELECT {cols} FROM pg_catalog.jsonb_populate_recordset(NULL::{name}, {rows}) RETURNING 1)
-                 SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM i"
+                 SELECT pg_catalog.to_jsonb(pg_catalog.count(*))::pg_catalog.text FROM i"
             )
         }
     }
@@ -194,8 +194,8 @@ fn table_data(
     tbl: Option<pg_sys::Oid>,
     operation: Option<&str>,
     target: Option<pgrx::Uuid>,
-    rows: Option<pgrx::JsonB>,
-) -> Option<pgrx::JsonB> {
+    rows: Option<crate::args::JsonbDatum>,
+) -> Option<crate::args::JsonbDatum> {
     guarded(|| {
         let rel = required(tbl, "tbl");
         let op_name = required(operation, "operation");
@@ -257,9 +257,11 @@ fn table_data(
             Spi::connect_mut(|client| {
                 unfiltered(|| client.update(&sql, Some(1), &[rows.into(), target.into()]))?
                     .first()
-                    .get_one::<pgrx::JsonB>()
+                    .get_one::<String>()
             })
         })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+        // (As text, made jsonb again here: serde_json would round its numbers to doubles.)
+        .map(|text| crate::args::JsonbDatum::from_text(&text))
     })
 }

@@ -116,10 +116,11 @@ macro_rules! planner_hook {
 }
 pub(crate) use planner_hook;
 
-/// `post_parse_analyze_hook!(fn name(PREV) { ... })` defines a post_parse_analyze_hook that calls
-/// the hook saved in `PREV` (a static), then runs the body (which reads no argument).
+/// `post_parse_analyze_hook!(fn name(PREV, query) { ... })` defines a post_parse_analyze_hook
+/// that calls the hook saved in `PREV` (a static), then runs the body, which may read the
+/// analyzed statement as `query` (a `*mut Query`).
 macro_rules! post_parse_analyze_hook {
-    ($vis:vis fn $name:ident($prev:ident) $body:block) => {
+    ($vis:vis fn $name:ident($prev:ident, $query:ident) $body:block) => {
         #[::pgrx::pg_guard]
         $vis unsafe extern "C-unwind" fn $name(
             pstate: *mut ::pgrx::pg_sys::ParseState,
@@ -129,6 +130,7 @@ macro_rules! post_parse_analyze_hook {
             if let Some(prev) = $prev {
                 prev(pstate, query, jstate);
             }
+            let $query = query;
             $body
         }
     };

@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 mod error;
 mod types;
 // Plumbing: PostgreSQL machinery the features share.
+mod args;
 mod citus;
 mod exemption;
 mod gucs;

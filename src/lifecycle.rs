@@ -20,7 +20,7 @@ fn create_tenant(
     slug: Option<&str>,
     name: Option<&str>,
     plan: Option<&str>,
-    settings: Option<pgrx::JsonB>,
+    settings: Option<crate::args::Jsonb>,
     isolation: Option<&str>,
     template: Option<&core::ffi::CStr>,
 ) -> pgrx::Uuid {
@@ -89,7 +89,7 @@ fn create(
     slug: Option<&str>,
     name: Option<&str>,
     plan: Option<&str>,
-    settings: Option<pgrx::JsonB>,
+    settings: Option<crate::args::Jsonb>,
 ) -> pgrx::Uuid {
     create_tenant(slug, name, plan, settings, Some("shared"), None)
 }

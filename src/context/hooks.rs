@@ -35,7 +35,7 @@ unsafe extern "C-unwind" fn cap_statement() {
     crate::error::guarded(super::settings::cap_statement);
 }
 
-crate::hooks::post_parse_analyze_hook!(fn post_parse_analyze(PREV_POST_PARSE_ANALYZE) {
+crate::hooks::post_parse_analyze_hook!(fn post_parse_analyze(PREV_POST_PARSE_ANALYZE, _query) {
     cap_statement();
 });
 

@@ -74,6 +74,8 @@ pub enum TenantError {
     DuplicateSlug(String),
     /// A NULL where pg_tenant needs a value.
     NullArgument(&'static str),
+    /// A jsonb argument holding a value serde_json cannot (a number out of its range).
+    UnreadableJson(String),
     InvalidArgument {
         argument: &'static str,
         reason: String,
@@ -149,6 +151,10 @@ pub enum TenantError {
     ViewInMaintenance {
         table: String,
         owner: String,
+    },
+    /// A rule's action in a statement pg_tenant runs with FORCE ROW LEVEL SECURITY set aside.
+    RuleInMaintenance {
+        table: String,
     },
     /// A PostgreSQL error caught and raised again with more detail (reraise_with_detail).
     Reraised {
@@ -238,9 +244,9 @@ impl TenantError {
             TenantError::UnknownTenant(_) => UNKNOWN_TENANT,
             TenantError::Suspended { .. } => TENANT_SUSPENDED,
             TenantError::NotAllowedToActAs { .. } => INSUFFICIENT_PRIVILEGE,
-            TenantError::InvalidSlug { .. } | TenantError::InvalidArgument { .. } => {
-                INVALID_PARAMETER_VALUE
-            }
+            TenantError::InvalidSlug { .. }
+            | TenantError::InvalidArgument { .. }
+            | TenantError::UnreadableJson(_) => INVALID_PARAMETER_VALUE,
             TenantError::DuplicateSlug(_) => UNIQUE_VIOLATION,
             TenantError::NullArgument(_) => NULL_VALUE_NOT_ALLOWED,
             TenantError::WrongColumnType { .. } => DATATYPE_MISMATCH,
@@ -263,7 +269,8 @@ impl TenantError {
             | TenantError::NotSuperuser(_)
             | TenantError::InRestrictedOperation(_)
             | TenantError::DefinerInMaintenance { .. }
-            | TenantError::ViewInMaintenance { .. } => INSUFFICIENT_PRIVILEGE,
+            | TenantError::ViewInMaintenance { .. }
+            | TenantError::RuleInMaintenance { .. } => INSUFFICIENT_PRIVILEGE,
             TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
             TenantError::TokenParameterSet | TenantError::TokenFromCurrent => CANT_CHANGE_PARAMETER,
             TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
@@ -299,6 +306,9 @@ impl TenantError {
             }
             TenantError::DuplicateSlug(s) => format!("tenant \"{s}\" already exists"),
             TenantError::NullArgument(a) => format!("argument \"{a}\" must not be NULL"),
+            TenantError::UnreadableJson(reason) => {
+                format!("a jsonb argument holds a value pg_tenant cannot read ({reason})")
+            }
             TenantError::InvalidArgument { argument, reason } => {
                 format!("invalid value for argument \"{argument}\": {reason}")
             }
@@ -355,6 +365,9 @@ impl TenantError {
             ),
             TenantError::ViewInMaintenance { table, owner } => format!(
                 "table {table}, read with the rights of its owner {owner} (through a view or rule of that role's) in a rule of a table pg_tenant maintains, cannot be read with FORCE ROW LEVEL SECURITY set aside"
+            ),
+            TenantError::RuleInMaintenance { table } => format!(
+                "a rule on table {table} cannot run in a statement pg_tenant runs with FORCE ROW LEVEL SECURITY set aside"
             ),
             TenantError::UncheckableTable { table, column } => format!(
                 "tenant.drop() cannot check the protected table {table}: its tenant column \"{column}\" is gone or no longer a uuid"
@@ -451,6 +464,9 @@ impl TenantError {
     pub fn hint(&self) -> Option<String> {
         match self {
             TenantError::Reraised { hint, .. } => hint.clone(),
+            TenantError::RuleInMaintenance { .. } => Some(
+                "Nothing was changed. pg_tenant's maintenance (tenant.drop(), recounts, export and import, migrations) reads every row of a table, and a rule's action would too: drop the rule, or do its work in a trigger, which runs with row security as usual.".into(),
+            ),
             TenantError::UncheckableTable { .. } => Some(
                 "Nothing was deleted or dropped. Give the table its tenant column back (or protect it again), then drop the tenant.".into(),
             ),

@@ -80,7 +80,7 @@ pub fn require_plan(name: &str) {
     }
 }
 
-pub(super) fn checked_limits(limits: Option<pgrx::JsonB>) -> Value {
+pub(super) fn checked_limits(limits: Option<crate::args::Jsonb>) -> Value {
     let limits = required(limits, "limits").0;
     if let Err(reason) = validate_limits(&limits) {
         TenantError::InvalidLimits(reason).raise();
@@ -105,7 +105,7 @@ COMMENT ON FUNCTION tenant.create_plan(text, jsonb) IS 'pg_tenant: define a plan
 "#,
     requires = ["quota_tables"]
 )]
-fn create_plan(name: Option<&str>, limits: Option<pgrx::JsonB>) {
+fn create_plan(name: Option<&str>, limits: Option<crate::args::Jsonb>) {
     guarded(|| {
         let name = required(name, "name");
         if name.is_empty() {
@@ -132,7 +132,7 @@ COMMENT ON FUNCTION tenant.alter_plan(text, jsonb) IS 'pg_tenant: replace a plan
 "#,
     requires = ["quota_tables"]
 )]
-fn alter_plan(name: Option<&str>, limits: Option<pgrx::JsonB>) {
+fn alter_plan(name: Option<&str>, limits: Option<crate::args::Jsonb>) {
     guarded(|| {
         let name = required(name, "name");
         let limits = checked_limits(limits);

@@ -59,7 +59,11 @@ pub fn check_keys(settings: &Value) -> Result<&Map<String, Value>, String> {
 
 /// Checks every key against the allowlist and every value as `SET` would, before anything is
 /// written (a refused value changes nothing).
-fn checked_settings(settings: Option<pgrx::JsonB>, stored_sql: &'static str, key: &str) -> Value {
+fn checked_settings(
+    settings: Option<crate::args::Jsonb>,
+    stored_sql: &'static str,
+    key: &str,
+) -> Value {
     let settings = required(settings, "settings").0;
     let map = check_keys(&settings)
         .unwrap_or_else(|reason| TenantError::invalid("settings", reason).raise());
@@ -92,7 +96,7 @@ COMMENT ON FUNCTION tenant.set_plan_settings(text, jsonb) IS 'pg_tenant: setting
 "#,
     requires = ["quota_tables"]
 )]
-fn set_plan_settings(plan: Option<&str>, settings: Option<pgrx::JsonB>) {
+fn set_plan_settings(plan: Option<&str>, settings: Option<crate::args::Jsonb>) {
     guarded(|| {
         let plan = required(plan, "plan");
         let settings = checked_settings(
@@ -121,7 +125,7 @@ COMMENT ON FUNCTION tenant.set_tenant_settings(text, jsonb) IS 'pg_tenant: a ten
 "#,
     requires = ["quota_tables"]
 )]
-fn set_tenant_settings(tenant: Option<&str>, settings: Option<pgrx::JsonB>) {
+fn set_tenant_settings(tenant: Option<&str>, settings: Option<crate::args::Jsonb>) {
     guarded(|| {
         let t = registry::resolve(tenant);
         let settings = checked_settings(

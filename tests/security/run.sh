@@ -19,7 +19,7 @@ SUITE=security
 . "$(dirname "$0")/../lib.sh"
 HERE=tests/security
 [ "${SECURITY_KEEP:-0}" = 1 ] && PG_TENANT_KEEP_CLUSTERS=1
-EXPECTED_CHECKS=100  # 50 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 4g 4h 4i 4j 4k 4l 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=102  # 51 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 4g 4h 4i 4j 4k 4l 4m 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
 BASEOPTS='-c statement_timeout=20s -c lock_timeout=8s'
@@ -825,6 +825,59 @@ SELECT tenant.drop('victim4l');
 SQL
   t "4l a table under two protected parents is checked by each parent's tenant column (55000)" \
     "refused=55000 tenant=1 rows=1" "$verdict"
+}
+
+# (Ninth review) the table owner's own rule on its protected table: pg_tenant's exempt statements
+# (tenant.drop()'s delete, import()'s insert) are rewritten with FORCE set aside, and so would the
+# rule's action be, reading every tenant's rows of the owner's table into a table the owner reads.
+# Refused (42501) before anything runs; nothing deleted, imported or copied.
+item4m() {
+  pg sec_owner >/dev/null <<'SQL'
+CREATE TABLE app.stash4m (what text);
+CREATE RULE zz_rule4m AS ON DELETE TO app.projects DO ALSO INSERT INTO app.stash4m SELECT title FROM app.projects;
+SQL
+  super >/dev/null <<'SQL'
+SELECT tenant.create('victim4m');
+SELECT tenant.create('imp4m');
+SELECT tenant.set('victim4m');
+INSERT INTO app.projects (title) VALUES ('victim4m-a');
+SELECT tenant.reset();
+SQL
+  # import() inserts in a WITH query, where PostgreSQL allows an unconditional DO INSTEAD rule
+  # (with a RETURNING list) and replaces the insert by its action; under import()'s
+  # session_replication_role = replica only an ALWAYS rule fires.
+  pg sec_owner >/dev/null <<'SQL'
+CREATE RULE zz_rule4m_ins AS ON INSERT TO app.projects DO INSTEAD
+    INSERT INTO app.stash4m SELECT title FROM app.projects RETURNING 0, what, NULL::uuid;
+ALTER TABLE app.projects ENABLE ALWAYS RULE zz_rule4m_ins;
+SQL
+  local out verdict
+  out=$(pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4m')) d;")
+  echo "$out" > "$work/$MODE.4m.drop.out"
+  verdict="drop=$(grep -o '42501' <<<"$out" | head -1)"
+  has "$out" 'ERROR:  42501: a rule on table projects cannot run in a statement pg_tenant runs with FORCE ROW LEVEL SECURITY set aside' \
+    && verdict+=" message=ok" || verdict+=" message=other"
+  verdict+=" tenant=$(super -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'victim4m'")"
+  verdict+=" rows=$(super -c "SELECT count(*) FROM app.projects WHERE title = 'victim4m-a'")"
+  verdict+=" copied=$(super -c "SELECT count(*) FROM app.stash4m")"
+  out=$(pg postgres <<'SQL'
+SELECT 'imported:' || tenant.import('imp4m', '{"format": "pg_tenant-export-1", "tenant": {"slug": "old4m"},
+    "tables": {"app.projects": [{"id": 94013, "title": "imported4m"}]}, "limits": [], "usage": []}'::jsonb)::text;
+SQL
+)
+  echo "$out" > "$work/$MODE.4m.import.out"
+  verdict+=" import=$(grep -o '42501' <<<"$out" | head -1)"
+  verdict+=" imported=$(super -c "SELECT count(*) FROM app.projects WHERE title = 'imported4m'")"
+  verdict+=" copied=$(super -c "SELECT count(*) FROM app.stash4m")"
+  pg sec_owner >/dev/null <<'SQL'
+DROP RULE zz_rule4m ON app.projects;
+DROP RULE zz_rule4m_ins ON app.projects;
+DROP TABLE app.stash4m;
+SQL
+  verdict+=" then=$(pg sec_delegate <<<"SELECT 'dropped' FROM (SELECT tenant.drop('victim4m'), tenant.drop('imp4m')) d;")"
+  verdict+=" rows=$(super -c "SELECT count(*) FROM app.projects WHERE title = 'victim4m-a'")"
+  t "4m the table owner's own rule on its protected table does not run in tenant.drop() or import() (42501, nothing deleted, imported or copied)" \
+    "drop=42501 message=ok tenant=1 rows=1 copied=0 import=42501 imported=0 copied=0 then=dropped rows=0" "$verdict"
 }
 
 # --- 5: bytes quota and TOAST ------------------------------------------------------------------
@@ -1968,7 +2021,7 @@ run_mode() {  # MODE CLUSTER PORT
   ACME=$(super -c "SELECT id FROM tenant_data.tenants WHERE slug = 'acme'")
   GLOBEX=$(super -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")
   local test
-  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel review_parallel review_cursor_lock_exp review_prepare_lock_setting review_registry_lock_queue review_old_name_views review_client_options item11 item12
+  for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4m item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel review_parallel review_cursor_lock_exp review_prepare_lock_setting review_registry_lock_queue review_old_name_views review_client_options item11 item12
                                 item13 item14 item15 item16 item17 item18 sweep}; do
     "$test"
   done

@@ -30,6 +30,7 @@ SELECT test.try($$SELECT tenant.create('_acme')$$);
 SELECT test.try($$SELECT tenant.create('acme corp')$$);
 SELECT test.try($$SELECT tenant.create('acme'';drop table x;--')$$);
 SELECT test.try($$SELECT tenant.create('café')$$);
+SELECT test.try($$SELECT tenant.create('big', settings => '{"n": 1e400}')$$);
 SELECT test.try($$SELECT tenant.create('6f1c2a2e-8a51-4a8e-9a43-0d3c6a9b1e11')$$);
 -- Duplicates, NULLs and bad settings.
 SELECT test.try($$SELECT tenant.create('acme')$$);

@@ -27,6 +27,9 @@ SELECT test.try($$SELECT tenant.create_plan('bad', '{"articles": {"period": "mon
 SELECT test.try($$SELECT tenant.create_plan('bad', '{"articles": {"limit": -2}}')$$);
 SELECT test.try($$SELECT tenant.create_plan('bad', '{"articles": {"limit": "ten"}}')$$);
 SELECT test.try($$SELECT tenant.create_plan('bad', '{"articles": {"limit": 1.5}}')$$);
+-- jsonb holds numbers serde_json cannot: a bad argument (22023), not an internal error.
+SELECT test.try($$SELECT tenant.create_plan('bad', '{"articles": {"limit": 1e400}}')$$);
+SELECT test.try($$SELECT tenant.alter_plan('free', '{"articles": {"limit": -1e400}}')$$);
 SELECT test.try($$SELECT tenant.create_plan('bad', '{"articles": {"limit": 10, "period": "week"}}')$$);
 SELECT test.try($$SELECT tenant.create_plan('bad', '{"articles": {"limit": 10, "per": "month"}}')$$);
 SELECT test.try($$SELECT tenant.create_plan('bad', '{"": {"limit": 1}}')$$);

@@ -64,3 +64,20 @@ RESET ROLE;
 DROP ROLE exp_app;
 SELECT action, detail->>'slug' AS slug, detail->>'from' AS from_slug, detail->'rows'->'crm.contacts' AS contacts
   FROM tenant_data.audit_log WHERE action = 'import';
+-- Numbers come back exactly: a numeric beyond a double's precision and range survives the
+-- round trip (the rows pass to SQL as PostgreSQL holds them).
+CREATE TABLE crm.amounts (amount numeric, tenant_id uuid);
+SELECT tenant.protect('crm.amounts');
+SELECT tenant.create('exp-num') AS num \gset
+SELECT tenant.set('exp-num') IS NOT NULL AS ok;
+INSERT INTO crm.amounts (amount) VALUES (12345678901234567890.123456789), (-0.000000000000000000000000001), (1e400);
+SELECT tenant.reset();
+SELECT tenant.create('exp-num2') AS num2 \gset
+SELECT r->'crm.amounts' AS imported FROM tenant.import('exp-num2', tenant.export('exp-num')) r;
+SELECT (SELECT array_agg(amount ORDER BY amount) FROM crm.amounts WHERE tenant_id = :'num2')
+     = (SELECT array_agg(amount ORDER BY amount) FROM crm.amounts WHERE tenant_id = :'num') AS identical,
+       (SELECT min(amount)::text || ' ' || (array_agg(amount::text ORDER BY amount))[2] FROM crm.amounts WHERE tenant_id = :'num2') AS smallest_two,
+       (SELECT length(max(amount)::text) FROM crm.amounts WHERE tenant_id = :'num2') AS digits_of_1e400;
+SELECT tenant.drop('exp-num'), tenant.drop('exp-num2');
+SELECT tenant.unprotect('crm.amounts');
+DROP TABLE crm.amounts;

@@ -46,6 +46,8 @@ SELECT test.try($$SELECT tenant.set_tenant_settings('ps-a', '{"shared_buffers": 
 SELECT test.try($$SELECT tenant.set_plan_settings('ps-basic', '{"work_mem": true}')$$);
 SELECT test.try($$SELECT tenant.set_plan_settings('ps-basic', '{"work_mem": "8MB", "statement_timeout": "lots"}')$$);
 SELECT test.try($$SELECT tenant.set_plan_settings('ps-basic', '{"statement_timeout": -5}')$$);
+SELECT test.try($$SELECT tenant.set_plan_settings('ps-basic', '{"statement_timeout": 1e400}')$$);
+SELECT test.try($$SELECT tenant.set_tenant_settings('ps-a', '{"work_mem": 1e400}')$$);
 SELECT test.try($$SELECT tenant.set_tenant_settings('ps-a', '{"lock_timeout": "1 fortnight"}')$$);
 SELECT test.try($$SELECT tenant.set_tenant_settings('ps-a', '{"temp_file_limit": -2}')$$);
 SELECT p.context_settings AS plan_settings,
