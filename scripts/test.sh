@@ -4,10 +4,11 @@
 #   summary SUITE: P passed, F failed, M missing of E declared
 # (missing checks, those of a suite that stopped early, count as failed); a pg_regress file counts
 # as one check per pass; cargo's unit tests count from "test result: ok. N passed; M failed".
+# The lines of failed checks are printed again before the closing line (a CI log shows its tail).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 passed=0; failed=0; status=0
-log=$(mktemp)
+log=$(mktemp); failures=$(mktemp)
 
 run_suite() {  # command, "summary" or "cargo"
   local rc p f
@@ -19,9 +20,12 @@ run_suite() {  # command, "summary" or "cargo"
     p=$(awk '/^summary / { s += $3 } END { print s + 0 }' "$log")
     f=$(awk '/^summary / { s += $5 + $7 } END { print s + 0 }' "$log")
   else
-    echo "test.sh: $1 printed no summary line ... FAILED"
+    echo "test.sh: $1 printed no summary line ... FAILED" | tee -a "$failures"
     p=0; f=1
   fi
+  # (Each failing check's line again at the end, where a CI log's tail shows it.)
+  grep -E '\.\.\. FAILED|^test result: FAILED' "$log" | cut -c1-400 >> "$failures"
+  if [ "$rc" != 0 ] && [ "$f" = 0 ]; then echo "$1 exited with $rc" >> "$failures"; fi
   passed=$((passed + p)); failed=$((failed + f))
   if [ "$f" -gt 0 ]; then status=1; fi
   if [ "$rc" != 0 ]; then status=1; [ "$f" -gt 0 ] || failed=$((failed + 1)); fi
@@ -37,5 +41,10 @@ run_suite scripts/unit.sh cargo
 
 rm -f "$log"
 echo
+if [ -s "$failures" ]; then
+  echo "Failed checks:"
+  head -40 "$failures"
+fi
+rm -f "$failures"
 echo "pg_tenant: $passed checks passed, $failed failed (a pg_regress file counts as one check)"
 exit $status
