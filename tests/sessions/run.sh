@@ -30,6 +30,8 @@ run_mode() {
   # Slots: the lock-manager locks pg_tenant takes for them ("userlock" in pg_locks).
   slots() { su -c "SELECT count(*) FROM pg_locks WHERE locktype = 'userlock' AND granted"; }
   mine="SELECT count(*) FROM pg_locks WHERE locktype = 'userlock' AND pid = pg_backend_pid()"
+  # Waits (up to 20 s) until N slots are held: holders started in the background have connected.
+  wait_slots() { for _ in $(seq 1 100); do [ "$(slots)" = "$1" ] && return; sleep 0.2; done; }
 
   # 1. The race: 16 clients at once, each holding on for 5 seconds once it acts as acme.
   for c in $(seq 1 "$CLIENTS"); do
@@ -95,12 +97,12 @@ run_mode() {
   check "$mode: after a crash (kill -9 of a holder), the server restarted and no slot is held" "yes|0" \
     "$(grep -q 'terminated by signal 9' "$dir/server.log" && echo yes)|$(slots)"
   check "$mode: ... and three sessions act as acme again, a fourth is refused" "PT010|t|t|t" \
-    "$( { for _ in 1 2 3; do app -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT pg_sleep(3)" & done
-          sleep 1.5; app -c "SELECT tenant.set('acme')" | code; wait; } | grep . | LC_ALL=C sort | paste -sd'|')"
+    "$( { for _ in 1 2 3; do app -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT pg_sleep(5)" & done
+          wait_slots 3; app -c "SELECT tenant.set('acme')" | code; wait; } | grep . | LC_ALL=C sort | paste -sd'|')"
   # 5. Limits: the plan's, a tenant's own, and what is refused.
   su -c "SELECT tenant.set_limit('globex', 'sessions', 1)" >/dev/null
   check "$mode: a tenant's own limit (set_limit) replaces the plan's: globex with 1 session" "PT010|t" \
-    "$( { app -c "SELECT tenant.set('globex') IS NOT NULL" -c "SELECT pg_sleep(2)" & sleep 1; app -c "SELECT tenant.set('globex')" | code; wait; } | grep . | LC_ALL=C sort | paste -sd'|')"
+    "$( { app -c "SELECT tenant.set('globex') IS NOT NULL" -c "SELECT pg_sleep(5)" & wait_slots 1; app -c "SELECT tenant.set('globex')" | code; wait; } | grep . | LC_ALL=C sort | paste -sd'|')"
   check "$mode: a sessions limit with a period is refused (22023) by create_plan, alter_plan and set_limit; limit 0: PT011" "22023|22023|22023|PT011" \
     "$(su -v VERBOSITY=verbose -c "SELECT tenant.create_plan('p', '{\"sessions\": {\"limit\": 2, \"period\": \"day\"}}')" | code)|$(su -v VERBOSITY=verbose -c "SELECT tenant.alter_plan('small', '{\"sessions\": {\"limit\": 2, \"period\": \"month\"}}')" | code)|$(su -v VERBOSITY=verbose -c "SELECT tenant.set_limit('acme', 'sessions', 2, 'day')" | code)|$(su -c "SELECT tenant.set_limit('globex', 'sessions', 0)" >/dev/null; app -c "SELECT tenant.set('globex')" | code)"
   scripts/cluster.sh stop $name >/dev/null 2>&1

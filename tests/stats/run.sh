@@ -125,7 +125,11 @@ SELECT pg_sleep(1.5);
 SELECT 2;
 SELECT 3;
 SQL
-sleep 0.7
+# (The reset comes while the session sleeps: wait until it does.)
+for _ in $(seq 1 100); do
+  [ "$(super -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(1.5);' AND state = 'active'")" = 1 ] && break
+  sleep 0.05
+done
 super -c "SELECT tenant.stats_reset('st-c')" >/dev/null
 wait
 check "a session connected across stats_reset('st-c') counts on in its new entry (pg_sleep, 2, 3)" "3 0 0 0 0 3 0" "$(counts st-c)"
