@@ -77,6 +77,22 @@ start_cluster() {
   export PGHOST=$dir PGPORT=$2
 }
 
+# wait_for SECONDS COMMAND...: runs COMMAND until it succeeds (every 50 ms); fails after SECONDS.
+# Tests wait for what a background session must have reached, never for a fixed time.
+wait_for() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.05
+  done
+}
+
+# sleeping QUERY_PATTERN [DB]: whether a session whose statement is LIKE the pattern has reached
+# its pg_sleep() (for wait_for: a background session got that far).
+sleeping() {
+  [ "$("$PG_BIN/psql" -X -q -t -A -U postgres -d "${2:-postgres}" -c "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '$1'")" = t ]
+}
+
 check() {  # name, expected, actual
   checks_ran=$((checks_ran + 1))
   if [ "$2" = "$3" ]; then

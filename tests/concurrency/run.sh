@@ -34,7 +34,7 @@ check "meter quota: 40 rows exist" 40 "$(psql_super -c "SELECT count(*) FROM con
 # While race-a's counter row is locked by an open transaction, race-b is not blocked (and race-a is).
 "$PG_BIN/psql" -X -q -U conc_app -d conc -c "BEGIN; SELECT tenant.set_local('race-a'); DELETE FROM conc.docs WHERE id = (SELECT min(id) FROM conc.docs); SELECT pg_sleep(4); COMMIT;" >/dev/null 2>&1 &
 holder=$!
-sleep 1
+wait_for 20 sleeping "BEGIN; SELECT tenant.set_local(''race-a'')%" conc
 other=$("$PG_BIN/psql" -X -q -t -A -U conc_app -d conc -c "SET lock_timeout = '1s'" -c "SELECT tenant.set('race-b') IS NOT NULL" -c "INSERT INTO conc.docs (body) VALUES ('b') RETURNING 'inserted'" 2>&1 | tail -1)
 same=$("$PG_BIN/psql" -X -q -t -A -U conc_app -d conc -c "SET lock_timeout = '1s'" -c "SELECT tenant.set('race-a') IS NOT NULL" -c "INSERT INTO conc.docs (body) VALUES ('a') RETURNING 'inserted'" 2>&1 | grep -c 'lock timeout')
 wait $holder
@@ -47,7 +47,7 @@ check "race-a's own insert does wait for it (lock_timeout hit)" 1 "$same"
 psql_super -c "SELECT tenant.create('race-drop') IS NOT NULL" >/dev/null
 "$PG_BIN/psql" -X -q -U postgres -d conc -c "BEGIN; SELECT tenant.drop('race-drop'); SELECT pg_sleep(3); COMMIT;" >/dev/null 2>&1 &
 dropper=$!
-sleep 1
+wait_for 20 sleeping "BEGIN; SELECT tenant.drop(''race-drop'')%" conc
 psql_super -c '\set VERBOSITY verbose' -c "SELECT tenant.grant_access('race-drop', 'conc_app')" > "$work/drop-grant.out" 2>&1 &
 granter=$!
 psql_super -c '\set VERBOSITY verbose' -c "SELECT tenant.set_limit('race-drop', 'docs', 5)" > "$work/drop-limit.out" 2>&1 &

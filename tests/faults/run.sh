@@ -16,14 +16,6 @@ LOG=$dir/server.log
 # sql DB [psql options]: stops at the first error; tuples only, unaligned.
 sql() { local db=$1; shift; "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -U postgres -d "$db" "$@"; }
 
-# wait_for SECONDS COMMAND...: retries COMMAND every 0.05 s until it succeeds; fails on timeout.
-wait_for() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.05
-  done
-}
 restarts() { grep -c 'all server processes terminated; reinitializing' "$LOG"; }
 # shellcheck disable=SC2317 # called through wait_for
 restarted_since() { [ "$(restarts)" -gt "$1" ]; }

@@ -36,8 +36,8 @@ INI
 printf '"pool_app" ""\n"pool_token" ""\n' > "$dir/userlist.txt"
 chown postgres "$dir/pgbouncer.ini" "$dir/userlist.txt"
 runuser -u postgres -- pgbouncer -d "$dir/pgbouncer.ini" || exit 1
-sleep 1
 via_bouncer() { "$PG_BIN/psql" -X -q -t -A -h 127.0.0.1 -p "$BOUNCER_PORT" -U pool_app "$@"; }
+wait_for 20 via_bouncer -d pool -c "SELECT 1"
 
 work=$(mktemp -d)
 

@@ -55,7 +55,7 @@ check "... and nothing stays reserved" 3 "$(used race-b)"
 
 # A crash (SIGKILL of a backend: the postmaster resets shared memory) with a transaction under way.
 "$PG_BIN/psql" -X -q -U shared_app -d shared -c "SELECT tenant.set('race-b') IS NULL" -c "BEGIN" -c "INSERT INTO docs (body) VALUES ('lost')" -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
-sleep 1
+wait_for 20 sleeping 'SELECT pg_sleep(60)' shared
 victim=$(super -c "SELECT pid FROM pg_stat_activity WHERE usename = 'shared_app' AND query LIKE '%pg_sleep%'")
 restarts() { grep -c 'all server processes terminated; reinitializing' "$dir/server.log"; }
 restarts_before=$(restarts)
