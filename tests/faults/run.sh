@@ -9,7 +9,9 @@
 SUITE=faults
 . "$(dirname "$0")/../lib.sh"
 EXPECTED_CHECKS=28
-start_cluster faults "$(suite_port faults)"
+# (A crash test: commits must be in the WAL before a backend is killed; the test clusters
+# otherwise run with synchronous_commit = off, and a crash loses the last commits.)
+PG_TENANT_CONF="synchronous_commit = on" start_cluster faults "$(suite_port faults)"
 work=$(mktemp -d)
 LOG=$dir/server.log
 

@@ -16,7 +16,8 @@ run_mode() {
   local mode=$1 name port preload
   if [ "$mode" = plain ]; then name=sessions port=$(suite_port sessions) preload=0
   else name=sessions_pre port=$(suite_port sessions_pre) preload=1; fi
-  dir=$(PG_TENANT_PRELOAD=$preload scripts/cluster.sh start $name "$port") || exit 1
+  # (synchronous_commit: the crash below must not lose the commits before it.)
+  dir=$(PG_TENANT_PRELOAD=$preload PG_TENANT_CONF="synchronous_commit = on" scripts/cluster.sh start $name "$port") || exit 1
   on_exit "scripts/cluster.sh stop $name >/dev/null 2>&1"
   export PGHOST=$dir PGPORT=$port
   "$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE sess" || exit 1

@@ -10,7 +10,9 @@ EXPECTED_CHECKS=28
 CLIENTS=16
 PORT=$(suite_port shared_counters)
 export PG_TENANT_PRELOAD=1
-start_cluster shared "$PORT"
+# (A crash test: commits must be in the WAL before a backend is killed; the test clusters
+# otherwise run with synchronous_commit = off, and a crash loses the last commits.)
+PG_TENANT_CONF="synchronous_commit = on" start_cluster shared "$PORT"
 data=$dir/data
 echo "max_prepared_transactions = 4" >>"$data/postgresql.conf"
 as_owner() { runuser -u postgres -- "$@"; }
