@@ -62,6 +62,37 @@ thread_local! {
     static XACT_GEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// A (parameter, value) pg_tenant is about to apply; that parameter's check hook consumes it.
     static AUTHORIZED: RefCell<Option<(&'static CStr, String)>> = const { RefCell::new(None) };
+    /// A parameter that decides the tenant (`pg_tenant.tenant_id`, `pg_tenant.token`) was
+    /// assigned since the context last followed it (see [`context_parameters_changed`]).
+    static PARAMETERS_CHANGED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// How many of pg_tenant's own GUC nest levels ([`in_nest_level`]) are open.
+    static OWN_NEST_LEVELS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether `pg_tenant.tenant_id` or `pg_tenant.token` was assigned since
+/// [`context_parameters_followed`]: by pg_tenant, or by a route no hook of pg_tenant sees
+/// (`set_config()`, a connection's options, a placeholder applied when the library loaded, a
+/// rollback). What the context keeps beside them (the tenant's settings, its sessions slot)
+/// follows them at the next statement (context::follow_parameters).
+#[inline]
+pub fn context_parameters_changed() -> bool {
+    PARAMETERS_CHANGED.with(|c| c.get())
+}
+
+/// The context followed the parameters (see [`context_parameters_changed`]).
+pub fn context_parameters_followed() {
+    PARAMETERS_CHANGED.with(|c| c.set(false));
+}
+
+/// Called from the assign hooks of the parameters that decide the tenant.
+pub fn mark_context_parameters_changed() {
+    PARAMETERS_CHANGED.with(|c| c.set(true));
+}
+
+/// Whether one of pg_tenant's own GUC nest levels is open ([`in_nest_level`]: a `SET` made
+/// meanwhile is undone when it closes).
+pub fn in_own_nest_level() -> bool {
+    OWN_NEST_LEVELS.with(|n| n.get()) > 0
 }
 
 /// Set when the library loaded (not preloaded) and a non-superuser's connection options had set
@@ -422,6 +453,13 @@ pub fn on_xact(event: pg_sys::XactEvent::Type) {
     CONTEXT_ORIGIN.with(|o| o.borrow_mut().on_xact(committed));
     XACT_GEN.with(|g| g.set(g.get().wrapping_add(1)));
     CONTEXT_USED.with(|u| u.set(false));
+    // No nest level of pg_tenant's outlives its transaction (should an error have skipped the
+    // count's decrement).
+    OWN_NEST_LEVELS.with(|n| n.set(0));
+    // An error may have left the context's bookkeeping half followed: judged again.
+    if !committed {
+        mark_context_parameters_changed();
+    }
 }
 
 /// Whether tenant.current() found a tenant in force at any time in this transaction.
@@ -495,10 +533,12 @@ pub fn in_nest_level<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(c_int);
     impl Drop for Restore {
         fn drop(&mut self) {
+            OWN_NEST_LEVELS.with(|n| n.set(n.get().saturating_sub(1)));
             unsafe { pg_sys::AtEOXact_GUC(false, self.0) };
         }
     }
     let _restore = Restore(unsafe { pg_sys::NewGUCNestLevel() });
+    OWN_NEST_LEVELS.with(|n| n.set(n.get() + 1));
     f()
 }
 
@@ -610,6 +650,7 @@ unsafe extern "C-unwind" fn assign_tenant_guc(newval: *const c_char, _extra: *mu
             .map(|u| *u.as_bytes())
     };
     CURRENT.with(|c| c.set(parsed));
+    mark_context_parameters_changed();
     crate::tenant_plans::context_changed();
 }
 

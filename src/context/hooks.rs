@@ -29,10 +29,15 @@ crate::hooks::executor_run_hook!(fn executor_run(query, PREV_EXECUTOR_RUN) {
 /// The tenant's statement_timeout ceiling, armed as the statement is analyzed, planned and run:
 /// PostgreSQL arms (or, with statement_timeout 0, disarms) its own timer when a statement starts
 /// and again at each extended-protocol message (Bind plans, Execute runs), before these hooks;
-/// code the planner runs (an IMMUTABLE function folded to a constant) counts too.
+/// code the planner runs (an IMMUTABLE function folded to a constant) counts too. First, the
+/// context follows parameters changed by routes no hook sees (`set_config()`, connection
+/// options, a placeholder applied when the library loaded; see [`super::follow_parameters`]).
 #[pg_guard]
 unsafe extern "C-unwind" fn cap_statement() {
-    crate::error::guarded(super::settings::cap_statement);
+    crate::error::guarded(|| {
+        super::follow_parameters();
+        super::settings::cap_statement();
+    });
 }
 
 crate::hooks::post_parse_analyze_hook!(fn post_parse_analyze(PREV_POST_PARSE_ANALYZE, _query) {
@@ -62,6 +67,9 @@ unsafe extern "C-unwind" fn judge_parallel(query: *mut pg_sys::QueryDesc) {
 }
 
 crate::hooks::utility_hook!(fn process_utility(call) {
+    // Before the handlers below change the context (RESET ALL, DISCARD ALL, RESET of the
+    // tenant), so that what it follows is the context as earlier statements left it.
+    follow_parameters();
     // SET [LOCAL] or RESET of pg_tenant.token: Some(local), for the tenant's settings afterwards.
     let mut token_change = None;
     if let Some(set) = call.node::<pg_sys::VariableSetStmt>(pg_sys::NodeTag::T_VariableSetStmt) {
@@ -114,6 +122,11 @@ crate::hooks::utility_hook!(fn process_utility(call) {
         token_changed(local);
     }
 });
+
+#[pg_guard]
+unsafe extern "C-unwind" fn follow_parameters() {
+    crate::error::guarded(super::follow_parameters);
+}
 
 #[pg_guard]
 unsafe extern "C-unwind" fn token_changed(local: bool) {

@@ -287,32 +287,156 @@ thread_local! {
 
 /// A tenant chosen by tenant.set()/set_local() stays in force only while the role that chose it
 /// may still act as it (a revoked gateway or access grant, or one narrowed to transaction_only,
-/// ends a session-level context at the next transaction). Checked once per transaction.
+/// ends a session-level context at the next transaction). Checked once per transaction. A
+/// session refused so gives its `sessions` slot back at once; should the grant come back, the
+/// slot is taken again (or the quota error raised) before the tenant counts.
 pub fn refuse_if_no_longer_allowed(tenant: pgrx::Uuid) {
-    let Some((role, local)) = gucs::context_origin() else {
-        return;
-    };
     // A parallel worker runs for its leader, which checked.
     if unsafe { pg_sys::ParallelWorkerNumber } >= 0 {
         return;
     }
-    let generation = gucs::transaction_generation();
-    let key = (generation, role, *tenant.as_bytes());
-    if CHECKED.with(|c| c.get()) == Some(key) {
-        return;
-    }
-    let allowed = match right_to(role, tenant) {
-        None => false,
-        Some(transaction_only) => local || !transaction_only,
-    };
-    if !allowed {
+    if !still_allowed(tenant, true) {
+        let role = gucs::context_origin().map_or_else(current_role, |(role, _)| role);
         TenantError::NotAllowedToActAs {
             tenant: tenant.to_string(),
             role: role_name(role),
         }
         .raise();
     }
+}
+
+/// Whether the role that chose `tenant` with tenant.set()/set_local() may still act as it
+/// (true for a context a token chose); judged once per transaction. A session-level context
+/// found no longer allowed gives its `sessions` slot back; one allowed again takes it back at
+/// its next use (`at_use`: the tenant is about to count), which may raise the quota error.
+fn still_allowed(tenant: pgrx::Uuid, at_use: bool) -> bool {
+    let Some((role, local)) = gucs::context_origin() else {
+        return true;
+    };
+    let generation = gucs::transaction_generation();
+    let key = (generation, role, *tenant.as_bytes());
+    if CHECKED.with(|c| c.get()) == Some(key) {
+        return true;
+    }
+    let allowed = match right_to(role, tenant) {
+        None => false,
+        Some(transaction_only) => local || !transaction_only,
+    };
+    if !allowed {
+        if !local {
+            crate::quotas::sessions::give_back_revoked(tenant);
+        }
+        return false;
+    }
+    if at_use {
+        crate::quotas::sessions::take_back(tenant);
+    } else if crate::quotas::sessions::owes_slot(tenant) {
+        // Judged again at the use, which takes the slot back.
+        return true;
+    }
     CHECKED.with(|c| c.set(Some(key)));
+    true
+}
+
+thread_local! {
+    /// Set while [`follow_parameters`] runs (what it runs starts statements of its own).
+    static FOLLOWING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The transaction (gucs::transaction_generation) whose first statement judged the right of
+    /// the role that chose the session's tenant.
+    static JUDGED_AT_START: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// As each statement starts (context/hooks.rs, with the ceiling): what pg_tenant keeps beside
+/// the parameters that decide the tenant follows them when they changed by a route none of its
+/// functions or hooks sees, and a revoked grant gives its `sessions` slot back.
+///
+/// - `pg_tenant.token` given through `set_config()`, a connection's options or a placeholder
+///   `SET` before the library loaded: the tenant it names gets its settings, with the value's
+///   scope (only a token whose use would be accepted; a refused one is refused where it is used).
+/// - `pg_tenant.tenant_id` emptied by `set_config(..., NULL)` (PostgreSQL's RESET, which asks no
+///   check hook and runs no statement pg_tenant's utility hook sees): what tenant.reset() ends
+///   ends too (settings, origin, expiry, the tenant's schema on the search_path and, for the
+///   session, its slot), with that change's scope.
+/// - The first statement of each transaction judges the right of the role that chose the
+///   session's tenant (see [`still_allowed`]): a revoked session's slot is given back even if it
+///   never uses the tenant again.
+///
+/// Never raises for a bad token; not in a parallel worker, in a security-restricted operation,
+/// while pg_tenant hides the tenant or runs its own statements, nor while a statement writes
+/// rows (that statement fails when it finishes if the tenant changed, see
+/// quotas::row_counter): the next statement follows.
+pub fn follow_parameters() {
+    let changed = gucs::context_parameters_changed();
+    let generation = gucs::transaction_generation();
+    let judge = JUDGED_AT_START.with(|j| j.get()) != Some(generation)
+        && gucs::set_tenant().is_some()
+        && gucs::context_origin().is_some_and(|(_, local)| !local);
+    if !changed && !judge {
+        return;
+    }
+    if FOLLOWING.with(|f| f.get()) || !can_follow_now() {
+        return;
+    }
+    FOLLOWING.with(|f| f.set(true));
+    // (The flag is cleared before an error leaves: guarded() reports it with a longjmp that runs
+    // no destructor of the frames it leaves.)
+    let followed = std::panic::catch_unwind(|| {
+        if changed {
+            gucs::context_parameters_followed();
+            follow_changed_parameters();
+        }
+        if judge {
+            JUDGED_AT_START.with(|j| j.set(Some(generation)));
+            if let Some(tenant) = gucs::set_tenant() {
+                still_allowed(tenant, false);
+            }
+        }
+    });
+    FOLLOWING.with(|f| f.set(false));
+    if let Err(error) = followed {
+        std::panic::resume_unwind(error);
+    }
+}
+
+/// Whether the context's bookkeeping may change now (see [`follow_parameters`]).
+fn can_follow_now() -> bool {
+    let state = unsafe {
+        pg_sys::IsTransactionState()
+            && !pg_sys::IsInParallelMode()
+            && pg_sys::ParallelWorkerNumber < 0
+            && !pg_sys::InSecurityRestrictedOperation()
+            // (Catalog reads need a snapshot, or a portal that takes one.)
+            && (pg_sys::ActiveSnapshotSet() || !pg_sys::ActivePortal.is_null())
+    };
+    state
+        && !gucs::tenant_hidden()
+        && !gucs::in_own_nest_level()
+        && !crate::quotas::row_counter::writing()
+}
+
+/// See [`follow_parameters`].
+fn follow_changed_parameters() {
+    let chosen = gucs::set_tenant();
+    if chosen.is_none()
+        && (gucs::context_origin().is_some()
+            || gucs::context_expiry().is_some()
+            || crate::quotas::sessions::session_tenant().is_some())
+    {
+        let local = gucs::set_locally_in_this_transaction(gucs::TENANT_GUC);
+        gucs::apply_context_expiry(None, local);
+        gucs::apply_context_origin(None, local);
+        crate::schemas::apply_search_path(None, None, local);
+        if !local {
+            crate::quotas::sessions::vacate();
+        }
+    }
+    // The settings of the tenant that decides: the token's, else the one tenant.set() chose.
+    let deciding = tokens::parameter_tenant_quietly().or(chosen);
+    if deciding != settings::in_force() {
+        let local = gucs::set_locally_in_this_transaction(c"pg_tenant.token")
+            || gucs::set_locally_in_this_transaction(gucs::TENANT_GUC);
+        settings::switch_to(deciding, local);
+    }
 }
 
 thread_local! {

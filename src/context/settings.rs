@@ -13,10 +13,11 @@ use pgrx::pg_sys;
 use crate::pg_settings;
 use crate::txn_cell::TxCell;
 
-/// The settings a tenant context applied: what was in force before (to put back), and its
-/// statement_timeout ceiling in milliseconds (0: none).
+/// The settings a tenant context applied: the tenant whose settings they are, what was in force
+/// before (to put back), and its statement_timeout ceiling in milliseconds (0: none).
 #[derive(Debug, Clone)]
 struct Applied {
+    tenant: [u8; 16],
     saved: Vec<(String, String)>,
     ceiling_ms: i32,
 }
@@ -40,6 +41,15 @@ pub fn switch_to(tenant: Option<pgrx::Uuid>, local: bool) {
         .map(crate::quotas::settings::tenant_settings)
         .unwrap_or_default();
     if previous.is_none() && settings.is_empty() {
+        // Nothing to apply or put back; which tenant's settings (none) are in force is kept.
+        if let Some(t) = tenant {
+            let applied = Applied {
+                tenant: *t.as_bytes(),
+                saved: Vec::new(),
+                ceiling_ms: 0,
+            };
+            APPLIED.with(|a| a.borrow_mut().set(Some(applied), local, nest_level()));
+        }
         return;
     }
     let mut saved = previous.map(|a| a.saved).unwrap_or_default();
@@ -59,10 +69,15 @@ pub fn switch_to(tenant: Option<pgrx::Uuid>, local: bool) {
     } else {
         0
     };
-    // Kept while something must be put back later: the tenant's own settings, or (for the
-    // transaction) the session's tenant's, put back above only until the transaction ends.
-    let keep = tenant.is_some() && !saved.is_empty() && (!settings.is_empty() || local);
-    let applied = keep.then_some(Applied { saved, ceiling_ms });
+    // What was saved is kept while something must be put back later: the tenant's own
+    // settings, or (for the transaction) the session's tenant's, put back above only until the
+    // transaction ends.
+    let keep = !saved.is_empty() && (!settings.is_empty() || local);
+    let applied = tenant.map(|t| Applied {
+        tenant: *t.as_bytes(),
+        saved: if keep { saved } else { Vec::new() },
+        ceiling_ms,
+    });
     APPLIED.with(|a| a.borrow_mut().set(applied, local, nest_level()));
     // The statement that chose the context runs on under the new ceiling.
     cap_statement();
@@ -75,6 +90,17 @@ pub fn token_changed(local: bool) {
     let tenant =
         crate::context::tokens::parameter_tenant_quietly().or_else(crate::gucs::set_tenant);
     switch_to(tenant, local);
+}
+
+/// The tenant whose settings are in force (the one [`switch_to`] last switched to, in this
+/// scope), whether it has settings or not.
+pub fn in_force() -> Option<pgrx::Uuid> {
+    APPLIED.with(|a| {
+        a.borrow()
+            .get()
+            .as_ref()
+            .map(|a| pgrx::Uuid::from_bytes(a.tenant))
+    })
 }
 
 /// RESET ALL or DISCARD ALL: PostgreSQL puts every setting back to its default, those applied

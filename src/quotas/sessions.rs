@@ -129,6 +129,45 @@ pub fn occupy_for_transaction(tenant: pgrx::Uuid) {
     PARAMETER_OCCUPIED.with(|o| o.set(Some(key)));
 }
 
+/// The tenant the session acts as beyond the current transaction, as far as the limit knows.
+pub fn session_tenant() -> Option<pgrx::Uuid> {
+    SESSION_TENANT.with(|c| c.borrow().get().map(pgrx::Uuid::from_bytes))
+}
+
+thread_local! {
+    /// The tenant whose session slot [`give_back_revoked`] gave back while the session still
+    /// names it (until the session's tenant changes, or the slot is taken again).
+    static GIVEN_BACK: Cell<Option<[u8; 16]>> = const { Cell::new(None) };
+}
+
+/// The role that chose the session's tenant may no longer act as it (its grant was revoked or
+/// narrowed): the session's slot for `tenant` is given back now, not with the transaction (the
+/// refusal that follows rolls the transaction back), so another session may take it.
+pub fn give_back_revoked(tenant: pgrx::Uuid) {
+    let id = *tenant.as_bytes();
+    if let Some(slot) = SESSION_SLOT.with(|s| s.get()).filter(|s| s.tenant == id) {
+        give_back(slot, true);
+        SESSION_SLOT.with(|s| s.set(None));
+        GIVEN_BACK.with(|g| g.set(Some(id)));
+    }
+}
+
+/// Whether the session gave its slot for `tenant` back on a revocation and still names it.
+pub fn owes_slot(tenant: pgrx::Uuid) -> bool {
+    GIVEN_BACK.with(|g| g.get()) == Some(*tenant.as_bytes())
+}
+
+/// The role that chose the session's tenant may act as it again (a grant came back): the slot
+/// [`give_back_revoked`] gave back is taken again, for the session from this transaction's
+/// commit, or the quota error is raised when every slot is held now.
+pub fn take_back(tenant: pgrx::Uuid) {
+    if owes_slot(tenant) {
+        // A slot for the transaction; before_commit makes it the session's, since the session
+        // still acts as the tenant.
+        occupy(tenant, true);
+    }
+}
+
 /// tenant.reset() (or RESET of the tenant): from this transaction's commit on, the session acts
 /// as no tenant; its slot is given back then.
 pub fn vacate() {
@@ -158,6 +197,12 @@ fn before_commit() {
             give_back(old, true);
         }
         SESSION_SLOT.with(|s| s.set(promoted));
+    }
+    // A slot given back on a revocation is no longer owed once the session holds one again or
+    // acts as another tenant.
+    let given_back = GIVEN_BACK.with(|g| g.get());
+    if given_back.is_some() && (after != given_back || SESSION_SLOT.with(|s| s.get()).is_some()) {
+        GIVEN_BACK.with(|g| g.set(None));
     }
     for (slot, _) in XACT_SLOTS.with(|x| std::mem::take(&mut *x.borrow_mut())) {
         give_back(slot, false);

@@ -6,7 +6,7 @@
 # transaction for set_local(), by a rollback, DISCARD ALL, the end of the session and a crash.
 SUITE=sessions
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=36   # 18 per mode
+EXPECTED_CHECKS=58   # 29 per mode
 CLIENTS=16
 SECRET=sessions-suite-secret-0123456789-abcdef
 work=$(mktemp -d)
@@ -106,6 +106,56 @@ run_mode() {
     "$( { app -c "SELECT tenant.set('globex') IS NOT NULL" -c "SELECT pg_sleep(5)" & wait_slots 1; app -c "SELECT tenant.set('globex')" | code; wait; } | grep . | LC_ALL=C sort | paste -sd'|')"
   check "$mode: a sessions limit with a period is refused (22023) by create_plan, alter_plan and set_limit; limit 0: PT011" "22023|22023|22023|PT011" \
     "$(su -v VERBOSITY=verbose -c "SELECT tenant.create_plan('p', '{\"sessions\": {\"limit\": 2, \"period\": \"day\"}}')" | code)|$(su -v VERBOSITY=verbose -c "SELECT tenant.alter_plan('small', '{\"sessions\": {\"limit\": 2, \"period\": \"month\"}}')" | code)|$(su -v VERBOSITY=verbose -c "SELECT tenant.set_limit('acme', 'sessions', 2, 'day')" | code)|$(su -c "SELECT tenant.set_limit('globex', 'sessions', 0)" >/dev/null; app -c "SELECT tenant.set('globex')" | code)"
+
+  # 6. Third attack review: a token set by other routes than SET (set_config() once pg_tenant is
+  #    loaded, connection options, a placeholder SET before it loads) gets acme's plan settings and the
+  #    statement_timeout ceiling, and holds a slot; a tenant emptied by set_config(..., NULL) puts
+  #    its settings back and frees its slot; a revoked session gives its slot back.
+  #    acme gets one session and the plan 300ms / 8MB (the defaults: 0, 4MB).
+  su -c "SELECT tenant.set_limit('acme', 'sessions', 1)" -c "SELECT tenant.set_plan_settings('small', '{\"statement_timeout\": \"300ms\", \"work_mem\": \"8MB\"}')" \
+     -c "CREATE ROLE sess_app2 LOGIN" -c "SELECT tenant.grant_gateway('sess_app2')" >/dev/null
+  # vals: one line per result, an error as its SQLSTATE, joined with |.
+  vals() { sed -E 's/^ERROR:  ([0-9A-Z]{5}):.*/\1/' | grep -vE '^(DETAIL|LOCATION|HINT|CONTEXT):' | grep . | paste -sd'|'; }
+  shows=(-c "SHOW statement_timeout" -c "SHOW work_mem")
+  check "$mode: set_config(token, false): acme's settings from the next statement, the ceiling cancels pg_sleep after SET statement_timeout = 0 (57014)" "t|t|300ms|8MB|57014|t" \
+    "$(app -c "SELECT tenant.current(true) IS NULL" -c "SELECT set_config('pg_tenant.token', '$tok', false) IS NOT NULL" "${shows[@]}" -c "SET statement_timeout = 0" -c "SELECT pg_sleep(2)" -c "SELECT tenant.current() IS NOT NULL" | vals)"
+  check "$mode: set_config(token, true): the settings and the ceiling for the transaction, none after it" "t|t|300ms|8MB|57014|0|4MB" \
+    "$(app -c "SELECT tenant.current(true) IS NULL" -c "BEGIN" -c "SELECT set_config('pg_tenant.token', '$tok', true) IS NOT NULL" "${shows[@]}" -c "SET LOCAL statement_timeout = 0" -c "SELECT pg_sleep(2)" -c "ROLLBACK" "${shows[@]}" | vals)"
+  check "$mode: a token in the connection's options (PGOPTIONS): the settings, and the first statement that uses the tenant is cancelled at the ceiling" "t|300ms|8MB|57014|57014" \
+    "$(PGOPTIONS="-c pg_tenant.token=$tok" app -c "SELECT tenant.current() IS NOT NULL" "${shows[@]}" -c "SET statement_timeout = 0" -c "SELECT pg_sleep(2)" | vals)|$(PGOPTIONS="-c pg_tenant.token=$tok -c statement_timeout=0" app -c "SELECT tenant.current() IS NOT NULL, pg_sleep(2)" | vals)"
+  check "$mode: SET pg_tenant.token as the session's first statement (a placeholder until pg_tenant loads, without preloading): the settings and the ceiling" "t|300ms|8MB|57014" \
+    "$(app -c "SET pg_tenant.token = '$tok'" -c "SELECT tenant.current() IS NOT NULL" "${shows[@]}" -c "SET statement_timeout = 0" -c "SELECT pg_sleep(2)" | vals)"
+  check "$mode: a set_config() token, or one in the connection's options, holds acme's only slot while its transaction uses it: another session's set() gets PT010" "PT010|PT010" \
+    "$( { app -c "SELECT set_config('pg_tenant.token', '$tok', false) IS NOT NULL" -c "BEGIN" -c "SELECT tenant.current() IS NOT NULL" -c '\! sleep 3' -c "COMMIT" >/dev/null & sleep 1.5; app -c "SELECT tenant.set('acme')" | code; wait; } )|$( { PGOPTIONS="-c pg_tenant.token=$tok" app -c "BEGIN" -c "SELECT tenant.current() IS NOT NULL" -c '\! sleep 3' -c "COMMIT" >/dev/null & sleep 1.5; app -c "SELECT tenant.set('acme')" | code; wait; } )"
+  check "$mode: set_config('pg_tenant.tenant_id', NULL, false): no tenant, the settings put back (no ceiling) and the slot freed from the next statement" "t|8MB|t|t|0|4MB|slept|0" \
+    "$(app -c "SELECT tenant.set('acme') IS NOT NULL" -c "SHOW work_mem" -c "SELECT set_config('pg_tenant.tenant_id', NULL, false) = ''" -c "SELECT tenant.current(true) IS NULL" "${shows[@]}" -c "SELECT 'slept' FROM pg_sleep(0.5)" -c "$mine" | vals)"
+  check "$mode: ... with is_local, for the transaction: acme and its settings and slot back after COMMIT" "t|t|4MB|t|8MB|1" \
+    "$(app -c "SELECT tenant.set('acme') IS NOT NULL" -c "BEGIN" -c "SELECT set_config('pg_tenant.tenant_id', NULL, true) IS NOT NULL" -c "SHOW work_mem" -c "COMMIT" -c "SELECT tenant.current() IS NOT NULL" -c "SHOW work_mem" -c "$mine" | vals)"
+  check "$mode: ... a session that emptied its tenant so and idles: another session takes acme's only slot" "t" \
+    "$( { app -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT set_config('pg_tenant.tenant_id', NULL, false) = ''" -c "SELECT 1" -c '\! sleep 3' >/dev/null & sleep 1.5; app -c "SELECT tenant.set('acme') IS NOT NULL"; wait; } )"
+  # A revoked session: its slot goes at its next statement (whatever it runs), its use of the
+  # tenant is refused (42501); granted again, it takes the slot back at its next use.
+  app2() { "$PG_BIN/psql" -X -q -t -A -v VERBOSITY=verbose -U sess_app2 -d sess "$@" 2>&1; }
+  app2 -c "SELECT tenant.set('acme') IS NOT NULL" -c '\! sleep 2' -c "SELECT 1" -c '\! sleep 3' -c "SELECT tenant.current() IS NOT NULL" > "$work/revoked.$mode" &
+  sleep 1; su -c "SELECT tenant.revoke_gateway('sess_app2')" >/dev/null
+  local held_after_revoke held_after_statement taken
+  held_after_revoke=$(slots); sleep 2
+  held_after_statement=$(slots); taken=$(app -c "SELECT tenant.set('acme') IS NOT NULL"); wait
+  check "$mode: revoke_gateway: the revoked session's slot is held until its next statement (SELECT 1), then free for another session; its next use is refused (42501)" "1|0|t|t|1|42501" \
+    "$held_after_revoke|$held_after_statement|$taken|$(vals < "$work/revoked.$mode")"
+  su -c "SELECT tenant.grant_gateway('sess_app2')" >/dev/null
+  app2 -c "SELECT tenant.set('acme') IS NOT NULL" -c '\! sleep 2' -c "SELECT 1" -c '\! sleep 2' -c "SELECT tenant.current() IS NOT NULL" -c "$mine" > "$work/regranted.$mode" &
+  sleep 1; su -c "SELECT tenant.revoke_gateway('sess_app2')" >/dev/null; sleep 1.5
+  su -c "SELECT tenant.grant_gateway('sess_app2')" >/dev/null; wait
+  check "$mode: granted again: the session takes its slot back at its next use (1 slot held)" "t|1|t|1" \
+    "$(vals < "$work/regranted.$mode")"
+  app2 -c "SELECT tenant.set('acme') IS NOT NULL" -c '\! sleep 2' -c "SELECT 1" -c '\! sleep 3' -c "SELECT tenant.current() IS NOT NULL" \
+       -c "SELECT tenant.reset()" -c "SELECT tenant.current(true) IS NULL" > "$work/retaken.$mode" &
+  sleep 1; su -c "SELECT tenant.revoke_gateway('sess_app2')" >/dev/null; sleep 1.5
+  app -c "SELECT tenant.set('acme') IS NOT NULL" -c '\! sleep 4' > "$work/taker.$mode" &
+  sleep 0.5; su -c "SELECT tenant.grant_gateway('sess_app2')" >/dev/null; wait
+  check "$mode: ... unless another session took the slot meanwhile: its next use gets PT010, and reset() still runs" "t|t|1|PT010|t" \
+    "$(vals < "$work/taker.$mode")|$(vals < "$work/retaken.$mode")"
   scripts/cluster.sh stop $name >/dev/null 2>&1
 }
 

@@ -11,7 +11,7 @@ use crate::error::{refuse_setting, TenantError};
 
 use super::replay::refuse_below_lock;
 use super::settings::{setting, TOKEN};
-use super::verify::{refuse_if_expired, remember_verified, verified, verify};
+use super::verify::{expired, refuse_if_expired, remember_verified, verified, verify};
 
 thread_local! {
     /// The value of `pg_tenant.token` as PostgreSQL last assigned it, and what it resolved to.
@@ -64,25 +64,39 @@ pub fn parameter_tenant() -> Option<pgrx::Uuid> {
     Some(r.id)
 }
 
-/// The tenant the token in `pg_tenant.token` names, without raising, when a statement of this
-/// transaction set that token and it passed the check hook (verified, not below a session lock);
-/// None otherwise (no token, or one restored by RESET or given in the connection's options), or
-/// when it names no tenant. For the tenant's settings (context/settings.rs) only, never to
-/// decide access: every use judges the token again ([`parameter_tenant`]).
+/// The tenant the token in `pg_tenant.token` names, without raising, however the value got
+/// there (`SET`, `set_config()`, the connection's options, a placeholder applied when the library
+/// loaded): None when no token is set, or when its use would be refused (it does not verify, has
+/// expired, names no tenant, is older than a session lock, or is a value not set in this
+/// transaction for a role granted transaction_only). For the tenant's settings
+/// (context/settings.rs) only, never to decide access: every use judges the token again
+/// ([`parameter_tenant`]) and raises there.
 pub fn parameter_tenant_quietly() -> Option<pgrx::Uuid> {
-    if !parameter_set_in_this_transaction() {
-        return None;
-    }
     let (value, resolved) = PARAMETER.with(|p| {
         let p = p.borrow();
         (p.0.clone(), p.1)
     });
-    if let Some(r) = resolved {
-        return Some(r.id);
-    }
-    let v = verified(&value?)?;
-    // (Read acting as no tenant: the lookup's own statement judges no context.)
-    crate::gucs::without_tenant(|| crate::registry::lookup(&v.tenant)).map(|t| t.id)
+    let value = value?;
+    let (id, iat, exp) = match resolved {
+        Some(r) => (r.id, r.iat, r.exp),
+        None => {
+            let v = match verified(&value) {
+                Some(v) => v,
+                None => {
+                    let v = verify(&value).ok()?;
+                    remember_verified(&value, &v);
+                    v
+                }
+            };
+            // (Read acting as no tenant: the lookup's own statement judges no context.)
+            let id = crate::gucs::without_tenant(|| crate::registry::lookup(&v.tenant))?.id;
+            (id, v.iat, v.exp)
+        }
+    };
+    let refused = expired(exp)
+        || refuse_below_lock(iat).is_err()
+        || (transaction_only_now() && !parameter_set_in_this_transaction());
+    (!refused).then_some(id)
 }
 
 /// Verifies (unless this backend verified this exact value already) and resolves the token.
@@ -218,5 +232,6 @@ pub(super) unsafe extern "C-unwind" fn assign_token_guc(
     // No decoding here: the value counts only once it is found verified (parameter_tenant).
     let value = crate::gucs::assign_hook_value(newval);
     PARAMETER.with(|p| *p.borrow_mut() = ((!value.is_empty()).then_some(value), None));
+    crate::gucs::mark_context_parameters_changed();
     crate::tenant_plans::context_changed();
 }

@@ -69,14 +69,17 @@ pub(super) fn statement_time() -> i64 {
 /// Refuses a tenant context whose token's `exp` has passed (as verify() judges it: valid up to
 /// and including the second of exp).
 pub fn refuse_if_expired(exp: Option<i64>) {
-    if let Some(exp) = exp {
-        if statement_time() > exp {
-            TenantError::Token(TokenError::Expired(
-                "the token that chose the tenant has expired".into(),
-            ))
-            .raise();
-        }
+    if expired(exp) {
+        TenantError::Token(TokenError::Expired(
+            "the token that chose the tenant has expired".into(),
+        ))
+        .raise();
     }
+}
+
+/// Whether a token with this `exp` has expired (at the statement's time).
+pub(super) fn expired(exp: Option<i64>) -> bool {
+    exp.is_some_and(|exp| statement_time() > exp)
 }
 
 /// The algorithms a key can be registered for.

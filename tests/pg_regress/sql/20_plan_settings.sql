@@ -247,6 +247,44 @@ SHOW work_mem;
 COMMIT;
 SHOW work_mem;
 SELECT tenant.reset();
+-- A token given through set_config() gets the settings too (attack review: it applied none, so
+-- it escaped the ceiling), from the next statement on, with the value's scope: for the
+-- transaction with is_local, else for the session; emptied, the settings go with it. (Connection
+-- options and a placeholder SET before the library loads: tests/sessions/run.sh.)
+BEGIN;
+SELECT set_config('pg_tenant.token', :'tok_a', true) IS NOT NULL AS ok;
+SELECT current_setting('work_mem') AS work_mem, current_setting('statement_timeout') AS statement_timeout;
+SET LOCAL statement_timeout = 0;
+SELECT test.sleep_cancelled(2);
+ROLLBACK;
+SELECT current_setting('work_mem') AS work_mem, current_setting('statement_timeout') AS statement_timeout;
+SELECT set_config('pg_tenant.token', :'tok_a', false) IS NOT NULL AS ok;
+SELECT current_setting('work_mem') AS work_mem, current_setting('statement_timeout') AS statement_timeout,
+       tenant.current() IS NOT NULL AS acting;
+SET statement_timeout = 0;
+SELECT test.sleep_cancelled(2);
+SELECT set_config('pg_tenant.token', '', false) IS NOT NULL AS ok;
+SELECT current_setting('work_mem') AS work_mem, current_setting('statement_timeout') AS statement_timeout,
+       tenant.current(true) AS tenant;
+SELECT test.sleep_cancelled(0.5);
+RESET statement_timeout;
+-- set_config('pg_tenant.tenant_id', NULL, ...) is PostgreSQL's RESET, which no check hook or
+-- utility hook sees (attack review: the tenant's settings stayed): from the next statement on,
+-- what the session had before comes back, for the transaction with is_local (the tenant and its
+-- settings back after it), else for the session. '' is refused, as any other value.
+SELECT tenant.set('ps-a') IS NOT NULL AS ok;
+SELECT test.try($$SELECT set_config('pg_tenant.tenant_id', '', false)$$);
+BEGIN;
+SELECT set_config('pg_tenant.tenant_id', NULL, true) IS NOT NULL AS ok;
+SELECT current_setting('work_mem') AS work_mem, tenant.current(true) AS tenant;
+COMMIT;
+SELECT current_setting('work_mem') AS work_mem, tenant.current(true) IS NOT NULL AS acting;
+SELECT set_config('pg_tenant.tenant_id', NULL, false) IS NOT NULL AS ok;
+SELECT current_setting('work_mem') AS work_mem, current_setting('statement_timeout') AS statement_timeout,
+       tenant.current(true) AS tenant;
+SET statement_timeout = 0;
+SELECT test.sleep_cancelled(0.5);
+RESET statement_timeout;
 RESET ROLE;
 SELECT tenant.set_signing_key('HS256', NULL);
 SELECT tenant.set_plan_settings('ps-basic', '{}');
