@@ -215,6 +215,10 @@ pub enum TenantError {
     },
     /// A Citus function in a database without Citus, or not on the coordinator.
     CitusRequired(String),
+    /// tenant.import() into a protected Citus table that is not hash-distributed (a reference
+    /// table, a Citus local table): Citus writes its placement on the coordinator too, where no
+    /// node context reaches.
+    ImportIntoCitusTable(String),
     /// Per-tenant statistics read or reset where the server keeps none: pg_tenant is not in
     /// shared_preload_libraries (false), or pg_tenant.stats_max_tenants is 0 (true).
     NoStatistics {
@@ -271,6 +275,7 @@ impl TenantError {
                 FEATURE_NOT_SUPPORTED
             }
             TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
+            TenantError::ImportIntoCitusTable(_) => FEATURE_NOT_SUPPORTED,
             TenantError::NoStatistics { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
             TenantError::RowsKeptByDrop { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -416,6 +421,9 @@ impl TenantError {
                 "table {table} is already a Citus table: protect it before distributing it"
             ),
             TenantError::CitusRequired(what) => what.clone(),
+            TenantError::ImportIntoCitusTable(table) => format!(
+                "tenant.import() cannot load rows into {table}: a Citus reference table (or Citus local table) is not supported yet"
+            ),
             TenantError::NoStatistics { preloaded: false } => {
                 "per-tenant statistics need pg_tenant in shared_preload_libraries".into()
             }
@@ -451,6 +459,9 @@ impl TenantError {
     pub fn hint(&self) -> Option<String> {
         match self {
             TenantError::Reraised { hint, .. } => hint.clone(),
+            TenantError::ImportIntoCitusTable(_) => Some(
+                "Nothing was imported. Import into tables distributed by their tenant column or local tables; load this table's rows as the tenant (tenant.set_local() and INSERT).".into(),
+            ),
             TenantError::UncheckableTable { .. } => Some(
                 "Nothing was deleted or dropped. Give the table its tenant column back (or protect it again), then drop the tenant.".into(),
             ),
