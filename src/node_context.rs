@@ -16,7 +16,10 @@
 //! - in a backend whose session is not locked to a tenant (tenant.set_token(..., lock => true)).
 //!
 //! tenant.drop() mints one for each table's owner with the claim `drop`, which names no tenant
-//! and sets FORCE ROW LEVEL SECURITY aside for that owner on the workers (follow_drop_token). On
+//! and sets FORCE ROW LEVEL SECURITY aside for that owner on the workers (follow_drop_token);
+//! tenant.import() passes the same for each statement that loads a distributed table, and
+//! tenant.export() one naming the exported tenant for each that reads one (for_one_statement,
+//! which sets the parameter back after that statement). On
 //! the coordinator only pg_tenant itself sets the parameter, and only tokens this backend minted
 //! count; on a worker, those Citus forwards.
 //!
@@ -126,7 +129,7 @@ struct NodeClaims {
     aud: String,
     iat: i64,
     exp: i64,
-    /// Minted by tenant.drop() for a table owner: it names no tenant; on a worker it sets FORCE
+    /// Minted by tenant.drop() (and tenant.import()) for a table owner: it names no tenant; on a worker it sets FORCE
     /// ROW LEVEL SECURITY aside for the owner (follow_drop_token), and the write guard lets the
     /// owner's deletes through (the tenant may be suspended), as on the coordinator.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
