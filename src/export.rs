@@ -210,9 +210,14 @@ fn on_citus(op: Operation, rel: pg_sys::Oid, t: &Target) -> RowsOn {
     }
     match crate::citus::partition_method(rel).as_deref() {
         None => RowsOn::ThisTable,
-        Some("h") => RowsOn::Workers {
-            maintenance: op == Operation::Insert,
-        },
+        Some("h") => {
+            if reads {
+                refuse_user_casts(rel, &t.name);
+            }
+            RowsOn::Workers {
+                maintenance: op == Operation::Insert,
+            }
+        }
         Some(_) if reads => match crate::citus::local_placement(rel).and_then(describe) {
             Some(placement) => RowsOn::Placement(Target {
                 tenant_column: t.tenant_column.clone(),
@@ -221,6 +226,40 @@ fn on_citus(op: Operation, rel: pg_sys::Oid, t: &Target) -> RowsOn {
             None => RowsOn::ThisTable,
         },
         Some(_) => TenantError::ImportIntoCitusTable(t.name.clone()).raise(),
+    }
+}
+
+/// An export reads a distributed table's rows on the workers as the tenant, where
+/// `to_jsonb()` runs the cast to `json` or `jsonb` of a column's type (of an element, a domain's
+/// base type or a composite's attribute) when the type has one made with a function: that
+/// function (a role's code, not PostgreSQL's) would run with the tenant's context there, where
+/// on one node it runs as no tenant. Refused (0A000) when there is one. (Output functions, which
+/// `x::text` runs, are C functions only superusers create.)
+fn refuse_user_casts(rel: pg_sys::Oid, table: &str) {
+    let cast = read_one::<String>(
+        "WITH RECURSIVE types(t) AS (
+             SELECT atttypid FROM pg_catalog.pg_attribute
+              WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped
+             UNION
+             SELECT u.x FROM types JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) types.t
+              CROSS JOIN LATERAL (SELECT y.typelem UNION ALL SELECT y.typbasetype
+                                  UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a
+                                   WHERE a.attrelid OPERATOR(pg_catalog.=) y.typrelid AND a.attnum OPERATOR(pg_catalog.>) 0
+                                     AND NOT a.attisdropped) u(x)
+              WHERE u.x OPERATOR(pg_catalog.<>) 0)
+         SELECT pg_catalog.format('the cast from %s to %s', c.castsource::pg_catalog.regtype, c.casttarget::pg_catalog.regtype)
+           FROM pg_catalog.pg_cast c JOIN types ON c.castsource OPERATOR(pg_catalog.=) types.t
+          WHERE c.casttarget OPERATOR(pg_catalog.=) ANY ('{json,jsonb}'::pg_catalog.regtype[]::pg_catalog.oid[])
+            AND c.castfunc OPERATOR(pg_catalog.>=) 16384
+          LIMIT 1",
+        &[rel.into()],
+    );
+    if let Some(cast) = cast {
+        TenantError::ExportWithUserCast {
+            table: table.to_string(),
+            cast,
+        }
+        .raise();
     }
 }
 

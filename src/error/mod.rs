@@ -219,6 +219,13 @@ pub enum TenantError {
     /// table, a Citus local table): Citus writes its placement on the coordinator too, where no
     /// node context reaches.
     ImportIntoCitusTable(String),
+    /// tenant.export() of a distributed table with a column whose type converts to JSON with a
+    /// function of a role (a cast): it would run on the workers, where the owner's connection
+    /// acts as the exported tenant.
+    ExportWithUserCast {
+        table: String,
+        cast: String,
+    },
     /// Per-tenant statistics read or reset where the server keeps none: pg_tenant is not in
     /// shared_preload_libraries (false), or pg_tenant.stats_max_tenants is 0 (true).
     NoStatistics {
@@ -275,7 +282,9 @@ impl TenantError {
                 FEATURE_NOT_SUPPORTED
             }
             TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
-            TenantError::ImportIntoCitusTable(_) => FEATURE_NOT_SUPPORTED,
+            TenantError::ImportIntoCitusTable(_) | TenantError::ExportWithUserCast { .. } => {
+                FEATURE_NOT_SUPPORTED
+            }
             TenantError::NoStatistics { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
             TenantError::RowsKeptByDrop { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -421,6 +430,9 @@ impl TenantError {
                 "table {table} is already a Citus table: protect it before distributing it"
             ),
             TenantError::CitusRequired(what) => what.clone(),
+            TenantError::ExportWithUserCast { table, cast } => format!(
+                "tenant.export() cannot read {table} on the Citus workers: {cast} converts a column to JSON with a function of a role, which would run there as the tenant"
+            ),
             TenantError::ImportIntoCitusTable(table) => format!(
                 "tenant.import() cannot load rows into {table}: a Citus reference table (or Citus local table) is not supported yet"
             ),

@@ -4,7 +4,7 @@
 # table's owner), and nothing of another tenant's; import loads them into the shards (the token
 # tenant.drop() passes: the owner's code there acts as no tenant); the round trip export, drop,
 # import into a new tenant gives the same rows; a refused or failed import changes nothing on any
-# worker; only superusers import. 9 checks per mode.
+# worker; only superusers import. 10 checks per mode.
 #
 # run_lifecycle MODE: uses C, q, err and check from run.sh and the roles app (a gateway) and
 # tblowner; creates the tenants xa (dropped, preloaded), xb, xc and xd.
@@ -87,6 +87,24 @@ SQL
   local probe="SELECT count(*) FILTER (WHERE current_setting('pg_tenant.context', true) <> '') || '/' || count(*) FROM ex_probe"
   check "$mode: after export() and import() in a transaction, no node token is left on the table owner's worker connections" "0/8|0/8" \
     "$(q "$C" postgres -c "BEGIN" -c "SELECT tenant.export('xc') IS NULL" -c "SET LOCAL ROLE tblowner" -c "$probe" -c "ROLLBACK" | grep /)|$(q "$C" postgres -c "BEGIN" -c "SELECT tenant.import('xd', d) IS NULL FROM ex_saved" -c "SET LOCAL ROLE tblowner" -c "$probe" -c "ROLLBACK" | grep /)"
+  # A cast to json made with a role's function would run on the workers, as the exported
+  # tenant, when to_jsonb() converts the column there: such an export is refused (on one node the
+  # same function runs as no tenant).
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+CREATE TYPE ex_mood AS ENUM ('ok', 'sad');
+ALTER TYPE ex_mood OWNER TO tblowner;
+CREATE FUNCTION ex_mood_json(m ex_mood) RETURNS json LANGUAGE sql AS $f$ SELECT to_json(m::text) $f$;
+ALTER FUNCTION ex_mood_json(ex_mood) OWNER TO tblowner;
+CREATE CAST (ex_mood AS json) WITH FUNCTION ex_mood_json(ex_mood);
+CREATE TABLE ex_moods (id int, tenant_id uuid, m ex_mood[]);
+SELECT tenant.protect('ex_moods');
+SET citus.enable_unsafe_triggers = on;
+SELECT create_distributed_table('ex_moods', 'tenant_id', colocate_with => 'none');
+ALTER TABLE ex_moods OWNER TO tblowner;
+SQL
+  check "$mode: export of a distributed table whose column converts to JSON with a role's function (a cast): refused" "0A000" \
+    "$(err "$C" postgres -c "SELECT tenant.export('xc')")"
+  q "$C" postgres -c "DROP TABLE ex_moods" -c "DROP CAST (ex_mood AS json)" >/dev/null
   # (check() rates a table distributed by another column; section 9 counts its own.)
   q "$C" postgres -c "DROP TABLE ex_items, ex_saved, ex_probe" >/dev/null
 }

@@ -9,7 +9,7 @@
 # pg_tenant preloaded beside Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=208   # 104 per mode (24 of them in routing.sh, 9 in lifecycle.sh)
+EXPECTED_CHECKS=210   # 105 per mode (24 of them in routing.sh, 10 in lifecycle.sh)
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
