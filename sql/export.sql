@@ -122,6 +122,7 @@ DECLARE
     existing bigint;
     counts jsonb := '{}';
     own name;
+    target_slug text;
     seen regclass[] := '{}';
 BEGIN
     IF tenant IS NULL OR data IS NULL OR restore_quotas IS NULL THEN
@@ -133,7 +134,7 @@ BEGIN
         RAISE EXCEPTION 'invalid value for argument "data": not a pg_tenant export (format pg_tenant-export-1)'
             USING ERRCODE = '22023';
     END IF;
-    SELECT x.id, x.schema_name INTO target, own FROM tenant_data.tenants x
+    SELECT x.id, x.schema_name, x.slug INTO target, own, target_slug FROM tenant_data.tenants x
      WHERE x.slug = import.tenant OR x.id::text = lower(import.tenant);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant "%" does not exist', tenant USING ERRCODE = 'PT002';
@@ -200,7 +201,10 @@ BEGIN
             END IF;
         END LOOP;
     END IF;
-    SET LOCAL session_replication_role = replica;
+    -- (set_config, not SET LOCAL: on Citus, Citus would pass a SET LOCAL on to every worker
+    -- connection of the transaction, the table owners' included, which may not set it. The
+    -- shards' triggers run on the workers; there each owner acts as no tenant, as here.)
+    PERFORM set_config('session_replication_role', 'replica', true);
     FOR r IN SELECT key AS name, value AS rows FROM jsonb_each(data->'tables') LOOP
         tbl := to_regclass(r.name);
         counts := counts || jsonb_build_object(tbl::text, tenant.import_rows(tbl, r.rows, target));
@@ -229,7 +233,7 @@ BEGIN
             PERFORM setval(r.seq, (r.position->>'last_value')::bigint, (r.position->>'is_called')::boolean);
         END LOOP;
     END IF;
-    SET LOCAL session_replication_role = origin;
+    PERFORM set_config('session_replication_role', 'origin', true);
     IF restore_quotas THEN
         IF data->'plan'->>'name' IS NOT NULL THEN
             PERFORM tenant.change_plan(target::text, data->'plan'->>'name');
@@ -245,7 +249,9 @@ BEGIN
     -- Count quotas are the rows just loaded, whatever the document says.
     PERFORM tenant.recount_tenant(target);
     INSERT INTO tenant_data.audit_log (tenant_id, action, detail)
-    VALUES (target, 'import', jsonb_build_object('slug', (SELECT slug FROM tenant_data.tenants WHERE id = target),
+    -- (The slug read above: on Citus, where the registry is a reference table, an INSERT with a
+    -- subquery on it is refused.)
+    VALUES (target, 'import', jsonb_build_object('slug', target_slug,
                                                  'from', data->'tenant'->>'slug', 'rows', counts,
                                                  'restore_quotas', restore_quotas));
     RETURN counts;

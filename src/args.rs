@@ -18,6 +18,20 @@ use pgrx::{direct_function_call, FromDatum, IntoDatum};
 
 use crate::error::TenantError;
 
+/// A jsonb datum as jsonb_out prints it (jsonb_out detoasts it and returns a palloc'd string).
+///
+/// # Safety
+/// `datum` is a jsonb value.
+unsafe fn jsonb_text(datum: pg_sys::Datum) -> String {
+    direct_function_call::<&std::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)])
+        .map(|c| {
+            let owned = c.to_string_lossy().into_owned();
+            pg_sys::pfree(c.as_ptr() as *mut std::ffi::c_void);
+            owned
+        })
+        .unwrap_or_default()
+}
+
 /// A `jsonb` argument of an SQL function, as serde_json's value.
 pub struct Jsonb(pub serde_json::Value);
 
@@ -30,14 +44,7 @@ impl FromDatum for Jsonb {
         if is_null {
             return None;
         }
-        // jsonb_out detoasts the value itself and returns a palloc'd C string.
-        let text = direct_function_call::<&std::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)])
-            .map(|c| {
-                let owned = c.to_string_lossy().into_owned();
-                pg_sys::pfree(c.as_ptr() as *mut std::ffi::c_void);
-                owned
-            })
-            .unwrap_or_default();
+        let text = jsonb_text(datum);
         match serde_json::from_str(&text) {
             Ok(value) => Some(Jsonb(value)),
             Err(e) => {
@@ -55,6 +62,11 @@ impl FromDatum for Jsonb {
 pub struct JsonbDatum(pg_sys::Datum);
 
 impl JsonbDatum {
+    /// The value as jsonb prints it.
+    pub fn text(&self) -> String {
+        unsafe { jsonb_text(self.0) }
+    }
+
     /// jsonb read from its text (jsonb_in), in the current memory context.
     pub fn from_text(text: &str) -> JsonbDatum {
         let text = std::ffi::CString::new(text).unwrap_or_default();

@@ -235,6 +235,82 @@ pub fn distribution_column(rel: pg_sys::Oid) -> Option<String> {
     .unwrap_or_else(|e| error!("pg_tenant: reading Citus metadata: {e}"))
 }
 
+/// Makes the current transaction a Citus coordinated transaction (Citus's own
+/// `UseCoordinatedTransaction()`, as its intermediate results do): Citus then opens a remote
+/// transaction block on every worker connection the transaction uses, and sends the `SET LOCAL`
+/// statements of the transaction there first. Citus does that by itself for writes and inside
+/// transaction blocks only: a read outside one runs on the workers without them, so a node
+/// context set for it would never arrive (a statement pg_tenant runs for tenant.export()).
+/// Fails (an ERROR) when the library does not have the function.
+pub fn use_coordinated_transaction() {
+    unsafe {
+        let f = pg_sys::load_external_function(
+            c"$libdir/citus".as_ptr(),
+            c"UseCoordinatedTransaction".as_ptr(),
+            true,
+            std::ptr::null_mut(),
+        );
+        if f.is_null() {
+            error!("pg_tenant: the Citus library has no UseCoordinatedTransaction()");
+        }
+        let f: unsafe extern "C-unwind" fn() = std::mem::transmute(f);
+        f();
+    }
+}
+
+/// The first column of the first row of a read-only query on Citus's catalogs (readable by
+/// everyone), or None. (As owner::read_one, which this layer cannot import.)
+fn read_one<T: pgrx::datum::FromDatum + pgrx::datum::IntoDatum>(
+    query: &str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Option<T> {
+    Spi::connect(|client| {
+        let rows = client.select(query, Some(1), args)?;
+        Ok::<_, pgrx::spi::Error>(match rows.into_iter().next() {
+            Some(row) => row.get::<T>(1)?,
+            None => None,
+        })
+    })
+    .unwrap_or_else(|e| error!("pg_tenant: reading Citus metadata: {e}"))
+}
+
+/// How Citus keeps `rel`'s rows: its partition method (`h` hash-distributed, `n` a reference
+/// table or a Citus local table, ...), None for a table Citus does not know (or without Citus).
+pub fn partition_method(rel: pg_sys::Oid) -> Option<String> {
+    if !installed() {
+        return None;
+    }
+    read_one::<String>(
+        "SELECT partmethod::pg_catalog.text FROM pg_catalog.pg_dist_partition WHERE logicalrelid OPERATOR(pg_catalog.=) $1",
+        &[rel.into()],
+    )
+}
+
+/// This node's placement of `rel`, a Citus table with a single shard (a reference table or a
+/// Citus local table), when it has one here: a local copy of every row, as Citus committed it.
+pub fn local_placement(rel: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    // (Citus's own name of the placement, as its local execution reads it; shard_name() leaves
+    // it unqualified in schema public, so it is qualified here: never looked up through a
+    // search_path. Not from pg_class, where Citus hides shards from most sessions.)
+    read_one::<pg_sys::Oid>(
+        "SELECT pg_catalog.to_regclass(CASE WHEN n.nspname OPERATOR(pg_catalog.=) 'public'
+                                            THEN 'public.' OPERATOR(pg_catalog.||) pg_catalog.shard_name(s.logicalrelid, s.shardid)
+                                            ELSE pg_catalog.shard_name(s.logicalrelid, s.shardid) END)::pg_catalog.oid
+           FROM pg_catalog.pg_dist_shard s
+           JOIN pg_catalog.pg_dist_placement pl ON pl.shardid OPERATOR(pg_catalog.=) s.shardid
+           JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) s.logicalrelid
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.relnamespace
+          WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1
+            AND pl.groupid OPERATOR(pg_catalog.=) (SELECT groupid FROM pg_catalog.pg_dist_local_group)
+            AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_dist_shard x WHERE x.logicalrelid OPERATOR(pg_catalog.=) $1) OPERATOR(pg_catalog.=) 1",
+        &[rel.into()],
+    )
+    .filter(|placement| unsafe {
+        pg_sys::get_rel_namespace(*placement) == pg_sys::get_rel_namespace(rel)
+            && pg_sys::get_rel_relkind(*placement) == pg_sys::RELKIND_RELATION as std::ffi::c_char
+    })
+}
+
 /// Whether `rel` is a Citus table (distributed or reference).
 pub fn is_citus_table(rel: pg_sys::Oid) -> bool {
     installed()

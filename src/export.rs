@@ -181,6 +181,88 @@ fn insert_columns(rel: pg_sys::Oid) -> Vec<String> {
     .collect()
 }
 
+/// Where a statement of tenant.table_data() on a protected Citus table finds its rows.
+enum RowsOn {
+    /// Not a Citus table (or no Citus): the table itself, on this node.
+    ThisTable,
+    /// A table hash-distributed by Citus: its shards on the workers, where this statement's
+    /// exemption does not reach. Citus sends them the statement on the table owner's
+    /// connections, with a node token for that owner (node_context::for_one_statement): for a
+    /// read, naming the target tenant, so that each worker's own row security selects exactly
+    /// its rows; for an import (`maintenance`), the token tenant.drop() passes, which sets FORCE
+    /// ROW LEVEL SECURITY aside for the owner there as the exemption does here, and under which
+    /// the owner's code (triggers on the shards) acts as no tenant, as it does here.
+    Workers { maintenance: bool },
+    /// A reference table (or Citus local table) read through this node's placement of it, a
+    /// copy of every row, as a local table (Citus would read it on the coordinator itself,
+    /// where no node token counts).
+    Placement(Target),
+}
+
+/// How `op` reaches the rows of protected table `rel` (`t`) on Citus. An import into a table
+/// that is not hash-distributed is refused (0A000): Citus writes its placement on the
+/// coordinator too. (Counts per tenant and tenant-schema tables keep the table itself: no node
+/// context names every tenant, and schema tenants are not distributed.)
+fn on_citus(op: Operation, rel: pg_sys::Oid, t: &Target) -> RowsOn {
+    let reads = matches!(op, Operation::TenantRows | Operation::TenantCount);
+    if !reads && op != Operation::Insert {
+        return RowsOn::ThisTable;
+    }
+    match crate::citus::partition_method(rel).as_deref() {
+        None => RowsOn::ThisTable,
+        Some("h") => {
+            if reads {
+                refuse_user_casts(rel, &t.name);
+            }
+            RowsOn::Workers {
+                maintenance: op == Operation::Insert,
+            }
+        }
+        Some(_) if reads => match crate::citus::local_placement(rel).and_then(describe) {
+            Some(placement) => RowsOn::Placement(Target {
+                tenant_column: t.tenant_column.clone(),
+                ..placement
+            }),
+            None => RowsOn::ThisTable,
+        },
+        Some(_) => TenantError::ImportIntoCitusTable(t.name.clone()).raise(),
+    }
+}
+
+/// An export reads a distributed table's rows on the workers as the tenant, where
+/// `to_jsonb()` runs the cast to `json` or `jsonb` of a column's type (of an element, a domain's
+/// base type or a composite's attribute) when the type has one made with a function: that
+/// function (a role's code, not PostgreSQL's) would run with the tenant's context there, where
+/// on one node it runs as no tenant. Refused (0A000) when there is one. (Output functions, which
+/// `x::text` runs, are C functions only superusers create.)
+fn refuse_user_casts(rel: pg_sys::Oid, table: &str) {
+    let cast = read_one::<String>(
+        "WITH RECURSIVE types(t) AS (
+             SELECT atttypid FROM pg_catalog.pg_attribute
+              WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped
+             UNION
+             SELECT u.x FROM types JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) types.t
+              CROSS JOIN LATERAL (SELECT y.typelem UNION ALL SELECT y.typbasetype
+                                  UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a
+                                   WHERE a.attrelid OPERATOR(pg_catalog.=) y.typrelid AND a.attnum OPERATOR(pg_catalog.>) 0
+                                     AND NOT a.attisdropped) u(x)
+              WHERE u.x OPERATOR(pg_catalog.<>) 0)
+         SELECT pg_catalog.format('the cast from %s to %s', c.castsource::pg_catalog.regtype, c.casttarget::pg_catalog.regtype)
+           FROM pg_catalog.pg_cast c JOIN types ON c.castsource OPERATOR(pg_catalog.=) types.t
+          WHERE c.casttarget OPERATOR(pg_catalog.=) ANY ('{json,jsonb}'::pg_catalog.regtype[]::pg_catalog.oid[])
+            AND c.castfunc OPERATOR(pg_catalog.>=) 16384
+          LIMIT 1",
+        &[rel.into()],
+    );
+    if let Some(cast) = cast {
+        TenantError::ExportWithUserCast {
+            table: table.to_string(),
+            cast,
+        }
+        .raise();
+    }
+}
+
 #[pg_extern(
     sql = r#"
 CREATE FUNCTION tenant.table_data(tbl regclass, operation text, target uuid DEFAULT NULL, "rows" jsonb DEFAULT NULL)
@@ -252,13 +334,36 @@ fn table_data(
                 TenantError::NullArgument("rows").raise();
             }
         }
-        let sql = statement(op, &t, rel);
+        // Nothing to load (an export's empty table): no statement, whatever the table is.
+        if op == Operation::Insert && rows.as_ref().is_some_and(|r| r.text() == "[]") {
+            return Some(crate::args::JsonbDatum::from_text("0"));
+        }
+        // On Citus, a protected table's rows are on the workers (a hash-distributed table's) or
+        // on every node (a reference table's): see [`on_citus`].
+        let citus = if t.tenant_column.is_some() {
+            as_extension_owner(|| on_citus(op, rel, &t))
+        } else {
+            RowsOn::ThisTable
+        };
+        let (sql, on_workers) = match &citus {
+            RowsOn::ThisTable => (statement(op, &t, rel), None),
+            RowsOn::Workers { maintenance } => (statement(op, &t, rel), Some(*maintenance)),
+            RowsOn::Placement(placement) => (statement(op, placement, rel), None),
+        };
         as_table_owner(rel, || {
-            Spi::connect_mut(|client| {
-                unfiltered(|| client.update(&sql, Some(1), &[rows.into(), target.into()]))?
-                    .first()
-                    .get_one::<String>()
-            })
+            let run = || {
+                Spi::connect_mut(|client| {
+                    unfiltered(|| client.update(&sql, Some(1), &[rows.into(), target.into()]))?
+                        .first()
+                        .get_one::<String>()
+                })
+            };
+            match (on_workers, target) {
+                (Some(maintenance), Some(tenant)) => {
+                    crate::node_context::for_one_statement(tenant, maintenance, run)
+                }
+                _ => run(),
+            }
         })
         .unwrap_or_else(|e| error!("pg_tenant: {e}"))
         // (As text, made jsonb again here: serde_json would round its numbers to doubles.)

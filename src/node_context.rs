@@ -16,7 +16,10 @@
 //! - in a backend whose session is not locked to a tenant (tenant.set_token(..., lock => true)).
 //!
 //! tenant.drop() mints one for each table's owner with the claim `drop`, which names no tenant
-//! and sets FORCE ROW LEVEL SECURITY aside for that owner on the workers (follow_drop_token). On
+//! and sets FORCE ROW LEVEL SECURITY aside for that owner on the workers (follow_drop_token);
+//! tenant.import() passes the same for each statement that loads a distributed table, and
+//! tenant.export() one naming the exported tenant for each that reads one (for_one_statement,
+//! which sets the parameter back after that statement). On
 //! the coordinator only pg_tenant itself sets the parameter, and only tokens this backend minted
 //! count; on a worker, those Citus forwards.
 //!
@@ -126,7 +129,7 @@ struct NodeClaims {
     aud: String,
     iat: i64,
     exp: i64,
-    /// Minted by tenant.drop() for a table owner: it names no tenant; on a worker it sets FORCE
+    /// Minted by tenant.drop() (and tenant.import()) for a table owner: it names no tenant; on a worker it sets FORCE
     /// ROW LEVEL SECURITY aside for the owner (follow_drop_token), and the write guard lets the
     /// owner's deletes through (the tenant may be suspended), as on the coordinator.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -202,6 +205,30 @@ pub fn end_for_workers() {
 /// the owner's code acts as no tenant. Nothing without Citus.
 pub fn pass_to_workers_for_maintenance(tenant: pgrx::Uuid) {
     send(tenant, None, true, false);
+}
+
+/// Runs `f`, one statement pg_tenant runs on a Citus table as the table's owner (the current
+/// role) for tenant.export() or tenant.import() (export::table_data), with that owner's
+/// connections to the workers acting as `tenant`: a node token for the owner naming the tenant,
+/// as set_local() passes one (so each worker's own row security selects, and accepts, exactly
+/// that tenant's rows). With `maintenance`, the token is instead the one tenant.drop() mints
+/// (it names no tenant and sets FORCE ROW LEVEL SECURITY aside for the owner on the workers).
+/// When `f` returns, `pg_tenant.context` is set back to what it was, on this node and on the
+/// workers, so no later statement of the transaction acts as the tenant there; when it fails,
+/// the transaction (or the savepoint) rolls back, and Citus with it the forwarded value. Nothing
+/// but `f` without Citus or a node key.
+pub fn for_one_statement<R>(tenant: pgrx::Uuid, maintenance: bool, f: impl FnOnce() -> R) -> R {
+    if !crate::citus::installed() || node_key().is_none() {
+        return f();
+    }
+    let previous = VALUE.with(|v| v.borrow().clone()).unwrap_or_default();
+    // (Outside a transaction block Citus reads the shards without one: the token would not
+    // reach them, and the read would fail closed.)
+    crate::citus::use_coordinated_transaction();
+    send(tenant, None, maintenance, false);
+    let result = f();
+    set_locally(&previous);
+    result
 }
 
 /// Mints the node token for `tenant` and the current role and sets it with SET LOCAL (which

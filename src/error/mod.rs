@@ -221,6 +221,17 @@ pub enum TenantError {
     },
     /// A Citus function in a database without Citus, or not on the coordinator.
     CitusRequired(String),
+    /// tenant.import() into a protected Citus table that is not hash-distributed (a reference
+    /// table, a Citus local table): Citus writes its placement on the coordinator too, where no
+    /// node context reaches.
+    ImportIntoCitusTable(String),
+    /// tenant.export() of a distributed table with a column whose type converts to JSON with a
+    /// function of a role (a cast): it would run on the workers, where the owner's connection
+    /// acts as the exported tenant.
+    ExportWithUserCast {
+        table: String,
+        cast: String,
+    },
     /// Per-tenant statistics read or reset where the server keeps none: pg_tenant is not in
     /// shared_preload_libraries (false), or pg_tenant.stats_max_tenants is 0 (true).
     NoStatistics {
@@ -278,6 +289,9 @@ impl TenantError {
                 FEATURE_NOT_SUPPORTED
             }
             TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
+            TenantError::ImportIntoCitusTable(_) | TenantError::ExportWithUserCast { .. } => {
+                FEATURE_NOT_SUPPORTED
+            }
             TenantError::NoStatistics { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
             TenantError::RowsKeptByDrop { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -429,6 +443,12 @@ impl TenantError {
                 "table {table} is already a Citus table: protect it before distributing it"
             ),
             TenantError::CitusRequired(what) => what.clone(),
+            TenantError::ExportWithUserCast { table, cast } => format!(
+                "tenant.export() cannot read {table} on the Citus workers: {cast} converts a column to JSON with a function of a role, which would run there as the tenant"
+            ),
+            TenantError::ImportIntoCitusTable(table) => format!(
+                "tenant.import() cannot load rows into {table}: a Citus reference table (or Citus local table) is not supported yet"
+            ),
             TenantError::NoStatistics { preloaded: false } => {
                 "per-tenant statistics need pg_tenant in shared_preload_libraries".into()
             }
@@ -466,6 +486,9 @@ impl TenantError {
             TenantError::Reraised { hint, .. } => hint.clone(),
             TenantError::RuleInMaintenance { .. } => Some(
                 "Nothing was changed. pg_tenant's maintenance (tenant.drop(), recounts, export and import, migrations) reads every row of a table, and a rule's action would too: drop the rule, or do its work in a trigger, which runs with row security as usual.".into(),
+            ),
+            TenantError::ImportIntoCitusTable(_) => Some(
+                "Nothing was imported. Import into tables distributed by their tenant column or local tables; load this table's rows as the tenant (tenant.set_local() and INSERT).".into(),
             ),
             TenantError::UncheckableTable { .. } => Some(
                 "Nothing was deleted or dropped. Give the table its tenant column back (or protect it again), then drop the tenant.".into(),

@@ -5,11 +5,11 @@
 # on the shards), and a token set with SET LOCAL pg_tenant.token is verified on each worker, which
 # then shows and accepts only that tenant's rows. Attacks from the application role, on the
 # coordinator and directly on a worker and its shards. A tenant's queries routed to its shard
-# (routing.sh). Both modes: pg_tenant preloaded beside Citus, and loaded on demand (Citus is always
-# preloaded; it must be).
+# (routing.sh). tenant.export() and import() across the workers (lifecycle.sh). Both modes:
+# pg_tenant preloaded beside Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=190   # 95 per mode (24 of them in routing.sh)
+EXPECTED_CHECKS=210   # 105 per mode (24 of them in routing.sh, 10 in lifecycle.sh)
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -71,6 +71,7 @@ err() {
 }
 
 . "$ROOT/tests/citus/routing.sh"
+. "$ROOT/tests/citus/lifecycle.sh"
 
 run_mode() {
   local mode=$1 preload
@@ -382,7 +383,11 @@ SQL
   check "$mode: reference table: acme cannot change a shared row; globex does not see acme's" "UPDATE 0|2" \
     "$(as_tenant "$C" "$acme" "UPDATE categories SET name = 'x' WHERE name = 'shared-1'" | grep UPDATE)|$(as_tenant "$C" "$globex" "SELECT count(*) FROM categories" | grep -E '^[0-9]+$')"
 
-  # 8. Routing to the tenant's shard (routing.sh).
+  # 8. Export and import (lifecycle.sh).
+  run_lifecycle "$mode"
+  tenants=$((tenants + $(q "$C" postgres -c "SELECT count(*) FROM tenant_data.tenants WHERE slug ~ '^x[a-d]$'")))
+
+  # 8b. Routing to the tenant's shard (routing.sh).
   run_routing "$mode" "$acme_id"
   tenants=$((tenants + $(q "$C" postgres -c "SELECT count(*) FROM tenant_data.tenants WHERE slug ~ '^r(a|b[0-9]+)$'")))
 
