@@ -219,6 +219,13 @@ pub enum TenantError {
     AlreadyDistributed {
         table: String,
     },
+    /// A quota on a Citus table that the coordinator cannot count exactly (attach_quota of
+    /// bytes, of a table not hash-distributed by its tenant column; a statement whose count is
+    /// ambiguous, or whose rows are not the tenant in force's).
+    CitusQuota {
+        table: String,
+        reason: &'static str,
+    },
     /// A Citus function in a database without Citus, or not on the coordinator.
     CitusRequired(String),
     /// Per-tenant statistics read or reset where the server keeps none: pg_tenant is not in
@@ -274,9 +281,9 @@ impl TenantError {
             TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
             TenantError::TokenParameterSet | TenantError::TokenFromCurrent => CANT_CHANGE_PARAMETER,
             TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
-            TenantError::SharedRowsDistributed { .. } | TenantError::AlreadyDistributed { .. } => {
-                FEATURE_NOT_SUPPORTED
-            }
+            TenantError::SharedRowsDistributed { .. }
+            | TenantError::AlreadyDistributed { .. }
+            | TenantError::CitusQuota { .. } => FEATURE_NOT_SUPPORTED,
             TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::NoStatistics { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
@@ -429,6 +436,9 @@ impl TenantError {
                 "table {table} is already a Citus table: protect it before distributing it"
             ),
             TenantError::CitusRequired(what) => what.clone(),
+            TenantError::CitusQuota { table, reason } => {
+                format!("quota on Citus table {table}: {reason}")
+            }
             TenantError::NoStatistics { preloaded: false } => {
                 "per-tenant statistics need pg_tenant in shared_preload_libraries".into()
             }

@@ -1,0 +1,375 @@
+//! Count and meter quotas on Citus tables hash-distributed by their tenant column, counted on the
+//! coordinator (docs/operations.md, "Citus").
+//!
+//! On a shard nothing can be charged: the counters live on the coordinator, and a worker serving
+//! a shard task may not run a distributed query. So such a table gets no counting index and no
+//! trigger that reaches its shards: attach_quota records the quota with the same statement
+//! triggers as elsewhere, created on the coordinator only (Citus's DDL propagation off), where
+//! they never fire (a distributed table's rows are on the shards) except the TRUNCATE one, which
+//! refuses. The statements are counted here instead, once each, on the coordinator, where the
+//! application connects: every row a role subject to row security writes into a protected table
+//! is the tenant in force's (the policy's WITH CHECK, on every shard), so a statement's row count
+//! (`es_processed`, which Citus sums over the shards; COPY's QueryCompletion) is that tenant's
+//! change. INSERT (ON CONFLICT DO NOTHING included) and COPY FROM add their rows, DELETE gives them
+//! back, UPDATE changes nothing (Citus refuses to change a distribution column). Statements whose
+//! count would be ambiguous (MERGE, ON CONFLICT DO UPDATE, writable CTEs on such a table) and
+//! writes whose rows need not be the tenant in force's (a role row security does not filter, or
+//! no tenant) are refused (0A000), unless they changed no row. The charge is the local counters'
+//! (`charge`, on the counter row: the same limit check, error and per-tenant serialization) and
+//! is taken when the statement finishes: over the limit, the error rolls the distributed
+//! transaction back on every node.
+//!
+//! The statement is found in its plan's range table: Citus's plans (a CustomScan) keep the
+//! original range table for permission checks, each entry with the rights it needs.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::error::{guarded, TenantError};
+use crate::owner::as_extension_owner;
+
+use super::attach::Mode;
+use super::recount::{in_latest_snapshot, latest_select};
+use super::usage::charge;
+
+static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+static mut PREV_EXECUTOR_FINISH: pg_sys::ExecutorFinish_hook_type = None;
+static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
+static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Insert,
+    Delete,
+}
+
+struct Pending {
+    key: usize,
+    rel: pg_sys::Oid,
+    kind: Kind,
+    quotas: Vec<(String, Mode)>,
+}
+
+thread_local! {
+    /// Statements running now that write a distributed table with quotas.
+    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    /// Per table written in this transaction: its count and meter quotas when it is a Citus table
+    /// hash-distributed by its tenant column (else none). Emptied at the end of each transaction
+    /// and by attach_quota/detach_quota.
+    static ATTACHED: RefCell<HashMap<pg_sys::Oid, Vec<(String, Mode)>>> = RefCell::new(HashMap::new());
+}
+
+/// Forgets the quotas read (attach_quota and detach_quota changed them).
+pub(super) fn forget() {
+    ATTACHED.with(|a| a.borrow_mut().clear());
+}
+
+/// The count and meter quotas of `rel` when it is a Citus distributed table.
+fn attached(rel: pg_sys::Oid) -> Vec<(String, Mode)> {
+    if let Some(hit) = ATTACHED.with(|a| a.borrow().get(&rel).cloned()) {
+        return hit;
+    }
+    // (Nothing where pg_tenant's extension is not created.)
+    let quotas = if crate::owner::data_namespace() != pg_sys::Oid::INVALID
+        && crate::citus::distribution_column(rel).is_some()
+    {
+        // As committed now (a statement that waited for attach_quota's lock sees its quota).
+        in_latest_snapshot(false, || {
+            latest_select(
+                crate::owner::data_sql(
+                    "SELECT resource, mode FROM tenant_data.quota_attachments
+                      WHERE table_name OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass
+                        AND mode OPERATOR(pg_catalog.<>) 'bytes' ORDER BY 1",
+                ),
+                &[(pg_sys::OIDOID, rel.into_datum().expect("oid"))],
+            )
+        })
+        .into_iter()
+        .filter_map(|r| {
+            let mode = Mode::parse(r.get(1)?)?;
+            Some((r.first()?.clone(), mode))
+        })
+        .collect()
+    } else {
+        Vec::new()
+    };
+    ATTACHED.with(|a| a.borrow_mut().insert(rel, quotas.clone()));
+    quotas
+}
+
+/// Whether a count quota's resource is attached to a distributed table: its usage is then kept
+/// on the counter row (never in shared memory, which counts a resource again from its tables'
+/// rows, which the coordinator cannot read per tenant).
+pub(super) fn on_distributed_table(resource: &str) -> bool {
+    if !crate::citus::metadata_present() {
+        return false;
+    }
+    as_extension_owner(|| {
+        crate::owner::read_one::<bool>(
+            crate::owner::data_sql(
+                "SELECT EXISTS (SELECT FROM tenant_data.quota_attachments a
+                                  JOIN pg_catalog.pg_dist_partition p ON p.logicalrelid OPERATOR(pg_catalog.=) a.table_name::pg_catalog.oid
+                                 WHERE a.resource OPERATOR(pg_catalog.=) $1 AND a.mode OPERATOR(pg_catalog.=) 'count')",
+            ),
+            &[resource.into()],
+        )
+    })
+    .unwrap_or(false)
+}
+
+fn table_name(rel: pg_sys::Oid) -> String {
+    crate::owner::relation_name(rel)
+}
+
+fn refuse(rel: pg_sys::Oid, reason: &'static str) -> ! {
+    TenantError::CitusQuota {
+        table: table_name(rel),
+        reason,
+    }
+    .raise()
+}
+
+const WRITES: u64 = (pg_sys::ACL_INSERT | pg_sys::ACL_UPDATE | pg_sys::ACL_DELETE) as u64;
+
+/// What a statement starting now writes into distributed tables with quotas: pushed as pending,
+/// or refused when its count would be ambiguous.
+unsafe fn classify(query: *mut pg_sys::QueryDesc, eflags: i32) {
+    // (Not while an extension's script runs: CREATE EXTENSION citus makes its catalogs before
+    // the functions that read them.)
+    if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0
+        || pg_sys::creating_extension
+        || !crate::citus::metadata_present()
+    {
+        return;
+    }
+    let stmt = (*query).plannedstmt;
+    if stmt.is_null() || (*stmt).commandType == pg_sys::CmdType::CMD_UTILITY {
+        return;
+    }
+    let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*stmt).rtable);
+    let mut written: Vec<(pg_sys::Oid, u64, Vec<(String, Mode)>)> = Vec::new();
+    for rte in rtable.iter_ptr() {
+        if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION {
+            continue;
+        }
+        let perms = (*rte).requiredPerms as u64;
+        if perms & WRITES == 0 || (*rte).relid.to_u32() < pg_sys::FirstNormalObjectId {
+            continue;
+        }
+        let quotas = attached((*rte).relid);
+        if !quotas.is_empty() {
+            written.push(((*rte).relid, perms, quotas));
+        }
+    }
+    let Some((rel, perms, _)) = written.first() else {
+        return;
+    };
+    let (rel, perms) = (*rel, *perms);
+    if written.len() > 1 {
+        refuse(
+            rel,
+            "a statement that writes it more than once (a writable CTE) cannot be counted exactly",
+        );
+    }
+    let kind = match (*stmt).commandType {
+        pg_sys::CmdType::CMD_INSERT
+            if perms & (pg_sys::ACL_UPDATE | pg_sys::ACL_DELETE) as u64 == 0 =>
+        {
+            Kind::Insert
+        }
+        pg_sys::CmdType::CMD_DELETE
+            if perms & (pg_sys::ACL_INSERT | pg_sys::ACL_UPDATE) as u64 == 0 =>
+        {
+            Kind::Delete
+        }
+        pg_sys::CmdType::CMD_UPDATE
+            if perms & (pg_sys::ACL_INSERT | pg_sys::ACL_DELETE) as u64 == 0 =>
+        {
+            return
+        }
+        pg_sys::CmdType::CMD_MERGE => refuse(rel, "MERGE cannot be counted exactly"),
+        pg_sys::CmdType::CMD_INSERT => refuse(
+            rel,
+            "INSERT ... ON CONFLICT DO UPDATE cannot be counted exactly (DO NOTHING can)",
+        ),
+        _ => refuse(
+            rel,
+            "a statement that writes it from a writable CTE cannot be counted exactly",
+        ),
+    };
+    let quotas = written.pop().map(|w| w.2).unwrap_or_default();
+    PENDING.with(|p| {
+        p.borrow_mut().push(Pending {
+            key: query as usize,
+            rel,
+            kind,
+            quotas,
+        })
+    });
+}
+
+fn take(key: usize) -> Option<Pending> {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        p.iter().rposition(|x| x.key == key).map(|i| p.remove(i))
+    })
+}
+
+/// Charges a finished statement's rows to the tenant in force.
+fn settle(pending: Pending, rows: u64) {
+    if rows == 0
+        || unsafe {
+            pg_sys::SessionReplicationRole == pg_sys::SESSION_REPLICATION_ROLE_REPLICA as i32
+        }
+    {
+        return;
+    }
+    // tenant.drop() deleting a tenant's rows: its usage goes with it.
+    if pending.kind == Kind::Delete && crate::node_context::acting_for_drop() {
+        return;
+    }
+    let filtered = !crate::owner::bypasses_rls(crate::owner::current_role());
+    let tenant = match crate::gucs::current_tenant() {
+        Some(t) if filtered => t,
+        _ => refuse(
+            pending.rel,
+            "its rows are counted for the tenant in force only, written by a role that row security filters",
+        ),
+    };
+    let rows = rows as i64;
+    let mut quotas = pending.quotas;
+    quotas.sort_by(|a, b| a.0.cmp(&b.0));
+    for (resource, mode) in quotas {
+        match (mode, pending.kind) {
+            (Mode::Count, Kind::Insert) => charge(tenant, &resource, rows, true),
+            (Mode::Count, Kind::Delete) => charge(tenant, &resource, -rows, true),
+            (Mode::Meter, Kind::Insert) => charge(tenant, &resource, rows, false),
+            _ => continue,
+        };
+    }
+}
+
+unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
+    crate::hooks::executor_start(PREV_EXECUTOR_START, query, eflags);
+    started(query, eflags);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn started(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
+    // An entry a failed statement left at this address is not this statement's.
+    take(query as usize);
+    guarded(|| classify(query, eflags));
+}
+
+unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
+    crate::hooks::executor_finish(PREV_EXECUTOR_FINISH, query);
+    finished(query);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn finished(query: *mut pg_sys::QueryDesc) {
+    guarded(|| {
+        if let Some(p) = take(query as usize) {
+            let estate = (*query).estate;
+            let rows = if estate.is_null() {
+                0
+            } else {
+                (*estate).es_processed
+            };
+            settle(p, rows);
+        }
+    });
+}
+
+unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
+    ended(query as usize);
+    crate::hooks::executor_end(PREV_EXECUTOR_END, query);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn ended(key: usize) {
+    take(key);
+}
+
+crate::hooks::utility_hook!(fn process_utility(call) {
+    let copy = copy_into(&call);
+    let qc = call.qc;
+    call.run(PREV_PROCESS_UTILITY);
+    if let Some(rel) = copy {
+        copied(rel, qc);
+    }
+});
+
+/// The distributed table with quotas a COPY FROM writes, if any.
+unsafe fn copy_into(call: &crate::hooks::Utility) -> Option<pg_sys::Oid> {
+    let copy = call.node::<pg_sys::CopyStmt>(pg_sys::NodeTag::T_CopyStmt)?;
+    if !(*copy).is_from || (*copy).relation.is_null() {
+        return None;
+    }
+    looked_up((*copy).relation)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn looked_up(relation: *mut pg_sys::RangeVar) -> Option<pg_sys::Oid> {
+    let mut out = None;
+    guarded(|| {
+        if pg_sys::creating_extension || !crate::citus::metadata_present() {
+            return;
+        }
+        let rel = pg_sys::RangeVarGetRelidExtended(
+            relation,
+            pg_sys::NoLock as pg_sys::LOCKMODE,
+            pg_sys::RVROption::RVR_MISSING_OK as u32,
+            None,
+            std::ptr::null_mut(),
+        );
+        if rel != pg_sys::Oid::INVALID && !attached(rel).is_empty() {
+            out = Some(rel);
+        }
+    });
+    out
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn copied(rel: pg_sys::Oid, qc: *mut pg_sys::QueryCompletion) {
+    guarded(|| {
+        let rows = if qc.is_null() { 0 } else { (*qc).nprocessed };
+        let quotas = attached(rel);
+        settle(
+            Pending {
+                key: 0,
+                rel,
+                kind: Kind::Insert,
+                quotas,
+            },
+            rows,
+        );
+    });
+}
+
+/// The end of a transaction (registered with crate::xact from _PG_init): statements that failed
+/// left their entries; the quotas are read again in the next transaction.
+pub fn on_xact(event: pg_sys::XactEvent::Type) {
+    if matches!(
+        event,
+        pg_sys::XactEvent::XACT_EVENT_COMMIT
+            | pg_sys::XactEvent::XACT_EVENT_ABORT
+            | pg_sys::XactEvent::XACT_EVENT_PREPARE
+    ) {
+        PENDING.with(|p| p.borrow_mut().clear());
+        forget();
+    }
+}
+
+/// Installs the hooks (from _PG_init).
+pub fn init() {
+    unsafe {
+        crate::hooks::install_hook!(PREV_EXECUTOR_START, ExecutorStart_hook, executor_start);
+        crate::hooks::install_hook!(PREV_EXECUTOR_FINISH, ExecutorFinish_hook, executor_finish);
+        crate::hooks::install_hook!(PREV_EXECUTOR_END, ExecutorEnd_hook, executor_end);
+        crate::hooks::install_hook!(PREV_PROCESS_UTILITY, ProcessUtility_hook, process_utility);
+    }
+}
