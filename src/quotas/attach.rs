@@ -122,6 +122,9 @@ fn check_citus_table(tbl: pg_sys::Oid, column: &str, mode: Mode) {
     if mode == Mode::Bytes {
         refuse("bytes quotas cannot be measured on a Citus table (the coordinator does not see its rows)");
     }
+    if !super::distributed::preloaded() {
+        refuse("count and meter quotas need pg_tenant in shared_preload_libraries on the coordinator (a session that never loads it would count nothing)");
+    }
     if crate::citus::distribution_column(tbl).as_deref() != Some(column) {
         refuse("count and meter quotas need a table hash-distributed by its tenant column");
     }

@@ -10,9 +10,9 @@
 //! application connects: every row a role subject to row security writes into a protected table
 //! is the tenant in force's (the policy's WITH CHECK, on every shard), so a statement's row count
 //! (`es_processed`, which Citus sums over the shards; COPY's QueryCompletion) is that tenant's
-//! change. INSERT (ON CONFLICT DO NOTHING included) and COPY FROM add their rows, DELETE gives them
-//! back, UPDATE changes nothing (Citus refuses to change a distribution column). Statements whose
-//! count would be ambiguous (MERGE, ON CONFLICT DO UPDATE, writable CTEs on such a table) and
+//! change. INSERT and COPY FROM add their rows, DELETE gives them back, UPDATE changes nothing
+//! (Citus refuses to change a distribution column). Statements whose count would be ambiguous
+//! (INSERT ... ON CONFLICT, MERGE, writable CTEs on such a table) and
 //! writes whose rows need not be the tenant in force's (a role row security does not filter, or
 //! no tenant) are refused (0A000), unless they changed no row. The charge is the local counters'
 //! (`charge`, on the counter row: the same limit check, error and per-tenant serialization) and
@@ -20,7 +20,9 @@
 //! transaction back on every node.
 //!
 //! The statement is found in its plan's range table: Citus's plans (a CustomScan) keep the
-//! original range table for permission checks, each entry with the rights it needs.
+//! original range table for permission checks, each entry with the rights it needs. It needs
+//! pg_tenant in shared_preload_libraries on the coordinator (attach_quota refuses otherwise): a
+//! session that never loads the library would count nothing.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -35,10 +37,17 @@ use super::attach::Mode;
 use super::recount::{in_latest_snapshot, latest_select};
 use super::usage::charge;
 
-static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+static mut PREV_PLANNER: pg_sys::planner_hook_type = None;
 static mut PREV_EXECUTOR_FINISH: pg_sys::ExecutorFinish_hook_type = None;
-static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+/// Whether this library was loaded at server start (shared_preload_libraries): only then does
+/// every session of the coordinator count (a session that never loads it on demand would not).
+static mut PRELOADED: bool = false;
+
+/// Whether pg_tenant is in shared_preload_libraries here.
+pub(super) fn preloaded() -> bool {
+    unsafe { PRELOADED }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -47,15 +56,12 @@ enum Kind {
 }
 
 struct Pending {
-    key: usize,
     rel: pg_sys::Oid,
     kind: Kind,
     quotas: Vec<(String, Mode)>,
 }
 
 thread_local! {
-    /// Statements running now that write a distributed table with quotas.
-    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
     /// Per table written in this transaction: its count and meter quotas when it is a Citus table
     /// hash-distributed by its tenant column (else none). Emptied at the end of each transaction
     /// and by attach_quota/detach_quota.
@@ -134,20 +140,18 @@ fn refuse(rel: pg_sys::Oid, reason: &'static str) -> ! {
 
 const WRITES: u64 = (pg_sys::ACL_INSERT | pg_sys::ACL_UPDATE | pg_sys::ACL_DELETE) as u64;
 
-/// What a statement starting now writes into distributed tables with quotas: pushed as pending,
-/// or refused when its count would be ambiguous.
-unsafe fn classify(query: *mut pg_sys::QueryDesc, eflags: i32) {
+/// What a finished statement wrote into a distributed table with quotas (None: nothing to
+/// count), or refused when its count would be ambiguous. Read when it finishes, not when it
+/// starts: loaded on demand, this library may arrive in the middle of the statement.
+unsafe fn classify(query: *mut pg_sys::QueryDesc) -> Option<Pending> {
     // (Not while an extension's script runs: CREATE EXTENSION citus makes its catalogs before
     // the functions that read them.)
-    if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0
-        || pg_sys::creating_extension
-        || !crate::citus::metadata_present()
-    {
-        return;
+    if pg_sys::creating_extension || !crate::citus::metadata_present() {
+        return None;
     }
     let stmt = (*query).plannedstmt;
     if stmt.is_null() || (*stmt).commandType == pg_sys::CmdType::CMD_UTILITY {
-        return;
+        return None;
     }
     let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*stmt).rtable);
     let mut written: Vec<(pg_sys::Oid, u64, Vec<(String, Mode)>)> = Vec::new();
@@ -164,9 +168,7 @@ unsafe fn classify(query: *mut pg_sys::QueryDesc, eflags: i32) {
             written.push(((*rte).relid, perms, quotas));
         }
     }
-    let Some((rel, perms, _)) = written.first() else {
-        return;
-    };
+    let (rel, perms, _) = written.first()?;
     let (rel, perms) = (*rel, *perms);
     if written.len() > 1 {
         refuse(
@@ -188,7 +190,7 @@ unsafe fn classify(query: *mut pg_sys::QueryDesc, eflags: i32) {
         pg_sys::CmdType::CMD_UPDATE
             if perms & (pg_sys::ACL_INSERT | pg_sys::ACL_DELETE) as u64 == 0 =>
         {
-            return
+            return None
         }
         pg_sys::CmdType::CMD_MERGE => refuse(rel, "MERGE cannot be counted exactly"),
         pg_sys::CmdType::CMD_INSERT => refuse(
@@ -201,21 +203,52 @@ unsafe fn classify(query: *mut pg_sys::QueryDesc, eflags: i32) {
         ),
     };
     let quotas = written.pop().map(|w| w.2).unwrap_or_default();
-    PENDING.with(|p| {
-        p.borrow_mut().push(Pending {
-            key: query as usize,
-            rel,
-            kind,
-            quotas,
-        })
-    });
+    Some(Pending { rel, kind, quotas })
 }
 
-fn take(key: usize) -> Option<Pending> {
-    PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        p.iter().rposition(|x| x.key == key).map(|i| p.remove(i))
-    })
+crate::hooks::planner_hook!(fn planner(call) {
+    refuse_on_conflict(call.parse);
+    call.run(PREV_PLANNER)
+});
+
+/// INSERT ... ON CONFLICT into a distributed table with quotas (and MERGE) is refused when it is
+/// planned:
+/// Citus reports the rows it sent to the shards for some of its plans (an INSERT ... SELECT
+/// through the coordinator), not the rows ON CONFLICT kept. (attach_quota's triggers invalidate
+/// the plans cached before it.)
+#[pg_guard]
+unsafe extern "C-unwind" fn refuse_on_conflict(parse: *mut pg_sys::Query) {
+    guarded(|| {
+        if parse.is_null() {
+            return;
+        }
+        let merge = (*parse).commandType == pg_sys::CmdType::CMD_MERGE;
+        let on_conflict =
+            (*parse).commandType == pg_sys::CmdType::CMD_INSERT && !(*parse).onConflict.is_null();
+        if !(merge || on_conflict)
+            || (*parse).resultRelation <= 0
+            || pg_sys::creating_extension
+            || !crate::citus::metadata_present()
+        {
+            return;
+        }
+        let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*parse).rtable);
+        let Some(rte) = rtable.get_ptr((*parse).resultRelation as usize - 1) else {
+            return;
+        };
+        if (*rte).relid.to_u32() >= pg_sys::FirstNormalObjectId
+            && !attached((*rte).relid).is_empty()
+        {
+            refuse(
+                (*rte).relid,
+                if merge {
+                    "MERGE cannot be counted exactly"
+                } else {
+                    "INSERT ... ON CONFLICT cannot be counted exactly (Citus reports the rows it sent)"
+                },
+            );
+        }
+    });
 }
 
 /// Charges a finished statement's rows to the tenant in force.
@@ -252,18 +285,6 @@ fn settle(pending: Pending, rows: u64) {
     }
 }
 
-unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
-    crate::hooks::executor_start(PREV_EXECUTOR_START, query, eflags);
-    started(query, eflags);
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn started(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
-    // An entry a failed statement left at this address is not this statement's.
-    take(query as usize);
-    guarded(|| classify(query, eflags));
-}
-
 unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
     crate::hooks::executor_finish(PREV_EXECUTOR_FINISH, query);
     finished(query);
@@ -272,7 +293,12 @@ unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
 #[pg_guard]
 unsafe extern "C-unwind" fn finished(query: *mut pg_sys::QueryDesc) {
     guarded(|| {
-        if let Some(p) = take(query as usize) {
+        // Citus runs a CTE's subplan with no active snapshot; the lookups below need one.
+        let pushed = !pg_sys::ActiveSnapshotSet();
+        if pushed {
+            pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+        }
+        if let Some(p) = classify(query) {
             let estate = (*query).estate;
             let rows = if estate.is_null() {
                 0
@@ -281,17 +307,10 @@ unsafe extern "C-unwind" fn finished(query: *mut pg_sys::QueryDesc) {
             };
             settle(p, rows);
         }
+        if pushed {
+            pg_sys::PopActiveSnapshot();
+        }
     });
-}
-
-unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
-    ended(query as usize);
-    crate::hooks::executor_end(PREV_EXECUTOR_END, query);
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn ended(key: usize) {
-    take(key);
 }
 
 crate::hooks::utility_hook!(fn process_utility(call) {
@@ -340,7 +359,6 @@ unsafe extern "C-unwind" fn copied(rel: pg_sys::Oid, qc: *mut pg_sys::QueryCompl
         let quotas = attached(rel);
         settle(
             Pending {
-                key: 0,
                 rel,
                 kind: Kind::Insert,
                 quotas,
@@ -350,8 +368,8 @@ unsafe extern "C-unwind" fn copied(rel: pg_sys::Oid, qc: *mut pg_sys::QueryCompl
     });
 }
 
-/// The end of a transaction (registered with crate::xact from _PG_init): statements that failed
-/// left their entries; the quotas are read again in the next transaction.
+/// The end of a transaction (registered with crate::xact from _PG_init): the quotas are read
+/// again in the next transaction.
 pub fn on_xact(event: pg_sys::XactEvent::Type) {
     if matches!(
         event,
@@ -359,7 +377,6 @@ pub fn on_xact(event: pg_sys::XactEvent::Type) {
             | pg_sys::XactEvent::XACT_EVENT_ABORT
             | pg_sys::XactEvent::XACT_EVENT_PREPARE
     ) {
-        PENDING.with(|p| p.borrow_mut().clear());
         forget();
     }
 }
@@ -367,9 +384,9 @@ pub fn on_xact(event: pg_sys::XactEvent::Type) {
 /// Installs the hooks (from _PG_init).
 pub fn init() {
     unsafe {
-        crate::hooks::install_hook!(PREV_EXECUTOR_START, ExecutorStart_hook, executor_start);
+        PRELOADED = pg_sys::process_shared_preload_libraries_in_progress;
+        crate::hooks::install_hook!(PREV_PLANNER, planner_hook, planner);
         crate::hooks::install_hook!(PREV_EXECUTOR_FINISH, ExecutorFinish_hook, executor_finish);
-        crate::hooks::install_hook!(PREV_EXECUTOR_END, ExecutorEnd_hook, executor_end);
         crate::hooks::install_hook!(PREV_PROCESS_UTILITY, ProcessUtility_hook, process_utility);
     }
 }
