@@ -49,6 +49,9 @@ pub(super) fn preloaded() -> bool {
     unsafe { PRELOADED }
 }
 
+/// A table's count and meter quotas: (resource, mode).
+type Quotas = Vec<(String, Mode)>;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Insert,
@@ -58,14 +61,14 @@ enum Kind {
 struct Pending {
     rel: pg_sys::Oid,
     kind: Kind,
-    quotas: Vec<(String, Mode)>,
+    quotas: Quotas,
 }
 
 thread_local! {
     /// Per table written in this transaction: its count and meter quotas when it is a Citus table
     /// hash-distributed by its tenant column (else none). Emptied at the end of each transaction
     /// and by attach_quota/detach_quota.
-    static ATTACHED: RefCell<HashMap<pg_sys::Oid, Vec<(String, Mode)>>> = RefCell::new(HashMap::new());
+    static ATTACHED: RefCell<HashMap<pg_sys::Oid, Quotas>> = RefCell::new(HashMap::new());
 }
 
 /// Forgets the quotas read (attach_quota and detach_quota changed them).
@@ -74,7 +77,7 @@ pub(super) fn forget() {
 }
 
 /// The count and meter quotas of `rel` when it is a Citus distributed table.
-fn attached(rel: pg_sys::Oid) -> Vec<(String, Mode)> {
+fn attached(rel: pg_sys::Oid) -> Quotas {
     if let Some(hit) = ATTACHED.with(|a| a.borrow().get(&rel).cloned()) {
         return hit;
     }
@@ -154,7 +157,8 @@ unsafe fn classify(query: *mut pg_sys::QueryDesc) -> Option<Pending> {
         return None;
     }
     let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*stmt).rtable);
-    let mut written: Vec<(pg_sys::Oid, u64, Vec<(String, Mode)>)> = Vec::new();
+    // (table, the rights the statement needs on it, its quotas)
+    let mut written: Vec<(pg_sys::Oid, u64, Quotas)> = Vec::new();
     for rte in rtable.iter_ptr() {
         if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION {
             continue;
@@ -328,12 +332,12 @@ unsafe fn copy_into(call: &crate::hooks::Utility) -> Option<pg_sys::Oid> {
     if !(*copy).is_from || (*copy).relation.is_null() {
         return None;
     }
-    looked_up((*copy).relation)
+    Some(looked_up((*copy).relation)).filter(|rel| *rel != pg_sys::Oid::INVALID)
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn looked_up(relation: *mut pg_sys::RangeVar) -> Option<pg_sys::Oid> {
-    let mut out = None;
+unsafe extern "C-unwind" fn looked_up(relation: *mut pg_sys::RangeVar) -> pg_sys::Oid {
+    let mut out = pg_sys::Oid::INVALID;
     guarded(|| {
         if pg_sys::creating_extension || !crate::citus::metadata_present() {
             return;
@@ -341,12 +345,12 @@ unsafe extern "C-unwind" fn looked_up(relation: *mut pg_sys::RangeVar) -> Option
         let rel = pg_sys::RangeVarGetRelidExtended(
             relation,
             pg_sys::NoLock as pg_sys::LOCKMODE,
-            pg_sys::RVROption::RVR_MISSING_OK as u32,
+            pg_sys::RVROption::RVR_MISSING_OK,
             None,
             std::ptr::null_mut(),
         );
         if rel != pg_sys::Oid::INVALID && !attached(rel).is_empty() {
-            out = Some(rel);
+            out = rel;
         }
     });
     out
