@@ -8,7 +8,7 @@
 # a role row security does not filter are refused (0A000); bytes quotas on a Citus table are
 # refused (0A000); tenant.drop() deletes a tenant's counted rows. Loaded on demand, count and
 # meter quotas on a distributed table are refused (0A000): a coordinator session that never loads
-# pg_tenant would count nothing. 15 checks preloaded, 2 loaded on demand.
+# pg_tenant would count nothing. 16 checks preloaded, 2 loaded on demand.
 #
 # run_quotas MODE: uses C, W1, W2, q, err, check from run.sh; preloaded, creates and drops the
 # tenant racer.
@@ -47,6 +47,8 @@ SQL
     "$(sq acme -c "INSERT INTO stock (body) VALUES ('a1')" | grep INSERT)|$(sq acme -c "INSERT INTO stock (body) VALUES ('a2'), ('a3')" | grep INSERT)|$(used acme)|$(used acme stock_ins)"
   check "$mode: quotas: DELETE gives its rows back (meter keeps them); UPDATE changes nothing" "DELETE 1|UPDATE 2|2|3" \
     "$(sq acme -c "DELETE FROM stock WHERE body = 'a3'" | grep DELETE)|$(sq acme -c "UPDATE stock SET body = body || '!'" | grep UPDATE)|$(used acme)|$(used acme stock_ins)"
+  check "$mode: quotas: a savepoint rolled back takes its rows' count with it" "2" \
+    "$(sq acme -c "SAVEPOINT s" -c "INSERT INTO stock (body) VALUES ('s1'), ('s2')" -c "ROLLBACK TO s" >/dev/null; used acme)"
   check "$mode: quotas: INSERT ... ON CONFLICT (DO NOTHING too: Citus reports the rows it sent) is refused (0A000), nothing changed" "0A000|0A000|2|2" \
     "$(sqerr acme -c "INSERT INTO stock (id, body) SELECT min(id), 'dup' FROM stock UNION ALL SELECT nextval('stock_id_seq'), 'new' ON CONFLICT DO NOTHING")|$(sqerr acme -c "INSERT INTO stock (body) VALUES ('v') ON CONFLICT DO NOTHING")|$(rows acme)|$(used acme)"
   sq acme -c "INSERT INTO stock (body) VALUES ('new')" >/dev/null
