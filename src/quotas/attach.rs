@@ -42,6 +42,10 @@ impl Mode {
     }
 }
 
+/// In the names of a distributed table's quota triggers (`tenant_quota_<hash>_dist_del`): they
+/// only record the quota and refuse TRUNCATE (see quota_trigger).
+pub(super) const DISTRIBUTED_TRIGGER: &str = "_dist_";
+
 /// Trigger names of one attachment: a short hash of the resource keeps them unique and short.
 pub(super) fn trigger_prefix(resource: &str) -> String {
     let mut h: u32 = 2166136261;
@@ -169,7 +173,15 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
             check_citus_table(tbl, &column, mode);
         }
         let first_count = mode == Mode::Count && !count_resources().iter().any(|r| r == resource);
-        let prefix = trigger_prefix(resource);
+        let prefix = if citus_table {
+            format!(
+                "{}{}",
+                trigger_prefix(resource),
+                DISTRIBUTED_TRIGGER.trim_end_matches('_')
+            )
+        } else {
+            trigger_prefix(resource)
+        };
         let args = format!(
             "{}, {}, {}",
             quote_literal(resource),
@@ -315,7 +327,7 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
             let names = Spi::get_one_with_args::<Vec<String>>(
                 "SELECT ARRAY(SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger
                                WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2))",
-                &[(*rel_oid).into(), ["ins", "del", "upd", "trunc"].map(|s| format!("{prefix}_{s}")).to_vec().into()],
+                &[(*rel_oid).into(), ["ins", "del", "upd", "trunc", "dist_ins", "dist_del", "dist_trunc"].map(|s| format!("{prefix}_{s}")).to_vec().into()],
             )
             .unwrap_or_else(|e| error!("pg_tenant: {e}"))
             .unwrap_or_default();

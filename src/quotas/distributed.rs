@@ -82,8 +82,11 @@ fn attached(rel: pg_sys::Oid) -> Quotas {
         return hit;
     }
     // (Nothing where pg_tenant's extension is not created.)
+    // (On a worker nothing is counted: a write that reaches a worker directly is not seen by the
+    // coordinator, where the counters are; such connections must not be allowed.)
     let quotas = if crate::owner::data_namespace() != pg_sys::Oid::INVALID
         && crate::citus::distribution_column(rel).is_some()
+        && crate::citus::is_coordinator()
     {
         // As committed now (a statement that waited for attach_quota's lock sees its quota).
         in_latest_snapshot(false, || {

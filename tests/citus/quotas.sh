@@ -8,7 +8,7 @@
 # a role row security does not filter are refused (0A000); bytes quotas on a Citus table are
 # refused (0A000); tenant.drop() deletes a tenant's counted rows. Loaded on demand, count and
 # meter quotas on a distributed table are refused (0A000): a coordinator session that never loads
-# pg_tenant would count nothing. 16 checks preloaded, 2 loaded on demand.
+# pg_tenant would count nothing. 17 checks preloaded, 2 loaded on demand.
 #
 # run_quotas MODE: uses C, W1, W2, q, err, check from run.sh; preloaded, creates and drops the
 # tenant racer.
@@ -65,6 +65,15 @@ SQL
   check "$mode: quotas: TRUNCATE of the table is refused" "PT004" "$(err "$C" postgres -c "TRUNCATE stock")"
   check "$mode: quotas: check_quota() and tenant.info() on the coordinator read the counter" "3|2" \
     "$(sq acme -c "SELECT used FROM tenant.check_quota('stock')" | grep -E '^[0-9]+$')|$(sq acme -c "SELECT (usage->'stock'->>'remaining') FROM tenant.info()" | grep -E '^[0-9]+$')"
+  # Citus copies a table's triggers (the quota's, which only record it there) to a placement it
+  # moves: they must count nothing on the shard.
+  local sid from to
+  sid=$(q "$C" postgres -c "SELECT get_shard_id_for_distribution_column('stock', (SELECT id FROM tenant_data.tenants WHERE slug = 'acme'))")
+  from=$(q "$C" postgres -c "SELECT nodeport FROM pg_dist_placement JOIN pg_dist_node USING (groupid) WHERE shardid = $sid")
+  to=$W1; [ "$from" = "$W1" ] && to=$W2
+  q "$C" postgres -c "SELECT citus_move_shard_placement($sid, '127.0.0.1', $from, '127.0.0.1', $to, shard_transfer_mode => 'block_writes')" >/dev/null
+  check "$mode: quotas: after a shard move (the quota's triggers copied to the new placement count nothing there): DELETE and INSERT counted once" "t|DELETE 1|INSERT 0 2|4" \
+    "$(q "$to" postgres -c "SET citus.show_shards_for_app_name_prefixes = '*'" -c "SELECT count(*) > 0 FROM pg_trigger WHERE tgname LIKE 'tenant_quota_%_dist_%' AND tgrelid::regclass::text LIKE '%stock_$sid'")|$(sq acme -c "DELETE FROM stock WHERE body = 'a1!'" | grep DELETE)|$(sq acme -c "INSERT INTO stock (body) VALUES ('m1'), ('m2')" | grep INSERT)|$(used acme)"
   # 16 clients, 5 attempts each, race for racer's 20 units through the coordinator.
   local c race
   race=$(mktemp -d)
