@@ -172,6 +172,21 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
         if citus_table {
             check_citus_table(tbl, &column, mode);
         }
+        // A count resource counts local tables (their rows, in shared memory when preloaded) or
+        // distributed ones (the counter row), not both.
+        if mode == Mode::Count
+            && (if citus_table {
+                !counted_tables(resource).is_empty()
+            } else {
+                super::distributed::on_distributed_table(resource)
+            })
+        {
+            TenantError::CitusQuota {
+                table: name.clone(),
+                reason: "a count resource counts either distributed tables or local ones: use another resource name",
+            }
+            .raise();
+        }
         let first_count = mode == Mode::Count && !count_resources().iter().any(|r| r == resource);
         let prefix = if citus_table {
             format!(

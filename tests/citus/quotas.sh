@@ -8,7 +8,7 @@
 # a role row security does not filter are refused (0A000); bytes quotas on a Citus table are
 # refused (0A000); tenant.drop() deletes a tenant's counted rows. Loaded on demand, count and
 # meter quotas on a distributed table are refused (0A000): a coordinator session that never loads
-# pg_tenant would count nothing. 17 checks preloaded, 2 loaded on demand.
+# pg_tenant would count nothing. 18 checks preloaded, 2 loaded on demand.
 #
 # run_quotas MODE: uses C, W1, W2, q, err, check from run.sh; preloaded, creates and drops the
 # tenant racer.
@@ -65,6 +65,9 @@ SQL
   check "$mode: quotas: TRUNCATE of the table is refused" "PT004" "$(err "$C" postgres -c "TRUNCATE stock")"
   check "$mode: quotas: check_quota() and tenant.info() on the coordinator read the counter" "3|2" \
     "$(sq acme -c "SELECT used FROM tenant.check_quota('stock')" | grep -E '^[0-9]+$')|$(sq acme -c "SELECT (usage->'stock'->>'remaining') FROM tenant.info()" | grep -E '^[0-9]+$')"
+  check "$mode: quotas: a count resource counts distributed tables or local ones, not both (0A000 either way)" "0A000|0A000" \
+    "$(err "$C" postgres -c "SELECT tenant.attach_quota('a_trap', 'stock', 'count')")|$(err "$C" postgres -c "SELECT tenant.attach_quota('a_trap', 'loc', 'count')" -c "SELECT tenant.attach_quota('stock', 'loc', 'count')")"
+  q "$C" postgres -c "SELECT tenant.detach_quota('a_trap', 'loc')" >/dev/null
   # Citus copies a table's triggers (the quota's, which only record it there) to a placement it
   # moves: they must count nothing on the shard.
   local sid from to

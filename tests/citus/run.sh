@@ -9,7 +9,7 @@
 # preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=209   # 95 per mode (24 of them in routing.sh), and in quotas.sh 17 preloaded, 2 loaded on demand
+EXPECTED_CHECKS=210   # 95 per mode (24 of them in routing.sh), and in quotas.sh 18 preloaded, 2 loaded on demand
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
