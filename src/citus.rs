@@ -311,6 +311,18 @@ pub fn local_placement(rel: pg_sys::Oid) -> Option<pg_sys::Oid> {
     })
 }
 
+/// Whether this node is the Citus coordinator (its group is 0; also a database with Citus but
+/// no node added yet).
+pub fn is_coordinator() -> bool {
+    installed()
+        && Spi::get_one::<bool>(
+            "SELECT pg_catalog.bool_and(groupid OPERATOR(pg_catalog.=) 0) FROM pg_catalog.pg_dist_local_group",
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(true)
+}
+
 /// Whether `rel` is a Citus table (distributed or reference).
 pub fn is_citus_table(rel: pg_sys::Oid) -> bool {
     installed()

@@ -54,6 +54,8 @@ pub extern "C-unwind" fn _PG_init() {
     isolation::routing::init();
     exemption::init();
     quotas::row_counter::init();
+    // Citus tables' quotas, counted on the coordinator per statement.
+    quotas::distributed::init();
     // After row_counter's hooks, so that the context's run first.
     context::init();
     // Last: its hooks run first, and see each statement's rows before the others' ExecutorEnd.
@@ -62,6 +64,7 @@ pub extern "C-unwind" fn _PG_init() {
     // before the context's commit checks, shared counters settle after both, and the settings
     // and caches end with the transaction last.
     xact::on_xact(quotas::row_counter::on_xact);
+    xact::on_xact(quotas::distributed::on_xact);
     xact::on_xact(quotas::on_xact);
     xact::on_xact(quotas::sessions::on_xact);
     xact::on_xact(context::on_xact);

@@ -219,6 +219,13 @@ pub enum TenantError {
     AlreadyDistributed {
         table: String,
     },
+    /// A quota on a Citus table that the coordinator cannot count exactly (attach_quota of
+    /// bytes, of a table not hash-distributed by its tenant column; a statement whose count is
+    /// ambiguous, or whose rows are not the tenant in force's).
+    CitusQuota {
+        table: String,
+        reason: &'static str,
+    },
     /// A Citus function in a database without Citus, or not on the coordinator.
     CitusRequired(String),
     /// tenant.import() into a protected Citus table that is not hash-distributed (a reference
@@ -285,9 +292,9 @@ impl TenantError {
             TenantError::NeedsReadCommitted(_) => INVALID_TRANSACTION_STATE,
             TenantError::TokenParameterSet | TenantError::TokenFromCurrent => CANT_CHANGE_PARAMETER,
             TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
-            TenantError::SharedRowsDistributed { .. } | TenantError::AlreadyDistributed { .. } => {
-                FEATURE_NOT_SUPPORTED
-            }
+            TenantError::SharedRowsDistributed { .. }
+            | TenantError::AlreadyDistributed { .. }
+            | TenantError::CitusQuota { .. } => FEATURE_NOT_SUPPORTED,
             TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::ImportIntoCitusTable(_) | TenantError::ExportWithUserCast { .. } => {
                 FEATURE_NOT_SUPPORTED
@@ -449,6 +456,9 @@ impl TenantError {
             TenantError::ImportIntoCitusTable(table) => format!(
                 "tenant.import() cannot load rows into {table}: a Citus reference table (or Citus local table) is not supported yet"
             ),
+            TenantError::CitusQuota { table, reason } => {
+                format!("quota on Citus table {table}: {reason}")
+            }
             TenantError::NoStatistics { preloaded: false } => {
                 "per-tenant statistics need pg_tenant in shared_preload_libraries".into()
             }

@@ -42,6 +42,10 @@ impl Mode {
     }
 }
 
+/// In the names of a distributed table's quota triggers (`tenant_quota_<hash>_dist_del`): they
+/// only record the quota and refuse TRUNCATE (see quota_trigger).
+pub(super) const DISTRIBUTED_TRIGGER: &str = "_dist_";
+
 /// Trigger names of one attachment: a short hash of the resource keeps them unique and short.
 pub(super) fn trigger_prefix(resource: &str) -> String {
     let mut h: u32 = 2166136261;
@@ -71,8 +75,27 @@ pub(super) fn existing_usage(rel: pg_sys::Oid, column: &str, mode: Mode) -> Vec<
     } else {
         "pg_catalog.count(*)"
     };
-    // As the table's owner (see count_rows).
-    as_table_owner(rel, || {
+    let read = |f: &dyn Fn() -> Result<Vec<(pgrx::Uuid, i64)>, pgrx::spi::Error>| {
+        if crate::citus::is_citus_table(rel) {
+            // A distributed table's rows are on the shards, where the exemption of pg_tenant's
+            // own statements from FORCE ROW LEVEL SECURITY does not reach (the workers see only
+            // the statement Citus sends them). Read as the extension owner, a superuser, whom
+            // row security does not filter there: a count per tenant of a plain table runs no
+            // code of the table owner's (no trigger, default, policy or function of theirs).
+            if !crate::owner::is_superuser(crate::owner::extension_owner()) {
+                TenantError::CitusQuota {
+                    table: crate::owner::relation_name(rel),
+                    reason: "its rows can be counted only when the extension owner is a superuser",
+                }
+                .raise();
+            }
+            crate::owner::as_extension_owner(f)
+        } else {
+            // As the table's owner (see count_rows).
+            as_table_owner(rel, f)
+        }
+    };
+    read(&|| {
         Spi::connect(|client| {
             let mut out = Vec::new();
             let sql = format!(
@@ -88,6 +111,27 @@ pub(super) fn existing_usage(rel: pg_sys::Oid, column: &str, mode: Mode) -> Vec<
         })
     })
     .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+}
+
+/// A quota on a Citus table: only count and meter quotas, on a table hash-distributed by its
+/// tenant column, which the coordinator counts (distributed.rs).
+fn check_citus_table(tbl: pg_sys::Oid, column: &str, mode: Mode) {
+    let refuse = |reason: &'static str| {
+        TenantError::CitusQuota {
+            table: crate::owner::relation_name(tbl),
+            reason,
+        }
+        .raise()
+    };
+    if mode == Mode::Bytes {
+        refuse("bytes quotas cannot be measured on a Citus table (the coordinator does not see its rows)");
+    }
+    if !super::distributed::preloaded() {
+        refuse("count and meter quotas need pg_tenant in shared_preload_libraries on the coordinator (a session that never loads it would count nothing)");
+    }
+    if crate::citus::distribution_column(tbl).as_deref() != Some(column) {
+        refuse("count and meter quotas need a table hash-distributed by its tenant column");
+    }
 }
 
 #[pg_extern(
@@ -121,7 +165,38 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
             .raise(),
             None => {}
         }
-        let prefix = trigger_prefix(resource);
+        // A Citus table: counted on the coordinator (distributed.rs). Its triggers record the
+        // quota on the coordinator only, where they never fire (its rows are on the shards)
+        // except the TRUNCATE one; it gets no counting index.
+        let citus_table = crate::citus::is_citus_table(tbl);
+        if citus_table {
+            check_citus_table(tbl, &column, mode);
+        }
+        // A count resource counts local tables (their rows, in shared memory when preloaded) or
+        // distributed ones (the counter row), not both.
+        if mode == Mode::Count
+            && (if citus_table {
+                !counted_tables(resource).is_empty()
+            } else {
+                super::distributed::on_distributed_table(resource)
+            })
+        {
+            TenantError::CitusQuota {
+                table: name.clone(),
+                reason: "a count resource counts either distributed tables or local ones: use another resource name",
+            }
+            .raise();
+        }
+        let first_count = mode == Mode::Count && !count_resources().iter().any(|r| r == resource);
+        let prefix = if citus_table {
+            format!(
+                "{}{}",
+                trigger_prefix(resource),
+                DISTRIBUTED_TRIGGER.trim_end_matches('_')
+            )
+        } else {
+            trigger_prefix(resource)
+        };
         let args = format!(
             "{}, {}, {}",
             quote_literal(resource),
@@ -132,34 +207,36 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
         // (row_counter/); a database still at version 0.1.0 has no such index yet and
         // keeps the INSERT trigger until ALTER EXTENSION UPDATE replaces it.
         let counted_by_index = mode == Mode::Count
+            && !citus_table
             && Spi::get_one::<bool>(
                 "SELECT EXISTS (SELECT FROM pg_catalog.pg_am WHERE amname OPERATOR(pg_catalog.=) 'tenant_quota')",
             )
             .ok()
             .flatten()
             .unwrap_or(false);
+        let ddl = |sql: &str| {
+            if citus_table {
+                crate::citus::with_ddl_settings(true, || run_with_args(sql, &[]));
+            } else {
+                run_with_args(sql, &[]);
+            }
+        };
         for TreeRelation { name: rel, .. } in &tree {
             let create = |suffix: &str, event: &str, transition: &str| {
-                run_with_args(
-                    &format!(
-                        "CREATE TRIGGER {} AFTER {event} ON {rel} {transition} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
-                        quote_identifier(format!("{prefix}_{suffix}"))
-                    ),
-                    &[],
-                );
+                ddl(&format!(
+                    "CREATE TRIGGER {} AFTER {event} ON {rel} {transition} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
+                    quote_identifier(format!("{prefix}_{suffix}"))
+                ));
             };
             if !counted_by_index {
                 create("ins", "INSERT", "REFERENCING NEW TABLE AS pg_tenant_new");
             }
             if mode != Mode::Meter {
                 create("del", "DELETE", "REFERENCING OLD TABLE AS pg_tenant_old");
-                run_with_args(
-                    &format!(
-                        "CREATE TRIGGER {} BEFORE TRUNCATE ON {rel} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
-                        quote_identifier(format!("{prefix}_trunc"))
-                    ),
-                    &[],
-                );
+                ddl(&format!(
+                    "CREATE TRIGGER {} BEFORE TRUNCATE ON {rel} FOR EACH STATEMENT EXECUTE FUNCTION tenant.quota_trigger({args})",
+                    quote_identifier(format!("{prefix}_trunc"))
+                ));
             }
             if mode == Mode::Bytes {
                 create(
@@ -169,7 +246,21 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
                 );
             }
         }
-        if mode == Mode::Count {
+        if mode == Mode::Count && citus_table {
+            // No write of the table is under way while its rows are counted, and none that
+            // started before the quota was attached (and so is not counted) commits after.
+            run_with_args(
+                &format!(
+                    "LOCK TABLE {} IN SHARE MODE",
+                    crate::owner::relation_name(tbl)
+                ),
+                &[],
+            );
+            prepare_count_change(resource);
+            if first_count {
+                zero_counter_rows(resource);
+            }
+        } else if mode == Mode::Count {
             prepare_count_change(resource);
             if counted_tables(resource).is_empty() {
                 // The first table of a count quota: its usage is rows from now on, not what
@@ -204,6 +295,10 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
                 add_usage(tenant, resource, i64::MIN, amount, -1);
             }
         }
+        if citus_table {
+            super::distributed::forget();
+            crate::registry::cache::invalidate_everywhere();
+        }
         audit::record(
             "attach_quota",
             None,
@@ -237,6 +332,7 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
         let column = crate::isolation::policies::protected_column(tbl)
             .unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
         let prefix = trigger_prefix(resource);
+        let citus_table = crate::citus::is_citus_table(tbl);
         for TreeRelation {
             oid: rel_oid,
             name: rel,
@@ -246,15 +342,17 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
             let names = Spi::get_one_with_args::<Vec<String>>(
                 "SELECT ARRAY(SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger
                                WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2))",
-                &[(*rel_oid).into(), ["ins", "del", "upd", "trunc"].map(|s| format!("{prefix}_{s}")).to_vec().into()],
+                &[(*rel_oid).into(), ["ins", "del", "upd", "trunc", "dist_ins", "dist_del", "dist_trunc"].map(|s| format!("{prefix}_{s}")).to_vec().into()],
             )
             .unwrap_or_else(|e| error!("pg_tenant: {e}"))
             .unwrap_or_default();
             for name in names {
-                run_with_args(
-                    &format!("DROP TRIGGER {} ON {rel}", quote_identifier(&name)),
-                    &[],
-                );
+                let sql = format!("DROP TRIGGER {} ON {rel}", quote_identifier(&name));
+                if citus_table {
+                    crate::citus::with_ddl_settings(true, || run_with_args(&sql, &[]));
+                } else {
+                    run_with_args(&sql, &[]);
+                }
             }
         }
         if mode == Mode::Count {
@@ -265,7 +363,16 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
                 }
             }
         }
-        if mode == Mode::Count && counted_tables(resource).is_empty() {
+        let last = if citus_table {
+            !count_resources().iter().any(|r| r == resource)
+        } else {
+            counted_tables(resource).is_empty()
+        };
+        if citus_table {
+            super::distributed::forget();
+            crate::registry::cache::invalidate_everywhere();
+        }
+        if mode == Mode::Count && last {
             // The last table of a count quota: no rows count any more.
             zero_counter_rows(resource);
         } else if mode != Mode::Meter {

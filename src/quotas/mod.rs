@@ -15,10 +15,13 @@
 //! - recount.rs: count quotas: charging rows, recounting them (a raw SPI layer reading with the
 //!   latest snapshot), the shared-memory marker
 //! - row_counter/: the `tenant_quota` index access method that sees a count quota's rows
+//! - distributed.rs: count and meter quotas on Citus distributed tables, counted per statement
+//!   on the coordinator
 //! - shared_counters.rs: count quotas in shared memory, with shared_preload_libraries
 //! - settings.rs: plan and tenant settings (statement_timeout, work_mem, ...) and the allowlist
 
 mod attach;
+pub mod distributed;
 mod plans;
 mod recount;
 pub mod row_counter;

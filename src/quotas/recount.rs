@@ -32,7 +32,10 @@ fn recount_tenant(tenant_id: Option<pgrx::Uuid>) {
     guarded(|| {
         let tenant = required(tenant_id, "tenant_id");
         let resources = count_resources();
-        for resource in resources {
+        for resource in resources
+            .into_iter()
+            .filter(|r| !super::distributed::on_distributed_table(r))
+        {
             // No reservation of the tenant may be under way when its slots count again.
             lock_counted_tables(&resource);
             set_counter_to_rows(tenant, &resource, false);
@@ -57,6 +60,11 @@ pub fn charge_rows(resource: &str, tenant: pgrx::Uuid, rows: i64) {
 /// Charges `delta` rows (deleted ones: negative) to a count quota: in shared memory when the
 /// library is preloaded (shared_counters.rs), else on the counters table.
 pub(super) fn charge_counted(t: pgrx::Uuid, resource: &str, delta: i64) {
+    if super::distributed::on_distributed_table(resource) {
+        // Kept on its counter row (distributed.rs), which nothing counts again.
+        charge(t, resource, delta, true);
+        return;
+    }
     if shared_counters::enabled() {
         let limit = crate::registry::cache::quota_limit(t, resource, || Quota::load(t, resource));
         let hopeless = delta > 0 && (limit == 0 || (limit > 0 && delta > limit));
@@ -86,6 +94,10 @@ pub(super) fn counted_used(t: pgrx::Uuid, resource: &str) -> i64 {
     // A read-only transaction (a report, a hot standby) cannot count a counter row again: it
     // reads the row as it is.
     let writable = unsafe { !pg_sys::XactReadOnly };
+    if super::distributed::on_distributed_table(resource) {
+        // Kept on its counter row (distributed.rs), which nothing counts again.
+        return current_usage(t, resource, i64::MIN);
+    }
     if shared_counters::enabled() {
         if let Some(used) = shared_counters::used(t, resource) {
             return used;
@@ -325,7 +337,11 @@ pub(super) fn resync_if_marked() {
 /// Sets every count quota's counter rows to the rows there are.
 pub(super) fn recount_all() {
     let resources = count_resources();
-    for resource in resources {
+    // A resource on a distributed table is never counted again from rows (distributed.rs).
+    for resource in resources
+        .into_iter()
+        .filter(|r| !super::distributed::on_distributed_table(r))
+    {
         let mut totals: BTreeMap<String, i64> = BTreeMap::new();
         in_latest_snapshot(true, || {
             for t in latest_counted_tables(&resource) {

@@ -61,6 +61,12 @@ pub(super) fn quota_trigger<'a>(
             let table = format!("{}.{}", trigger.table_schema()?, trigger.table_name()?);
             TenantError::TruncateRefused(table).raise();
         }
+        // The triggers of a distributed table record its quota, counted on the coordinator
+        // (distributed.rs); Citus copies them to the shards it creates or moves later and to the
+        // workers' copies of the table, where they count nothing.
+        if trigger.name()?.contains(super::attach::DISTRIBUTED_TRIGGER) {
+            return Ok(None);
+        }
         let data = trigger.trigger_data();
         let mut totals: HashMap<[u8; 16], (i64, i64)> = HashMap::new();
         unsafe {

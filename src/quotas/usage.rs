@@ -434,7 +434,10 @@ extension_sql_file!(
 fn counted_usage(tenant_id: Option<pgrx::Uuid>, resource: Option<&str>) -> Option<i64> {
     guarded(|| {
         let (tenant, resource) = (tenant_id?, resource?);
-        if !shared_counters::enabled() || !quota_for(tenant, resource).counted {
+        if !shared_counters::enabled()
+            || !quota_for(tenant, resource).counted
+            || super::distributed::on_distributed_table(resource)
+        {
             return None;
         }
         shared_counters::used(tenant, resource)

@@ -9,7 +9,7 @@
 # pg_tenant preloaded beside Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=210   # 105 per mode (24 of them in routing.sh, 10 in lifecycle.sh)
+EXPECTED_CHECKS=230   # 105 per mode (24 of them in routing.sh, 10 in lifecycle.sh), and in quotas.sh 18 preloaded, 2 loaded on demand
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -72,6 +72,7 @@ err() {
 
 . "$ROOT/tests/citus/routing.sh"
 . "$ROOT/tests/citus/lifecycle.sh"
+. "$ROOT/tests/citus/quotas.sh"
 
 run_mode() {
   local mode=$1 preload
@@ -386,6 +387,10 @@ SQL
   # 8. Export and import (lifecycle.sh).
   run_lifecycle "$mode"
   tenants=$((tenants + $(q "$C" postgres -c "SELECT count(*) FROM tenant_data.tenants WHERE slug ~ '^x[a-d]$'")))
+
+  # 8a. Count and meter quotas on a distributed table (quotas.sh). (Before routing.sh, whose
+  # tables colocated with docs have another owner, which tenant.drop() cannot delete from.)
+  run_quotas "$mode"
 
   # 8b. Routing to the tenant's shard (routing.sh).
   run_routing "$mode" "$acme_id"
