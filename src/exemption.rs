@@ -154,6 +154,60 @@ unsafe extern "C-unwind" fn note_target(query: *mut pg_sys::Query) {
         }
     }
     EXEMPT_TARGET.with(|t| t.set(target));
+    if fires_rules(query) {
+        crate::error::guarded(refuse_rule);
+    }
+}
+
+/// Whether PostgreSQL will fire a rule of the table `query` writes, or of one its WITH queries
+/// write, as it rewrites the statement: any rule on that event, enabled or not (which rules fire
+/// depends on session_replication_role). A conditional `DO INSTEAD NOTHING` rule leaves no query
+/// of its own to refuse later: its condition (a sub-select reading every row) joins the
+/// statement's own qual. So the statement is refused before it is rewritten.
+///
+/// # Safety
+/// `query` is an analyzed query (or null).
+unsafe fn fires_rules(query: *mut pg_sys::Query) -> bool {
+    if query.is_null() {
+        return false;
+    }
+    let event = (*query).commandType;
+    let writes = matches!(
+        event,
+        pg_sys::CmdType::CMD_INSERT | pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE
+    );
+    if writes && (*query).resultRelation > 0 {
+        let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
+        if let Some(rte) = rtable.get_ptr((*query).resultRelation as usize - 1) {
+            if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION {
+                let rel = pg_sys::RelationIdGetRelation((*rte).relid);
+                if !rel.is_null() {
+                    let locks = (*rel).rd_rules;
+                    let mut found = false;
+                    if !locks.is_null() {
+                        for i in 0..(*locks).numLocks as usize {
+                            let rule = *(*locks).rules.add(i);
+                            if !rule.is_null() && (*rule).event == event {
+                                found = true;
+                            }
+                        }
+                    }
+                    pg_sys::RelationClose(rel);
+                    if found {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+    let ctes = pgrx::PgList::<pg_sys::CommonTableExpr>::from_pg((*query).cteList);
+    let found = ctes.iter_ptr().any(|cte| {
+        !cte.is_null()
+            && !(*cte).ctequery.is_null()
+            && (*(*cte).ctequery).type_ == pg_sys::NodeTag::T_Query
+            && fires_rules((*cte).ctequery as *mut pg_sys::Query)
+    });
+    found
 }
 
 // Not #[pg_guard]: an error in the planner passes through as PostgreSQL raised it (see
