@@ -144,16 +144,7 @@ thread_local! {
 /// Notes the target table of a statement parsed with FORCE set aside.
 #[pg_guard]
 unsafe extern "C-unwind" fn note_target(query: *mut pg_sys::Query) {
-    let mut target = pg_sys::Oid::INVALID;
-    if !query.is_null() && (*query).resultRelation > 0 {
-        let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
-        if let Some(rte) = rtable.get_ptr((*query).resultRelation as usize - 1) {
-            if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION {
-                target = (*rte).relid;
-            }
-        }
-    }
-    EXEMPT_TARGET.with(|t| t.set(target));
+    EXEMPT_TARGET.with(|t| t.set(target_relation(query).unwrap_or(pg_sys::Oid::INVALID)));
     if fires_rules(query) {
         crate::error::guarded(refuse_rule);
     }
@@ -176,36 +167,51 @@ unsafe fn fires_rules(query: *mut pg_sys::Query) -> bool {
         event,
         pg_sys::CmdType::CMD_INSERT | pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE
     );
-    if writes && (*query).resultRelation > 0 {
-        let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
-        if let Some(rte) = rtable.get_ptr((*query).resultRelation as usize - 1) {
-            if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION {
-                let rel = pg_sys::RelationIdGetRelation((*rte).relid);
-                if !rel.is_null() {
-                    let locks = (*rel).rd_rules;
-                    let mut found = false;
-                    if !locks.is_null() {
-                        for i in 0..(*locks).numLocks as usize {
-                            let rule = *(*locks).rules.add(i);
-                            if !rule.is_null() && (*rule).event == event {
-                                found = true;
-                            }
-                        }
-                    }
-                    pg_sys::RelationClose(rel);
-                    if found {
-                        return true;
-                    }
-                }
+    if let Some(relid) = target_relation(query).filter(|_| writes) {
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        if !rel.is_null() {
+            let locks = (*rel).rd_rules;
+            let found = !locks.is_null()
+                && (0..(*locks).numLocks as usize).any(|i| {
+                    let rule = *(*locks).rules.add(i);
+                    !rule.is_null() && (*rule).event == event
+                });
+            pg_sys::RelationClose(rel);
+            if found {
+                return true;
             }
         }
     }
+    any_with_query(query, |q| fires_rules(q))
+}
+
+/// The table a query writes (its result relation), if any.
+///
+/// # Safety
+/// `query` is an analyzed query (or null).
+unsafe fn target_relation(query: *mut pg_sys::Query) -> Option<pg_sys::Oid> {
+    if query.is_null() || (*query).resultRelation <= 0 {
+        return None;
+    }
+    let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
+    let rte = rtable.get_ptr((*query).resultRelation as usize - 1)?;
+    ((*rte).rtekind == pg_sys::RTEKind::RTE_RELATION).then(|| (*rte).relid)
+}
+
+/// Whether `test` holds for one of `query`'s WITH queries.
+///
+/// # Safety
+/// `query` is a query (not null).
+unsafe fn any_with_query(
+    query: *mut pg_sys::Query,
+    test: impl Fn(*mut pg_sys::Query) -> bool,
+) -> bool {
     let ctes = pgrx::PgList::<pg_sys::CommonTableExpr>::from_pg((*query).cteList);
     let found = ctes.iter_ptr().any(|cte| {
         !cte.is_null()
             && !(*cte).ctequery.is_null()
             && (*(*cte).ctequery).type_ == pg_sys::NodeTag::T_Query
-            && fires_rules((*cte).ctequery as *mut pg_sys::Query)
+            && test((*cte).ctequery as *mut pg_sys::Query)
     });
     found
 }
@@ -243,14 +249,7 @@ unsafe fn made_by_rule(query: *mut pg_sys::Query) -> bool {
     if (*query).querySource != pg_sys::QuerySource::QSRC_ORIGINAL {
         return true;
     }
-    let ctes = pgrx::PgList::<pg_sys::CommonTableExpr>::from_pg((*query).cteList);
-    let found = ctes.iter_ptr().any(|cte| {
-        !cte.is_null()
-            && !(*cte).ctequery.is_null()
-            && (*(*cte).ctequery).type_ == pg_sys::NodeTag::T_Query
-            && made_by_rule((*cte).ctequery as *mut pg_sys::Query)
-    });
-    found
+    any_with_query(query, |q| made_by_rule(q))
 }
 
 #[pg_guard]
