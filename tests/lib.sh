@@ -98,7 +98,10 @@ check() {  # name, expected, actual
   if [ "$2" = "$3" ]; then
     echo "test $SUITE: $1 ... ok"
   else
-    echo "test $SUITE: $1 ... FAILED (expected '$2', got '$3')"
+    # (The words of the result that differ come first: a CI log cuts long lines.)
+    local differ
+    differ=$(comm -13 <(tr ' ' '\n' <<<"$2" | sort -u) <(tr ' ' '\n' <<<"$3" | sort -u) | tr '\n' ' ')
+    echo "test $SUITE: $1 ... FAILED (differs: ${differ% }; expected '$2', got '$3')"
     failed=1
     checks_failed=$((checks_failed + 1))
   fi
