@@ -300,7 +300,10 @@ fn context_rules() -> &'static ContextRules {
 /// chose, else the one a Citus coordinator passed to this node (node_context.rs).
 #[inline]
 pub fn current_tenant() -> Option<pgrx::Uuid> {
-    if tenant_hidden() {
+    // Outside a transaction that can run statements (a failed transaction's ROLLBACK or COMMIT,
+    // an abort's cleanup) no row is read or written, and judging the context may read catalogs,
+    // which must not happen there (locks taken then outlive their resource owner): no tenant.
+    if tenant_hidden() || !unsafe { pg_sys::IsTransactionState() } {
         return None;
     }
     let rules = context_rules();

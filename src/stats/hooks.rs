@@ -75,7 +75,11 @@ fn leave() {
 /// Outside any statement's run, plan or utility command, counting on, with statistics in shared memory (a
 /// parallel worker has no portal: its part belongs to its leader's statement).
 fn counting() -> bool {
-    DEPTH.with(|d| d.get()) == 0 && crate::gucs::stats_on() && shmem::available().is_ok()
+    // (Not the ROLLBACK or COMMIT of a failed transaction: no tenant is judged there.)
+    DEPTH.with(|d| d.get()) == 0
+        && crate::gucs::stats_on()
+        && shmem::available().is_ok()
+        && unsafe { pgrx::pg_sys::IsTransactionState() }
 }
 
 /// The current tenant and the handle of its entry, when a tenant is current and has one.

@@ -19,7 +19,7 @@ SUITE=security
 . "$(dirname "$0")/../lib.sh"
 HERE=tests/security
 [ "${SECURITY_KEEP:-0}" = 1 ] && PG_TENANT_KEEP_CLUSTERS=1
-EXPECTED_CHECKS=102  # 51 per mode: control, items 1-17, 18 (shared rows), review checks 1b 4b 4c 4d 4e 4f 4g 4h 4i 4j 4k 4l 4m 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 3 closing checks
+EXPECTED_CHECKS=106  # 53 per mode: control, items 1-17, 18 (shared rows), 19 (after a failed transaction), review checks 1b 4b 4c 4d 4e 4f 4g 4h 4i 4j 4k 4l 4m 6b 7b 10b, parallel, r1-r6, 6 sweep roles, 4 closing checks (no_crash the last)
 SECRET='security-suite-secret-0123456789-abcdef'
 WRONG='attacker-guessed-secret-0123456789-abcdef'
 BASEOPTS='-c statement_timeout=20s -c lock_timeout=8s'
@@ -2022,6 +2022,56 @@ SQL
     "$expected" "$verdict"
 }
 
+# --- 19: statements after a failed transaction --------------------------------------------
+# The ROLLBACK (or COMMIT) of a failed transaction runs in no transaction a statement can use:
+# pg_tenant judges no context there. It read the key registry there once (verifying a forged
+# connection token for its statistics), and the locks it took outlived their resource owner:
+# the next commit crashed the server (PANIC "failed to re-find shared lock object").
+item19() {
+  local forged valid expired out v verdicts="" expected=""
+  forged=$(jwt "$WRONG" acme -10)
+  valid=$(jwt "$SECRET" acme -10)
+  expired=$(jwt "$SECRET" acme -1000 -500)
+  local end="SELECT 'end:' || (SELECT count(*) > 0 FROM app.projects);"
+  declare -A role opts sql want
+  role[a]=sec_token; opts[a]="-c pg_tenant.token=$forged"; want[a]=none
+  sql[a]="BEGIN; SET LOCAL pg_tenant.token = 'garbage'; ROLLBACK; SELECT 1; SELECT 'end:none';"
+  role[b]=sec_token; opts[b]="-c pg_tenant.token=$valid"; want[b]=true
+  sql[b]="BEGIN; SELECT 1/0; ROLLBACK; SELECT 1; $end"
+  role[c]=sec_token; opts[c]="-c pg_tenant.token=$valid"; want[c]=true
+  sql[c]="BEGIN; SELECT 1/0; COMMIT; SELECT 1; $end"
+  role[d]=sec_app; want[d]=true
+  sql[d]="SELECT tenant.set('acme') IS NOT NULL; BEGIN; SELECT 1/0; ROLLBACK; SELECT 1; $end"
+  role[e]=sec_app; want[e]=refused
+  sql[e]="BEGIN; SELECT tenant.set_local('acme') IS NOT NULL; SELECT 1/0; ROLLBACK; SELECT 1; $end"
+  role[f]=sec_app; want[f]=true
+  sql[f]="SELECT tenant.set('acme') IS NOT NULL; BEGIN; SAVEPOINT a; SELECT 1/0; ROLLBACK TO a; $end COMMIT;"
+  role[g]=sec_token; want[g]=true
+  sql[g]="SET pg_tenant.token = '$valid'; BEGIN; SELECT 1/0; ROLLBACK; SELECT 1; $end"
+  role[h]=sec_token; opts[h]="-c pg_tenant.token=$expired"; want[h]=refused
+  sql[h]="BEGIN; SELECT 1/0; ROLLBACK; SELECT 1; $end"
+  role[i]=sec_tenant; want[i]=refused
+  sql[i]="BEGIN; SELECT tenant.set('acme') IS NOT NULL; SELECT 1/0; ROLLBACK; SELECT 1; $end"
+  for v in a b c d e f g h i; do
+    out=$(OPTS="-c sec.item=19 ${opts[$v]:-}" pg "${role[$v]}" <<<"${sql[$v]}")
+    echo "$out" > "$work/$MODE.19.$v.out"
+    if has "$out" 'terminated abnormally\|connection to server was lost'; then verdicts+=" $v=CRASHED"
+    elif has "$out" '^end:'; then verdicts+=" $v=$(sed -n 's/^end://p' <<<"$out" | head -1)"
+    else verdicts+=" $v=refused"; fi
+    expected+=" $v=${want[$v]}"
+  done
+  verdicts+=" server=$(super -c "SELECT 'up'")"
+  expected+=" server=up"
+  t "19 statements after a failed transaction (forged, valid, expired token; set, set_local, savepoint): the context holds, the server does not crash" \
+    "${expected# }" "${verdicts# }"
+}
+
+# --- closing: no backend of the run crashed (nothing in this suite kills one) ------------------
+no_crash() {
+  t "no backend crashed during the run (server log)" "none" \
+    "$(grep -E 'PANIC|terminated by signal|was terminated by exception' "$dir/server.log" | head -3 | tr '\n' ' ' | sed 's/ $//' | grep . || echo none)"
+}
+
 run_mode() {  # MODE CLUSTER PORT
   MODE=$1
   port=$3
@@ -2037,7 +2087,7 @@ run_mode() {  # MODE CLUSTER PORT
   GLOBEX=$(super -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")
   local test
   for test in ${SECURITY_TESTS:-control item1 item1b item2 item3 item4 item4m item4b item5 item6 item6b item7 item7b item8 item9 item10 item10b parallel review_parallel review_cursor_lock_exp review_prepare_lock_setting review_registry_lock_queue review_old_name_views review_client_options item11 item12
-                                item13 item14 item15 item16 item17 item18 sweep}; do
+                                item13 item14 item15 item16 item17 item18 item19 sweep no_crash}; do
     "$test"
   done
   [ "${SECURITY_KEEP:-0}" = 1 ] || scripts/cluster.sh stop "$2" >/dev/null 2>&1
