@@ -7,10 +7,11 @@ PORT=$(suite_port bench)
 SECONDS_PER_RUN=${BENCH_SECONDS:-8}
 ROUNDS=${BENCH_ROUNDS:-5}
 CLIENTS=${BENCH_CLIENTS:-2}
-PARTS=${1:-reads quotas stats clone}
+PARTS=${1:-reads quotas stats clone citus}
 # pg_tenant preloaded: count quotas in shared memory (the quotas part also measures without).
 dir=$(PG_TENANT_PRELOAD=1 scripts/cluster.sh start bench "$PORT")
-trap 'scripts/cluster.sh stop bench' EXIT
+bench_clusters=(bench)  # stopped at exit (the citus part adds its three)
+trap 'for c in "${bench_clusters[@]}"; do scripts/cluster.sh stop "$c" >/dev/null 2>&1; done' EXIT
 export PGHOST=$dir PGPORT=$PORT
 "$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE bench"
 
@@ -262,4 +263,5 @@ echo "(cost: median over the rounds of off tps / on tps; paired ratios: read$pai
 echo "backend CPU per counted statement (on - off, microseconds; median of 3 rounds of $n x SELECT 1): $(echo "$cpu_pairs" | median) (rounds:$cpu_pairs)"
 }
 
+. bench/citus.sh
 for part in $PARTS; do "$part"; done

@@ -60,6 +60,9 @@ suite_port() {
     sessions) var=SESSIONS_PORT off=35 ;;
     sessions_pre) var=SESSIONS_PRE_PORT off=36 ;;
     stats) var=STATS_PORT off=37 ;;
+    bench_citus_coord) var=BENCH_CITUS_PORT off=38 ;;
+    bench_citus_w1) var=BENCH_CITUS_W1_PORT off=39 ;;
+    bench_citus_w2) var=BENCH_CITUS_W2_PORT off=40 ;;
     *) echo "suite_port: no port for '$1' (tests/lib.sh)" >&2; return 1 ;;
   esac
   echo "${!var:-$((PG_TENANT_PORT_BASE + off))}"

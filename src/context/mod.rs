@@ -387,6 +387,7 @@ pub fn follow_parameters() {
         }
         if judge {
             JUDGED_AT_START.with(|j| j.set(Some(generation)));
+            crate::quotas::sessions::notice_lost_slot();
             if let Some(tenant) = gucs::set_tenant() {
                 still_allowed(tenant, false);
             }
@@ -597,6 +598,10 @@ pub fn resetting_all() {
         gucs::end_lock();
         crate::quotas::sessions::vacate();
         settings::forget();
+        // A tenant may still decide (a token given with the connection, or as the role's
+        // default, is the value RESET ALL restores): its settings apply again from the next
+        // statement (follow_parameters).
+        gucs::mark_context_parameters_changed();
     }
 }
 

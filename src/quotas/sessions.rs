@@ -3,7 +3,9 @@
 //! A backend that acts as a tenant with such a limit holds one of the tenant's slots: a lock of
 //! PostgreSQL's lock manager on (database, tenant, slot number) of the type PostgreSQL keeps for
 //! extensions (`LOCKTAG_USERLOCK`). No SQL function takes or holds such a lock (the advisory
-//! lock functions take another type), so no role can occupy a tenant's slots, and the lock
+//! lock functions take another type), so no role can occupy a tenant's slots (one function can
+//! release it, `pg_advisory_unlock_all()`: the next transaction finds it lost and takes it again,
+//! see [`notice_lost_slot`]), and the lock
 //! manager makes the choice of a free slot exact however many backends race for it. So the limit
 //! needs no shared memory of pg_tenant's own: it works with or without `shared_preload_libraries`.
 //!
@@ -67,7 +69,34 @@ fn take(slot: Slot, session: bool) -> bool {
 
 fn give_back(slot: Slot, session: bool) {
     let tag = lock_tag(slot);
-    unsafe { pg_sys::LockRelease(&tag, pg_sys::ExclusiveLock as i32, session) };
+    // (DISCARD ALL and pg_advisory_unlock_all() release every session-level lock of the method
+    // PostgreSQL keeps for extensions, a slot included: nothing to give back then.)
+    if held_by_me(&tag) {
+        unsafe { pg_sys::LockRelease(&tag, pg_sys::ExclusiveLock as i32, session) };
+    }
+}
+
+/// Whether this backend holds the slot's lock (at session or transaction level).
+fn held_by_me(tag: &pg_sys::LOCKTAG) -> bool {
+    #[cfg(any(feature = "pg17", feature = "pg18"))]
+    let held = unsafe { pg_sys::LockHeldByMe(tag, pg_sys::ExclusiveLock as i32, false) };
+    #[cfg(not(any(feature = "pg17", feature = "pg18")))]
+    let held = unsafe { pg_sys::LockHeldByMe(tag, pg_sys::ExclusiveLock as i32) };
+    held
+}
+
+/// At the start of a transaction of a session acting as a tenant for the session: a slot the
+/// session no longer holds (pg_advisory_unlock_all() releases every session-level lock of the
+/// lock method slots use, not only advisory locks) counts as given back, and is taken again at
+/// the tenant's next use, or the quota error is raised then if every slot is held (see
+/// [`take_back`]).
+pub fn notice_lost_slot() {
+    if let Some(slot) = SESSION_SLOT.with(|s| s.get()) {
+        if !held_by_me(&lock_tag(slot)) {
+            SESSION_SLOT.with(|s| s.set(None));
+            GIVEN_BACK.with(|g| g.set(Some(slot.tenant)));
+        }
+    }
 }
 
 fn holds(tenant: [u8; 16]) -> bool {

@@ -6,7 +6,7 @@
 # transaction for set_local(), by a rollback, DISCARD ALL, the end of the session and a crash.
 SUITE=sessions
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=58   # 29 per mode
+EXPECTED_CHECKS=64   # 32 per mode
 CLIENTS=16
 SECRET=sessions-suite-secret-0123456789-abcdef
 work=$(mktemp -d)
@@ -156,6 +156,28 @@ run_mode() {
   sleep 0.5; su -c "SELECT tenant.grant_gateway('sess_app2')" >/dev/null; wait
   check "$mode: ... unless another session took the slot meanwhile: its next use gets PT010, and reset() still runs" "t|t|1|PT010|t" \
     "$(vals < "$work/taker.$mode")|$(vals < "$work/retaken.$mode")"
+
+  # 7. Fourth attack review (acme: one session, 300ms / 8MB). pg_advisory_unlock_all() releases
+  #    every session-level lock of the lock method slots use: the session's next transaction finds
+  #    its slot lost and takes it again at its next use, or gets PT010 if another session took it.
+  #    DISCARD ALL released the slot before pg_tenant gave it back (a WARNING reached the client).
+  #    RESET ALL / DISCARD ALL with a token from the connection's options: the token still decides,
+  #    and its settings and ceiling apply again from the next statement (they were dropped).
+  app -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT pg_advisory_unlock_all()" -c "SELECT tenant.current() IS NOT NULL" \
+      -c "$mine" -c '\! sleep 3' -c "$mine" > "$work/unlock_all.$mode" &
+  sleep 1.5
+  local intruder; intruder=$(app -c "SELECT tenant.set('acme')" | code); wait
+  app -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT pg_advisory_unlock_all()" -c '\! sleep 3' -c "SELECT tenant.current() IS NOT NULL" \
+      -c "SELECT tenant.reset()" > "$work/unlock_idle.$mode" &
+  sleep 1.5
+  local taker; taker=$(app -c "SELECT tenant.set('acme') IS NOT NULL" -c '\! sleep 3' | vals); wait
+  check "$mode: pg_advisory_unlock_all() in a set() session: its slot is taken again at its next use (another set() gets PT010); idle meanwhile, another session takes it and its next use gets PT010" \
+    "t|t|1|1|PT010|t|PT010" "$(vals < "$work/unlock_all.$mode")|$intruder|$taker|$(vals < "$work/unlock_idle.$mode" | cut -d'|' -f2)"
+  check "$mode: set() then DISCARD ALL: the slot is free, and no warning reaches the client" "t|0" \
+    "$(app -c "SELECT tenant.set('acme') IS NOT NULL" -c "DISCARD ALL" -c "$mine" | vals)"
+  check "$mode: a token in the connection's options, then RESET ALL or DISCARD ALL: still acme, with its settings and its ceiling (57014)" \
+    "t|300ms|8MB|57014 t|300ms|8MB|57014" \
+    "$(for reset in "RESET ALL" "DISCARD ALL"; do PGOPTIONS="-c pg_tenant.token=$tok" app -c "SELECT tenant.current() IS NOT NULL" -c "$reset" "${shows[@]}" -c "SET statement_timeout = 0" -c "SELECT pg_sleep(2)" | vals; done | paste -sd' ')"
   scripts/cluster.sh stop $name >/dev/null 2>&1
 }
 
