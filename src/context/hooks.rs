@@ -72,6 +72,7 @@ crate::hooks::utility_hook!(fn process_utility(call) {
     follow_parameters();
     // SET [LOCAL] or RESET of pg_tenant.token: Some(local), for the tenant's settings afterwards.
     let mut token_change = None;
+    let mut reset_all = false;
     if let Some(set) = call.node::<pg_sys::VariableSetStmt>(pg_sys::NodeTag::T_VariableSetStmt) {
         let named = |name: &std::ffi::CStr| {
             !(*set).name.is_null() && std::ffi::CStr::from_ptr((*set).name) == name
@@ -92,7 +93,10 @@ crate::hooks::utility_hook!(fn process_utility(call) {
                 setting_session_token()
             }
             pg_sys::VariableSetKind::VAR_SET_CURRENT if token => setting_token_from_current(),
-            pg_sys::VariableSetKind::VAR_RESET_ALL => resetting_all(),
+            pg_sys::VariableSetKind::VAR_RESET_ALL => {
+                resetting_all();
+                reset_all = true;
+            }
             pg_sys::VariableSetKind::VAR_RESET | pg_sys::VariableSetKind::VAR_SET_DEFAULT
                 if named(c"pg_tenant.tenant_id") =>
             {
@@ -104,6 +108,7 @@ crate::hooks::utility_hook!(fn process_utility(call) {
     if let Some(discard) = call.node::<pg_sys::DiscardStmt>(pg_sys::NodeTag::T_DiscardStmt) {
         if (*discard).target == pg_sys::DiscardMode::DISCARD_ALL {
             resetting_all();
+            reset_all = true;
         }
     }
     if let Some(declare) =
@@ -120,6 +125,9 @@ crate::hooks::utility_hook!(fn process_utility(call) {
     call.run(PREV_PROCESS_UTILITY);
     if let Some(local) = token_change {
         token_changed(local);
+    }
+    if reset_all {
+        super::reset_all_done();
     }
 });
 

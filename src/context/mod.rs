@@ -539,6 +539,13 @@ pub fn judge_before_workers() {
     })
 }
 
+/// `RESET ALL` or `DISCARD ALL` ran: a tenant may still decide (a token given with the
+/// connection, or as the role's default, is the value they restore), and its settings apply
+/// again from the next query ([`follow_parameters`]).
+pub fn reset_all_done() {
+    gucs::mark_context_parameters_changed();
+}
+
 /// The context's part of each transaction event (registered with crate::xact from _PG_init): the
 /// holdable cursors checked at commit, forgotten when the transaction ends.
 pub fn on_xact(event: pg_sys::XactEvent::Type) {
@@ -598,10 +605,6 @@ pub fn resetting_all() {
         gucs::end_lock();
         crate::quotas::sessions::vacate();
         settings::forget();
-        // A tenant may still decide (a token given with the connection, or as the role's
-        // default, is the value RESET ALL restores): its settings apply again from the next
-        // statement (follow_parameters).
-        gucs::mark_context_parameters_changed();
     }
 }
 

@@ -60,6 +60,9 @@ thread_local! {
     static SUB_DEPTHS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
     static RUNNING: RefCell<Vec<Running>> = const { RefCell::new(Vec::new()) };
     static CACHED: Cell<Cached> = const { Cell::new(Cached::None) };
+    /// The transaction (gucs::transaction_generation), tenant and entry of the last statement
+    /// counted (see current_handle).
+    static LAST_COUNTED: Cell<Option<(u64, [u8; 16], Handle)>> = const { Cell::new(None) };
     /// The server log said once that a tenant found no room.
     static TOLD_FULL: Cell<bool> = const { Cell::new(false) };
 }
@@ -75,17 +78,29 @@ fn leave() {
 /// Outside any statement's run, plan or utility command, counting on, with statistics in shared memory (a
 /// parallel worker has no portal: its part belongs to its leader's statement).
 fn counting() -> bool {
-    // (Not the ROLLBACK or COMMIT of a failed transaction: no tenant is judged there.)
-    DEPTH.with(|d| d.get()) == 0
-        && crate::gucs::stats_on()
-        && shmem::available().is_ok()
-        && unsafe { pgrx::pg_sys::IsTransactionState() }
+    DEPTH.with(|d| d.get()) == 0 && crate::gucs::stats_on() && shmem::available().is_ok()
 }
 
 /// The current tenant and the handle of its entry, when a tenant is current and has one.
 fn current_handle() -> Option<([u8; 16], Handle)> {
+    let generation = crate::gucs::transaction_generation();
+    // The ROLLBACK (or COMMIT, ROLLBACK TO) of a failed transaction or savepoint runs where no
+    // context may be judged (gucs::current_tenant): it counts for the tenant of the
+    // transaction's last counted statement.
+    if !unsafe { pg_sys::IsTransactionState() } {
+        return LAST_COUNTED
+            .with(|l| l.get())
+            .filter(|(g, ..)| *g == generation)
+            .map(|(_, t, h)| (t, h));
+    }
     // A context that no longer holds (an expired token, say) counts for nobody; the statement
     // itself meets the error where the tenant matters.
+    let found = current_entry();
+    LAST_COUNTED.with(|l| l.set(found.map(|(t, h)| (generation, t, h))));
+    found
+}
+
+fn current_entry() -> Option<([u8; 16], Handle)> {
     let tenant = *crate::error::quietly(crate::gucs::current_tenant)??.as_bytes();
     match CACHED.with(|c| c.get()) {
         Cached::Entry(t, h) if t == tenant => return Some((tenant, h)),

@@ -162,7 +162,8 @@ run_mode() {
   #    its slot lost and takes it again at its next use, or gets PT010 if another session took it.
   #    DISCARD ALL released the slot before pg_tenant gave it back (a WARNING reached the client).
   #    RESET ALL / DISCARD ALL with a token from the connection's options: the token still decides,
-  #    and its settings and ceiling apply again from the next statement (they were dropped).
+  #    and its settings and ceiling apply again from the next query (they were dropped; utility
+  #    statements such as SHOW and SET run before any query see the values RESET ALL left).
   app -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT pg_advisory_unlock_all()" -c "SELECT tenant.current() IS NOT NULL" \
       -c "$mine" -c '\! sleep 3' -c "$mine" > "$work/unlock_all.$mode" &
   sleep 1.5
@@ -176,8 +177,8 @@ run_mode() {
   check "$mode: set() then DISCARD ALL: the slot is free, and no warning reaches the client" "t|0" \
     "$(app -c "SELECT tenant.set('acme') IS NOT NULL" -c "DISCARD ALL" -c "$mine" | vals)"
   check "$mode: a token in the connection's options, then RESET ALL or DISCARD ALL: still acme, with its settings and its ceiling (57014)" \
-    "t|300ms|8MB|57014 t|300ms|8MB|57014" \
-    "$(for reset in "RESET ALL" "DISCARD ALL"; do PGOPTIONS="-c pg_tenant.token=$tok" app -c "SELECT tenant.current() IS NOT NULL" -c "$reset" "${shows[@]}" -c "SET statement_timeout = 0" -c "SELECT pg_sleep(2)" | vals; done | paste -sd' ')"
+    "t|t|300ms|8MB|57014 t|t|300ms|8MB|57014" \
+    "$(for reset in "RESET ALL" "DISCARD ALL"; do PGOPTIONS="-c pg_tenant.token=$tok" app -c "SELECT tenant.current() IS NOT NULL" -c "$reset" -c "SELECT tenant.current() IS NOT NULL" "${shows[@]}" -c "SET statement_timeout = 0" -c "SELECT pg_sleep(2)" | vals; done | paste -sd' ')"
   scripts/cluster.sh stop $name >/dev/null 2>&1
 }
 
