@@ -2,4 +2,4 @@
 SELECT id AS tid FROM tenant_ids WHERE n = (:client_id % 100 + 1)::int \gset
 \set ctx 1
 \endif
-INSERT INTO c_ins_explicit (tenant_id, payload) VALUES (:'tid', 'x');
+INSERT INTO c_ins_explicit (tenant_id, payload) VALUES (':tid', 'x');

@@ -4,5 +4,5 @@ SELECT id AS tid FROM tenant_ids WHERE n = (:client_id % 100 + 1)::int \gset
 \endif
 BEGIN;
 SELECT 1;
-INSERT INTO c_ins_explicit (tenant_id, payload) VALUES (:'tid', 'x');
+INSERT INTO c_ins_explicit (tenant_id, payload) VALUES (':tid', 'x');
 COMMIT;

@@ -4,6 +4,6 @@ SELECT id AS tid FROM tenant_ids WHERE n = (:client_id % 100 + 1)::int \gset
 \endif
 \set k random(0, 1999)
 BEGIN;
-SELECT set_config('app.tenant_id', :'tid', true);
+SET LOCAL app.tenant_id = ':tid';
 SELECT amount FROM c_rls WHERE id = :k * 100 + :client_id % 100;
 COMMIT;

@@ -9,6 +9,8 @@
 CREATE EXTENSION pg_tenant;
 SELECT tenant.citus_setup() IS NOT NULL AS setup;
 CREATE ROLE bench_app LOGIN;
+-- (The hand-written policy's SET LOCAL app.tenant_id reaches the workers only so.)
+ALTER ROLE bench_app SET citus.propagate_set_commands = 'local';
 SELECT tenant.grant_gateway('bench_app');
 SELECT tenant.create_plan('bench', '{"c_rows": {"limit": 100000000}}');
 SELECT count(tenant.create('t' || g, plan => 'bench')) AS tenants FROM generate_series(1, 100) g;
