@@ -11,12 +11,7 @@
 citus() {
   local C W1 W2 conf node round s t i
   C=$(suite_port bench_citus_coord); W1=$(suite_port bench_citus_w1); W2=$(suite_port bench_citus_w2)
-  conf="shared_preload_libraries = 'citus,pg_tenant'
-max_prepared_transactions = 100
-wal_level = logical
-citus.node_conninfo = 'sslmode=disable'
-max_connections = 100
-shared_buffers = 128MB"
+  conf=$(citus_conf citus,pg_tenant)
   for node in bench_citus_coord:$C bench_citus_w1:$W1 bench_citus_w2:$W2; do
     PG_TENANT_CONF="$conf" scripts/cluster.sh start "${node%%:*}" "${node##*:}" >/dev/null
     bench_clusters+=("${node%%:*}")

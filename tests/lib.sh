@@ -68,6 +68,13 @@ suite_port() {
   echo "${!var:-$((PG_TENANT_PORT_BASE + off))}"
 }
 
+# citus_conf PRELOAD: the postgresql.conf lines of a Citus node (tests/citus, the bench), with
+# shared_preload_libraries = PRELOAD ('citus' or 'citus,pg_tenant').
+citus_conf() {
+  printf '%s\n' "shared_preload_libraries = '$1'" "max_prepared_transactions = 100" "wal_level = logical" \
+    "citus.node_conninfo = 'sslmode=disable'" "max_connections = 100" "shared_buffers = 128MB"
+}
+
 # on_exit COMMAND: run COMMAND when the script exits (last registered, first run).
 _on_exit=()
 on_exit() { _on_exit+=("$1"); }

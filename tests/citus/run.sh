@@ -77,12 +77,8 @@ err() {
 run_mode() {
   local mode=$1 preload
   if [ "$mode" = preload ]; then preload="citus,pg_tenant"; else preload="citus"; fi
-  local conf="shared_preload_libraries = '$preload'
-max_prepared_transactions = 100
-wal_level = logical
-citus.node_conninfo = 'sslmode=disable'
-max_connections = 100
-shared_buffers = 128MB"
+  local conf
+  conf=$(citus_conf "$preload")
   for node in citus_coord:$C citus_w1:$W1 citus_w2:$W2; do
     PG_TENANT_CONF="$conf" start_cluster "${node%%:*}" "${node##*:}"
     "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "${node##*:}" -U postgres -d postgres -c "CREATE DATABASE app" >/dev/null || exit 1
