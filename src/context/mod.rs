@@ -311,6 +311,11 @@ pub fn refuse_if_no_longer_allowed(tenant: pgrx::Uuid) {
 /// its next use (`at_use`: the tenant is about to count), which may raise the quota error.
 fn still_allowed(tenant: pgrx::Uuid, at_use: bool) -> bool {
     let Some((role, local)) = gucs::context_origin() else {
+        // A context a token chose (set_token()): no grant to judge, but a slot it lost
+        // (pg_advisory_unlock_all()) is taken back at its use like any.
+        if at_use {
+            crate::quotas::sessions::take_back(tenant);
+        }
         return true;
     };
     let generation = gucs::transaction_generation();
@@ -368,10 +373,13 @@ thread_local! {
 pub fn follow_parameters() {
     let changed = gucs::context_parameters_changed();
     let generation = gucs::transaction_generation();
-    let judge = JUDGED_AT_START.with(|j| j.get()) != Some(generation)
+    let first = JUDGED_AT_START.with(|j| j.get()) != Some(generation);
+    let judge = first
         && gucs::set_tenant().is_some()
         && gucs::context_origin().is_some_and(|(_, local)| !local);
-    if !changed && !judge {
+    // (A session slot is checked whatever chose the tenant: set(), set_token().)
+    let check_slot = first && crate::quotas::sessions::holds_session_slot();
+    if !changed && !judge && !check_slot {
         return;
     }
     if FOLLOWING.with(|f| f.get()) || !can_follow_now() {
@@ -385,9 +393,11 @@ pub fn follow_parameters() {
             gucs::context_parameters_followed();
             follow_changed_parameters();
         }
-        if judge {
+        if judge || check_slot {
             JUDGED_AT_START.with(|j| j.set(Some(generation)));
             crate::quotas::sessions::notice_lost_slot();
+        }
+        if judge {
             if let Some(tenant) = gucs::set_tenant() {
                 still_allowed(tenant, false);
             }

@@ -63,7 +63,9 @@ fn lock_tag(slot: Slot) -> pg_sys::LOCKTAG {
 
 fn take(slot: Slot, session: bool) -> bool {
     let tag = lock_tag(slot);
-    let got = unsafe { pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as i32, session, true) };
+    let got = in_transaction_owner(|| unsafe {
+        pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as i32, session, true)
+    });
     got != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
 }
 
@@ -72,7 +74,25 @@ fn give_back(slot: Slot, session: bool) {
     // (DISCARD ALL and pg_advisory_unlock_all() release every session-level lock of the method
     // PostgreSQL keeps for extensions, a slot included: nothing to give back then.)
     if held_by_me(&tag) {
-        unsafe { pg_sys::LockRelease(&tag, pg_sys::ExclusiveLock as i32, session) };
+        in_transaction_owner(|| unsafe {
+            pg_sys::LockRelease(&tag, pg_sys::ExclusiveLock as i32, session)
+        });
+    }
+}
+
+/// Runs `f` with the current (sub)transaction's resource owner: a transaction-level slot
+/// belongs to the transaction (or savepoint), not to the portal of the statement that took it
+/// (a cursor's FETCH, an extended-protocol Execute), so pg_tenant can give it back before a
+/// PREPARE, and a savepoint rolled back releases it.
+fn in_transaction_owner<R>(f: impl FnOnce() -> R) -> R {
+    unsafe {
+        let saved = pg_sys::CurrentResourceOwner;
+        if !pg_sys::CurTransactionResourceOwner.is_null() {
+            pg_sys::CurrentResourceOwner = pg_sys::CurTransactionResourceOwner;
+        }
+        let result = f();
+        pg_sys::CurrentResourceOwner = saved;
+        result
     }
 }
 
@@ -83,6 +103,11 @@ fn held_by_me(tag: &pg_sys::LOCKTAG) -> bool {
     #[cfg(not(any(feature = "pg17", feature = "pg18")))]
     let held = unsafe { pg_sys::LockHeldByMe(tag, pg_sys::ExclusiveLock as i32) };
     held
+}
+
+/// Whether the session holds a session-level slot (as far as pg_tenant knows).
+pub fn holds_session_slot() -> bool {
+    SESSION_SLOT.with(|s| s.get()).is_some()
 }
 
 /// At the start of a transaction of a session acting as a tenant for the session: a slot the
@@ -191,7 +216,7 @@ pub fn owes_slot(tenant: pgrx::Uuid) -> bool {
 /// commit, or the quota error is raised when every slot is held now.
 pub fn take_back(tenant: pgrx::Uuid) {
     if owes_slot(tenant) {
-        // A slot for the transaction; before_commit makes it the session's, since the session
+        // A slot for the transaction; the commit makes it the session's, since the session
         // still acts as the tenant.
         occupy(tenant, true);
     }
@@ -203,11 +228,19 @@ pub fn vacate() {
     SESSION_TENANT.with(|c| c.borrow_mut().set(None, false, crate::xact::nest_level()));
 }
 
+thread_local! {
+    /// The session's slot before and after the transaction committing now, from its pre-commit
+    /// step (see [`before_commit`]) to its end.
+    static PENDING: Cell<Option<(Option<Slot>, Option<Slot>)>> = const { Cell::new(None) };
+}
+
 /// Just before the transaction commits or is prepared: the slot of the tenant the session goes
-/// on acting as becomes a session-level lock (it is held already, so this cannot wait or fail),
-/// the session's previous slot is given back, and so are the transaction's own locks (a
-/// prepared transaction must not keep them).
-fn before_commit() {
+/// on acting as is held at session level too (it is held already, so this cannot wait or fail).
+/// Nothing is given back yet: a later step of the commit can still fail, and the transaction
+/// then rolls back with the session's tenant (the transaction's end, [`on_xact`], settles it).
+/// A transaction being prepared gives back its own locks now (a prepared transaction must not
+/// keep slots, nor hold one at both levels).
+fn before_commit(prepare: bool) {
     let after = SESSION_TENANT.with(|c| *c.borrow().after_commit());
     let held = SESSION_SLOT.with(|s| s.get());
     if held.map(|s| s.tenant) != after {
@@ -222,10 +255,24 @@ fn before_commit() {
         if let Some(slot) = promoted {
             take(slot, true);
         }
-        if let Some(old) = held {
+        PENDING.with(|p| p.set(Some((held, promoted))));
+    }
+    if prepare {
+        for (slot, _) in XACT_SLOTS.with(|x| std::mem::take(&mut *x.borrow_mut())) {
+            give_back(slot, false);
+        }
+    }
+}
+
+/// The transaction committed (or was prepared): the session's previous slot is given back and
+/// the new one is the session's. (Its transaction-level locks PostgreSQL releases itself.)
+fn committed() {
+    let after = SESSION_TENANT.with(|c| *c.borrow().after_commit());
+    if let Some((old, new)) = PENDING.with(|p| p.take()) {
+        if let Some(old) = old.filter(|o| Some(*o) != new) {
             give_back(old, true);
         }
-        SESSION_SLOT.with(|s| s.set(promoted));
+        SESSION_SLOT.with(|s| s.set(new));
     }
     // A slot given back on a revocation is no longer owed once the session holds one again or
     // acts as another tenant.
@@ -233,26 +280,31 @@ fn before_commit() {
     if given_back.is_some() && (after != given_back || SESSION_SLOT.with(|s| s.get()).is_some()) {
         GIVEN_BACK.with(|g| g.set(None));
     }
-    for (slot, _) in XACT_SLOTS.with(|x| std::mem::take(&mut *x.borrow_mut())) {
-        give_back(slot, false);
+    XACT_SLOTS.with(|x| x.borrow_mut().clear());
+    SESSION_TENANT.with(|c| c.borrow_mut().on_xact(true));
+}
+
+/// The transaction rolled back, perhaps after its pre-commit step: a session-level hold taken
+/// there is given back; the session keeps the slot it had.
+fn aborted() {
+    if let Some((old, new)) = PENDING.with(|p| p.take()) {
+        if let Some(new) = new.filter(|n| Some(*n) != old) {
+            give_back(new, true);
+        }
     }
+    // PostgreSQL releases the transaction's locks.
+    XACT_SLOTS.with(|x| x.borrow_mut().clear());
+    SESSION_TENANT.with(|c| c.borrow_mut().on_xact(false));
 }
 
 /// Transaction events (forwarded by quotas::on_xact).
 pub fn on_xact(event: pg_sys::XactEvent::Type) {
     use pg_sys::XactEvent::*;
     match event {
-        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => {
-            before_commit()
-        }
-        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE => {
-            SESSION_TENANT.with(|c| c.borrow_mut().on_xact(true));
-        }
-        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
-            // PostgreSQL released the transaction's locks.
-            XACT_SLOTS.with(|x| x.borrow_mut().clear());
-            SESSION_TENANT.with(|c| c.borrow_mut().on_xact(false));
-        }
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT => before_commit(false),
+        XACT_EVENT_PRE_PREPARE => before_commit(true),
+        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE => committed(),
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => aborted(),
         _ => {}
     }
 }

@@ -6,7 +6,7 @@
 # transaction for set_local(), by a rollback, DISCARD ALL, the end of the session and a crash.
 SUITE=sessions
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=64   # 32 per mode
+EXPECTED_CHECKS=70   # 35 per mode
 CLIENTS=16
 SECRET=sessions-suite-secret-0123456789-abcdef
 work=$(mktemp -d)
@@ -17,7 +17,8 @@ run_mode() {
   if [ "$mode" = plain ]; then name=sessions port=$(suite_port sessions) preload=0
   else name=sessions_pre port=$(suite_port sessions_pre) preload=1; fi
   # (synchronous_commit: the crash below must not lose the commits before it.)
-  dir=$(PG_TENANT_PRELOAD=$preload PG_TENANT_CONF="synchronous_commit = on" scripts/cluster.sh start $name "$port") || exit 1
+  dir=$(PG_TENANT_PRELOAD=$preload PG_TENANT_CONF="synchronous_commit = on
+max_prepared_transactions = 10" scripts/cluster.sh start $name "$port") || exit 1
   on_exit "scripts/cluster.sh stop $name >/dev/null 2>&1"
   export PGHOST=$dir PGPORT=$port
   "$PG_BIN/psql" -X -q -U postgres -d postgres -c "CREATE DATABASE sess" || exit 1
@@ -179,6 +180,28 @@ run_mode() {
   check "$mode: a token in the connection's options, then RESET ALL or DISCARD ALL: still acme, with its settings and its ceiling (57014)" \
     "t|t|300ms|8MB|57014 t|t|300ms|8MB|57014" \
     "$(for reset in "RESET ALL" "DISCARD ALL"; do PGOPTIONS="-c pg_tenant.token=$tok" app -c "SELECT tenant.current() IS NOT NULL" -c "$reset" -c "SELECT tenant.current() IS NOT NULL" "${shows[@]}" -c "SET statement_timeout = 0" -c "SELECT pg_sleep(2)" | vals; done | paste -sd' ')"
+
+  # 8. Second round of that review. set_token() for the session then pg_advisory_unlock_all():
+  #    the lost slot was never noticed (no grant to judge). A COMMIT that fails after its
+  #    pre-commit step (a holdable cursor refused at commit) gave the slot back but kept the
+  #    tenant. A slot taken inside a cursor's FETCH belonged to the portal: PREPARE TRANSACTION
+  #    handed it to the prepared transaction (which held it across restarts) and the commit
+  #    warned "you don't own a lock".
+  app -c "SELECT tenant.set_token('$tok') IS NOT NULL" -c "SELECT pg_advisory_unlock_all()" -c "SELECT tenant.current() IS NOT NULL" \
+      -c '\! sleep 3' > "$work/token_unlock.$mode" &
+  sleep 1.5
+  intruder=$(app -c "SELECT tenant.set('acme')" | code); wait
+  check "$mode: set_token() then pg_advisory_unlock_all(): the slot is taken again at the next use, another set() gets PT010" \
+    "t|t|PT010" "$(vals < "$work/token_unlock.$mode")|$intruder"
+  app -c "SELECT tenant.set('acme') IS NOT NULL" -c "BEGIN" -c "SELECT tenant.current() IS NOT NULL" -c "SELECT tenant.reset()" -c "DECLARE h CURSOR WITH HOLD FOR SELECT 1" -c "COMMIT" \
+      -c "SELECT tenant.current() IS NOT NULL" -c "$mine" -c '\! sleep 3' > "$work/failed_commit.$mode" &
+  sleep 1.5
+  intruder=$(app -c "SELECT tenant.set('acme')" | code); wait
+  check "$mode: a COMMIT that fails at its end (a holdable cursor refused) keeps the tenant and its slot: another set() gets PT010" \
+    "t|t|0A000|t|1|PT010" "$(vals < "$work/failed_commit.$mode")|$intruder"
+  check "$mode: set_local() in a cursor's FETCH, then PREPARE TRANSACTION: the prepared transaction holds no slot, and no warning" \
+    "0|t|0" \
+    "$(app -c "BEGIN" -c "DECLARE c CURSOR FOR SELECT tenant.set_local('acme') IS NULL" -c "FETCH c" -c "PREPARE TRANSACTION 'sessions_$mode'" | grep -ciE 'warning')|$(app -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT tenant.reset()" | head -1)|$(su -c "ROLLBACK PREPARED 'sessions_$mode'" >/dev/null; slots)"
   scripts/cluster.sh stop $name >/dev/null 2>&1
 }
 
