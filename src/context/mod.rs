@@ -320,7 +320,10 @@ fn still_allowed(tenant: pgrx::Uuid, at_use: bool) -> bool {
     };
     let generation = gucs::transaction_generation();
     let key = (generation, role, *tenant.as_bytes());
-    if CHECKED.with(|c| c.get()) == Some(key) {
+    // (Judged again for a slot to take back, lost in this transaction.)
+    if CHECKED.with(|c| c.get()) == Some(key)
+        && !(at_use && crate::quotas::sessions::owes_slot(tenant))
+    {
         return true;
     }
     let allowed = match right_to(role, tenant) {
@@ -377,8 +380,9 @@ pub fn follow_parameters() {
     let judge = first
         && gucs::set_tenant().is_some()
         && gucs::context_origin().is_some_and(|(_, local)| !local);
-    // (A session slot is checked whatever chose the tenant: set(), set_token().)
-    let check_slot = first && crate::quotas::sessions::holds_session_slot();
+    // A session slot lost to pg_advisory_unlock_all() (whatever chose the tenant: set(),
+    // set_token()) is noticed at the next statement, in the same transaction too.
+    let check_slot = crate::quotas::sessions::slot_lost();
     if !changed && !judge && !check_slot {
         return;
     }
@@ -393,11 +397,11 @@ pub fn follow_parameters() {
             gucs::context_parameters_followed();
             follow_changed_parameters();
         }
-        if judge || check_slot {
-            JUDGED_AT_START.with(|j| j.set(Some(generation)));
+        if check_slot {
             crate::quotas::sessions::notice_lost_slot();
         }
         if judge {
+            JUDGED_AT_START.with(|j| j.set(Some(generation)));
             if let Some(tenant) = gucs::set_tenant() {
                 still_allowed(tenant, false);
             }

@@ -105,12 +105,14 @@ fn held_by_me(tag: &pg_sys::LOCKTAG) -> bool {
     held
 }
 
-/// Whether the session holds a session-level slot (as far as pg_tenant knows).
-pub fn holds_session_slot() -> bool {
-    SESSION_SLOT.with(|s| s.get()).is_some()
+/// Whether the session's slot was released behind pg_tenant's back (see [`notice_lost_slot`]).
+pub fn slot_lost() -> bool {
+    SESSION_SLOT
+        .with(|s| s.get())
+        .is_some_and(|slot| !held_by_me(&lock_tag(slot)))
 }
 
-/// At the start of a transaction of a session acting as a tenant for the session: a slot the
+/// At the start of a statement of a session acting as a tenant for the session: a slot the
 /// session no longer holds (pg_advisory_unlock_all() releases every session-level lock of the
 /// lock method slots use, not only advisory locks) counts as given back, and is taken again at
 /// the tenant's next use, or the quota error is raised then if every slot is held (see

@@ -6,7 +6,7 @@
 # transaction for set_local(), by a rollback, DISCARD ALL, the end of the session and a crash.
 SUITE=sessions
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=70   # 35 per mode
+EXPECTED_CHECKS=72   # 36 per mode
 CLIENTS=16
 SECRET=sessions-suite-secret-0123456789-abcdef
 work=$(mktemp -d)
@@ -199,6 +199,12 @@ max_prepared_transactions = 10" scripts/cluster.sh start $name "$port") || exit 
   intruder=$(app -c "SELECT tenant.set('acme')" | code); wait
   check "$mode: a COMMIT that fails at its end (a holdable cursor refused) keeps the tenant and its slot: another set() gets PT010" \
     "t|t|0A000|t|1|PT010" "$(vals < "$work/failed_commit.$mode")|$intruder"
+  app -c "SELECT tenant.set('acme') IS NOT NULL" -c "BEGIN" -c "SELECT pg_advisory_unlock_all()" -c "SELECT tenant.current() IS NOT NULL" \
+      -c "$mine" -c '\! sleep 3' -c "COMMIT" > "$work/unlock_in_txn.$mode" &
+  sleep 1.5
+  intruder=$(app -c "SELECT tenant.set('acme')" | code); wait
+  check "$mode: pg_advisory_unlock_all() inside a transaction: its next statement takes the slot again, another set() gets PT010 meanwhile" \
+    "t|t|1|PT010" "$(vals < "$work/unlock_in_txn.$mode")|$intruder"
   check "$mode: set_local() in a cursor's FETCH, then PREPARE TRANSACTION: the prepared transaction holds no slot, and no warning" \
     "0|t|0" \
     "$(app -c "BEGIN" -c "DECLARE c CURSOR FOR SELECT tenant.set_local('acme') IS NULL" -c "FETCH c" -c "PREPARE TRANSACTION 'sessions_$mode'" | grep -ciE 'warning')|$(app -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT tenant.reset()" | head -1)|$(su -c "ROLLBACK PREPARED 'sessions_$mode'" >/dev/null; slots)"
