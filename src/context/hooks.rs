@@ -17,6 +17,9 @@ static mut PREV_POST_PARSE_ANALYZE: pg_sys::post_parse_analyze_hook_type = None;
 // The next hook is called through crate::hooks (see there); the Rust work runs in guarded functions.
 
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
+    // (A cached plan reaches no parse or planner hook: a sessions slot lost to
+    // pg_advisory_unlock_all() is noticed here too.)
+    crate::quotas::sessions::notice_if_lost();
     judge_parallel(query);
     exempt_statement_executes((*query).plannedstmt);
     crate::hooks::executor_start(PREV_EXECUTOR_START, query, eflags);

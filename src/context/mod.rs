@@ -374,16 +374,17 @@ thread_local! {
 /// rows (that statement fails when it finishes if the tenant changed, see
 /// quotas::row_counter): the next statement follows.
 pub fn follow_parameters() {
+    // A session slot lost to pg_advisory_unlock_all() (whatever chose the tenant: set(),
+    // set_token()) is noticed at the next statement, in the same transaction too, before
+    // anything else (and at the executor's start: context/hooks.rs). It reads no catalog.
+    crate::quotas::sessions::notice_if_lost();
     let changed = gucs::context_parameters_changed();
     let generation = gucs::transaction_generation();
     let first = JUDGED_AT_START.with(|j| j.get()) != Some(generation);
     let judge = first
         && gucs::set_tenant().is_some()
         && gucs::context_origin().is_some_and(|(_, local)| !local);
-    // A session slot lost to pg_advisory_unlock_all() (whatever chose the tenant: set(),
-    // set_token()) is noticed at the next statement, in the same transaction too.
-    let check_slot = crate::quotas::sessions::slot_lost();
-    if !changed && !judge && !check_slot {
+    if !changed && !judge {
         return;
     }
     if FOLLOWING.with(|f| f.get()) || !can_follow_now() {
@@ -396,9 +397,6 @@ pub fn follow_parameters() {
         if changed {
             gucs::context_parameters_followed();
             follow_changed_parameters();
-        }
-        if check_slot {
-            crate::quotas::sessions::notice_lost_slot();
         }
         if judge {
             JUDGED_AT_START.with(|j| j.set(Some(generation)));

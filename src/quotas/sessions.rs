@@ -105,11 +105,17 @@ fn held_by_me(tag: &pg_sys::LOCKTAG) -> bool {
     held
 }
 
-/// Whether the session's slot was released behind pg_tenant's back (see [`notice_lost_slot`]).
-pub fn slot_lost() -> bool {
-    SESSION_SLOT
+/// At each statement's start (context::follow_parameters, and the executor's start, which a
+/// cached plan reaches without the other hooks): a slot released behind pg_tenant's back is
+/// noticed ([`notice_lost_slot`]). Reads no catalog; one lookup in the backend's lock table
+/// while the session holds a slot.
+pub fn notice_if_lost() {
+    if SESSION_SLOT
         .with(|s| s.get())
         .is_some_and(|slot| !held_by_me(&lock_tag(slot)))
+    {
+        notice_lost_slot();
+    }
 }
 
 /// At the start of a statement of a session acting as a tenant for the session: a slot the
@@ -117,7 +123,7 @@ pub fn slot_lost() -> bool {
 /// lock method slots use, not only advisory locks) counts as given back, and is taken again at
 /// the tenant's next use, or the quota error is raised then if every slot is held (see
 /// [`take_back`]).
-pub fn notice_lost_slot() {
+fn notice_lost_slot() {
     if let Some(slot) = SESSION_SLOT.with(|s| s.get()) {
         if !held_by_me(&lock_tag(slot)) {
             SESSION_SLOT.with(|s| s.set(None));

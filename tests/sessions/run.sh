@@ -6,7 +6,7 @@
 # transaction for set_local(), by a rollback, DISCARD ALL, the end of the session and a crash.
 SUITE=sessions
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=72   # 36 per mode
+EXPECTED_CHECKS=74   # 37 per mode
 CLIENTS=16
 SECRET=sessions-suite-secret-0123456789-abcdef
 work=$(mktemp -d)
@@ -205,6 +205,10 @@ max_prepared_transactions = 10" scripts/cluster.sh start $name "$port") || exit 
   intruder=$(app -c "SELECT tenant.set('acme')" | code); wait
   check "$mode: pg_advisory_unlock_all() inside a transaction: its next statement takes the slot again, another set() gets PT010 meanwhile" \
     "t|t|1|PT010" "$(vals < "$work/unlock_in_txn.$mode")|$intruder"
+  su -c "CREATE TABLE gp_items (id serial, tenant_id uuid, body text)" -c "SELECT tenant.protect('gp_items')" \
+     -c "GRANT SELECT, INSERT ON gp_items TO sess_app" -c "GRANT USAGE ON SEQUENCE gp_items_id_seq TO sess_app" >/dev/null
+  check "$mode: a prepared INSERT run as a cached generic plan (extended protocol) after pg_advisory_unlock_all() and another session took the slot: PT010, nothing written" \
+    "PT010|0" "$(python3 "$ROOT/tests/sessions/generic_plan.py" "$dir" "$port" sess sess_app 2>&1 | tail -1)|$(su -c "SELECT count(*) FROM gp_items WHERE body = 'generic-after'")"
   check "$mode: set_local() in a cursor's FETCH, then PREPARE TRANSACTION: the prepared transaction holds no slot, and no warning" \
     "0|t|0" \
     "$(app -c "BEGIN" -c "DECLARE c CURSOR FOR SELECT tenant.set_local('acme') IS NULL" -c "FETCH c" -c "PREPARE TRANSACTION 'sessions_$mode'" | grep -ciE 'warning')|$(app -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT tenant.reset()" | head -1)|$(su -c "ROLLBACK PREPARED 'sessions_$mode'" >/dev/null; slots)"
