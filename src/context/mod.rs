@@ -380,8 +380,7 @@ pub fn follow_parameters() {
     crate::quotas::sessions::notice_if_lost();
     let changed = gucs::context_parameters_changed();
     let generation = gucs::transaction_generation();
-    let first = JUDGED_AT_START.with(|j| j.get()) != Some(generation);
-    let judge = first
+    let judge = JUDGED_AT_START.with(|j| j.get()) != Some(generation)
         && gucs::set_tenant().is_some()
         && gucs::context_origin().is_some_and(|(_, local)| !local);
     if !changed && !judge {

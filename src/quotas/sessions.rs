@@ -4,8 +4,8 @@
 //! PostgreSQL's lock manager on (database, tenant, slot number) of the type PostgreSQL keeps for
 //! extensions (`LOCKTAG_USERLOCK`). No SQL function takes or holds such a lock (the advisory
 //! lock functions take another type), so no role can occupy a tenant's slots (one function can
-//! release it, `pg_advisory_unlock_all()`: the next transaction finds it lost and takes it again,
-//! see [`notice_lost_slot`]), and the lock
+//! release it, `pg_advisory_unlock_all()`: the next statement finds it lost and takes it again,
+//! see [`notice_if_lost`]), and the lock
 //! manager makes the choice of a free slot exact however many backends race for it. So the limit
 //! needs no shared memory of pg_tenant's own: it works with or without `shared_preload_libraries`.
 //!
@@ -106,24 +106,12 @@ fn held_by_me(tag: &pg_sys::LOCKTAG) -> bool {
 }
 
 /// At each statement's start (context::follow_parameters, and the executor's start, which a
-/// cached plan reaches without the other hooks): a slot released behind pg_tenant's back is
-/// noticed ([`notice_lost_slot`]). Reads no catalog; one lookup in the backend's lock table
-/// while the session holds a slot.
+/// cached plan reaches without the other hooks): a slot the session no longer holds
+/// (pg_advisory_unlock_all() releases every session-level lock of the lock method slots use,
+/// not only advisory locks) counts as given back, and is taken again at the tenant's next use,
+/// or the quota error is raised then if every slot is held (see [`take_back`]). Reads no
+/// catalog; one lookup in the backend's lock table while the session holds a slot.
 pub fn notice_if_lost() {
-    if SESSION_SLOT
-        .with(|s| s.get())
-        .is_some_and(|slot| !held_by_me(&lock_tag(slot)))
-    {
-        notice_lost_slot();
-    }
-}
-
-/// At the start of a statement of a session acting as a tenant for the session: a slot the
-/// session no longer holds (pg_advisory_unlock_all() releases every session-level lock of the
-/// lock method slots use, not only advisory locks) counts as given back, and is taken again at
-/// the tenant's next use, or the quota error is raised then if every slot is held (see
-/// [`take_back`]).
-fn notice_lost_slot() {
     if let Some(slot) = SESSION_SLOT.with(|s| s.get()) {
         if !held_by_me(&lock_tag(slot)) {
             SESSION_SLOT.with(|s| s.set(None));
