@@ -263,6 +263,15 @@ fn refuse_user_casts(rel: pg_sys::Oid, table: &str) {
     }
 }
 
+/// A tenant's rows in protected table `rel`, counted as tenant.import() counts them before it
+/// loads any (`table_data(rel, 'tenant_count', tenant)`: on Citus, on the workers, as the table's
+/// owner with a node token naming the tenant).
+pub fn tenant_row_count(rel: pg_sys::Oid, tenant: pgrx::Uuid) -> i64 {
+    table_data(Some(rel), Some("tenant_count"), Some(tenant), None)
+        .and_then(|n| n.text().parse::<i64>().ok())
+        .unwrap_or_else(|| error!("pg_tenant: could not count the rows of a tenant"))
+}
+
 #[pg_extern(
     sql = r#"
 CREATE FUNCTION tenant.table_data(tbl regclass, operation text, target uuid DEFAULT NULL, "rows" jsonb DEFAULT NULL)

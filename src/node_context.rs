@@ -55,6 +55,10 @@ thread_local! {
     static MINTED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     /// Set while pass_to_workers runs its own SET LOCAL.
     static ISSUING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The node key as last read (None: not read since it may have changed; Some(None): there
+    /// is none). Emptied with the registry cache, whose invalidation the key's table (and its
+    /// placement on this node) sends when it changes (registry::cache).
+    static KEY: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
     /// Whether follow_drop_token set SECURITY_NOFORCE_RLS.
     static NOFORCE_SET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Whether this node is a Citus worker (its group is not the coordinator's), once known.
@@ -147,20 +151,39 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// The database's node key, if citus_setup() made one (read as the extension owner, from this
-/// node's placement).
+/// The database's node key, if Citus is installed and citus_setup() made one (read as the
+/// extension owner, from this node's placement; kept until the registry cache is emptied, see
+/// [`forget_key`]).
 fn node_key() -> Option<String> {
-    crate::owner::as_extension_owner(|| {
-        crate::owner::read_one::<String>(
-            crate::owner::data_sql("SELECT secret FROM tenant_data.node_key"),
-            &[],
-        )
-    })
+    if let Some(known) = KEY.with(|k| k.borrow().clone()) {
+        return known;
+    }
+    let key = crate::citus::installed()
+        .then(|| {
+            crate::owner::as_extension_owner(|| {
+                crate::owner::read_one::<String>(
+                    crate::owner::data_sql("SELECT secret FROM tenant_data.node_key"),
+                    &[],
+                )
+            })
+        })
+        .flatten();
+    KEY.with(|k| *k.borrow_mut() = Some(key.clone()));
+    key
+}
+
+/// Forgets the node key read, and the node tokens verified with it (registry::cache::clear: a
+/// change of tenant_data.node_key, here or through Citus on its placement, invalidates the cache
+/// like the registry's tables do): a token of a key replaced is refused from then on.
+pub fn forget_key() {
+    KEY.with(|k| *k.borrow_mut() = None);
+    VERIFIED.with(|v| v.borrow_mut().clear());
 }
 
 /// Makes a new node key when there is none (tenant.citus_setup(); superuser, as the extension
 /// owner). Returns whether it made one.
 pub fn make_node_key() -> bool {
+    forget_key();
     if node_key().is_some() {
         return false;
     }
@@ -234,9 +257,6 @@ pub fn for_one_statement<R>(tenant: pgrx::Uuid, maintenance: bool, f: impl FnOnc
 /// Mints the node token for `tenant` and the current role and sets it with SET LOCAL (which
 /// Citus forwards), when Citus is installed and citus_setup() made the node key.
 fn send(tenant: pgrx::Uuid, exp: Option<i64>, drop: bool, read_only: bool) {
-    if !crate::citus::installed() {
-        return;
-    }
     let Some(key) = node_key() else {
         return;
     };
@@ -270,8 +290,9 @@ fn send(tenant: pgrx::Uuid, exp: Option<i64>, drop: bool, read_only: bool) {
 }
 
 /// Sets `pg_tenant.context` with a real SET LOCAL statement, as the caller: Citus forwards only
-/// those, and only in what it counts as a multi-statement transaction: a transaction block, or a
-/// DO block (so also when tenant.drop() runs as a statement of its own). A token is base64url and
+/// those, and only in what it counts as a multi-statement transaction: a transaction block, or
+/// else a DO block (so also when tenant.drop() runs as a statement of its own; in a transaction
+/// block the plain statement, which costs no PL/pgSQL compilation). A token is base64url and
 /// dots, quoted anyway (and dollar-quoting cannot be closed by it).
 fn set_locally(value: &str) {
     struct EndIssuing;
@@ -282,11 +303,28 @@ fn set_locally(value: &str) {
     }
     let _end = EndIssuing;
     ISSUING.with(|i| i.set(true));
-    Spi::run(&format!(
-        "DO $pg_tenant$BEGIN SET LOCAL pg_tenant.context = {}; END$pg_tenant$",
+    let set = format!(
+        "SET LOCAL pg_tenant.context = {}",
         pgrx::spi::quote_literal(value)
-    ))
-    .unwrap_or_else(|e| error!("pg_tenant: {e}"));
+    );
+    let sql = if unsafe { pg_sys::IsTransactionBlock() } {
+        set
+    } else {
+        format!("DO $pg_tenant$BEGIN {set}; END$pg_tenant$")
+    };
+    // (Not pgrx's Spi::run, which assigns the transaction an id first, as for a write: a
+    // transaction with one writes a commit record, which a SET needs no more than set_local()'s
+    // caller does.)
+    let query = std::ffi::CString::new(sql).expect("a statement has no NUL");
+    let status = unsafe {
+        pg_sys::SPI_connect();
+        let status = pg_sys::SPI_execute(query.as_ptr(), false, 0);
+        pg_sys::SPI_finish();
+        status
+    };
+    if status < 0 {
+        error!("pg_tenant: setting pg_tenant.context failed (SPI status {status})");
+    }
 }
 
 fn remember(token: &str, claims: &NodeClaims) {

@@ -873,6 +873,12 @@ CREATE TABLE tenant_data.node_key (
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE tenant_data.node_key IS 'pg_tenant: the key that signs the tenant context passed to Citus workers (tenant.citus_setup); readable by the extension owner only';
+-- A change of it empties every session's cache of it, as the registry's tables do (src/registry/cache.rs).
+CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE ON tenant_data.node_key
+    FOR EACH ROW EXECUTE FUNCTION tenant.registry_changed();
+CREATE TRIGGER registry_truncated AFTER TRUNCATE ON tenant_data.node_key
+    FOR EACH STATEMENT EXECUTE FUNCTION tenant.registry_changed();
+ALTER TABLE tenant_data.node_key ENABLE ALWAYS TRIGGER registry_changed, ENABLE ALWAYS TRIGGER registry_truncated;
 
 -- In a database with Citus, protect() gives a table permissive policies only, because Citus turns
 -- every policy into a permissive one on the shards: there, any other permissive policy beside

@@ -132,6 +132,46 @@ pub(super) fn on_distributed_table(resource: &str) -> bool {
     .unwrap_or(false)
 }
 
+/// tenant.import() (through recount_tenant): a tenant's counter row of a count quota on
+/// distributed tables becomes its rows there, as a local table's count does. Writes of those
+/// tables through this node wait first (a SHARE lock on each, here only: this transaction's own
+/// writes hold the placements on the workers), so that none is missed or counted twice; each
+/// table's rows are counted as import reads them (export::tenant_row_count: as the table's owner,
+/// with a node token naming the tenant). The counter row is locked before it is counted.
+pub(super) fn set_counter_to_rows(tenant: pgrx::Uuid, resource: &str) {
+    let tables: Vec<pg_sys::Oid> = as_extension_owner(|| {
+        Spi::connect(|client| {
+            let rows = client.select(
+                crate::owner::data_sql(
+                    "SELECT table_name::pg_catalog.oid FROM tenant_data.quota_attachments
+                      WHERE resource OPERATOR(pg_catalog.=) $1 AND mode OPERATOR(pg_catalog.=) 'count'
+                      ORDER BY 1",
+                ),
+                None,
+                &[resource.into()],
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.extend(row.get::<pg_sys::Oid>(1)?);
+            }
+            Ok::<_, pgrx::spi::Error>(out)
+        })
+        .unwrap_or_else(|e| error!("pg_tenant: {e}"))
+    });
+    for rel in &tables {
+        unsafe { pg_sys::LockRelationOid(*rel, pg_sys::ShareLock as pg_sys::LOCKMODE) };
+    }
+    super::usage::add_usage(tenant, resource, i64::MIN, 0, -1);
+    let rows: i64 = tables
+        .iter()
+        .map(|rel| crate::export::tenant_row_count(*rel, tenant))
+        .sum();
+    crate::owner::run_as_owner(
+        crate::owner::data_sql("UPDATE tenant_data.usage_counters SET used = $3 WHERE tenant_id = $1 AND resource = $2 AND period_start = '-infinity'"),
+        &[tenant.into(), resource.into(), rows.into()],
+    );
+}
+
 fn table_name(rel: pg_sys::Oid) -> String {
     crate::owner::relation_name(rel)
 }
@@ -152,7 +192,12 @@ const WRITES: u64 = (pg_sys::ACL_INSERT | pg_sys::ACL_UPDATE | pg_sys::ACL_DELET
 unsafe fn classify(query: *mut pg_sys::QueryDesc) -> Option<Pending> {
     // (Not while an extension's script runs: CREATE EXTENSION citus makes its catalogs before
     // the functions that read them.)
-    if pg_sys::creating_extension || !crate::citus::metadata_present() {
+    // (Nor under session_replication_role = replica, superusers only, which counts nothing: as
+    // tenant.import() loads rows, with one writable CTE per table, and counts them afterwards.)
+    if pg_sys::creating_extension
+        || !crate::citus::metadata_present()
+        || pg_sys::SessionReplicationRole == pg_sys::SESSION_REPLICATION_ROLE_REPLICA as i32
+    {
         return None;
     }
     let stmt = (*query).plannedstmt;

@@ -19,7 +19,7 @@ use super::shared_counters::{self, Charged};
 use super::usage::{charge, current_usage, exceeded, quota_for};
 
 /// For tenant.import(), which loads rows without firing triggers or counting them: its count
-/// quotas' usage becomes the rows it loaded.
+/// quotas' usage becomes the rows it loaded (on Citus distributed tables too).
 #[pg_extern(
     sql = r#"
 CREATE FUNCTION tenant.recount_tenant(tenant_id uuid) RETURNS void
@@ -32,10 +32,12 @@ fn recount_tenant(tenant_id: Option<pgrx::Uuid>) {
     guarded(|| {
         let tenant = required(tenant_id, "tenant_id");
         let resources = count_resources();
-        for resource in resources
-            .into_iter()
-            .filter(|r| !super::distributed::on_distributed_table(r))
-        {
+        for resource in resources {
+            if super::distributed::on_distributed_table(&resource) {
+                // Kept on its counter row, counted here from the workers' rows.
+                super::distributed::set_counter_to_rows(tenant, &resource);
+                continue;
+            }
             // No reservation of the tenant may be under way when its slots count again.
             lock_counted_tables(&resource);
             set_counter_to_rows(tenant, &resource, false);

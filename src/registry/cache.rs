@@ -46,10 +46,10 @@ thread_local! {
     static KEYS_CHANGED: Cell<Option<fn()>> = const { Cell::new(None) };
     static CACHE: RefCell<RegistryCache> = RefCell::new(RegistryCache::default());
     /// Oids of CACHED_TABLES, once known.
-    static REGISTRY_RELIDS: Cell<Option<[pg_sys::Oid; 6]>> = const { Cell::new(None) };
+    static REGISTRY_RELIDS: Cell<Option<[pg_sys::Oid; 7]>> = const { Cell::new(None) };
     /// With Citus: this node's placements of those that are reference tables (else InvalidOid);
     /// Citus fires their triggers on the placements.
-    static PLACEMENT_RELIDS: Cell<[pg_sys::Oid; 6]> = const { Cell::new([pg_sys::Oid::INVALID; 6]) };
+    static PLACEMENT_RELIDS: Cell<[pg_sys::Oid; 7]> = const { Cell::new([pg_sys::Oid::INVALID; 7]) };
     /// Look the oids up again before the next load (DROP EXTENSION and CREATE EXTENSION make new
     /// tables; the old oids still match until then, and the cache is empty meanwhile).
     static RELIDS_STALE: Cell<bool> = const { Cell::new(false) };
@@ -57,15 +57,17 @@ thread_local! {
     static CLEAR_AT_END: Cell<bool> = const { Cell::new(false) };
 }
 
-/// The tables (in schema tenant) whose changes empty the cache; each has the registry_changed and
-/// registry_truncated triggers. signing_keys is last (see on_relcache_invalidation).
-const CACHED_TABLES: [&std::ffi::CStr; 6] = [
+/// The tables (in schema tenant_data) whose changes empty the cache; each has the
+/// registry_changed and registry_truncated triggers. signing_keys is sixth (see
+/// on_relcache_invalidation); node_key (the Citus node key, node_context) last.
+const CACHED_TABLES: [&std::ffi::CStr; 7] = [
     c"tenants",
     c"gateways",
     c"tenant_access",
     c"plans",
     c"limit_overrides",
     c"signing_keys",
+    c"node_key",
 ];
 
 pub fn init() {
@@ -132,6 +134,7 @@ pub fn on_xact(event: pg_sys::XactEvent::Type) {
 pub fn clear() {
     CACHE.with(|c| *c.borrow_mut() = RegistryCache::default());
     crate::citus::forget();
+    crate::node_context::forget_key();
 }
 
 fn remember_relids() {
@@ -139,8 +142,8 @@ fn remember_relids() {
         return;
     }
     let ns = crate::owner::data_namespace();
-    // A table missing (signing_keys, in a database still at 0.1.0) is InvalidOid, which matches
-    // nothing more than the invalidation of every relation already does.
+    // A table missing (signing_keys in a database still at 0.1.0, node_key before 0.3.0) is
+    // InvalidOid, which matches nothing more than the invalidation of every relation does.
     let relids = CACHED_TABLES.map(|name| unsafe { pg_sys::get_relname_relid(name.as_ptr(), ns) });
     if relids[0] != pg_sys::Oid::INVALID {
         let placements =
@@ -266,13 +269,14 @@ fn registry_changed<'a>(
     Ok(None)
 }
 
-// The same tables as CACHED_TABLES (sql/upgrades/pg_tenant--0.2.0--0.3.0.sql makes the same).
+// The same tables as CACHED_TABLES (sql/upgrades/pg_tenant--0.2.0--0.3.0.sql makes the same;
+// node_key's where it creates that table).
 extension_sql!(
     r#"
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['tenants', 'gateways', 'tenant_access', 'plans', 'limit_overrides', 'signing_keys'] LOOP
+    FOREACH t IN ARRAY ARRAY['tenants', 'gateways', 'tenant_access', 'plans', 'limit_overrides', 'signing_keys', 'node_key'] LOOP
         EXECUTE format('CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE ON tenant_data.%I
                         FOR EACH ROW EXECUTE FUNCTION tenant.registry_changed()', t);
         EXECUTE format('CREATE TRIGGER registry_truncated AFTER TRUNCATE ON tenant_data.%I

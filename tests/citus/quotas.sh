@@ -6,9 +6,9 @@
 # the workers; 16 clients racing through the coordinator for the last K units get exactly K;
 # statements whose count is ambiguous (ON CONFLICT DO UPDATE, MERGE, writable CTEs) and writes of
 # a role row security does not filter are refused (0A000); bytes quotas on a Citus table are
-# refused (0A000); tenant.drop() deletes a tenant's counted rows. Loaded on demand, count and
-# meter quotas on a distributed table are refused (0A000): a coordinator session that never loads
-# pg_tenant would count nothing. 18 checks preloaded, 2 loaded on demand.
+# refused (0A000); tenant.drop() deletes a tenant's counted rows; tenant.import() counts the rows it
+# loads. Loaded on demand, count and meter quotas on a distributed table are refused (0A000): a
+# coordinator session that never loads pg_tenant would count nothing. 19 checks preloaded, 2 loaded on demand.
 #
 # run_quotas MODE: uses C, W1, W2, q, err, check from run.sh; preloaded, creates and drops the
 # tenant racer.
@@ -65,6 +65,12 @@ SQL
   check "$mode: quotas: TRUNCATE of the table is refused" "PT004" "$(err "$C" postgres -c "TRUNCATE stock")"
   check "$mode: quotas: check_quota() and tenant.info() on the coordinator read the counter" "3|2" \
     "$(sq acme -c "SELECT used FROM tenant.check_quota('stock')" | grep -E '^[0-9]+$')|$(sq acme -c "SELECT (usage->'stock'->>'remaining') FROM tenant.info()" | grep -E '^[0-9]+$')"
+  # tenant.import() loads rows with triggers off and counts its count quotas from the rows loaded,
+  # whatever usage the document holds (here 99 for a table holding 3 rows).
+  q "$C" postgres -c "SELECT tenant.create('imported', plan => 'stocked')" >/dev/null
+  check "$mode: quotas: tenant.import() into the counted distributed table counts the rows it loaded on the workers (not the document's usage)" "3|3|3" \
+    "$(q "$C" postgres -c "SELECT tenant.import('imported', jsonb_set(jsonb_set(d, '{tables}', jsonb_build_object('public.stock', d->'tables'->'public.stock')), '{usage}', '[{\"resource\": \"stock\", \"period_start\": \"-infinity\", \"used\": 99}]'), restore_quotas => true)->>'public.stock' FROM (SELECT tenant.export('acme') AS d) s")|$(rows imported)|$(used imported)"
+  q "$C" postgres -c "SELECT tenant.drop('imported')" >/dev/null
   check "$mode: quotas: a count resource counts distributed tables or local ones, not both (0A000 either way)" "0A000|0A000" \
     "$(err "$C" postgres -c "SELECT tenant.attach_quota('a_trap', 'stock', 'count')")|$(err "$C" postgres -c "SELECT tenant.attach_quota('a_trap', 'loc', 'count')" -c "SELECT tenant.attach_quota('stock', 'loc', 'count')")"
   q "$C" postgres -c "SELECT tenant.detach_quota('a_trap', 'loc')" >/dev/null

@@ -9,7 +9,7 @@
 # pg_tenant preloaded beside Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=230   # 105 per mode (24 of them in routing.sh, 10 in lifecycle.sh), and in quotas.sh 18 preloaded, 2 loaded on demand
+EXPECTED_CHECKS=235   # 107 per mode (24 of them in routing.sh, 10 in lifecycle.sh), and in quotas.sh 19 preloaded, 2 loaded on demand
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -282,6 +282,21 @@ SQL
     "$(err "$C" app -c "SELECT tenant.set_token('$acme', lock => true) IS NULL" -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$(q "$C" postgres -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")" "$node_secret")'" -c "SELECT count(*) FROM docs WHERE body LIKE 'g%'")|$(q "$C" app -c "SELECT tenant.set_token('$acme', lock => true) IS NULL" -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$(q "$C" postgres -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")" "$node_secret")'" -c "SELECT count(*) FROM docs WHERE body LIKE 'g%'" 2>&1 | grep -cx 'g1')"
   check "$mode: an application's token is not a node token" "refused" \
     "$(refused "$wport" app -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$acme'" -c "SELECT count(*) FROM $shard")"
+  # The node key changes (written through Citus to every node's placement): sessions that read
+  # the old one (each node caches it) verify and sign with the new one from their next statement.
+  local rotated=fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210 globex_id g_rows a_rows
+  globex_id=$(q "$C" postgres -c "SELECT id FROM tenant_data.tenants WHERE slug = 'globex'")
+  g_rows=$(q "$wport" postgres -c "SELECT count(*) FROM $shard WHERE tenant_id = '$globex_id'")
+  a_rows=$(q "$C" postgres -c "SELECT count(*) FROM docs WHERE tenant_id = '$acme_id'")
+  set_key() { echo "\\! $PG_BIN/psql -X -q -h 127.0.0.1 -p $C -U postgres -d app -c \"UPDATE tenant_data.node_key SET secret = '$1'\""; }
+  check "$mode: a worker session that accepted a node token of the old key refuses it once the key changed" "$g_rows|refused" \
+    "$(q "$wport" app -c '\set VERBOSITY sqlstate' -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$globex_id" "$node_secret")'" -c "SELECT count(*) FROM $shard" -c "COMMIT" \
+        -c "$(set_key "$rotated")" -c "BEGIN" -c "SET LOCAL pg_tenant.context = '$(node_token app "$globex_id" "$node_secret")'" -c "SELECT count(*) FROM $shard" \
+        | sed -E 's/^ERROR:  (PT001|PT02.|55P02)$/refused/' | grep -E '^([0-9]+|refused|ERROR.*)$' | grep -vx 'ERROR:  25P02' | paste -sd'|')"
+  check "$mode: a coordinator session's set_local() reaches the workers before and after the key changes (signed and verified with the new one)" "$a_rows|$a_rows" \
+    "$(q "$C" app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "SELECT count(*) FROM docs" -c "COMMIT" \
+        -c "$(set_key "$node_secret")" -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "SELECT count(*) FROM docs" -c "COMMIT" \
+        | grep -E '^([0-9]+|ERROR.*)$' | paste -sd'|')"
 
   # Lifecycle: tenant.drop() deletes the tenant's rows on every worker (as each table's owner,
   # with a node token minted for it), a suspended tenant's too.
