@@ -64,7 +64,6 @@ pub extern "C-unwind" fn _PG_init() {
     // before the context's commit checks, shared counters settle after both, and the settings
     // and caches end with the transaction last.
     xact::on_xact(quotas::row_counter::on_xact);
-    xact::on_xact(quotas::distributed::on_xact);
     xact::on_xact(quotas::on_xact);
     xact::on_xact(quotas::sessions::on_xact);
     xact::on_xact(context::on_xact);

@@ -90,8 +90,8 @@ pub fn init() {
     unsafe {
         crate::hooks::install_hook!(PREV_PLANNER_HOOK, planner_hook, planner);
         crate::hooks::install_hook!(PREV_EXECUTOR_START, ExecutorStart_hook, executor_start);
-        pg_sys::CacheRegisterRelcacheCallback(Some(forget_relation), pg_sys::Datum::from(0));
     }
+    crate::xact::on_relcache(forget_relation);
 }
 
 // Not #[pg_guard]: an error in the planner passes through as PostgreSQL raised it (see
@@ -344,8 +344,7 @@ fn distribution_attnum(rel: pg_sys::Oid) -> Option<i16> {
 }
 
 /// A relation's relcache entry was invalidated (InvalidOid: all of them).
-#[pg_guard]
-unsafe extern "C-unwind" fn forget_relation(_arg: pg_sys::Datum, rel: pg_sys::Oid) {
+fn forget_relation(rel: pg_sys::Oid) {
     DISTRIBUTION.with(|d| {
         if let Ok(mut d) = d.try_borrow_mut() {
             if rel == pg_sys::Oid::INVALID {

@@ -24,7 +24,7 @@
 //! pg_tenant in shared_preload_libraries on the coordinator (attach_quota refuses otherwise): a
 //! session that never loads the library would count nothing.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use pgrx::pg_sys;
@@ -65,15 +65,36 @@ struct Pending {
 }
 
 thread_local! {
-    /// Per table written in this transaction: its count and meter quotas when it is a Citus table
-    /// hash-distributed by its tenant column (else none). Emptied at the end of each transaction
-    /// and by attach_quota/detach_quota.
+    /// Per table written: its count and meter quotas when it is a Citus table hash-distributed by
+    /// its tenant column (else none). A table's entry is forgotten on its relcache invalidation:
+    /// the attachments are its quota triggers (tenant_data.quota_attachments reads pg_trigger),
+    /// and creating or dropping a trigger, like Citus changing its distribution, invalidates the
+    /// table's relcache entry, in this session at once (again when the transaction or savepoint
+    /// rolls back) and in the others at their next transaction or lock of the table. Emptied by
+    /// attach_quota/detach_quota too.
     static ATTACHED: RefCell<HashMap<pg_sys::Oid, Quotas>> = RefCell::new(HashMap::new());
+    /// Counts the invalidations: a value read while one arrived is not kept.
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Forgets the quotas read (attach_quota and detach_quota changed them).
 pub(super) fn forget() {
+    GENERATION.with(|g| g.set(g.get() + 1));
     ATTACHED.with(|a| a.borrow_mut().clear());
+}
+
+/// A relation's relcache entry was invalidated (InvalidOid: all of them): see [`ATTACHED`].
+fn forget_relation(rel: pg_sys::Oid) {
+    GENERATION.with(|g| g.set(g.get() + 1));
+    ATTACHED.with(|a| {
+        if let Ok(mut a) = a.try_borrow_mut() {
+            if rel == pg_sys::Oid::INVALID {
+                a.clear();
+            } else {
+                a.remove(&rel);
+            }
+        }
+    });
 }
 
 /// The count and meter quotas of `rel` when it is a Citus distributed table.
@@ -81,6 +102,7 @@ fn attached(rel: pg_sys::Oid) -> Quotas {
     if let Some(hit) = ATTACHED.with(|a| a.borrow().get(&rel).cloned()) {
         return hit;
     }
+    let generation = GENERATION.with(|g| g.get());
     // (Nothing where pg_tenant's extension is not created.)
     // (On a worker nothing is counted: a write that reaches a worker directly is not seen by the
     // coordinator, where the counters are; such connections must not be allowed.)
@@ -108,7 +130,9 @@ fn attached(rel: pg_sys::Oid) -> Quotas {
     } else {
         Vec::new()
     };
-    ATTACHED.with(|a| a.borrow_mut().insert(rel, quotas.clone()));
+    if GENERATION.with(|g| g.get()) == generation {
+        ATTACHED.with(|a| a.borrow_mut().insert(rel, quotas.clone()));
+    }
     quotas
 }
 
@@ -420,19 +444,6 @@ unsafe extern "C-unwind" fn copied(rel: pg_sys::Oid, qc: *mut pg_sys::QueryCompl
     });
 }
 
-/// The end of a transaction (registered with crate::xact from _PG_init): the quotas are read
-/// again in the next transaction.
-pub fn on_xact(event: pg_sys::XactEvent::Type) {
-    if matches!(
-        event,
-        pg_sys::XactEvent::XACT_EVENT_COMMIT
-            | pg_sys::XactEvent::XACT_EVENT_ABORT
-            | pg_sys::XactEvent::XACT_EVENT_PREPARE
-    ) {
-        forget();
-    }
-}
-
 /// Installs the hooks (from _PG_init).
 pub fn init() {
     unsafe {
@@ -441,4 +452,5 @@ pub fn init() {
         crate::hooks::install_hook!(PREV_EXECUTOR_FINISH, ExecutorFinish_hook, executor_finish);
         crate::hooks::install_hook!(PREV_PROCESS_UTILITY, ProcessUtility_hook, process_utility);
     }
+    crate::xact::on_relcache(forget_relation);
 }

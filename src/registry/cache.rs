@@ -71,16 +71,10 @@ const CACHED_TABLES: [&std::ffi::CStr; 7] = [
 ];
 
 pub fn init() {
-    unsafe {
-        pg_sys::CacheRegisterRelcacheCallback(
-            Some(on_relcache_invalidation),
-            pg_sys::Datum::from(0),
-        );
-    }
+    crate::xact::on_relcache(on_relcache_invalidation);
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+fn on_relcache_invalidation(relid: pg_sys::Oid) {
     // Until the registry's oids are known every invalidation clears the cache; that is cheap.
     let relids = REGISTRY_RELIDS.with(|r| r.get());
     let placements = PLACEMENT_RELIDS.with(|p| p.get());
@@ -103,7 +97,7 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
             keys_changed();
         }
     }
-    if pg_sys::IsTransactionState() {
+    if unsafe { pg_sys::IsTransactionState() } {
         CLEAR_AT_END.with(|c| c.set(true));
     }
 }

@@ -8,7 +8,7 @@
 # a role row security does not filter are refused (0A000); bytes quotas on a Citus table are
 # refused (0A000); tenant.drop() deletes a tenant's counted rows; tenant.import() counts the rows it
 # loads. Loaded on demand, count and meter quotas on a distributed table are refused (0A000): a
-# coordinator session that never loads pg_tenant would count nothing. 19 checks preloaded, 2 loaded on demand.
+# coordinator session that never loads pg_tenant would count nothing. 20 checks preloaded, 2 loaded on demand.
 #
 # run_quotas MODE: uses C, W1, W2, q, err, check from run.sh; preloaded, creates and drops the
 # tenant racer.
@@ -104,4 +104,14 @@ SQL
     "$(q "$C" postgres -c "SELECT tenant.detach_quota('stock', 'stock')" >/dev/null; used acme)|$(used racer)"
   check "$mode: quotas: detached, inserts are no longer refused or counted" "INSERT 0 3|0" \
     "$(sq acme -c "INSERT INTO stock (body) VALUES ('y1'), ('y2'), ('y3')" | grep INSERT)|$(used acme)"
+  # A session keeps what it read of a table's quotas across transactions: attach_quota() and
+  # detach_quota() in another session take effect at its next statement all the same.
+  q "$C" postgres -c "SELECT tenant.set_limit('acme', 'stock', 1000)" >/dev/null
+  local pq="\\! $PG_BIN/psql -X -q -t -A -h 127.0.0.1 -p $C -U postgres -d app -c" ins=(-c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "INSERT INTO stock (body) VALUES ('z')" -c "COMMIT")
+  local seen
+  seen=$(q "$C" app "${ins[@]}" -c "$pq \"SELECT tenant.attach_quota('stock', 'stock', 'count')\" >/dev/null" -c "$pq \"SELECT used FROM tenant.usage WHERE tenant = 'acme' AND resource = 'stock'\"" \
+    "${ins[@]}" -c "$pq \"SELECT used FROM tenant.usage WHERE tenant = 'acme' AND resource = 'stock'\"" -c "$pq \"SELECT tenant.detach_quota('stock', 'stock')\" >/dev/null" \
+    "${ins[@]}" -c "$pq \"SELECT coalesce(sum(used), 0) FROM tenant.usage WHERE tenant = 'acme' AND resource = 'stock'\"" | grep -E '^(-?[0-9]+|ERROR.*)$' | paste -sd' ')
+  check "$mode: quotas: one session's inserts count from its first statement after another session's attach_quota(), and stop after its detach_quota()" "1|0|$(rows acme)" \
+    "$(echo "$seen" | awk '{ print $2 - $1 "|" $3 }')|$(echo "$seen" | awk '{ print $1 + 2 }')"
 }

@@ -198,8 +198,7 @@ pub fn on_subxact(event: pg_sys::SubXactEvent::Type, level: i32) {
 
 /// The resource of an index is kept across transactions; an invalidation of the index (ALTER
 /// INDEX ... SET, DROP, or of every relation) forgets it.
-#[pg_guard]
-unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+fn on_relcache_invalidation(relid: pg_sys::Oid) {
     STATE.with(|s| {
         if let Ok(mut s) = s.try_borrow_mut() {
             s.resources
@@ -212,10 +211,5 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 /// registers [`on_xact`] and [`on_subxact`] with crate::xact).
 pub fn init() {
     hooks::install();
-    unsafe {
-        pg_sys::CacheRegisterRelcacheCallback(
-            Some(on_relcache_invalidation),
-            pg_sys::Datum::from(0),
-        );
-    }
+    crate::xact::on_relcache(on_relcache_invalidation);
 }
