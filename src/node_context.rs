@@ -158,13 +158,13 @@ fn node_key() -> Option<String> {
     if let Some(known) = KEY.with(|k| k.borrow().clone()) {
         return known;
     }
+    // (With the latest snapshot: a REPEATABLE READ transaction's would keep a replaced key.)
     let key = crate::citus::installed()
         .then(|| {
             crate::owner::as_extension_owner(|| {
-                crate::owner::read_one::<String>(
-                    crate::owner::data_sql("SELECT secret FROM tenant_data.node_key"),
-                    &[],
-                )
+                crate::owner::read_latest(crate::owner::data_sql(
+                    "SELECT secret FROM tenant_data.node_key",
+                ))
             })
         })
         .flatten();
@@ -302,6 +302,14 @@ fn set_locally(value: &str) {
         }
     }
     let _end = EndIssuing;
+    // A token is base64url and dots (this node's, or a value restored after one statement):
+    // nothing else goes into the statement, which the DO block's dollar quotes could not hold.
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        error!("pg_tenant: pg_tenant.context holds a value that is not a node token");
+    }
     ISSUING.with(|i| i.set(true));
     let set = format!(
         "SET LOCAL pg_tenant.context = {}",
@@ -349,6 +357,8 @@ fn verified(token: &str) -> Option<NodeClaims> {
 
 /// Verifies a node token with this node's key (signature, audience, exp).
 fn verify(token: &str) -> Result<NodeClaims, TokenError> {
+    // A key replaced since this backend last looked is seen now, not at its next lock.
+    unsafe { pg_sys::AcceptInvalidationMessages() };
     let key = node_key().ok_or_else(|| {
         TokenError::NoKey(
             "this database has no node key (tenant.citus_setup() on the coordinator makes it)"

@@ -140,6 +140,32 @@ pub fn read_one<T: pgrx::datum::FromDatum + pgrx::datum::IntoDatum>(
     .unwrap_or_else(|e| error!("pg_tenant: {e}"))
 }
 
+/// The first column of the first row of a query without parameters, as text, read with the
+/// latest snapshot (what is committed now, and this transaction's own changes), whatever the
+/// transaction's isolation: for values a backend keeps past its transaction, which an older
+/// REPEATABLE READ snapshot must not decide. Read-only SPI, which runs in that snapshot.
+pub fn read_latest(query: &str) -> Option<String> {
+    let sql = std::ffi::CString::new(query).expect("a query has no NUL");
+    unsafe {
+        pg_sys::PushCopiedSnapshot(pg_sys::GetLatestSnapshot());
+        pg_sys::SPI_connect();
+        let status = pg_sys::SPI_execute(sql.as_ptr(), true, 1);
+        let value = if status == pg_sys::SPI_OK_SELECT as i32 && pg_sys::SPI_processed > 0 {
+            let table = pg_sys::SPI_tuptable;
+            let v = pg_sys::SPI_getvalue(*(*table).vals, (*table).tupdesc, 1);
+            (!v.is_null()).then(|| std::ffi::CStr::from_ptr(v).to_string_lossy().into_owned())
+        } else {
+            None
+        };
+        pg_sys::SPI_finish();
+        pg_sys::PopActiveSnapshot();
+        if status < 0 {
+            error!("pg_tenant: a read failed (SPI status {status})");
+        }
+        value
+    }
+}
+
 /// Runs one statement as the current role; an SPI failure becomes an ERROR.
 pub fn run_with_args(query: &str, args: &[pgrx::datum::DatumWithOid]) {
     Spi::run_with_args(query, args).unwrap_or_else(|e| error!("pg_tenant: {e}"));

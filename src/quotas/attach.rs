@@ -296,7 +296,7 @@ fn attach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>, mode: Option<&
             }
         }
         if citus_table {
-            super::distributed::forget();
+            super::distributed::forget_tree(&tree);
             crate::registry::cache::invalidate_everywhere();
         }
         audit::record(
@@ -369,7 +369,7 @@ fn detach_quota(tbl: Option<pg_sys::Oid>, resource: Option<&str>) {
             counted_tables(resource).is_empty()
         };
         if citus_table {
-            super::distributed::forget();
+            super::distributed::forget_tree(&tree);
             crate::registry::cache::invalidate_everywhere();
         }
         if mode == Mode::Count && last {

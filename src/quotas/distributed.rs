@@ -77,10 +77,16 @@ thread_local! {
     static GENERATION: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Forgets the quotas read (attach_quota and detach_quota changed them).
-pub(super) fn forget() {
+/// Forgets the quotas read (attach_quota and detach_quota changed those of `tree`, a table and
+/// its partitions), here and, through a relcache invalidation of each, in every session: a
+/// partition's writes count for its partitioned table's quotas (see [`attached`]), but its
+/// relcache entry is not invalidated by its parent's statement triggers.
+pub(super) fn forget_tree(tree: &[crate::types::TreeRelation]) {
     GENERATION.with(|g| g.set(g.get() + 1));
     ATTACHED.with(|a| a.borrow_mut().clear());
+    for relation in tree {
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relation.oid) };
+    }
 }
 
 /// A relation's relcache entry was invalidated (InvalidOid: all of them): see [`ATTACHED`].
@@ -97,7 +103,9 @@ fn forget_relation(rel: pg_sys::Oid) {
     });
 }
 
-/// The count and meter quotas of `rel` when it is a Citus distributed table.
+/// The count and meter quotas of `rel` when it is a Citus table hash-distributed (by its tenant
+/// column, as attach_quota requires): its own and those of the partitioned tables it is a
+/// partition of (a partition created after the quota was attached has no trigger of it).
 fn attached(rel: pg_sys::Oid) -> Quotas {
     if let Some(hit) = ATTACHED.with(|a| a.borrow().get(&rel).cloned()) {
         return hit;
@@ -107,16 +115,25 @@ fn attached(rel: pg_sys::Oid) -> Quotas {
     // (On a worker nothing is counted: a write that reaches a worker directly is not seen by the
     // coordinator, where the counters are; such connections must not be allowed.)
     let quotas = if crate::owner::data_namespace() != pg_sys::Oid::INVALID
-        && crate::citus::distribution_column(rel).is_some()
+        && crate::citus::metadata_present()
         && crate::citus::is_coordinator()
     {
-        // As committed now (a statement that waited for attach_quota's lock sees its quota).
+        // As committed now, Citus's distribution too (a statement that waited for
+        // attach_quota's lock sees its quota; and what is kept across transactions must not
+        // come from a REPEATABLE READ transaction's older snapshot).
         in_latest_snapshot(false, || {
             latest_select(
                 crate::owner::data_sql(
-                    "SELECT resource, mode FROM tenant_data.quota_attachments
-                      WHERE table_name OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass
-                        AND mode OPERATOR(pg_catalog.<>) 'bytes' ORDER BY 1",
+                    "SELECT DISTINCT a.resource, a.mode FROM tenant_data.quota_attachments a
+                      WHERE (a.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1
+                             -- (no row for a table that is no partition)
+                             OR a.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (ARRAY(
+                                SELECT relid::pg_catalog.oid FROM pg_catalog.pg_partition_ancestors($1))))
+                        AND a.mode OPERATOR(pg_catalog.<>) 'bytes'
+                        AND EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+                                     WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1
+                                       AND p.partmethod OPERATOR(pg_catalog.=) 'h')
+                      ORDER BY 1",
                 ),
                 &[(pg_sys::OIDOID, rel.into_datum().expect("oid"))],
             )

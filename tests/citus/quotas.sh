@@ -8,7 +8,7 @@
 # a role row security does not filter are refused (0A000); bytes quotas on a Citus table are
 # refused (0A000); tenant.drop() deletes a tenant's counted rows; tenant.import() counts the rows it
 # loads. Loaded on demand, count and meter quotas on a distributed table are refused (0A000): a
-# coordinator session that never loads pg_tenant would count nothing. 20 checks preloaded, 2 loaded on demand.
+# coordinator session that never loads pg_tenant would count nothing. 22 checks preloaded, 2 loaded on demand.
 #
 # run_quotas MODE: uses C, W1, W2, q, err, check from run.sh; preloaded, creates and drops the
 # tenant racer.
@@ -114,4 +114,36 @@ SQL
     "${ins[@]}" -c "$pq \"SELECT coalesce(sum(used), 0) FROM tenant.usage WHERE tenant = 'acme' AND resource = 'stock'\"" | grep -E '^(-?[0-9]+|ERROR.*)$' | paste -sd' ')
   check "$mode: quotas: one session's inserts count from its first statement after another session's attach_quota(), and stop after its detach_quota()" "1|0|$(rows acme)" \
     "$(echo "$seen" | awk '{ print $2 - $1 "|" $3 }')|$(echo "$seen" | awk '{ print $1 + 2 }')"
+  # (Attack review, finding 1.) A REPEATABLE READ transaction whose snapshot predates the table's
+  # distribution and quota: what the session keeps past it is read as committed now.
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+CREATE TABLE rr (id bigserial, tenant_id uuid, body text);
+SELECT tenant.protect('rr');
+GRANT SELECT, INSERT ON rr TO app;
+GRANT USAGE ON SEQUENCE rr_id_seq TO app;
+SELECT tenant.set_limit('acme', 'rr', 2);
+SQL
+  local pqs="\\! $PG_BIN/psql -X -q -t -A -h 127.0.0.1 -p $C -U postgres -d app"
+  check "$mode: quotas: a REPEATABLE READ transaction older than the table's distribution and quota counts its insert, and the session's next ones hit the limit" "PT010|1|1" \
+    "$(q "$C" app -c '\set VERBOSITY sqlstate' -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SELECT tenant.set_local('acme') IS NULL" -c "SELECT 1" \
+        -c "$pqs -c 'SET citus.enable_unsafe_triggers = on' -c \"SELECT create_distributed_table('rr', 'tenant_id', colocate_with => 'none')\" -c \"SELECT tenant.attach_quota('rr', 'rr', 'count')\" >/dev/null" \
+        -c "INSERT INTO rr (body) VALUES ('1')" -c "COMMIT" -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "INSERT INTO rr (body) VALUES ('2'), ('3')" | grep -E '^ERROR' | sed 's/^ERROR:  //')|$(q "$C" postgres -c "SELECT count(*) FROM rr")|$(used acme rr)"
+  # (Attack review, finding 2.) A partition created after the quota was attached to its
+  # distributed partitioned table counts for it, written through the partition or the parent; a
+  # session that read a partition's quotas before attach_quota() sees them after it.
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+CREATE TABLE qparted (id bigserial, tenant_id uuid, body text, k int) PARTITION BY RANGE (k);
+CREATE TABLE qparted_a PARTITION OF qparted FOR VALUES FROM (0) TO (10);
+SELECT tenant.protect('qparted');
+SET citus.enable_unsafe_triggers = on;
+SELECT create_distributed_table('qparted', 'tenant_id', colocate_with => 'none');
+GRANT SELECT, INSERT, DELETE ON qparted, qparted_a TO app;
+GRANT USAGE ON SEQUENCE qparted_id_seq TO app;
+SELECT tenant.set_limit('acme', 'qparted', 4);
+SQL
+  local pins=(-c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "INSERT INTO qparted_a (body, k) VALUES ('a', 1)" -c "COMMIT")
+  q "$C" app "${pins[@]}" -c "$pqs -c \"SELECT tenant.attach_quota('qparted', 'qparted', 'count')\" >/dev/null" "${pins[@]}" >/dev/null
+  q "$C" postgres -c "SET citus.enable_unsafe_triggers = on" -c "CREATE TABLE qparted_b PARTITION OF qparted FOR VALUES FROM (10) TO (20)" -c "SELECT tenant.protect('qparted_b')" -c "GRANT SELECT, INSERT ON qparted_b TO app" >/dev/null
+  check "$mode: quotas: writes into a partition count for its partitioned table's quota: one a session read before attach_quota(), one created after it, through the parent; past the limit PT010" "2|INSERT 0 1|3|PT010|3|3" \
+    "$(used acme qparted)|$(sq acme -c "INSERT INTO qparted_b (body, k) VALUES ('b', 11)" | grep INSERT)|$(used acme qparted)|$(sqerr acme -c "INSERT INTO qparted (body, k) VALUES ('c', 12), ('d', 2)")|$(q "$C" postgres -c "SELECT count(*) FROM qparted")|$(used acme qparted)"
 }

@@ -9,7 +9,7 @@
 # pg_tenant preloaded beside Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=236   # 107 per mode (24 of them in routing.sh, 10 in lifecycle.sh), and in quotas.sh 20 preloaded, 2 loaded on demand
+EXPECTED_CHECKS=240   # 108 per mode (24 of them in routing.sh, 10 in lifecycle.sh), and in quotas.sh 22 preloaded, 2 loaded on demand
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -297,6 +297,15 @@ SQL
     "$(q "$C" app -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "SELECT count(*) FROM docs" -c "COMMIT" \
         -c "$(set_key "$node_secret")" -c "BEGIN" -c "SELECT tenant.set_local('acme') IS NULL" -c "SELECT count(*) FROM docs" -c "COMMIT" \
         | grep -E '^([0-9]+|ERROR.*)$' | paste -sd'|')"
+  # (Attack review of the key cache, finding 3.) Inside a transaction already open when the key
+  # changes, READ COMMITTED or REPEATABLE READ, a new token of the old key is refused at once.
+  local iso open_tx=""
+  for iso in "READ COMMITTED" "REPEATABLE READ"; do
+    open_tx+="$(q "$wport" app -c '\set VERBOSITY sqlstate' -c "BEGIN ISOLATION LEVEL $iso" -c "SET LOCAL pg_tenant.context = '$(node_token app "$globex_id" "$node_secret")'" -c "SELECT count(*) FROM $shard" \
+        -c "$(set_key "$rotated")" -c "SET LOCAL pg_tenant.context = '$(node_token app "$globex_id" "$node_secret" 121)'" -c "SELECT count(*) FROM $shard" -c "$(set_key "$node_secret")" \
+        | sed -E 's/^ERROR:  (PT001|PT02.|55P02)$/refused/' | grep -E '^([0-9]+|refused|ERROR.*)$' | grep -vx 'ERROR:  25P02' | paste -sd'|') "
+  done
+  check "$mode: in a worker transaction open when the key changes (read committed, repeatable read), a new token of the old key is refused" "$g_rows|refused $g_rows|refused " "$open_tx"
 
   # Lifecycle: tenant.drop() deletes the tenant's rows on every worker (as each table's owner,
   # with a node token minted for it), a suspended tenant's too.
