@@ -57,6 +57,8 @@ thread_local! {
     /// Citus table distributed by hash. Forgotten on the relation's relcache invalidation (Citus
     /// sends one when it changes a table's distribution; protect() when it changes policies).
     static DISTRIBUTION: RefCell<HashMap<pg_sys::Oid, Option<i16>>> = RefCell::new(HashMap::new());
+    /// Whether each relation looked up is a Citus table (any kind); forgotten as DISTRIBUTION.
+    static CITUS_TABLE: RefCell<HashMap<pg_sys::Oid, bool>> = RefCell::new(HashMap::new());
     /// tenant."current"(boolean), once a function id was found to be it.
     static CURRENT_FUNCTION: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::Oid::INVALID) };
     /// uuid's equality operator (pg_catalog.=).
@@ -98,6 +100,7 @@ pub fn init() {
 // crate::hooks); the Rust work runs in guarded functions.
 crate::hooks::planner_hook!(fn planner(call) {
     let parse = call.parse;
+    super::citus_joins::refuse_crashing_joins(parse);
     let mut tenant = [0u8; 16];
     let insert = !parse.is_null()
         && matches!(
@@ -324,7 +327,7 @@ fn uuid_eq() -> pg_sys::Oid {
 }
 
 /// The column `rel` is hash-distributed by (None: not a Citus table distributed by hash).
-fn distribution_attnum(rel: pg_sys::Oid) -> Option<i16> {
+pub(super) fn distribution_attnum(rel: pg_sys::Oid) -> Option<i16> {
     if let Some(known) = DISTRIBUTION.with(|d| d.borrow().get(&rel).copied()) {
         return known;
     }
@@ -343,8 +346,31 @@ fn distribution_attnum(rel: pg_sys::Oid) -> Option<i16> {
     attnum
 }
 
+/// Whether `rel` is a Citus table of any kind (distributed, reference, Citus local).
+pub(super) fn is_citus_table(rel: pg_sys::Oid) -> bool {
+    if let Some(known) = CITUS_TABLE.with(|c| c.borrow().get(&rel).copied()) {
+        return known;
+    }
+    let citus = crate::citus::is_citus_table(rel);
+    CITUS_TABLE.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.insert(rel, citus);
+        }
+    });
+    citus
+}
+
 /// A relation's relcache entry was invalidated (InvalidOid: all of them).
 fn forget_relation(rel: pg_sys::Oid) {
+    CITUS_TABLE.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            if rel == pg_sys::Oid::INVALID {
+                c.clear();
+            } else {
+                c.remove(&rel);
+            }
+        }
+    });
     DISTRIBUTION.with(|d| {
         if let Ok(mut d) = d.try_borrow_mut() {
             if rel == pg_sys::Oid::INVALID {
@@ -360,29 +386,49 @@ fn forget_relation(rel: pg_sys::Oid) {
 /// relation is one of the query's FROM items and the clause does not name the column yet, else
 /// to the relation's security quals.
 unsafe fn add_tenant_qual(candidate: &Candidate, tenant: pgrx::Uuid) {
+    // `column = ANY ('{<tenant>}'::uuid[])`, on which Citus prunes as on `column = <tenant>`, but
+    // which joins no equivalence class: with the policy's `column = tenant.current()`, a plain
+    // equality would make the planner derive `tenant.current() = <tenant>`, a pseudoconstant
+    // qual, which Citus refuses under an outer join on PostgreSQL 15 and 16 (XX000).
     let eq = uuid_eq();
     let value = pg_sys::palloc(16) as *mut u8;
     std::ptr::copy_nonoverlapping(tenant.as_bytes().as_ptr(), value, 16);
-    let constant = pg_sys::makeConst(
+    let mut element = pg_sys::Datum::from(value);
+    let array = pg_sys::construct_array(
+        &mut element,
+        1,
         pg_sys::UUIDOID,
+        16,
+        false,
+        pg_sys::TYPALIGN_CHAR as std::ffi::c_char,
+    );
+    let constant = pg_sys::makeConst(
+        pg_sys::UUIDARRAYOID,
         -1,
         pg_sys::Oid::INVALID,
-        16,
-        pg_sys::Datum::from(value),
+        -1,
+        pg_sys::Datum::from(array),
         false,
         false,
     );
     let column = pg_sys::copyObjectImpl(candidate.var.cast()) as *mut pg_sys::Expr;
-    let qual = pg_sys::make_opclause(
-        eq,
-        pg_sys::BOOLOID,
-        false,
-        column,
-        constant.cast(),
-        pg_sys::Oid::INVALID,
-        pg_sys::Oid::INVALID,
+    let qual = pg_sys::palloc0(std::mem::size_of::<pg_sys::ScalarArrayOpExpr>())
+        as *mut pg_sys::ScalarArrayOpExpr;
+    (*qual).xpr.type_ = pg_sys::NodeTag::T_ScalarArrayOpExpr;
+    (*qual).opno = eq;
+    (*qual).opfuncid = pg_sys::get_opcode(eq);
+    (*qual).useOr = true;
+    (*qual).inputcollid = pg_sys::Oid::INVALID;
+    (*qual).args = pg_sys::list_make2_impl(
+        pg_sys::NodeTag::T_List,
+        pg_sys::ListCell {
+            ptr_value: column.cast(),
+        },
+        pg_sys::ListCell {
+            ptr_value: constant.cast(),
+        },
     );
-    (*(qual as *mut pg_sys::OpExpr)).opfuncid = pg_sys::get_opcode(eq);
+    (*qual).location = -1;
     let query = candidate.query;
     let jointree = (*query).jointree;
     if !jointree.is_null()

@@ -9,7 +9,7 @@
 # pg_tenant preloaded beside Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=240   # 108 per mode (24 of them in routing.sh, 10 in lifecycle.sh), and in quotas.sh 22 preloaded, 2 loaded on demand
+EXPECTED_CHECKS=246   # 111 per mode (26 of them in routing.sh, 10 in lifecycle.sh, a closing no-crash check), and in quotas.sh 22 preloaded, 2 loaded on demand
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -460,6 +460,9 @@ SQL
   check "$mode: the new worker verifies a token itself (SET LOCAL pg_tenant.token, direct connection)" "$acme_id" \
     "$(q "$W3" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$acme'" -c "SELECT tenant.current()" | grep -E '^[0-9a-f-]{36}$')"
 
+  # Closing: no backend of any node crashed during the mode (nothing in this suite kills one).
+  check "$mode: no backend crashed on any node (server logs)" "none" \
+    "$(for node in citus_coord citus_w1 citus_w2 citus_w3; do grep -hE 'PANIC|terminated by signal|was terminated by exception' "${PG_TENANT_CLUSTER_DIR:-/tmp}/pg_tenant_$node/server.log" 2>/dev/null; done | head -3 | tr '\n' ' ' | sed 's/ $//' | grep . || echo none)"
   for node in citus_coord citus_w1 citus_w2 citus_w3; do scripts/cluster.sh stop "$node" >/dev/null 2>&1; done
 }
 
