@@ -203,9 +203,6 @@ pub enum TenantError {
     RoutedForAnotherTenant,
     /// A cursor WITH HOLD that would keep a tenant's rows past the tenant's context.
     HoldableCursor(String),
-    /// A join Citus would crash planning (isolation/citus_joins.rs): the table row security
-    /// filters.
-    CitusJoinCrash(String),
     /// `SET pg_tenant.token FROM CURRENT`.
     TokenFromCurrent,
     /// protect() of a table whose existing rows have no tenant yet.
@@ -304,7 +301,6 @@ impl TenantError {
             }
             TenantError::NoStatistics { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::HoldableCursor(_) => FEATURE_NOT_SUPPORTED,
-            TenantError::CitusJoinCrash(_) => FEATURE_NOT_SUPPORTED,
             TenantError::RowsKeptByDrop { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::ReadOnlyAccess { .. } => READ_ONLY_ACCESS,
             TenantError::UncheckableTable { .. } => OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -438,9 +434,6 @@ impl TenantError {
             TenantError::TransactionOnly(role) => format!(
                 "role \"{role}\" may act as a tenant only for a transaction"
             ),
-            TenantError::CitusJoinCrash(table) => format!(
-                "Citus cannot plan this query: {table}, which row security filters, is in a join of a local table with a distributed one, or on the inner side of an outer join that keeps the rows of a local or reference table, VALUES, a function or a CTE"
-            ),
             TenantError::HoldableCursor(name) => format!(
                 "cursor \"{name}\" cannot be WITH HOLD while a tenant context is in force"
             ),
@@ -572,9 +565,6 @@ impl TenantError {
             ),
             TenantError::TransactionOnly(_) => Some(
                 "Its grant was made with transaction_only => true, or pg_tenant.transaction_only is on for it (a transaction pooler hands the server session to other clients after each transaction): use tenant.set_local(), tenant.set_token(..., local => true) or SET LOCAL pg_tenant.token inside a transaction.".into(),
-            ),
-            TenantError::CitusJoinCrash(_) => Some(
-                "Citus 13.2 crashes planning it (it loses the row-security quals of a table it wraps in a subquery). Read that table in a MATERIALIZED CTE first (WITH t AS MATERIALIZED (SELECT ...) SELECT ... JOIN t ...), make the local table a Citus reference table, or, when only the distributed table is filtered, SET citus.local_table_join_policy = 'prefer-local'.".into(),
             ),
             TenantError::HoldableCursor(_) => Some(
                 "A holdable cursor keeps its rows after the transaction, past the tenant's context: declare it WITHOUT HOLD, or fetch its rows before the context ends.".into(),

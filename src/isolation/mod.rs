@@ -1,11 +1,11 @@
 //! Row isolation: what protects a table (policies.rs: the policies, the write guard, the catalog
 //! of protected relations), `tenant.protect()` and `unprotect()` (protect.rs), deleting a dropped
 //! tenant's rows (tenant_rows.rs), the isolation checker `tenant.check()` (check.rs), a
-//! tenant's queries routed to its Citus shard (routing.rs), and the joins Citus would crash on
-//! refused before it plans them (citus_joins.rs).
+//! tenant's queries routed to its Citus shard (routing.rs), and the row-security quals of a
+//! table Citus wraps in a subquery repaired before it plans it (citus_wrapped.rs).
 
 pub mod check;
-mod citus_joins;
+mod citus_wrapped;
 pub mod policies;
 mod protect;
 pub mod routing;

@@ -57,8 +57,6 @@ thread_local! {
     /// Citus table distributed by hash. Forgotten on the relation's relcache invalidation (Citus
     /// sends one when it changes a table's distribution; protect() when it changes policies).
     static DISTRIBUTION: RefCell<HashMap<pg_sys::Oid, Option<i16>>> = RefCell::new(HashMap::new());
-    /// Whether each relation looked up is a Citus table (any kind); forgotten as DISTRIBUTION.
-    static CITUS_TABLE: RefCell<HashMap<pg_sys::Oid, bool>> = RefCell::new(HashMap::new());
     /// tenant."current"(boolean), once a function id was found to be it.
     static CURRENT_FUNCTION: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::Oid::INVALID) };
     /// uuid's equality operator (pg_catalog.=).
@@ -100,7 +98,7 @@ pub fn init() {
 // crate::hooks); the Rust work runs in guarded functions.
 crate::hooks::planner_hook!(fn planner(call) {
     let parse = call.parse;
-    super::citus_joins::refuse_crashing_joins(parse);
+    super::citus_wrapped::repair_security_quals(parse);
     let mut tenant = [0u8; 16];
     let insert = !parse.is_null()
         && matches!(
@@ -327,7 +325,7 @@ fn uuid_eq() -> pg_sys::Oid {
 }
 
 /// The column `rel` is hash-distributed by (None: not a Citus table distributed by hash).
-pub(super) fn distribution_attnum(rel: pg_sys::Oid) -> Option<i16> {
+fn distribution_attnum(rel: pg_sys::Oid) -> Option<i16> {
     if let Some(known) = DISTRIBUTION.with(|d| d.borrow().get(&rel).copied()) {
         return known;
     }
@@ -346,31 +344,8 @@ pub(super) fn distribution_attnum(rel: pg_sys::Oid) -> Option<i16> {
     attnum
 }
 
-/// Whether `rel` is a Citus table of any kind (distributed, reference, Citus local).
-pub(super) fn is_citus_table(rel: pg_sys::Oid) -> bool {
-    if let Some(known) = CITUS_TABLE.with(|c| c.borrow().get(&rel).copied()) {
-        return known;
-    }
-    let citus = crate::citus::is_citus_table(rel);
-    CITUS_TABLE.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            c.insert(rel, citus);
-        }
-    });
-    citus
-}
-
 /// A relation's relcache entry was invalidated (InvalidOid: all of them).
 fn forget_relation(rel: pg_sys::Oid) {
-    CITUS_TABLE.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            if rel == pg_sys::Oid::INVALID {
-                c.clear();
-            } else {
-                c.remove(&rel);
-            }
-        }
-    });
     DISTRIBUTION.with(|d| {
         if let Ok(mut d) = d.try_borrow_mut() {
             if rel == pg_sys::Oid::INVALID {

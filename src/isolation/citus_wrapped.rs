@@ -1,0 +1,134 @@
+//! The row-security quals of a table Citus wrapped in a subquery, repaired before it is planned.
+//!
+//! To plan some joins (a local table joined with a distributed one, a distributed table under an
+//! outer join that keeps the rows of a local or reference table, `VALUES` or a function, a
+//! subquery Citus plans apart beside them) Citus 13.2 wraps a table in a subquery of its own
+//! (`WrapRteRelationIntoSubquery`: the table's range-table entry copied as the subquery's only
+//! one) and plans that subquery apart. It copies the entry with its row-security quals but leaves
+//! their columns naming the entry's place in the outer query; PostgreSQL's planner then crashes on
+//! the subquery (a segmentation fault: the server restarts every session) whenever that place was
+//! not the first. Reproduced with Citus alone and a hand-written `current_setting()` policy, as an
+//! ordinary role (attack review of issue 14): any role that may read a protected table could take
+//! the coordinator down with `SELECT ... FROM (VALUES (1)) v LEFT JOIN docs ...`.
+//!
+//! Citus plans the wrapped subquery through the planner hooks, pg_tenant's first (it runs before
+//! Citus's). So before each query is planned, at every level, the row-security quals of each
+//! table are made to name that table where it is: in a well-formed query they always do (a
+//! policy's quals are about its own table's row), so this changes nothing but what Citus left
+//! wrong. The quals keep applying, as row security, to the table's rows in the subquery.
+
+use std::ffi::{c_int, c_void};
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+/// Repairs `parse` before it is planned (see the module's comment). Nothing without Citus.
+///
+/// # Safety
+/// `parse` is the query the planner hook received (or null).
+#[pg_guard]
+pub unsafe extern "C-unwind" fn repair_security_quals(parse: *mut pg_sys::Query) {
+    if parse.is_null() || !crate::citus::metadata_present() {
+        return;
+    }
+    walk(parse.cast(), std::ptr::null_mut());
+}
+
+/// Walks the query tree (a Query or any node below one), repairing each query's entries.
+#[pg_guard]
+unsafe extern "C-unwind" fn walk(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    if (*node).type_ == pg_sys::NodeTag::T_Query {
+        let query = node as *mut pg_sys::Query;
+        repair(query);
+        return pg_sys::query_tree_walker(query, Some(walk), context, 0);
+    }
+    pg_sys::expression_tree_walker(node, Some(walk), context)
+}
+
+/// Each table of `query` whose row-security quals name one other entry of the query (and not
+/// its own) gets them renamed to its own.
+unsafe fn repair(query: *mut pg_sys::Query) {
+    let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
+    for (i, rte) in rtable.iter_ptr().enumerate() {
+        if rte.is_null()
+            || (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION
+            || (*rte).securityQuals.is_null()
+        {
+            continue;
+        }
+        let own = i as c_int + 1;
+        let mut named: Vec<c_int> = Vec::new();
+        collect_varnos((*rte).securityQuals.cast(), (&raw mut named).cast());
+        named.sort_unstable();
+        named.dedup();
+        if let [other] = named[..] {
+            if other != own {
+                let mut rename = Rename {
+                    from: other,
+                    to: own,
+                    level: 0,
+                };
+                rename_vars((*rte).securityQuals.cast(), (&raw mut rename).cast());
+            }
+        }
+    }
+}
+
+/// The range-table indexes the Vars of this level (not of sublinks' queries) name.
+#[pg_guard]
+unsafe extern "C-unwind" fn collect_varnos(node: *mut pg_sys::Node, named: *mut c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    match (*node).type_ {
+        pg_sys::NodeTag::T_Var => {
+            let var = node as *mut pg_sys::Var;
+            if (*var).varlevelsup == 0 {
+                (*(named as *mut Vec<c_int>)).push((*var).varno);
+            }
+            false
+        }
+        // (A sublink's own query: its Vars of this level have varlevelsup 1; left alone.)
+        pg_sys::NodeTag::T_Query => false,
+        _ => pg_sys::expression_tree_walker(node, Some(collect_varnos), named),
+    }
+}
+
+struct Rename {
+    from: c_int,
+    to: c_int,
+    /// How many query levels below the quals' own the walk is.
+    level: u32,
+}
+
+/// Renames the Vars naming `from` at the quals' level (in sublinks' queries too) to `to`, as
+/// PostgreSQL's ChangeVarNodes does.
+#[pg_guard]
+unsafe extern "C-unwind" fn rename_vars(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    let rename = context as *mut Rename;
+    match (*node).type_ {
+        pg_sys::NodeTag::T_Var => {
+            let var = node as *mut pg_sys::Var;
+            if (*var).varlevelsup == (*rename).level && (*var).varno == (*rename).from {
+                (*var).varno = (*rename).to;
+                if (*var).varnosyn as c_int == (*rename).from {
+                    (*var).varnosyn = (*rename).to as _;
+                }
+            }
+            false
+        }
+        pg_sys::NodeTag::T_Query => {
+            (*rename).level += 1;
+            let done = pg_sys::query_tree_walker(node.cast(), Some(rename_vars), context, 0);
+            (*rename).level -= 1;
+            done
+        }
+        _ => pg_sys::expression_tree_walker(node, Some(rename_vars), context),
+    }
+}
