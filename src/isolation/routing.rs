@@ -184,10 +184,37 @@ unsafe fn route(parse: *mut pg_sys::Query) -> Option<pgrx::Uuid> {
     }
     // The accessor tenant.current() uses (raising as it would when the context no longer holds).
     let tenant = crate::gucs::current_tenant()?;
+    let outer_joins = has_outer_join(parse.cast(), std::ptr::null_mut());
     for candidate in &found {
-        add_tenant_qual(candidate, tenant);
+        add_tenant_qual(candidate, tenant, outer_joins);
     }
     Some(tenant)
+}
+
+/// Whether the query tree below `node` holds an outer join (at any level: the planner pulls
+/// subqueries up into their parent).
+#[pg_guard]
+unsafe extern "C-unwind" fn has_outer_join(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    match (*node).type_ {
+        pg_sys::NodeTag::T_Query => {
+            pg_sys::query_tree_walker(node.cast(), Some(has_outer_join), context, 0)
+        }
+        pg_sys::NodeTag::T_JoinExpr
+            if matches!(
+                (*(node as *mut pg_sys::JoinExpr)).jointype,
+                pg_sys::JoinType::JOIN_LEFT
+                    | pg_sys::JoinType::JOIN_RIGHT
+                    | pg_sys::JoinType::JOIN_FULL
+                    | pg_sys::JoinType::JOIN_ANTI
+            ) =>
+        {
+            true
+        }
+        _ => pg_sys::expression_tree_walker(node, Some(has_outer_join), context),
+    }
 }
 
 /// Walks the query tree (called with a Query or any node below one), collecting the candidates.
@@ -357,17 +384,51 @@ fn forget_relation(rel: pg_sys::Oid) {
     });
 }
 
-/// Adds `column = '<tenant>'::uuid` for the candidate: to its query's WHERE clause when the
-/// relation is one of the query's FROM items and the clause does not name the column yet, else
-/// to the relation's security quals.
-unsafe fn add_tenant_qual(candidate: &Candidate, tenant: pgrx::Uuid) {
-    // `column = ANY ('{<tenant>}'::uuid[])`, on which Citus prunes as on `column = <tenant>`, but
-    // which joins no equivalence class: with the policy's `column = tenant.current()`, a plain
-    // equality would make the planner derive `tenant.current() = <tenant>`, a pseudoconstant
-    // qual, which Citus refuses under an outer join on PostgreSQL 15 and 16 (XX000).
+/// Adds `column = '<tenant>'::uuid` for the candidate (in a query tree with an outer join,
+/// `column = ANY ('{<tenant>}'::uuid[])`).
+unsafe fn add_tenant_qual(candidate: &Candidate, tenant: pgrx::Uuid, outer_joins: bool) {
     let eq = uuid_eq();
     let value = pg_sys::palloc(16) as *mut u8;
     std::ptr::copy_nonoverlapping(tenant.as_bytes().as_ptr(), value, 16);
+    let column = pg_sys::copyObjectImpl(candidate.var.cast()) as *mut pg_sys::Expr;
+    let qual: *mut pg_sys::Node = if outer_joins {
+        // `column = ANY ('{<tenant>}'::uuid[])`, on which Citus prunes as on the equality, but
+        // which joins no equivalence class: with the policy's `column = tenant.current()`, the
+        // equality would make the planner derive `tenant.current() = <tenant>`, a pseudoconstant
+        // qual, which Citus refuses under an outer join on PostgreSQL 15 and 16 (XX000).
+        tenant_in_array(eq, column, value)
+    } else {
+        // `column = <tenant>`, the form Citus's fast-path router planner takes.
+        let constant = pg_sys::makeConst(
+            pg_sys::UUIDOID,
+            -1,
+            pg_sys::Oid::INVALID,
+            16,
+            pg_sys::Datum::from(value),
+            false,
+            false,
+        );
+        let qual = pg_sys::make_opclause(
+            eq,
+            pg_sys::BOOLOID,
+            false,
+            column,
+            constant.cast(),
+            pg_sys::Oid::INVALID,
+            pg_sys::Oid::INVALID,
+        );
+        (*(qual as *mut pg_sys::OpExpr)).opfuncid = pg_sys::get_opcode(eq);
+        qual.cast()
+    };
+    place_tenant_qual(candidate, qual);
+}
+
+/// `column = ANY ('{<value>}'::uuid[])` with uuid's equality `eq` (`value`: 16 bytes, palloc'd).
+unsafe fn tenant_in_array(
+    eq: pg_sys::Oid,
+    column: *mut pg_sys::Expr,
+    value: *mut u8,
+) -> *mut pg_sys::Node {
     let mut element = pg_sys::Datum::from(value);
     let array = pg_sys::construct_array(
         &mut element,
@@ -386,7 +447,6 @@ unsafe fn add_tenant_qual(candidate: &Candidate, tenant: pgrx::Uuid) {
         false,
         false,
     );
-    let column = pg_sys::copyObjectImpl(candidate.var.cast()) as *mut pg_sys::Expr;
     let qual = pg_sys::palloc0(std::mem::size_of::<pg_sys::ScalarArrayOpExpr>())
         as *mut pg_sys::ScalarArrayOpExpr;
     (*qual).xpr.type_ = pg_sys::NodeTag::T_ScalarArrayOpExpr;
@@ -404,6 +464,13 @@ unsafe fn add_tenant_qual(candidate: &Candidate, tenant: pgrx::Uuid) {
         },
     );
     (*qual).location = -1;
+    qual.cast()
+}
+
+/// Adds `qual` (see [`add_tenant_qual`]): to its query's WHERE clause when the relation is one
+/// of the query's FROM items and the clause does not name the column yet, else to the
+/// relation's security quals.
+unsafe fn place_tenant_qual(candidate: &Candidate, qual: *mut pg_sys::Node) {
     let query = candidate.query;
     let jointree = (*query).jointree;
     if !jointree.is_null()
