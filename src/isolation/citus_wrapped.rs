@@ -31,35 +31,9 @@ pub unsafe extern "C-unwind" fn repair_security_quals(parse: *mut pg_sys::Query)
     if parse.is_null() || !crate::citus::metadata_present() {
         return;
     }
-    walk(parse.cast(), std::ptr::null_mut());
-}
-
-/// Walks the query tree (a Query or any node below one), repairing each query's entries.
-#[pg_guard]
-unsafe extern "C-unwind" fn walk(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
-    if node.is_null() {
-        return false;
-    }
-    if (*node).type_ == pg_sys::NodeTag::T_Query {
-        let query = node as *mut pg_sys::Query;
-        repair(query);
-        return pg_sys::query_tree_walker(query, Some(walk), context, 0);
-    }
-    pg_sys::expression_tree_walker(node, Some(walk), context)
-}
-
-/// Each table of `query` whose row-security quals name one other entry of the query (and not
-/// its own) gets them renamed to its own.
-unsafe fn repair(query: *mut pg_sys::Query) {
-    let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
-    for (i, rte) in rtable.iter_ptr().enumerate() {
-        if rte.is_null()
-            || (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION
-            || (*rte).securityQuals.is_null()
-        {
-            continue;
-        }
-        let own = i as c_int + 1;
+    // Each table whose row-security quals name one other entry of its query (and not its own)
+    // gets them renamed to its own.
+    super::routing::each_filtered_table(parse.cast(), &mut |_, own, rte| {
         let mut named: Vec<c_int> = Vec::new();
         collect_varnos((*rte).securityQuals.cast(), (&raw mut named).cast());
         named.sort_unstable();
@@ -74,7 +48,7 @@ unsafe fn repair(query: *mut pg_sys::Query) {
                 rename_vars((*rte).securityQuals.cast(), (&raw mut rename).cast());
             }
         }
-    }
+    });
 }
 
 /// The range-table indexes the Vars of this level (not of sublinks' queries) name.

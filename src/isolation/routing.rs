@@ -174,8 +174,7 @@ unsafe fn route(parse: *mut pg_sys::Query) -> Option<pgrx::Uuid> {
     if !crate::citus::metadata_present() {
         return None;
     }
-    let mut found: Vec<Candidate> = Vec::new();
-    find_candidates(parse.cast(), (&raw mut found).cast());
+    let mut found = candidates(parse);
     found.retain(|c| {
         is_tenant_current(c.function) && distribution_attnum(c.relid) == Some((*c.var).varattno)
     });
@@ -217,33 +216,47 @@ unsafe extern "C-unwind" fn has_outer_join(node: *mut pg_sys::Node, context: *mu
     }
 }
 
-/// Walks the query tree (called with a Query or any node below one), collecting the candidates.
+/// What [`each_filtered_table`] calls: (query, range-table index, entry).
+pub(super) type VisitTable<'a> =
+    &'a mut dyn FnMut(*mut pg_sys::Query, c_int, *mut pg_sys::RangeTblEntry);
+
+/// Calls `visit` for each table with row-security quals (as PostgreSQL's rewriter put them) of
+/// each query in the tree below `node`: subqueries, CTEs and sublinks included.
+///
+/// # Safety
+/// `node` is a query tree (or null).
+pub(super) unsafe fn each_filtered_table(node: *mut pg_sys::Node, mut visit: VisitTable) {
+    walk_filtered(node, (&raw mut visit).cast());
+}
+
 #[pg_guard]
-unsafe extern "C-unwind" fn find_candidates(node: *mut pg_sys::Node, found: *mut c_void) -> bool {
+unsafe extern "C-unwind" fn walk_filtered(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
     if node.is_null() {
         return false;
     }
     if (*node).type_ == pg_sys::NodeTag::T_Query {
         let query = node as *mut pg_sys::Query;
-        collect(query, &mut *(found as *mut Vec<Candidate>));
-        return pg_sys::query_tree_walker(query, Some(find_candidates), found, 0);
+        let visit = &mut *(context as *mut VisitTable);
+        let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
+        for (i, rte) in rtable.iter_ptr().enumerate() {
+            if !rte.is_null()
+                && (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION
+                && !(*rte).securityQuals.is_null()
+            {
+                visit(query, i as c_int + 1, rte);
+            }
+        }
+        return pg_sys::query_tree_walker(query, Some(walk_filtered), context, 0);
     }
-    pg_sys::expression_tree_walker(node, Some(find_candidates), found)
+    pg_sys::expression_tree_walker(node, Some(walk_filtered), context)
 }
 
-/// The relations of `query` (its own range table, not its subqueries') with a row-security
-/// conjunct `column = f()` where f might be tenant.current().
-unsafe fn collect(query: *mut pg_sys::Query, found: &mut Vec<Candidate>) {
+/// The relations of the query tree with a row-security conjunct `column = f()` where f might be
+/// tenant.current().
+unsafe fn candidates(parse: *mut pg_sys::Query) -> Vec<Candidate> {
     let eq = uuid_eq();
-    let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
-    for (i, rte) in rtable.iter_ptr().enumerate() {
-        if rte.is_null()
-            || (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION
-            || (*rte).securityQuals.is_null()
-        {
-            continue;
-        }
-        let rtindex = i as c_int + 1;
+    let mut found = Vec::new();
+    each_filtered_table(parse.cast(), &mut |query, rtindex, rte| {
         let quals = pgrx::PgList::<pg_sys::Node>::from_pg((*rte).securityQuals);
         let conjunct = quals
             .iter_ptr()
@@ -257,7 +270,8 @@ unsafe fn collect(query: *mut pg_sys::Query, found: &mut Vec<Candidate>) {
                 function,
             });
         }
-    }
+    });
+    found
 }
 
 /// In `qual` (a security qual of range-table entry `rtindex`, or part of one that must hold for
