@@ -1,26 +1,378 @@
-//! The row-security quals of a table Citus wrapped in a subquery, repaired before it is planned.
+//! Protected tables kept out of Citus's faulty wrapping, and row-security quals repaired.
 //!
 //! To plan some joins (a local table joined with a distributed one, a distributed table under an
 //! outer join that keeps the rows of a local or reference table, `VALUES` or a function, a
 //! subquery Citus plans apart beside them) Citus 13.2 wraps a table in a subquery of its own
 //! (`WrapRteRelationIntoSubquery`: the table's range-table entry copied as the subquery's only
-//! one) and plans that subquery apart. It copies the entry with its row-security quals but leaves
-//! their columns naming the entry's place in the outer query; PostgreSQL's planner then crashes on
-//! the subquery (a segmentation fault: the server restarts every session) whenever that place was
-//! not the first. Reproduced with Citus alone and a hand-written `current_setting()` policy, as an
-//! ordinary role (attack review of issue 14): any role that may read a protected table could take
-//! the coordinator down with `SELECT ... FROM (VALUES (1)) v LEFT JOIN docs ...`.
+//! one; `CreateOuterSubquery`: another such copy). It copies the entry with its row-security
+//! quals but leaves their columns naming the entry's place in the outer query; PostgreSQL's
+//! planner then crashes (a segmentation fault: the server restarts every session) whenever that
+//! place was not the first. Reproduced with Citus alone and a hand-written `current_setting()`
+//! policy, as an ordinary role (attack review of issue 14): any role that may read a protected
+//! table could take the coordinator down with `SELECT ... FROM (VALUES (1)) v LEFT JOIN docs ...`.
 //!
-//! Citus plans the wrapped subquery through the planner hooks, pg_tenant's first (it runs before
-//! Citus's). So before each query is planned, at every level, the row-security quals of each
-//! table are made to name that table where it is: in a well-formed query they always do (a
-//! policy's quals are about its own table's row), so this changes nothing but what Citus left
-//! wrong. The quals keep applying, as row security, to the table's rows in the subquery.
+//! Two defences, both in pg_tenant's planner hook, which runs before Citus's planner:
+//! - [`wrap_filtered_tables`]: each table with row-security quals that is not the first entry of
+//!   its query's range table (nor the query's target) becomes a subquery of its own first,
+//!   `(SELECT <its columns> FROM table) alias`, the quals inside naming entry 1, exactly what an
+//!   application could have written. Citus's copies of the table then name entry 1 of a
+//!   one-entry query, which is right, wherever Citus copies them, including the copies it
+//!   plans with `standard_planner` directly, which no hook sees. PostgreSQL's planner pulls such
+//!   a subquery back up into its parent, so a local plan is the plan the query had.
+//! - [`repair_security_quals`]: for what Citus plans through the planner hooks, the quals of each
+//!   table are made to name that table where it is.
+//!
+//! In a well-formed query a table's row-security quals always name that table (a policy's quals
+//! are about its own table's row): neither changes what a query returns.
 
 use std::ffi::{c_int, c_void};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+
+/// Wraps, in `parse` and every query below it, each table with row-security quals that is not
+/// its query's first range-table entry in a subquery of its own (see the module's comment).
+/// Nothing without Citus.
+///
+/// # Safety
+/// `parse` is the query the planner hook received (or null).
+#[pg_guard]
+pub unsafe extern "C-unwind" fn wrap_filtered_tables(parse: *mut pg_sys::Query) {
+    if parse.is_null() || !crate::citus::metadata_present() {
+        return;
+    }
+    wrap_walk(parse.cast(), std::ptr::null_mut());
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn wrap_walk(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    if (*node).type_ != pg_sys::NodeTag::T_Query {
+        return pg_sys::expression_tree_walker(node, Some(wrap_walk), context);
+    }
+    let query = node as *mut pg_sys::Query;
+    // (Citus refuses to join a local target of UPDATE or DELETE with a subquery of a distributed
+    // table where it joins it with the table: such a statement is left as it is unless it has an
+    // outer join, where Citus's own copies crash.)
+    let wrapping = match (*query).commandType {
+        pg_sys::CmdType::CMD_SELECT => true,
+        pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE => {
+            super::routing::has_outer_join((*query).jointree.cast(), std::ptr::null_mut())
+        }
+        _ => false,
+    };
+    if wrapping {
+        let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
+        for (i, rte) in rtable.iter_ptr().enumerate() {
+            let rtindex = i as c_int + 1;
+            if rtindex > 1
+                && rtindex != (*query).resultRelation
+                && !rte.is_null()
+                && (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION
+                && !(*rte).securityQuals.is_null()
+            {
+                wrap(query, rtindex, rte);
+            }
+        }
+    }
+    // (The new subqueries are walked too: their one table is their first entry.)
+    pg_sys::query_tree_walker(query, Some(wrap_walk), context, 0)
+}
+
+/// Makes entry `rtindex` of `query` (a table with row-security quals) the subquery
+/// `(SELECT <columns> FROM table)`: its columns in the table's order (the query's Vars keep
+/// their numbers), those the query does not use as typed NULLs (nothing is read that the query
+/// did not ask for: a column privilege is checked on every node), then each system column and
+/// the whole row the query uses, its Vars renumbered to them.
+unsafe fn wrap(query: *mut pg_sys::Query, rtindex: c_int, rte: *mut pg_sys::RangeTblEntry) {
+    let rel = pg_sys::RelationIdGetRelation((*rte).relid);
+    if rel.is_null() {
+        return; // (Not reached: the rewriter opened it.)
+    }
+
+    // The quals go into the subquery, naming its one entry.
+    let quals = (*rte).securityQuals;
+    (*rte).securityQuals = std::ptr::null_mut();
+    let mut rename = Rename {
+        from: rtindex,
+        to: 1,
+        level: 0,
+    };
+    rename_vars(quals.cast(), (&raw mut rename).cast());
+    let inner = pg_sys::copyObjectImpl(rte.cast()) as *mut pg_sys::RangeTblEntry;
+    (*inner).securityQuals = quals;
+
+    // The columns the query uses: those its Vars name (join aliases aside: they list every
+    // column) and those the parser marked as read (join aliases the query uses).
+    let mut uses = Uses {
+        rtindex,
+        level: 0,
+        named: Vec::new(),
+        renumber: Vec::new(),
+    };
+    pg_sys::query_tree_walker(
+        query,
+        Some(uses_walk),
+        (&raw mut uses).cast(),
+        pg_sys::QTW_IGNORE_JOINALIASES as c_int,
+    );
+    let mut used = uses.named.clone();
+    used.extend(selected_columns(query, rte));
+    used.sort_unstable();
+    used.dedup();
+    let whole_row = used.contains(&0);
+
+    let desc = (*rel).rd_att;
+    let natts = (*desc).natts;
+    let reltype = (*(*rel).rd_rel).reltype;
+    let names = pgrx::PgList::<pg_sys::Node>::from_pg((*(*rte).eref).colnames);
+    let mut targets = pgrx::PgList::<pg_sys::TargetEntry>::new();
+    let mut colnames = pgrx::PgList::<pg_sys::Node>::new();
+    // Adds a column to the subquery's target list; its number.
+    let mut add = |expr: *mut pg_sys::Expr, name: String| {
+        let name = std::ffi::CString::new(name).unwrap_or_default();
+        let name = pg_sys::pstrdup(name.as_ptr());
+        let resno = targets.len() as i16 + 1;
+        targets.push(pg_sys::makeTargetEntry(expr, resno, name, false));
+        colnames.push(pg_sys::makeString(pg_sys::pstrdup(name)).cast());
+        resno
+    };
+    for attno in 1..=natts {
+        let att = (*desc).attrs.as_mut_ptr().add(attno as usize - 1);
+        let name = names
+            .get_ptr(attno as usize - 1)
+            .filter(|n| !n.is_null())
+            .map(|n| {
+                std::ffi::CStr::from_ptr((*(n as *mut pg_sys::String)).sval)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .unwrap_or_default();
+        if (*att).attisdropped {
+            // (No Var names a dropped column: a placeholder keeps the numbering.)
+            let null = pg_sys::makeNullConst(pg_sys::INT4OID, -1, pg_sys::Oid::INVALID);
+            add(null.cast(), format!("pg_tenant_dropped_{attno}"));
+        } else if whole_row || used.contains(&(attno as i16)) {
+            let var = pg_sys::makeVar(
+                1,
+                attno as i16,
+                (*att).atttypid,
+                (*att).atttypmod,
+                (*att).attcollation,
+                0,
+            );
+            add(var.cast(), name);
+        } else {
+            let null =
+                pg_sys::makeNullConst((*att).atttypid, (*att).atttypmod, (*att).attcollation);
+            add(null.cast(), name);
+        }
+    }
+    // System columns and the whole row, after the table's columns.
+    for &attno in used.iter().filter(|&&a| a <= 0) {
+        let var = if attno == 0 {
+            pg_sys::makeVar(1, 0, reltype, -1, pg_sys::Oid::INVALID, 0)
+        } else {
+            let att = pg_sys::SystemAttributeDefinition(attno);
+            pg_sys::makeVar(
+                1,
+                attno,
+                (*att).atttypid,
+                (*att).atttypmod,
+                (*att).attcollation,
+                0,
+            )
+        };
+        let name = match attno {
+            0 => "pg_tenant_row".to_string(),
+            _ => format!("pg_tenant_system_{}", -attno),
+        };
+        let position = add(var.cast(), name);
+        uses.renumber.push((attno, position));
+    }
+    pg_sys::RelationClose(rel);
+
+    let subquery = pg_sys::palloc0(std::mem::size_of::<pg_sys::Query>()) as *mut pg_sys::Query;
+    (*subquery).type_ = pg_sys::NodeTag::T_Query;
+    (*subquery).commandType = pg_sys::CmdType::CMD_SELECT;
+    (*subquery).canSetTag = true;
+    (*subquery).hasRowSecurity = true;
+    (*subquery).hasSubLinks = has_sublink((*inner).securityQuals.cast(), std::ptr::null_mut());
+    let mut from = pgrx::PgList::<pg_sys::Node>::new();
+    let entry =
+        pg_sys::palloc0(std::mem::size_of::<pg_sys::RangeTblRef>()) as *mut pg_sys::RangeTblRef;
+    (*entry).type_ = pg_sys::NodeTag::T_RangeTblRef;
+    (*entry).rtindex = 1;
+    from.push(entry.cast());
+    (*subquery).jointree = pg_sys::makeFromExpr(from.into_pg(), std::ptr::null_mut());
+    let mut rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::new();
+    rtable.push(inner);
+    (*subquery).rtable = rtable.into_pg();
+    (*subquery).targetList = targets.into_pg();
+    move_permissions(query, rte, subquery, inner);
+
+    // A row lock on the table applies to it inside the subquery.
+    let marks = pgrx::PgList::<pg_sys::RowMarkClause>::from_pg((*query).rowMarks);
+    for mark in marks.iter_ptr() {
+        if (*mark).rti as c_int == rtindex {
+            pg_sys::applyLockingClause(subquery, 1, (*mark).strength, (*mark).waitPolicy, true);
+        }
+    }
+
+    // The query's system-column and whole-row Vars of the table name their new columns.
+    if !uses.renumber.is_empty() {
+        uses.level = 0;
+        pg_sys::query_tree_walker(
+            query,
+            Some(uses_walk),
+            (&raw mut uses).cast(),
+            pg_sys::QTW_IGNORE_JOINALIASES as c_int,
+        );
+    }
+
+    // The entry becomes the subquery, named as the table was (a subquery in FROM needs an alias).
+    (*rte).rtekind = pg_sys::RTEKind::RTE_SUBQUERY;
+    (*rte).subquery = subquery;
+    (*rte).relid = pg_sys::Oid::INVALID;
+    (*rte).relkind = 0;
+    (*rte).rellockmode = 0;
+    (*rte).tablesample = std::ptr::null_mut();
+    (*rte).inh = false;
+    (*rte).security_barrier = false;
+    (*rte).values_lists = std::ptr::null_mut();
+    (*rte).alias = pg_sys::makeAlias((*(*rte).eref).aliasname, std::ptr::null_mut());
+    (*rte).eref = pg_sys::makeAlias((*(*rte).eref).aliasname, colnames.into_pg());
+}
+
+/// The attribute numbers the parser marked as read in entry `rte` of `query` (its SELECT
+/// privilege's columns).
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+unsafe fn selected_columns(
+    _query: *mut pg_sys::Query,
+    rte: *mut pg_sys::RangeTblEntry,
+) -> Vec<i16> {
+    bitmap_attnos((*rte).selectedCols)
+}
+
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+unsafe fn selected_columns(query: *mut pg_sys::Query, rte: *mut pg_sys::RangeTblEntry) -> Vec<i16> {
+    let infos = pgrx::PgList::<pg_sys::RTEPermissionInfo>::from_pg((*query).rteperminfos);
+    match (*rte).perminfoindex {
+        0 => Vec::new(),
+        i => infos
+            .get_ptr(i as usize - 1)
+            .map(|info| bitmap_attnos((*info).selectedCols))
+            .unwrap_or_default(),
+    }
+}
+
+unsafe fn bitmap_attnos(set: *mut pg_sys::Bitmapset) -> Vec<i16> {
+    let mut attnos = Vec::new();
+    let mut member = -1;
+    loop {
+        member = pg_sys::bms_next_member(set, member);
+        if member < 0 {
+            return attnos;
+        }
+        attnos.push((member + pg_sys::FirstLowInvalidHeapAttributeNumber) as i16);
+    }
+}
+
+/// The table's privileges are checked on the subquery's entry (the outer one is a subquery now).
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+unsafe fn move_permissions(
+    _query: *mut pg_sys::Query,
+    rte: *mut pg_sys::RangeTblEntry,
+    _subquery: *mut pg_sys::Query,
+    _inner: *mut pg_sys::RangeTblEntry,
+) {
+    (*rte).requiredPerms = 0;
+    (*rte).checkAsUser = pg_sys::Oid::INVALID;
+    (*rte).selectedCols = std::ptr::null_mut();
+    (*rte).insertedCols = std::ptr::null_mut();
+    (*rte).updatedCols = std::ptr::null_mut();
+    (*rte).extraUpdatedCols = std::ptr::null_mut();
+}
+
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+unsafe fn move_permissions(
+    query: *mut pg_sys::Query,
+    rte: *mut pg_sys::RangeTblEntry,
+    subquery: *mut pg_sys::Query,
+    inner: *mut pg_sys::RangeTblEntry,
+) {
+    // (The outer list keeps the entry's permissions too: they are checked once more.)
+    let infos = pgrx::PgList::<pg_sys::RTEPermissionInfo>::from_pg((*query).rteperminfos);
+    if let Some(info) = infos.get_ptr((*rte).perminfoindex as usize - 1) {
+        let mut own = pgrx::PgList::<pg_sys::RTEPermissionInfo>::new();
+        own.push(pg_sys::copyObjectImpl(info.cast()).cast());
+        (*subquery).rteperminfos = own.into_pg();
+        (*inner).perminfoindex = 1;
+    }
+    (*rte).perminfoindex = 0;
+}
+
+/// The Vars of one range-table entry at one query level: their attribute numbers, collected;
+/// then those in `renumber` renumbered.
+struct Uses {
+    rtindex: c_int,
+    /// How many query levels below the entry's own the walk is.
+    level: u32,
+    named: Vec<i16>,
+    /// (from, to) attribute numbers.
+    renumber: Vec<(i16, i16)>,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn uses_walk(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    let uses = &mut *(context as *mut Uses);
+    match (*node).type_ {
+        pg_sys::NodeTag::T_Var => {
+            let var = node as *mut pg_sys::Var;
+            if (*var).varlevelsup == uses.level && (*var).varno == uses.rtindex {
+                uses.named.push((*var).varattno);
+                if let Some(&(_, to)) = uses
+                    .renumber
+                    .iter()
+                    .find(|(from, _)| *from == (*var).varattno)
+                {
+                    (*var).varattno = to;
+                    (*var).varattnosyn = to;
+                }
+            }
+            false
+        }
+        pg_sys::NodeTag::T_Query => {
+            uses.level += 1;
+            let done = pg_sys::query_tree_walker(
+                node.cast(),
+                Some(uses_walk),
+                context,
+                pg_sys::QTW_IGNORE_JOINALIASES as c_int,
+            );
+            uses.level -= 1;
+            done
+        }
+        _ => pg_sys::expression_tree_walker(node, Some(uses_walk), context),
+    }
+}
+
+/// Whether the expression holds a sublink.
+#[pg_guard]
+unsafe extern "C-unwind" fn has_sublink(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    if (*node).type_ == pg_sys::NodeTag::T_SubLink {
+        return true;
+    }
+    pg_sys::expression_tree_walker(node, Some(has_sublink), context)
+}
 
 /// Repairs `parse` before it is planned (see the module's comment). Nothing without Citus.
 ///

@@ -98,6 +98,7 @@ pub fn init() {
 // crate::hooks); the Rust work runs in guarded functions.
 crate::hooks::planner_hook!(fn planner(call) {
     let parse = call.parse;
+    super::citus_wrapped::wrap_filtered_tables(parse);
     super::citus_wrapped::repair_security_quals(parse);
     let mut tenant = [0u8; 16];
     let insert = !parse.is_null()
@@ -193,7 +194,10 @@ unsafe fn route(parse: *mut pg_sys::Query) -> Option<pgrx::Uuid> {
 /// Whether the query tree below `node` holds an outer join (at any level: the planner pulls
 /// subqueries up into their parent).
 #[pg_guard]
-unsafe extern "C-unwind" fn has_outer_join(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
+pub(super) unsafe extern "C-unwind" fn has_outer_join(
+    node: *mut pg_sys::Node,
+    context: *mut c_void,
+) -> bool {
     if node.is_null() {
         return false;
     }
