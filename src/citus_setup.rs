@@ -14,7 +14,7 @@ use crate::registry::{audit, cache};
 CREATE FUNCTION tenant.citus_setup()
 RETURNS text[] VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION tenant.citus_setup() IS 'pg_tenant on Citus (run on the coordinator, superusers only): makes the tables workers need (tenants, plans, limit_overrides, signing_keys, node_key) reference tables, makes the node key that signs the context tenant.set_local() passes to the workers, and lets SET LOCAL reach the workers; returns the tables it converted';
+COMMENT ON FUNCTION tenant.citus_setup() IS 'pg_tenant on Citus (run on the coordinator, superusers only): makes the tables workers need (tenants, plans, limit_overrides, signing_keys, node_key) reference tables, makes the node key that signs the context tenant.set_local() passes to the workers, lets SET LOCAL reach the workers, and (unless the server preloads pg_tenant) makes each session of the database load pg_tenant at its start; returns the tables it converted';
 "#)]
 fn citus_setup() -> Vec<String> {
     guarded(|| {
@@ -81,6 +81,11 @@ fn citus_setup() -> Vec<String> {
             ),
             &[],
         );
+        // Loaded on demand, pg_tenant's planner hook misses a session's statements planned before
+        // the library loads (a first statement that follows only SET LOCAL pg_tenant.token):
+        // unrouted, and open to the Citus crash src/isolation/citus_wrapped.rs keeps queries
+        // from. Unless the server preloads it, each session of the database loads it at its start.
+        load_in_each_session(&database);
         // The key that signs the tenant context set_local() passes to the workers
         // (node_context.rs), read from this node's placement.
         citus::forget();
@@ -94,4 +99,38 @@ fn citus_setup() -> Vec<String> {
         );
         converted
     })
+}
+
+/// Adds pg_tenant to the database's `session_preload_libraries` (after what the session has)
+/// unless `shared_preload_libraries` or `session_preload_libraries` already loads it.
+fn load_in_each_session(database: &str) {
+    let libraries = |setting: &str| -> Vec<String> {
+        read_one::<String>("SELECT pg_catalog.current_setting($1)", &[setting.into()])
+            .unwrap_or_default()
+            .split(',')
+            .map(|l| l.trim().trim_matches('"').to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    let is_ours = |l: &String| l == "pg_tenant" || l == "$libdir/pg_tenant";
+    if libraries("shared_preload_libraries").iter().any(is_ours) {
+        return;
+    }
+    let mut session = libraries("session_preload_libraries");
+    if session.iter().any(is_ours) {
+        return;
+    }
+    session.push("pg_tenant".into());
+    let list = session
+        .iter()
+        .map(pgrx::spi::quote_literal)
+        .collect::<Vec<_>>()
+        .join(", ");
+    run_with_args(
+        &format!(
+            "ALTER DATABASE {} SET session_preload_libraries = {list}",
+            quote_identifier(database)
+        ),
+        &[],
+    );
 }

@@ -862,7 +862,7 @@ $$;
 CREATE FUNCTION tenant.citus_setup()
 RETURNS text[] VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'citus_setup_wrapper'
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION tenant.citus_setup() IS 'pg_tenant on Citus (run on the coordinator, superusers only): makes the tables workers need (tenants, plans, limit_overrides, signing_keys, node_key) reference tables, makes the node key that signs the context tenant.set_local() passes to the workers, and lets SET LOCAL reach the workers; returns the tables it converted';
+COMMENT ON FUNCTION tenant.citus_setup() IS 'pg_tenant on Citus (run on the coordinator, superusers only): makes the tables workers need (tenants, plans, limit_overrides, signing_keys, node_key) reference tables, makes the node key that signs the context tenant.set_local() passes to the workers, lets SET LOCAL reach the workers, and (unless the server preloads pg_tenant) makes each session of the database load pg_tenant at its start; returns the tables it converted';
 REVOKE EXECUTE ON FUNCTION tenant.citus_setup() FROM PUBLIC;
 
 -- The key that signs the tenant context tenant.set_local() passes to Citus workers (see

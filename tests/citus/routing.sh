@@ -91,9 +91,9 @@ SQL
     "$(tag ra "INSERT INTO orders (id, amount) SELECT id + 100, amount FROM orders")|$(tag ra "DELETE FROM orders WHERE id > 100")|$(as_slug ra -c "$agg")"
   check "$mode: routing: no tenant (an administrator), or a superuser acting as one (no row security): every shard, as before" "32|32|5" \
     "$(q "$C" postgres -c "EXPLAIN $agg" | tasks)|$(q "$C" postgres -c "SELECT tenant.set('ra') IS NULL" -c "EXPLAIN $agg" | tasks)|$(q "$C" postgres -c "SELECT tenant.set('ra') IS NULL" -c "SELECT count(*) FROM orders" | grep -v '^f$')"
-  # Loaded on demand, pg_tenant's hook is there once the library is, which the first statement of
-  # a session that only set a token does not do before it is planned.
-  check "$mode: routing: SET LOCAL pg_tenant.token routes too$([ "$mode" = plain ] && echo ' (loaded on demand: from the second statement)')" "$([ "$mode" = plain ] && echo 32 || echo 1)|3:60|1" \
+  # Loaded on demand too, pg_tenant's hook is there from a session's first statement: the session
+  # loads the library at its start (citus_setup()).
+  check "$mode: routing: SET LOCAL pg_tenant.token routes too, from a session's first statement" "1|3:60|1" \
     "$(q "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token ra)'" -c "EXPLAIN $agg" -c "COMMIT" | tasks)|$(q "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token ra)'" -c "$agg" -c "EXPLAIN $agg" -c "COMMIT" | sed -n 1p)|$(q "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token ra)'" -c "$agg" -c "EXPLAIN $agg" -c "COMMIT" | tasks)"
 
   # Cached plans across a switch of tenant.
@@ -191,6 +191,12 @@ SQL
     done
     check "$mode: routing: joins Citus wraps a filtered table for (local and distributed tables, outer joins keeping a local or reference table's, VALUES', a function's rows, a LIMIT subquery, self-joins under outer joins, a view, the whole row) give the tenant's rows ($policy)" "$expect" "$got"
   done
+  # A session's first statement, after only SET LOCAL pg_tenant.token (no pg_tenant function
+  # called yet: loaded on demand, the library loads at the session's start, see citus_setup()).
+  local values_two="SELECT count(*) || ':' || count(a.id) * 10 + count(b.id) FROM (VALUES (1), (2), (4)) v(id) LEFT JOIN orders a ON a.id = v.id LEFT JOIN orders b ON b.id = v.id + 1"
+  check "$mode: routing: a session's first statement after only SET LOCAL pg_tenant.token, VALUES LEFT JOIN a filtered table twice: the tenant's rows" \
+    "$(q "$C" postgres -c "SET search_path = ra_only, public" -c "$values_two")" \
+    "$(q "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token ra)'" -c "$values_two" -c "COMMIT")"
   # The same from a TEMP table of the application's own, and an UPDATE from such a join.
   local two_joins="SELECT count(*) || ':' || count(a.id) * 10 + count(b.id) FROM t LEFT JOIN orders a ON a.id = t.id LEFT JOIN orders b ON b.id = t.id + 1"
   local update_from="UPDATE local_rows p SET id = p.id FROM plain_local l LEFT JOIN orders o ON o.id = l.id + 1 WHERE p.id = l.id RETURNING p.id || ':' || coalesce(o.id, 0)"
