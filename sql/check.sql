@@ -42,6 +42,20 @@ BEGIN
           JOIN pg_catalog.pg_dist_partition d ON d.logicalrelid OPERATOR(pg_catalog.=) p.table_name
          WHERE d.partmethod OPERATOR(pg_catalog.=) 'h'
            AND pg_catalog.column_to_column_name(d.logicalrelid, d.partkey) OPERATOR(pg_catalog.<>) p.tenant_column::text$q$;
+    -- Loaded on demand, a session's statements planned before pg_tenant loads miss its planner
+    -- hook: unrouted, and open to Citus's crash on joins of filtered tables (citus_setup() makes
+    -- each session load it at its start). Read only where the settings may be read.
+    IF pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_settings', 'USAGE')
+       AND NOT EXISTS (SELECT FROM pg_catalog.unnest(pg_catalog.string_to_array(
+                           pg_catalog.current_setting('shared_preload_libraries') OPERATOR(pg_catalog.||) ','
+                           OPERATOR(pg_catalog.||) pg_catalog.current_setting('session_preload_libraries'), ',')) l
+                        WHERE pg_catalog.btrim(l, ' "') OPERATOR(pg_catalog.=) ANY ('{pg_tenant,$libdir/pg_tenant}'::text[])) THEN
+        severity := 'high';
+        object := pg_catalog.format('database %I', pg_catalog.current_database());
+        problem := 'pg_tenant is neither preloaded nor loaded at each session''s start: a session''s statements before it loads are not routed, and a join of filtered tables can crash the Citus coordinator';
+        fix := 'SELECT tenant.citus_setup();';
+        RETURN NEXT;
+    END IF;
     -- A node without the signing keys or the node key this node has (one added before its
     -- reference tables were copied to it, say).
     here := (SELECT pg_catalog.md5(pg_catalog.concat(

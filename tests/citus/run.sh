@@ -9,7 +9,7 @@
 # pg_tenant preloaded beside Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=254   # 115 per mode (29 of them in routing.sh, 10 in lifecycle.sh, a closing no-crash check), and in quotas.sh 22 preloaded, 2 loaded on demand
+EXPECTED_CHECKS=256   # 116 per mode (29 of them in routing.sh, 10 in lifecycle.sh, a closing no-crash check), and in quotas.sh 22 preloaded, 2 loaded on demand
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -95,6 +95,10 @@ SQL
   # 1. Set-up: the registry on every node.
   check "$mode: before citus_setup(), tenant.check() says the five registry tables are not reference tables" 5 \
     "$(q "$C" postgres -c "SELECT count(*) FROM tenant.check() WHERE severity = 'high' AND problem LIKE 'not a Citus reference table%'")"
+  local unloaded=0
+  [ "$mode" = plain ] && unloaded=1
+  check "$mode: before citus_setup(), tenant.check() says pg_tenant is not loaded at each session's start unless preloaded" "$unloaded" \
+    "$(q "$C" postgres -c "SELECT count(*) FROM tenant.check() WHERE severity = 'high' AND problem LIKE 'pg_tenant is neither preloaded%' AND fix = 'SELECT tenant.citus_setup();'")"
   check "$mode: citus_setup() makes the five tables workers need reference tables" \
     "{tenant_data.tenants,tenant_data.plans,tenant_data.limit_overrides,tenant_data.signing_keys,tenant_data.node_key}" \
     "$(q "$C" postgres -c "SELECT tenant.citus_setup()")"
@@ -434,8 +438,8 @@ DROP POLICY tenant_isolation ON old_layout;
 CREATE POLICY tenant_isolation ON old_layout AS RESTRICTIVE USING (tenant_id = tenant.current());
 CREATE POLICY tenant_access ON old_layout USING (true);
 SQL
-  check "$mode: check() after citus_setup(): no registry table left to convert, no node without the keys" "0|0" \
-    "$(q "$C" postgres -c "SELECT count(*) FROM tenant.check() WHERE problem LIKE 'not a Citus reference table%'")|$(q "$C" postgres -c "SELECT count(*) FROM tenant.check() WHERE object LIKE 'node %'")"
+  check "$mode: check() after citus_setup(): no registry table left to convert, no node without the keys, pg_tenant loaded at each session's start" "0|0|0" \
+    "$(q "$C" postgres -c "SELECT count(*) FROM tenant.check() WHERE problem LIKE 'not a Citus reference table%'")|$(q "$C" postgres -c "SELECT count(*) FROM tenant.check() WHERE object LIKE 'node %'")|$(q "$C" postgres -c "SELECT count(*) FROM tenant.check() WHERE problem LIKE 'pg_tenant is neither preloaded%'")"
   check "$mode: check() rates a protected table distributed by another column medium" "medium|public.by_id|distributed by column id, not by its tenant column tenant_id" \
     "$(q "$C" postgres -c "SELECT severity || '|' || object || '|' || split_part(problem, ':', 1) FROM tenant.check() WHERE problem LIKE 'distributed by column%'")"
   check "$mode: check() rates a table protected the pre-Citus way high" "high|public.old_layout" \
