@@ -16,8 +16,8 @@ use crate::types::TreeRelation;
 
 use super::policies::{
     permissive_policies, protected_column, register, relation_tree, restrictive_policies,
-    ACCESS_POLICY, ACCESS_QUAL, GUARD_TRIGGER, ISOLATION_POLICY, SHARED_DELETE_POLICY,
-    SHARED_INSERT_POLICY, SHARED_UPDATE_POLICY,
+    ACCESS_POLICY, ACCESS_QUAL, GUARD_TRIGGER, ISOLATION_POLICY, SHARD_GUARD_TRIGGER,
+    SHARED_DELETE_POLICY, SHARED_INSERT_POLICY, SHARED_UPDATE_POLICY,
 };
 
 /// What protect() needs to know of a live column.
@@ -61,10 +61,11 @@ pub(super) fn has_index_leading_with(rel: pg_sys::Oid, column: &str) -> bool {
 /// Drops the policies and trigger protect() installs on `rel`, where they exist (quietly: DROP
 /// ... IF EXISTS would print a NOTICE for each one missing).
 pub(super) fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
-    let (policies, trigger) = Spi::get_two_with_args::<Vec<String>, bool>(
+    let (policies, triggers) = Spi::get_two_with_args::<Vec<String>, Vec<String>>(
         "SELECT ARRAY(SELECT polname::pg_catalog.text FROM pg_catalog.pg_policy
                        WHERE polrelid OPERATOR(pg_catalog.=) $1 AND polname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[])),
-                EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname OPERATOR(pg_catalog.=) $3::pg_catalog.name)",
+                ARRAY(SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger
+                       WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.name[]))",
         &[
             rel.into(),
             vec![
@@ -75,7 +76,7 @@ pub(super) fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
                 SHARED_INSERT_POLICY,
             ]
             .into(),
-            GUARD_TRIGGER.into(),
+            vec![GUARD_TRIGGER, SHARD_GUARD_TRIGGER].into(),
         ],
     )
     .unwrap_or_else(|e| error!("pg_tenant: {e}"));
@@ -85,8 +86,14 @@ pub(super) fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
             quote_identifier(&policy)
         ));
     }
-    if trigger.unwrap_or(false) {
-        run(&format!("DROP TRIGGER {GUARD_TRIGGER} ON {rel_name}"));
+    for trigger in triggers.unwrap_or_default() {
+        // (Citus refuses to drop a trigger of a Citus table otherwise: a partition protected again.)
+        crate::citus::with_ddl_settings(false, || {
+            run(&format!(
+                "DROP TRIGGER {} ON {rel_name}",
+                quote_identifier(&trigger)
+            ))
+        });
     }
 }
 
@@ -372,7 +379,17 @@ fn protect_with_shared_rows(
                     "CREATE TRIGGER {GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {rel_name} \
                      FOR EACH STATEMENT EXECUTE FUNCTION tenant.guard({})",
                     quote_literal(&column)
-                ))
+                ));
+                // A Citus table here is a partition created after its table was distributed
+                // (protect() refuses any other): Citus created its shards without the guard and
+                // copies no trigger with a TRUNCATE event to them.
+                if citus && crate::citus::is_citus_table(*rel) {
+                    run(&format!(
+                        "CREATE TRIGGER {SHARD_GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE ON {rel_name} \
+                         FOR EACH STATEMENT EXECUTE FUNCTION tenant.guard({})",
+                        quote_literal(&column)
+                    ));
+                }
             });
         }
         register(&tree, Some((&column, shared_rows)));

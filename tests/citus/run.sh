@@ -9,7 +9,7 @@
 # pg_tenant preloaded beside Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=256   # 116 per mode (29 of them in routing.sh, 10 in lifecycle.sh, a closing no-crash check), and in quotas.sh 22 preloaded, 2 loaded on demand
+EXPECTED_CHECKS=260   # 118 per mode (29 of them in routing.sh, 10 in lifecycle.sh, a closing no-crash check), and in quotas.sh 22 preloaded, 2 loaded on demand
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -168,6 +168,17 @@ CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM ('2026-01-01') TO ('20
 SQL
   check "$mode: a partition created after distribution: protect() of it is allowed, row security on" "none|t" \
     "$(err "$C" postgres -c "SELECT tenant.protect('parted_b')")|$(q "$C" postgres -c "SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE oid = 'parted_b'::regclass")"
+  # Its shards were made without the write guard, and Citus copies no trigger with a TRUNCATE
+  # event to shards: protect() adds the guard's INSERT/UPDATE/DELETE part for them (second attack
+  # review: a suspended tenant wrote straight into such a partition). Again: the same.
+  local late_shards
+  late_shards=$(q "$C" postgres -c "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'parted_b'::regclass")
+  check "$mode: the late partition's shards get the write guard, once, also when protect() runs again" "none|$late_shards" \
+    "$(err "$C" postgres -c "SELECT tenant.protect('parted_b')")|$(for p in $W1 $W2; do q "$p" postgres -c "SET citus.override_table_visibility = off" -c "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relname ~ '^parted_b_[0-9]+$' AND t.tgname ~ '^tenant_guard'"; done | awk '{ s += $1 } END { print s }')"
+  q "$C" postgres -c "GRANT SELECT, INSERT ON parted, parted_a, parted_b TO app" -c "SELECT tenant.create('late_t') IS NULL" -c "SELECT tenant.suspend('late_t', 'test')" >/dev/null
+  check "$mode: a suspended tenant's write straight into the late partition, and through its table, is refused on the worker (PT003)" "PT003|PT003" \
+    "$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO parted_b (id, d) VALUES (1, '2026-06-01')")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO parted (id, d) VALUES (1, '2026-06-01')")"
+  q "$C" postgres -c "SELECT tenant.drop('late_t')" >/dev/null
   check "$mode: protect() of a table Citus already distributed is refused (0A000), nothing changed" "0A000|0|0" \
     "$(err "$C" postgres -c "SELECT tenant.protect('late')")|$(q "$C" postgres -c "SELECT count(*) FROM pg_policy WHERE polrelid = 'late'::regclass")|$(q "$C" postgres -c "SELECT count(*) FROM tenant.protected_tables WHERE table_name = 'late'::regclass")"
 
