@@ -14,8 +14,8 @@
 //!   DELETE, so only roles that bypass row security write shared rows;
 //! - policy `tenant_access`, PERMISSIVE `true`: RLS needs one permissive policy to grant anything;
 //! - trigger `tenant_guard`, BEFORE INSERT/UPDATE/DELETE/TRUNCATE FOR EACH STATEMENT: refuses
-//!   writes for a suspended or unknown tenant, writes with no tenant, and TRUNCATE (on a Citus
-//!   table's late partition also `tenant_guard_shards`, for its shards).
+//!   writes for a suspended or unknown tenant, writes with no tenant, and TRUNCATE (in a database
+//!   with Citus, TRUNCATE apart: `tenant_guard_truncate`).
 
 use std::cell::Cell;
 
@@ -41,10 +41,11 @@ pub const SHARED_DELETE_POLICY: &str = "tenant_shared_delete";
 /// In a database with Citus, with shared_rows: INSERT stays on the tenant's own rows.
 pub const SHARED_INSERT_POLICY: &str = "tenant_shared_insert";
 pub const GUARD_TRIGGER: &str = "tenant_guard";
-/// On a partition of a Citus table protected after it was distributed: the write guard's
-/// INSERT/UPDATE/DELETE part again, which Citus copies to the partition's shards (it copies no
-/// trigger with a TRUNCATE event; the coordinator's guard keeps refusing TRUNCATE).
-pub const SHARD_GUARD_TRIGGER: &str = "tenant_guard_shards";
+/// In a database with Citus, the write guard's TRUNCATE part, apart: Citus copies no trigger
+/// with a TRUNCATE event to a table's shards when it creates them after the trigger (a partition
+/// created after its table was distributed, a table it makes a Citus local table), and
+/// `tenant_guard` (INSERT/UPDATE/DELETE there) must reach them.
+pub const TRUNCATE_GUARD_TRIGGER: &str = "tenant_guard_truncate";
 /// The permissive policy's expression: always true, yet dependent on the extension.
 pub const ACCESS_QUAL: &str = "tenant.\"current\"(true) IS NULL OR true";
 

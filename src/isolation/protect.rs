@@ -16,8 +16,8 @@ use crate::types::TreeRelation;
 
 use super::policies::{
     permissive_policies, protected_column, register, relation_tree, restrictive_policies,
-    ACCESS_POLICY, ACCESS_QUAL, GUARD_TRIGGER, ISOLATION_POLICY, SHARD_GUARD_TRIGGER,
-    SHARED_DELETE_POLICY, SHARED_INSERT_POLICY, SHARED_UPDATE_POLICY,
+    ACCESS_POLICY, ACCESS_QUAL, GUARD_TRIGGER, ISOLATION_POLICY, SHARED_DELETE_POLICY,
+    SHARED_INSERT_POLICY, SHARED_UPDATE_POLICY, TRUNCATE_GUARD_TRIGGER,
 };
 
 /// What protect() needs to know of a live column.
@@ -76,7 +76,7 @@ pub(super) fn drop_installed_objects(rel: pg_sys::Oid, rel_name: &str) {
                 SHARED_INSERT_POLICY,
             ]
             .into(),
-            vec![GUARD_TRIGGER, SHARD_GUARD_TRIGGER].into(),
+            vec![GUARD_TRIGGER, TRUNCATE_GUARD_TRIGGER].into(),
         ],
     )
     .unwrap_or_else(|e| error!("pg_tenant: {e}"));
@@ -375,19 +375,22 @@ fn protect_with_shared_rows(
             // (A trigger on a Citus table, which Citus copies to its shards, is allowed only when
             // asked for: the guard fires on the workers.)
             crate::citus::with_ddl_settings(false, || {
-                run(&format!(
-                    "CREATE TRIGGER {GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {rel_name} \
-                     FOR EACH STATEMENT EXECUTE FUNCTION tenant.guard({})",
+                let guard = format!(
+                    "FOR EACH STATEMENT EXECUTE FUNCTION tenant.guard({})",
                     quote_literal(&column)
-                ));
-                // A Citus table here is a partition created after its table was distributed
-                // (protect() refuses any other): Citus created its shards without the guard and
-                // copies no trigger with a TRUNCATE event to them.
-                if citus && crate::citus::is_citus_table(*rel) {
+                );
+                if citus {
+                    // Citus copies no trigger with a TRUNCATE event to shards it makes later:
+                    // TRUNCATE apart (see TRUNCATE_GUARD_TRIGGER).
                     run(&format!(
-                        "CREATE TRIGGER {SHARD_GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE ON {rel_name} \
-                         FOR EACH STATEMENT EXECUTE FUNCTION tenant.guard({})",
-                        quote_literal(&column)
+                        "CREATE TRIGGER {GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE ON {rel_name} {guard}"
+                    ));
+                    run(&format!(
+                        "CREATE TRIGGER {TRUNCATE_GUARD_TRIGGER} BEFORE TRUNCATE ON {rel_name} {guard}"
+                    ));
+                } else {
+                    run(&format!(
+                        "CREATE TRIGGER {GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {rel_name} {guard}"
                     ));
                 }
             });

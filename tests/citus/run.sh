@@ -169,15 +169,25 @@ SQL
   check "$mode: a partition created after distribution: protect() of it is allowed, row security on" "none|t" \
     "$(err "$C" postgres -c "SELECT tenant.protect('parted_b')")|$(q "$C" postgres -c "SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE oid = 'parted_b'::regclass")"
   # Its shards were made without the write guard, and Citus copies no trigger with a TRUNCATE
-  # event to shards: protect() adds the guard's INSERT/UPDATE/DELETE part for them (second attack
-  # review: a suspended tenant wrote straight into such a partition). Again: the same.
+  # event to shards it makes later: with Citus, the guard's TRUNCATE part is a trigger apart, and
+  # protect() of the partition gives its shards the guard (second attack review: a suspended
+  # tenant wrote straight into such a partition). Again: the same.
   local late_shards
   late_shards=$(q "$C" postgres -c "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'parted_b'::regclass")
   check "$mode: the late partition's shards get the write guard, once, also when protect() runs again" "none|$late_shards" \
     "$(err "$C" postgres -c "SELECT tenant.protect('parted_b')")|$(for p in $W1 $W2; do q "$p" postgres -c "SET citus.override_table_visibility = off" -c "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relname ~ '^parted_b_[0-9]+$' AND t.tgname ~ '^tenant_guard'"; done | awk '{ s += $1 } END { print s }')"
-  q "$C" postgres -c "GRANT SELECT, INSERT ON parted, parted_a, parted_b TO app" -c "SELECT tenant.create('late_t') IS NULL" -c "SELECT tenant.suspend('late_t', 'test')" >/dev/null
-  check "$mode: a suspended tenant's write straight into the late partition, and through its table, is refused on the worker (PT003)" "PT003|PT003" \
-    "$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO parted_b (id, d) VALUES (1, '2026-06-01')")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO parted (id, d) VALUES (1, '2026-06-01')")"
+  # The same for a protected table Citus makes a Citus local table afterwards (its shard, on
+  # the coordinator, is made then).
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+CREATE TABLE made_local (id int, tenant_id uuid);
+SELECT tenant.protect('made_local');
+SELECT citus_add_local_table_to_metadata('made_local');
+GRANT SELECT, INSERT, TRUNCATE ON parted, parted_a, parted_b, made_local TO app;
+SELECT tenant.create('late_t') IS NULL;
+SELECT tenant.suspend('late_t', 'test');
+SQL
+  check "$mode: a suspended tenant's write straight into the late partition, through its table, and into a table made a Citus local table is refused (PT003); TRUNCATE of them too (PT004)" "PT003|PT003|PT003|PT004|PT004" \
+    "$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO parted_b (id, d) VALUES (1, '2026-06-01')")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO parted (id, d) VALUES (1, '2026-06-01')")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO made_local (id) VALUES (1)")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token acme)'" -c "TRUNCATE parted_b")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token acme)'" -c "TRUNCATE made_local")"
   q "$C" postgres -c "SELECT tenant.drop('late_t')" >/dev/null
   check "$mode: protect() of a table Citus already distributed is refused (0A000), nothing changed" "0A000|0|0" \
     "$(err "$C" postgres -c "SELECT tenant.protect('late')")|$(q "$C" postgres -c "SELECT count(*) FROM pg_policy WHERE polrelid = 'late'::regclass")|$(q "$C" postgres -c "SELECT count(*) FROM tenant.protected_tables WHERE table_name = 'late'::regclass")"
