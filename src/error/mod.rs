@@ -219,6 +219,10 @@ pub enum TenantError {
     AlreadyDistributed {
         table: String,
     },
+    /// unprotect() of a Citus table (the write guard's copies on its shards would stay).
+    UnprotectCitusTable {
+        table: String,
+    },
     /// A quota on a Citus table that the coordinator cannot count exactly (attach_quota of
     /// bytes, of a table not hash-distributed by its tenant column; a statement whose count is
     /// ambiguous, or whose rows are not the tenant in force's).
@@ -294,6 +298,7 @@ impl TenantError {
             TenantError::RowsWithoutTenant { .. } => NOT_NULL_VIOLATION,
             TenantError::SharedRowsDistributed { .. }
             | TenantError::AlreadyDistributed { .. }
+            | TenantError::UnprotectCitusTable { .. }
             | TenantError::CitusQuota { .. } => FEATURE_NOT_SUPPORTED,
             TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::ImportIntoCitusTable(_) | TenantError::ExportWithUserCast { .. } => {
@@ -449,6 +454,9 @@ impl TenantError {
             TenantError::AlreadyDistributed { table } => format!(
                 "table {table} is already a Citus table: protect it before distributing it"
             ),
+            TenantError::UnprotectCitusTable { table } => format!(
+                "table {table} is a Citus table: unprotect() cannot take the write guard off its shards"
+            ),
             TenantError::CitusRequired(what) => what.clone(),
             TenantError::ExportWithUserCast { table, cast } => format!(
                 "tenant.export() cannot read {table} on the Citus workers: {cast} converts a column to JSON with a function of a role, which would run there as the tenant"
@@ -497,6 +505,9 @@ impl TenantError {
             TenantError::RuleInMaintenance { .. } => Some(
                 "Nothing was changed. pg_tenant's maintenance (tenant.drop(), recounts, export and import, migrations) reads every row of a table, and a rule's action would too: drop the rule, or do its work in a trigger, which runs with row security as usual.".into(),
             ),
+            TenantError::UnprotectCitusTable { table } => Some(format!(
+                "Nothing was changed. Make it a local table again first (SELECT undistribute_table('{table}')), then unprotect it."
+            )),
             TenantError::ImportIntoCitusTable(_) => Some(
                 "Nothing was imported. Import into tables distributed by their tenant column or local tables; load this table's rows as the tenant (tenant.set_local() and INSERT).".into(),
             ),

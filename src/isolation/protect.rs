@@ -432,6 +432,17 @@ fn unprotect(tbl: Option<pg_sys::Oid>) {
         let (tbl, name) = table_root(tbl);
         let column = protected_column(tbl)
             .unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
+        // (Citus keeps the guard's copies on the shards it made with the table; unprotecting
+        // only the coordinator's table would leave its shards refusing writes.)
+        if relation_tree(tbl)
+            .iter()
+            .any(|r| crate::citus::installed() && crate::citus::is_citus_table(r.oid))
+        {
+            TenantError::UnprotectCitusTable {
+                table: name.clone(),
+            }
+            .raise();
+        }
         let col = quote_identifier(&column);
         let tree = relation_tree(tbl);
         register(&tree, None);
