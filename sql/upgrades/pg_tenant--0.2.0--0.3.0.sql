@@ -545,6 +545,24 @@ SELECT pg_catalog.pg_extension_config_dump('tenant_data.tenant_access',
 -- into protected ones and roles that may act as tenants but lack the grants their tables need;
 -- its fixes keep shared_rows, and it reports a table with shared rows that lost the policies that
 -- keep tenants from writing them. The whole of sql/check.sql as 0.3.0 has it follows.
+-- Whether a table is a Citus table (false where Citus is not installed: its catalogs exist only
+-- there). Added in 0.3.0.
+CREATE FUNCTION tenant_data.is_citus_table(rel pg_catalog.regclass)
+RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found boolean;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid OPERATOR(pg_catalog.=) $1)'
+       INTO found USING rel;
+    RETURN found;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION tenant_data.is_citus_table(pg_catalog.regclass) FROM PUBLIC;
+
 -- The checker's findings for Citus (none where Citus is not installed): its catalogs exist only
 -- there, so they are read with EXECUTE. Added in 0.3.0.
 CREATE FUNCTION tenant_data.citus_findings()
@@ -685,9 +703,12 @@ SELECT 'medium', p.table_name::text, format('no index leads with the tenant colu
  WHERE NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
                     WHERE i.indrelid = p.relid AND a.attname = p.tenant_column)
 UNION ALL
--- 3. A partition or inheritance child that is not filtered when queried directly.
+-- 3. A partition or inheritance child that is not filtered when queried directly. (Under a
+-- Citus table, protect() of the table itself is refused: the child is protected alone.)
 SELECT 'high', t.relid::regclass::text, format('partition or child of protected table %s is not protected: querying it directly is not filtered', t.root::regclass),
-       t.protect_call
+       CASE WHEN tenant_data.is_citus_table(t.root)
+            THEN format('SELECT tenant.protect(%L, %L);', t.relid::regclass::text, t.tenant_column)
+            ELSE t.protect_call END
   FROM tree t
  WHERE t.relid NOT IN (SELECT relid FROM protected)
 UNION ALL

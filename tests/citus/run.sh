@@ -166,8 +166,10 @@ SET citus.enable_unsafe_triggers = on;
 SELECT create_distributed_table('parted', 'tenant_id', colocate_with => 'none');
 CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 SQL
-  check "$mode: a partition created after distribution: protect() of it is allowed, row security on" "none|t" \
-    "$(err "$C" postgres -c "SELECT tenant.protect('parted_b')")|$(q "$C" postgres -c "SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE oid = 'parted_b'::regclass")"
+  local late_fix
+  late_fix=$(q "$C" postgres -c "SELECT fix FROM tenant.check() WHERE object = 'public.parted_b' AND problem LIKE 'partition or child of protected table%'")
+  check "$mode: a partition created after distribution: check()'s fix protects it alone (protect() of its table is refused), allowed, row security on" "SELECT tenant.protect('public.parted_b', 'tenant_id');|0A000|none|t" \
+    "$late_fix|$(err "$C" postgres -c "SELECT tenant.protect('parted')")|$(err "$C" postgres -c "$late_fix")|$(q "$C" postgres -c "SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE oid = 'parted_b'::regclass")"
   # Its shards were made without the write guard, and Citus copies no trigger with a TRUNCATE
   # event to shards it makes later: with Citus, the guard's TRUNCATE part is a trigger apart, and
   # protect() of the partition gives its shards the guard (second attack review: a suspended
