@@ -223,6 +223,11 @@ pub enum TenantError {
     UnprotectCitusTable {
         table: String,
     },
+    /// On Citus, the whole row or a system column of a row-filtered table that is not its
+    /// query's first entry, inside a join with an alias or USING (src/isolation/citus_wrapped.rs).
+    CitusWrappedColumns {
+        table: String,
+    },
     /// A quota on a Citus table that the coordinator cannot count exactly (attach_quota of
     /// bytes, of a table not hash-distributed by its tenant column; a statement whose count is
     /// ambiguous, or whose rows are not the tenant in force's).
@@ -299,6 +304,7 @@ impl TenantError {
             TenantError::SharedRowsDistributed { .. }
             | TenantError::AlreadyDistributed { .. }
             | TenantError::UnprotectCitusTable { .. }
+            | TenantError::CitusWrappedColumns { .. }
             | TenantError::CitusQuota { .. } => FEATURE_NOT_SUPPORTED,
             TenantError::CitusRequired(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
             TenantError::ImportIntoCitusTable(_) | TenantError::ExportWithUserCast { .. } => {
@@ -454,6 +460,9 @@ impl TenantError {
             TenantError::AlreadyDistributed { table } => format!(
                 "table {table} is already a Citus table: protect it before distributing it"
             ),
+            TenantError::CitusWrappedColumns { table } => format!(
+                "on Citus, the whole row or a system column of {table} cannot be read inside a join with an alias or USING"
+            ),
             TenantError::UnprotectCitusTable { table } => format!(
                 "table {table} is a Citus table: unprotect() cannot take the write guard off its shards"
             ),
@@ -504,6 +513,9 @@ impl TenantError {
             TenantError::Reraised { hint, .. } => hint.clone(),
             TenantError::RuleInMaintenance { .. } => Some(
                 "Nothing was changed. pg_tenant's maintenance (tenant.drop(), recounts, export and import, migrations) reads every row of a table, and a rule's action would too: drop the rule, or do its work in a trigger, which runs with row security as usual.".into(),
+            ),
+            TenantError::CitusWrappedColumns { .. } => Some(
+                "Name the columns you need instead of the whole row, or write the join without an alias and without USING: Citus cannot plan this row-filtered table there safely.".into(),
             ),
             TenantError::UnprotectCitusTable { table } => Some(format!(
                 "Nothing was changed. Make it a local table again first (SELECT undistribute_table('{table}')), then unprotect it."

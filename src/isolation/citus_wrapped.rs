@@ -82,10 +82,12 @@ unsafe extern "C-unwind" fn wrap_walk(node: *mut pg_sys::Node, context: *mut c_v
 }
 
 /// Makes entry `rtindex` of `query` (a table with row-security quals) the subquery
-/// `(SELECT <columns> FROM table)`: its columns in the table's order (the query's Vars keep
-/// their numbers), those the query does not use as typed NULLs (nothing is read that the query
-/// did not ask for: a column privilege is checked on every node), then each system column and
-/// the whole row the query uses, its Vars renumbered to them.
+/// `(SELECT <columns> FROM table)`: its columns in the table's order, dropped ones left out,
+/// those the query does not use as typed NULLs (nothing is read that the query did not ask for:
+/// a column privilege is checked on every node), then each system column and the whole row the
+/// table's own Vars use; the query's Vars of the table (and the joins it is an input of)
+/// renumbered to them. Refused (0A000) where Citus could not print such a subquery inside a
+/// join.
 unsafe fn wrap(query: *mut pg_sys::Query, rtindex: c_int, rte: *mut pg_sys::RangeTblEntry) {
     let rel = pg_sys::RelationIdGetRelation((*rte).relid);
     if rel.is_null() {
@@ -111,6 +113,8 @@ unsafe fn wrap(query: *mut pg_sys::Query, rtindex: c_int, rte: *mut pg_sys::Rang
         level: 0,
         named: Vec::new(),
         renumber: Vec::new(),
+        renumbering: false,
+        done: std::collections::HashSet::new(),
     };
     pg_sys::query_tree_walker(
         query,
@@ -130,6 +134,8 @@ unsafe fn wrap(query: *mut pg_sys::Query, rtindex: c_int, rte: *mut pg_sys::Rang
     let names = pgrx::PgList::<pg_sys::Node>::from_pg((*(*rte).eref).colnames);
     let mut targets = pgrx::PgList::<pg_sys::TargetEntry>::new();
     let mut colnames = pgrx::PgList::<pg_sys::Node>::new();
+    // The columns the subquery passes on: (attno, type, typmod, collation).
+    let mut grouped_columns: Vec<(i16, pg_sys::Oid, i32, pg_sys::Oid)> = Vec::new();
     // Adds a column to the subquery's target list; its number.
     let mut add = |expr: *mut pg_sys::Expr, name: String| {
         let name = std::ffi::CString::new(name).unwrap_or_default();
@@ -151,10 +157,17 @@ unsafe fn wrap(query: *mut pg_sys::Query, rtindex: c_int, rte: *mut pg_sys::Rang
             })
             .unwrap_or_default();
         if (*att).attisdropped {
-            // (No Var names a dropped column: a placeholder keeps the numbering.)
-            let null = pg_sys::makeNullConst(pg_sys::INT4OID, -1, pg_sys::Oid::INVALID);
-            add(null.cast(), format!("pg_tenant_dropped_{attno}"));
-        } else if whole_row || used.contains(&(attno as i16)) {
+            // (No column: Citus prints a subquery's columns as they are, and a placeholder would
+            // not match what a join over it lists. The query's Vars are renumbered below.)
+            continue;
+        }
+        let position = if whole_row || used.contains(&(attno as i16)) {
+            grouped_columns.push((
+                attno as i16,
+                (*att).atttypid,
+                (*att).atttypmod,
+                (*att).attcollation,
+            ));
             let var = pg_sys::makeVar(
                 1,
                 attno as i16,
@@ -163,15 +176,29 @@ unsafe fn wrap(query: *mut pg_sys::Query, rtindex: c_int, rte: *mut pg_sys::Rang
                 (*att).attcollation,
                 0,
             );
-            add(var.cast(), name);
+            add(var.cast(), name)
         } else {
             let null =
                 pg_sys::makeNullConst((*att).atttypid, (*att).atttypmod, (*att).attcollation);
-            add(null.cast(), name);
-        }
+            add(null.cast(), name)
+        };
+        uses.renumber.push((attno as i16, position));
     }
-    // System columns and the whole row, after the table's columns.
-    for &attno in used.iter().filter(|&&a| a <= 0) {
+    // System columns and the whole row its Vars name, after the table's columns. (The whole row
+    // of a join holding the table marks the table's whole row read, which needs its columns only.)
+    let mut extras: Vec<i16> = uses.named.iter().copied().filter(|&a| a <= 0).collect();
+    extras.sort_unstable();
+    extras.dedup();
+    if !extras.is_empty() && has_named_join(query) {
+        // Citus prints a join's column list from its inputs' and crashes on one input wider
+        // than the join knew (attack review of the wrapping): refused, rather than unwrapped
+        // (which Citus's own wrapping can crash on).
+        pg_sys::RelationClose(rel);
+        let table = crate::owner::relation_name((*inner).relid);
+        // (Reported from here: the walk runs inside PostgreSQL's tree walkers.)
+        crate::error::guarded(|| crate::error::TenantError::CitusWrappedColumns { table }.raise());
+    }
+    for &attno in &extras {
         let var = if attno == 0 {
             pg_sys::makeVar(1, 0, reltype, -1, pg_sys::Oid::INVALID, 0)
         } else {
@@ -193,6 +220,9 @@ unsafe fn wrap(query: *mut pg_sys::Query, rtindex: c_int, rte: *mut pg_sys::Rang
         uses.renumber.push((attno, position));
     }
     pg_sys::RelationClose(rel);
+    if groups_by_key_of(query, (*inner).relid) {
+        group_by_columns(query, rtindex, &grouped_columns);
+    }
 
     let subquery = pg_sys::palloc0(std::mem::size_of::<pg_sys::Query>()) as *mut pg_sys::Query;
     (*subquery).type_ = pg_sys::NodeTag::T_Query;
@@ -221,16 +251,12 @@ unsafe fn wrap(query: *mut pg_sys::Query, rtindex: c_int, rte: *mut pg_sys::Rang
         }
     }
 
-    // The query's system-column and whole-row Vars of the table name their new columns.
-    if !uses.renumber.is_empty() {
-        uses.level = 0;
-        pg_sys::query_tree_walker(
-            query,
-            Some(uses_walk),
-            (&raw mut uses).cast(),
-            pg_sys::QTW_IGNORE_JOINALIASES as c_int,
-        );
-    }
+    // The query's Vars of the table (join aliases included) name their columns' places in the
+    // subquery, and so do the lists of the joins it is an input of.
+    uses.level = 0;
+    uses.renumbering = true;
+    pg_sys::query_tree_walker(query, Some(uses_walk), (&raw mut uses).cast(), 0);
+    renumber_join_inputs(query, rtindex, &uses.renumber);
 
     // The entry becomes the subquery, named as the table was (a subquery in FROM needs an alias).
     (*rte).rtekind = pg_sys::RTEKind::RTE_SUBQUERY;
@@ -244,6 +270,184 @@ unsafe fn wrap(query: *mut pg_sys::Query, rtindex: c_int, rte: *mut pg_sys::Rang
     (*rte).values_lists = std::ptr::null_mut();
     (*rte).alias = pg_sys::makeAlias((*(*rte).eref).aliasname, std::ptr::null_mut());
     (*rte).eref = pg_sys::makeAlias((*(*rte).eref).aliasname, colnames.into_pg());
+}
+
+/// In the joins of `query` that have entry `rtindex` as a direct input, the input's column
+/// numbers (`joinleftcols`, `joinrightcols`) renumbered as its Vars were.
+unsafe fn renumber_join_inputs(query: *mut pg_sys::Query, rtindex: c_int, renumber: &[(i16, i16)]) {
+    let mut joins: Vec<(c_int, bool)> = Vec::new();
+    find_join_inputs((*(*query).jointree).fromlist.cast(), rtindex, &mut joins);
+    let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
+    for (join, left) in joins {
+        let Some(rte) = rtable.get_ptr(join as usize - 1) else {
+            continue;
+        };
+        let cols = if left {
+            (*rte).joinleftcols
+        } else {
+            (*rte).joinrightcols
+        };
+        if cols.is_null() {
+            continue;
+        }
+        for i in 0..(*cols).length as usize {
+            let cell = (*cols).elements.add(i);
+            if let Some(&(_, to)) = renumber
+                .iter()
+                .find(|(from, _)| *from as c_int == (*cell).int_value)
+            {
+                (*cell).int_value = to as c_int;
+            }
+        }
+    }
+}
+
+/// The joins below `node` (a FROM list or a join tree node) whose left or right input is entry
+/// `rtindex`: (the join's range-table index, whether on the left).
+unsafe fn find_join_inputs(
+    node: *mut pg_sys::Node,
+    rtindex: c_int,
+    joins: &mut Vec<(c_int, bool)>,
+) {
+    if node.is_null() {
+        return;
+    }
+    match (*node).type_ {
+        pg_sys::NodeTag::T_List => {
+            for item in pgrx::PgList::<pg_sys::Node>::from_pg(node.cast()).iter_ptr() {
+                find_join_inputs(item, rtindex, joins);
+            }
+        }
+        pg_sys::NodeTag::T_FromExpr => find_join_inputs(
+            (*(node as *mut pg_sys::FromExpr)).fromlist.cast(),
+            rtindex,
+            joins,
+        ),
+        pg_sys::NodeTag::T_JoinExpr => {
+            let join = node as *mut pg_sys::JoinExpr;
+            let names = |side: *mut pg_sys::Node| {
+                !side.is_null()
+                    && (*side).type_ == pg_sys::NodeTag::T_RangeTblRef
+                    && (*(side as *mut pg_sys::RangeTblRef)).rtindex == rtindex
+            };
+            if (*join).rtindex != 0 {
+                if names((*join).larg) {
+                    joins.push(((*join).rtindex, true));
+                }
+                if names((*join).rarg) {
+                    joins.push(((*join).rtindex, false));
+                }
+            }
+            find_join_inputs((*join).larg, rtindex, joins);
+            find_join_inputs((*join).rarg, rtindex, joins);
+        }
+        _ => {}
+    }
+}
+
+/// Whether the query has a join with an alias or merged columns (USING, NATURAL).
+unsafe fn has_named_join(query: *mut pg_sys::Query) -> bool {
+    pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable)
+        .iter_ptr()
+        .any(|rte| {
+            !rte.is_null()
+                && (*rte).rtekind == pg_sys::RTEKind::RTE_JOIN
+                && (!(*rte).alias.is_null() || (*rte).joinmergedcols > 0)
+        })
+}
+
+/// Whether the query's GROUP BY relies on a key of `relid` (the other columns of the table
+/// depend on it): PostgreSQL knows that of a table, not of a subquery, and the workers would
+/// refuse the columns not grouped by.
+unsafe fn groups_by_key_of(query: *mut pg_sys::Query, relid: pg_sys::Oid) -> bool {
+    if (*query).groupClause.is_null() || !(*query).groupingSets.is_null() {
+        return false;
+    }
+    if (*query).constraintDeps.is_null() {
+        return false;
+    }
+    let constraints: Vec<pg_sys::Oid> =
+        pgrx::PgList::<pg_sys::Node>::from_pg((*query).constraintDeps)
+            .iter_oid()
+            .collect();
+    // (Read once per GROUP BY on a key, read-only: no syscache bindings for pg_constraint.)
+    Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint
+                             WHERE oid OPERATOR(pg_catalog.=) ANY ($1) AND conrelid OPERATOR(pg_catalog.=) $2)",
+            Some(1),
+            &[constraints.into(), relid.into()],
+        )?;
+        Ok::<_, pgrx::spi::Error>(match rows.into_iter().next() {
+            Some(row) => row.get::<bool>(1)?.unwrap_or(false),
+            None => false,
+        })
+    })
+    .unwrap_or(false)
+}
+
+/// Adds the columns of entry `rtindex` the query uses to its GROUP BY (where they are not yet):
+/// they depend on the key it groups by, so the groups stay the same.
+unsafe fn group_by_columns(
+    query: *mut pg_sys::Query,
+    rtindex: c_int,
+    columns: &[(i16, pg_sys::Oid, i32, pg_sys::Oid)],
+) {
+    let mut targets = pgrx::PgList::<pg_sys::TargetEntry>::from_pg((*query).targetList);
+    let mut grouped = Vec::new();
+    let mut next_ref = 0;
+    for tle in targets.iter_ptr() {
+        next_ref = next_ref.max((*tle).ressortgroupref);
+        let expr = (*tle).expr as *mut pg_sys::Node;
+        if (*tle).ressortgroupref != 0 && !expr.is_null() && (*expr).type_ == pg_sys::NodeTag::T_Var
+        {
+            let var = expr as *mut pg_sys::Var;
+            if (*var).varno == rtindex && (*var).varlevelsup == 0 {
+                grouped.push((*var).varattno);
+            }
+        }
+    }
+    let mut groups = pgrx::PgList::<pg_sys::SortGroupClause>::from_pg((*query).groupClause);
+    for &(attno, typid, typmod, collation) in columns {
+        if grouped.contains(&attno) {
+            continue;
+        }
+        let (mut lt, mut eq, mut hashable) = (pg_sys::Oid::INVALID, pg_sys::Oid::INVALID, false);
+        pg_sys::get_sort_group_operators(
+            typid,
+            false,
+            false,
+            false,
+            &mut lt,
+            &mut eq,
+            std::ptr::null_mut(),
+            &mut hashable,
+        );
+        if eq == pg_sys::Oid::INVALID {
+            continue; // (No equality: left out, as the workers would have it.)
+        }
+        next_ref += 1;
+        let var = pg_sys::makeVar(rtindex, attno, typid, typmod, collation, 0);
+        let tle = pg_sys::makeTargetEntry(
+            var.cast(),
+            targets.len() as i16 + 1,
+            std::ptr::null_mut(),
+            true,
+        );
+        (*tle).ressortgroupref = next_ref;
+        targets.push(tle);
+        let group = pg_sys::palloc0(std::mem::size_of::<pg_sys::SortGroupClause>())
+            as *mut pg_sys::SortGroupClause;
+        (*group).type_ = pg_sys::NodeTag::T_SortGroupClause;
+        (*group).tleSortGroupRef = next_ref;
+        (*group).eqop = eq;
+        (*group).sortop = lt;
+        (*group).nulls_first = false;
+        (*group).hashable = hashable;
+        groups.push(group);
+    }
+    (*query).targetList = targets.into_pg();
+    (*query).groupClause = groups.into_pg();
 }
 
 /// The attribute numbers the parser marked as read in entry `rte` of `query` (its SELECT
@@ -323,6 +527,10 @@ struct Uses {
     named: Vec<i16>,
     /// (from, to) attribute numbers.
     renumber: Vec<(i16, i16)>,
+    /// Whether the walk renumbers (else it collects).
+    renumbering: bool,
+    /// The Vars renumbered already (a node the tree holds twice is renumbered once).
+    done: std::collections::HashSet<usize>,
 }
 
 #[pg_guard]
@@ -335,26 +543,31 @@ unsafe extern "C-unwind" fn uses_walk(node: *mut pg_sys::Node, context: *mut c_v
         pg_sys::NodeTag::T_Var => {
             let var = node as *mut pg_sys::Var;
             if (*var).varlevelsup == uses.level && (*var).varno == uses.rtindex {
-                uses.named.push((*var).varattno);
-                if let Some(&(_, to)) = uses
-                    .renumber
-                    .iter()
-                    .find(|(from, _)| *from == (*var).varattno)
-                {
-                    (*var).varattno = to;
-                    (*var).varattnosyn = to;
+                if !uses.renumbering {
+                    uses.named.push((*var).varattno);
+                } else if uses.done.insert(var as usize) {
+                    if let Some(&(_, to)) = uses
+                        .renumber
+                        .iter()
+                        .find(|(from, _)| *from == (*var).varattno)
+                    {
+                        (*var).varattno = to;
+                        if (*var).varnosyn as c_int == uses.rtindex {
+                            (*var).varattnosyn = to;
+                        }
+                    }
                 }
             }
             false
         }
         pg_sys::NodeTag::T_Query => {
             uses.level += 1;
-            let done = pg_sys::query_tree_walker(
-                node.cast(),
-                Some(uses_walk),
-                context,
-                pg_sys::QTW_IGNORE_JOINALIASES as c_int,
-            );
+            let flags = if uses.renumbering {
+                0
+            } else {
+                pg_sys::QTW_IGNORE_JOINALIASES as c_int
+            };
+            let done = pg_sys::query_tree_walker(node.cast(), Some(uses_walk), context, flags);
             uses.level -= 1;
             done
         }
