@@ -52,6 +52,7 @@ pub extern "C-unwind" fn _PG_init() {
     // Before exemption's planner hook, which so runs first: a statement of pg_tenant's own is
     // rid of its FORCE exemption before anything else (routing's lookups) runs.
     isolation::routing::init();
+    isolation::shard_truncate::init();
     exemption::init();
     quotas::row_counter::init();
     // Citus tables' quotas, counted on the coordinator per statement.

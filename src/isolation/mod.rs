@@ -2,11 +2,13 @@
 //! of protected relations), `tenant.protect()` and `unprotect()` (protect.rs), deleting a dropped
 //! tenant's rows (tenant_rows.rs), the isolation checker `tenant.check()` (check.rs), a
 //! tenant's queries routed to its Citus shard (routing.rs), and the row-security quals of a
-//! table Citus wraps in a subquery repaired before it plans it (citus_wrapped.rs).
+//! table Citus wraps in a subquery repaired before it plans it (citus_wrapped.rs), and TRUNCATE of
+//! a protected table's Citus shard refused (shard_truncate.rs).
 
 pub mod check;
 mod citus_wrapped;
 pub mod policies;
 mod protect;
 pub mod routing;
+pub mod shard_truncate;
 pub mod tenant_rows;

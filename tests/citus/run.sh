@@ -9,7 +9,7 @@
 # pg_tenant preloaded beside Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=268   # 122 per mode (32 of them in routing.sh, 10 in lifecycle.sh, a closing no-crash check), and in quotas.sh 22 preloaded, 2 loaded on demand
+EXPECTED_CHECKS=270   # 123 per mode (32 of them in routing.sh, 10 in lifecycle.sh, a closing no-crash check), and in quotas.sh 22 preloaded, 2 loaded on demand
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -191,6 +191,14 @@ SQL
   check "$mode: a suspended tenant's write straight into the late partition, through its table, and into a table made a Citus local table is refused (PT003); TRUNCATE of them too (PT004)" "PT003|PT003|PT003|PT004|PT004" \
     "$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO parted_b (id, d) VALUES (1, '2026-06-01')")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO parted (id, d) VALUES (1, '2026-06-01')")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO made_local (id) VALUES (1)")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token acme)'" -c "TRUNCATE parted_b")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token acme)'" -c "TRUNCATE made_local")"
   q "$C" postgres -c "SELECT tenant.drop('late_t')" >/dev/null
+  # Citus copies no TRUNCATE trigger to those shards: TRUNCATE of the shard itself, with no tenant
+  # (the coordinator's Citus local shard; a late partition's shard on a worker), is refused by
+  # pg_tenant's utility hook (attack review: it emptied every tenant's rows).
+  local local_shard late_shard
+  local_shard=$(q "$C" postgres -c "SELECT 'made_local_' || shardid FROM pg_dist_shard WHERE logicalrelid = 'made_local'::regclass")
+  late_shard=$(q "$C" postgres -c "SELECT 'parted_b_' || s.shardid FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid) WHERE s.logicalrelid = 'parted_b'::regclass AND n.nodeport = $W1 LIMIT 1")
+  check "$mode: TRUNCATE of the shard of a table made a Citus local table (coordinator) and of a late partition (worker), as the application with no tenant: refused (PT004)" "PT004|PT004" \
+    "$(err "$C" app -c "SET citus.enable_manual_changes_to_shards = on" -c "TRUNCATE $local_shard")|$(err "$W1" app -c "SET citus.enable_manual_changes_to_shards = on" -c "TRUNCATE $late_shard")"
   # Citus keeps the guard's copies on a table's shards: unprotect() would leave them refusing.
   check "$mode: unprotect() of a Citus table (or a table with a Citus partition) is refused (0A000), nothing changed" "0A000|0A000|t|t" \
     "$(err "$C" postgres -c "SELECT tenant.unprotect('docs')")|$(err "$C" postgres -c "SELECT tenant.unprotect('parted_b')")|$(q "$C" postgres -c "SELECT count(*) = 2 FROM pg_trigger WHERE tgrelid = 'docs'::regclass AND tgname ~ '^tenant_guard'")|$(q "$C" postgres -c "SELECT EXISTS (SELECT FROM tenant.protected_tables WHERE table_name = 'parted_b'::regclass)")"
