@@ -135,6 +135,16 @@ SELECT 'high', c.oid::regclass::text, format('column %I looks like a tenant colu
    AND c.oid NOT IN (SELECT relid FROM tree)
 UNION ALL
 -- 2. A protected table that lost part of what protect() installed.
+-- The write guard missing or not firing (disabled, or for replication sessions only).
+SELECT 'high', p.table_name::text,
+       'the write guard trigger tenant_guard is missing or disabled: writes are not refused for a suspended tenant, a read-only grant or no tenant',
+       CASE WHEN EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p.relid AND t.tgname = 'tenant_guard')
+            THEN format('ALTER TABLE %s ENABLE TRIGGER tenant_guard;', p.table_name)
+            ELSE p.protect_call END
+  FROM protected p
+ WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t
+                    WHERE t.tgrelid = p.relid AND t.tgname = 'tenant_guard' AND t.tgenabled IN ('O', 'A'))
+UNION ALL
 SELECT 'high', p.table_name::text, 'row-level security is not enabled or not forced', p.protect_call
   FROM protected p JOIN pg_class c ON c.oid = p.relid
  WHERE NOT (c.relrowsecurity AND c.relforcerowsecurity)

@@ -9,7 +9,7 @@
 # pg_tenant preloaded beside Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=270   # 123 per mode (32 of them in routing.sh, 10 in lifecycle.sh, a closing no-crash check), and in quotas.sh 22 preloaded, 2 loaded on demand
+EXPECTED_CHECKS=272   # 124 per mode (32 of them in routing.sh, 10 in lifecycle.sh, a closing no-crash check), and in quotas.sh 22 preloaded, 2 loaded on demand
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -191,6 +191,13 @@ SQL
   check "$mode: a suspended tenant's write straight into the late partition, through its table, and into a table made a Citus local table is refused (PT003); TRUNCATE of them too (PT004)" "PT003|PT003|PT003|PT004|PT004" \
     "$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO parted_b (id, d) VALUES (1, '2026-06-01')")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO parted (id, d) VALUES (1, '2026-06-01')")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token late_t)'" -c "INSERT INTO made_local (id) VALUES (1)")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token acme)'" -c "TRUNCATE parted_b")|$(err "$C" app -c "BEGIN" -c "SET LOCAL pg_tenant.token = '$(token acme)'" -c "TRUNCATE made_local")"
   q "$C" postgres -c "SELECT tenant.drop('late_t')" >/dev/null
+  # A write guard a table owner disabled (Citus passes that on to the shards): check() says so,
+  # and its fix enables it again.
+  local guard_fix
+  q "$C" postgres -c "SET citus.enable_unsafe_triggers = on" -c "ALTER TABLE parted_b DISABLE TRIGGER tenant_guard" >/dev/null
+  guard_fix=$(q "$C" postgres -c "SELECT fix FROM tenant.check() WHERE object = 'public.parted_b' AND problem LIKE 'the write guard trigger tenant_guard is missing or disabled%'")
+  check "$mode: check() reports a disabled write guard (high), and its fix enables it again" "ALTER TABLE public.parted_b ENABLE TRIGGER tenant_guard;|0" \
+    "$guard_fix|$(q "$C" postgres -c "SET citus.enable_unsafe_triggers = on" -c "$guard_fix" >/dev/null; q "$C" postgres -c "SELECT count(*) FROM tenant.check() WHERE problem LIKE 'the write guard trigger%'")"
   # Citus copies no TRUNCATE trigger to those shards: TRUNCATE of the shard itself, with no tenant
   # (the coordinator's Citus local shard; a late partition's shard on a worker), is refused by
   # pg_tenant's utility hook (attack review: it emptied every tenant's rows).
