@@ -55,11 +55,13 @@ unsafe extern "C-unwind" fn wrap_walk(node: *mut pg_sys::Node, context: *mut c_v
     let query = node as *mut pg_sys::Query;
     // (Citus refuses to join a local target of UPDATE or DELETE with a subquery of a distributed
     // table where it joins it with the table: such a statement is left as it is unless it has an
-    // outer join, where Citus's own copies crash.)
+    // outer join or joins two filtered tables (the target counted), where Citus's own copies
+    // crash.)
     let wrapping = match (*query).commandType {
         pg_sys::CmdType::CMD_SELECT => true,
         pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE => {
             super::routing::has_outer_join((*query).jointree.cast(), std::ptr::null_mut())
+                || filtered_tables(query) > 1
         }
         _ => false,
     };
@@ -79,6 +81,18 @@ unsafe extern "C-unwind" fn wrap_walk(node: *mut pg_sys::Node, context: *mut c_v
     }
     // (The new subqueries are walked too: their one table is their first entry.)
     pg_sys::query_tree_walker(query, Some(wrap_walk), context, 0)
+}
+
+/// How many tables with row-security quals `query`'s own range table has.
+unsafe fn filtered_tables(query: *mut pg_sys::Query) -> usize {
+    pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable)
+        .iter_ptr()
+        .filter(|&rte| {
+            !rte.is_null()
+                && (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION
+                && !(*rte).securityQuals.is_null()
+        })
+        .count()
 }
 
 /// Makes entry `rtindex` of `query` (a table with row-security quals) the subquery

@@ -7,7 +7,8 @@
 //! coordinator), or after `alter_distributed_table()`. A role that may `TRUNCATE` the table could
 //! then empty such a shard directly (`SET citus.enable_manual_changes_to_shards = on`, or on a
 //! worker) with no tenant at all (attack review of issue 14). So, on a node with Citus's
-//! metadata, a `TRUNCATE` naming a shard of a table that has pg_tenant's write guard is refused
+//! metadata, a `TRUNCATE` naming (or, with CASCADE, reaching) a shard of a table that has
+//! pg_tenant's write guard is refused
 //! (`PT004`) for a role that does not bypass row security, as the guard refuses it on the table.
 //! (A table whose owner gave it pg_tenant's guard function by hand is refused alike: refusing
 //! more, never less.)
@@ -38,6 +39,7 @@ unsafe extern "C-unwind" fn refuse_shards(truncate: *mut pg_sys::TruncateStmt) {
         return;
     }
     crate::error::guarded(|| {
+        let mut rels: Vec<pg_sys::Oid> = Vec::new();
         for range in pgrx::PgList::<pg_sys::RangeVar>::from_pg((*truncate).relations).iter_ptr() {
             let rel = pg_sys::RangeVarGetRelidExtended(
                 range,
@@ -46,7 +48,31 @@ unsafe extern "C-unwind" fn refuse_shards(truncate: *mut pg_sys::TruncateStmt) {
                 None,
                 std::ptr::null_mut(),
             );
-            if rel != pg_sys::Oid::INVALID && is_guarded_shard(rel) {
+            if rel != pg_sys::Oid::INVALID {
+                rels.push(rel);
+            }
+        }
+        // With CASCADE, the tables whose foreign keys reference them, as PostgreSQL adds them
+        // (a Citus local table's shard referencing a reference table's shard, say).
+        if (*truncate).behavior == pg_sys::DropBehavior::DROP_CASCADE {
+            loop {
+                let mut list: *mut pg_sys::List = std::ptr::null_mut();
+                for rel in &rels {
+                    list = pg_sys::lappend_oid(list, *rel);
+                }
+                let added: Vec<pg_sys::Oid> =
+                    pgrx::PgList::<pg_sys::Oid>::from_pg(pg_sys::heap_truncate_find_FKs(list))
+                        .iter_oid()
+                        .filter(|o| !rels.contains(o))
+                        .collect();
+                if added.is_empty() {
+                    break;
+                }
+                rels.extend(added);
+            }
+        }
+        for &rel in &rels {
+            if is_guarded_shard(rel) {
                 crate::error::TenantError::TruncateRefused(crate::owner::relation_name(rel))
                     .raise();
             }

@@ -230,6 +230,10 @@ SQL
   check "$mode: routing: a filtered table with a dropped column in an aliased USING join, and its columns (k.*) beside a LEFT JOIN: the tenant's rows" \
     "$(q "$C" postgres -c "SET search_path = ra_only, public" -c "$using_j")|$(q "$C" postgres -c "SET search_path = ra_only, public" -c "$star_k")" \
     "$(as_slug ra -c "$using_j")|$(as_slug ra -c "$star_k")"
+  # UPDATE of a local table FROM a join of two filtered tables crashed the coordinator (Citus's
+  # wrapping, helper-52): pg_tenant wraps them, and Citus refuses the statement.
+  check "$mode: routing: UPDATE of a local table FROM a join of two filtered tables: refused by Citus (0A000), no crash" "0A000" \
+    "$(err "$C" app -c "BEGIN" -c "SELECT tenant.set_local('ra') IS NULL" -c "UPDATE plain_local SET id = plain_local.id FROM orders a JOIN orders b ON b.tenant_id = a.tenant_id AND b.id = a.id WHERE a.id = plain_local.id")"
   # (check() rates a table distributed by another column; the next section counts its own.)
   q "$C" postgres -c "DROP TABLE by_other" >/dev/null
 }

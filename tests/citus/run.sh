@@ -9,7 +9,7 @@
 # pg_tenant preloaded beside Citus, and loaded on demand (Citus is always preloaded; it must be).
 SUITE=citus
 . "$(dirname "$0")/../lib.sh"
-EXPECTED_CHECKS=272   # 124 per mode (32 of them in routing.sh, 10 in lifecycle.sh, a closing no-crash check), and in quotas.sh 22 preloaded, 2 loaded on demand
+EXPECTED_CHECKS=276   # 126 per mode (33 of them in routing.sh, 10 in lifecycle.sh, a closing no-crash check), and in quotas.sh 22 preloaded, 2 loaded on demand
 if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
   echo "test citus: Citus is installed (scripts/bootstrap.sh builds it) ... FAILED"
   exit 1
@@ -206,6 +206,20 @@ SQL
   late_shard=$(q "$C" postgres -c "SELECT 'parted_b_' || s.shardid FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid) WHERE s.logicalrelid = 'parted_b'::regclass AND n.nodeport = $W1 LIMIT 1")
   check "$mode: TRUNCATE of the shard of a table made a Citus local table (coordinator) and of a late partition (worker), as the application with no tenant: refused (PT004)" "PT004|PT004" \
     "$(err "$C" app -c "SET citus.enable_manual_changes_to_shards = on" -c "TRUNCATE $local_shard")|$(err "$W1" app -c "SET citus.enable_manual_changes_to_shards = on" -c "TRUNCATE $late_shard")"
+  # ... and through CASCADE from a reference table's shard its foreign key references (helper-52).
+  q "$C" postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+CREATE TABLE refx (id int PRIMARY KEY);
+SELECT create_reference_table('refx');
+INSERT INTO refx VALUES (1);
+CREATE TABLE fk_local (id int, rid int, tenant_id uuid);
+SELECT tenant.protect('fk_local');
+ALTER TABLE fk_local ADD FOREIGN KEY (rid) REFERENCES refx (id);
+GRANT TRUNCATE ON refx, fk_local TO app;
+SQL
+  local ref_shard
+  ref_shard=$(q "$C" postgres -c "SELECT 'refx_' || shardid FROM pg_dist_shard WHERE logicalrelid = 'refx'::regclass")
+  check "$mode: TRUNCATE ... CASCADE of a reference table's shard reaching a guarded table's shard: refused (PT004)" "PT004" \
+    "$(err "$C" app -c "SET citus.enable_manual_changes_to_shards = on" -c "TRUNCATE $ref_shard CASCADE")"
   # Citus keeps the guard's copies on a table's shards: unprotect() would leave them refusing.
   check "$mode: unprotect() of a Citus table (or a table with a Citus partition) is refused (0A000), nothing changed" "0A000|0A000|t|t" \
     "$(err "$C" postgres -c "SELECT tenant.unprotect('docs')")|$(err "$C" postgres -c "SELECT tenant.unprotect('parted_b')")|$(q "$C" postgres -c "SELECT count(*) = 2 FROM pg_trigger WHERE tgrelid = 'docs'::regclass AND tgname ~ '^tenant_guard'")|$(q "$C" postgres -c "SELECT EXISTS (SELECT FROM tenant.protected_tables WHERE table_name = 'parted_b'::regclass)")"
