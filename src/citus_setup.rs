@@ -83,7 +83,7 @@ fn citus_setup() -> Vec<String> {
         );
         // Loaded on demand, pg_tenant's planner hook misses a session's statements planned before
         // the library loads (a first statement that follows only SET LOCAL pg_tenant.token):
-        // unrouted, and open to the Citus crash src/isolation/citus_wrapped.rs keeps queries
+        // unrouted, and open to the Citus crash src/isolation/citus_wrapped/ keeps queries
         // from. Unless the server preloads it, each session of the database loads it at its start.
         load_in_each_session(&database);
         // The key that signs the tenant context set_local() passes to the workers

@@ -224,7 +224,7 @@ pub enum TenantError {
         table: String,
     },
     /// On Citus, the whole row or a system column of a row-filtered table that is not its
-    /// query's first entry, inside a join with an alias or USING (src/isolation/citus_wrapped.rs).
+    /// query's first entry, inside a join with an alias or USING (src/isolation/citus_wrapped/wrap.rs).
     CitusWrappedColumns {
         table: String,
     },
