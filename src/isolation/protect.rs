@@ -434,9 +434,10 @@ fn unprotect(tbl: Option<pg_sys::Oid>) {
             .unwrap_or_else(|| TenantError::NotProtected(name.clone()).raise());
         // (Citus keeps the guard's copies on the shards it made with the table; unprotecting
         // only the coordinator's table would leave its shards refusing writes.)
-        if relation_tree(tbl)
-            .iter()
-            .any(|r| crate::citus::installed() && crate::citus::is_citus_table(r.oid))
+        if crate::citus::installed()
+            && relation_tree(tbl)
+                .iter()
+                .any(|r| crate::citus::is_citus_table(r.oid))
         {
             TenantError::UnprotectCitusTable {
                 table: name.clone(),

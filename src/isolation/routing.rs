@@ -98,8 +98,12 @@ pub fn init() {
 // crate::hooks); the Rust work runs in guarded functions.
 crate::hooks::planner_hook!(fn planner(call) {
     let parse = call.parse;
-    super::citus_wrapped::wrap_filtered_tables(parse);
-    super::citus_wrapped::repair_security_quals(parse);
+    // (Looked up once per planning: the three steps below need Citus's metadata.)
+    let citus = !parse.is_null() && citus_metadata();
+    if citus {
+        super::citus_wrapped::wrap_filtered_tables(parse);
+        super::citus_wrapped::repair_security_quals(parse);
+    }
     let mut tenant = [0u8; 16];
     let insert = !parse.is_null()
         && matches!(
@@ -110,7 +114,7 @@ crate::hooks::planner_hook!(fn planner(call) {
     // the INSERT is (routed, Citus would pull its rows to the coordinator and COPY them into the
     // shards, which row security refuses).
     let part_of_insert = call.query_string.is_null() && PLANNING_INSERT.with(|p| p.get()) > 0;
-    let routed = !insert && !part_of_insert && route_query(parse, &mut tenant);
+    let routed = citus && !insert && !part_of_insert && route_query(parse, &mut tenant);
     if insert {
         PLANNING_INSERT.with(|p| p.set(p.get() + 1));
     }
@@ -123,6 +127,11 @@ crate::hooks::planner_hook!(fn planner(call) {
     }
     stmt
 });
+
+#[pg_guard]
+unsafe extern "C-unwind" fn citus_metadata() -> bool {
+    crate::citus::metadata_present()
+}
 
 #[pg_guard]
 unsafe extern "C-unwind" fn route_query(parse: *mut pg_sys::Query, tenant: &mut [u8; 16]) -> bool {
@@ -163,6 +172,7 @@ unsafe extern "C-unwind" fn refuse_plan_of_another_tenant(stmt: *mut pg_sys::Pla
 
 /// Adds the tenant's constant to `parse` where it narrows nothing (see the module's comment);
 /// the tenant when it added any.
+/// (Called where Citus's metadata is present.)
 unsafe fn route(parse: *mut pg_sys::Query) -> Option<pgrx::Uuid> {
     if parse.is_null() || !crate::gucs::citus_routing() {
         return None;
@@ -171,9 +181,6 @@ unsafe fn route(parse: *mut pg_sys::Query) -> Option<pgrx::Uuid> {
         pg_sys::CmdType::CMD_SELECT | pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE => {
         }
         _ => return None,
-    }
-    if !crate::citus::metadata_present() {
-        return None;
     }
     let mut found = candidates(parse);
     found.retain(|c| {
@@ -233,6 +240,16 @@ pub(super) unsafe fn each_filtered_table(node: *mut pg_sys::Node, mut visit: Vis
     walk_filtered(node, (&raw mut visit).cast());
 }
 
+/// Whether range-table entry `rte` (or null) is a table with row-security quals.
+///
+/// # Safety
+/// `rte` is a range-table entry of a query tree (or null).
+pub(super) unsafe fn is_filtered_table(rte: *mut pg_sys::RangeTblEntry) -> bool {
+    !rte.is_null()
+        && (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION
+        && !(*rte).securityQuals.is_null()
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn walk_filtered(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
     if node.is_null() {
@@ -243,10 +260,7 @@ unsafe extern "C-unwind" fn walk_filtered(node: *mut pg_sys::Node, context: *mut
         let visit = &mut *(context as *mut VisitTable);
         let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
         for (i, rte) in rtable.iter_ptr().enumerate() {
-            if !rte.is_null()
-                && (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION
-                && !(*rte).securityQuals.is_null()
-            {
+            if is_filtered_table(rte) {
                 visit(query, i as c_int + 1, rte);
             }
         }

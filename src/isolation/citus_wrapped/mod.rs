@@ -33,13 +33,13 @@ use pgrx::prelude::*;
 mod wrap;
 pub use wrap::wrap_filtered_tables;
 
-/// Repairs `parse` before it is planned (see the module's comment). Nothing without Citus.
+/// Repairs `parse` before it is planned (see the module's comment), where Citus's metadata is present.
 ///
 /// # Safety
 /// `parse` is the query the planner hook received (or null).
 #[pg_guard]
 pub unsafe extern "C-unwind" fn repair_security_quals(parse: *mut pg_sys::Query) {
-    if parse.is_null() || !crate::citus::metadata_present() {
+    if parse.is_null() {
         return;
     }
     // Each table whose row-security quals name one other entry of its query (and not its own)

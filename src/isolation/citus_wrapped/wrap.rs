@@ -8,16 +8,17 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use super::{has_sublink, rename_vars, Rename};
+use crate::isolation::routing::is_filtered_table;
 
 /// Wraps, in `parse` and every query below it, each table with row-security quals that is not
 /// its query's first range-table entry in a subquery of its own (see the module's comment).
-/// Nothing without Citus.
+/// (Called where Citus's metadata is present.)
 ///
 /// # Safety
 /// `parse` is the query the planner hook received (or null).
 #[pg_guard]
 pub unsafe extern "C-unwind" fn wrap_filtered_tables(parse: *mut pg_sys::Query) {
-    if parse.is_null() || !crate::citus::metadata_present() {
+    if parse.is_null() {
         return;
     }
     wrap_walk(parse.cast(), std::ptr::null_mut());
@@ -50,12 +51,7 @@ unsafe extern "C-unwind" fn wrap_walk(node: *mut pg_sys::Node, context: *mut c_v
         let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable);
         for (i, rte) in rtable.iter_ptr().enumerate() {
             let rtindex = i as c_int + 1;
-            if rtindex > 1
-                && rtindex != (*query).resultRelation
-                && !rte.is_null()
-                && (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION
-                && !(*rte).securityQuals.is_null()
-            {
+            if rtindex > 1 && rtindex != (*query).resultRelation && is_filtered_table(rte) {
                 wrap(query, rtindex, rte);
             }
         }
@@ -68,11 +64,7 @@ unsafe extern "C-unwind" fn wrap_walk(node: *mut pg_sys::Node, context: *mut c_v
 unsafe fn filtered_tables(query: *mut pg_sys::Query) -> usize {
     pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable)
         .iter_ptr()
-        .filter(|&rte| {
-            !rte.is_null()
-                && (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION
-                && !(*rte).securityQuals.is_null()
-        })
+        .filter(|&rte| is_filtered_table(rte))
         .count()
 }
 
